@@ -1,0 +1,73 @@
+# Every third-party dependency, found once and exposed as an imported target.
+
+# --- MPI (C API only; the removed C++ bindings stay out) ---------------------
+find_package(MPI REQUIRED COMPONENTS C)
+target_compile_definitions(MPI::MPI_C INTERFACE OMPI_SKIP_MPICXX MPICH_SKIP_MPICXX)
+
+# --- parallel HDF5 ------------------------------------------------------------
+find_package(PkgConfig QUIET)
+set(_irisml_hdf5_found FALSE)
+if(PkgConfig_FOUND)
+  pkg_check_modules(IRISML_HDF5 QUIET IMPORTED_TARGET hdf5-openmpi)
+  if(NOT IRISML_HDF5_FOUND)
+    pkg_check_modules(IRISML_HDF5 QUIET IMPORTED_TARGET hdf5-mpi)
+  endif()
+  if(IRISML_HDF5_FOUND)
+    add_library(irisml_hdf5 INTERFACE)
+    target_link_libraries(irisml_hdf5 INTERFACE PkgConfig::IRISML_HDF5 MPI::MPI_C)
+    set(_irisml_hdf5_found TRUE)
+  endif()
+endif()
+if(NOT _irisml_hdf5_found)
+  set(HDF5_PREFER_PARALLEL TRUE)
+  find_package(HDF5 COMPONENTS C)
+  if(NOT HDF5_FOUND)
+    message(FATAL_ERROR "HDF5 not found. Install parallel HDF5 (Debian: libhdf5-openmpi-dev).")
+  endif()
+  if(NOT HDF5_IS_PARALLEL)
+    message(FATAL_ERROR "Only serial HDF5 was found (${HDF5_C_LIBRARIES}); IrisML writes one file "
+                        "from many MPI ranks and needs parallel HDF5 (Debian: libhdf5-openmpi-dev).")
+  endif()
+  add_library(irisml_hdf5 INTERFACE)
+  if(TARGET HDF5::HDF5)
+    target_link_libraries(irisml_hdf5 INTERFACE HDF5::HDF5 MPI::MPI_C)
+  else()
+    target_include_directories(irisml_hdf5 INTERFACE ${HDF5_C_INCLUDE_DIRS})
+    target_link_libraries(irisml_hdf5 INTERFACE ${HDF5_C_LIBRARIES} MPI::MPI_C)
+  endif()
+endif()
+add_library(irisml::hdf5 ALIAS irisml_hdf5)
+
+# --- cfitsio ------------------------------------------------------------------
+if(PkgConfig_FOUND)
+  pkg_check_modules(IRISML_CFITSIO IMPORTED_TARGET cfitsio)
+endif()
+if(NOT IRISML_CFITSIO_FOUND)
+  message(FATAL_ERROR "cfitsio not found (Debian: libcfitsio-dev)")
+endif()
+add_library(irisml_cfitsio INTERFACE)
+target_link_libraries(irisml_cfitsio INTERFACE PkgConfig::IRISML_CFITSIO)
+add_library(irisml::cfitsio ALIAS irisml_cfitsio)
+
+# --- Boost.Program_options (CONFIG mode: CMake >= 3.30 dropped FindBoost) -----
+find_package(Boost 1.74 CONFIG REQUIRED COMPONENTS program_options)
+
+# --- fmt: header-only (PyTorch 2.x bundles its own fmt headers) ---------------
+find_package(fmt REQUIRED)
+
+# --- LibTorch -----------------------------------------------------------------
+find_package(Torch REQUIRED)
+add_library(irisml_torch INTERFACE)
+target_link_libraries(irisml_torch INTERFACE ${TORCH_LIBRARIES})
+target_include_directories(irisml_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+add_library(irisml::torch ALIAS irisml_torch)
+
+# --- CUDA / NCCL --------------------------------------------------------------
+if(IRISML_WITH_NCCL)
+  find_package(NCCL REQUIRED)
+endif()
+
+# --- GoogleTest ---------------------------------------------------------------
+if(IRISML_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()

@@ -1,0 +1,30 @@
+// The subcommands of `irisml`. Each takes its arguments (after the
+// subcommand words) and returns the process exit code; errors are thrown.
+#pragma once
+
+#include <mpi.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace irisml::cli {
+
+struct Context {
+  MPI_Comm comm = MPI_COMM_WORLD;
+  int rank = 0;
+  int size = 1;
+};
+
+using CommandFn = std::function<int(const std::vector<std::string>& args, const Context& ctx)>;
+
+struct CommandEntry {
+  std::vector<std::string> words;  // e.g. {"grid", "import"}
+  std::string summary;
+  CommandFn run;
+};
+
+// Every subcommand, registered in commands.cpp.
+const std::vector<CommandEntry>& all_commands();
+
+}  // namespace irisml::cli

@@ -1,0 +1,88 @@
+// irisml: the only executable, and the only place that owns MPI_Init.
+#include <mpi.h>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+
+#ifndef IRISML_VERSION
+#define IRISML_VERSION "dev"
+#endif
+
+namespace {
+
+void print_usage() {
+  std::cout << "irisml " IRISML_VERSION " — neural posterior estimation of stellar parameters from photometry\n\n"
+               "usage: [mpirun -np N] irisml <command> [options]   (irisml <command> --help for its options)\n\n"
+               "commands:\n";
+  for (const auto& c : irisml::cli::all_commands()) {
+    std::string words;
+    for (const auto& w : c.words) words += (words.empty() ? "" : " ") + w;
+    std::printf("  %-22s %s\n", words.c_str(), c.summary.c_str());
+  }
+  std::cout << "\nexit codes: 0 success, 1 runtime/I-O error, 2 bad input or usage, 3 interrupted after a checkpoint"
+               " (SIGTERM/SIGUSR1; rerun with --resume)\n";
+}
+
+// Longest match of the leading words against the command table.
+const irisml::cli::CommandEntry* find_command(const std::vector<std::string>& args, std::size_t& consumed) {
+  const irisml::cli::CommandEntry* best = nullptr;
+  consumed = 0;
+  for (const auto& c : irisml::cli::all_commands()) {
+    if (c.words.size() > args.size() || c.words.size() <= consumed) continue;
+    bool match = true;
+    for (std::size_t i = 0; i < c.words.size(); ++i) match = match && args[i] == c.words[i];
+    if (match) {
+      best = &c;
+      consumed = c.words.size();
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  irisml::cli::Context ctx;
+  MPI_Comm_rank(ctx.comm, &ctx.rank);
+  MPI_Comm_size(ctx.comm, &ctx.size);
+  irisml::log::set_rank(ctx.rank, ctx.size);
+
+  std::vector<std::string> args(argv + 1, argv + argc);
+  int code = 0;
+  try {
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+      if (ctx.rank == 0) print_usage();
+      code = args.empty() ? 2 : 0;
+    } else if (args[0] == "--version") {
+      if (ctx.rank == 0) std::cout << "irisml " IRISML_VERSION "\n";
+    } else {
+      std::size_t consumed = 0;
+      const auto* command = find_command(args, consumed);
+      if (!command) {
+        std::string known;
+        for (const auto& c : irisml::cli::all_commands()) {
+          std::string words;
+          for (const auto& w : c.words) words += (words.empty() ? "" : " ") + w;
+          known += (known.empty() ? "" : ", ") + words;
+        }
+        irisml::fail_input("unknown command '{}'; known commands: {}", args[0], known);
+      }
+      code = command->run(std::vector<std::string>(args.begin() + consumed, args.end()), ctx);
+    }
+  } catch (const std::exception& e) {
+    code = dynamic_cast<const irisml::InputError*>(&e) ? 2 : 1;
+    std::string prefix = ctx.size > 1 ? "irisml[rank " + std::to_string(ctx.rank) + "]: error: " : "irisml: error: ";
+    std::cerr << prefix << e.what() << std::endl;
+    if (ctx.size > 1) MPI_Abort(MPI_COMM_WORLD, code);  // never leave the other ranks hanging
+  }
+  MPI_Finalize();
+  return code;
+}

@@ -1,0 +1,75 @@
+#include "core/paths.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include <unistd.h>
+
+#include "core/error.hpp"
+
+#ifndef IRISML_DEFAULT_DATA_DIR
+#define IRISML_DEFAULT_DATA_DIR "../shared/data"
+#endif
+
+namespace irisml {
+namespace fs = std::filesystem;
+
+std::string resolve_data_dir(const std::string& explicit_setting) {
+  std::string dir;
+  std::string origin;
+  if (!explicit_setting.empty()) {
+    dir = explicit_setting;
+    origin = "--data-dir";
+  } else if (const char* env = std::getenv("IRISML_DATA_DIR"); env && *env) {
+    dir = env;
+    origin = "$IRISML_DATA_DIR";
+  } else {
+    dir = IRISML_DEFAULT_DATA_DIR;
+    origin = "the build default (CMake IRISML_DATA_DIR)";
+  }
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    fail_input("data directory '{}' (from {}) does not exist or is not a directory; set --data-dir "
+               "or IRISML_DATA_DIR to the folder holding filters/, vega/, spectra/, extinction/",
+               dir, origin);
+  }
+  return dir;
+}
+
+std::string join_path(const std::string& dir, const std::string& relative) {
+  if (relative.empty() || relative.front() == '/') return relative;
+  return (fs::path(dir) / relative).string();
+}
+
+std::string partial_path(const std::string& output) { return output + ".partial"; }
+
+bool file_exists(const std::string& path) {
+  std::error_code ec;
+  return fs::exists(path, ec);
+}
+
+void check_output_path(const std::string& output, bool overwrite, const std::string& what) {
+  if (output.empty()) fail_input("{} is empty; give a file path", what);
+  std::error_code ec;
+  if (fs::exists(output, ec) && !overwrite) {
+    fail_input("{} '{}' already exists; pass --overwrite to replace it", what, output);
+  }
+  if (fs::is_directory(output, ec)) fail_input("{} '{}' is a directory, not a file path", what, output);
+  fs::path parent = fs::path(output).parent_path();
+  if (parent.empty()) parent = ".";
+  if (!fs::is_directory(parent, ec)) {
+    fail_input("{} '{}': directory '{}' does not exist", what, output, parent.string());
+  }
+  if (::access(parent.c_str(), W_OK) != 0) {
+    fail_input("{} '{}': directory '{}' is not writable", what, output, parent.string());
+  }
+}
+
+void commit_partial(const std::string& output) {
+  std::error_code ec;
+  fs::rename(partial_path(output), output, ec);
+  if (ec) fail_io("could not rename '{}' to '{}': {}", partial_path(output), output, ec.message());
+}
+
+}  // namespace irisml

@@ -1,0 +1,29 @@
+// Where reference data lives, and atomic output files.
+#pragma once
+
+#include <string>
+
+namespace irisml {
+
+// The reference-data directory: the explicit setting if non-empty, else
+// $IRISML_DATA_DIR, else the build-time default (../shared/data seen from the
+// repository root). Throws InputError if the directory does not exist,
+// naming where the setting came from.
+std::string resolve_data_dir(const std::string& explicit_setting);
+
+// Joins a data-relative path onto a directory unless it is already absolute.
+std::string join_path(const std::string& dir, const std::string& relative);
+
+// The temporary name an output is written under before it is renamed into place.
+std::string partial_path(const std::string& output);
+
+// Fails with InputError if `output` exists and overwrite is false, or if its
+// directory does not exist or is not writable. `what` names the setting.
+void check_output_path(const std::string& output, bool overwrite, const std::string& what);
+
+// Renames the partial file onto the final name (atomic on one filesystem).
+void commit_partial(const std::string& output);
+
+bool file_exists(const std::string& path);
+
+}  // namespace irisml
