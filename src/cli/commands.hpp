@@ -14,6 +14,8 @@ struct Context {
   MPI_Comm comm = MPI_COMM_WORLD;
   int rank = 0;
   int size = 1;
+  int local_rank = 0;  // rank among the processes on this node (picks the GPU)
+  int local_size = 1;
 };
 
 using CommandFn = std::function<int(const std::vector<std::string>& args, const Context& ctx)>;

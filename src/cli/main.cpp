@@ -8,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "distributed/environment.hpp"
 
 #ifndef IRISML_VERSION
 #define IRISML_VERSION "dev"
@@ -47,12 +48,13 @@ const irisml::cli::CommandEntry* find_command(const std::vector<std::string>& ar
 }  // namespace
 
 int main(int argc, char** argv) {
-  int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  irisml::dist::MpiEnvironment env(&argc, &argv);  // MPI_Init_thread here, MPI_Finalize on return
   irisml::cli::Context ctx;
-  MPI_Comm_rank(ctx.comm, &ctx.rank);
-  MPI_Comm_size(ctx.comm, &ctx.size);
+  ctx.comm = env.comm();
+  ctx.rank = env.rank();
+  ctx.size = env.size();
+  ctx.local_rank = env.local_rank();
+  ctx.local_size = env.local_size();
   irisml::log::set_rank(ctx.rank, ctx.size);
 
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -79,10 +81,8 @@ int main(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     code = dynamic_cast<const irisml::InputError*>(&e) ? 2 : 1;
-    std::string prefix = ctx.size > 1 ? "irisml[rank " + std::to_string(ctx.rank) + "]: error: " : "irisml: error: ";
-    std::cerr << prefix << e.what() << std::endl;
-    if (ctx.size > 1) MPI_Abort(MPI_COMM_WORLD, code);  // never leave the other ranks hanging
+    if (ctx.size > 1) env.abort(code, e.what());  // never leave the other ranks waiting in a collective
+    std::cerr << "irisml: error: " << e.what() << std::endl;
   }
-  MPI_Finalize();
   return code;
 }

@@ -1,0 +1,33 @@
+// Pieces several subcommands share: loading the grid and filter registry,
+// building a synthesizer, and the prior's options.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/options.hpp"
+#include "simulate/prior.hpp"
+
+namespace irisml::sim {
+struct SpectralGrid;
+class FilterRegistry;
+}  // namespace irisml::sim
+
+namespace irisml::cli {
+
+// --grid: a project HDF5 grid (from `irisml grid import`) or a CK04 FITS
+// directory; empty = <data-dir>/spectra/ck04models.
+void add_grid_option(Command& command);
+std::shared_ptr<const sim::SpectralGrid> load_grid(const po::variables_map& vm);
+
+sim::FilterRegistry load_registry(const po::variables_map& vm);
+
+// prior.* options (INI section [prior]).
+void add_prior_options(Command& command);
+sim::PriorConfig prior_from(const po::variables_map& vm);
+
+// Checks a positive count option, naming it in the error.
+std::uint64_t positive_count(const po::variables_map& vm, const std::string& name);
+
+}  // namespace irisml::cli

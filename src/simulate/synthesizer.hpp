@@ -1,0 +1,47 @@
+// Parameters → magnitudes: grid interpolation, F99 reddening and band
+// integration behind one call. Shared by the simulator, add-filters, the
+// `photometry` command and posterior-predictive checks.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "simulate/prior.hpp"
+
+namespace irisml::sim {
+
+struct SpectralGrid;
+class FilterRegistry;
+class GridInterpolator;
+class Photometry;
+
+class Synthesizer {
+ public:
+  // `bands` are registry names; Vega is read from data_dir/vega/.
+  Synthesizer(std::shared_ptr<const SpectralGrid> grid, const FilterRegistry& registry,
+              const std::vector<std::string>& bands);
+  ~Synthesizer();
+  Synthesizer(Synthesizer&&) noexcept;
+
+  const std::vector<std::string>& bands() const { return bands_; }
+  const SpectralGrid& grid() const { return *grid_; }
+
+  // Magnitudes of a star of 1 R_sun at 10 pc plus `dilution_mag` (see
+  // dilution_mag()). Returns false, writing nothing, if the point is outside
+  // the grid (any of its 8 surrounding models missing). `work` is scratch
+  // space, reused between calls (one per thread).
+  bool magnitudes(const StarParameters& p, double* out, std::vector<double>& work, double dilution = 0.0) const;
+
+  // AB magnitude of Vega in band i (AB − Vega offset).
+  double ab_minus_vega(std::size_t band) const;
+
+ private:
+  std::shared_ptr<const SpectralGrid> grid_;
+  std::vector<std::string> bands_;
+  std::unique_ptr<GridInterpolator> interpolator_;
+  std::unique_ptr<Photometry> photometry_;
+  double base_dilution_ = 0;
+};
+
+}  // namespace irisml::sim

@@ -1,0 +1,40 @@
+// Runs the built `irisml` binary and captures its exit code and output.
+#pragma once
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace irisml::test {
+
+struct RunResult {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+inline RunResult run_irisml(const std::string& arguments) {
+  std::string command = std::string(IRISML_BINARY) + " " + arguments + " 2>&1";
+  RunResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buffer{};
+  while (fgets(buffer.data(), buffer.size(), pipe)) result.output += buffer.data();
+  int status = pclose(pipe);
+  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// A fresh, empty directory under /tmp for one test.
+inline std::string scratch_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("irisml_cli_" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+inline std::string data_flags() { return std::string("--data-dir ") + IRISML_TEST_DATA_DIR; }
+
+}  // namespace irisml::test
