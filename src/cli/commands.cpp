@@ -7,6 +7,13 @@ int run_photometry(const std::vector<std::string>&, const Context&);
 int run_simulate(const std::vector<std::string>&, const Context&);
 int run_add_filters(const std::vector<std::string>&, const Context&);
 int run_bench_simulate(const std::vector<std::string>&, const Context&);
+int run_train(const std::vector<std::string>&, const Context&);
+int run_bench_train(const std::vector<std::string>&, const Context&);
+int run_train_evaluate(const std::vector<std::string>&, const Context&);
+int run_catalog_make(const std::vector<std::string>&, const Context&);
+int run_evaluate(const std::vector<std::string>&, const Context&);
+int run_sample(const std::vector<std::string>&, const Context&);
+int run_bench_sample(const std::vector<std::string>&, const Context&);
 
 const std::vector<CommandEntry>& all_commands() {
   static const std::vector<CommandEntry> commands = {
@@ -15,7 +22,15 @@ const std::vector<CommandEntry>& all_commands() {
       {{"photometry"}, "print one star's model magnitudes", run_photometry},
       {{"simulate"}, "simulate a training set from the prior (MPI-parallel, one HDF5 file)", run_simulate},
       {{"simulate", "add-filters"}, "add columns for new filters to an existing training set", run_add_filters},
+      {{"train"}, "train the posterior estimator (data-parallel: MPI on CPUs, NCCL on GPUs; resumable)", run_train},
+      {{"train", "evaluate"}, "quality table of a trained model on a held-out simulated set (vs the training median)",
+       run_train_evaluate},
+      {{"catalog", "make"}, "turn a simulated set into a noisy catalogue with true labels", run_catalog_make},
+      {{"sample"}, "posterior samples, summaries and flags for a catalogue (MPI-parallel, resumable)", run_sample},
+      {{"evaluate"}, "metrics, HDI coverage and an HTML report of posteriors against truth", run_evaluate},
       {{"bench", "simulate"}, "simulator throughput", run_bench_simulate},
+      {{"bench", "train"}, "training-step throughput of the paper-size model", run_bench_train},
+      {{"bench", "sample"}, "posterior-sampling throughput of the paper-size model", run_bench_sample},
   };
   return commands;
 }

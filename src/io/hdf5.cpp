@@ -207,8 +207,13 @@ void File::transfer_rows(bool write, const std::string& name, std::uint64_t row0
   count[0] = nrows;
   Handle mspace;
   if (nrows == 0) {
+    // An idle rank still takes part in the collective call. Its memory space is
+    // a one-row space with nothing selected (an H5S_NULL space makes HDF5 1.10's
+    // collective MPI-IO path write one element).
     IRISML_H5_CHECK(H5Sselect_none(fspace.get()), "empty selection");
-    mspace = Handle(IRISML_H5_CHECK(H5Screate(H5S_NULL), "null memory space"));
+    count[0] = 1;
+    mspace = Handle(IRISML_H5_CHECK(H5Screate_simple(rank, count.data(), nullptr), "memory space"));
+    IRISML_H5_CHECK(H5Sselect_none(mspace.get()), "empty memory selection");
   } else {
     IRISML_H5_CHECK(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
                     "selecting rows of " + what);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -27,9 +28,10 @@ inline RunResult run_irisml(const std::string& arguments) {
   return result;
 }
 
-// A fresh, empty directory under /tmp for one test.
+// A fresh, empty directory under /tmp for one test process (ctest runs each
+// test in its own process, in parallel: the pid keeps them apart).
 inline std::string scratch_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("irisml_cli_" + name);
+  auto dir = std::filesystem::temp_directory_path() / ("irisml_cli_" + name + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();

@@ -1,0 +1,165 @@
+// catalog make, evaluate.
+#include <fmt/ranges.h>
+
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/paths.hpp"
+#include "infer/catalog_make.hpp"
+#include "infer/evaluate.hpp"
+#include "infer/report.hpp"
+#include "io/hdf5.hpp"
+#include "simulate/filters.hpp"
+
+#ifndef IRISML_VERSION
+#define IRISML_VERSION "dev"
+#endif
+
+namespace irisml::cli {
+
+namespace {
+
+KnownFilters known_filters(const sim::FilterRegistry& registry) {
+  KnownFilters known;
+  for (const auto& name : registry.names()) known.emplace_back(name, registry.get(name).catalog_offset);
+  return known;
+}
+
+// Waits for rank 0's serial work; the error (if any) was thrown on rank 0 and
+// main() aborts the job, so the other ranks never wait forever.
+void wait_for_rank0(const Context& ctx) { MPI_Barrier(ctx.comm); }
+
+}  // namespace
+
+int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
+  Command cmd;
+  cmd.name = "catalog make";
+  cmd.summary =
+      "Turn a simulated set into a realistic catalogue: random band subsets, per-band errors, noisy "
+      "magnitudes, unobserved bands as NaN, true parameters kept as labels. Runs on rank 0 alone (serial); "
+      "other ranks wait.";
+  cmd.usage = "irisml catalog make --from test.h5 --output cat.h5 [--seed S] [--bands-min k] [--bands-max K] "
+              "[--sigma-min a --sigma-max b --sigma-distribution loguniform|uniform] [--filters LIST] [--stars N] "
+              "[--overwrite]";
+  cmd.sections = {"catalog"};
+  add_common_options(cmd);
+  sim::NoiseModel d;
+  cmd.options.add_options()
+      ("from", po::value<std::string>()->required(), "simulated set (training-set HDF5 from `irisml simulate`)")
+      ("output", po::value<std::string>()->required(), "catalogue HDF5 to write (docs/catalog_format.md)")
+      ("seed", po::value<long long>()->default_value(1), "random seed; star i draws from Philox keyed (mix(seed), i)")
+      ("bands-min", po::value<int>()->default_value(d.bands_min), "fewest observed bands per star")
+      ("bands-max", po::value<int>()->default_value(d.bands_max), "most observed bands per star (0 = all filters)")
+      ("sigma-distribution", po::value<std::string>()->default_value(d.sigma_distribution),
+       "per-band error distribution: loguniform or uniform between --sigma-min and --sigma-max")
+      ("sigma-min", po::value<double>()->default_value(d.sigma_min, fmt::format("{}", d.sigma_min)),
+       "smallest error [mag]")
+      ("sigma-max", po::value<double>()->default_value(d.sigma_max, fmt::format("{}", d.sigma_max)),
+       "largest error [mag]")
+      ("sigma-floor", po::value<double>()->default_value(d.sigma_floor, fmt::format("{}", d.sigma_floor)),
+       "lower bound on each drawn error [mag]")
+      ("filters", po::value<std::string>()->default_value(""),
+       "keep only these filters (comma list or registry set name; default: all filters of the set)")
+      ("stars", po::value<long long>()->default_value(0), "use the first N stars (0 = all)")
+      ("block-rows", po::value<long long>()->default_value(65536), "stars per read/write block (bounds memory)")
+      ("overwrite", po::bool_switch(), "replace an existing output");
+  po::variables_map vm;
+  if (!parse(cmd, args, vm)) return 0;
+
+  infer::CatalogMakeOptions options;
+  options.from = vm["from"].as<std::string>();
+  options.output = vm["output"].as<std::string>();
+  long long seed = vm["seed"].as<long long>();
+  if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
+  options.seed = static_cast<std::uint64_t>(seed);
+  options.noise.bands_min = vm["bands-min"].as<int>();
+  options.noise.bands_max = vm["bands-max"].as<int>();
+  options.noise.sigma_distribution = vm["sigma-distribution"].as<std::string>();
+  options.noise.sigma_min = vm["sigma-min"].as<double>();
+  options.noise.sigma_max = vm["sigma-max"].as<double>();
+  options.noise.sigma_floor = vm["sigma-floor"].as<double>();
+  try {
+    options.noise.validate();
+  } catch (const InputError& e) {  // name the command-line spelling too
+    throw InputError(fmt::format("{} (options --bands-min, --bands-max, --sigma-*)", e.what()));
+  }
+  long long stars = vm["stars"].as<long long>();
+  if (stars < 0) fail_input("--stars = {} must be >= 0 (0 = all)", stars);
+  options.stars = static_cast<std::uint64_t>(stars);
+  options.block_rows = positive_count(vm, "block-rows");
+  options.overwrite = vm["overwrite"].as<bool>();
+  check_output_path(options.output, options.overwrite, "--output");
+  auto registry = load_registry(vm);
+  const std::string filters = vm["filters"].as<std::string>();
+  if (!filters.empty()) options.filters = registry.resolve(filters);
+
+  if (ctx.rank == 0) {
+    auto report = infer::make_catalog(options, known_filters(registry));
+    log::info("catalog make: {} stars, {} filters ({}), {:.1f} bands per star on average (min {}, max {}), seed {} -> "
+              "{} in {:.2f} s",
+              report.stars, report.filters.size(), fmt::join(report.filters, ","), report.mean_bands,
+              report.min_bands, report.max_bands, options.seed, options.output, report.seconds);
+  }
+  wait_for_rank0(ctx);
+  return 0;
+}
+
+int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
+  Command cmd;
+  cmd.name = "evaluate";
+  cmd.summary =
+      "Compare posteriors with the true parameters: bias, RMS, MAD (mean |error|), median |error|, HDI "
+      "coverage at many levels, all also by number of bands; writes metrics.json and an HTML report with SVG "
+      "figures, prints a summary table. Runs on rank 0 alone (serial); other ranks wait.";
+  cmd.usage = "irisml evaluate --posterior post.h5 --truth cat.h5 --report report/ [--overwrite]";
+  cmd.sections = {"evaluate"};
+  add_common_options(cmd);
+  cmd.options.add_options()
+      ("posterior", po::value<std::string>()->required(), "posterior file from `irisml sample` (docs/posterior_format.md)")
+      ("truth", po::value<std::string>()->required(),
+       "file with the true parameters, rows in the same order: a catalogue from `catalog make` (/true_parameters), a "
+       "simulated set (/parameters), or a CSV/FITS catalogue with true_teff..true_rv columns")
+      ("report", po::value<std::string>()->required(), "output directory (metrics.json, index.html)")
+      ("coverage-levels", po::value<int>()->default_value(19), "number of HDI levels k/(n+1); 19 gives 5 %, 10 %, ..., 95 %")
+      ("block-rows", po::value<long long>()->default_value(4096), "stars per /samples read (bounds memory)")
+      ("overwrite", po::bool_switch(), "replace an existing report directory (only one holding metrics.json)");
+  po::variables_map vm;
+  if (!parse(cmd, args, vm)) return 0;
+  infer::EvaluateOptions options;
+  options.posterior = vm["posterior"].as<std::string>();
+  options.truth = vm["truth"].as<std::string>();
+  options.coverage_levels = vm["coverage-levels"].as<int>();
+  if (options.coverage_levels < 1 || options.coverage_levels > 999) {
+    fail_input("--coverage-levels = {} must be between 1 and 999", options.coverage_levels);
+  }
+  options.block_rows = positive_count(vm, "block-rows");
+  const std::string report_dir = vm["report"].as<std::string>();
+  const bool overwrite = vm["overwrite"].as<bool>();
+  for (const auto& [flag, path] : {std::pair<const char*, std::string>{"--posterior", options.posterior},
+                                   {"--truth", options.truth}}) {
+    if (!file_exists(path)) fail_input("{} '{}' does not exist", flag, path);
+  }
+  infer::check_report_dir(report_dir, overwrite);
+
+  if (ctx.rank == 0) {
+    KnownFilters known;
+    if (!h5::is_hdf5(options.truth)) known = known_filters(load_registry(vm));
+    auto result = infer::evaluate_files(options, known);
+    infer::ReportInfo info;
+    info.posterior = options.posterior;
+    info.truth = options.truth;
+    info.code_version = IRISML_VERSION;
+    info.model = result.model;
+    std::string dir = infer::write_report(result, info, report_dir, overwrite);
+    std::cout << infer::summary_table(result);
+    std::cout << fmt::format("report: {}/index.html (metrics: {}/metrics.json)\n", dir, dir);
+    std::cout.flush();
+  }
+  wait_for_rank0(ctx);
+  return 0;
+}
+
+}  // namespace irisml::cli

@@ -1,0 +1,354 @@
+// train, bench train.
+#include <mpi.h>
+
+#include <algorithm>
+#include <iostream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "model/config.hpp"
+#include "simulate/noise.hpp"
+#include "train/bench.hpp"
+#include "train/checkpoint.hpp"
+#include "train/evaluate.hpp"
+#include "train/trainer.hpp"
+
+#ifndef IRISML_VERSION
+#define IRISML_VERSION "dev"
+#endif
+
+namespace irisml::cli {
+
+namespace {
+
+void describe_command(Command& cmd, const std::string& name, const std::string& summary, const std::string& usage,
+                      const std::vector<std::string>& sections) {
+  cmd.name = name;
+  cmd.summary = summary;
+  cmd.usage = usage;
+  cmd.sections = sections;
+}
+
+// model.* options ([model] section); n_filters comes from the data.
+void add_model_options(Command& cmd) {
+  model::ModelConfig d;
+  cmd.options.add_options()
+      ("model.width", po::value<int>()->default_value(d.width), "token / context width M")
+      ("model.layers", po::value<int>()->default_value(d.layers), "transformer layers L")
+      ("model.ffn", po::value<int>()->default_value(d.ffn), "feed-forward width")
+      ("model.heads", po::value<int>()->default_value(d.heads), "attention heads (must divide model.width)")
+      ("model.dropout", po::value<double>()->default_value(d.dropout, fmt::format("{}", d.dropout)), "dropout probability in the encoder")
+      ("model.flow_blocks", po::value<int>()->default_value(d.flow_blocks), "MADE blocks of the flow")
+      ("model.made_hidden", po::value<std::string>()->default_value("256,256"), "hidden widths of each MADE, comma list")
+      ("model.mixture_components", po::value<int>()->default_value(d.mixture_components),
+       "Gaussian-mixture components of the flow's base distribution")
+      ("model.activation", po::value<std::string>()->default_value(d.activation),
+       "feed-forward activation of the encoder: relu | gelu");
+}
+
+model::ModelConfig model_config_from(const po::variables_map& vm) {
+  model::ModelConfig c;
+  c.width = vm["model.width"].as<int>();
+  c.layers = vm["model.layers"].as<int>();
+  c.ffn = vm["model.ffn"].as<int>();
+  c.heads = vm["model.heads"].as<int>();
+  c.dropout = vm["model.dropout"].as<double>();
+  c.flow_blocks = vm["model.flow_blocks"].as<int>();
+  c.mixture_components = vm["model.mixture_components"].as<int>();
+  c.activation = vm["model.activation"].as<std::string>();
+  c.made_hidden.clear();
+  for (const auto& item : split_list(vm["model.made_hidden"].as<std::string>())) {
+    try {
+      std::size_t used = 0;
+      int v = std::stoi(item, &used);
+      if (used != item.size()) throw std::invalid_argument(item);
+      c.made_hidden.push_back(v);
+    } catch (const std::exception&) {
+      fail_input("model.made_hidden = '{}': '{}' is not a whole number (expected e.g. 256,256)",
+                 vm["model.made_hidden"].as<std::string>(), item);
+    }
+  }
+  return c;
+}
+
+// noise.* options ([noise] section): the augmentation of simulate/noise.hpp.
+void add_noise_options(Command& cmd) {
+  sim::NoiseModel d;
+  cmd.options.add_options()
+      ("noise.bands_min", po::value<int>()->default_value(d.bands_min), "fewest bands a training star keeps")
+      ("noise.bands_max", po::value<int>()->default_value(d.bands_max), "most bands (0 = all the model's filters)")
+      ("noise.sigma_distribution", po::value<std::string>()->default_value(d.sigma_distribution),
+       "per-band error distribution: loguniform | uniform on [sigma_min, sigma_max]")
+      ("noise.sigma_min", po::value<double>()->default_value(d.sigma_min, fmt::format("{}", d.sigma_min)), "smallest per-band error [mag]")
+      ("noise.sigma_max", po::value<double>()->default_value(d.sigma_max, fmt::format("{}", d.sigma_max)), "largest per-band error [mag]")
+      ("noise.sigma_floor", po::value<double>()->default_value(d.sigma_floor, fmt::format("{}", d.sigma_floor)), "lower bound applied to each error [mag]");
+}
+
+sim::NoiseModel noise_from(const po::variables_map& vm) {
+  sim::NoiseModel n;
+  n.bands_min = vm["noise.bands_min"].as<int>();
+  n.bands_max = vm["noise.bands_max"].as<int>();
+  n.sigma_distribution = vm["noise.sigma_distribution"].as<std::string>();
+  n.sigma_min = vm["noise.sigma_min"].as<double>();
+  n.sigma_max = vm["noise.sigma_max"].as<double>();
+  n.sigma_floor = vm["noise.sigma_floor"].as<double>();
+  n.validate();
+  return n;
+}
+
+// Processes of this job on this node (for the default thread count and the GPU).
+std::pair<int, int> local_rank_and_size(MPI_Comm comm) {
+  MPI_Comm node = MPI_COMM_NULL;
+  if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS) return {0, 1};
+  int r = 0, s = 1;
+  MPI_Comm_rank(node, &r);
+  MPI_Comm_size(node, &s);
+  MPI_Comm_free(&node);
+  return {r, s};
+}
+
+// "cpu", "cuda" (GPU = local rank) or "cuda:N".
+std::string resolve_device(const std::string& requested, int local_rank) {
+  if (requested == "cpu") return "cpu";
+  if (requested == "cuda" || requested.rfind("cuda:", 0) == 0) {
+    if (!torch::cuda::is_available()) {
+      fail_input("--device {}: no CUDA device is available to this process (LibTorch without CUDA, or no GPU "
+                 "visible); use --device cpu",
+                 requested);
+    }
+    if (requested != "cuda") return requested;
+    const int n = static_cast<int>(torch::cuda::device_count());
+    return fmt::format("cuda:{}", local_rank % std::max(n, 1));
+  }
+  fail_input("--device '{}' is not known; allowed: cpu, cuda, cuda:N", requested);
+}
+
+int set_threads(int requested, int local_size) {
+  int threads = requested;
+  if (threads <= 0) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads = std::max(1, cores / std::max(local_size, 1));
+  }
+  torch::set_num_threads(threads);
+  return threads;
+}
+
+long long nonnegative(const po::variables_map& vm, const std::string& name) {
+  auto v = vm[name].as<long long>();
+  if (v < 0) fail_input("--{} = {} must be >= 0", name, v);
+  return v;
+}
+
+}  // namespace
+
+int run_train(const std::vector<std::string>& args, const Context& ctx) {
+  Command cmd;
+  describe_command(cmd, "train",
+              "Train the posterior estimator (set transformer + conditional MAF) on a simulated training set, data-"
+              "parallel over MPI ranks (CPU) or one rank per GPU (NCCL). Writes <output-dir>/checkpoint.h5 (latest), "
+              "best.h5 (lowest validation loss) and train_log.jsonl. SIGTERM or SIGUSR1: the current step finishes, "
+              "a checkpoint is written and the exit code is 3 (rerun with --resume; jobs/train.sbatch does this).",
+              "mpirun -np N irisml train --config configs/paper.ini --data train.h5 [--validation val.h5] --output-dir "
+              "run/ [--epochs E] [--max-steps K] [--batch-size B] [--resume | --overwrite] [--device cpu|cuda]\n"
+              "exit codes: 0 done, 1 runtime error (non-finite loss, I/O), 2 bad input, 3 interrupted after a "
+              "checkpoint",
+              {"train", "model", "noise"});
+  add_common_options(cmd);
+  add_model_options(cmd);
+  add_noise_options(cmd);
+  train::TrainOptions d;
+  cmd.options.add_options()
+      ("data", po::value<std::string>()->required(), "training set (HDF5 from `irisml simulate`)")
+      ("validation", po::value<std::string>()->default_value(""),
+       "separate validation set (default: hold out the last validation-fraction of --data)")
+      ("output-dir", po::value<std::string>()->required(), "run directory: checkpoint.h5, best.h5, train_log.jsonl")
+      ("filters", po::value<std::string>()->default_value(""),
+       "the model's filters, a comma list (subset of the data's, in this order; default: all of the data's)")
+      ("epochs", po::value<long long>()->default_value(d.epochs), "epochs (passes over the training rows)")
+      ("max-steps", po::value<long long>()->default_value(0),
+       "train this many updates in all instead (also the schedule's length); 0 = epochs decide")
+      ("batch-size", po::value<long long>()->default_value(d.batch_size),
+       "GLOBAL batch (stars per update over all ranks; must be divisible by the rank count)")
+      ("lr", po::value<double>()->default_value(d.lr, fmt::format("{}", d.lr)), "peak learning rate (Adam)")
+      ("min-lr", po::value<double>()->default_value(d.min_lr, fmt::format("{}", d.min_lr)), "learning rate at the end of the cosine")
+      ("warmup-steps", po::value<long long>()->default_value(-1), "linear warm-up steps (>= 0 overrides warmup-epochs)")
+      ("warmup-epochs", po::value<double>()->default_value(d.warmup_epochs, fmt::format("{}", d.warmup_epochs)), "linear warm-up length in epochs")
+      ("weight-decay", po::value<double>()->default_value(d.weight_decay, fmt::format("{}", d.weight_decay)), "decoupled weight decay (AdamW); 0 = off")
+      ("adam-eps", po::value<double>()->default_value(d.adam_eps, fmt::format("{}", d.adam_eps)), "Adam epsilon")
+      ("clip", po::value<double>()->default_value(d.clip, fmt::format("{}", d.clip)), "clip the global gradient norm to this; <= 0 = off")
+      ("validation-fraction", po::value<double>()->default_value(d.validation_fraction, fmt::format("{}", d.validation_fraction)),
+       "fraction of --data rows (the last ones) held out for validation when there is no --validation")
+      ("validation-batch", po::value<long long>()->default_value(d.validation_batch), "stars per validation batch")
+      ("checkpoint-every", po::value<long long>()->default_value(d.checkpoint_every),
+       "write checkpoint.h5 every this many steps (also at each epoch end); 0 = epoch ends only")
+      ("log-every", po::value<long long>()->default_value(d.log_every), "steps between log lines")
+      ("keep-best", po::value<bool>()->default_value(true), "also keep best.h5 (lowest validation loss)")
+      ("seed", po::value<long long>()->default_value(1), "seed of the shuffle, noise, dropout and initialisation")
+      ("resume", po::bool_switch(), "continue from <output-dir>/checkpoint.h5 (must exist)")
+      ("resume-if-present", po::bool_switch(), "continue if <output-dir>/checkpoint.h5 exists, else start fresh")
+      ("overwrite", po::bool_switch(), "start fresh in an output dir that holds a checkpoint (replaced at the first save)")
+      ("threads", po::value<int>()->default_value(0), "torch CPU threads per rank (0 = cores / ranks on the node)")
+      ("device", po::value<std::string>()->default_value("cpu"), "cpu, or cuda (one GPU per rank, by local rank)")
+      ("backend", po::value<std::string>()->default_value("auto"),
+       "gradient all-reduce: auto (nccl on GPUs when built with it, else mpi, local for one rank) | local | mpi | nccl")
+      ("bucket-mb", po::value<double>()->default_value(25.0, fmt::format("{}", 25.0)), "all-reduce bucket size [MiB]")
+      ("overlap", po::value<bool>()->default_value(true), "start bucket all-reduces during backward");
+  po::variables_map vm;
+  if (!parse(cmd, args, vm)) return 0;
+
+  train::TrainOptions o;
+  o.data = vm["data"].as<std::string>();
+  o.validation = vm["validation"].as<std::string>();
+  o.output_dir = vm["output-dir"].as<std::string>();
+  o.filters = split_list(vm["filters"].as<std::string>());
+  o.model = model_config_from(vm);
+  o.noise = noise_from(vm);
+  o.epochs = vm["epochs"].as<long long>();
+  o.max_steps = nonnegative(vm, "max-steps");
+  o.batch_size = vm["batch-size"].as<long long>();
+  o.lr = vm["lr"].as<double>();
+  o.min_lr = vm["min-lr"].as<double>();
+  o.warmup_steps = vm["warmup-steps"].as<long long>();
+  o.warmup_epochs = vm["warmup-epochs"].as<double>();
+  o.weight_decay = vm["weight-decay"].as<double>();
+  o.adam_eps = vm["adam-eps"].as<double>();
+  o.clip = vm["clip"].as<double>();
+  o.validation_fraction = vm["validation-fraction"].as<double>();
+  o.validation_batch = vm["validation-batch"].as<long long>();
+  o.checkpoint_every = nonnegative(vm, "checkpoint-every");
+  o.log_every = vm["log-every"].as<long long>();
+  o.keep_best = vm["keep-best"].as<bool>();
+  const long long seed = vm["seed"].as<long long>();
+  if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
+  o.seed = static_cast<std::uint64_t>(seed);
+  o.resume = vm["resume"].as<bool>();
+  o.resume_if_present = vm["resume-if-present"].as<bool>();
+  o.overwrite = vm["overwrite"].as<bool>();
+  o.backend = vm["backend"].as<std::string>();
+  const double bucket_mb = vm["bucket-mb"].as<double>();
+  if (!(bucket_mb > 0)) fail_input("--bucket-mb = {} must be > 0", bucket_mb);
+  o.bucket_bytes = static_cast<std::size_t>(bucket_mb * 1024.0 * 1024.0);
+  o.overlap = vm["overlap"].as<bool>();
+  o.code_version = IRISML_VERSION;
+  auto [local_rank, local_size] = local_rank_and_size(ctx.comm);
+  o.device = resolve_device(vm["device"].as<std::string>(), local_rank);
+  const int threads = set_threads(vm["threads"].as<int>(), local_size);
+  log::info("train: {} torch thread(s) per rank, {} rank(s) on this node", threads, local_size);
+
+  auto result = train::train(o, ctx.comm);
+  return result.interrupted ? train::kExitInterrupted : 0;
+}
+
+int run_bench_train(const std::vector<std::string>& args, const Context& ctx) {
+  Command cmd;
+  describe_command(cmd, "bench train",
+              "Time training steps (forward, loss, backward, all-reduce, clip, Adam) of the model in --config's "
+              "[model] section (default: the paper sizes) on synthetic batches of stars observing 6-25 of 25 "
+              "filters; prints stars/s on the CPU and, when available, on CUDA.",
+              "irisml bench train [--batch 64] [--steps 10] [--warmup 3] [--config configs/paper.ini] [--threads T] "
+              "[--device auto|cpu|cuda]",
+              {"bench-train", "model"});
+  add_common_options(cmd);
+  add_model_options(cmd);
+  cmd.options.add_options()
+      ("batch", po::value<long long>()->default_value(64), "stars per step")
+      ("steps", po::value<int>()->default_value(10), "timed steps (the median is reported)")
+      ("warmup", po::value<int>()->default_value(3), "untimed steps first")
+      ("n-filters", po::value<int>()->default_value(25), "filters the model knows")
+      ("min-bands", po::value<int>()->default_value(6), "fewest bands per star")
+      ("max-bands", po::value<int>()->default_value(25), "most bands per star")
+      ("threads", po::value<int>()->default_value(0), "torch CPU threads (0 = cores / ranks on the node)")
+      ("device", po::value<std::string>()->default_value("auto"), "auto (cpu, and cuda when available) | cpu | cuda")
+      ("seed", po::value<long long>()->default_value(1), "seed of the synthetic batches");
+  po::variables_map vm;
+  if (!parse(cmd, args, vm)) return 0;
+  model::ModelConfig config = model_config_from(vm);
+  config.n_filters = vm["n-filters"].as<int>();
+  train::BenchTrainOptions o;
+  o.batch = vm["batch"].as<long long>();
+  o.steps = vm["steps"].as<int>();
+  o.warmup = vm["warmup"].as<int>();
+  o.min_bands = vm["min-bands"].as<int>();
+  o.max_bands = vm["max-bands"].as<int>();
+  o.seed = static_cast<std::uint64_t>(vm["seed"].as<long long>());
+  auto [local_rank, local_size] = local_rank_and_size(ctx.comm);
+  const int threads = set_threads(vm["threads"].as<int>(), local_size);
+  const std::string device = vm["device"].as<std::string>();
+  std::vector<std::string> devices;
+  if (device == "auto") {
+    devices.push_back("cpu");
+    if (torch::cuda::is_available()) devices.push_back(resolve_device("cuda", local_rank));
+  } else {
+    devices.push_back(resolve_device(device, local_rank));
+  }
+  for (const auto& dev : devices) {
+    o.device = dev;
+    auto r = train::bench_train(config, o);
+    if (ctx.rank == 0) {
+      std::cout << fmt::format(
+          "bench train: device={} threads={} batch={} bands={}..{} params={} model=[{}] median_step_s={:.4f} "
+          "best_step_s={:.4f} stars_per_s={:.1f}\n",
+          dev, dev == "cpu" ? threads : 0, o.batch, o.min_bands, o.max_bands, r.parameters, config.describe(),
+          r.median_seconds, r.best_seconds, r.stars_per_second);
+    }
+  }
+  return 0;
+}
+
+int run_train_evaluate(const std::vector<std::string>& args, const Context& ctx) {
+  Command cmd;
+  describe_command(cmd, "train evaluate",
+              "Quality of a trained model on a held-out simulated set: each star observed with the [noise] model "
+              "(seeded), 64 posterior samples, point estimate = their median; prints RMS, mean |error| and bias per "
+              "parameter next to always predicting the training-set median.",
+              "mpirun -np N irisml train evaluate --checkpoint run/best.h5 --data test.h5 [--train-data train.h5] "
+              "[--config configs/small.ini] [--stars N]",
+              {"train-evaluate", "noise"});
+  add_common_options(cmd);
+  add_noise_options(cmd);
+  cmd.options.add_options()
+      ("checkpoint", po::value<std::string>()->required(), "checkpoint of `irisml train` (best.h5 or checkpoint.h5)")
+      ("data", po::value<std::string>()->required(), "held-out simulated set (training-set format, noise-free)")
+      ("train-data", po::value<std::string>()->default_value(""),
+       "the training set, for the baseline (its median); default: the median of --data")
+      ("stars", po::value<long long>()->default_value(0), "evaluate the first N stars only (0 = all)")
+      ("samples", po::value<int>()->default_value(64), "posterior samples per star")
+      ("batch", po::value<long long>()->default_value(512), "stars per batch")
+      ("seed", po::value<long long>()->default_value(2), "seed of the test observations and posterior draws")
+      ("threads", po::value<int>()->default_value(0), "torch CPU threads per rank (0 = cores / ranks on the node)");
+  po::variables_map vm;
+  if (!parse(cmd, args, vm)) return 0;
+  auto [local_rank, local_size] = local_rank_and_size(ctx.comm);
+  (void)local_rank;
+  set_threads(vm["threads"].as<int>(), local_size);
+  auto checkpoint = train::load_checkpoint(vm["checkpoint"].as<std::string>(), /*with_optimizer=*/false);
+  auto model = train::build_model(checkpoint);
+  train::QualityOptions o;
+  o.test_data = vm["data"].as<std::string>();
+  o.train_data = vm["train-data"].as<std::string>();
+  o.noise = noise_from(vm);
+  o.samples = vm["samples"].as<int>();
+  o.batch = vm["batch"].as<long long>();
+  o.max_stars = nonnegative(vm, "stars");
+  const long long seed = vm["seed"].as<long long>();
+  if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
+  o.seed = static_cast<std::uint64_t>(seed);
+  auto report = train::evaluate_quality(model, checkpoint.filters, o, ctx.comm);
+  if (ctx.rank == 0) {
+    std::cout << fmt::format("evaluate: {} stars of {} ({:.1f} bands per star on average, noise {}), {} samples per "
+                             "star, checkpoint step {}; {:.1f} s\n\n",
+                             report.stars, o.test_data, report.mean_bands, o.noise.sigma_distribution, o.samples,
+                             checkpoint.step, report.seconds)
+              << report.markdown();
+  }
+  return 0;
+}
+
+}  // namespace irisml::cli

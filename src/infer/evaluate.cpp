@@ -1,0 +1,443 @@
+#include "infer/evaluate.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "infer/summary.hpp"
+#include "io/hdf5.hpp"
+
+namespace irisml::infer {
+
+namespace P = posterior;
+
+// ---------------------------------------------------------------- files ----
+
+namespace {
+
+template <typename T>
+std::vector<T> read_shaped(const h5::File& f, const std::string& name, const std::vector<std::uint64_t>& expected,
+                           bool required) {
+  if (!f.exists(name)) {
+    if (required) fail_input("posterior file '{}' lacks dataset /{} (see docs/posterior_format.md)", f.path(), name);
+    return {};
+  }
+  auto dims = f.dims(name);
+  if (dims != expected) {
+    fail_input("posterior file '{}': /{} has shape [{}], expected [{}]", f.path(), name, fmt::join(dims, ","),
+               fmt::join(expected, ","));
+  }
+  return f.read<T>(name);
+}
+
+// Maps stored parameter names onto teff logg mh av rv: order[p] = stored column of parameter p.
+std::vector<int> parameter_order(const std::vector<std::string>& stored, const std::string& where) {
+  if (stored.size() != P::kParameters) {
+    fail_input("{} names {} parameters ({}), expected teff, logg, mh, av, rv", where, stored.size(),
+               fmt::join(stored, ", "));
+  }
+  std::vector<int> order(P::kParameters);
+  for (int p = 0; p < P::kParameters; ++p) {
+    auto it = std::find(stored.begin(), stored.end(), P::kParameterNames[p]);
+    if (it == stored.end()) {
+      fail_input("{} names parameters {}; '{}' is missing (expected teff, logg, mh, av, rv)", where,
+                 fmt::join(stored, ", "), P::kParameterNames[p]);
+    }
+    order[static_cast<std::size_t>(p)] = static_cast<int>(it - stored.begin());
+  }
+  return order;
+}
+
+std::vector<std::string> split_names(const std::string& text) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : text + ",") {
+    if (c == ',' || c == ' ') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+PosteriorSummary read_posterior_summary(const std::string& path) {
+  h5::File f = h5::File::open(path);
+  PosteriorSummary s;
+  s.path = path;
+  if (!f.has_attr("/", "format") || f.attr_string("/", "format") != P::kFormat) {
+    fail_input("'{}' is not a posterior file: root attribute format should be '{}' (written by `irisml sample`)", path,
+               P::kFormat);
+  }
+  if (f.has_attr("/", "format_version")) {
+    auto v = f.attr_int("/", "format_version");
+    if (v != P::kFormatVersion) {
+      fail_input("posterior file '{}' has format_version {}; this irisml reads version {}", path, v, P::kFormatVersion);
+    }
+  }
+  if (f.has_attr("/", "model")) s.model = f.attr_string("/", "model");
+  if (!f.exists("median")) fail_input("posterior file '{}' lacks dataset /median", path);
+  auto mdims = f.dims("median");
+  if (mdims.size() != 2 || mdims[1] != P::kParameters) {
+    fail_input("posterior file '{}': /median has shape [{}], expected [N,5]", path, fmt::join(mdims, ","));
+  }
+  const std::uint64_t n = mdims[0];
+  s.stars = n;
+  if (f.exists("parameter_names")) {
+    auto order = parameter_order(f.read_strings("parameter_names"), fmt::format("posterior file '{}'", path));
+    for (int p = 0; p < P::kParameters; ++p) {
+      if (order[static_cast<std::size_t>(p)] != p) {
+        fail_input("posterior file '{}': /parameter_names must be teff, logg, mh, av, rv in that order", path);
+      }
+    }
+  }
+  s.median = f.read<float>("median");
+  s.mean = read_shaped<float>(f, "mean", {n, 5}, false);
+  s.std = read_shaped<float>(f, "std", {n, 5}, false);
+  s.p16 = read_shaped<float>(f, "p16", {n, 5}, false);
+  s.p84 = read_shaped<float>(f, "p84", {n, 5}, false);
+  s.hdi68 = read_shaped<float>(f, "hdi68", {n, 5, 2}, false);
+  s.hdi95 = read_shaped<float>(f, "hdi95", {n, 5, 2}, false);
+  s.n_bands = read_shaped<std::int32_t>(f, "n_bands", {n}, true);
+  s.flags = read_shaped<std::uint32_t>(f, "flags", {n}, true);
+  s.ppc_chi2 = read_shaped<float>(f, "ppc_chi2", {n}, false);
+  if (f.exists("id")) {
+    s.id = f.read_strings("id");
+    if (s.id.size() != n) fail_input("posterior file '{}': /id has {} entries for {} stars", path, s.id.size(), n);
+  }
+  if (f.has_attr("/", "samples_per_star")) s.samples_per_star = static_cast<int>(f.attr_int("/", "samples_per_star"));
+  if (f.exists("samples")) {
+    auto d = f.dims("samples");
+    if (d.size() != 3 || d[0] != n || d[2] != P::kParameters || d[1] == 0) {
+      fail_input("posterior file '{}': /samples has shape [{}], expected [{},S,5]", path, fmt::join(d, ","), n);
+    }
+    s.has_samples = true;
+    s.samples_per_star = static_cast<int>(d[1]);
+  }
+  return s;
+}
+
+void read_posterior_samples(const std::string& path, std::uint64_t row0, std::uint64_t n, int samples_per_star,
+                            float* out) {
+  h5::File f = h5::File::open(path);
+  f.read_rows<float>("samples", row0, n, out);
+  (void)samples_per_star;
+}
+
+TruthTable read_truth(const std::string& path, const KnownFilters& known_filters) {
+  TruthTable t;
+  if (h5::is_hdf5(path)) {
+    h5::File f = h5::File::open(path);
+    std::string name;
+    std::vector<int> order = {0, 1, 2, 3, 4};
+    if (f.exists("true_parameters")) {
+      name = "true_parameters";
+      if (f.has_attr(name, "parameter_names")) {
+        order = parameter_order(split_names(f.attr_string(name, "parameter_names")),
+                                fmt::format("truth file '{}' /true_parameters", path));
+      }
+    } else if (f.exists("parameters") && f.exists("magnitudes")) {  // a training set
+      name = "parameters";
+      if (f.exists("parameter_names")) {
+        order = parameter_order(f.read_strings("parameter_names"), fmt::format("truth file '{}'", path));
+      }
+    } else {
+      fail_input(
+          "truth file '{}' holds no true parameters: expected /true_parameters (a catalogue from `irisml "
+          "catalog make`) or /parameters (a simulated set)",
+          path);
+    }
+    auto d = f.dims(name);
+    if (d.size() != 2 || d[1] != 5) {
+      fail_input("truth file '{}': /{} has shape [{}], expected [N,5]", path, name, fmt::join(d, ","));
+    }
+    t.stars = d[0];
+    auto raw = f.read<double>(name);
+    t.values.resize(raw.size());
+    for (std::uint64_t r = 0; r < t.stars; ++r)
+      for (int p = 0; p < 5; ++p)
+        t.values[r * 5 + static_cast<std::size_t>(p)] =
+            raw[r * 5 + static_cast<std::size_t>(order[static_cast<std::size_t>(p)])];
+    if (f.exists("id")) {
+      auto d_id = f.dims("id");
+      if (d_id.size() == 1 && d_id[0] == t.stars) t.id = f.read_strings("id");
+    }
+    return t;
+  }
+  CatalogOptions options;
+  options.ignore_unknown_columns = true;
+  auto cat = CatalogReader::open(path, known_filters, options);
+  if (!cat.has_truth()) {
+    fail_input("truth file '{}' has no true_teff, true_logg, true_mh, true_av, true_rv columns", path);
+  }
+  t.stars = cat.rows();
+  auto block = cat.read(0, t.stars);
+  t.values = std::move(block.truth);
+  t.id = std::move(block.id);
+  return t;
+}
+
+// -------------------------------------------------------------- metrics ----
+
+PointMetrics point_metrics(const std::vector<double>& errors) {
+  PointMetrics m;
+  m.n = errors.size();
+  if (errors.empty()) {
+    m.bias = m.rms = m.mad = m.median_abs = std::numeric_limits<double>::quiet_NaN();
+    return m;
+  }
+  double sum = 0, sum2 = 0, sum_abs = 0;
+  std::vector<double> abs_err(errors.size());
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    sum += errors[i];
+    sum2 += errors[i] * errors[i];
+    sum_abs += std::fabs(errors[i]);
+    abs_err[i] = std::fabs(errors[i]);
+  }
+  const double n = static_cast<double>(errors.size());
+  m.bias = sum / n;
+  m.rms = std::sqrt(sum2 / n);
+  m.mad = sum_abs / n;
+  std::size_t mid = abs_err.size() / 2;
+  std::nth_element(abs_err.begin(), abs_err.begin() + static_cast<std::ptrdiff_t>(mid), abs_err.end());
+  double upper = abs_err[mid];
+  if (abs_err.size() % 2 == 1) {
+    m.median_abs = upper;
+  } else {
+    double lower = *std::max_element(abs_err.begin(), abs_err.begin() + static_cast<std::ptrdiff_t>(mid));
+    m.median_abs = 0.5 * (lower + upper);
+  }
+  return m;
+}
+
+std::vector<double> coverage_levels(int n) {
+  if (n < 1) fail_input("coverage levels = {} must be >= 1", n);
+  std::vector<double> levels;
+  for (int k = 1; k <= n; ++k) levels.push_back(static_cast<double>(k) / (n + 1));
+  return levels;
+}
+
+int band_bin(int bands) {
+  if (bands <= 5) return 0;
+  if (bands <= 10) return 1;
+  if (bands <= 15) return 2;
+  if (bands <= 20) return 3;
+  return 4;
+}
+
+Evaluator::Evaluator(int coverage_level_count) : levels_(coverage_levels(coverage_level_count)) {
+  for (int p = 0; p < P::kParameters; ++p) {
+    all_.hits[p].assign(levels_.size(), 0);
+    all_.central_hits[p].assign(levels_.size(), 0);
+    for (auto& b : bins_) {
+      b.hits[p].assign(levels_.size(), 0);
+      b.central_hits[p].assign(levels_.size(), 0);
+    }
+  }
+}
+
+void Evaluator::add_star(Group& g, const float* median, const double* truth, const float* samples, int s,
+                         const float* hdi68, const float* hdi95, std::vector<double>& scratch) {
+  ++g.stars;
+  for (int p = 0; p < P::kParameters; ++p) g.errors[p].push_back(static_cast<double>(median[p]) - truth[p]);
+  if (median[0] > 0 && truth[0] > 0)
+    g.teff_dex.push_back(std::log10(static_cast<double>(median[0])) - std::log10(truth[0]));
+  if (samples) {
+    ++g.coverage_stars;
+    scratch.resize(static_cast<std::size_t>(s));
+    for (int p = 0; p < P::kParameters; ++p) {
+      for (int i = 0; i < s; ++i) scratch[static_cast<std::size_t>(i)] = samples[i * P::kParameters + p];
+      std::sort(scratch.begin(), scratch.end());
+      // rank of the truth among the samples (ties count half)
+      auto below = std::lower_bound(scratch.begin(), scratch.end(), truth[p]) - scratch.begin();
+      auto not_above = std::upper_bound(scratch.begin(), scratch.end(), truth[p]) - scratch.begin();
+      const double u = (0.5 * static_cast<double>(below + not_above) + 0.5) / (s + 1);
+      for (std::size_t l = 0; l < levels_.size(); ++l) {
+        auto [lo, hi] = hdi_sorted(scratch.data(), scratch.size(), levels_[l]);
+        if (truth[p] >= lo && truth[p] <= hi) ++g.hits[p][l];
+        if (std::fabs(u - 0.5) <= 0.5 * levels_[l] + 1e-12) ++g.central_hits[p][l];
+      }
+    }
+  }
+  if (hdi68 && hdi95) {
+    ++g.hdi_stars;
+    for (int p = 0; p < P::kParameters; ++p) {
+      if (truth[p] >= hdi68[p * 2] && truth[p] <= hdi68[p * 2 + 1]) ++g.hdi68_hits[p];
+      if (truth[p] >= hdi95[p * 2] && truth[p] <= hdi95[p * 2 + 1]) ++g.hdi95_hits[p];
+    }
+  }
+}
+
+void Evaluator::add(const EvaluationBlock& b) {
+  std::vector<double> scratch;
+  const int s = b.samples ? b.samples_per_star : 0;
+  if (b.samples) {
+    if (s <= 0) fail_input("evaluate: samples given with samples_per_star = {}", s);
+    if (samples_per_star_ != 0 && samples_per_star_ != s) {
+      fail_input("evaluate: samples per star changed from {} to {}", samples_per_star_, s);
+    }
+    samples_per_star_ = s;
+    any_samples_ = true;
+  } else if (b.rows > 0) {
+    any_without_samples_ = true;
+  }
+  for (std::uint64_t r = 0; r < b.rows; ++r) {
+    ++counts_.total;
+    const std::uint32_t flags = b.flags ? b.flags[r] : 0u;
+    if (flags & P::kFlagOutsideTrainingRange) ++counts_.flagged_outside_training_range;
+    if (flags & P::kFlagPpcChi2) ++counts_.flagged_ppc_chi2;
+    if (flags & P::kFlagTooFewBands) {
+      ++counts_.excluded_too_few_bands;
+      continue;
+    }
+    const float* med = b.median + r * P::kParameters;
+    const double* tru = b.truth + r * P::kParameters;
+    bool finite = true;
+    for (int p = 0; p < P::kParameters; ++p) finite = finite && std::isfinite(med[p]) && std::isfinite(tru[p]);
+    if (!finite) {
+      ++counts_.excluded_non_finite;
+      continue;
+    }
+    ++counts_.evaluated;
+    const int bands = b.n_bands[r];
+    const float* smp = b.samples ? b.samples + r * static_cast<std::uint64_t>(s) * P::kParameters : nullptr;
+    const float* h68 = b.hdi68 ? b.hdi68 + r * P::kParameters * 2 : nullptr;
+    const float* h95 = b.hdi95 ? b.hdi95 + r * P::kParameters * 2 : nullptr;
+    add_star(all_, med, tru, smp, s, h68, h95, scratch);
+    add_star(bins_[band_bin(bands)], med, tru, smp, s, h68, h95, scratch);
+    if (counts_.evaluated == 1 || bands < min_bands_seen_) min_bands_seen_ = bands;
+    median_.insert(median_.end(), med, med + P::kParameters);
+    truth_.insert(truth_.end(), tru, tru + P::kParameters);
+    n_bands_.push_back(bands);
+  }
+}
+
+GroupMetrics Evaluator::summarise(const Group& g, const std::string& label, int lo, int hi) const {
+  GroupMetrics m;
+  m.label = label;
+  m.bands_lo = lo;
+  m.bands_hi = hi;
+  m.stars = g.stars;
+  for (int p = 0; p < P::kParameters; ++p) {
+    ParameterMetrics& pm = m.parameters[p];
+    pm.point = point_metrics(g.errors[p]);
+    CoverageCurve& c = pm.coverage;
+    if (any_samples_ && g.coverage_stars > 0) {
+      c.levels = levels_;
+      c.stars = g.coverage_stars;
+      pm.central.levels = levels_;
+      pm.central.stars = g.coverage_stars;
+      for (std::size_t l = 0; l < levels_.size(); ++l) {
+        c.coverage.push_back(static_cast<double>(g.hits[p][l]) / static_cast<double>(g.coverage_stars));
+        pm.central.coverage.push_back(static_cast<double>(g.central_hits[p][l]) /
+                                      static_cast<double>(g.coverage_stars));
+        pm.central.max_deviation = std::max(pm.central.max_deviation, std::fabs(pm.central.coverage[l] - levels_[l]));
+      }
+    } else if (g.hdi_stars > 0) {
+      c.levels = {0.68, 0.95};
+      c.stars = g.hdi_stars;
+      c.coverage = {static_cast<double>(g.hdi68_hits[p]) / static_cast<double>(g.hdi_stars),
+                    static_cast<double>(g.hdi95_hits[p]) / static_cast<double>(g.hdi_stars)};
+    }
+    for (std::size_t l = 0; l < c.levels.size(); ++l) {
+      c.max_deviation = std::max(c.max_deviation, std::fabs(c.coverage[l] - c.levels[l]));
+    }
+    if (g.hdi_stars > 0) {
+      pm.hdi68_coverage = static_cast<double>(g.hdi68_hits[p]) / static_cast<double>(g.hdi_stars);
+      pm.hdi95_coverage = static_cast<double>(g.hdi95_hits[p]) / static_cast<double>(g.hdi_stars);
+    }
+  }
+  m.teff_dex = point_metrics(g.teff_dex);
+  return m;
+}
+
+EvaluationResult Evaluator::finish() const {
+  EvaluationResult r;
+  r.counts = counts_;
+  r.coverage_source = any_samples_ ? "samples" : "hdi";
+  r.samples_per_star = samples_per_star_;
+  r.overall = summarise(all_, "all", 0, 0);
+  static const int kLo[kBandBins] = {1, 6, 11, 16, 21};
+  static const int kHi[kBandBins] = {5, 10, 15, 20, 0};
+  for (int b = 0; b < kBandBins; ++b) {
+    if (bins_[b].stars == 0) continue;
+    int lo = b == 0 ? std::max(1, min_bands_seen_) : kLo[b];
+    std::string label = kHi[b] == 0 ? fmt::format("{}+", lo) : fmt::format("{}-{}", lo, kHi[b]);
+    r.by_bands.push_back(summarise(bins_[b], label, lo, kHi[b]));
+  }
+  r.median = median_;
+  r.truth = truth_;
+  r.n_bands = n_bands_;
+  return r;
+}
+
+// -------------------------------------------------------------- driver -----
+
+EvaluationResult evaluate_files(const EvaluateOptions& options, const KnownFilters& known_filters) {
+  if (options.block_rows == 0) fail_input("evaluate: block rows must be > 0");
+  PosteriorSummary post = read_posterior_summary(options.posterior);
+  TruthTable truth = read_truth(options.truth, known_filters);
+  if (truth.stars != post.stars) {
+    fail_input("--posterior '{}' has {} stars but --truth '{}' has {}; they must be the same catalogue, in order",
+               options.posterior, post.stars, options.truth, truth.stars);
+  }
+  if (!post.id.empty() && !truth.id.empty()) {
+    for (std::uint64_t i = 0; i < post.stars; ++i) {
+      if (post.id[i] != truth.id[i]) {
+        fail_input(
+            "row {}: --posterior id '{}' differs from --truth id '{}'; they must be the same catalogue, in order", i,
+            post.id[i], truth.id[i]);
+      }
+    }
+  }
+  const bool have_hdi = !post.hdi68.empty() && !post.hdi95.empty();
+  if (!post.has_samples) {
+    if (!have_hdi) {
+      fail_input("posterior file '{}' has neither /samples nor /hdi68 and /hdi95; coverage cannot be computed",
+                 options.posterior);
+    }
+    log::info(
+        "note: '{}' has no /samples (sample without --keep-samples?); coverage uses only the stored 68 % and "
+        "95 % HDIs",
+        options.posterior);
+  }
+  Evaluator ev(options.coverage_levels);
+  const int s = post.samples_per_star;
+  std::vector<float> samples;
+  std::unique_ptr<h5::File> file;
+  if (post.has_samples) file = std::make_unique<h5::File>(h5::File::open(options.posterior));
+  for (std::uint64_t r0 = 0; r0 < post.stars; r0 += options.block_rows) {
+    const std::uint64_t n = std::min(options.block_rows, post.stars - r0);
+    EvaluationBlock b;
+    b.rows = n;
+    b.median = post.median.data() + r0 * 5;
+    b.truth = truth.values.data() + r0 * 5;
+    b.n_bands = post.n_bands.data() + r0;
+    b.flags = post.flags.data() + r0;
+    if (have_hdi) {
+      b.hdi68 = post.hdi68.data() + r0 * 10;
+      b.hdi95 = post.hdi95.data() + r0 * 10;
+    }
+    if (post.has_samples) {
+      samples.resize(n * static_cast<std::uint64_t>(s) * 5);
+      file->read_rows<float>("samples", r0, n, samples.data());
+      b.samples = samples.data();
+      b.samples_per_star = s;
+    }
+    ev.add(b);
+  }
+  EvaluationResult result = ev.finish();
+  result.model = post.model;
+  return result;
+}
+
+}  // namespace irisml::infer

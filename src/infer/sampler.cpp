@@ -1,0 +1,810 @@
+#include "infer/sampler.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/paths.hpp"
+#include "core/rng.hpp"
+#include "core/shard.hpp"
+#include "infer/summary.hpp"
+#include "io/catalog.hpp"
+#include "io/hdf5.hpp"
+#include "model/config.hpp"
+#include "model/normalizer.hpp"
+#include "simulate/prior.hpp"
+#include "simulate/synthesizer.hpp"
+
+namespace irisml::infer {
+
+// ---------------------------------------------------------------- settings -----
+
+void SamplerSettings::validate() const {
+  if (samples < 2) fail_input("--samples = {} must be at least 2 (summaries need several samples)", samples);
+  if (batch < 1) fail_input("--batch = {} must be a positive number of stars", batch);
+  if (block_rows < 1) fail_input("--block-rows = {} must be positive", block_rows);
+  if (bands_min < 0) fail_input("bands_min = {} must be >= 0", bands_min);
+  if (bands_max < 0) fail_input("bands_max = {} must be >= 0 (0 = no limit)", bands_max);
+  if (!(sigma_max > 0)) fail_input("sigma_max = {} must be > 0", sigma_max);
+  if (!(range_sigma > 0)) fail_input("--range-sigma = {} must be > 0", range_sigma);
+  if (!(ppc_threshold > 0)) fail_input("--ppc-threshold = {} must be > 0", ppc_threshold);
+  if (max_blocks < 0) fail_input("--max-blocks = {} must be >= 0 (0 = no limit)", max_blocks);
+}
+
+std::string progress_path(const std::string& output) { return output + ".progress"; }
+
+// ------------------------------------------------------------ random numbers -----
+
+std::uint64_t sampling_stream_seed(std::uint64_t seed) {
+  // splitmix64 of the seed xor "SAMPLE": a different stream family from the
+  // simulator's and the catalogue maker's (seed, star) keys.
+  std::uint64_t z = seed ^ 0x53414D504C45ull;
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void star_random_numbers(std::uint64_t seed, std::uint64_t row, int samples, float* normal, float* uniform) {
+  Philox rng(sampling_stream_seed(seed), row);
+  const int n_normal = samples * model::kNumParams;
+  for (int i = 0; i < n_normal; ++i) normal[i] = static_cast<float>(rng.normal());
+  for (int i = 0; i < samples; ++i) {
+    // float32 rounding could give exactly 1.0; keep it inside (0, 1).
+    uniform[i] = std::min(static_cast<float>(rng.uniform()), 0.99999994f);
+  }
+}
+
+// -------------------------------------------------------------- filter mapping -----
+
+std::vector<int> map_catalog_filters(const std::vector<std::string>& catalog_filters,
+                                     const std::vector<std::string>& model_filters, bool ignore_unknown,
+                                     const std::string& catalog_path, bool warn) {
+  std::vector<int> map;
+  std::vector<std::string> unknown;
+  for (const auto& name : catalog_filters) {
+    auto it = std::find(model_filters.begin(), model_filters.end(), name);
+    if (it == model_filters.end()) {
+      unknown.push_back(name);
+      map.push_back(-1);
+    } else {
+      map.push_back(static_cast<int>(it - model_filters.begin()));
+    }
+  }
+  if (!unknown.empty()) {
+    if (!ignore_unknown) {
+      fail_input("catalogue '{}' has filter(s) {} that the model was not trained on; the model's filters are: {} "
+                 "(use --ignore-unknown-columns to skip them with a warning)",
+                 catalog_path, fmt::join(unknown, ", "), fmt::join(model_filters, ", "));
+    }
+    if (warn) log::warn("catalogue '{}': ignoring filter(s) {} unknown to the model (model filters: {})", catalog_path,
+              fmt::join(unknown, ", "), fmt::join(model_filters, ", "));
+  }
+  bool any = std::any_of(map.begin(), map.end(), [](int f) { return f >= 0; });
+  if (!any && !catalog_filters.empty()) {
+    fail_input("catalogue '{}' has no filter the model knows; the model's filters are: {}", catalog_path,
+               fmt::join(model_filters, ", "));
+  }
+  return map;
+}
+
+// ------------------------------------------------------------------------ PPC -----
+
+double ppc_chi2(const sim::Synthesizer& synth, const double theta[5], const int* bands, const float* mag,
+                const float* err, int n, std::vector<double>& model_mags, std::vector<double>& work,
+                bool* inside_grid, double* offset) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (inside_grid) *inside_grid = false;
+  if (offset) *offset = nan;
+  for (int p = 0; p < 5; ++p) {
+    if (!std::isfinite(theta[p])) return nan;
+  }
+  model_mags.resize(synth.bands().size());
+  sim::StarParameters params{theta[0], theta[1], theta[2], theta[3], theta[4]};
+  if (!synth.magnitudes(params, model_mags.data(), work)) return nan;
+  if (inside_grid) *inside_grid = true;
+  if (n < 2) return nan;
+  double sw = 0.0, swd = 0.0;
+  for (int i = 0; i < n; ++i) {
+    const double w = 1.0 / (static_cast<double>(err[i]) * err[i]);
+    sw += w;
+    swd += w * (mag[i] - model_mags[static_cast<std::size_t>(bands[i])]);
+  }
+  const double off = swd / sw;
+  double chi2 = 0.0;
+  for (int i = 0; i < n; ++i) {
+    const double r = (mag[i] - model_mags[static_cast<std::size_t>(bands[i])] - off) / err[i];
+    chi2 += r * r;
+  }
+  if (offset) *offset = off;
+  return chi2 / (n - 1);
+}
+
+// -------------------------------------------------------------------- sampler -----
+
+PosteriorSampler::PosteriorSampler(model::PosteriorEstimator model, const SamplerSettings& settings,
+                                   const sim::Synthesizer* ppc)
+    : model_(std::move(model)), settings_(settings), ppc_(ppc) {
+  settings_.validate();
+  model_->eval();
+  n_filters_ = model_->config().n_filters;
+  auto normalizer = model_->normalizer();
+  mag_mean_ = normalizer.mag_mean();
+  mag_std_ = normalizer.mag_std();
+  if (ppc_ && ppc_->bands().size() != static_cast<std::size_t>(n_filters_)) {
+    fail_input("posterior-predictive synthesizer predicts {} bands but the model has {} filters",
+               ppc_->bands().size(), n_filters_);
+  }
+}
+
+void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
+  constexpr int D = model::kNumParams;
+  const int S = settings_.samples;
+  const std::size_t R = block.rows;
+  const int C = block.n_columns;
+  const float fnan = std::numeric_limits<float>::quiet_NaN();
+  if (block.column_filter.size() != static_cast<std::size_t>(C) || block.mag.size() != R * C ||
+      block.err.size() != R * C) {
+    fail_input("sampler: block of {} rows × {} columns has inconsistent arrays", R, C);
+  }
+  out.rows = R;
+  for (auto* v : {&out.median, &out.mean, &out.std, &out.p16, &out.p84}) v->assign(R * D, fnan);
+  out.hdi68.assign(R * D * 2, fnan);
+  out.hdi95.assign(R * D * 2, fnan);
+  out.n_bands.assign(R, 0);
+  out.flags.assign(R, 0u);
+  out.ppc_chi2.assign(R, fnan);
+  if (settings_.keep_samples) {
+    out.samples.assign(R * S * D, fnan);
+  } else {
+    out.samples.clear();
+  }
+
+  // Observed bands per star (CSR), band counts and the training-range checks.
+  std::vector<std::size_t> start(R + 1, 0);
+  std::vector<int> band;     // model filter ids
+  std::vector<float> mag, err;
+  band.reserve(R * C);
+  mag.reserve(R * C);
+  err.reserve(R * C);
+  for (std::size_t r = 0; r < R; ++r) {
+    for (int j = 0; j < C; ++j) {
+      const int f = block.column_filter[static_cast<std::size_t>(j)];
+      const float m = block.mag[r * C + j], e = block.err[r * C + j];
+      if (f < 0 || !std::isfinite(m) || !(e > 0) || !std::isfinite(e)) continue;
+      band.push_back(f);
+      mag.push_back(m);
+      err.push_back(e);
+    }
+    start[r + 1] = band.size();
+  }
+  const int min_bands = std::max(settings_.bands_min, 1);
+  std::vector<std::size_t> todo;
+  for (std::size_t r = 0; r < R; ++r) {
+    const int k = static_cast<int>(start[r + 1] - start[r]);
+    out.n_bands[r] = k;
+    if (k < min_bands) {
+      out.flags[r] |= kFlagTooFewBands;
+      continue;
+    }
+    todo.push_back(r);
+    bool outside = settings_.bands_max > 0 && k > settings_.bands_max;
+    double centre = 0.0;
+    for (std::size_t i = start[r]; i < start[r + 1]; ++i) centre += mag[i];
+    centre /= k;
+    for (std::size_t i = start[r]; i < start[r + 1]; ++i) {
+      const auto f = static_cast<std::size_t>(band[i]);
+      const double feature = (mag[i] - centre - mag_mean_[f]) / mag_std_[f];
+      if (!(std::abs(feature) <= settings_.range_sigma)) outside = true;
+      if (err[i] > settings_.sigma_max * (1.0 + 1e-6)) outside = true;
+    }
+    if (outside) out.flags[r] |= kFlagOutsideTraining;
+  }
+  // Group by band count to limit padding; stable, so the order is a function of the block alone.
+  std::stable_sort(todo.begin(), todo.end(),
+                   [&](std::size_t a, std::size_t b) { return start[a + 1] - start[a] < start[b + 1] - start[b]; });
+
+  const auto B_max = static_cast<std::size_t>(settings_.batch);
+  // One batch: network, random numbers, summaries, posterior-predictive check.
+  // Batches write disjoint rows of `out`, so workers need no locking.
+  auto process = [&](std::size_t c0, std::vector<double>& scratch, std::vector<double>& model_mags,
+                     std::vector<double>& work) {
+    torch::NoGradGuard no_grad;
+    const std::size_t B = std::min(B_max, todo.size() - c0);
+    std::int64_t width = 0;
+    for (std::size_t b = 0; b < B; ++b) {
+      const std::size_t r = todo[c0 + b];
+      width = std::max<std::int64_t>(width, static_cast<std::int64_t>(start[r + 1] - start[r]));
+    }
+    const auto Bi = static_cast<std::int64_t>(B);
+    auto ids = torch::zeros({Bi, width}, torch::kInt64);
+    auto mags = torch::zeros({Bi, width}, torch::kFloat32);
+    auto errs = torch::ones({Bi, width}, torch::kFloat32);
+    auto mask = torch::zeros({Bi, width}, torch::kBool);
+    auto normal = torch::empty({Bi, S, D}, torch::kFloat32);
+    auto uniform = torch::empty({Bi, S}, torch::kFloat32);
+    {
+      auto* pid = ids.data_ptr<std::int64_t>();
+      auto* pm = mags.data_ptr<float>();
+      auto* pe = errs.data_ptr<float>();
+      auto* pk = mask.data_ptr<bool>();
+      auto* pn = normal.data_ptr<float>();
+      auto* pu = uniform.data_ptr<float>();
+      for (std::size_t b = 0; b < B; ++b) {
+        const std::size_t r = todo[c0 + b];
+        std::size_t s = 0;
+        for (std::size_t i = start[r]; i < start[r + 1]; ++i, ++s) {
+          const std::size_t o = b * static_cast<std::size_t>(width) + s;
+          pid[o] = band[i];
+          pm[o] = mag[i];
+          pe[o] = err[i];
+          pk[o] = true;
+        }
+        star_random_numbers(settings_.seed, block.row0 + r, S, pn + b * S * D, pu + b * S);
+      }
+    }
+    model::ObservationBatch batch{ids, mags, errs, mask};
+    auto context = model_->context(batch);
+    auto theta = model_->sample(context, normal, uniform).theta.contiguous();  // (B, S, D) float64
+    const double* th = theta.data_ptr<double>();
+    for (std::size_t b = 0; b < B; ++b) {
+      const std::size_t r = todo[c0 + b];
+      const double* ts = th + b * S * D;
+      double median[D];
+      for (int p = 0; p < D; ++p) {
+        scratch.resize(static_cast<std::size_t>(S));
+        for (int s = 0; s < S; ++s) scratch[static_cast<std::size_t>(s)] = ts[s * D + p];
+        const ParameterSummary sm = summarize(scratch);
+        const std::size_t o = r * D + static_cast<std::size_t>(p);
+        out.median[o] = static_cast<float>(sm.median);
+        out.mean[o] = static_cast<float>(sm.mean);
+        out.std[o] = static_cast<float>(sm.std);
+        out.p16[o] = static_cast<float>(sm.p16);
+        out.p84[o] = static_cast<float>(sm.p84);
+        out.hdi68[o * 2] = static_cast<float>(sm.hdi68_lo);
+        out.hdi68[o * 2 + 1] = static_cast<float>(sm.hdi68_hi);
+        out.hdi95[o * 2] = static_cast<float>(sm.hdi95_lo);
+        out.hdi95[o * 2 + 1] = static_cast<float>(sm.hdi95_hi);
+        median[p] = sm.median;
+      }
+      if (settings_.keep_samples) {
+        float* dst = out.samples.data() + r * S * D;
+        for (int i = 0; i < S * D; ++i) dst[i] = static_cast<float>(ts[i]);
+      }
+      if (ppc_) {
+        bool inside = false;
+        const int k = static_cast<int>(start[r + 1] - start[r]);
+        const double chi2 = ppc_chi2(*ppc_, median, band.data() + start[r], mag.data() + start[r],
+                                     err.data() + start[r], k, model_mags, work, &inside);
+        out.ppc_chi2[r] = static_cast<float>(chi2);
+        if (!inside || chi2 > settings_.ppc_threshold) out.flags[r] |= kFlagPpcHigh;
+      }
+    }
+    sampled_ += B;
+  };
+  const std::size_t n_batches = (todo.size() + B_max - 1) / B_max;
+  const auto workers = static_cast<std::size_t>(std::max(1, settings_.workers));
+  if (workers == 1 || n_batches < workers) {  // (too few batches to share: the caller's intra-op threads)
+    std::vector<double> scratch, model_mags, work;
+    for (std::size_t c0 = 0; c0 < todo.size(); c0 += B_max) process(c0, scratch, model_mags, work);
+    return;
+  }
+  // Batch-parallel: each worker takes whole batches and runs LibTorch with one
+  // intra-op thread (small matrices parallelise poorly inside an operation). A
+  // batch's numbers do not depend on which worker computes it.
+  // at::set_num_threads in a worker also resets LibTorch's process-wide setting;
+  // restore the caller's afterwards.
+  const int caller_threads = at::get_num_threads();
+  std::atomic<std::size_t> next{0};
+  std::vector<std::exception_ptr> errors(workers);
+  std::vector<std::thread> pool;
+  for (std::size_t w = 0; w < std::min(workers, n_batches); ++w) {
+    pool.emplace_back([&, w] {
+      try {
+        at::set_num_threads(1);  // this thread's OpenMP team size
+        std::vector<double> scratch, model_mags, work;
+        for (std::size_t b = next++; b < n_batches; b = next++) process(b * B_max, scratch, model_mags, work);
+      } catch (...) {
+        errors[w] = std::current_exception();
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  at::set_num_threads(caller_threads);
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+// ------------------------------------------------------------ catalogue job -----
+
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+
+extern "C" void on_stop_signal(int signal) { g_stop_signal.store(signal); }
+
+// Installs SIGTERM/SIGUSR1 handlers for the lifetime of the object.
+class SignalScope {
+ public:
+  explicit SignalScope(bool enable) : enabled_(enable) {
+    g_stop_signal.store(0);
+    if (!enabled_) return;
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, &old_term_);
+    sigaction(SIGUSR1, &action, &old_usr1_);
+  }
+  ~SignalScope() {
+    if (!enabled_) return;
+    sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGUSR1, &old_usr1_, nullptr);
+  }
+  SignalScope(const SignalScope&) = delete;
+  SignalScope& operator=(const SignalScope&) = delete;
+
+ private:
+  bool enabled_;
+  struct sigaction old_term_ {}, old_usr1_ {};
+};
+
+void mpi_check(int code, const char* what) {
+  if (code != MPI_SUCCESS) {
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(code, text, &len);
+    fail_io("MPI error in {}: {}", what, std::string(text, static_cast<std::size_t>(len)));
+  }
+}
+
+std::string file_identity(const std::string& path) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) return path + " (unreadable)";
+  auto time = std::filesystem::last_write_time(path, ec);
+  long long ticks = ec ? 0 : static_cast<long long>(time.time_since_epoch().count());
+  return fmt::format("{} size={} mtime={}", path, size, ticks);
+}
+
+struct Progress {
+  std::string key;
+  std::vector<char> done;  // per block, 0/1
+};
+
+bool read_progress(const std::string& path, Progress& p) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::string line;
+  if (!std::getline(in, line) || line != "irisml-sample-progress 1") return false;
+  if (!std::getline(in, line) || line.rfind("key ", 0) != 0) return false;
+  p.key = line.substr(4);
+  if (!std::getline(in, line) || line.rfind("done ", 0) != 0) return false;
+  const std::string bits = line.substr(5);
+  p.done.assign(bits.size(), 0);
+  for (std::size_t i = 0; i < bits.size(); ++i) {
+    if (bits[i] != '0' && bits[i] != '1') return false;
+    p.done[i] = bits[i] == '1';
+  }
+  return true;
+}
+
+// Writes the sidecar atomically (temporary file + rename).
+void write_progress(const std::string& path, const Progress& p) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) fail_io("cannot write the resume file '{}'", tmp);
+    out << "irisml-sample-progress 1\n" << "key " << p.key << "\n" << "done ";
+    for (char d : p.done) out << (d ? '1' : '0');
+    out << "\n";
+    out.flush();
+    if (!out) fail_io("cannot write the resume file '{}' (disk full?)", tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail_io("cannot rename '{}' to '{}'", tmp, path);
+}
+
+// Collective row writes with a selection-free memory space on idle ranks.
+// h5::File::write_rows gives an idle rank an H5S_NULL memory space; with HDF5 1.10's
+// collective MPI-IO that still writes one element at the start of the dataset
+// (reported to the io owner). Here an idle rank selects nothing in a 1-row memory space.
+// Returns false if the transfer was not collective.
+bool write_rows_raw(h5::File& f, const std::string& name, std::uint64_t row0, std::uint64_t nrows, hid_t mtype,
+                    const void* data) {
+  h5::Handle dset(H5Dopen2(f.id(), name.c_str(), H5P_DEFAULT));
+  if (!dset.valid()) fail_io("cannot open {} in '{}'", name, f.path());
+  h5::Handle fspace(H5Dget_space(dset.get()));
+  const int rank = H5Sget_simple_extent_ndims(fspace.get());
+  if (rank < 1) fail_io("{} in '{}' is not a table", name, f.path());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), start(dims.size(), 0), count;
+  H5Sget_simple_extent_dims(fspace.get(), dims.data(), nullptr);
+  if (row0 + nrows > dims[0]) fail_io("rows [{}, {}) of {} in '{}' are out of range", row0, row0 + nrows, name, f.path());
+  count = dims;
+  start[0] = row0;
+  count[0] = nrows;
+  h5::Handle mspace;
+  if (nrows == 0) {
+    count[0] = 1;
+    mspace = h5::Handle(H5Screate_simple(rank, count.data(), nullptr));
+    H5Sselect_none(mspace.get());
+    H5Sselect_none(fspace.get());
+  } else {
+    mspace = h5::Handle(H5Screate_simple(rank, count.data(), nullptr));
+    H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+  }
+  h5::Handle dxpl(H5Pcreate(H5P_DATASET_XFER));
+  if (f.parallel()) H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE);
+  if (H5Dwrite(dset.get(), mtype, mspace.get(), fspace.get(), dxpl.get(), data) < 0) {
+    fail_io("writing rows [{}, {}) of {} in '{}' failed (disk full?)", row0, row0 + nrows, name, f.path());
+  }
+  if (!f.parallel()) return true;
+  std::uint32_t local = 0, global = 0;
+  H5Pget_mpio_no_collective_cause(dxpl.get(), &local, &global);
+  return global == H5D_MPIO_COLLECTIVE;
+}
+
+h5::Handle string_type(std::size_t width) {
+  h5::Handle type(H5Tcopy(H5T_C_S1));
+  H5Tset_size(type.get(), std::max<std::size_t>(width, 1));
+  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
+  return type;
+}
+
+// Fixed-length string rows (h5::File has whole-dataset strings only).
+void create_id_dataset(h5::File& f, const std::string& name, std::uint64_t rows, std::size_t width) {
+  h5::Handle type = string_type(width);
+  hsize_t dims[1] = {rows};
+  h5::Handle space(H5Screate_simple(1, dims, nullptr));
+  h5::Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_obj_track_times(dcpl.get(), false);
+  H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
+  H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
+  h5::Handle dset(H5Dcreate2(f.id(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+  if (!space.valid() || !dcpl.valid() || !dset.valid()) fail_io("cannot create {} in '{}'", name, f.path());
+}
+
+bool write_id_rows(h5::File& f, const std::string& name, std::uint64_t row0, const std::vector<std::string>& ids,
+                   std::size_t width) {
+  std::vector<char> buffer(std::max<std::size_t>(1, ids.size()) * width, '\0');
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    std::copy_n(ids[i].data(), std::min(width, ids[i].size()), buffer.data() + i * width);
+  }
+  h5::Handle type = string_type(width);
+  return write_rows_raw(f, name, row0, ids.size(), type.get(), buffer.data());
+}
+
+template <typename T>
+bool write_rows(h5::File& f, const std::string& name, std::uint64_t row0, std::uint64_t nrows, const std::vector<T>& v) {
+  return write_rows_raw(f, name, row0, nrows, h5::native_type<T>(), v.data());
+}
+
+const char* kFlagsDescription =
+    "bit 0 (1): fewer usable bands than the model's minimum (summaries NaN); "
+    "bit 1 (2): an input outside the training range (|standardised centred magnitude| > range_sigma, an error "
+    "above the training sigma_max, or more bands than the training bands_max); "
+    "bit 2 (4): posterior-predictive chi2/dof > ppc_threshold, or the posterior median outside the spectral grid";
+
+struct OutputLayout {
+  std::uint64_t rows;
+  int samples;
+  bool keep_samples;
+  std::size_t id_width;  // 0 = no /id
+};
+
+void create_output(h5::File& f, const OutputLayout& l, const SampleJob& job, const SamplerSettings& s,
+                   const std::string& catalog_path, bool with_ppc) {
+  const std::uint64_t N = l.rows;
+  f.set_attr("/", "format", std::string(kPosteriorFormat));
+  f.set_attr("/", "format_version", kPosteriorFormatVersion);
+  f.set_attr("/", "samples_per_star", std::int64_t{l.samples});
+  f.set_attr("/", "seed", static_cast<std::int64_t>(s.seed));
+  f.set_attr("/", "model", job.model_path);
+  f.set_attr("/", "catalog", catalog_path);
+  f.set_attr("/", "bands_min", std::int64_t{s.bands_min});
+  f.set_attr("/", "bands_max", std::int64_t{s.bands_max});
+  f.set_attr("/", "sigma_max", s.sigma_max);
+  f.set_attr("/", "range_sigma", s.range_sigma);
+  f.set_attr("/", "ppc_threshold", with_ppc ? s.ppc_threshold : std::numeric_limits<double>::quiet_NaN());
+  f.set_attr("/", "flags_description", std::string(kFlagsDescription));
+  f.write_strings("/parameter_names", model::parameter_names());
+  f.write_strings("/filters", job.model_filters);
+  for (const char* name : {"/median", "/mean", "/std", "/p16", "/p84"}) f.create_dataset<float>(name, {N, 5});
+  f.create_dataset<float>("/hdi68", {N, 5, 2});
+  f.create_dataset<float>("/hdi95", {N, 5, 2});
+  f.create_dataset<std::int32_t>("/n_bands", {N});
+  f.create_dataset<std::uint32_t>("/flags", {N});
+  f.create_dataset<float>("/ppc_chi2", {N});
+  if (l.keep_samples) f.create_dataset<float>("/samples", {N, static_cast<std::uint64_t>(l.samples), 5});
+  if (l.id_width > 0) create_id_dataset(f, "/id", N, l.id_width);
+}
+
+bool layout_matches(const h5::File& f, const OutputLayout& l) {
+  try {
+    if (!f.has_attr("/", "format") || f.attr_string("/", "format") != kPosteriorFormat) return false;
+    const std::uint64_t N = l.rows;
+    for (const char* name : {"/median", "/mean", "/std", "/p16", "/p84"}) {
+      if (!f.exists(name) || f.dims(name) != std::vector<std::uint64_t>{N, 5}) return false;
+    }
+    for (const char* name : {"/hdi68", "/hdi95"}) {
+      if (!f.exists(name) || f.dims(name) != std::vector<std::uint64_t>{N, 5, 2}) return false;
+    }
+    for (const char* name : {"/n_bands", "/flags", "/ppc_chi2"}) {
+      if (!f.exists(name) || f.dims(name) != std::vector<std::uint64_t>{N}) return false;
+    }
+    if (l.keep_samples != f.exists("/samples")) return false;
+    if (l.keep_samples && f.dims("/samples") != std::vector<std::uint64_t>{N, static_cast<std::uint64_t>(l.samples), 5})
+      return false;
+    if ((l.id_width > 0) != f.exists("/id")) return false;
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+void flush(const h5::File& f) {
+  if (H5Fflush(f.id(), H5F_SCOPE_GLOBAL) < 0) fail_io("flushing '{}' failed (disk full?)", f.path());
+}
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader& catalog, const SampleJob& job,
+                            const SamplerSettings& settings, const sim::Synthesizer* ppc, MPI_Comm comm) {
+  const double t_start = now_seconds();
+  settings.validate();
+  // From here on SIGTERM/SIGUSR1 only set a flag, read after each block.
+  SignalScope signals(settings.handle_signals);
+  h5::silence_errors();
+  int rank = 0, size = 1;
+  mpi_check(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
+  mpi_check(MPI_Comm_size(comm, &size), "MPI_Comm_size");
+
+  const int n_filters = model->config().n_filters;
+  if (job.model_filters.size() != static_cast<std::size_t>(n_filters)) {
+    fail_input("the model has {} filters but {} filter names were given", n_filters, job.model_filters.size());
+  }
+  const auto column_filter =
+      map_catalog_filters(catalog.filters(), job.model_filters, job.ignore_unknown_filters, catalog.path(), rank == 0);
+
+  SampleReport report;
+  const std::uint64_t N = catalog.rows();
+  const std::uint64_t block_rows = settings.block_rows;
+  const std::uint64_t n_blocks = (N + block_rows - 1) / block_rows;
+  report.rows = N;
+  report.blocks = n_blocks;
+  const auto [my_begin, my_end] = shard_range(n_blocks, rank, size);
+
+  // /id width: the longest id over all rows (a read pass over this rank's rows).
+  std::size_t id_width = 0;
+  if (catalog.has_id()) {
+    unsigned long long local = 0, global = 0;
+    for (std::uint64_t b = my_begin; b < my_end; ++b) {
+      const std::uint64_t r0 = b * block_rows, n = std::min(block_rows, N - r0);
+      for (const auto& id : catalog.read(r0, n).id) local = std::max<unsigned long long>(local, id.size());
+    }
+    mpi_check(MPI_Allreduce(&local, &global, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm), "MPI_Allreduce");
+    id_width = std::max<std::size_t>(1, static_cast<std::size_t>(global));
+  }
+  const OutputLayout layout{N, settings.samples, settings.keep_samples, id_width};
+
+  const std::string key = fmt::format(
+      "rows={} blocks={} catalog=[{}] catalog_filters={} model=[{}] model_filters={} samples={} keep_samples={} "
+      "batch={} seed={} block_rows={} bands_min={} bands_max={} sigma_max={} range_sigma={} ppc={} "
+      "ppc_threshold={} id_width={} output={} inputs=[{}]",
+      N, n_blocks, file_identity(catalog.path()), fmt::join(catalog.filters(), ","), file_identity(job.model_path),
+      fmt::join(job.model_filters, ","), settings.samples, settings.keep_samples, settings.batch, settings.seed,
+      block_rows, settings.bands_min, settings.bands_max, settings.sigma_max, settings.range_sigma, ppc != nullptr,
+      settings.ppc_threshold, id_width, job.output, job.inputs_key);
+  const std::string partial = partial_path(job.output);
+  const std::string sidecar = progress_path(job.output);
+
+  // Rank 0 decides whether an earlier run can be resumed.
+  Progress progress;
+  progress.key = key;
+  progress.done.assign(n_blocks, 0);
+  int resume = 0;
+  if (rank == 0) {
+    Progress old;
+    if (read_progress(sidecar, old)) {
+      if (old.key == key && old.done.size() == n_blocks && file_exists(partial) && h5::is_hdf5(partial)) {
+        resume = 1;
+        progress.done = old.done;
+      } else {
+        log::warn("'{}' belongs to a different run (other inputs or settings) or its partial output is missing; "
+                  "starting over",
+                  sidecar);
+      }
+    }
+  }
+  mpi_check(MPI_Bcast(&resume, 1, MPI_INT, 0, comm), "MPI_Bcast");
+  if (n_blocks > 0) {
+    mpi_check(MPI_Bcast(progress.done.data(), static_cast<int>(n_blocks), MPI_CHAR, 0, comm), "MPI_Bcast");
+  }
+  std::optional<h5::File> file;
+  if (resume) {
+    int ok = 1;
+    try {
+      file.emplace(h5::File::open(partial, /*writable=*/true, comm));
+      ok = layout_matches(*file, layout) ? 1 : 0;
+    } catch (const Error&) {
+      ok = 0;
+    }
+    int all_ok = 0;
+    mpi_check(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce");
+    if (!all_ok) {
+      if (file) file->close();
+      file.reset();
+      resume = 0;
+      std::fill(progress.done.begin(), progress.done.end(), 0);
+      log::warn("partial output '{}' does not match this run; starting over", partial);
+    }
+  }
+  if (!resume) {
+    // Rank 0 lays the file out serially (attributes, every dataset allocated), so the
+    // metadata bytes do not depend on the number of ranks; all ranks then open it
+    // collectively and only write raw data (metadata is never dirtied again).
+    int ok = 1;
+    std::string message;
+    if (rank == 0) {
+      try {
+        auto f = h5::File::create(partial);
+        create_output(f, layout, job, settings, catalog.path(), ppc != nullptr);
+        f.close();
+        write_progress(sidecar, progress);
+      } catch (const std::exception& e) {
+        ok = 0;
+        message = e.what();
+      }
+    }
+    mpi_check(MPI_Bcast(&ok, 1, MPI_INT, 0, comm), "MPI_Bcast");
+    if (!ok) {
+      if (rank == 0) fail_io("{}", message);
+      fail_io("rank 0 could not create '{}'", partial);
+    }
+    file.emplace(h5::File::open(partial, /*writable=*/true, comm));
+  }
+  report.blocks_skipped = static_cast<std::uint64_t>(std::count(progress.done.begin(), progress.done.end(), 1));
+  if (resume) log::info("sample: resuming '{}': {} of {} blocks already done", partial, report.blocks_skipped, n_blocks);
+
+  std::vector<std::uint64_t> todo;
+  for (std::uint64_t b = my_begin; b < my_end; ++b) {
+    if (!progress.done[b]) todo.push_back(b);
+  }
+  std::uint64_t local_iters = todo.size();
+  if (settings.max_blocks > 0) local_iters = std::min<std::uint64_t>(local_iters, settings.max_blocks);
+  unsigned long long iters = 0, local_iters_ull = local_iters;
+  mpi_check(MPI_Allreduce(&local_iters_ull, &iters, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm), "MPI_Allreduce");
+
+  PosteriorSampler sampler(model, settings, ppc);
+  BlockResult res;
+  StarBlock stars;
+  stars.column_filter = column_filter;
+  stars.n_columns = static_cast<int>(column_filter.size());
+  bool collective = true;
+  std::uint64_t counts[5] = {0, 0, 0, 0, 0};  // sampled, too few, outside, ppc, dropped
+  double last_log = now_seconds();
+  std::vector<long long> finished(static_cast<std::size_t>(size));
+  for (unsigned long long it = 0; it < iters; ++it) {
+    std::uint64_t row0 = 0, nrows = 0;
+    long long block = -1;
+    std::vector<std::string> ids;
+    if (it < local_iters) {
+      block = static_cast<long long>(todo[it]);
+      row0 = todo[it] * block_rows;
+      nrows = std::min(block_rows, N - row0);
+      CatalogBlock cb = catalog.read(row0, nrows);
+      stars.row0 = row0;
+      stars.rows = nrows;
+      stars.mag = std::move(cb.mag);
+      stars.err = std::move(cb.err);
+      ids = std::move(cb.id);
+      for (auto d : cb.dropped_bad_error) counts[4] += static_cast<std::uint64_t>(d);
+      sampler.run(stars, res);
+      for (std::uint64_t r = 0; r < nrows; ++r) {
+        counts[0] += (res.flags[r] & kFlagTooFewBands) ? 0 : 1;
+        counts[1] += (res.flags[r] & kFlagTooFewBands) ? 1 : 0;
+        counts[2] += (res.flags[r] & kFlagOutsideTraining) ? 1 : 0;
+        counts[3] += (res.flags[r] & kFlagPpcHigh) ? 1 : 0;
+      }
+    } else {
+      res = BlockResult{};
+      for (auto* v : {&res.median, &res.mean, &res.std, &res.p16, &res.p84, &res.hdi68, &res.hdi95, &res.ppc_chi2,
+                      &res.samples}) {
+        v->assign(1, 0.0f);  // valid pointers for an empty selection
+      }
+      res.n_bands.assign(1, 0);
+      res.flags.assign(1, 0u);
+    }
+    // Every rank takes part in every collective write, with an empty selection if idle.
+    bool c = true;
+    c = write_rows(*file, "/median", row0, nrows, res.median) && c;
+    c = write_rows(*file, "/mean", row0, nrows, res.mean) && c;
+    c = write_rows(*file, "/std", row0, nrows, res.std) && c;
+    c = write_rows(*file, "/p16", row0, nrows, res.p16) && c;
+    c = write_rows(*file, "/p84", row0, nrows, res.p84) && c;
+    c = write_rows(*file, "/hdi68", row0, nrows, res.hdi68) && c;
+    c = write_rows(*file, "/hdi95", row0, nrows, res.hdi95) && c;
+    c = write_rows(*file, "/n_bands", row0, nrows, res.n_bands) && c;
+    c = write_rows(*file, "/flags", row0, nrows, res.flags) && c;
+    c = write_rows(*file, "/ppc_chi2", row0, nrows, res.ppc_chi2) && c;
+    if (settings.keep_samples) {
+      if (res.samples.empty()) res.samples.assign(1, 0.0f);
+      c = write_rows(*file, "/samples", row0, nrows, res.samples) && c;
+    }
+    if (id_width > 0) {
+      if (nrows == 0) ids.clear();
+      c = write_id_rows(*file, "/id", row0, ids, id_width) && c;
+    }
+    collective = collective && c;
+    flush(*file);
+    mpi_check(MPI_Allgather(&block, 1, MPI_LONG_LONG, finished.data(), 1, MPI_LONG_LONG, comm), "MPI_Allgather");
+    for (long long b : finished) {
+      if (b >= 0) progress.done[static_cast<std::size_t>(b)] = 1;
+    }
+    if (rank == 0) write_progress(sidecar, progress);
+    report.blocks_run += static_cast<std::uint64_t>(std::count_if(finished.begin(), finished.end(), [](long long b) { return b >= 0; }));
+    int local_stop = g_stop_signal.load() != 0 ? 1 : 0, any_stop = 0;
+    mpi_check(MPI_Allreduce(&local_stop, &any_stop, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce");
+    if (settings.progress && rank == 0 && (now_seconds() - last_log > 10.0 || it + 1 == iters)) {
+      last_log = now_seconds();
+      const auto done = std::count(progress.done.begin(), progress.done.end(), 1);
+      const double elapsed = last_log - t_start;
+      log::info("sample: {}/{} blocks done, ~{:.0f} stars/s (all ranks)", done, n_blocks,
+                static_cast<double>(report.blocks_run * block_rows) / std::max(elapsed, 1e-9));
+    }
+    if (any_stop) {
+      log::info("sample: stop signal received; {} blocks finished, rerun the same command to resume",
+                std::count(progress.done.begin(), progress.done.end(), 1));
+      break;
+    }
+  }
+  collective = collective && file->all_transfers_collective();
+  int coll_local = collective ? 1 : 0, coll_all = 0;
+  mpi_check(MPI_Allreduce(&coll_local, &coll_all, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce");
+  report.all_transfers_collective = coll_all == 1;
+  unsigned long long sums[5] = {0, 0, 0, 0, 0}, local_counts[5];
+  for (int i = 0; i < 5; ++i) local_counts[i] = counts[i];
+  mpi_check(MPI_Allreduce(local_counts, sums, 5, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm), "MPI_Allreduce");
+  report.sampled = sums[0];
+  report.too_few_bands = sums[1];
+  report.outside_training = sums[2];
+  report.ppc_high = sums[3];
+  report.dropped_bad_error = sums[4];
+
+  const bool all_done = std::all_of(progress.done.begin(), progress.done.end(), [](char d) { return d == 1; });
+  file->close();
+  file.reset();
+  if (all_done) {
+    mpi_check(MPI_Barrier(comm), "MPI_Barrier");
+    if (rank == 0) {
+      commit_partial(job.output);
+      std::remove(sidecar.c_str());
+    }
+    mpi_check(MPI_Barrier(comm), "MPI_Barrier");
+    report.complete = true;
+  } else {
+    report.interrupted = true;
+  }
+  report.seconds = now_seconds() - t_start;
+  return report;
+}
+
+}  // namespace irisml::infer

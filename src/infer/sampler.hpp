@@ -1,0 +1,168 @@
+// Posterior sampling of photometric catalogues (`irisml sample`): MPI-parallel,
+// collective output in catalogue order, resumable. Output schema:
+// docs/posterior_format.md.
+//
+// Work is cut into global blocks of `block_rows` catalogue rows; rank r processes the
+// contiguous run of blocks shard_range(n_blocks, r, size). Inside a block, stars with
+// enough bands are sorted by band count (stable) and cut into batches of `batch`
+// stars, padded with the key-padding mask to the largest band count of the batch.
+// Each star's random numbers come from Philox keyed by (mixed seed, global row), so
+//   * the output is byte-identical for any number of ranks (same batch/block size);
+//   * a different --batch changes results only by float32 round-off in the network
+//     (rows of a matrix product are not bitwise independent of the batch size);
+//   * an interrupted run resumed with the same arguments ends byte-identical to an
+//     uninterrupted one: finished blocks are recorded in "<output>.progress".
+#pragma once
+
+#include <mpi.h>
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "model/posterior.hpp"
+
+namespace irisml {
+class CatalogReader;
+}
+namespace irisml::sim {
+class Synthesizer;
+}
+
+namespace irisml::infer {
+
+inline constexpr const char* kPosteriorFormat = "irisml-posterior";
+inline constexpr std::int64_t kPosteriorFormatVersion = 1;
+
+// Bits of /flags.
+inline constexpr std::uint32_t kFlagTooFewBands = 1u << 0;     // fewer usable bands than the model's minimum
+inline constexpr std::uint32_t kFlagOutsideTraining = 1u << 1;  // an input outside the training range
+inline constexpr std::uint32_t kFlagPpcHigh = 1u << 2;          // posterior-predictive χ²/dof high (or median off-grid)
+
+struct SamplerSettings {
+  int samples = 64;               // posterior samples per star
+  bool keep_samples = false;      // also write /samples [N, S, 5]
+  std::int64_t batch = 256;       // stars per network call
+  int workers = 1;                // threads running whole batches concurrently (each with one
+                                  // LibTorch intra-op thread); 1 = the caller's thread and settings
+  std::uint64_t seed = 1;         // with the row index, keys every star's random numbers
+  std::uint64_t block_rows = 4096;  // rows per block (the unit of I/O and of resume)
+
+  // Training-range checks (from the checkpoint's noise settings).
+  int bands_min = 6;          // fewer usable bands → kFlagTooFewBands, summaries NaN
+  int bands_max = 0;          // more bands than this (0 = no limit) → kFlagOutsideTraining
+  double sigma_max = std::numeric_limits<double>::infinity();  // an error above → kFlagOutsideTraining
+  double range_sigma = 10.0;  // |standardised centred magnitude| above → kFlagOutsideTraining
+
+  double ppc_threshold = 5.0;  // χ²/dof above → kFlagPpcHigh (when a synthesizer is given)
+
+  int max_blocks = 0;   // stop (as if interrupted) after this many blocks per rank; 0 = no limit
+  bool progress = true; // progress lines on rank 0
+  bool handle_signals = true;  // SIGTERM/SIGUSR1 → finish the current block, stop (interrupted)
+
+  // Throws InputError naming the bad setting.
+  void validate() const;
+};
+
+// Stars of one block, as read from a catalogue, in model filter ids.
+// Row-major rows × n_columns; column j is model filter column_filter[j]
+// (−1 = a catalogue column the model ignores). NaN magnitude = band absent.
+struct StarBlock {
+  std::uint64_t row0 = 0;  // global index of the first row (keys the random numbers)
+  std::uint64_t rows = 0;
+  int n_columns = 0;
+  std::vector<int> column_filter;
+  std::vector<float> mag, err;
+};
+
+// Per-star results of a block, laid out as the output datasets.
+struct BlockResult {
+  std::uint64_t rows = 0;
+  std::vector<float> median, mean, std, p16, p84;  // rows × 5
+  std::vector<float> hdi68, hdi95;                 // rows × 5 × 2 (lower, upper)
+  std::vector<std::int32_t> n_bands;
+  std::vector<std::uint32_t> flags;
+  std::vector<float> ppc_chi2;
+  std::vector<float> samples;  // rows × S × 5 when keep_samples
+};
+
+// Network + summaries for blocks of stars; no I/O. Used by sample_catalog and by
+// `irisml bench sample`. `ppc` (optional) must predict the model's filters in
+// filter-id order.
+class PosteriorSampler {
+ public:
+  PosteriorSampler(model::PosteriorEstimator model, const SamplerSettings& settings,
+                   const sim::Synthesizer* ppc = nullptr);
+
+  const SamplerSettings& settings() const { return settings_; }
+
+  // Samples every star of `block` with enough bands and summarises it.
+  void run(const StarBlock& block, BlockResult& out);
+
+  // Stars sent through the network so far (for throughput figures).
+  std::uint64_t sampled_stars() const { return sampled_; }
+
+ private:
+  model::PosteriorEstimator model_;
+  SamplerSettings settings_;
+  const sim::Synthesizer* ppc_;
+  int n_filters_;
+  std::vector<double> mag_mean_, mag_std_;
+  std::atomic<std::uint64_t> sampled_{0};
+};
+
+// The stream key used for a star's random numbers (the seed mixed with a constant
+// so that sampling never reuses the draws `catalog make` took from the same seed).
+std::uint64_t sampling_stream_seed(std::uint64_t seed);
+
+// Fills base_normal (S × 5, float32, sample-major) and component_uniform (S) for a star.
+void star_random_numbers(std::uint64_t seed, std::uint64_t row, int samples, float* normal, float* uniform);
+
+// Model filter id of each catalogue filter (−1 = ignored). A catalogue filter the
+// model does not know is an InputError naming it and listing the model's filters,
+// unless `ignore_unknown` (then, if `warn`, a warning names the ignored filters).
+std::vector<int> map_catalog_filters(const std::vector<std::string>& catalog_filters,
+                                     const std::vector<std::string>& model_filters, bool ignore_unknown,
+                                     const std::string& catalog_path, bool warn = true);
+
+// χ²/dof of observed magnitudes against the synthesizer's prediction at θ with the
+// error-weighted best distance offset (obs − model); dof = bands − 1. Returns NaN if
+// θ is outside the grid (`*inside_grid` false) or fewer than two bands are given.
+// `bands` index the synthesizer's band list; `model_mags`/`work` are scratch.
+double ppc_chi2(const sim::Synthesizer& synth, const double theta[5], const int* bands, const float* mag,
+                const float* err, int n, std::vector<double>& model_mags, std::vector<double>& work,
+                bool* inside_grid = nullptr, double* offset = nullptr);
+
+struct SampleJob {
+  std::string output;       // final path; written as partial_path(output), renamed when complete
+  std::string model_path;   // recorded as root attribute "model"
+  std::vector<std::string> model_filters;  // filter id order
+  bool ignore_unknown_filters = false;
+  // Extra text identifying the inputs for resume (e.g. column options); the
+  // catalogue and model paths, sizes and modification times and every setting that
+  // changes the output are added automatically.
+  std::string inputs_key;
+};
+
+struct SampleReport {
+  std::uint64_t rows = 0;
+  std::uint64_t blocks = 0, blocks_run = 0, blocks_skipped = 0;  // skipped = done by an earlier run
+  std::uint64_t sampled = 0, too_few_bands = 0, outside_training = 0, ppc_high = 0;  // this run, all ranks
+  std::uint64_t dropped_bad_error = 0;  // bands dropped by the reader for a bad error (this run)
+  double seconds = 0.0;
+  bool all_transfers_collective = true;  // every row transfer of this run was collective (all ranks)
+  bool interrupted = false;  // stopped early (signal or max_blocks); rerun to resume
+  bool complete = false;     // the output was renamed into place
+};
+
+// Samples a whole catalogue collectively over `comm` (MPI_COMM_SELF for one process).
+// Every rank must call it with the same arguments; each rank opens its own reader.
+SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader& catalog, const SampleJob& job,
+                            const SamplerSettings& settings, const sim::Synthesizer* ppc, MPI_Comm comm);
+
+// Path of the resume sidecar of an output.
+std::string progress_path(const std::string& output);
+
+}  // namespace irisml::infer

@@ -1,0 +1,776 @@
+#include "io/catalog.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "io/fits.hpp"
+#include "io/hdf5.hpp"
+
+namespace irisml {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool iequals(const std::string& a, const std::string& b) { return lower(a) == lower(b); }
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string trim(const std::string& s) {
+  std::size_t a = 0, b = s.size();
+  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
+  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
+  return s.substr(a, b - a);
+}
+
+std::string extension_of(const std::string& path) {
+  std::string name = lower(path);
+  auto slash = name.find_last_of('/');
+  if (slash != std::string::npos) name = name.substr(slash + 1);
+  if (ends_with(name, ".gz")) name = name.substr(0, name.size() - 3);
+  auto dot = name.find_last_of('.');
+  return dot == std::string::npos ? "" : name.substr(dot + 1);
+}
+
+bool starts_with_bytes(const std::string& path, const char* magic, std::size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  std::string buf(n, '\0');
+  if (!in.read(buf.data(), static_cast<std::streamsize>(n))) return false;
+  return std::memcmp(buf.data(), magic, n) == 0;
+}
+
+bool is_gzip(const std::string& path) { return starts_with_bytes(path, "\x1f\x8b", 2); }
+
+}  // namespace
+
+const char* to_string(CatalogFormat format) {
+  switch (format) {
+    case CatalogFormat::Hdf5: return "HDF5";
+    case CatalogFormat::Csv: return "CSV";
+    case CatalogFormat::Fits: return "FITS";
+  }
+  return "?";
+}
+
+std::map<std::string, std::string> parse_column_map(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::string item;
+  auto flush = [&](const std::string& raw) {
+    std::string entry = trim(raw);
+    if (entry.empty()) return;
+    auto colon = entry.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == entry.size() ||
+        entry.find(':', colon + 1) != std::string::npos) {
+      fail_input("--columns item '{}' is not of the form FILE_COLUMN:NAME (e.g. gmag:PS1_g,e_gmag:PS1_g_err)", entry);
+    }
+    std::string from = trim(entry.substr(0, colon)), to = trim(entry.substr(colon + 1));
+    if (out.count(from)) fail_input("--columns maps column '{}' twice", from);
+    out[from] = to;
+  };
+  for (char c : text) {
+    if (c == ',') {
+      flush(item);
+      item.clear();
+    } else {
+      item += c;
+    }
+  }
+  flush(item);
+  return out;
+}
+
+int CatalogBlock::bands(std::uint64_t row) const {
+  if (rows == 0) return 0;
+  const std::size_t f = mag.size() / rows;
+  int n = 0;
+  for (std::size_t j = 0; j < f; ++j) n += std::isnan(mag[row * f + j]) ? 0 : 1;
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// Format back-ends: each exposes named 1-D columns (numeric or text).
+
+class CatalogReader::Source {
+ public:
+  virtual ~Source() = default;
+  virtual CatalogFormat format() const = 0;
+  // Column names in file order (HDF5: 1-D datasets at the root, name order;
+  // /true_parameters is not listed, see has_truth_matrix()).
+  virtual const std::vector<std::string>& columns() const = 0;
+  virtual std::uint64_t rows() const = 0;
+  // Rows of a numeric column as doubles; missing values (empty, NaN) → NaN.
+  virtual void read_numeric(const std::string& column, std::uint64_t row0, std::uint64_t n, double* out) const = 0;
+  virtual std::vector<std::string> read_text(const std::string& column, std::uint64_t row0, std::uint64_t n) const = 0;
+  virtual bool has_truth_matrix() const { return false; }
+  // rows × 5 in kTruthParameterNames order.
+  virtual void read_truth_matrix(std::uint64_t, std::uint64_t, double*) const {}
+  // Full check of the numeric columns (CSV parses every row once).
+  virtual void validate(const std::vector<std::string>& numeric_columns) const {}
+  // Case-insensitive lookups (FITS) or exact ones.
+  virtual bool case_insensitive() const { return false; }
+};
+
+namespace {
+
+// ---------------------------------------------------------------- HDF5 -----
+class Hdf5Source final : public CatalogReader::Source {
+ public:
+  explicit Hdf5Source(const std::string& path) : file_(h5::File::open(path)) {
+    hid_t root = file_.id();
+    H5G_info_t info;
+    if (H5Gget_info(root, &info) < 0) fail_io("cannot list the root group of HDF5 catalogue '{}'", path);
+    bool rows_known = false;
+    std::string first;
+    for (hsize_t i = 0; i < info.nlinks; ++i) {
+      ssize_t len = H5Lget_name_by_idx(root, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+      if (len < 0) fail_io("cannot read link {} of the root group of '{}'", i, path);
+      std::string name(static_cast<std::size_t>(len) + 1, '\0');
+      H5Lget_name_by_idx(root, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
+      name.resize(static_cast<std::size_t>(len));
+      h5::Handle obj(H5Oopen(root, name.c_str(), H5P_DEFAULT));
+      if (!obj.valid()) fail_io("cannot open '/{}' in HDF5 catalogue '{}' (truncated or damaged?)", name, path);
+      if (H5Iget_type(obj.get()) != H5I_DATASET) {
+        others_.push_back(name);
+        continue;
+      }
+      auto dims = file_.dims(name);
+      if (name == "true_parameters") {
+        if (dims.size() != 2 || dims[1] != 5) {
+          fail_input("HDF5 catalogue '{}': /true_parameters has shape [{}], expected [N,5]", path,
+                     fmt::join(dims, ","));
+        }
+        truth_ = true;
+        truth_rows_ = dims[0];
+        continue;
+      }
+      if (dims.size() != 1) {
+        others_.push_back(name);
+        continue;
+      }
+      if (!rows_known) {
+        rows_ = dims[0];
+        first = name;
+        rows_known = true;
+      } else if (dims[0] != rows_) {
+        fail_input(
+            "HDF5 catalogue '{}': column /{} has {} rows but /{} has {}; every column must have one row per star", path,
+            name, dims[0], first, rows_);
+      }
+      columns_.push_back(name);
+      text_[name] = is_string_dataset(name);
+    }
+    if (truth_) {
+      if (rows_known && truth_rows_ != rows_) {
+        fail_input("HDF5 catalogue '{}': /true_parameters has {} rows but /{} has {}", path, truth_rows_, first, rows_);
+      }
+      if (!rows_known) rows_ = truth_rows_;
+      setup_truth_order(path);
+    }
+  }
+
+  CatalogFormat format() const override { return CatalogFormat::Hdf5; }
+  const std::vector<std::string>& columns() const override { return columns_; }
+  std::uint64_t rows() const override { return rows_; }
+  // Non-dataset or non-1-D objects (reported as unknown columns).
+  const std::vector<std::string>& others() const { return others_; }
+
+  void read_numeric(const std::string& column, std::uint64_t row0, std::uint64_t n, double* out) const override {
+    if (text_.at(column)) {
+      fail_input("HDF5 catalogue '{}': column /{} holds text, but a number is needed there", file_.path(), column);
+    }
+    file_.read_rows<double>(column, row0, n, out);
+  }
+
+  std::vector<std::string> read_text(const std::string& column, std::uint64_t row0, std::uint64_t n) const override {
+    auto& cache = text_cache_[column];
+    if (cache.empty() && rows_ > 0) {
+      if (text_.at(column)) {
+        cache = file_.read_strings("/" + column);
+      } else {
+        auto values = file_.read<std::int64_t>("/" + column);
+        cache.reserve(values.size());
+        for (auto v : values) cache.push_back(std::to_string(v));
+      }
+    }
+    return {cache.begin() + static_cast<std::ptrdiff_t>(row0), cache.begin() + static_cast<std::ptrdiff_t>(row0 + n)};
+  }
+
+  bool has_truth_matrix() const override { return truth_; }
+  void read_truth_matrix(std::uint64_t row0, std::uint64_t n, double* out) const override {
+    std::vector<double> raw(n * 5);
+    file_.read_rows<double>("true_parameters", row0, n, raw.data());
+    for (std::uint64_t r = 0; r < n; ++r)
+      for (int p = 0; p < 5; ++p) out[r * 5 + p] = raw[r * 5 + static_cast<std::size_t>(truth_order_[p])];
+  }
+
+ private:
+  bool is_string_dataset(const std::string& name) const {
+    h5::Handle dset(H5Dopen2(file_.id(), name.c_str(), H5P_DEFAULT));
+    if (!dset.valid()) fail_io("cannot open /{} in '{}'", name, file_.path());
+    h5::Handle type(H5Dget_type(dset.get()));
+    return type.valid() && H5Tget_class(type.get()) == H5T_STRING;
+  }
+
+  void setup_truth_order(const std::string& path) {
+    for (int p = 0; p < 5; ++p) truth_order_[p] = p;
+    if (!file_.has_attr("true_parameters", "parameter_names")) return;
+    std::string names = file_.attr_string("true_parameters", "parameter_names");
+    std::vector<std::string> stored;
+    std::string cur;
+    for (char c : names + ",") {
+      if (c == ',' || c == ' ') {
+        if (!cur.empty()) stored.push_back(cur);
+        cur.clear();
+      } else {
+        cur += c;
+      }
+    }
+    if (stored.size() != 5) {
+      fail_input(
+          "HDF5 catalogue '{}': /true_parameters attribute parameter_names = '{}' should name 5 parameters "
+          "(teff,logg,mh,av,rv in any order)",
+          path, names);
+    }
+    for (int p = 0; p < 5; ++p) {
+      auto it = std::find(stored.begin(), stored.end(), kTruthParameterNames[p]);
+      if (it == stored.end()) {
+        fail_input("HDF5 catalogue '{}': /true_parameters attribute parameter_names = '{}' lacks '{}'", path, names,
+                   kTruthParameterNames[p]);
+      }
+      truth_order_[p] = static_cast<int>(it - stored.begin());
+    }
+  }
+
+  h5::File file_;
+  std::vector<std::string> columns_, others_;
+  std::map<std::string, bool> text_;
+  std::uint64_t rows_ = 0, truth_rows_ = 0;
+  bool truth_ = false;
+  int truth_order_[5] = {0, 1, 2, 3, 4};
+  mutable std::map<std::string, std::vector<std::string>> text_cache_;
+};
+
+// ----------------------------------------------------------------- CSV -----
+// A comma-separated file: optional '#' comment lines, one header row, then one
+// row per star. Fields may be double-quoted ("" inside quotes is a quote).
+// A quoted field may not span lines.
+class CsvSource final : public CatalogReader::Source {
+ public:
+  explicit CsvSource(const std::string& path) : path_(path), in_(path, std::ios::binary) {
+    if (!in_) fail_io("cannot open catalogue '{}': file missing or unreadable", path);
+    std::string line;
+    std::uint64_t line_no = 0;
+    bool header = false;
+    std::streamoff offset = 0;
+    while (std::getline(in_, line)) {
+      ++line_no;
+      std::streamoff this_offset = offset;
+      offset += static_cast<std::streamoff>(line.size()) + 1;
+      strip_cr(line);
+      if (skip_line(line)) continue;
+      auto fields = split(line, line_no);
+      if (!header) {
+        header = true;
+        header_line_ = line_no;
+        for (std::size_t i = 0; i < fields.size(); ++i) {
+          std::string name = trim(fields[i]);
+          if (name.empty()) fail_input("catalogue '{}' line {}: header column {} has no name", path_, line_no, i + 1);
+          if (index_.count(name)) {
+            fail_input("catalogue '{}' line {}: header names column '{}' twice", path_, line_no, name);
+          }
+          index_[name] = i;
+          columns_.push_back(name);
+        }
+        continue;
+      }
+      if (fields.size() != columns_.size()) {
+        if (fields.size() < columns_.size()) {
+          fail_input(
+              "catalogue '{}' line {}: ragged row: {} values but the header (line {}) has {} columns; the row "
+              "ends before column '{}' (column {})",
+              path_, line_no, fields.size(), header_line_, columns_.size(), columns_[fields.size()], fields.size() + 1);
+        }
+        fail_input(
+            "catalogue '{}' line {}: ragged row: {} values but the header (line {}) has {} columns; extra "
+            "value '{}' in column {}",
+            path_, line_no, fields.size(), header_line_, columns_.size(), trim(fields[columns_.size()]),
+            columns_.size() + 1);
+      }
+      offsets_.push_back(this_offset);
+      lines_.push_back(line_no);
+    }
+    if (!header) fail_input("catalogue '{}' is empty: no header row", path_);
+  }
+
+  CatalogFormat format() const override { return CatalogFormat::Csv; }
+  const std::vector<std::string>& columns() const override { return columns_; }
+  std::uint64_t rows() const override { return offsets_.size(); }
+
+  void read_numeric(const std::string& column, std::uint64_t row0, std::uint64_t n, double* out) const override {
+    load(row0, n);
+    const std::size_t c = index_.at(column);
+    for (std::uint64_t r = 0; r < n; ++r) {
+      const std::string& field = cache_[r][c];
+      out[r] = parse_number(field, lines_[row0 + r], column, c);
+    }
+  }
+
+  std::vector<std::string> read_text(const std::string& column, std::uint64_t row0, std::uint64_t n) const override {
+    load(row0, n);
+    const std::size_t c = index_.at(column);
+    std::vector<std::string> out;
+    out.reserve(n);
+    for (std::uint64_t r = 0; r < n; ++r) out.push_back(trim(cache_[r][c]));
+    return out;
+  }
+
+  void validate(const std::vector<std::string>& numeric_columns) const override {
+    constexpr std::uint64_t kChunk = 32768;
+    std::vector<double> scratch(kChunk);
+    for (std::uint64_t r0 = 0; r0 < rows(); r0 += kChunk) {
+      std::uint64_t n = std::min(kChunk, rows() - r0);
+      for (const auto& c : numeric_columns) read_numeric(c, r0, n, scratch.data());
+    }
+    cache_row0_ = cache_rows_ = 0;
+    cache_.clear();
+    cache_.shrink_to_fit();
+  }
+
+ private:
+  static void strip_cr(std::string& line) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+  }
+  static bool skip_line(const std::string& line) {
+    std::string t = trim(line);
+    return t.empty() || t[0] == '#';
+  }
+
+  std::vector<std::string> split(const std::string& line, std::uint64_t line_no) const {
+    std::vector<std::string> fields;
+    std::string cur;
+    bool quoted = false, was_quoted = false;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      char c = line[i];
+      if (quoted) {
+        if (c == '"') {
+          if (i + 1 < line.size() && line[i + 1] == '"') {
+            cur += '"';
+            ++i;
+          } else {
+            quoted = false;
+          }
+        } else {
+          cur += c;
+        }
+      } else if (c == '"' && trim(cur).empty()) {
+        quoted = true;
+        was_quoted = true;
+        cur.clear();
+      } else if (c == ',') {
+        fields.push_back(cur);
+        cur.clear();
+        was_quoted = false;
+      } else {
+        cur += c;
+      }
+    }
+    if (quoted) fail_input("catalogue '{}' line {}: a quoted field is not closed", path_, line_no);
+    (void)was_quoted;
+    fields.push_back(cur);
+    return fields;
+  }
+
+  double parse_number(const std::string& field, std::uint64_t line_no, const std::string& column, std::size_t c) const {
+    std::string t = trim(field);
+    if (t.empty()) return kNaN;
+    const char* begin = t.c_str();
+    char* end = nullptr;
+    double v = std::strtod(begin, &end);
+    if (end == begin || *end != '\0') {
+      fail_input("catalogue '{}' line {}, column '{}' (column {}): '{}' is not a number (empty or NaN mean missing)",
+                 path_, line_no, column, c + 1, t);
+    }
+    return v;
+  }
+
+  // Parses rows [row0, row0+n) into cache_ (fields per row) unless already there.
+  void load(std::uint64_t row0, std::uint64_t n) const {
+    if (row0 == cache_row0_ && n == cache_rows_ && cache_.size() == n) return;
+    cache_.assign(n, {});
+    cache_row0_ = row0;
+    cache_rows_ = n;
+    if (n == 0) return;
+    in_.clear();
+    in_.seekg(offsets_[row0]);
+    std::string line;
+    std::uint64_t r = 0;
+    while (r < n && std::getline(in_, line)) {
+      strip_cr(line);
+      if (skip_line(line)) continue;
+      cache_[r] = split(line, lines_[row0 + r]);
+      ++r;
+    }
+    if (r < n) fail_io("catalogue '{}' changed while being read (ends before row {})", path_, row0 + r);
+  }
+
+  std::string path_;
+  mutable std::ifstream in_;
+  std::vector<std::string> columns_;
+  std::map<std::string, std::size_t> index_;
+  std::uint64_t header_line_ = 0;
+  std::vector<std::streamoff> offsets_;
+  std::vector<std::uint64_t> lines_;
+  mutable std::vector<std::vector<std::string>> cache_;
+  mutable std::uint64_t cache_row0_ = 0, cache_rows_ = 0;
+};
+
+// ---------------------------------------------------------------- FITS -----
+// The first binary/ASCII table HDU. Columns are read whole on first use and
+// cached (the fits wrapper reads whole columns).
+class FitsSource final : public CatalogReader::Source {
+ public:
+  explicit FitsSource(const std::string& path) : file_(fits::File::open(path)) {
+    int hdus = file_.hdu_count();
+    int table = -1;
+    for (int h = 0; h < hdus && table < 0; ++h) {
+      file_.move_to_hdu(h);
+      if (file_.is_table()) table = h;
+    }
+    if (table < 0) fail_input("FITS catalogue '{}' has no table extension ({} HDUs, none a table)", path, hdus);
+    rows_ = static_cast<std::uint64_t>(file_.num_rows());
+    columns_ = file_.column_names();
+  }
+
+  CatalogFormat format() const override { return CatalogFormat::Fits; }
+  const std::vector<std::string>& columns() const override { return columns_; }
+  std::uint64_t rows() const override { return rows_; }
+  bool case_insensitive() const override { return true; }
+
+  void read_numeric(const std::string& column, std::uint64_t row0, std::uint64_t n, double* out) const override {
+    auto& cache = numeric_[column];
+    if (cache.size() != rows_) cache = file_.read_double_column(column);
+    std::copy(cache.begin() + static_cast<std::ptrdiff_t>(row0), cache.begin() + static_cast<std::ptrdiff_t>(row0 + n),
+              out);
+  }
+
+  std::vector<std::string> read_text(const std::string& column, std::uint64_t row0, std::uint64_t n) const override {
+    auto& cache = text_[column];
+    if (cache.size() != rows_) {
+      try {
+        cache = file_.read_string_column(column);
+      } catch (const IoError&) {  // a numeric id (e.g. Gaia source_id)
+        auto values = file_.read_int_column(column);
+        cache.clear();
+        for (auto v : values) cache.push_back(std::to_string(v));
+      }
+    }
+    return {cache.begin() + static_cast<std::ptrdiff_t>(row0), cache.begin() + static_cast<std::ptrdiff_t>(row0 + n)};
+  }
+
+ private:
+  fits::File file_;
+  std::uint64_t rows_ = 0;
+  std::vector<std::string> columns_;
+  mutable std::map<std::string, std::vector<double>> numeric_;
+  mutable std::map<std::string, std::vector<std::string>> text_;
+};
+
+std::unique_ptr<CatalogReader::Source> open_source(const std::string& path, CatalogFormat& format) {
+  {
+    std::ifstream probe(path, std::ios::binary);
+    if (!probe) fail_io("cannot open catalogue '{}': file missing or unreadable", path);
+  }
+  const std::string ext = extension_of(path);
+  const bool hdf5_sig = h5::is_hdf5(path);
+  const bool fits_sig = starts_with_bytes(path, "SIMPLE  =", 9);
+  if (hdf5_sig) {
+    format = CatalogFormat::Hdf5;
+    return std::make_unique<Hdf5Source>(path);
+  }
+  if (ext == "h5" || ext == "hdf5" || ext == "he5") {
+    fail_io("catalogue '{}' is not an HDF5 file (no HDF5 signature; truncated, or another format?)", path);
+  }
+  if (fits_sig || ((ext == "fits" || ext == "fit" || ext == "fts") && is_gzip(path))) {
+    format = CatalogFormat::Fits;
+    return std::make_unique<FitsSource>(path);
+  }
+  if (ext == "fits" || ext == "fit" || ext == "fts") {
+    fail_io("catalogue '{}' is not a FITS file (it does not start with 'SIMPLE  =')", path);
+  }
+  if (ext == "csv" || ext == "txt") {
+    format = CatalogFormat::Csv;
+    return std::make_unique<CsvSource>(path);
+  }
+  fail_input(
+      "catalogue '{}': cannot tell the format from extension '.{}'; use .h5/.hdf5 (HDF5), .csv (CSV) or "
+      ".fits/.fit (FITS binary table)",
+      path, ext);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+struct CatalogReader::Impl {
+  std::string path;
+  CatalogFormat format = CatalogFormat::Csv;
+  std::unique_ptr<Source> source;
+  CatalogOptions options;
+  std::vector<std::string> filters;      // registry names, output order
+  std::vector<double> offsets;           // per filter
+  std::vector<std::string> mag_columns;  // file column names per filter
+  std::vector<std::string> err_columns;
+  std::string id_column, ra_column, dec_column;
+  std::vector<std::string> truth_columns;  // 5 file columns (CSV/FITS), empty otherwise
+  bool truth_matrix = false;
+  std::vector<std::string> ignored;
+
+  bool is_missing(double v) const {
+    if (!std::isfinite(v)) return true;
+    const double s = options.missing_sentinel;
+    return std::isfinite(s) && std::fabs(v - s) <= 1e-6 * std::max(1.0, std::fabs(s));
+  }
+};
+
+CatalogReader::CatalogReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CatalogReader::CatalogReader(CatalogReader&&) noexcept = default;
+CatalogReader& CatalogReader::operator=(CatalogReader&&) noexcept = default;
+CatalogReader::~CatalogReader() = default;
+
+CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& known_filters,
+                                  const CatalogOptions& options) {
+  if (!(options.error_floor >= 0) || !std::isfinite(options.error_floor)) {
+    fail_input("error floor = {} must be a finite number >= 0 (mag)", options.error_floor);
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->options = options;
+  impl->source = open_source(path, impl->format);
+  const Source& src = *impl->source;
+  const bool ci = src.case_insensitive();
+  const auto& names = src.columns();
+
+  std::vector<std::string> known_names;
+  for (const auto& kf : known_filters) known_names.push_back(kf.first);
+  auto known_list = [&] { return fmt::format("{}", fmt::join(known_names, ", ")); };
+
+  // --columns keys must exist in the file.
+  for (const auto& [from, to] : options.column_map) {
+    bool found = std::any_of(names.begin(), names.end(),
+                             [&](const std::string& n) { return ci ? iequals(n, from) : n == from; });
+    if (!found) {
+      fail_input("--columns maps '{}' to '{}', but catalogue '{}' has no column '{}'; its columns: {}", from, to, path,
+                 from, fmt::join(names, ", "));
+    }
+  }
+  auto mapped = [&](const std::string& n) -> std::pair<std::string, bool> {
+    for (const auto& [from, to] : options.column_map)
+      if (ci ? iequals(n, from) : n == from) return {to, true};
+    return {n, false};
+  };
+  // Filter lookup: exact, then case-insensitive (FITS headers are often upper case).
+  auto find_filter = [&](const std::string& name) -> int {
+    for (std::size_t i = 0; i < known_filters.size(); ++i)
+      if (known_filters[i].first == name) return static_cast<int>(i);
+    int hit = -1;
+    for (std::size_t i = 0; i < known_filters.size(); ++i) {
+      if (iequals(known_filters[i].first, name)) {
+        if (hit >= 0) return -1;  // ambiguous
+        hit = static_cast<int>(i);
+      }
+    }
+    return hit;
+  };
+
+  std::map<int, std::string> mag_of, err_of;   // known-filter index → file column
+  std::vector<int> mag_order;                  // known-filter indices in file order
+  std::map<std::string, std::string> claimed;  // canonical → file column
+  std::vector<std::string> unknown;
+  std::string truth_cols[5];
+  auto claim = [&](const std::string& canonical, const std::string& column) {
+    auto it = claimed.find(canonical);
+    if (it != claimed.end()) {
+      fail_input("catalogue '{}': columns '{}' and '{}' both stand for '{}'", path, it->second, column, canonical);
+    }
+    claimed[canonical] = column;
+  };
+  for (const auto& column : names) {
+    auto [canon, was_mapped] = mapped(column);
+    const std::string lc = lower(canon);
+    if (lc == "id") {
+      claim("id", column);
+      impl->id_column = column;
+    } else if (lc == "ra") {
+      claim("ra", column);
+      impl->ra_column = column;
+    } else if (lc == "dec") {
+      claim("dec", column);
+      impl->dec_column = column;
+    } else if (lc.rfind("true_", 0) == 0) {
+      std::string param = lc.substr(5);
+      for (int p = 0; p < 5; ++p) {
+        if (param == kTruthParameterNames[p]) {
+          claim(lc, column);
+          truth_cols[p] = column;
+        }
+      }
+      // other true_* columns are labels we do not use: skipped silently
+    } else if (int f = find_filter(canon); f >= 0) {
+      claim(known_filters[static_cast<std::size_t>(f)].first, column);
+      mag_of[f] = column;
+      mag_order.push_back(f);
+    } else if (ends_with(lc, "_err") && find_filter(canon.substr(0, canon.size() - 4)) >= 0) {
+      int g = find_filter(canon.substr(0, canon.size() - 4));
+      claim(known_filters[static_cast<std::size_t>(g)].first + "_err", column);
+      err_of[g] = column;
+    } else if (was_mapped) {
+      fail_input(
+          "--columns maps '{}' to '{}', which is not a known filter, a <filter>_err column, id, ra, dec or "
+          "true_<parameter>; known filters: {}",
+          column, canon, known_list());
+    } else {
+      unknown.push_back(column);
+    }
+  }
+  if (impl->format == CatalogFormat::Hdf5) {
+    for (const auto& o : static_cast<const Hdf5Source&>(src).others()) unknown.push_back(o);
+  }
+  if (!unknown.empty()) {
+    if (!options.ignore_unknown_columns) {
+      fail_input(
+          "catalogue '{}': column(s) {} are not known filters, <filter>_err error columns, id, ra, dec or "
+          "true_<parameter>; known filters: {}. Map other names with --columns NAME:FILTER, or pass "
+          "--ignore-unknown-columns to skip them",
+          path, fmt::join(unknown, ", "), known_list());
+    }
+    log::warn("catalogue '{}': ignoring {} unknown column(s): {}", path, unknown.size(), fmt::join(unknown, ", "));
+    impl->ignored = unknown;
+  }
+  for (const auto& [f, column] : mag_of) {
+    if (!err_of.count(f)) {
+      fail_input(
+          "catalogue '{}': filter column '{}' ({}) has no error column '{}_err'; every magnitude needs its "
+          "error (map another name with --columns NAME:{}_err)",
+          path, column, known_filters[static_cast<std::size_t>(f)].first,
+          known_filters[static_cast<std::size_t>(f)].first, known_filters[static_cast<std::size_t>(f)].first);
+    }
+  }
+  for (const auto& [f, column] : err_of) {
+    if (!mag_of.count(f)) {
+      fail_input("catalogue '{}': error column '{}' has no magnitude column '{}'", path, column,
+                 known_filters[static_cast<std::size_t>(f)].first);
+    }
+  }
+  if (mag_of.empty()) {
+    fail_input("catalogue '{}' has no filter columns (columns: {}); known filters: {}", path, fmt::join(names, ", "),
+               known_list());
+  }
+  if (impl->format == CatalogFormat::Hdf5) std::sort(mag_order.begin(), mag_order.end());  // registry order
+  for (int f : mag_order) {
+    impl->filters.push_back(known_filters[static_cast<std::size_t>(f)].first);
+    impl->offsets.push_back(known_filters[static_cast<std::size_t>(f)].second);
+    impl->mag_columns.push_back(mag_of[f]);
+    impl->err_columns.push_back(err_of[f]);
+  }
+  if (impl->ra_column.empty() != impl->dec_column.empty()) {
+    fail_input("catalogue '{}' has a{} column but no {} column", path, impl->ra_column.empty() ? " dec" : "n ra",
+               impl->ra_column.empty() ? "ra" : "dec");
+  }
+  int truth_present = 0;
+  for (const auto& c : truth_cols) truth_present += c.empty() ? 0 : 1;
+  if (truth_present > 0 && truth_present < 5) {
+    fail_input("catalogue '{}' has only {} of the 5 truth columns true_teff, true_logg, true_mh, true_av, true_rv",
+               path, truth_present);
+  }
+  if (truth_present == 5) impl->truth_columns.assign(std::begin(truth_cols), std::end(truth_cols));
+  impl->truth_matrix = src.has_truth_matrix();
+
+  std::vector<std::string> numeric = impl->mag_columns;
+  numeric.insert(numeric.end(), impl->err_columns.begin(), impl->err_columns.end());
+  numeric.insert(numeric.end(), impl->truth_columns.begin(), impl->truth_columns.end());
+  if (!impl->ra_column.empty()) {
+    numeric.push_back(impl->ra_column);
+    numeric.push_back(impl->dec_column);
+  }
+  src.validate(numeric);
+  return CatalogReader(std::move(impl));
+}
+
+const std::string& CatalogReader::path() const { return impl_->path; }
+CatalogFormat CatalogReader::format() const { return impl_->format; }
+std::uint64_t CatalogReader::rows() const { return impl_->source->rows(); }
+const std::vector<std::string>& CatalogReader::filters() const { return impl_->filters; }
+const std::vector<double>& CatalogReader::offsets() const { return impl_->offsets; }
+bool CatalogReader::has_truth() const { return impl_->truth_matrix || !impl_->truth_columns.empty(); }
+bool CatalogReader::has_id() const { return !impl_->id_column.empty(); }
+bool CatalogReader::has_position() const { return !impl_->ra_column.empty(); }
+const std::vector<std::string>& CatalogReader::ignored_columns() const { return impl_->ignored; }
+
+CatalogBlock CatalogReader::read(std::uint64_t row0, std::uint64_t n) const {
+  const Impl& m = *impl_;
+  const Source& src = *m.source;
+  if (row0 > src.rows() || n > src.rows() - row0) {
+    fail_io("catalogue '{}': rows [{}, {}) are out of range (it has {} rows)", m.path, row0, row0 + n, src.rows());
+  }
+  const std::size_t nf = m.filters.size();
+  CatalogBlock block;
+  block.row0 = row0;
+  block.rows = n;
+  block.mag.assign(n * nf, std::numeric_limits<float>::quiet_NaN());
+  block.err.assign(n * nf, std::numeric_limits<float>::quiet_NaN());
+  block.dropped_bad_error.assign(nf, 0);
+  std::vector<double> mag(n), err(n);
+  for (std::size_t f = 0; f < nf; ++f) {
+    src.read_numeric(m.mag_columns[f], row0, n, mag.data());
+    src.read_numeric(m.err_columns[f], row0, n, err.data());
+    for (std::uint64_t r = 0; r < n; ++r) {
+      if (m.is_missing(mag[r])) continue;
+      const double e = err[r];
+      if (!std::isfinite(e) || !(e > 0)) {
+        ++block.dropped_bad_error[f];
+        continue;
+      }
+      block.mag[r * nf + f] = static_cast<float>(mag[r] + m.offsets[f]);
+      block.err[r * nf + f] = static_cast<float>(std::max(e, m.options.error_floor));
+    }
+  }
+  if (!m.id_column.empty()) block.id = src.read_text(m.id_column, row0, n);
+  if (!m.ra_column.empty()) {
+    block.ra.resize(n);
+    block.dec.resize(n);
+    src.read_numeric(m.ra_column, row0, n, block.ra.data());
+    src.read_numeric(m.dec_column, row0, n, block.dec.data());
+  }
+  if (m.truth_matrix) {
+    block.truth.resize(n * 5);
+    src.read_truth_matrix(row0, n, block.truth.data());
+  } else if (!m.truth_columns.empty()) {
+    block.truth.resize(n * 5);
+    std::vector<double> col(n);
+    for (int p = 0; p < 5; ++p) {
+      src.read_numeric(m.truth_columns[static_cast<std::size_t>(p)], row0, n, col.data());
+      for (std::uint64_t r = 0; r < n; ++r) block.truth[r * 5 + static_cast<std::size_t>(p)] = col[r];
+    }
+  }
+  return block;
+}
+
+}  // namespace irisml

@@ -1,0 +1,105 @@
+// Photometric catalogues to run inference on: HDF5, CSV or FITS binary tables
+// (docs/catalog_format.md).
+//
+// Columns are named after filter-registry bands with `_err` companions
+// (`PS1_g`, `PS1_g_err`), plus optional `id`, `ra`, `dec` and, for simulated
+// catalogues, the true parameters (HDF5 `/true_parameters` [N,5], or columns
+// `true_teff`, `true_logg`, `true_mh`, `true_av`, `true_rv`). Other names are
+// mapped with CatalogOptions::column_map (`--columns gmag:PS1_g,e_gmag:PS1_g_err`).
+//
+// On reading, per star and band: a magnitude that is empty, NaN, ±inf or equal
+// to the missing sentinel (default −99) means the band is absent; a present
+// magnitude whose error is non-finite or ≤ 0 (the sentinel included) drops the
+// band and is counted per filter; kept bands get the filter's catalogue offset
+// added to the magnitude and the error floor applied (err = max(err, floor)).
+//
+// io does not depend on simulate: the caller passes the known filters as
+// (registry name, catalog_offset) pairs.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace irisml {
+
+// (filter-registry name, catalog_offset [mag] added to a catalogue magnitude)
+using KnownFilters = std::vector<std::pair<std::string, double>>;
+
+struct CatalogOptions {
+  // file column name → canonical name (a filter, `<filter>_err`, id, ra, dec, true_<param>)
+  std::map<std::string, std::string> column_map;
+  double missing_sentinel = -99.0;      // NaN disables the sentinel (NaN and empty always mean missing)
+  double error_floor = 0.0;             // [mag]
+  bool ignore_unknown_columns = false;  // unknown columns: warning instead of an error
+};
+
+// Parses "--columns" text: comma-separated `file_name:canonical_name` pairs.
+// Throws InputError naming the bad item.
+std::map<std::string, std::string> parse_column_map(const std::string& text);
+
+enum class CatalogFormat { Hdf5, Csv, Fits };
+const char* to_string(CatalogFormat format);
+
+// Rows [row0, row0 + rows) of a catalogue. Per-star arrays are row-major
+// rows × filters (CatalogReader::filters() order).
+struct CatalogBlock {
+  std::uint64_t row0 = 0, rows = 0;
+  std::vector<float> mag, err;                  // NaN = band absent (either both NaN or neither)
+  std::vector<std::string> id;                  // empty if the catalogue has no id column
+  std::vector<double> ra, dec;                  // empty if absent (NaN where a value is missing)
+  std::vector<double> truth;                    // rows × 5 (teff, logg, mh, av, rv) if has_truth(), else empty
+  std::vector<std::int64_t> dropped_bad_error;  // per filter: bands dropped for a non-positive/non-finite error
+
+  int bands(std::uint64_t row) const;  // observed bands of one row
+};
+
+class CatalogReader {
+ public:
+  // Opens a catalogue and checks its columns. The format comes from the content
+  // (HDF5 / FITS signature) and the extension (.h5/.hdf5, .csv, .fits/.fit/.fts,
+  // optionally .gz for FITS). Throws IoError (naming the file) if it cannot be
+  // read, is truncated or is not what its extension says; InputError for bad
+  // columns (unknown filter → message listing the known filters; a filter
+  // without its _err column; ragged CSV rows or text in a numeric CSV column →
+  // file, line, column and value).
+  static CatalogReader open(const std::string& path, const KnownFilters& known_filters,
+                            const CatalogOptions& options = {});
+
+  CatalogReader(CatalogReader&&) noexcept;
+  CatalogReader& operator=(CatalogReader&&) noexcept;
+  ~CatalogReader();
+
+  const std::string& path() const;
+  CatalogFormat format() const;
+  std::uint64_t rows() const;
+  // Filters present in the file, in file column order (registry names).
+  const std::vector<std::string>& filters() const;
+  // Catalogue offsets of filters(), same order.
+  const std::vector<double>& offsets() const;
+  bool has_truth() const;
+  bool has_id() const;
+  bool has_position() const;  // ra and dec
+  // Columns skipped because ignore_unknown_columns was set (file names).
+  const std::vector<std::string>& ignored_columns() const;
+
+  // Reads rows [row0, row0 + n); HDF5 reads only those rows. Throws IoError if
+  // the range is out of bounds, InputError for bad values (CSV).
+  // Not safe to call from several threads at once on one reader.
+  CatalogBlock read(std::uint64_t row0, std::uint64_t n) const;
+
+  class Source;  // format back-end (catalog.cpp)
+
+ private:
+  struct Impl;
+  explicit CatalogReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The truth-parameter names in stored order.
+inline constexpr const char* kTruthParameterNames[5] = {"teff", "logg", "mh", "av", "rv"};
+
+}  // namespace irisml

@@ -1,0 +1,28 @@
+// A batch of observed stars for the posterior estimator.
+#pragma once
+
+#include <cstdint>
+
+#include <torch/torch.h>
+
+namespace irisml::model {
+
+// Stars may have different numbers of bands: column s of row b is an observation
+// only where mask[b][s] is true. Values under a false mask are ignored entirely
+// (they may be anything, NaN included); filter ids there need not be valid.
+struct ObservationBatch {
+  torch::Tensor filter_ids;  // (B, S) int64, index into the model's filter list
+  torch::Tensor magnitudes;  // (B, S) float32, raw observed magnitudes
+  torch::Tensor errors;      // (B, S) float32, 1-sigma magnitude errors (> 0 where observed)
+  torch::Tensor mask;        // (B, S) bool, true = observed
+
+  std::int64_t size() const { return mask.defined() ? mask.size(0) : 0; }
+
+  // Shapes, dtypes and devices agree, and every observed filter id lies in
+  // [0, n_filters). Throws InputError naming the offending tensor or value.
+  void validate(int n_filters) const;
+
+  ObservationBatch to(const torch::Device& device) const;
+};
+
+}  // namespace irisml::model

@@ -1,0 +1,56 @@
+// The observation model shared by training-time augmentation and `irisml
+// catalog make`: which bands of a star are observed, with which error, and the
+// noisy magnitudes that result.
+//
+// Per star (observe_star):
+//   1. a band count k, uniform on [bands_min, min(bands_max, n_filters)]
+//      (bands_max = 0 means "all available");
+//   2. a uniformly random subset of k of the star's bands (returned in
+//      ascending filter order);
+//   3. per observed band an error σ from `sigma_distribution`
+//      ("loguniform": log σ uniform on [log sigma_min, log sigma_max];
+//       "uniform": σ uniform on [sigma_min, sigma_max]), then σ = max(σ, sigma_floor);
+//   4. magnitude = clean + σ · N(0, 1); the reported error is σ.
+// Draws come only from the Philox stream passed in, in that order, so the
+// result is a pure function of the stream's key: callers key it by
+// (seed, star index) or (seed, epoch, star) and get the same observation on any
+// rank, in any batch.
+#pragma once
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/rng.hpp"
+
+namespace irisml::sim {
+
+struct NoiseModel {
+  int bands_min = 6;
+  int bands_max = 0;                              // 0 = all available
+  std::string sigma_distribution = "loguniform";  // loguniform | uniform
+  double sigma_min = 0.005, sigma_max = 0.2;      // [mag]
+  double sigma_floor = 0.0;                       // [mag] lower bound applied to each drawn σ
+
+  // Throws InputError naming the key (noise.bands_min, noise.sigma_max, ...),
+  // its value and what is allowed.
+  void validate() const;
+  // Also checks that a star with `n_filters` bands can satisfy bands_min.
+  void validate(int n_filters) const;
+  // The largest band count a star with n_filters bands can get.
+  int max_bands(int n_filters) const { return bands_max <= 0 ? n_filters : std::min(bands_max, n_filters); }
+  // ("noise.bands_min", "6"), ... for file attributes and logs.
+  std::vector<std::pair<std::string, std::string>> items() const;
+};
+
+// Observes one star. `clean_mags` holds its n_filters noise-free magnitudes;
+// `filter_index_out`, `mag_out` and `err_out` must each hold n_filters
+// entries (filter_index_out is also used as scratch). On return the first k
+// entries give the observed bands' indices (ascending), noisy magnitudes and
+// errors; k is returned. Throws InputError if n_filters < bands_min. The model
+// is assumed validated (validate()).
+int observe_star(Philox& rng, const float* clean_mags, int n_filters, const NoiseModel& model, int* filter_index_out,
+                 float* mag_out, float* err_out);
+
+}  // namespace irisml::sim

@@ -1,0 +1,88 @@
+#include "train/bench.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/rng.hpp"
+#include "distributed/communicator.hpp"
+#include "distributed/gradient_reducer.hpp"
+#include "model/bench.hpp"
+#include "model/posterior.hpp"
+#include "train/optimizer.hpp"
+
+namespace irisml::train {
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Parameters spread like the training prior (science.md §2).
+torch::Tensor random_theta(std::int64_t batch, std::uint64_t seed) {
+  Philox rng(seed, 0x7E7A);
+  auto theta = torch::empty({batch, 5}, torch::kFloat64);
+  auto a = theta.accessor<double, 2>();
+  for (std::int64_t i = 0; i < batch; ++i) {
+    a[i][0] = std::pow(10.0, rng.uniform(3.5, 4.2));
+    a[i][1] = rng.uniform(0.5, 5.0);
+    a[i][2] = rng.normal(-0.1, 0.3);
+    a[i][3] = 0.003 + rng.exponential(1.5);
+    a[i][4] = rng.normal(3.13, 0.18);
+  }
+  return theta;
+}
+
+}  // namespace
+
+BenchTrainResult bench_train(const model::ModelConfig& config, const BenchTrainOptions& o) {
+  config.validate();
+  if (o.batch < 1 || o.steps < 1 || o.warmup < 0 || o.min_bands < 1 || o.max_bands < o.min_bands ||
+      o.max_bands > config.n_filters) {
+    fail_input("bench train: invalid options batch={} steps={} warmup={} bands={}..{} (the model has {} filters)",
+               o.batch, o.steps, o.warmup, o.min_bands, o.max_bands, config.n_filters);
+  }
+  torch::manual_seed(o.seed);
+  torch::Device device(o.device);
+  model::PosteriorEstimator model(config);
+  model->to(device);
+  model->train();
+  dist::LocalCommunicator comm;
+  dist::GradientReducer reducer(*model, comm);
+  NamedTensors named;
+  std::vector<torch::Tensor> params;
+  for (const auto& item : model->named_parameters(/*recurse=*/true)) {
+    named.emplace_back(item.key(), item.value());
+    params.push_back(item.value());
+  }
+  Adam adam(named);
+  BenchTrainResult result;
+  for (const auto& p : params) result.parameters += p.numel();
+  std::vector<double> times;
+  for (int it = 0; it < o.warmup + o.steps; ++it) {
+    const auto seed = o.seed * 1000003u + static_cast<std::uint64_t>(it);
+    auto batch = model::random_observation_batch(o.batch, config.n_filters, o.min_bands, o.max_bands, seed).to(device);
+    auto theta = random_theta(o.batch, seed).to(device);
+    if (device.is_cuda()) torch::cuda::synchronize();
+    const double t0 = now_seconds();
+    adam.zero_grad();
+    auto loss = model->loss(batch, theta);
+    loss.backward();
+    reducer.average_gradients();
+    clip_grad_norm(params, 1.0);
+    adam.step(5e-4);
+    (void)loss.item<double>();  // waits for the device
+    const double t1 = now_seconds();
+    if (it >= o.warmup) times.push_back(t1 - t0);
+  }
+  std::sort(times.begin(), times.end());
+  result.median_seconds = times[times.size() / 2];
+  result.best_seconds = times.front();
+  result.stars_per_second = static_cast<double>(o.batch) / result.median_seconds;
+  return result;
+}
+
+}  // namespace irisml::train

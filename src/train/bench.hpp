@@ -1,0 +1,34 @@
+// `irisml bench train`: throughput of full training steps (forward, loss, backward,
+// gradient averaging, clipping, Adam) on synthetic batches.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "model/config.hpp"
+
+namespace irisml::train {
+
+struct BenchTrainOptions {
+  std::int64_t batch = 64;  // stars per step
+  int steps = 10;           // timed steps
+  int warmup = 3;           // untimed steps first
+  int min_bands = 6;        // bands per star drawn uniformly in [min_bands, max_bands]
+  int max_bands = 25;
+  std::uint64_t seed = 1;
+  std::string device = "cpu";
+};
+
+struct BenchTrainResult {
+  double stars_per_second = 0.0;  // batch / median step time
+  double median_seconds = 0.0;
+  double best_seconds = 0.0;
+  std::int64_t parameters = 0;    // trainable parameters of the model
+};
+
+// Times training steps of a freshly initialised model of `config` (n_filters must be
+// set) with the training job's own optimiser, clipping and (local) gradient reducer.
+// Uses the caller's torch thread settings.
+BenchTrainResult bench_train(const model::ModelConfig& config, const BenchTrainOptions& options);
+
+}  // namespace irisml::train

@@ -1,0 +1,286 @@
+#include "train/checkpoint.hpp"
+
+#include <hdf5.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/error.hpp"
+#include "core/paths.hpp"
+#include "io/hdf5.hpp"
+
+namespace irisml::train {
+
+namespace {
+
+const char* dtype_name(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32: return "float32";
+    case torch::kFloat64: return "float64";
+    case torch::kFloat16: return "float16";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kInt64: return "int64";
+    case torch::kInt32: return "int32";
+    case torch::kInt16: return "int16";
+    case torch::kInt8: return "int8";
+    case torch::kUInt8: return "uint8";
+    case torch::kBool: return "bool";
+    default: return nullptr;
+  }
+}
+
+torch::ScalarType dtype_from_name(const std::string& name, const std::string& where) {
+  for (auto t : {torch::kFloat32, torch::kFloat64, torch::kFloat16, torch::kBFloat16, torch::kInt64, torch::kInt32,
+                 torch::kInt16, torch::kInt8, torch::kUInt8, torch::kBool}) {
+    if (name == dtype_name(t)) return t;
+  }
+  fail_input("{}: unknown dtype '{}'", where, name);
+}
+
+template <typename T>
+void write_typed(h5::File& f, const std::string& name, const std::vector<std::uint64_t>& dims, const torch::Tensor& t) {
+  f.create_dataset<T>(name, dims);
+  if (t.numel() > 0) f.write_rows<T>(name, 0, dims[0], t.data_ptr<T>());
+}
+
+void write_tensor(h5::File& f, const std::string& name, const torch::Tensor& tensor) {
+  const char* dtype = dtype_name(tensor.scalar_type());
+  if (!dtype) fail_input("checkpoint tensor '{}' has unsupported dtype {}", name, c10::toString(tensor.scalar_type()));
+  auto t = tensor.detach().to(torch::kCPU).contiguous();
+  std::vector<std::uint64_t> dims;
+  for (auto d : t.sizes()) dims.push_back(static_cast<std::uint64_t>(d));
+  const bool scalar = dims.empty();
+  if (scalar) dims.push_back(1);
+  switch (t.scalar_type()) {
+    case torch::kFloat32: write_typed<float>(f, name, dims, t); break;
+    case torch::kFloat64: write_typed<double>(f, name, dims, t); break;
+    case torch::kFloat16:
+    case torch::kBFloat16: write_typed<float>(f, name, dims, t.to(torch::kFloat32)); break;
+    case torch::kInt64: write_typed<std::int64_t>(f, name, dims, t); break;
+    case torch::kInt32: write_typed<std::int32_t>(f, name, dims, t); break;
+    case torch::kInt16: write_typed<std::int32_t>(f, name, dims, t.to(torch::kInt32)); break;
+    case torch::kInt8: write_typed<std::int8_t>(f, name, dims, t); break;
+    case torch::kUInt8: write_typed<std::uint8_t>(f, name, dims, t); break;
+    case torch::kBool: write_typed<std::uint8_t>(f, name, dims, t.to(torch::kUInt8)); break;
+    default: break;
+  }
+  f.set_attr(name, "dtype", std::string(dtype));
+  if (scalar) f.set_attr(name, "scalar", std::int64_t{1});
+}
+
+template <typename T>
+torch::Tensor read_typed(const h5::File& f, const std::string& name, const std::vector<std::int64_t>& shape,
+                         torch::ScalarType stored) {
+  auto out = torch::empty(shape, torch::TensorOptions().dtype(stored));
+  if (out.numel() > 0) f.read_rows<T>(name, 0, static_cast<std::uint64_t>(shape[0]), out.data_ptr<T>());
+  return out;
+}
+
+torch::Tensor read_tensor(const h5::File& f, const std::string& name) {
+  const std::string where = fmt::format("'{}' in '{}'", name, f.path());
+  if (!f.has_attr(name, "dtype")) fail_input("checkpoint dataset {} has no 'dtype' attribute", where);
+  const auto dtype = dtype_from_name(f.attr_string(name, "dtype"), where);
+  std::vector<std::int64_t> shape;
+  for (auto d : f.dims(name)) shape.push_back(static_cast<std::int64_t>(d));
+  if (shape.empty()) fail_input("checkpoint dataset {} is an HDF5 scalar; tensors are stored with rank >= 1", where);
+  torch::Tensor t;
+  switch (dtype) {
+    case torch::kFloat32:
+    case torch::kFloat16:
+    case torch::kBFloat16: t = read_typed<float>(f, name, shape, torch::kFloat32); break;
+    case torch::kFloat64: t = read_typed<double>(f, name, shape, torch::kFloat64); break;
+    case torch::kInt64: t = read_typed<std::int64_t>(f, name, shape, torch::kInt64); break;
+    case torch::kInt32:
+    case torch::kInt16: t = read_typed<std::int32_t>(f, name, shape, torch::kInt32); break;
+    case torch::kInt8: t = read_typed<std::int8_t>(f, name, shape, torch::kInt8); break;
+    case torch::kUInt8:
+    case torch::kBool: t = read_typed<std::uint8_t>(f, name, shape, torch::kUInt8); break;
+    default: break;
+  }
+  t = t.to(dtype);
+  if (f.has_attr(name, "scalar") && f.attr_int(name, "scalar") == 1) t = t.reshape({});
+  return t;
+}
+
+// Names of the datasets directly under `group`, sorted by name.
+std::vector<std::string> dataset_names(const h5::File& f, const std::string& group) {
+  struct Visit {
+    static herr_t callback(hid_t loc, const char* name, const H5L_info_t*, void* data) {
+      H5O_info_t info;
+#if H5_VERSION_GE(1, 12, 0)
+      if (H5Oget_info_by_name3(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return -1;
+#else
+      if (H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return -1;
+#endif
+      if (info.type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(data)->push_back(name);
+      return 0;
+    }
+  };
+  std::vector<std::string> names;
+  h5::Handle g(H5Gopen2(f.id(), group.c_str(), H5P_DEFAULT));
+  if (!g.valid()) fail_io("cannot open group '{}' in '{}'", group, f.path());
+  hsize_t index = 0;
+  if (H5Literate(g.get(), H5_INDEX_NAME, H5_ITER_INC, &index, &Visit::callback, &names) < 0) {
+    fail_io("cannot list the datasets of group '{}' in '{}'", group, f.path());
+  }
+  return names;
+}
+
+std::vector<double> to_doubles(const std::vector<int>& v) { return {v.begin(), v.end()}; }
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Checkpoint& c) {
+  h5::silence_errors();
+  const std::string partial = partial_path(path);
+  {
+    auto f = h5::File::create(partial);
+    f.set_attr("/", "format", std::string(kCheckpointFormat));
+    f.set_attr("/", "format_version", kCheckpointVersion);
+    f.set_attr("/", "code_version", c.code_version);
+    f.set_attr("/", "step", c.step);
+    f.set_attr("/", "epoch", c.epoch);
+    f.set_attr("/", "step_in_epoch", c.step_in_epoch);
+    f.set_attr("/", "seed", static_cast<std::int64_t>(c.seed));
+    f.set_attr("/", "total_steps", c.total_steps);
+    f.set_attr("/", "steps_per_epoch", c.steps_per_epoch);
+    f.set_attr("/", "global_batch", c.global_batch);
+    f.set_attr("/", "world_size", c.world_size);
+    f.set_attr("/", "train_stars", c.train_stars);
+    f.set_attr("/", "best_val_loss", c.best_val_loss);
+    f.set_attr("/", "last_val_loss", c.last_val_loss);
+    f.set_attr("/", "train_config", c.train_config);
+    f.set_attr("/", "data_path", c.data_path);
+    for (const auto& [key, value] : c.noise) f.set_attr("/", key, value);
+    const auto& m = c.model_config;
+    f.set_attr("/", "model_config", m.describe());
+    f.set_attr("/", "model.n_filters", std::int64_t{m.n_filters});
+    f.set_attr("/", "model.width", std::int64_t{m.width});
+    f.set_attr("/", "model.layers", std::int64_t{m.layers});
+    f.set_attr("/", "model.ffn", std::int64_t{m.ffn});
+    f.set_attr("/", "model.heads", std::int64_t{m.heads});
+    f.set_attr("/", "model.dropout", m.dropout);
+    f.set_attr("/", "model.flow_blocks", std::int64_t{m.flow_blocks});
+    f.set_attr("/", "model.made_hidden", to_doubles(m.made_hidden));
+    f.set_attr("/", "model.mixture_components", std::int64_t{m.mixture_components});
+    f.set_attr("/", "model.activation", m.activation);
+    if (c.filters.size() != static_cast<std::size_t>(m.n_filters)) {
+      fail_input("checkpoint: {} filters given for a model with n_filters={}", c.filters.size(), m.n_filters);
+    }
+    f.write_strings("/filters", c.filters);
+    f.create_group("/model");
+    for (const auto& [name, t] : c.model_state) write_tensor(f, "/model/" + name, t);
+    f.create_group("/optimizer");
+    for (const auto& [name, t] : c.optimizer_state) {
+      // exp_avg/<parameter> → group /optimizer/exp_avg, dataset named by the parameter
+      write_tensor(f, "/optimizer/" + name, t);
+    }
+    f.close();
+  }
+  commit_partial(path);
+}
+
+Checkpoint load_checkpoint(const std::string& path, bool with_optimizer) {
+  if (!file_exists(path)) fail_input("checkpoint '{}' does not exist", path);
+  if (!h5::is_hdf5(path)) fail_input("checkpoint '{}' is not an HDF5 file", path);
+  h5::silence_errors();
+  auto f = h5::File::open(path);
+  if (!f.has_attr("/", "format") || f.attr_string("/", "format") != kCheckpointFormat) {
+    fail_input("'{}' is not an IrisML checkpoint (root attribute format != '{}')", path, kCheckpointFormat);
+  }
+  const auto version = f.attr_int("/", "format_version");
+  if (version > kCheckpointVersion) {
+    fail_input("checkpoint '{}' has format_version {}, newer than this build reads ({}); update irisml", path, version,
+               kCheckpointVersion);
+  }
+  for (const char* required : {"/filters", "/model"}) {
+    if (!f.exists(required)) fail_input("checkpoint '{}' has no '{}'", path, required);
+  }
+  Checkpoint c;
+  auto attr_or = [&](const char* name, std::int64_t fallback) {
+    return f.has_attr("/", name) ? f.attr_int("/", name) : fallback;
+  };
+  c.step = f.attr_int("/", "step");
+  c.epoch = f.attr_int("/", "epoch");
+  c.step_in_epoch = attr_or("step_in_epoch", 0);
+  c.seed = static_cast<std::uint64_t>(f.attr_int("/", "seed"));
+  c.total_steps = attr_or("total_steps", 0);
+  c.steps_per_epoch = attr_or("steps_per_epoch", 0);
+  c.global_batch = attr_or("global_batch", 0);
+  c.world_size = attr_or("world_size", 0);
+  c.train_stars = attr_or("train_stars", 0);
+  if (f.has_attr("/", "best_val_loss")) c.best_val_loss = f.attr_double("/", "best_val_loss");
+  if (f.has_attr("/", "last_val_loss")) c.last_val_loss = f.attr_double("/", "last_val_loss");
+  if (f.has_attr("/", "train_config")) c.train_config = f.attr_string("/", "train_config");
+  if (f.has_attr("/", "data_path")) c.data_path = f.attr_string("/", "data_path");
+  if (f.has_attr("/", "code_version")) c.code_version = f.attr_string("/", "code_version");
+  for (const auto& name : f.attr_names("/")) {
+    if (name.rfind("noise.", 0) == 0) c.noise.emplace_back(name, f.attr_string("/", name));
+  }
+  auto& m = c.model_config;
+  m.n_filters = static_cast<int>(f.attr_int("/", "model.n_filters"));
+  m.width = static_cast<int>(f.attr_int("/", "model.width"));
+  m.layers = static_cast<int>(f.attr_int("/", "model.layers"));
+  m.ffn = static_cast<int>(f.attr_int("/", "model.ffn"));
+  m.heads = static_cast<int>(f.attr_int("/", "model.heads"));
+  m.dropout = f.attr_double("/", "model.dropout");
+  m.flow_blocks = static_cast<int>(f.attr_int("/", "model.flow_blocks"));
+  m.made_hidden.clear();
+  for (double h : f.attr_doubles("/", "model.made_hidden")) m.made_hidden.push_back(static_cast<int>(h));
+  m.mixture_components = static_cast<int>(f.attr_int("/", "model.mixture_components"));
+  if (f.has_attr("/", "model.activation")) m.activation = f.attr_string("/", "model.activation");
+  c.filters = f.read_strings("/filters");
+  if (c.filters.size() != static_cast<std::size_t>(m.n_filters)) {
+    fail_input("checkpoint '{}' lists {} filters but model.n_filters = {}", path, c.filters.size(), m.n_filters);
+  }
+  for (const auto& name : dataset_names(f, "/model")) c.model_state.emplace_back(name, read_tensor(f, "/model/" + name));
+  if (with_optimizer && f.exists("/optimizer")) {
+    for (const auto& name : dataset_names(f, "/optimizer")) {
+      c.optimizer_state.emplace_back(name, read_tensor(f, "/optimizer/" + name));
+    }
+    for (const char* group : {"exp_avg", "exp_avg_sq"}) {
+      const std::string g = std::string("/optimizer/") + group;
+      if (!f.exists(g)) continue;
+      for (const auto& name : dataset_names(f, g)) {
+        c.optimizer_state.emplace_back(std::string(group) + "/" + name, read_tensor(f, g + "/" + name));
+      }
+    }
+  }
+  return c;
+}
+
+model::PosteriorEstimator build_model(const Checkpoint& checkpoint) {
+  model::PosteriorEstimator model(checkpoint.model_config);
+  model->load_named_state(checkpoint.model_state);
+  model->eval();
+  return model;
+}
+
+std::vector<std::string> model_differences(const model::ModelConfig& a, const model::ModelConfig& b,
+                                           const std::vector<std::string>& filters_a,
+                                           const std::vector<std::string>& filters_b) {
+  std::vector<std::string> out;
+  auto cmp = [&](const char* name, auto x, auto y) {
+    if (x != y) out.push_back(fmt::format("{}: {} (checkpoint) vs {} (this run)", name, x, y));
+  };
+  cmp("n_filters", a.n_filters, b.n_filters);
+  cmp("width", a.width, b.width);
+  cmp("layers", a.layers, b.layers);
+  cmp("ffn", a.ffn, b.ffn);
+  cmp("heads", a.heads, b.heads);
+  cmp("dropout", a.dropout, b.dropout);
+  cmp("flow_blocks", a.flow_blocks, b.flow_blocks);
+  cmp("made_hidden", fmt::format("{}", fmt::join(a.made_hidden, ",")), fmt::format("{}", fmt::join(b.made_hidden, ",")));
+  cmp("mixture_components", a.mixture_components, b.mixture_components);
+  cmp("activation", a.activation, b.activation);
+  if (filters_a != filters_b) {
+    out.push_back(fmt::format("filters: {} (checkpoint) vs {} (this run)", fmt::join(filters_a, ","),
+                              fmt::join(filters_b, ",")));
+  }
+  return out;
+}
+
+}  // namespace irisml::train

@@ -1,0 +1,220 @@
+#include "train/dataset.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/error.hpp"
+#include "core/paths.hpp"
+#include "core/rng.hpp"
+#include "core/shard.hpp"
+#include "distributed/mpi_check.hpp"
+#include "io/hdf5.hpp"
+
+namespace irisml::train {
+
+namespace {
+
+int comm_size(MPI_Comm comm) {
+  int size = 1;
+  IRISML_MPI_CHECK(MPI_Comm_size(comm, &size));
+  return size;
+}
+
+int comm_rank(MPI_Comm comm) {
+  int rank = 0;
+  IRISML_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  return rank;
+}
+
+// Every rank ends with all rows: rank r contributes rows [begin_r, end_r) of
+// `width` values of `type` from `local`.
+template <typename T>
+void allgather_rows(const std::vector<T>& local, std::vector<T>& all, std::int64_t rows, int width,
+                    MPI_Datatype type, MPI_Comm comm) {
+  const int size = comm_size(comm);
+  all.resize(static_cast<std::size_t>(rows) * static_cast<std::size_t>(width));
+  if (size == 1) {
+    std::copy(local.begin(), local.end(), all.begin());
+    return;
+  }
+  if (rows > std::numeric_limits<int>::max()) fail_input("{} rows exceed what one MPI_Allgatherv moves", rows);
+  std::vector<int> counts(static_cast<std::size_t>(size)), displs(static_cast<std::size_t>(size));
+  for (int r = 0; r < size; ++r) {
+    auto [b, e] = shard_range(static_cast<std::uint64_t>(rows), r, size);
+    counts[static_cast<std::size_t>(r)] = static_cast<int>(e - b);
+    displs[static_cast<std::size_t>(r)] = static_cast<int>(b);
+  }
+  MPI_Datatype row_type;
+  IRISML_MPI_CHECK(MPI_Type_contiguous(width, type, &row_type));
+  IRISML_MPI_CHECK(MPI_Type_commit(&row_type));
+  const int mine = counts[static_cast<std::size_t>(comm_rank(comm))];
+  const int rc = MPI_Allgatherv(local.data(), mine, row_type, all.data(), counts.data(), displs.data(), row_type, comm);
+  MPI_Type_free(&row_type);
+  IRISML_MPI_CHECK(rc);
+}
+
+std::string shape_text(const std::vector<std::uint64_t>& d) { return fmt::format("[{}]", fmt::join(d, ", ")); }
+
+}  // namespace
+
+std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t purpose) {
+  // splitmix64 of (seed, purpose): independent-looking seeds per purpose.
+  std::uint64_t z = seed ^ (purpose * 0x9E3779B97F4A7C15ull);
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+TrainingTable load_training_table(const std::string& path, const std::vector<std::string>& filters, MPI_Comm comm,
+                                  const std::string& what) {
+  if (path.empty()) fail_input("{} is empty; give a training-set file from `irisml simulate`", what);
+  if (!file_exists(path)) fail_input("{} '{}' does not exist", what, path);
+  if (!h5::is_hdf5(path)) fail_input("{} '{}' is not an HDF5 file (expected a training set from `irisml simulate`)", what, path);
+  h5::silence_errors();
+  auto f = h5::File::open(path, /*writable=*/false, comm_size(comm) > 1 ? comm : MPI_COMM_NULL);
+  for (const char* name : {"/parameters", "/magnitudes", "/filters"}) {
+    if (!f.exists(name)) {
+      fail_input("{} '{}' has no dataset '{}'; a training set holds /parameters [N,5], /magnitudes [N,F] and "
+                 "/filters [F] (docs/training_set_format.md)",
+                 what, path, name);
+    }
+  }
+  const auto pdims = f.dims("/parameters");
+  const auto mdims = f.dims("/magnitudes");
+  const auto fdims = f.dims("/filters");
+  if (pdims.size() != 2 || pdims[1] != 5) {
+    fail_input("{} '{}': /parameters has shape {}, expected [N, 5] (Teff, log g, [M/H], A_V, R_V)", what, path,
+               shape_text(pdims));
+  }
+  if (mdims.size() != 2 || fdims.size() != 1 || mdims[1] != fdims[0] || mdims[0] != pdims[0]) {
+    fail_input("{} '{}': /magnitudes has shape {}, /parameters {} and /filters {}; expected [N, F], [N, 5] and [F]",
+               what, path, shape_text(mdims), shape_text(pdims), shape_text(fdims));
+  }
+  TrainingTable t;
+  t.path = path;
+  t.rows = static_cast<std::int64_t>(pdims[0]);
+  t.file_filters = f.read_strings("/filters");
+  if (t.rows == 0) fail_input("{} '{}' holds no stars", what, path);
+  t.filters = filters.empty() ? t.file_filters : filters;
+  std::unordered_map<std::string, int> column;
+  for (std::size_t j = 0; j < t.file_filters.size(); ++j) column.emplace(t.file_filters[j], static_cast<int>(j));
+  std::vector<int> cols;
+  std::vector<std::string> unknown, seen;
+  for (const auto& name : t.filters) {
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      fail_input("filter '{}' is listed twice in the model's filter list", name);
+    }
+    seen.push_back(name);
+    auto it = column.find(name);
+    if (it == column.end()) {
+      unknown.push_back(name);
+    } else {
+      cols.push_back(it->second);
+    }
+  }
+  if (!unknown.empty()) {
+    fail_input("filter(s) {} are not in {} '{}'; its filters are: {}", fmt::join(unknown, ", "), what, path,
+               fmt::join(t.file_filters, ", "));
+  }
+  const int size = comm_size(comm), rank = comm_rank(comm);
+  const int width = static_cast<int>(mdims[1]);
+  const int kept = t.n_filters();
+  auto [b, e] = shard_range(static_cast<std::uint64_t>(t.rows), rank, size);
+  const std::uint64_t n_local = e - b;
+  std::vector<double> params_local(n_local * 5);
+  std::vector<float> file_mags(n_local * static_cast<std::uint64_t>(width));
+  f.read_rows<double>("/parameters", b, n_local, params_local.data());
+  f.read_rows<float>("/magnitudes", b, n_local, file_mags.data());
+  f.close();
+  std::vector<float> mags_local(n_local * static_cast<std::uint64_t>(kept));
+  for (std::uint64_t i = 0; i < n_local; ++i) {
+    for (int j = 0; j < kept; ++j) {
+      mags_local[i * static_cast<std::uint64_t>(kept) + static_cast<std::uint64_t>(j)] =
+          file_mags[i * static_cast<std::uint64_t>(width) + static_cast<std::uint64_t>(cols[static_cast<std::size_t>(j)])];
+    }
+  }
+  file_mags.clear();
+  file_mags.shrink_to_fit();
+  // Non-finite values would poison the loss: refuse them here, naming the first one.
+  std::int64_t bad_row = -1;
+  for (std::uint64_t i = 0; i < n_local && bad_row < 0; ++i) {
+    for (int j = 0; j < kept; ++j) {
+      if (!std::isfinite(mags_local[i * static_cast<std::uint64_t>(kept) + static_cast<std::uint64_t>(j)])) {
+        bad_row = static_cast<std::int64_t>(b + i);
+      }
+    }
+    for (int j = 0; j < 5; ++j) {
+      if (!std::isfinite(params_local[i * 5 + static_cast<std::uint64_t>(j)])) bad_row = static_cast<std::int64_t>(b + i);
+    }
+  }
+  std::int64_t first_bad = bad_row < 0 ? std::numeric_limits<std::int64_t>::max() : bad_row;
+  std::int64_t global_bad = first_bad;
+  if (size > 1) IRISML_MPI_CHECK(MPI_Allreduce(&first_bad, &global_bad, 1, MPI_INT64_T, MPI_MIN, comm));
+  if (global_bad != std::numeric_limits<std::int64_t>::max()) {
+    fail_input("{} '{}': row {} holds a non-finite magnitude or parameter; training needs finite noise-free "
+               "magnitudes in every used filter",
+               what, path, global_bad);
+  }
+  allgather_rows(params_local, t.parameters, t.rows, 5, MPI_DOUBLE, comm);
+  allgather_rows(mags_local, t.magnitudes, t.rows, kept, MPI_FLOAT, comm);
+  return t;
+}
+
+std::vector<std::int64_t> epoch_permutation(std::uint64_t seed, std::int64_t epoch, std::int64_t n) {
+  std::vector<std::int64_t> perm(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) perm[static_cast<std::size_t>(i)] = i;
+  Philox rng(stream_seed(seed, kShuffleStream), static_cast<std::uint64_t>(epoch));
+  for (std::int64_t i = n - 1; i > 0; --i) {
+    // uniform() is in (0, 1): j in [0, i]
+    auto j = static_cast<std::int64_t>(rng.uniform() * static_cast<double>(i + 1));
+    if (j > i) j = i;
+    std::swap(perm[static_cast<std::size_t>(i)], perm[static_cast<std::size_t>(j)]);
+  }
+  return perm;
+}
+
+TrainingBatch make_batch(const TrainingTable& table, const std::int64_t* rows, std::int64_t count,
+                         const sim::NoiseModel& noise, std::uint64_t noise_seed, std::uint64_t stream_base) {
+  const int F = table.n_filters();
+  std::vector<int> n_obs(static_cast<std::size_t>(count));
+  std::vector<int> ids(static_cast<std::size_t>(count * F));
+  std::vector<float> mags(static_cast<std::size_t>(count * F)), errs(static_cast<std::size_t>(count * F));
+  int s_max = 1;
+  for (std::int64_t i = 0; i < count; ++i) {
+    const std::int64_t row = rows[i];
+    Philox rng(noise_seed, stream_base + static_cast<std::uint64_t>(row));
+    const int n = sim::observe_star(rng, table.magnitudes_of(row), F, noise, ids.data() + i * F, mags.data() + i * F,
+                                    errs.data() + i * F);
+    n_obs[static_cast<std::size_t>(i)] = n;
+    s_max = std::max(s_max, n);
+  }
+  auto filter_ids = torch::zeros({count, s_max}, torch::kInt64);
+  auto magnitudes = torch::zeros({count, s_max}, torch::kFloat32);
+  auto errors = torch::ones({count, s_max}, torch::kFloat32);
+  auto mask = torch::zeros({count, s_max}, torch::kBool);
+  auto theta = torch::empty({count, 5}, torch::kFloat64);
+  auto* id_p = filter_ids.data_ptr<std::int64_t>();
+  auto* mag_p = magnitudes.data_ptr<float>();
+  auto* err_p = errors.data_ptr<float>();
+  auto* mask_p = mask.data_ptr<bool>();
+  auto* theta_p = theta.data_ptr<double>();
+  for (std::int64_t i = 0; i < count; ++i) {
+    const int n = n_obs[static_cast<std::size_t>(i)];
+    for (int s = 0; s < n; ++s) {
+      id_p[i * s_max + s] = ids[static_cast<std::size_t>(i * F + s)];
+      mag_p[i * s_max + s] = mags[static_cast<std::size_t>(i * F + s)];
+      err_p[i * s_max + s] = errs[static_cast<std::size_t>(i * F + s)];
+      mask_p[i * s_max + s] = true;
+    }
+    std::copy_n(table.parameters_of(rows[i]), 5, theta_p + i * 5);
+  }
+  return {{filter_ids, magnitudes, errors, mask}, theta};
+}
+
+}  // namespace irisml::train

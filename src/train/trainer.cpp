@@ -1,0 +1,508 @@
+#include "train/trainer.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/paths.hpp"
+#include "core/shard.hpp"
+#include "distributed/communicator.hpp"
+#include "distributed/gradient_reducer.hpp"
+#include "distributed/mpi_check.hpp"
+#include "model/posterior.hpp"
+#include "train/checkpoint.hpp"
+#include "train/dataset.hpp"
+#include "train/optimizer.hpp"
+
+namespace irisml::train {
+
+namespace {
+
+std::atomic<int> g_signal{0};
+
+extern "C" void irisml_train_on_signal(int signal_number) { g_signal.store(signal_number); }
+
+// Installs the SIGTERM/SIGUSR1 handlers for the duration of train().
+class SignalGuard {
+ public:
+  SignalGuard() {
+    g_signal.store(0);
+    install(SIGTERM, old_term_);
+    install(SIGUSR1, old_usr1_);
+  }
+  ~SignalGuard() {
+    sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGUSR1, &old_usr1_, nullptr);
+  }
+  SignalGuard(const SignalGuard&) = delete;
+  SignalGuard& operator=(const SignalGuard&) = delete;
+
+ private:
+  static void install(int signal_number, struct sigaction& old) {
+    struct sigaction action {};
+    action.sa_handler = irisml_train_on_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(signal_number, &action, &old);
+  }
+  struct sigaction old_term_ {};
+  struct sigaction old_usr1_ {};
+};
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string json_number(double v) { return std::isfinite(v) ? fmt::format("{:.8g}", v) : "null"; }
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<int>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// Rank 0's machine-readable log: one JSON object per line.
+class JsonLog {
+ public:
+  JsonLog(const std::string& path, bool append, bool active) {
+    if (!active) return;
+    out_.open(path, append ? std::ios::app : std::ios::trunc);
+    if (!out_) fail_io("cannot open the training log '{}' for writing", path);
+  }
+  void write(const std::string& line) {
+    if (!out_.is_open()) return;
+    out_ << line << '\n';
+    out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+void check_options(const TrainOptions& o, int size) {
+  std::vector<std::string> bad;
+  if (o.batch_size < 1) bad.push_back(fmt::format("batch-size={} (must be >= 1)", o.batch_size));
+  if (o.epochs < 1 && o.max_steps < 1) bad.push_back(fmt::format("epochs={} (must be >= 1)", o.epochs));
+  if (o.max_steps < 0) bad.push_back(fmt::format("max-steps={} (must be >= 0; 0 = epochs decide)", o.max_steps));
+  if (!(o.lr > 0 && std::isfinite(o.lr))) bad.push_back(fmt::format("lr={} (must be > 0)", o.lr));
+  if (!(o.min_lr >= 0 && o.min_lr <= o.lr)) bad.push_back(fmt::format("min-lr={} (must be in [0, lr={}])", o.min_lr, o.lr));
+  if (!(o.warmup_epochs >= 0)) bad.push_back(fmt::format("warmup-epochs={} (must be >= 0)", o.warmup_epochs));
+  if (!(o.weight_decay >= 0)) bad.push_back(fmt::format("weight-decay={} (must be >= 0)", o.weight_decay));
+  if (!(o.adam_eps > 0)) bad.push_back(fmt::format("adam-eps={} (must be > 0)", o.adam_eps));
+  if (!std::isfinite(o.clip)) bad.push_back(fmt::format("clip={} (must be finite; <= 0 turns clipping off)", o.clip));
+  if (!(o.validation_fraction >= 0 && o.validation_fraction < 1)) {
+    bad.push_back(fmt::format("validation-fraction={} (must be in [0, 1))", o.validation_fraction));
+  }
+  if (o.validation_batch < 1) bad.push_back(fmt::format("validation-batch={} (must be >= 1)", o.validation_batch));
+  if (o.checkpoint_every < 0) bad.push_back(fmt::format("checkpoint-every={} (must be >= 0)", o.checkpoint_every));
+  if (o.log_every < 1) bad.push_back(fmt::format("log-every={} (must be >= 1)", o.log_every));
+  if (o.resume && o.overwrite) bad.push_back("--resume and --overwrite exclude each other");
+  if (o.output_dir.empty()) bad.push_back("output-dir is empty");
+  if (!bad.empty()) fail_input("invalid training settings: {}", fmt::join(bad, "; "));
+  if (o.batch_size % size != 0) {
+    fail_input("the global batch size {} (--batch-size / [train] batch-size) is not divisible by the number of "
+               "ranks {}; every rank takes batch/ranks stars per step, so choose a multiple of {} (e.g. {}) or "
+               "another rank count",
+               o.batch_size, size, size, (o.batch_size / size + 1) * size);
+  }
+}
+
+int all_max(int value, MPI_Comm comm) {
+  int out = value;
+  IRISML_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_INT, MPI_MAX, comm));
+  return out;
+}
+
+// Error scaling of the normaliser: mean and spread of ln σ over a sample of
+// augmented observations (so it follows whatever σ distribution is configured).
+std::pair<double, double> error_log_stats(const TrainingTable& table, std::int64_t n_rows, const sim::NoiseModel& noise,
+                                          std::uint64_t seed) {
+  const std::int64_t n = std::min<std::int64_t>(n_rows, 4096);
+  std::vector<std::int64_t> rows(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) rows[static_cast<std::size_t>(i)] = i;
+  auto b = make_batch(table, rows.data(), n, noise, stream_seed(seed, 0x45525253ull), 0);
+  auto logs = torch::log(b.observations.errors.to(torch::kFloat64).clamp_min(1e-6)).masked_select(b.observations.mask);
+  if (logs.numel() < 2) return {model::Normalizer::kDefaultErrorLogMean, model::Normalizer::kDefaultErrorLogScale};
+  const double mean = logs.mean().item<double>();
+  const double sd = logs.std().item<double>();
+  return {mean, sd > 1e-6 ? sd : 1.0};
+}
+
+std::string noise_text(const sim::NoiseModel& noise) {
+  std::vector<std::string> parts;
+  for (const auto& [key, value] : noise.items()) parts.push_back(key + "=" + value);
+  return fmt::format("{}", fmt::join(parts, " "));
+}
+
+}  // namespace
+
+bool interrupt_requested() { return g_signal.load() != 0; }
+
+std::string describe(const TrainOptions& o) {
+  return fmt::format(
+      "batch_size={} epochs={} max_steps={} lr={} min_lr={} warmup_steps={} warmup_epochs={} weight_decay={} "
+      "adam_eps={} clip={} validation_fraction={} seed={} filters={} noise=[{}]",
+      o.batch_size, o.epochs, o.max_steps, o.lr, o.min_lr, o.warmup_steps, o.warmup_epochs, o.weight_decay,
+      o.adam_eps, o.clip, o.validation_fraction, o.seed, o.filters.empty() ? "data" : fmt::format("{}", fmt::join(o.filters, ",")),
+      noise_text(o.noise));
+}
+
+TrainResult train(const TrainOptions& o, MPI_Comm comm) {
+  const double t_start = now_seconds();
+  int rank = 0, size = 1;
+  IRISML_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  IRISML_MPI_CHECK(MPI_Comm_size(comm, &size));
+  check_options(o, size);
+
+  // ---- output directory and resume decision (identical on every rank) ----
+  namespace fs = std::filesystem;
+  int dir_failed = 0;
+  std::string dir_message;
+  if (rank == 0) {
+    std::error_code ec;
+    fs::create_directories(o.output_dir, ec);
+    if (ec || !fs::is_directory(o.output_dir)) {
+      dir_failed = 1;
+      dir_message = ec ? ec.message() : "not a directory";
+    }
+  }
+  if (all_max(dir_failed, comm)) {
+    fail_input("--output-dir '{}' cannot be created{}", o.output_dir, dir_message.empty() ? "" : ": " + dir_message);
+  }
+  const std::string ckpt_path = join_path(o.output_dir, "checkpoint.h5");
+  const std::string best_path = join_path(o.output_dir, "best.h5");
+  const std::string log_path = join_path(o.output_dir, "train_log.jsonl");
+  const bool have_ckpt = file_exists(ckpt_path);
+  bool resuming = false;
+  if (have_ckpt) {
+    if (o.resume || o.resume_if_present) {
+      resuming = true;
+    } else if (!o.overwrite) {
+      fail_input("--output-dir '{}' already holds a checkpoint ({}); pass --resume to continue that run or "
+                 "--overwrite to start a new one there",
+                 o.output_dir, ckpt_path);
+    }
+  } else if (o.resume) {
+    fail_input("--resume: there is no checkpoint '{}' to resume from (use --resume-if-present to start fresh when "
+               "there is none)",
+               ckpt_path);
+  }
+
+  // ---- data ----
+  TrainingTable data = load_training_table(o.data, o.filters, comm, "--data");
+  TrainingTable val_file;
+  const TrainingTable* val_table = &data;
+  std::int64_t n_train = data.rows, val_first = 0, n_val = 0;
+  if (!o.validation.empty()) {
+    val_file = load_training_table(o.validation, data.filters, comm, "--validation");
+    val_table = &val_file;
+    n_val = val_file.rows;
+  } else {
+    n_val = static_cast<std::int64_t>(std::floor(static_cast<double>(data.rows) * o.validation_fraction));
+    n_train = data.rows - n_val;
+    val_first = n_train;
+  }
+  if (n_train < o.batch_size) {
+    fail_input("--data '{}' leaves {} training stars (of {}, after holding out {} for validation): fewer than one "
+               "global batch of {}; lower --batch-size or simulate more stars",
+               o.data, n_train, data.rows, n_val, o.batch_size);
+  }
+  const std::int64_t B = o.batch_size, B_local = B / size;
+  const std::int64_t steps_per_epoch = n_train / B;
+  const std::int64_t total_steps = o.max_steps > 0 ? o.max_steps : o.epochs * steps_per_epoch;
+  const std::int64_t warmup =
+      o.warmup_steps >= 0 ? o.warmup_steps : std::llround(o.warmup_epochs * static_cast<double>(steps_per_epoch));
+  const LrSchedule schedule{o.lr, o.min_lr, warmup, total_steps};
+
+  o.noise.validate(data.n_filters());
+
+  // ---- model ----
+  model::ModelConfig config = o.model;
+  config.n_filters = data.n_filters();
+  config.validate();
+  Checkpoint resumed;
+  if (resuming) {
+    resumed = load_checkpoint(ckpt_path);
+    auto diffs = model_differences(resumed.model_config, config, resumed.filters, data.filters);
+    if (!diffs.empty()) {
+      fail_input("cannot --resume from '{}': it was written for a different model — {}. Use the configuration it "
+                 "was trained with, a new --output-dir, or --overwrite",
+                 ckpt_path, fmt::join(diffs, "; "));
+    }
+  }
+  torch::manual_seed(o.seed);
+  model::Normalizer normalizer(config.n_filters);
+  if (!resuming) {
+    normalizer.fit(data.magnitudes.data(), data.parameters.data(), n_train, config.n_filters);
+    auto [log_mean, log_scale] = error_log_stats(data, n_train, o.noise, o.seed);
+    normalizer.set_error_scaling(log_mean, log_scale);
+  }
+  model::PosteriorEstimator model(config, normalizer);
+  std::int64_t step = 0, epoch = 0, step_in_epoch = 0;
+  double best_val = std::numeric_limits<double>::quiet_NaN();
+  if (resuming) {
+    model->load_named_state(resumed.model_state);
+    step = resumed.step;
+    epoch = resumed.epoch;
+    step_in_epoch = resumed.step_in_epoch;
+    best_val = resumed.best_val_loss;
+    if (resumed.steps_per_epoch != steps_per_epoch || resumed.global_batch != B) {
+      log::warn("resuming with global batch {} ({} steps/epoch) where the checkpoint used {} ({} steps/epoch): the "
+                "data order differs from an uninterrupted run",
+                B, steps_per_epoch, resumed.global_batch, resumed.steps_per_epoch);
+      if (step_in_epoch >= steps_per_epoch) {
+        ++epoch;
+        step_in_epoch = 0;
+      }
+    }
+    if (resumed.total_steps != total_steps) {
+      log::warn("resuming with a schedule of {} steps where the checkpoint planned {}", total_steps,
+                resumed.total_steps);
+    }
+    if (resumed.seed != o.seed) {
+      log::warn("resuming with seed {} where the checkpoint used {}", o.seed, resumed.seed);
+    }
+  }
+  torch::Device device(o.device);
+  model->to(device);
+  model->train();
+  auto communicator = dist::make_communicator(o.backend, comm, device, o.bucket_bytes);
+  dist::GradientReducer reducer(*model, *communicator, o.bucket_bytes, o.overlap);
+  reducer.broadcast_parameters();
+  NamedTensors named_params;
+  std::vector<torch::Tensor> params;
+  for (const auto& item : model->named_parameters(/*recurse=*/true)) {
+    named_params.emplace_back(item.key(), item.value());
+    params.push_back(item.value());
+  }
+  Adam adam(named_params, AdamOptions{0.9, 0.999, o.adam_eps, o.weight_decay});
+  if (resuming) adam.load_state(resumed.optimizer_state);
+  resumed = Checkpoint{};  // free the copy
+
+  SignalGuard signals;
+  JsonLog json(log_path, resuming, rank == 0);
+  const std::string settings = describe(o);
+  if (rank == 0) {
+    if (!resuming && o.overwrite && file_exists(best_path)) std::remove(best_path.c_str());
+    json.write(fmt::format(
+        R"({{"event":"start","resumed":{},"step":{},"epoch":{},"world_size":{},"backend":{},"device":{},"train_stars":{},"val_stars":{},"steps_per_epoch":{},"total_steps":{},"model":{},"settings":{}}})",
+        resuming ? "true" : "false", step, epoch, size, json_string(communicator->backend()), json_string(o.device),
+        n_train, n_val, steps_per_epoch, total_steps, json_string(config.describe()), json_string(settings)));
+  }
+  log::info("train: {} rank(s), backend {}, device {}; {} training + {} validation stars, {} filters", size,
+            communicator->backend(), o.device, n_train, n_val, config.n_filters);
+  log::info("train: model {}", config.describe());
+  log::info("train: {}", settings);
+  log::info("train: global batch {} ({} per rank), {} steps/epoch, {} steps in all{}", B, B_local, steps_per_epoch,
+            total_steps, resuming ? fmt::format(", resuming at step {} (epoch {})", step, epoch) : "");
+
+  const std::uint64_t noise_seed = stream_seed(o.seed, kNoiseStream);
+  const std::uint64_t val_seed = stream_seed(o.seed, kValidationStream);
+  const std::uint64_t dropout_seed = stream_seed(o.seed, kDropoutStream);
+
+  auto validate = [&]() -> double {
+    if (n_val == 0) return std::numeric_limits<double>::quiet_NaN();
+    torch::NoGradGuard no_grad;
+    model->eval();
+    auto [b, e] = shard_range(static_cast<std::uint64_t>(n_val), rank, size);
+    std::vector<double> sums{0.0, 0.0};
+    std::vector<std::int64_t> rows;
+    for (std::uint64_t i = b; i < e; i += static_cast<std::uint64_t>(o.validation_batch)) {
+      const std::uint64_t n = std::min<std::uint64_t>(e - i, static_cast<std::uint64_t>(o.validation_batch));
+      rows.resize(n);
+      for (std::uint64_t k = 0; k < n; ++k) rows[k] = val_first + static_cast<std::int64_t>(i + k);
+      auto vb = make_batch(*val_table, rows.data(), static_cast<std::int64_t>(n), o.noise, val_seed, 0);
+      auto lp = model->log_prob(vb.theta.to(device), model->context(vb.observations.to(device)));
+      sums[0] -= lp.sum().item<double>();
+      sums[1] += static_cast<double>(n);
+    }
+    communicator->allreduce_sum(sums);
+    model->train();
+    return sums[0] / sums[1];
+  };
+
+  double last_val = std::numeric_limits<double>::quiet_NaN();
+  auto write_checkpoints = [&](bool also_best) {
+    int failed = 0;
+    std::string message;
+    if (rank == 0) {
+      try {
+        Checkpoint c;
+        c.model_config = config;
+        c.filters = data.filters;
+        c.model_state = model->named_state();
+        c.optimizer_state = adam.state();
+        c.step = step;
+        c.epoch = epoch;
+        c.step_in_epoch = step_in_epoch;
+        c.seed = o.seed;
+        c.total_steps = total_steps;
+        c.steps_per_epoch = steps_per_epoch;
+        c.global_batch = B;
+        c.world_size = size;
+        c.train_stars = n_train;
+        c.best_val_loss = best_val;
+        c.last_val_loss = last_val;
+        c.train_config = settings;
+        c.noise = o.noise.items();
+        c.data_path = o.data;
+        c.code_version = o.code_version;
+        save_checkpoint(ckpt_path, c);
+        if (also_best) save_checkpoint(best_path, c);
+      } catch (const std::exception& e) {
+        failed = 1;
+        message = e.what();
+      }
+    }
+    if (all_max(failed, comm)) {
+      if (rank == 0) throw IoError(message);
+      throw IoError(fmt::format("rank 0 could not write the checkpoint '{}'", ckpt_path));
+    }
+  };
+
+  TrainResult result;
+  result.steps_per_epoch = steps_per_epoch;
+  result.checkpoint = ckpt_path;
+  std::vector<std::int64_t> permutation;
+  std::int64_t permutation_epoch = -1;
+  double interval_loss = 0.0, interval_count = 0.0, interval_start = now_seconds();
+  std::int64_t interval_stars = 0;
+  bool ended_on_epoch = false;
+  if (step >= total_steps) log::info("train: the checkpoint is already at step {} of {}; nothing to do", step, total_steps);
+
+  while (step < total_steps) {
+    if (permutation_epoch != epoch) {
+      permutation = epoch_permutation(o.seed, epoch, n_train);
+      permutation_epoch = epoch;
+    }
+    const std::int64_t* rows = permutation.data() + step_in_epoch * B + rank * B_local;
+    auto tb = make_batch(data, rows, B_local, o.noise, noise_seed,
+                         static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(data.rows));
+    auto observations = tb.observations.to(device);
+    auto theta = tb.theta.to(device);
+
+    model->set_dropout_seed(stream_seed(dropout_seed + static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(rank)));
+    adam.zero_grad();
+    auto loss = model->loss(observations, theta);
+    loss.backward();
+    reducer.average_gradients();
+    const double local_loss = loss.item<double>();
+    std::vector<double> metrics{local_loss * static_cast<double>(B_local), static_cast<double>(B_local),
+                                g_signal.load() != 0 ? 1.0 : 0.0, std::isfinite(local_loss) ? 0.0 : 1.0};
+    communicator->allreduce_sum(metrics);
+    if (metrics[3] > 0 || !std::isfinite(metrics[0])) {
+      throw Error(fmt::format(
+          "the training loss is not finite at step {} (epoch {}, update {} of {} in the epoch; {} rank(s) saw it); "
+          "stopping without writing a checkpoint — {} is left as it was. Try a lower lr, a stronger clip, or "
+          "check the data for non-finite values",
+          step + 1, epoch, step_in_epoch + 1, steps_per_epoch, static_cast<int>(metrics[3]),
+          file_exists(ckpt_path) ? "the last checkpoint " + ckpt_path : "no checkpoint exists yet, and nothing"));
+    }
+    const double grad_norm = clip_grad_norm(params, o.clip);
+    if (!std::isfinite(grad_norm)) {
+      throw Error(fmt::format("the gradient norm is not finite at step {} (epoch {}); stopping without writing a "
+                              "checkpoint (the last one is left as it was). Try a lower lr",
+                              step + 1, epoch));
+    }
+    const double lr_now = schedule.at(step);
+    adam.step(lr_now);
+    ++step;
+    ++step_in_epoch;
+    const double step_loss = metrics[0] / metrics[1];
+    interval_loss += metrics[0];
+    interval_count += metrics[1];
+    interval_stars += B;
+    ended_on_epoch = false;
+    if (step_in_epoch >= steps_per_epoch) {
+      ++epoch;
+      step_in_epoch = 0;
+      ended_on_epoch = true;
+    }
+    if (o.on_step) o.on_step(step, step_loss);
+
+    if (step % o.log_every == 0 || ended_on_epoch || step == total_steps) {
+      const double t = now_seconds();
+      const double rate = static_cast<double>(interval_stars) / std::max(t - interval_start, 1e-9);
+      result.train_loss = interval_loss / interval_count;
+      log::info("epoch {} step {}/{} train_loss {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} stars/s", epoch, step,
+                total_steps, result.train_loss, lr_now, grad_norm, rate);
+      if (rank == 0) {
+        json.write(fmt::format(
+            R"({{"event":"step","epoch":{},"step":{},"train_loss":{},"lr":{},"grad_norm":{},"stars_per_s":{},"elapsed_s":{}}})",
+            epoch, step, json_number(result.train_loss), json_number(lr_now), json_number(grad_norm),
+            json_number(rate), json_number(t - t_start)));
+      }
+      interval_loss = interval_count = 0.0;
+      interval_stars = 0;
+      interval_start = now_seconds();
+    }
+
+    const bool stop = metrics[2] > 0 || (o.stop_after_steps > 0 && step >= o.stop_after_steps);
+    bool wrote = false;
+    if (ended_on_epoch || step == total_steps) {
+      last_val = validate();
+      const bool improved = std::isfinite(last_val) && !(last_val >= best_val);
+      if (improved) best_val = last_val;
+      write_checkpoints(improved && o.keep_best);
+      wrote = true;
+      log::info("{} at step {}: train_loss {:.4f} val_loss {:.4f}{} lr {:.3e} elapsed {:.1f} s",
+                ended_on_epoch ? fmt::format("epoch {} done", epoch) : fmt::format("end of training in epoch {}", epoch),
+                step, result.train_loss, last_val, improved ? " (best)" : "", lr_now, now_seconds() - t_start);
+      if (rank == 0) {
+        json.write(fmt::format(
+            R"({{"event":"epoch","epoch":{},"step":{},"train_loss":{},"val_loss":{},"best_val_loss":{},"lr":{},"elapsed_s":{}}})",
+            epoch, step, json_number(result.train_loss), json_number(last_val), json_number(best_val),
+            json_number(lr_now), json_number(now_seconds() - t_start)));
+      }
+    } else if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) {
+      write_checkpoints(false);
+      wrote = true;
+    }
+    if (stop) {
+      if (!wrote) write_checkpoints(false);
+      result.interrupted = true;
+      const int sig = g_signal.load();
+      log::info("train: stopped after step {} ({}); checkpoint {} written; rerun with --resume to continue (exit "
+                "code {})",
+                step, sig ? fmt::format("signal {}", sig) : std::string("stop requested"), ckpt_path, kExitInterrupted);
+      if (rank == 0) {
+        json.write(fmt::format(R"({{"event":"interrupted","step":{},"epoch":{},"signal":{},"elapsed_s":{}}})", step,
+                               epoch, sig, json_number(now_seconds() - t_start)));
+      }
+      break;
+    }
+  }
+  result.step = step;
+  result.epoch = epoch;
+  result.val_loss = last_val;
+  result.best_val_loss = best_val;
+  result.seconds = now_seconds() - t_start;
+  if (!result.interrupted && rank == 0) {
+    json.write(fmt::format(R"({{"event":"done","step":{},"epoch":{},"val_loss":{},"best_val_loss":{},"elapsed_s":{}}})",
+                           step, epoch, json_number(last_val), json_number(best_val), json_number(result.seconds)));
+  }
+  if (!result.interrupted) {
+    log::info("train: done, {} steps in {:.1f} s; val_loss {:.4f} (best {:.4f}); checkpoint {}", step, result.seconds,
+              last_val, best_val, ckpt_path);
+  }
+  return result;
+}
+
+}  // namespace irisml::train

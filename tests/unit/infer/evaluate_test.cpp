@@ -1,0 +1,373 @@
+#include "infer/evaluate.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/rng.hpp"
+#include "infer/report.hpp"
+#include "infer/summary.hpp"
+#include "io/hdf5.hpp"
+
+namespace irisml::infer {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string temp_path(const std::string& name) {
+  return (fs::temp_directory_path() / ("irisml_eval_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
+TEST(EvaluateTest, PointMetricsOnAHandComputedExample) {
+  auto m = point_metrics({1, -2, 3, -4});
+  EXPECT_EQ(m.n, 4u);
+  EXPECT_DOUBLE_EQ(m.bias, -0.5);
+  EXPECT_DOUBLE_EQ(m.rms, std::sqrt(7.5));
+  EXPECT_DOUBLE_EQ(m.mad, 2.5);
+  EXPECT_DOUBLE_EQ(m.median_abs, 2.5);  // |err| = 1 2 3 4
+  auto odd = point_metrics({0.5, -3, 1});
+  EXPECT_DOUBLE_EQ(odd.median_abs, 1.0);
+  EXPECT_DOUBLE_EQ(odd.bias, -0.5);
+  EXPECT_TRUE(std::isnan(point_metrics({}).rms));
+}
+
+TEST(EvaluateTest, HdiIsTheShortestWindowOfCeilLevelTimesSSamples) {
+  const double s[5] = {0, 1, 2, 3, 10};
+  EXPECT_EQ(hdi_sorted(s, 5, 0.6), (std::pair<double, double>{0, 2}));   // k = 3; first of equal widths
+  EXPECT_EQ(hdi_sorted(s, 5, 0.41), (std::pair<double, double>{0, 2}));  // ceil(2.05) = 3
+  EXPECT_EQ(hdi_sorted(s, 5, 0.4), (std::pair<double, double>{0, 1}));   // exactly 2
+  EXPECT_EQ(hdi_sorted(s, 5, 0.8), (std::pair<double, double>{0, 3}));
+  EXPECT_EQ(hdi_sorted(s, 5, 1.0), (std::pair<double, double>{0, 10}));
+  EXPECT_EQ(hdi_sorted(s, 5, 0.01), (std::pair<double, double>{0, 0}));  // at least one sample
+  const double skew[6] = {0, 5, 5.5, 6, 6.2, 20};
+  EXPECT_EQ(hdi_sorted(skew, 6, 0.5), (std::pair<double, double>{5.5, 6.2}));  // k = 3: width 0.7 beats [5, 6]
+  auto levels = coverage_levels(19);
+  ASSERT_EQ(levels.size(), 19u);
+  EXPECT_DOUBLE_EQ(levels.front(), 0.05);
+  EXPECT_NEAR(levels[9], 0.5, 1e-15);
+  EXPECT_DOUBLE_EQ(levels.back(), 0.95);
+}
+
+// Stars with posterior N(mu, post_sigma) sampled S times and truth ~ N(mu, 1).
+EvaluationResult synthetic(double post_sigma, int stars, int s, std::uint64_t seed) {
+  std::vector<float> median(static_cast<std::size_t>(stars) * 5), samples(static_cast<std::size_t>(stars) * s * 5);
+  std::vector<double> truth(static_cast<std::size_t>(stars) * 5);
+  std::vector<std::int32_t> bands(static_cast<std::size_t>(stars));
+  for (int i = 0; i < stars; ++i) {
+    Philox rng(seed, static_cast<std::uint64_t>(i));
+    bands[static_cast<std::size_t>(i)] = 3 + i % 20;
+    for (int p = 0; p < 5; ++p) {
+      double mu = rng.normal() * 3 + p;
+      truth[static_cast<std::size_t>(i * 5 + p)] = mu + rng.normal();
+      std::vector<float> v(static_cast<std::size_t>(s));
+      for (int k = 0; k < s; ++k) {
+        v[static_cast<std::size_t>(k)] = static_cast<float>(mu + post_sigma * rng.normal());
+        samples[(static_cast<std::size_t>(i) * s + k) * 5 + p] = v[static_cast<std::size_t>(k)];
+      }
+      std::nth_element(v.begin(), v.begin() + s / 2, v.end());
+      median[static_cast<std::size_t>(i * 5 + p)] = v[static_cast<std::size_t>(s / 2)];
+    }
+  }
+  Evaluator ev;
+  EvaluationBlock b;
+  b.rows = static_cast<std::uint64_t>(stars);
+  b.median = median.data();
+  b.truth = truth.data();
+  b.n_bands = bands.data();
+  b.samples = samples.data();
+  b.samples_per_star = s;
+  ev.add(b);
+  return ev.finish();
+}
+
+TEST(EvaluateTest, CalibratedPosteriorCoverageFollowsTheDiagonal) {
+  auto r = synthetic(/*post_sigma=*/1.0, /*stars=*/2500, /*s=*/400, /*seed=*/3);
+  EXPECT_EQ(r.coverage_source, "samples");
+  EXPECT_EQ(r.counts.evaluated, 2500u);
+  for (int p = 0; p < 5; ++p) {
+    const auto& c = r.overall.parameters[p].coverage;
+    const auto& central = r.overall.parameters[p].central;
+    ASSERT_EQ(c.levels.size(), 19u);
+    ASSERT_EQ(central.levels.size(), 19u);
+    // rank-based central intervals: exact under calibration (binomial sd ≤ 0.01)
+    EXPECT_LT(central.max_deviation, 0.035) << "parameter " << p;
+    EXPECT_NEAR(central.coverage[12], 0.65, 0.03);
+    // sample HDIs: close, but biased low at finite S (≈0.02–0.03 at S = 400)
+    EXPECT_LT(c.max_deviation, 0.07) << "parameter " << p;
+    EXPECT_NEAR(c.coverage[12], 0.65, 0.05);
+    // point metrics: error = median − truth has sd ≈ 1 (truth scatter; median of 400 adds ~0.06)
+    EXPECT_NEAR(r.overall.parameters[p].point.rms, 1.0, 0.06);
+    EXPECT_NEAR(r.overall.parameters[p].point.mad, std::sqrt(2 / M_PI), 0.05);
+  }
+  // bins 3-5, 6-10, 11-15, 16-20, 21+ (bands 3..22)
+  ASSERT_EQ(r.by_bands.size(), 5u);
+  EXPECT_EQ(r.by_bands[0].label, "3-5");
+  EXPECT_EQ(r.by_bands[4].label, "21+");
+  EXPECT_EQ(r.by_bands[0].stars, 375u);  // 3 of every 20 stars
+  EXPECT_EQ(r.by_bands[1].stars, 625u);
+  EXPECT_LT(r.by_bands[1].parameters[0].central.max_deviation, 0.08);  // 625 stars: sd ≤ 0.02
+}
+
+TEST(EvaluateTest, SixtyFourSamplesHdiBiasIsVisibleCentralIsNot) {
+  auto r = synthetic(1.0, 2500, 64, 5);
+  double hdi_mean_dev = 0;
+  for (int p = 0; p < 5; ++p) {
+    const auto& c = r.overall.parameters[p].coverage;
+    const auto& central = r.overall.parameters[p].central;
+    EXPECT_LT(central.max_deviation, 0.04) << "parameter " << p;
+    EXPECT_LT(c.max_deviation, 0.14) << "parameter " << p;
+    for (std::size_t l = 0; l < c.levels.size(); ++l) hdi_mean_dev += (c.coverage[l] - c.levels[l]) / 95.0;
+  }
+  // the known finite-S bias of the shortest-window HDI: ≈ −0.06 on average at S = 64
+  EXPECT_LT(hdi_mean_dev, -0.03);
+  EXPECT_GT(hdi_mean_dev, -0.10);
+}
+
+TEST(EvaluateTest, OverconfidentPosteriorCoverageIsWellBelow) {
+  auto r = synthetic(/*post_sigma=*/0.5, 2000, 200, 7);
+  for (int p = 0; p < 5; ++p) {
+    const auto& c = r.overall.parameters[p].coverage;
+    // the 65 % interval spans ±0.5·0.935: P(|N(0,1)| < 0.47) ≈ 0.36
+    EXPECT_LT(c.coverage[12], 0.45);
+    EXPECT_GT(c.max_deviation, 0.25);
+    const auto& central = r.overall.parameters[p].central;
+    EXPECT_NEAR(central.coverage[12], 0.36, 0.04);
+    EXPECT_GT(central.max_deviation, 0.25);
+  }
+}
+
+TEST(EvaluateTest, FlaggedAndNonFiniteStarsAreExcludedAndCounted) {
+  // 4 stars: star 1 flagged too-few-bands (wild median), star 2 has a NaN median,
+  // star 3 flagged OOD (kept).
+  std::vector<float> median = {5000,          4, 0, 0.1f, 3.1f, 1e6f, 99,   99,    99,   99,
+                               std::nanf(""), 4, 0, 0,    3,    6100, 4.5f, -0.5f, 0.3f, 3.0f};
+  std::vector<double> truth = {5100, 4, 0, 0.1, 3.1, 5000, 4, 0, 0, 3, 5000, 4, 0, 0, 3, 6000, 4.0, -0.5, 0.5, 3.0};
+  std::vector<std::int32_t> bands = {7, 2, 9, 12};
+  std::vector<std::uint32_t> flags = {0, posterior::kFlagTooFewBands, 0,
+                                      posterior::kFlagOutsideTrainingRange | posterior::kFlagPpcChi2};
+  std::vector<float> hdi68(4 * 10), hdi95(4 * 10);
+  for (int i = 0; i < 4; ++i)
+    for (int p = 0; p < 5; ++p) {
+      float m = median[static_cast<std::size_t>(i * 5 + p)];
+      hdi68[static_cast<std::size_t>((i * 5 + p) * 2)] = m - 60;  // ±60: misses the 100 K Teff errors
+      hdi68[static_cast<std::size_t>((i * 5 + p) * 2 + 1)] = m + 60;
+      hdi95[static_cast<std::size_t>((i * 5 + p) * 2)] = m - 150;
+      hdi95[static_cast<std::size_t>((i * 5 + p) * 2 + 1)] = m + 150;
+    }
+  Evaluator ev;
+  EvaluationBlock b;
+  b.rows = 4;
+  b.median = median.data();
+  b.truth = truth.data();
+  b.n_bands = bands.data();
+  b.flags = flags.data();
+  b.hdi68 = hdi68.data();
+  b.hdi95 = hdi95.data();
+  ev.add(b);
+  auto r = ev.finish();
+  EXPECT_EQ(r.counts.total, 4u);
+  EXPECT_EQ(r.counts.evaluated, 2u);
+  EXPECT_EQ(r.counts.excluded_too_few_bands, 1u);
+  EXPECT_EQ(r.counts.excluded_non_finite, 1u);
+  EXPECT_EQ(r.counts.flagged_outside_training_range, 1u);
+  EXPECT_EQ(r.counts.flagged_ppc_chi2, 1u);
+  EXPECT_EQ(r.coverage_source, "hdi");
+  const auto& teff = r.overall.parameters[0].point;
+  EXPECT_EQ(teff.n, 2u);
+  EXPECT_DOUBLE_EQ(teff.bias, 0.0);  // errors −100 and +100
+  EXPECT_DOUBLE_EQ(teff.rms, 100.0);
+  EXPECT_DOUBLE_EQ(teff.mad, 100.0);
+  const auto& av = r.overall.parameters[3].point;  // errors 0 (float 0.1 vs 0.1) and −0.2
+  EXPECT_NEAR(av.bias, -0.1, 1e-6);
+  EXPECT_NEAR(av.rms, std::sqrt(0.02), 1e-6);
+  EXPECT_NEAR(r.overall.teff_dex.mad, 0.5 * (std::fabs(std::log10(5000.0 / 5100)) + std::log10(6100.0 / 6000)), 1e-9);
+  // Teff errors of 100 K: outside ±60 (68 %) but inside ±150 (95 %)
+  EXPECT_DOUBLE_EQ(r.overall.parameters[0].hdi68_coverage, 0.0);
+  EXPECT_DOUBLE_EQ(r.overall.parameters[0].hdi95_coverage, 1.0);
+  ASSERT_EQ(r.overall.parameters[0].coverage.levels.size(), 2u);
+  EXPECT_DOUBLE_EQ(r.overall.parameters[0].coverage.max_deviation, 0.68);
+  // bins: 7 → 6-10, 12 → 11-15
+  ASSERT_EQ(r.by_bands.size(), 2u);
+  EXPECT_EQ(r.by_bands[0].label, "6-10");
+  EXPECT_EQ(r.by_bands[1].label, "11-15");
+  EXPECT_DOUBLE_EQ(r.by_bands[0].parameters[0].point.bias, -100.0);
+}
+
+// A posterior file as the sampler writes it (docs/posterior_format.md).
+void write_posterior(const std::string& path, int stars, int s, bool with_samples, std::vector<double>& truth_out) {
+  auto f = h5::File::create(path);
+  f.set_attr("/", "format", std::string("irisml-posterior"));
+  f.set_attr("/", "format_version", std::int64_t{1});
+  f.set_attr("/", "samples_per_star", static_cast<std::int64_t>(s));
+  f.set_attr("/", "seed", std::int64_t{1});
+  f.set_attr("/", "model", std::string("run/checkpoint.h5"));
+  f.write_strings("parameter_names", {"teff", "logg", "mh", "av", "rv"});
+  const auto n = static_cast<std::uint64_t>(stars);
+  std::vector<float> median(n * 5), samples(n * s * 5), hdi68(n * 10), hdi95(n * 10);
+  truth_out.assign(n * 5, 0);
+  std::vector<std::int32_t> bands(n);
+  std::vector<std::uint32_t> flags(n, 0);
+  std::vector<std::string> ids;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    Philox rng(11, i);
+    bands[i] = 4 + static_cast<int>(i % 15);
+    ids.push_back("sim-" + std::to_string(i));
+    for (int p = 0; p < 5; ++p) {
+      double scale = p == 0 ? 200 : 0.2;
+      double mu = (p == 0 ? 5000 : 1) + scale * rng.normal();
+      truth_out[i * 5 + static_cast<std::size_t>(p)] = mu + scale * rng.normal();
+      std::vector<double> v(static_cast<std::size_t>(s));
+      for (int k = 0; k < s; ++k) {
+        v[static_cast<std::size_t>(k)] = static_cast<float>(mu + scale * rng.normal());
+        samples[(i * s + static_cast<std::uint64_t>(k)) * 5 + static_cast<std::size_t>(p)] =
+            static_cast<float>(v[static_cast<std::size_t>(k)]);
+      }
+      std::sort(v.begin(), v.end());
+      median[i * 5 + static_cast<std::size_t>(p)] = static_cast<float>(v[static_cast<std::size_t>(s / 2)]);
+      auto h68 = hdi_sorted(v.data(), v.size(), 0.68), h95 = hdi_sorted(v.data(), v.size(), 0.95);
+      hdi68[(i * 5 + static_cast<std::size_t>(p)) * 2] = static_cast<float>(h68.first);
+      hdi68[(i * 5 + static_cast<std::size_t>(p)) * 2 + 1] = static_cast<float>(h68.second);
+      hdi95[(i * 5 + static_cast<std::size_t>(p)) * 2] = static_cast<float>(h95.first);
+      hdi95[(i * 5 + static_cast<std::size_t>(p)) * 2 + 1] = static_cast<float>(h95.second);
+    }
+  }
+  flags[0] = posterior::kFlagTooFewBands;
+  for (const char* name : {"median", "mean", "std", "p16", "p84"}) f.write<float>(name, median, {n, 5});
+  f.write<float>("hdi68", hdi68, {n, 5, 2});
+  f.write<float>("hdi95", hdi95, {n, 5, 2});
+  f.write<std::int32_t>("n_bands", bands, {n});
+  f.write<std::uint32_t>("flags", flags, {n});
+  f.write<float>("ppc_chi2", std::vector<float>(n, 1.0f), {n});
+  if (with_samples) f.write<float>("samples", samples, {n, static_cast<std::uint64_t>(s), 5});
+  f.write_strings("id", ids);
+  f.close();
+}
+
+void write_truth(const std::string& path, const std::vector<double>& truth, bool matching_ids) {
+  const std::uint64_t n = truth.size() / 5;
+  auto f = h5::File::create(path);
+  f.write<float>("SDSS_g", std::vector<float>(n, 15.0f), {n});
+  f.write<float>("SDSS_g_err", std::vector<float>(n, 0.01f), {n});
+  f.write<double>("true_parameters", truth, {n, 5});
+  f.set_attr("true_parameters", "parameter_names", std::string("teff,logg,mh,av,rv"));
+  std::vector<std::string> ids;
+  for (std::uint64_t i = 0; i < n; ++i) ids.push_back((matching_ids || i != 5 ? "sim-" : "x-") + std::to_string(i));
+  f.write_strings("id", ids);
+  f.close();
+}
+
+TEST(EvaluateTest, FilesToReportEndToEnd) {
+  std::string post = temp_path("post.h5"), truth = temp_path("truth.h5"), report = temp_path("report");
+  std::vector<double> truth_values;
+  write_posterior(post, 300, 64, /*with_samples=*/true, truth_values);
+  write_truth(truth, truth_values, true);
+  EvaluateOptions options;
+  options.posterior = post;
+  options.truth = truth;
+  options.block_rows = 64;  // several blocks
+  auto r = evaluate_files(options, {});
+  EXPECT_EQ(r.counts.total, 300u);
+  EXPECT_EQ(r.counts.excluded_too_few_bands, 1u);
+  EXPECT_EQ(r.counts.evaluated, 299u);
+  EXPECT_EQ(r.coverage_source, "samples");
+  EXPECT_EQ(r.samples_per_star, 64);
+  EXPECT_EQ(r.model, "run/checkpoint.h5");
+  // Teff: error sd ≈ 200 K·sqrt(1 + small) — RMS within 20 %
+  EXPECT_NEAR(r.overall.parameters[0].point.rms, 200, 40);
+  // the stored 68 % HDI and the 0.70-level curve point agree roughly (same samples)
+  EXPECT_NEAR(r.overall.parameters[0].hdi68_coverage, 0.68, 0.1);
+  EXPECT_EQ(r.by_bands.size(), 4u);  // 4..18 bands: 4-5, 6-10, 11-15, 16-20
+  ReportInfo info{post, truth, r.model, "test"};
+  std::string dir = write_report(r, info, report + "/", false);
+  EXPECT_EQ(dir, report);
+  EXPECT_FALSE(fs::exists(report + ".partial"));
+  std::string json = read_all(report + "/metrics.json");
+  std::string html = read_all(report + "/index.html");
+  EXPECT_NE(json.find("\"evaluated\": 299"), std::string::npos);
+  EXPECT_NE(json.find("\"max_deviation\""), std::string::npos);
+  EXPECT_EQ(count(json, "{"), count(json, "}"));
+  EXPECT_EQ(count(json, "["), count(json, "]"));
+  EXPECT_GE(count(html, "<svg"), 11u);  // 5 density + ≥1 coverage + 5 residual
+  EXPECT_EQ(count(html, "<svg"), count(html, "</svg>"));
+  EXPECT_NE(html.find("</html>"), std::string::npos);
+  std::string table = summary_table(r);
+  EXPECT_NE(table.find("teff"), std::string::npos);
+  EXPECT_NE(table.find("299 evaluated"), std::string::npos);
+  // an existing report: refused without --overwrite, replaced with it
+  EXPECT_THROW(write_report(r, info, report, false), InputError);
+  EXPECT_NO_THROW(write_report(r, info, report, true));
+  std::string other = temp_path("not_a_report");
+  fs::create_directories(other);
+  std::ofstream(other + "/precious.txt") << "keep";
+  EXPECT_THROW(check_report_dir(other, true), InputError);
+  EXPECT_TRUE(fs::exists(other + "/precious.txt"));
+  fs::remove_all(other);
+  fs::remove_all(report);
+  fs::remove(post);
+  fs::remove(truth);
+}
+
+TEST(EvaluateTest, WithoutSamplesUsesTheStoredHdisAndIdsMustMatch) {
+  std::string post = temp_path("post_nosamples.h5"), truth = temp_path("truth2.h5");
+  std::vector<double> truth_values;
+  write_posterior(post, 120, 32, /*with_samples=*/false, truth_values);
+  write_truth(truth, truth_values, true);
+  EvaluateOptions options{post, truth};
+  auto r = evaluate_files(options, {});
+  EXPECT_EQ(r.coverage_source, "hdi");
+  ASSERT_EQ(r.overall.parameters[1].coverage.levels, (std::vector<double>{0.68, 0.95}));
+  EXPECT_NEAR(r.overall.parameters[1].coverage.coverage[1], 0.95, 0.08);
+  write_truth(truth, truth_values, false);
+  try {
+    evaluate_files(options, {});
+    ADD_FAILURE() << "id mismatch not detected";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("row 5"), std::string::npos) << e.what();
+  }
+  truth_values.resize(100 * 5);
+  write_truth(truth, truth_values, true);
+  EXPECT_THROW(evaluate_files(options, {}), InputError);  // 120 vs 100 stars
+  fs::remove(post);
+  fs::remove(truth);
+}
+
+TEST(EvaluateTest, BadPosteriorFilesAreClearErrors) {
+  std::string wrong = temp_path("wrong.h5");
+  {
+    auto f = h5::File::create(wrong);
+    f.set_attr("/", "format", std::string("irisml-training-set"));
+    f.close();
+  }
+  try {
+    read_posterior_summary(wrong);
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("irisml-posterior"), std::string::npos);
+  }
+  std::string text = temp_path("text.h5");
+  std::ofstream(text) << "not hdf5";
+  EXPECT_THROW(read_posterior_summary(text), IoError);
+  fs::remove(wrong);
+  fs::remove(text);
+}
+
+}  // namespace
+}  // namespace irisml::infer

@@ -1,0 +1,196 @@
+// `irisml sample` end to end through the built binary: a run, rank-count
+// independence under mpiexec, resume after an interruption, and bad input (exit
+// codes, messages, nothing previously written damaged).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "io/hdf5.hpp"
+#include "sampler_testing.hpp"
+
+namespace irisml::infer {
+namespace {
+
+struct RunResult {
+  int code = -1;
+  std::string output;
+};
+
+RunResult run_command(const std::string& command) {
+  RunResult result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buffer{};
+  while (fgets(buffer.data(), buffer.size(), pipe)) result.output += buffer.data();
+  const int status = pclose(pipe);
+  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+RunResult irisml(const std::string& arguments) {
+  return run_command(std::string(IRISML_BINARY) + " " + arguments + " --data-dir " + IRISML_TEST_DATA_DIR);
+}
+
+class SampleCliTest : public ::testing::Test {
+ protected:
+  static void TearDownTestSuite() {
+    const auto* suite = ::testing::UnitTest::GetInstance()->current_test_suite();
+    if (!dir_.empty() && suite && !suite->Failed()) std::filesystem::remove_all(dir_);  // kept for a look on failure
+  }
+  static void SetUpTestSuite() {
+    // Per process: ctest may run these tests in parallel processes.
+    dir_ = (std::filesystem::temp_directory_path() / ("irisml_sample_cli_" + std::to_string(getpid()))).string();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    available_ = std::filesystem::exists(IRISML_BINARY) && irisml("sample --help").code == 0;
+    if (!available_) return;
+    testing::write_checkpoint(dir_ + "/model.h5", testing::tiny_model(),
+                              "batch_size=64 noise=[noise.bands_min=3 noise.bands_max=0 noise.sigma_distribution="
+                              "loguniform noise.sigma_min=0.005 noise.sigma_max=0.2 noise.sigma_floor=0]");
+    testing::write_csv_catalog(dir_ + "/cat.csv", testing::make_catalog(45, 21));
+    testing::write_hdf5_catalog(dir_ + "/cat.h5", testing::make_catalog(45, 21));
+    testing::write_csv_catalog(dir_ + "/cat_w1.csv", testing::make_catalog(10, 22), {"WISE_W1"});
+  }
+  // Reference outputs shared by the tests, made on first use (ctest runs each test in
+  // its own process).
+  static const RunResult& csv_run() {
+    static const RunResult r = irisml(base("cat.csv", "post.h5"));
+    return r;
+  }
+  static const RunResult& h5_run() {
+    static const RunResult r = irisml(base("cat.h5", "post_h5.h5"));
+    return r;
+  }
+  void SetUp() override {
+    if (!available_) GTEST_SKIP() << "the irisml binary has no `sample` command registered yet";
+  }
+  static std::string base(const std::string& catalog, const std::string& output) {
+    return "sample --model " + dir_ + "/model.h5 --catalog " + dir_ + "/" + catalog + " --output " + dir_ + "/" +
+           output + " --no-ppc --samples 16 --batch 8 --block-rows 10 --threads 1 --quiet";
+  }
+  static std::string dir_;
+  static bool available_;
+};
+std::string SampleCliTest::dir_;
+bool SampleCliTest::available_ = false;
+
+// Equal values, NaN equal to NaN.
+bool same_values(const std::vector<float>& a, const std::vector<float>& b, double rel) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) || std::isnan(b[i])) {
+      if (std::isnan(a[i]) != std::isnan(b[i])) return false;
+    } else if (std::abs(a[i] - b[i]) > rel * std::abs(a[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST_F(SampleCliTest, SamplesACatalogueAndWritesTheDocumentedFile) {
+  ASSERT_EQ(csv_run().code, 0) << csv_run().output;
+  auto f = h5::File::open(dir_ + "/post.h5");
+  EXPECT_EQ(f.attr_string("/", "format"), "irisml-posterior");
+  EXPECT_EQ(f.attr_int("/", "bands_min"), 3);  // from the checkpoint's noise settings
+  EXPECT_DOUBLE_EQ(f.attr_double("/", "sigma_max"), 0.2);
+  EXPECT_EQ(f.dims("/median"), (std::vector<std::uint64_t>{45, 5}));
+  auto n_bands = f.read<std::int32_t>("/n_bands");
+  auto flags = f.read<std::uint32_t>("/flags");
+  EXPECT_EQ(n_bands[3], 0);  // make_catalog: row 3 has no band, row 7 two
+  EXPECT_EQ(flags[3] & 1u, 1u);
+  EXPECT_EQ(n_bands[7], 2);
+  EXPECT_EQ(flags[7] & 1u, 1u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/post.h5.progress"));
+  // The same catalogue as HDF5 gives the same numbers (up to the CSV's 9 printed digits).
+  ASSERT_EQ(h5_run().code, 0) << h5_run().output;
+  auto g = h5::File::open(dir_ + "/post_h5.h5");
+  EXPECT_TRUE(same_values(f.read<float>("/median"), g.read<float>("/median"), 1e-3));
+  EXPECT_EQ(f.read<std::uint32_t>("/flags"), g.read<std::uint32_t>("/flags"));
+}
+
+TEST_F(SampleCliTest, TwoRanksWriteTheSameBytesAsOne) {
+  ASSERT_EQ(h5_run().code, 0) << h5_run().output;
+  auto r = run_command(std::string("mpiexec -n 2 --oversubscribe --allow-run-as-root ") + IRISML_BINARY + " " +
+                       base("cat.h5", "two.h5") + " --data-dir " + IRISML_TEST_DATA_DIR);
+  if (r.code != 0 && r.output.find("mpiexec") != std::string::npos && r.output.find("irisml") == std::string::npos) {
+    GTEST_SKIP() << "mpiexec unavailable: " << r.output;
+  }
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(testing::read_bytes(dir_ + "/post_h5.h5") == testing::read_bytes(dir_ + "/two.h5"));
+}
+
+TEST_F(SampleCliTest, InterruptedRunExitsThreeAndResumesToTheSameBytes) {
+  ASSERT_EQ(csv_run().code, 0) << csv_run().output;
+  auto first = irisml(base("cat.csv", "part.h5") + " --max-blocks 2");
+  EXPECT_EQ(first.code, 3) << first.output;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/part.h5"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/part.h5.partial"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/part.h5.progress"));
+  auto second = irisml(base("cat.csv", "part.h5"));
+  EXPECT_EQ(second.code, 0) << second.output;
+  EXPECT_TRUE(testing::read_bytes(dir_ + "/post.h5") == testing::read_bytes(dir_ + "/part.h5"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/part.h5.progress"));
+}
+
+TEST_F(SampleCliTest, ExistingOutputIsNotReplacedWithoutOverwrite) {
+  const std::string out = dir_ + "/keep.h5";
+  { std::ofstream(out) << "precious"; }
+  auto r = irisml(base("cat.csv", "keep.h5"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("--overwrite"), std::string::npos) << r.output;
+  EXPECT_EQ(testing::read_bytes(out), "precious");
+}
+
+TEST_F(SampleCliTest, BadModelFilesAreClearErrors) {
+  { std::ofstream(dir_ + "/not_a_model.h5") << "this is not HDF5\n"; }
+  auto r = irisml("sample --model " + dir_ + "/not_a_model.h5 --catalog " + dir_ + "/cat.csv --output " + dir_ +
+                  "/x.h5 --no-ppc");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("not_a_model.h5"), std::string::npos) << r.output;
+  // A truncated checkpoint (the first 3 kB of a good one).
+  {
+    const auto bytes = testing::read_bytes(dir_ + "/model.h5");
+    std::ofstream(dir_ + "/truncated.h5", std::ios::binary) << bytes.substr(0, 3000);
+  }
+  r = irisml("sample --model " + dir_ + "/truncated.h5 --catalog " + dir_ + "/cat.csv --output " + dir_ +
+             "/x.h5 --no-ppc");
+  EXPECT_TRUE(r.code == 1 || r.code == 2) << r.output;
+  EXPECT_NE(r.output.find("truncated.h5"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.h5"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.h5.partial"));
+}
+
+TEST_F(SampleCliTest, BadCataloguesAreClearErrors) {
+  { std::ofstream(dir_ + "/garbage.h5") << "no catalogue here\n"; }
+  auto r = irisml(base("garbage.h5", "y.h5"));
+  EXPECT_TRUE(r.code == 1 || r.code == 2) << r.output;
+  EXPECT_NE(r.output.find("garbage.h5"), std::string::npos) << r.output;
+  {
+    const auto bytes = testing::read_bytes(dir_ + "/cat.h5");
+    std::ofstream(dir_ + "/cat_truncated.h5", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  r = irisml(base("cat_truncated.h5", "y.h5"));
+  EXPECT_TRUE(r.code == 1 || r.code == 2) << r.output;
+  EXPECT_NE(r.output.find("cat_truncated.h5"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/y.h5"));
+}
+
+TEST_F(SampleCliTest, CatalogueFilterUnknownToTheModel) {
+  auto r = irisml(base("cat_w1.csv", "z.h5"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("WISE_W1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("SDSS_g, SDSS_r, SDSS_i, SDSS_z, 2MASS_J, 2MASS_H"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/z.h5.partial"));
+  auto ok = irisml(base("cat_w1.csv", "z.h5") + " --ignore-unknown-columns");
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("WISE_W1"), std::string::npos) << ok.output;  // the warning names it
+}
+
+}  // namespace
+}  // namespace irisml::infer

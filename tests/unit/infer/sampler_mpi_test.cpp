@@ -1,0 +1,267 @@
+// `sample_catalog` under MPI (run at 1, 2 and 3 ranks): the output file is
+// byte-identical to a one-rank run, every transfer is collective, and an
+// interrupted run resumes to the same bytes.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.hpp"
+#include "core/paths.hpp"
+#include "infer/sampler.hpp"
+#include "io/catalog.hpp"
+#include "io/hdf5.hpp"
+#include "sampler_testing.hpp"
+
+namespace irisml::infer {
+namespace {
+
+int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+int world_size() {
+  int s = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
+
+// A scratch directory per test and rank count (ctest may run the 1/2/3-rank
+// variants at the same time).
+std::string scratch(const std::string& name) {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("irisml_sampler_mpi_" + name + "_np" + std::to_string(world_size())))
+          .string();
+  if (world_rank() == 0) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  return dir;
+}
+
+SamplerSettings small_settings() {
+  SamplerSettings s;
+  s.samples = 12;
+  s.keep_samples = true;
+  s.batch = 5;
+  s.seed = 11;
+  s.block_rows = 7;  // 61 rows → 9 blocks, the last one short
+  s.bands_min = 3;
+  s.sigma_max = 0.08;  // some stars get the outside-training flag
+  s.progress = false;
+  return s;
+}
+
+SampleJob job_for(const std::string& output) {
+  SampleJob job;
+  job.output = output;
+  job.model_path = "tiny-random-model";
+  job.model_filters = testing::model_filters();
+  return job;
+}
+
+TEST(SampleCatalogMpiTest, ByteIdenticalForAnyRankCountAndCollective) {
+  const std::string dir = scratch("ranks");
+  const std::string cat_path = dir + "/cat.h5";
+  if (world_rank() == 0) testing::write_hdf5_catalog(cat_path, testing::make_catalog(61));
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto catalog = CatalogReader::open(cat_path, testing::known_filters());
+  const auto settings = small_settings();
+  // Reference: one process alone.
+  if (world_rank() == 0) {
+    auto report = sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/ref.h5"), settings, nullptr,
+                                 MPI_COMM_SELF);
+    EXPECT_TRUE(report.complete);
+    EXPECT_EQ(report.blocks, 9u);
+    EXPECT_EQ(report.blocks_run, 9u);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto report =
+      sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/out.h5"), settings, nullptr, MPI_COMM_WORLD);
+  EXPECT_TRUE(report.complete);
+  EXPECT_FALSE(report.interrupted);
+  EXPECT_TRUE(report.all_transfers_collective);
+  EXPECT_EQ(report.rows, 61u);
+  EXPECT_EQ(report.sampled + report.too_few_bands, 61u);
+  EXPECT_GE(report.too_few_bands, 10u);  // rows with 0 or 2 bands (every 11th + every 11th)
+  EXPECT_GT(report.outside_training, 0u);
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (world_rank() == 0) {
+    EXPECT_FALSE(file_exists(partial_path(dir + "/out.h5")));
+    EXPECT_FALSE(file_exists(progress_path(dir + "/out.h5")));
+    const auto ref = testing::read_bytes(dir + "/ref.h5");
+    ASSERT_GT(ref.size(), 1000u);
+    EXPECT_TRUE(ref == testing::read_bytes(dir + "/out.h5")) << "output differs from the one-rank file";
+    // Content checks: schema, catalogue order, flags of a no-band row.
+    auto f = h5::File::open(dir + "/out.h5");
+    EXPECT_EQ(f.attr_string("/", "format"), "irisml-posterior");
+    EXPECT_EQ(f.attr_int("/", "format_version"), 1);
+    EXPECT_EQ(f.attr_int("/", "samples_per_star"), 12);
+    EXPECT_EQ(f.attr_int("/", "seed"), 11);
+    EXPECT_EQ(f.dims("/samples"), (std::vector<std::uint64_t>{61, 12, 5}));
+    EXPECT_EQ(f.dims("/hdi95"), (std::vector<std::uint64_t>{61, 5, 2}));
+    auto ids = f.read_strings("/id");
+    ASSERT_EQ(ids.size(), 61u);
+    EXPECT_EQ(ids[0], "star-1000");
+    EXPECT_EQ(ids[60], "star-1420");
+    auto flags = f.read<std::uint32_t>("/flags");
+    auto n_bands = f.read<std::int32_t>("/n_bands");
+    auto median = f.read<float>("/median");
+    EXPECT_EQ(n_bands[3], 0);  // row 3: no bands, still a row
+    EXPECT_EQ(flags[3] & kFlagTooFewBands, kFlagTooFewBands);
+    EXPECT_TRUE(std::isnan(median[3 * 5]));
+    EXPECT_EQ(n_bands[7], 2);
+    EXPECT_EQ(flags[7] & kFlagTooFewBands, kFlagTooFewBands);
+    EXPECT_GE(n_bands[0], 3);
+    EXPECT_TRUE(std::isfinite(median[0]));
+    EXPECT_EQ(f.read_strings("/parameter_names").size(), 5u);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST(SampleCatalogMpiTest, InterruptedRunResumesToTheSameBytes) {
+  const std::string dir = scratch("resume");
+  const std::string cat_path = dir + "/cat.csv";
+  if (world_rank() == 0) testing::write_csv_catalog(cat_path, testing::make_catalog(61, 8));
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto catalog = CatalogReader::open(cat_path, testing::known_filters());
+  auto settings = small_settings();
+  settings.keep_samples = false;
+  if (world_rank() == 0) {
+    auto ref = sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/ref.h5"), settings, nullptr,
+                              MPI_COMM_SELF);
+    ASSERT_TRUE(ref.complete);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  const std::string out = dir + "/out.h5";
+  // First run: one block per rank, then stop as if interrupted.
+  settings.max_blocks = 1;
+  auto first = sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD);
+  EXPECT_TRUE(first.interrupted);
+  EXPECT_FALSE(first.complete);
+  EXPECT_EQ(first.blocks_run, static_cast<std::uint64_t>(std::min(world_size(), 9)));
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (world_rank() == 0) {
+    EXPECT_FALSE(file_exists(out));
+    EXPECT_TRUE(file_exists(partial_path(out)));
+    EXPECT_TRUE(file_exists(progress_path(out)));
+  }
+  // Second run with one block per rank more, then the rest.
+  settings.max_blocks = 1;
+  auto second = sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD);
+  EXPECT_EQ(second.blocks_skipped, first.blocks_run);
+  EXPECT_TRUE(second.interrupted);
+  settings.max_blocks = 0;
+  auto last = sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD);
+  EXPECT_TRUE(last.complete);
+  EXPECT_EQ(last.blocks_skipped + last.blocks_run, 9u);
+  EXPECT_GT(last.blocks_skipped, 0u);
+  EXPECT_TRUE(last.all_transfers_collective);
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (world_rank() == 0) {
+    EXPECT_TRUE(file_exists(out));
+    EXPECT_FALSE(file_exists(progress_path(out)));
+    EXPECT_TRUE(testing::read_bytes(dir + "/ref.h5") == testing::read_bytes(out))
+        << "resumed output differs from an uninterrupted run";
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+// SIGUSR1 on rank 0 alone: every rank finishes its current block and stops; the
+// rerun completes the file, byte-identical to an uninterrupted run.
+TEST(SampleCatalogMpiTest, SignalStopsAfterTheCurrentBlockOnEveryRank) {
+  const std::string dir = scratch("signal");
+  const std::string cat_path = dir + "/cat.h5";
+  if (world_rank() == 0) testing::write_hdf5_catalog(cat_path, testing::make_catalog(600, 4));
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto catalog = CatalogReader::open(cat_path, testing::known_filters());
+  auto settings = small_settings();
+  settings.keep_samples = false;
+  settings.block_rows = 5;  // 120 blocks
+  const std::string out = dir + "/out.h5";
+  std::thread signaller;
+  if (world_rank() == 0) {
+    signaller = std::thread([&] {
+      // Wait until the run has laid out its file, then interrupt.
+      for (int i = 0; i < 20000 && !std::filesystem::exists(progress_path(out)); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      std::raise(SIGUSR1);
+    });
+  }
+  auto first = sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD);
+  if (signaller.joinable()) signaller.join();
+  EXPECT_TRUE(first.interrupted);
+  EXPECT_FALSE(first.complete);
+  EXPECT_LT(first.blocks_run, 120u);
+  auto rest = sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD);
+  EXPECT_TRUE(rest.complete);
+  EXPECT_EQ(rest.blocks_skipped, first.blocks_run);
+  if (world_rank() == 0) {
+    auto ref = sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/ref.h5"), settings, nullptr,
+                              MPI_COMM_SELF);
+    EXPECT_TRUE(ref.complete);
+    EXPECT_TRUE(testing::read_bytes(dir + "/ref.h5") == testing::read_bytes(out));
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST(SampleCatalogMpiTest, ChangedSettingsStartOverInsteadOfMixing) {
+  const std::string dir = scratch("restart");
+  const std::string cat_path = dir + "/cat.h5";
+  if (world_rank() == 0) testing::write_hdf5_catalog(cat_path, testing::make_catalog(30, 3));
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto catalog = CatalogReader::open(cat_path, testing::known_filters());
+  auto settings = small_settings();
+  const std::string out = dir + "/out.h5";
+  settings.max_blocks = 1;
+  sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD);
+  // Another seed: the earlier blocks must not be reused.
+  settings.max_blocks = 0;
+  settings.seed = 12;
+  auto again = sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD);
+  EXPECT_TRUE(again.complete);
+  EXPECT_EQ(again.blocks_skipped, 0u);
+  EXPECT_EQ(again.blocks_run, 5u);
+  if (world_rank() == 0) {
+    auto ref = sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/ref.h5"), settings, nullptr,
+                              MPI_COMM_SELF);
+    EXPECT_TRUE(ref.complete);
+    EXPECT_TRUE(testing::read_bytes(dir + "/ref.h5") == testing::read_bytes(out));
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST(SampleCatalogMpiTest, UnknownCatalogFilterIsAnInputErrorOnEveryRank) {
+  const std::string dir = scratch("unknown");
+  const std::string cat_path = dir + "/cat.csv";
+  if (world_rank() == 0) testing::write_csv_catalog(cat_path, testing::make_catalog(5), {"WISE_W1"});
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto catalog = CatalogReader::open(cat_path, testing::known_filters());
+  const std::string out = dir + "/out.h5";
+  try {
+    sample_catalog(testing::tiny_model(), catalog, job_for(out), small_settings(), nullptr, MPI_COMM_WORLD);
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("WISE_W1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("2MASS_H"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(file_exists(partial_path(out)));
+  // With ignore_unknown_filters the column is skipped and every row gets its output.
+  auto job = job_for(out);
+  job.ignore_unknown_filters = true;
+  auto report = sample_catalog(testing::tiny_model(), catalog, job, small_settings(), nullptr, MPI_COMM_WORLD);
+  EXPECT_TRUE(report.complete);
+  EXPECT_EQ(report.rows, 5u);
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+}  // namespace
+}  // namespace irisml::infer

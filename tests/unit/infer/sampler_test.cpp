@@ -1,0 +1,380 @@
+// Sampler pieces without MPI: summaries and HDIs, per-star random numbers, filter
+// mapping, flags, batch-size independence and the posterior-predictive check.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+
+#include "core/error.hpp"
+#include "infer/sampler.hpp"
+#include "infer/summary.hpp"
+#include "sampler_testing.hpp"
+#include "simulate/filters.hpp"
+#include "simulate/synthesizer.hpp"
+
+namespace irisml::infer {
+namespace {
+
+using testing::model_filters;
+
+TEST(SummaryTest, QuantilesInterpolateLikeNumpy) {
+  std::vector<double> v;
+  for (int i = 0; i < 10; ++i) v.push_back(i * i);  // 0 1 4 9 … 81
+  EXPECT_DOUBLE_EQ(quantile_sorted(v.data(), v.size(), 0.5), 20.5);  // (16 + 25) / 2
+  EXPECT_NEAR(quantile_sorted(v.data(), v.size(), 0.16), 2.32, 1e-12);  // pos 1.44: 1 + 0.44·3
+  EXPECT_NEAR(quantile_sorted(v.data(), v.size(), 0.84), 57.4, 1e-12);  // pos 7.56: 49 + 0.56·15
+  EXPECT_DOUBLE_EQ(quantile_sorted(v.data(), v.size(), 0.0), 0.0);
+  EXPECT_DOUBLE_EQ(quantile_sorted(v.data(), v.size(), 1.0), 81.0);
+}
+
+TEST(SummaryTest, HdiIsTheShortestIntervalWithCeilMassSamples) {
+  // A mode near 11 with a long right tail: the 50% HDI (5 of 10) is [10, 11.4], not
+  // the central interval.
+  std::vector<double> v{0, 10, 10.5, 11, 11.2, 11.4, 12, 20, 30, 100};
+  auto [lo, hi] = hdi_sorted(v.data(), v.size(), 0.5);
+  EXPECT_DOUBLE_EQ(lo, 10.0);
+  EXPECT_DOUBLE_EQ(hi, 11.4);
+  // ceil(0.68·10) = 7 samples: widths 12, 10, 19.5, 89 → [10, 20].
+  std::tie(lo, hi) = hdi_sorted(v.data(), v.size(), 0.68);
+  EXPECT_DOUBLE_EQ(lo, 10.0);
+  EXPECT_DOUBLE_EQ(hi, 20.0);
+  // 0.95·20 = 19 exactly: 19 samples, not 20 (floating-point 19.000000000000004).
+  std::vector<double> w(20);
+  std::iota(w.begin(), w.end(), 0.0);
+  w[19] = 1000.0;
+  std::tie(lo, hi) = hdi_sorted(w.data(), w.size(), 0.95);
+  EXPECT_DOUBLE_EQ(lo, 0.0);
+  EXPECT_DOUBLE_EQ(hi, 18.0);
+}
+
+TEST(SummaryTest, HdiOfASkewedSampleIsShiftedTowardsTheMode) {
+  // Exponential quantiles: the 68% HDI of Exp(1) is [0, 1.139]; the central
+  // 16–84% interval is [0.174, 1.833].
+  const int n = 4000;
+  std::vector<double> v;
+  for (int i = 0; i < n; ++i) v.push_back(-std::log(1.0 - (i + 0.5) / n));
+  auto s = summarize(v);
+  EXPECT_NEAR(s.hdi68_lo, 0.0, 1e-3);
+  EXPECT_NEAR(s.hdi68_hi, 1.139, 2e-3);
+  EXPECT_NEAR(s.p16, 0.174, 2e-3);
+  EXPECT_NEAR(s.p84, 1.833, 2e-3);
+  EXPECT_NEAR(s.median, std::log(2.0), 1e-3);
+  EXPECT_NEAR(s.mean, 1.0, 5e-3);
+  EXPECT_NEAR(s.std, 1.0, 2e-2);
+  EXPECT_NEAR(s.hdi95_hi, 2.996, 5e-3);  // −ln 0.05
+}
+
+TEST(SummaryTest, MeanStdAndNonFiniteSamples) {
+  std::vector<double> v{4, 1, std::numeric_limits<double>::quiet_NaN(), 3, 2,
+                        std::numeric_limits<double>::infinity()};
+  auto s = summarize(v);
+  EXPECT_DOUBLE_EQ(s.mean, 2.5);
+  EXPECT_NEAR(s.std, std::sqrt(5.0 / 3.0), 1e-12);  // n − 1 denominator
+  EXPECT_DOUBLE_EQ(s.median, 2.5);
+  std::vector<double> none{std::numeric_limits<double>::quiet_NaN()};
+  EXPECT_TRUE(std::isnan(summarize(none).median));
+}
+
+TEST(SamplerRngTest, KeyedByStarOnly) {
+  const int S = 64;
+  std::vector<float> n1(S * 5), u1(S), n2(S * 5), u2(S), n3(S * 5), u3(S);
+  star_random_numbers(9, 12345, S, n1.data(), u1.data());
+  star_random_numbers(9, 12345, S, n2.data(), u2.data());
+  star_random_numbers(9, 12346, S, n3.data(), u3.data());
+  EXPECT_EQ(n1, n2);
+  EXPECT_EQ(u1, u2);
+  EXPECT_NE(n1, n3);
+  // Moments over many stars.
+  double sum = 0, sum2 = 0, usum = 0;
+  long count = 0, ucount = 0;
+  for (std::uint64_t row = 0; row < 500; ++row) {
+    star_random_numbers(1, row, S, n1.data(), u1.data());
+    for (float x : n1) sum += x, sum2 += double(x) * x, ++count;
+    for (float x : u1) {
+      ASSERT_GT(x, 0.0f);
+      ASSERT_LT(x, 1.0f);
+      usum += x, ++ucount;
+    }
+  }
+  EXPECT_NEAR(sum / count, 0.0, 0.01);
+  EXPECT_NEAR(sum2 / count, 1.0, 0.02);
+  EXPECT_NEAR(usum / ucount, 0.5, 0.01);
+  EXPECT_NE(sampling_stream_seed(1), 1u);
+}
+
+TEST(SamplerFiltersTest, UnknownCatalogFilterNamesItAndTheModelFilters) {
+  std::vector<std::string> cat{"SDSS_r", "WISE_W1", "SDSS_g"};
+  try {
+    map_catalog_filters(cat, model_filters(), false, "cat.csv");
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("WISE_W1"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("cat.csv"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("SDSS_g, SDSS_r, SDSS_i, SDSS_z, 2MASS_J, 2MASS_H"), std::string::npos) << msg;
+  }
+  auto map = map_catalog_filters(cat, model_filters(), true, "cat.csv");
+  EXPECT_EQ(map, (std::vector<int>{1, -1, 0}));
+}
+
+StarBlock block_from(const testing::TinyCatalog& c, std::uint64_t row0 = 0) {
+  StarBlock b;
+  b.row0 = row0;
+  b.rows = c.rows();
+  b.n_columns = static_cast<int>(c.filters.size());
+  for (int j = 0; j < b.n_columns; ++j) b.column_filter.push_back(j);
+  b.mag.assign(c.mag.begin(), c.mag.end());
+  b.err.assign(c.err.begin(), c.err.end());
+  return b;
+}
+
+TEST(PosteriorSamplerTest, FlagsAndTooFewBandRowsKept) {
+  auto cat = testing::make_catalog(6);
+  const std::size_t F = cat.filters.size();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto set_row = [&](std::size_t r, std::vector<double> mags, std::vector<double> errs) {
+    for (std::size_t j = 0; j < F; ++j) {
+      cat.mag[r * F + j] = mags[j];
+      cat.err[r * F + j] = errs[j];
+    }
+  };
+  const std::vector<double> ok_err{0.02, 0.02, 0.02, 0.02, 0.03, 0.03};
+  set_row(0, {nan, nan, nan, nan, nan, nan}, ok_err);         // no bands
+  set_row(1, {15.0, 14.8, nan, nan, nan, nan}, ok_err);       // 2 bands < bands_min 3
+  set_row(2, {15.0, 14.8, 14.7, 14.65, 14.2, 14.0}, ok_err);  // normal
+  set_row(3, {15.0, 14.8, 14.7, 24.65, 14.2, 14.0}, ok_err);  // one band 10 mag off
+  set_row(4, {15.0, 14.8, 14.7, 14.65, 14.2, 14.0}, {0.02, 0.02, 0.5, 0.02, 0.03, 0.03});  // σ 0.5 > 0.2
+  set_row(5, {15.0, 14.8, 14.7, nan, nan, nan}, {0.02, -1.0, 0.02, 0.02, 0.03, 0.03});      // bad error → 2 bands
+  SamplerSettings s;
+  s.samples = 32;
+  s.bands_min = 3;
+  s.sigma_max = 0.2;
+  s.range_sigma = 5.0;
+  PosteriorSampler sampler(testing::tiny_model(), s);
+  BlockResult out;
+  sampler.run(block_from(cat), out);
+  ASSERT_EQ(out.rows, 6u);
+  EXPECT_EQ(out.n_bands, (std::vector<std::int32_t>{0, 2, 6, 6, 6, 2}));
+  EXPECT_EQ(out.flags[0], kFlagTooFewBands);
+  EXPECT_EQ(out.flags[1], kFlagTooFewBands);
+  EXPECT_EQ(out.flags[2], 0u);
+  EXPECT_EQ(out.flags[3], kFlagOutsideTraining);  // centred, standardised: ~8.3/0.5 ≫ 5
+  EXPECT_EQ(out.flags[4], kFlagOutsideTraining);
+  EXPECT_EQ(out.flags[5], kFlagTooFewBands);
+  for (int p = 0; p < 5; ++p) {
+    EXPECT_TRUE(std::isnan(out.median[0 * 5 + p]));
+    EXPECT_TRUE(std::isnan(out.median[1 * 5 + p]));
+    EXPECT_TRUE(std::isnan(out.hdi95[(1 * 5 + p) * 2]));
+    EXPECT_TRUE(std::isfinite(out.median[2 * 5 + p]));
+    // ordering of the summaries of a sampled star
+    EXPECT_LE(out.hdi95[(2 * 5 + p) * 2], out.hdi68[(2 * 5 + p) * 2]);
+    EXPECT_LE(out.hdi68[(2 * 5 + p) * 2 + 1], out.hdi95[(2 * 5 + p) * 2 + 1]);
+    EXPECT_LE(out.p16[2 * 5 + p], out.median[2 * 5 + p]);
+    EXPECT_LE(out.median[2 * 5 + p], out.p84[2 * 5 + p]);
+    EXPECT_GT(out.std[2 * 5 + p], 0.0f);
+  }
+  EXPECT_GT(out.median[2 * 5 + 0], 1000.0f);  // Teff in K
+  EXPECT_EQ(sampler.sampled_stars(), 3u);
+}
+
+TEST(PosteriorSamplerTest, KeptSamplesMatchTheSummaries) {
+  auto cat = testing::make_catalog(5);
+  SamplerSettings s;
+  s.samples = 40;
+  s.bands_min = 3;
+  s.keep_samples = true;
+  PosteriorSampler sampler(testing::tiny_model(), s);
+  BlockResult out;
+  sampler.run(block_from(cat, 100), out);
+  ASSERT_EQ(out.samples.size(), 5u * 40 * 5);
+  for (std::size_t r = 0; r < 5; ++r) {
+    if (out.flags[r] & kFlagTooFewBands) continue;
+    for (int p = 0; p < 5; ++p) {
+      std::vector<double> v;
+      for (int i = 0; i < 40; ++i) v.push_back(out.samples[(r * 40 + i) * 5 + p]);
+      auto sm = summarize(v);
+      EXPECT_NEAR(sm.median, out.median[r * 5 + p], 1e-4 * std::abs(sm.median) + 1e-6);
+      EXPECT_NEAR(sm.hdi68_lo, out.hdi68[(r * 5 + p) * 2], 1e-4 * std::abs(sm.hdi68_lo) + 1e-6);
+    }
+  }
+}
+
+// The random numbers are keyed by the row, so a star's posterior does not depend on
+// its batch companions or the batch size (up to float32 round-off in the network).
+TEST(PosteriorSamplerTest, ResultsIndependentOfBatchSizeAndCompanions) {
+  auto cat = testing::make_catalog(40);
+  SamplerSettings s;
+  s.samples = 32;
+  s.bands_min = 3;
+  auto model = testing::tiny_model();
+  std::vector<BlockResult> results;
+  for (std::int64_t batch : {1, 3, 16, 64}) {
+    s.batch = batch;
+    PosteriorSampler sampler(model, s);
+    results.emplace_back();
+    sampler.run(block_from(cat), results.back());
+  }
+  // The same stars as part of a different block (its first 17 rows only).
+  {
+    auto part = cat;
+    part.mag.resize(17 * cat.filters.size());
+    part.err.resize(17 * cat.filters.size());
+    part.id.resize(17);
+    s.batch = 5;
+    PosteriorSampler sampler(model, s);
+    BlockResult r;
+    sampler.run(block_from(part), r);
+    for (std::size_t i = 0; i < r.median.size(); ++i) {
+      if (std::isnan(results[0].median[i])) {
+        EXPECT_TRUE(std::isnan(r.median[i]));
+      } else {
+        EXPECT_NEAR(r.median[i], results[0].median[i], 1e-3 * std::abs(results[0].median[i]));
+      }
+    }
+  }
+  const auto& ref = results[0];
+  std::size_t sampled = 0;
+  for (std::size_t k = 1; k < results.size(); ++k) {
+    const auto& r = results[k];
+    EXPECT_EQ(r.flags, ref.flags);
+    EXPECT_EQ(r.n_bands, ref.n_bands);
+    for (std::size_t i = 0; i < ref.median.size(); ++i) {
+      if (std::isnan(ref.median[i])) {
+        EXPECT_TRUE(std::isnan(r.median[i]));
+        continue;
+      }
+      ++sampled;
+      const double tol = 1e-3 * std::abs(ref.median[i]) + 1e-5;
+      EXPECT_NEAR(r.median[i], ref.median[i], tol) << "batch variant " << k << " value " << i;
+      EXPECT_NEAR(r.p84[i], ref.p84[i], 1e-3 * std::abs(ref.p84[i]) + 1e-5);
+      EXPECT_NEAR(r.hdi95[2 * i + 1], ref.hdi95[2 * i + 1], 1e-3 * std::abs(ref.hdi95[2 * i + 1]) + 1e-5);
+    }
+  }
+  EXPECT_GT(sampled, 3u * 5 * 25);
+  // Different seeds give different posteriors draws (the test above is not vacuous).
+  s.batch = 16;
+  s.seed = 2;
+  PosteriorSampler other(model, s);
+  BlockResult r2;
+  other.run(block_from(cat), r2);
+  int differ = 0;
+  for (std::size_t i = 0; i < ref.median.size(); ++i) differ += std::abs(r2.median[i] - ref.median[i]) > 1e-3 * std::abs(ref.median[i]);
+  EXPECT_GT(differ, 50);
+}
+
+// Batch-parallel workers compute each batch exactly as the caller's thread would.
+TEST(PosteriorSamplerTest, WorkersGiveIdenticalBits) {
+  auto cat = testing::make_catalog(50, 9);
+  SamplerSettings s;
+  s.samples = 24;
+  s.bands_min = 3;
+  s.batch = 6;
+  s.keep_samples = true;
+  auto model = testing::tiny_model();
+  torch::set_num_threads(1);
+  BlockResult one, three;
+  PosteriorSampler(model, s).run(block_from(cat), one);
+  s.workers = 3;
+  PosteriorSampler sampler(model, s);
+  sampler.run(block_from(cat), three);
+  EXPECT_EQ(sampler.sampled_stars(), 50u - 9u);  // rows 3, 7, 14, 18, 25, 29, 36, 40, 47 have < 3 bands
+  auto same_bits = [](const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  };
+  EXPECT_TRUE(same_bits(one.samples, three.samples));
+  EXPECT_TRUE(same_bits(one.median, three.median));
+  EXPECT_TRUE(same_bits(one.hdi95, three.hdi95));
+  EXPECT_EQ(one.flags, three.flags);
+}
+
+// ---- posterior-predictive check ----
+
+class PpcTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    registry_ = std::make_unique<sim::FilterRegistry>(
+        sim::FilterRegistry::load(std::string(IRISML_SOURCE_DIR) + "/configs/filters.ini", IRISML_TEST_DATA_DIR));
+    synth_ = std::make_unique<sim::Synthesizer>(testing::synthetic_grid(), *registry_, model_filters());
+  }
+  static void TearDownTestSuite() {
+    synth_.reset();
+    registry_.reset();
+  }
+  static std::unique_ptr<sim::FilterRegistry> registry_;
+  static std::unique_ptr<sim::Synthesizer> synth_;
+};
+std::unique_ptr<sim::FilterRegistry> PpcTest::registry_;
+std::unique_ptr<sim::Synthesizer> PpcTest::synth_;
+
+TEST_F(PpcTest, ChiSquareOfOwnMagnitudesAndOffset) {
+  const double theta[5] = {5600.0, 4.3, -0.4, 0.7, 3.2};
+  std::vector<double> clean(6), work, scratch;
+  ASSERT_TRUE(synth_->magnitudes({theta[0], theta[1], theta[2], theta[3], theta[4]}, clean.data(), work));
+  std::vector<int> bands{0, 1, 2, 3, 4, 5};
+  std::vector<float> mag(6), err{0.02f, 0.02f, 0.02f, 0.03f, 0.05f, 0.05f};
+  for (int i = 0; i < 6; ++i) mag[i] = static_cast<float>(clean[i] + 7.25);
+  bool inside = false;
+  double offset = 0;
+  double chi2 = ppc_chi2(*synth_, theta, bands.data(), mag.data(), err.data(), 6, scratch, work, &inside, &offset);
+  EXPECT_TRUE(inside);
+  EXPECT_NEAR(offset, 7.25, 1e-5);
+  EXPECT_LT(chi2, 1e-6);
+  // Noise at the quoted errors: χ²/dof of order 1 on average.
+  double mean_chi2 = 0;
+  for (std::uint64_t star = 0; star < 200; ++star) {
+    Philox rng(4, star);
+    for (int i = 0; i < 6; ++i) mag[i] = static_cast<float>(clean[i] + 3.0 + err[i] * rng.normal());
+    mean_chi2 += ppc_chi2(*synth_, theta, bands.data(), mag.data(), err.data(), 6, scratch, work) / 200;
+  }
+  EXPECT_NEAR(mean_chi2, 1.0, 0.2);
+  // A wrong temperature: large χ².
+  const double wrong[5] = {4300.0, 4.3, -0.4, 0.7, 3.2};
+  for (int i = 0; i < 6; ++i) mag[i] = static_cast<float>(clean[i]);
+  EXPECT_GT(ppc_chi2(*synth_, wrong, bands.data(), mag.data(), err.data(), 6, scratch, work), 100.0);
+  // Outside the grid (the missing hot low-gravity corner): NaN.
+  const double off_grid[5] = {6800.0, 3.2, -0.4, 0.7, 3.2};
+  EXPECT_TRUE(std::isnan(ppc_chi2(*synth_, off_grid, bands.data(), mag.data(), err.data(), 6, scratch, work, &inside)));
+  EXPECT_FALSE(inside);
+  // One band: no degree of freedom left.
+  EXPECT_TRUE(std::isnan(ppc_chi2(*synth_, theta, bands.data(), mag.data(), err.data(), 1, scratch, work)));
+}
+
+// A catalogue made from the simulator's own magnitudes at θ*, sampled with a model
+// whose posterior sits at θ*: χ² small and unflagged; stars made at another θ are flagged.
+TEST_F(PpcTest, SamplerFlagsStarsThePosteriorCannotReproduce) {
+  const double teff = 5600, logg = 4.3, mh = -0.4, av = 0.7, rv = 3.2;
+  const double u_av = av + std::log(-std::expm1(-av));  // softplus⁻¹
+  auto model = testing::point_model({std::log10(teff), logg, mh, u_av, rv});
+  std::vector<double> good(6), bad(6), work;
+  ASSERT_TRUE(synth_->magnitudes({teff, logg, mh, av, rv}, good.data(), work));
+  ASSERT_TRUE(synth_->magnitudes({4500, logg, mh, 2.5, rv}, bad.data(), work));
+  testing::TinyCatalog cat = testing::make_catalog(4);
+  for (std::size_t r = 0; r < 4; ++r) {
+    for (std::size_t j = 0; j < 6; ++j) {
+      const auto& src = r == 2 ? bad : good;
+      cat.mag[r * 6 + j] = src[j] + 5.0 + 0.1 * r + (j % 2 ? 0.004 : -0.004);
+      cat.err[r * 6 + j] = 0.02;
+    }
+  }
+  SamplerSettings s;
+  s.samples = 16;
+  s.bands_min = 3;
+  s.range_sigma = 1e6;
+  s.ppc_threshold = 5.0;
+  PosteriorSampler sampler(model, s, synth_.get());
+  BlockResult out;
+  sampler.run(block_from(cat), out);
+  EXPECT_NEAR(out.median[0], teff, 1.0);
+  EXPECT_NEAR(out.median[3], av, 1e-3);
+  for (std::size_t r : {0, 1, 3}) {
+    EXPECT_LT(out.ppc_chi2[r], 0.2) << r;  // residuals ±0.004 mag at σ = 0.02 → χ²/dof ≈ 0.05
+    EXPECT_EQ(out.flags[r] & kFlagPpcHigh, 0u) << r;
+  }
+  EXPECT_GT(out.ppc_chi2[2], 100.0f);
+  EXPECT_EQ(out.flags[2], kFlagPpcHigh);
+}
+
+}  // namespace
+}  // namespace irisml::infer

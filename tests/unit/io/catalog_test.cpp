@@ -1,0 +1,298 @@
+#include "io/catalog.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "io/fits.hpp"
+#include "io/hdf5.hpp"
+
+namespace irisml {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fake registry: SDSS_u carries the −0.04 catalogue offset, SDSS_z +0.02.
+const KnownFilters kKnown = {{"SDSS_u", -0.04}, {"SDSS_g", 0.0}, {"PS1_g", 0.0}, {"SDSS_z", 0.02}, {"2MASS_J", 0.0}};
+
+std::string temp_file(const std::string& name) {
+  return (fs::temp_directory_path() / ("irisml_catalog_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+
+std::string write_text(const std::string& name, const std::string& content) {
+  std::string path = temp_file(name);
+  std::ofstream(path) << content;
+  return path;
+}
+
+template <typename E, typename Fn>
+void expect_error(Fn&& fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "no exception thrown";
+  } catch (const E& e) {
+    std::string what = e.what();
+    for (const auto& p : parts) EXPECT_NE(what.find(p), std::string::npos) << "'" << p << "' not in: " << what;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
+}
+
+bool absent(const CatalogBlock& b, std::size_t row, std::size_t f) {
+  std::size_t nf = b.mag.size() / b.rows;
+  return std::isnan(b.mag[row * nf + f]) && std::isnan(b.err[row * nf + f]);
+}
+
+TEST(CatalogTest, CsvReadsMagnitudesOffsetsMissingValuesAndIds) {
+  std::string path = write_text("basic.csv",
+                                "# a comment line\n"
+                                "id,ra,dec,SDSS_u,SDSS_u_err,SDSS_g,SDSS_g_err\n"
+                                "star-a,10.5,-3.25,18.00,0.05,17.0,0.02\n"
+                                "\"star, b\",11,-4,-99,0.05,16.5,0.03\n"
+                                "star-c,12,-5,,0.1,NaN,0.02\r\n"
+                                "star-d,13,-6,19.5,0.2,17.25,0.001\n");
+  CatalogOptions options;
+  options.error_floor = 0.01;
+  auto cat = CatalogReader::open(path, kKnown, options);
+  EXPECT_EQ(cat.format(), CatalogFormat::Csv);
+  EXPECT_EQ(cat.rows(), 4u);
+  EXPECT_EQ(cat.filters(), (std::vector<std::string>{"SDSS_u", "SDSS_g"}));
+  EXPECT_TRUE(cat.has_id());
+  EXPECT_TRUE(cat.has_position());
+  EXPECT_FALSE(cat.has_truth());
+  auto b = cat.read(0, 4);
+  ASSERT_EQ(b.mag.size(), 8u);
+  EXPECT_FLOAT_EQ(b.mag[0], 18.00f - 0.04f);  // SDSS_u offset applied
+  EXPECT_FLOAT_EQ(b.err[0], 0.05f);
+  EXPECT_FLOAT_EQ(b.mag[1], 17.0f);
+  EXPECT_TRUE(absent(b, 1, 0));  // −99 sentinel
+  EXPECT_FLOAT_EQ(b.mag[3], 16.5f);
+  EXPECT_TRUE(absent(b, 2, 0));      // empty
+  EXPECT_TRUE(absent(b, 2, 1));      // NaN
+  EXPECT_FLOAT_EQ(b.err[7], 0.01f);  // 0.001 raised to the floor
+  EXPECT_EQ(b.id, (std::vector<std::string>{"star-a", "star, b", "star-c", "star-d"}));
+  EXPECT_DOUBLE_EQ(b.ra[1], 11.0);
+  EXPECT_DOUBLE_EQ(b.dec[0], -3.25);
+  EXPECT_EQ(b.bands(0), 2);
+  EXPECT_EQ(b.bands(1), 1);
+  EXPECT_EQ(b.bands(2), 0);
+  EXPECT_EQ(b.dropped_bad_error, (std::vector<std::int64_t>{0, 0}));
+  // a sub-range reads the right rows
+  auto tail = cat.read(3, 1);
+  EXPECT_EQ(tail.row0, 3u);
+  EXPECT_FLOAT_EQ(tail.mag[0], 19.5f - 0.04f);
+  EXPECT_EQ(tail.id, (std::vector<std::string>{"star-d"}));
+  expect_error<IoError>([&] { cat.read(3, 2); }, {"out of range", "4 rows"});
+  fs::remove(path);
+}
+
+TEST(CatalogTest, BadErrorsDropTheBandAndAreCounted) {
+  std::string path = write_text("baderr.csv",
+                                "SDSS_g,SDSS_g_err,SDSS_z,SDSS_z_err\n"
+                                "17,0,15,0.1\n"
+                                "17,-0.1,15,inf\n"
+                                "17,,15,nan\n"
+                                "-99,-99,15,0.05\n");
+  auto cat = CatalogReader::open(path, kKnown);
+  auto b = cat.read(0, 4);
+  // SDSS_g: error 0, −0.1, empty → 3 dropped; row 3 is missing (sentinel), not counted
+  // SDSS_z: inf, nan → 2 dropped
+  EXPECT_EQ(b.dropped_bad_error, (std::vector<std::int64_t>{3, 2}));
+  EXPECT_TRUE(absent(b, 0, 0));
+  EXPECT_FLOAT_EQ(b.mag[1], 15.02f);  // SDSS_z offset +0.02
+  EXPECT_TRUE(absent(b, 1, 1));
+  EXPECT_FLOAT_EQ(b.mag[7], 15.02f);
+  fs::remove(path);
+}
+
+TEST(CatalogTest, ColumnMapAndSentinelOption) {
+  std::string path = write_text("mapped.csv",
+                                "name,gmag,e_gmag,Jmag,e_Jmag\n"
+                                "x,17.5,0.02,99,99\n"
+                                "y,99,0.02,14.0,0.03\n");
+  CatalogOptions options;
+  options.column_map = parse_column_map("name:id, gmag:PS1_g,e_gmag:PS1_g_err,Jmag:2MASS_J,e_Jmag:2MASS_J_err");
+  options.missing_sentinel = 99;
+  auto cat = CatalogReader::open(path, kKnown, options);
+  EXPECT_EQ(cat.filters(), (std::vector<std::string>{"PS1_g", "2MASS_J"}));
+  auto b = cat.read(0, 2);
+  EXPECT_FLOAT_EQ(b.mag[0], 17.5f);
+  EXPECT_TRUE(absent(b, 0, 1));
+  EXPECT_TRUE(absent(b, 1, 0));
+  EXPECT_FLOAT_EQ(b.mag[3], 14.0f);
+  EXPECT_EQ(b.id, (std::vector<std::string>{"x", "y"}));
+  expect_error<InputError>([] { parse_column_map("gmag=PS1_g"); }, {"gmag=PS1_g", "FILE_COLUMN:NAME"});
+  CatalogOptions wrong;
+  wrong.column_map = {{"rmag", "PS1_r"}};
+  expect_error<InputError>([&] { CatalogReader::open(path, kKnown, wrong); }, {"rmag", "no column"});
+  CatalogOptions not_a_filter;
+  not_a_filter.column_map = {{"gmag", "PS1_q"}, {"e_gmag", "PS1_q_err"}};
+  expect_error<InputError>([&] { CatalogReader::open(path, kKnown, not_a_filter); }, {"PS1_q", "SDSS_u, SDSS_g"});
+  fs::remove(path);
+}
+
+TEST(CatalogTest, CsvRaggedRowsAndTextNameFileLineColumnAndValue) {
+  std::string ragged = write_text("ragged.csv",
+                                  "SDSS_g,SDSS_g_err,SDSS_z,SDSS_z_err\n"
+                                  "17,0.1,15,0.1\n"
+                                  "\n"
+                                  "17,0.1,15\n");
+  expect_error<InputError>([&] { CatalogReader::open(ragged, kKnown); },
+                           {ragged, "line 4", "ragged", "SDSS_z_err", "3 values"});
+  std::string extra = write_text("extra.csv", "SDSS_g,SDSS_g_err\n17,0.1,oops\n");
+  expect_error<InputError>([&] { CatalogReader::open(extra, kKnown); }, {"line 2", "'oops'", "column 3"});
+  std::string text = write_text("text.csv",
+                                "SDSS_g,SDSS_g_err,SDSS_z,SDSS_z_err\n"
+                                "17,0.1,15,0.1\n"
+                                "17,0.1,bright,0.1\n");
+  expect_error<InputError>([&] { CatalogReader::open(text, kKnown); },
+                           {text, "line 3", "'SDSS_z'", "column 3", "'bright'", "not a number"});
+  std::string empty = write_text("empty.csv", "# nothing\n");
+  expect_error<InputError>([&] { CatalogReader::open(empty, kKnown); }, {"no header"});
+  for (const auto& p : {ragged, extra, text, empty}) fs::remove(p);
+}
+
+TEST(CatalogTest, UnknownColumnsListKnownFiltersOrWarnWhenIgnored) {
+  std::string path = write_text("unknown.csv",
+                                "id,SDSS_g,SDSS_g_err,PS1_q,PS1_q_err,parallax\n"
+                                "a,17,0.1,16,0.1,1.5\n");
+  expect_error<InputError>(
+      [&] { CatalogReader::open(path, kKnown); },
+      {"PS1_q, PS1_q_err, parallax", "SDSS_u, SDSS_g, PS1_g, SDSS_z, 2MASS_J", "--ignore-unknown-columns"});
+  CatalogOptions options;
+  options.ignore_unknown_columns = true;
+  auto cat = CatalogReader::open(path, kKnown, options);
+  EXPECT_EQ(cat.filters(), (std::vector<std::string>{"SDSS_g"}));
+  EXPECT_EQ(cat.ignored_columns(), (std::vector<std::string>{"PS1_q", "PS1_q_err", "parallax"}));
+  fs::remove(path);
+}
+
+TEST(CatalogTest, FilterWithoutErrorColumnIsAnError) {
+  std::string path = write_text("noerr.csv", "SDSS_g,SDSS_g_err,SDSS_z\n17,0.1,15\n");
+  expect_error<InputError>([&] { CatalogReader::open(path, kKnown); }, {"'SDSS_z'", "SDSS_z_err"});
+  std::string orphan = write_text("orphan.csv", "SDSS_g,SDSS_g_err,SDSS_z_err\n17,0.1,15\n");
+  expect_error<InputError>([&] { CatalogReader::open(orphan, kKnown); }, {"SDSS_z_err", "no magnitude column"});
+  std::string none = write_text("none.csv", "id,ra,dec\na,1,2\n");
+  expect_error<InputError>([&] { CatalogReader::open(none, kKnown); }, {"no filter columns"});
+  for (const auto& p : {path, orphan, none}) fs::remove(p);
+}
+
+TEST(CatalogTest, CsvTruthColumns) {
+  std::string path = write_text("truth.csv",
+                                "SDSS_g,SDSS_g_err,true_teff,true_logg,true_mh,true_av,true_rv\n"
+                                "17,0.1,5800,4.4,0.0,0.1,3.1\n");
+  auto cat = CatalogReader::open(path, kKnown);
+  ASSERT_TRUE(cat.has_truth());
+  auto b = cat.read(0, 1);
+  EXPECT_EQ(b.truth, (std::vector<double>{5800, 4.4, 0.0, 0.1, 3.1}));
+  std::string partial = write_text("partial.csv", "SDSS_g,SDSS_g_err,true_teff\n17,0.1,5800\n");
+  expect_error<InputError>([&] { CatalogReader::open(partial, kKnown); }, {"only 1 of the 5 truth columns"});
+  fs::remove(path);
+  fs::remove(partial);
+}
+
+std::string write_hdf5_catalog(const std::string& name, bool permuted_truth) {
+  std::string path = temp_file(name);
+  auto f = h5::File::create(path);
+  const float nan = std::nanf("");
+  f.write<float>("SDSS_z", {15.0f, nan, 14.0f}, {3});
+  f.write<float>("SDSS_z_err", {0.05f, nan, -1.0f}, {3});
+  f.write<double>("SDSS_u", {20.0, 19.0, -99.0}, {3});
+  f.write<double>("SDSS_u_err", {0.1, 0.2, 0.1}, {3});
+  f.write_strings("id", {"s0", "s1", "s2"});
+  std::vector<double> truth = {5000, 4.5, -0.5, 0.2, 3.1, 6000, 4.0, 0.1, 1.0, 2.9, 7000, 3.5, -1.0, 0.0, 3.3};
+  if (permuted_truth) {  // stored as (logg, teff, mh, av, rv)
+    for (int r = 0; r < 3; ++r)
+      std::swap(truth[static_cast<std::size_t>(r * 5)], truth[static_cast<std::size_t>(r * 5 + 1)]);
+  }
+  f.write<double>("true_parameters", truth, {3, 5});
+  f.set_attr("true_parameters", "parameter_names", permuted_truth ? "logg,teff,mh,av,rv" : "teff,logg,mh,av,rv");
+  f.close();
+  return path;
+}
+
+TEST(CatalogTest, Hdf5ReadsRowRangesTruthAndCountsDrops) {
+  std::string path = write_hdf5_catalog("cat.h5", /*permuted_truth=*/true);
+  auto cat = CatalogReader::open(path, kKnown);
+  EXPECT_EQ(cat.format(), CatalogFormat::Hdf5);
+  EXPECT_EQ(cat.rows(), 3u);
+  EXPECT_EQ(cat.filters(), (std::vector<std::string>{"SDSS_u", "SDSS_z"}));  // registry order
+  EXPECT_TRUE(cat.has_truth());
+  auto b = cat.read(1, 2);
+  EXPECT_EQ(b.rows, 2u);
+  EXPECT_FLOAT_EQ(b.mag[0], 19.0f - 0.04f);
+  EXPECT_TRUE(absent(b, 0, 1));  // NaN magnitude: absent, not counted
+  EXPECT_TRUE(absent(b, 1, 0));  // −99
+  EXPECT_TRUE(absent(b, 1, 1));  // error −1: dropped
+  EXPECT_EQ(b.dropped_bad_error, (std::vector<std::int64_t>{0, 1}));
+  EXPECT_EQ(b.id, (std::vector<std::string>{"s1", "s2"}));
+  EXPECT_EQ(b.truth, (std::vector<double>{6000, 4.0, 0.1, 1.0, 2.9, 7000, 3.5, -1.0, 0.0, 3.3}));
+  fs::remove(path);
+}
+
+TEST(CatalogTest, TruncatedOrForeignFilesAreIoErrorsNamingTheFile) {
+  std::string good = write_hdf5_catalog("good.h5", false);
+  std::string truncated = temp_file("truncated.h5");
+  {
+    std::ifstream in(good, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+  }
+  expect_error<IoError>([&] { CatalogReader::open(truncated, kKnown); }, {truncated});
+  std::string fake = write_text("fake.h5", "SDSS_g,SDSS_g_err\n17,0.1\n");
+  expect_error<IoError>([&] { CatalogReader::open(fake, kKnown); }, {fake, "not an HDF5 file"});
+  std::string fake_fits = write_text("fake.fits", "hello");
+  expect_error<IoError>([&] { CatalogReader::open(fake_fits, kKnown); }, {fake_fits, "not a FITS file"});
+  expect_error<IoError>([&] { CatalogReader::open(temp_file("missing.csv"), kKnown); }, {"missing.csv", "cannot open"});
+  std::string odd = write_text("cat.dat", "x");
+  expect_error<InputError>([&] { CatalogReader::open(odd, kKnown); }, {"cannot tell the format"});
+  for (const auto& p : {good, truncated, fake, fake_fits, odd}) fs::remove(p);
+}
+
+TEST(CatalogTest, FitsTableWithUpperCaseNamesAndMapping) {
+  std::string path = temp_file("cat.fits");
+  {
+    auto f = fits::File::create(path);
+    f.create_table("CATALOG",
+                   {{"OBJID", "10A", ""},
+                    {"SDSS_U", "1E", "mag"},
+                    {"SDSS_U_ERR", "1E", "mag"},
+                    {"KMAG", "1D", "mag"},
+                    {"E_KMAG", "1D", "mag"}},
+                   3);
+    f.write_column("OBJID", std::vector<std::string>{"f1", "f2", "f3"});
+    f.write_column("SDSS_U", std::vector<float>{18.0f, std::nanf(""), -99.0f});
+    f.write_column("SDSS_U_ERR", std::vector<float>{0.05f, 0.05f, 0.05f});
+    f.write_column("KMAG", std::vector<double>{12.0, 12.5, 13.0});
+    f.write_column("E_KMAG", std::vector<double>{0.02, 0.0, 0.03});
+    f.close();
+  }
+  CatalogOptions options;
+  options.column_map = parse_column_map("objid:id,kmag:2MASS_J,e_kmag:2MASS_J_err");  // FITS names: any case
+  auto cat = CatalogReader::open(path, kKnown, options);
+  EXPECT_EQ(cat.format(), CatalogFormat::Fits);
+  EXPECT_EQ(cat.rows(), 3u);
+  EXPECT_EQ(cat.filters(), (std::vector<std::string>{"SDSS_u", "2MASS_J"}));
+  auto b = cat.read(0, 3);
+  EXPECT_NEAR(b.mag[0], 17.96f, 1e-5);
+  EXPECT_TRUE(absent(b, 1, 0));
+  EXPECT_TRUE(absent(b, 2, 0));
+  EXPECT_TRUE(absent(b, 1, 1));  // error 0
+  EXPECT_FLOAT_EQ(b.mag[5], 13.0f);
+  EXPECT_EQ(b.dropped_bad_error, (std::vector<std::int64_t>{0, 1}));
+  EXPECT_EQ(b.id, (std::vector<std::string>{"f1", "f2", "f3"}));
+  auto part = cat.read(2, 1);
+  EXPECT_EQ(part.id, (std::vector<std::string>{"f3"}));
+  // without the mapping, KMAG is unknown
+  expect_error<InputError>([&] { CatalogReader::open(path, kKnown); }, {"OBJID", "KMAG, E_KMAG", "known filters"});
+  fs::remove(path);
+}
+
+}  // namespace
+}  // namespace irisml

@@ -1,0 +1,192 @@
+#include "simulate/noise.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace irisml::sim {
+namespace {
+
+constexpr int kFilters = 25;
+
+std::vector<float> clean_mags() {
+  std::vector<float> m(kFilters);
+  for (int i = 0; i < kFilters; ++i) m[static_cast<std::size_t>(i)] = 10.0f + 0.1f * static_cast<float>(i);
+  return m;
+}
+
+struct Observation {
+  std::vector<int> index;
+  std::vector<float> mag, err;
+};
+
+Observation observe(std::uint64_t seed, std::uint64_t star, const NoiseModel& model) {
+  auto clean = clean_mags();
+  Observation o;
+  o.index.resize(kFilters);
+  o.mag.resize(kFilters);
+  o.err.resize(kFilters);
+  Philox rng(seed, star);
+  int k = observe_star(rng, clean.data(), kFilters, model, o.index.data(), o.mag.data(), o.err.data());
+  o.index.resize(static_cast<std::size_t>(k));
+  o.mag.resize(static_cast<std::size_t>(k));
+  o.err.resize(static_cast<std::size_t>(k));
+  return o;
+}
+
+TEST(NoiseTest, SameKeyGivesSameObservationOtherKeysDiffer) {
+  NoiseModel model;
+  auto a = observe(7, 123, model);
+  auto b = observe(7, 123, model);
+  EXPECT_EQ(a.index, b.index);
+  EXPECT_EQ(a.mag, b.mag);
+  EXPECT_EQ(a.err, b.err);
+  auto c = observe(7, 124, model);
+  auto d = observe(8, 123, model);
+  EXPECT_NE(a.mag, c.mag);
+  EXPECT_NE(a.mag, d.mag);
+}
+
+TEST(NoiseTest, BandCountsCoverTheRangeAndSubsetsAreSortedAndDistinct) {
+  NoiseModel model;
+  model.bands_min = 3;
+  model.bands_max = 8;
+  std::vector<int> count_hist(kFilters + 1, 0);
+  std::vector<int> band_hist(kFilters, 0);
+  const int stars = 6000;
+  for (int s = 0; s < stars; ++s) {
+    auto o = observe(1, static_cast<std::uint64_t>(s), model);
+    int k = static_cast<int>(o.index.size());
+    ASSERT_GE(k, 3);
+    ASSERT_LE(k, 8);
+    ++count_hist[static_cast<std::size_t>(k)];
+    for (std::size_t i = 0; i < o.index.size(); ++i) {
+      ASSERT_GE(o.index[i], 0);
+      ASSERT_LT(o.index[i], kFilters);
+      if (i > 0) {
+        ASSERT_LT(o.index[i - 1], o.index[i]);  // ascending, hence distinct
+      }
+      ++band_hist[static_cast<std::size_t>(o.index[i])];
+    }
+  }
+  // uniform count: 6 values, each ≈ 1000 (binomial sd ≈ 29)
+  for (int k = 3; k <= 8; ++k) EXPECT_NEAR(count_hist[static_cast<std::size_t>(k)], stars / 6.0, 150) << "k=" << k;
+  // uniform subset: each band chosen with probability mean(k)/25 = 5.5/25
+  const double expected = stars * 5.5 / kFilters;
+  for (int b = 0; b < kFilters; ++b)
+    EXPECT_NEAR(band_hist[static_cast<std::size_t>(b)], expected, 6 * std::sqrt(expected));
+}
+
+TEST(NoiseTest, AllBandsWhenMaxIsZeroAndMinEqualsFilterCount) {
+  NoiseModel model;
+  model.bands_min = kFilters;
+  model.bands_max = 0;
+  auto o = observe(3, 9, model);
+  ASSERT_EQ(o.index.size(), static_cast<std::size_t>(kFilters));
+  for (int i = 0; i < kFilters; ++i) EXPECT_EQ(o.index[static_cast<std::size_t>(i)], i);
+}
+
+TEST(NoiseTest, LogUniformSigmaAndStandardisedResidualsAreUnitNormal) {
+  NoiseModel model;  // loguniform 0.005..0.2
+  auto clean = clean_mags();
+  double sum = 0, sum2 = 0, log_sum = 0;
+  double sig_min = 1e9, sig_max = 0;
+  long n = 0, below_geo = 0;
+  const double geo = std::sqrt(model.sigma_min * model.sigma_max);
+  for (int s = 0; s < 4000; ++s) {
+    auto o = observe(11, static_cast<std::uint64_t>(s), model);
+    for (std::size_t i = 0; i < o.index.size(); ++i) {
+      double sigma = o.err[i];
+      sig_min = std::min(sig_min, sigma);
+      sig_max = std::max(sig_max, sigma);
+      double z = (o.mag[i] - clean[static_cast<std::size_t>(o.index[i])]) / sigma;
+      sum += z;
+      sum2 += z * z;
+      log_sum += std::log(sigma);
+      below_geo += sigma < geo;
+      ++n;
+    }
+  }
+  ASSERT_GT(n, 50000);
+  EXPECT_GE(sig_min, model.sigma_min * (1 - 1e-6));
+  EXPECT_LE(sig_max, model.sigma_max * (1 + 1e-6));
+  EXPECT_LT(sig_min, 0.0055);  // the range is actually reached
+  EXPECT_GT(sig_max, 0.19);
+  double mean = sum / n, var = sum2 / n - mean * mean;
+  EXPECT_NEAR(mean, 0.0, 0.02);
+  EXPECT_NEAR(var, 1.0, 0.03);
+  // log σ uniform: its mean is the log of the geometric mean, half the draws below it
+  EXPECT_NEAR(log_sum / n, std::log(geo), 0.02);
+  EXPECT_NEAR(static_cast<double>(below_geo) / n, 0.5, 0.01);
+}
+
+TEST(NoiseTest, UniformSigmaHasTheUniformMeanAndFloorApplies) {
+  NoiseModel model;
+  model.sigma_distribution = "uniform";
+  model.sigma_min = 0.01;
+  model.sigma_max = 0.05;
+  model.sigma_floor = 0.02;
+  double sum = 0;
+  long n = 0, at_floor = 0;
+  for (int s = 0; s < 3000; ++s) {
+    auto o = observe(5, static_cast<std::uint64_t>(s), model);
+    for (float e : o.err) {
+      EXPECT_GE(e, 0.02f * (1 - 1e-6f));
+      EXPECT_LE(e, 0.05f * (1 + 1e-6f));
+      at_floor += std::fabs(e - 0.02f) < 1e-7f;
+      sum += e;
+      ++n;
+    }
+  }
+  // σ = max(U(0.01, 0.05), 0.02): P(at floor) = 0.25; mean = 0.25·0.02 + 0.75·0.035 = 0.03125
+  EXPECT_NEAR(static_cast<double>(at_floor) / n, 0.25, 0.01);
+  EXPECT_NEAR(sum / n, 0.03125, 0.0004);
+}
+
+template <typename Fn>
+void expect_input_error(Fn&& fn, const std::string& part) {
+  try {
+    fn();
+    ADD_FAILURE() << "no exception; expected one mentioning " << part;
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
+TEST(NoiseTest, ValidateNamesTheBadKey) {
+  NoiseModel m;
+  m.bands_min = 0;
+  expect_input_error([&] { m.validate(); }, "noise.bands_min");
+  m = {};
+  m.bands_max = 3;
+  expect_input_error([&] { m.validate(); }, "noise.bands_max");
+  m = {};
+  m.sigma_min = 0;
+  expect_input_error([&] { m.validate(); }, "noise.sigma_min");
+  m = {};
+  m.sigma_max = 0.001;
+  expect_input_error([&] { m.validate(); }, "noise.sigma_max");
+  m = {};
+  m.sigma_distribution = "gaussian";
+  expect_input_error([&] { m.validate(); }, "loguniform, uniform");
+  m = {};
+  m.sigma_floor = -1;
+  expect_input_error([&] { m.validate(); }, "noise.sigma_floor");
+  m = {};
+  expect_input_error([&] { m.validate(4); }, "only 4");
+  EXPECT_NO_THROW(NoiseModel{}.validate(25));
+  auto clean = clean_mags();
+  std::vector<int> idx(4);
+  std::vector<float> mag(4), err(4);
+  Philox rng(1, 1);
+  expect_input_error([&] { observe_star(rng, clean.data(), 4, NoiseModel{}, idx.data(), mag.data(), err.data()); },
+                     "only 4 bands");
+}
+
+}  // namespace
+}  // namespace irisml::sim
