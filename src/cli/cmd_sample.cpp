@@ -238,42 +238,6 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
 
 namespace {
 
-// model.* options ([model] section), the same keys as `irisml train`.
-void add_bench_model_options(Command& cmd) {
-  model::ModelConfig d;
-  cmd.options.add_options()
-      ("model.width", po::value<int>()->default_value(d.width), "token / context width M")
-      ("model.layers", po::value<int>()->default_value(d.layers), "transformer layers L")
-      ("model.ffn", po::value<int>()->default_value(d.ffn), "feed-forward width")
-      ("model.heads", po::value<int>()->default_value(d.heads), "attention heads")
-      ("model.dropout", po::value<double>()->default_value(d.dropout), "dropout (inactive when sampling)")
-      ("model.flow_blocks", po::value<int>()->default_value(d.flow_blocks), "MADE blocks of the flow")
-      ("model.made_hidden", po::value<std::string>()->default_value("256,256"), "hidden widths of each MADE")
-      ("model.mixture_components", po::value<int>()->default_value(d.mixture_components), "base mixture components")
-      ("model.activation", po::value<std::string>()->default_value(d.activation), "feed-forward activation: relu | gelu");
-}
-
-model::ModelConfig bench_model_config(const po::variables_map& vm) {
-  model::ModelConfig c;
-  c.width = vm["model.width"].as<int>();
-  c.layers = vm["model.layers"].as<int>();
-  c.ffn = vm["model.ffn"].as<int>();
-  c.heads = vm["model.heads"].as<int>();
-  c.dropout = vm["model.dropout"].as<double>();
-  c.flow_blocks = vm["model.flow_blocks"].as<int>();
-  c.mixture_components = vm["model.mixture_components"].as<int>();
-  c.activation = vm["model.activation"].as<std::string>();
-  c.made_hidden.clear();
-  for (const auto& item : split_list(vm["model.made_hidden"].as<std::string>())) {
-    try {
-      c.made_hidden.push_back(std::stoi(item));
-    } catch (const std::exception&) {
-      fail_input("model.made_hidden: '{}' is not a whole number", item);
-    }
-  }
-  return c;
-}
-
 double seconds_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -302,7 +266,7 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
               "[--threads T] [--stars N]";
   cmd.sections = {"bench-sample", "model"};
   add_common_options(cmd);
-  add_bench_model_options(cmd);
+  add_model_options(cmd);
   cmd.options.add_options()
       ("batch", po::value<std::string>()->default_value("64,256,1024"), "batch sizes to time, comma list")
       ("samples", po::value<int>()->default_value(64), "posterior samples per star")
@@ -317,7 +281,7 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
       ("seed", po::value<long long>()->default_value(1), "seed of the weights and the synthetic stars");
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
-  model::ModelConfig config = bench_model_config(vm);
+  model::ModelConfig config = model_config_from(vm);
   config.n_filters = vm["n-filters"].as<int>();
   config.validate();
   const int bands = vm["bands"].as<int>();

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "cli/commands.hpp"
+#include "cli/common.hpp"
 #include "cli/options.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -34,48 +35,6 @@ void describe_command(Command& cmd, const std::string& name, const std::string& 
   cmd.summary = summary;
   cmd.usage = usage;
   cmd.sections = sections;
-}
-
-// model.* options ([model] section); n_filters comes from the data.
-void add_model_options(Command& cmd) {
-  model::ModelConfig d;
-  cmd.options.add_options()
-      ("model.width", po::value<int>()->default_value(d.width), "token / context width M")
-      ("model.layers", po::value<int>()->default_value(d.layers), "transformer layers L")
-      ("model.ffn", po::value<int>()->default_value(d.ffn), "feed-forward width")
-      ("model.heads", po::value<int>()->default_value(d.heads), "attention heads (must divide model.width)")
-      ("model.dropout", po::value<double>()->default_value(d.dropout, fmt::format("{}", d.dropout)), "dropout probability in the encoder")
-      ("model.flow_blocks", po::value<int>()->default_value(d.flow_blocks), "MADE blocks of the flow")
-      ("model.made_hidden", po::value<std::string>()->default_value("256,256"), "hidden widths of each MADE, comma list")
-      ("model.mixture_components", po::value<int>()->default_value(d.mixture_components),
-       "Gaussian-mixture components of the flow's base distribution")
-      ("model.activation", po::value<std::string>()->default_value(d.activation),
-       "feed-forward activation of the encoder: relu | gelu");
-}
-
-model::ModelConfig model_config_from(const po::variables_map& vm) {
-  model::ModelConfig c;
-  c.width = vm["model.width"].as<int>();
-  c.layers = vm["model.layers"].as<int>();
-  c.ffn = vm["model.ffn"].as<int>();
-  c.heads = vm["model.heads"].as<int>();
-  c.dropout = vm["model.dropout"].as<double>();
-  c.flow_blocks = vm["model.flow_blocks"].as<int>();
-  c.mixture_components = vm["model.mixture_components"].as<int>();
-  c.activation = vm["model.activation"].as<std::string>();
-  c.made_hidden.clear();
-  for (const auto& item : split_list(vm["model.made_hidden"].as<std::string>())) {
-    try {
-      std::size_t used = 0;
-      int v = std::stoi(item, &used);
-      if (used != item.size()) throw std::invalid_argument(item);
-      c.made_hidden.push_back(v);
-    } catch (const std::exception&) {
-      fail_input("model.made_hidden = '{}': '{}' is not a whole number (expected e.g. 256,256)",
-                 vm["model.made_hidden"].as<std::string>(), item);
-    }
-  }
-  return c;
 }
 
 // noise.* options ([noise] section): the augmentation of simulate/noise.hpp.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/options.hpp"
+#include "model/config.hpp"
 #include "simulate/prior.hpp"
 
 namespace irisml::sim {
@@ -26,6 +27,11 @@ sim::FilterRegistry load_registry(const po::variables_map& vm);
 // prior.* options (INI section [prior]).
 void add_prior_options(Command& command);
 sim::PriorConfig prior_from(const po::variables_map& vm);
+
+// model.* options ([model] section), shared by train and the benchmarks;
+// n_filters comes from the data.
+void add_model_options(Command& command);
+model::ModelConfig model_config_from(const po::variables_map& vm);
 
 // Checks a positive count option, naming it in the error.
 std::uint64_t positive_count(const po::variables_map& vm, const std::string& name);

@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/shard.hpp"
 #include "distributed/mpi_check.hpp"
 
 namespace irisml::dist {
@@ -64,12 +65,8 @@ std::pair<std::int64_t, std::int64_t> shard_range(std::int64_t n, int rank, int 
   if (n < 0) fail_input("shard_range: item count {} is negative; it must be >= 0", n);
   if (size < 1) fail_input("shard_range: world size {} must be >= 1", size);
   if (rank < 0 || rank >= size) fail_input("shard_range: rank {} is outside [0, {})", rank, size);
-  const std::int64_t base = n / size;
-  const std::int64_t extra = n % size;  // the first `extra` ranks take one more item
-  const std::int64_t r = rank;
-  const std::int64_t begin = r * base + (r < extra ? r : extra);
-  const std::int64_t end = begin + base + (r < extra ? 1 : 0);
-  return {begin, end};
+  auto [begin, end] = irisml::shard_range(static_cast<std::uint64_t>(n), rank, size);
+  return {static_cast<std::int64_t>(begin), static_cast<std::int64_t>(end)};
 }
 
 std::int64_t exclusive_scan(std::int64_t local, MPI_Comm comm) {

@@ -28,22 +28,12 @@
 #include <utility>
 #include <vector>
 
+#include "infer/posterior_format.hpp"
 #include "io/catalog.hpp"
 
 namespace irisml::infer {
 
-// ---- posterior file schema (docs/posterior_format.md) ----------------------
-namespace posterior {
-inline constexpr const char* kFormat = "irisml-posterior";
-inline constexpr std::int64_t kFormatVersion = 1;
-inline constexpr int kParameters = 5;
-inline constexpr const char* kParameterNames[kParameters] = {"teff", "logg", "mh", "av", "rv"};
-inline constexpr const char* kParameterUnits[kParameters] = {"K", "dex", "dex", "mag", ""};
-// /flags bits
-inline constexpr std::uint32_t kFlagTooFewBands = 1u << 0;
-inline constexpr std::uint32_t kFlagOutsideTrainingRange = 1u << 1;
-inline constexpr std::uint32_t kFlagPpcChi2 = 1u << 2;
-}  // namespace posterior
+// The posterior file schema (format name, flag bits): infer/posterior_format.hpp.
 
 // The per-star summaries of a posterior file (everything but /samples).
 struct PosteriorSummary {

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "infer/posterior_format.hpp"
 #include "model/posterior.hpp"
 
 namespace irisml {
@@ -33,13 +34,13 @@ class Synthesizer;
 
 namespace irisml::infer {
 
-inline constexpr const char* kPosteriorFormat = "irisml-posterior";
-inline constexpr std::int64_t kPosteriorFormatVersion = 1;
+inline constexpr const char* kPosteriorFormat = posterior::kFormat;
+inline constexpr std::int64_t kPosteriorFormatVersion = posterior::kFormatVersion;
 
-// Bits of /flags.
-inline constexpr std::uint32_t kFlagTooFewBands = 1u << 0;     // fewer usable bands than the model's minimum
-inline constexpr std::uint32_t kFlagOutsideTraining = 1u << 1;  // an input outside the training range
-inline constexpr std::uint32_t kFlagPpcHigh = 1u << 2;          // posterior-predictive χ²/dof high (or median off-grid)
+// Bits of /flags (the sampler's names for posterior::kFlag*).
+inline constexpr std::uint32_t kFlagTooFewBands = posterior::kFlagTooFewBands;           // fewer usable bands than the model's minimum
+inline constexpr std::uint32_t kFlagOutsideTraining = posterior::kFlagOutsideTrainingRange;  // an input outside the training range
+inline constexpr std::uint32_t kFlagPpcHigh = posterior::kFlagPpcChi2;  // posterior-predictive χ²/dof high (or median off-grid)
 
 struct SamplerSettings {
   int samples = 64;               // posterior samples per star
