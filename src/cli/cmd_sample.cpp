@@ -6,7 +6,6 @@
 #include <sys/resource.h>
 #include <cmath>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -23,7 +22,6 @@
 #include "infer/sampler.hpp"
 #include "io/catalog.hpp"
 #include "model/config.hpp"
-#include "model/runtime.hpp"
 #include "simulate/filters.hpp"
 #include "simulate/grid.hpp"
 #include "simulate/noise.hpp"
@@ -36,52 +34,6 @@ namespace {
 
 // Exit code of a run stopped by SIGTERM/SIGUSR1 (or --max-blocks) before the end.
 constexpr int kExitInterrupted = 3;
-
-int node_local_size(MPI_Comm comm) {
-  MPI_Comm node = MPI_COMM_NULL;
-  if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS) return 1;
-  int s = 1;
-  MPI_Comm_size(node, &s);
-  MPI_Comm_free(&node);
-  return s;
-}
-
-// --threads: 0 = the node's cores shared evenly by its ranks.
-int apply_threads(int requested, MPI_Comm comm) {
-  int threads = requested;
-  if (threads <= 0) {
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    threads = std::max(1, cores / std::max(node_local_size(comm), 1));
-  }
-  torch::set_num_threads(threads);
-  return threads;
-}
-
-// The training noise settings recorded in the checkpoint's train_config line
-// ("... noise=[noise.bands_min=6 noise.bands_max=0 ... noise.sigma_max=0.2 ...]").
-// Returns false (leaving `noise` untouched) if the line has none of them.
-bool noise_from_checkpoint(const train::Checkpoint& ckpt, sim::NoiseModel& noise) {
-  std::istringstream in(ckpt.train_config);
-  std::string token;
-  bool found = false;
-  while (in >> token) {
-    if (token.rfind("noise=[", 0) == 0) token = token.substr(7);
-    while (!token.empty() && token.back() == ']') token.pop_back();
-    const auto eq = token.find('=');
-    if (eq == std::string::npos || token.rfind("noise.", 0) != 0) continue;
-    const std::string key = token.substr(6, eq - 6), value = token.substr(eq + 1);
-    try {
-      if (key == "bands_min") noise.bands_min = std::stoi(value), found = true;
-      if (key == "bands_max") noise.bands_max = std::stoi(value), found = true;
-      if (key == "sigma_min") noise.sigma_min = std::stod(value), found = true;
-      if (key == "sigma_max") noise.sigma_max = std::stod(value), found = true;
-      if (key == "sigma_floor") noise.sigma_floor = std::stod(value), found = true;
-    } catch (const std::exception&) {
-      log::warn("checkpoint train_config: cannot read '{}'; ignoring it", token);
-    }
-  }
-  return found;
-}
 
 void add_sampler_options(Command& cmd) {
   infer::SamplerSettings d;
@@ -152,8 +104,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   const std::string model_path = vm["model"].as<std::string>();
   const std::string catalog_path = vm["catalog"].as<std::string>();
   check_output_path(output, vm["overwrite"].as<bool>(), "--output");
-  model::tune_cpu_allocator();
-  const int threads = apply_threads(vm["threads"].as<int>(), ctx.comm);
+  const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
   infer::SamplerSettings s;
   s.samples = vm["samples"].as<int>();
@@ -174,8 +125,8 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
 
   auto checkpoint = train::load_checkpoint(model_path, /*with_optimizer=*/false);
   auto model = train::build_model(checkpoint);
-  sim::NoiseModel noise;
-  if (!noise_from_checkpoint(checkpoint, noise)) {
+  const auto noise = sim::NoiseModel::from_items(checkpoint.noise, fmt::format("checkpoint '{}'", model_path));
+  if (checkpoint.noise.empty()) {
     log::warn("checkpoint '{}' records no noise settings; assuming the defaults (bands_min={}, sigma_max={})",
               model_path, noise.bands_min, noise.sigma_max);
   }
@@ -302,8 +253,7 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
     if (b < 1) fail_input("--batch: {} must be positive", b);
     batches.push_back(b);
   }
-  model::tune_cpu_allocator();
-  const int threads = apply_threads(vm["threads"].as<int>(), ctx.comm);
+  const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
   const auto seed = static_cast<std::uint64_t>(vm["seed"].as<long long>());
   torch::manual_seed(seed);
   model::PosteriorEstimator model(config);

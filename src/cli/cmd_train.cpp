@@ -12,6 +12,7 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/options.hpp"
+#include "core/cpu_runtime.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "model/config.hpp"
@@ -63,16 +64,6 @@ sim::NoiseModel noise_from(const po::variables_map& vm) {
 }
 
 // Processes of this job on this node (for the default thread count and the GPU).
-std::pair<int, int> local_rank_and_size(MPI_Comm comm) {
-  MPI_Comm node = MPI_COMM_NULL;
-  if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS) return {0, 1};
-  int r = 0, s = 1;
-  MPI_Comm_rank(node, &r);
-  MPI_Comm_size(node, &s);
-  MPI_Comm_free(&node);
-  return {r, s};
-}
-
 // "cpu", "cuda" (GPU = local rank) or "cuda:N".
 std::string resolve_device(const std::string& requested, int local_rank) {
   if (requested == "cpu") return "cpu";
@@ -87,16 +78,6 @@ std::string resolve_device(const std::string& requested, int local_rank) {
     return fmt::format("cuda:{}", local_rank % std::max(n, 1));
   }
   fail_input("--device '{}' is not known; allowed: cpu, cuda, cuda:N", requested);
-}
-
-int set_threads(int requested, int local_size) {
-  int threads = requested;
-  if (threads <= 0) {
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    threads = std::max(1, cores / std::max(local_size, 1));
-  }
-  torch::set_num_threads(threads);
-  return threads;
 }
 
 long long nonnegative(const po::variables_map& vm, const std::string& name) {
@@ -196,10 +177,10 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
   o.bucket_bytes = static_cast<std::size_t>(bucket_mb * 1024.0 * 1024.0);
   o.overlap = vm["overlap"].as<bool>();
   o.code_version = IRISML_VERSION;
-  auto [local_rank, local_size] = local_rank_and_size(ctx.comm);
-  o.device = resolve_device(vm["device"].as<std::string>(), local_rank);
-  const int threads = set_threads(vm["threads"].as<int>(), local_size);
-  log::info("train: {} torch thread(s) per rank, {} rank(s) on this node", threads, local_size);
+  o.device = resolve_device(vm["device"].as<std::string>(), ctx.local_rank);
+  const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
+  log::info("train: {} CPU thread(s) per rank ({}), {} rank(s) on this node", threads, blas_description(),
+            ctx.local_size);
 
   auto result = train::train(o, ctx.comm);
   return result.interrupted ? train::kExitInterrupted : 0;
@@ -237,24 +218,23 @@ int run_bench_train(const std::vector<std::string>& args, const Context& ctx) {
   o.min_bands = vm["min-bands"].as<int>();
   o.max_bands = vm["max-bands"].as<int>();
   o.seed = static_cast<std::uint64_t>(vm["seed"].as<long long>());
-  auto [local_rank, local_size] = local_rank_and_size(ctx.comm);
-  const int threads = set_threads(vm["threads"].as<int>(), local_size);
+  const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
   const std::string device = vm["device"].as<std::string>();
   std::vector<std::string> devices;
   if (device == "auto") {
     devices.push_back("cpu");
-    if (torch::cuda::is_available()) devices.push_back(resolve_device("cuda", local_rank));
+    if (torch::cuda::is_available()) devices.push_back(resolve_device("cuda", ctx.local_rank));
   } else {
-    devices.push_back(resolve_device(device, local_rank));
+    devices.push_back(resolve_device(device, ctx.local_rank));
   }
   for (const auto& dev : devices) {
     o.device = dev;
     auto r = train::bench_train(config, o);
     if (ctx.rank == 0) {
       std::cout << fmt::format(
-          "bench train: device={} threads={} batch={} bands={}..{} params={} model=[{}] median_step_s={:.4f} "
+          "bench train: device={} threads={} blas=[{}] batch={} bands={}..{} params={} model=[{}] median_step_s={:.4f} "
           "best_step_s={:.4f} stars_per_s={:.1f}\n",
-          dev, dev == "cpu" ? threads : 0, o.batch, o.min_bands, o.max_bands, r.parameters, config.describe(),
+          dev, dev == "cpu" ? threads : 0, blas_description(), o.batch, o.min_bands, o.max_bands, r.parameters, config.describe(),
           r.median_seconds, r.best_seconds, r.stars_per_second);
     }
   }
@@ -284,9 +264,7 @@ int run_train_evaluate(const std::vector<std::string>& args, const Context& ctx)
       ("threads", po::value<int>()->default_value(0), "torch CPU threads per rank (0 = cores / ranks on the node)");
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
-  auto [local_rank, local_size] = local_rank_and_size(ctx.comm);
-  (void)local_rank;
-  set_threads(vm["threads"].as<int>(), local_size);
+  apply_threads(vm["threads"].as<int>(), ctx.local_size);
   auto checkpoint = train::load_checkpoint(vm["checkpoint"].as<std::string>(), /*with_optimizer=*/false);
   auto model = train::build_model(checkpoint);
   train::QualityOptions o;

@@ -1,9 +1,14 @@
 #include "cli/common.hpp"
 
+#include <algorithm>
 #include <filesystem>
+#include <thread>
+
+#include <ATen/Parallel.h>
 
 #include <fmt/format.h>
 
+#include "core/cpu_runtime.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
@@ -123,6 +128,18 @@ std::uint64_t positive_count(const po::variables_map& vm, const std::string& nam
   auto v = vm[name].as<long long>();
   if (v <= 0) fail_input("--{} = {} must be a positive whole number", name, v);
   return static_cast<std::uint64_t>(v);
+}
+
+int apply_threads(int requested, int ranks_on_node) {
+  int threads = requested;
+  if (threads <= 0) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads = std::max(1, cores / std::max(ranks_on_node, 1));
+  }
+  at::set_num_threads(threads);
+  set_blas_threads(threads);
+  if (const auto advice = blas_kernel_advice(); !advice.empty()) log::info("note: {}", advice);
+  return threads;
 }
 
 }  // namespace irisml::cli

@@ -33,6 +33,11 @@ sim::PriorConfig prior_from(const po::variables_map& vm);
 void add_model_options(Command& command);
 model::ModelConfig model_config_from(const po::variables_map& vm);
 
+// --threads for a rank: LibTorch's intra-op threads and OpenBLAS's pool both get
+// `requested`, or with 0 the node's cores shared evenly by its `ranks_on_node` ranks
+// (without this OpenBLAS sizes its pool to the whole node). Returns the count set.
+int apply_threads(int requested, int ranks_on_node);
+
 // Checks a positive count option, naming it in the error.
 std::uint64_t positive_count(const po::variables_map& vm, const std::string& name);
 

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "core/cpu_runtime.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "distributed/environment.hpp"
@@ -48,6 +49,8 @@ const irisml::cli::CommandEntry* find_command(const std::vector<std::string>& ar
 }  // namespace
 
 int main(int argc, char** argv) {
+  irisml::prepare_cpu_environment(argv);  // may re-execute this program: before MPI or any thread exists
+  irisml::tune_allocator();
   irisml::dist::MpiEnvironment env(&argc, &argv);  // MPI_Init_thread here, MPI_Finalize on return
   irisml::cli::Context ctx;
   ctx.comm = env.comm();

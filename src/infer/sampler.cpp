@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/cpu_runtime.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
@@ -310,6 +311,8 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   // at::set_num_threads in a worker also resets LibTorch's process-wide setting;
   // restore the caller's afterwards.
   const int caller_threads = at::get_num_threads();
+  const int caller_blas_threads = blas_threads();
+  set_blas_threads(1);  // OpenBLAS's pool is process-wide: one thread per calling worker
   std::atomic<std::size_t> next{0};
   std::vector<std::exception_ptr> errors(workers);
   std::vector<std::thread> pool;
@@ -326,6 +329,7 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   }
   for (auto& t : pool) t.join();
   at::set_num_threads(caller_threads);
+  set_blas_threads(caller_blas_threads);
   for (auto& e : errors) {
     if (e) std::rethrow_exception(e);
   }

@@ -92,21 +92,21 @@ torch::Tensor SetEncoderImpl::forward(const torch::Tensor& filter_ids, const tor
     auto h = layer->norm1(x);
     const std::uint64_t key = train_dropout ? next_dropout_key() : 0;
     if (l + 1 < n_layers) {
-      auto qkv = F::linear(h, layer->qkv->weight, layer->qkv->bias);
+      auto qkv = linear(h, layer->qkv->weight, layer->qkv->bias);
       auto att = packed_self_attention(qkv, layout, heads_, attn_p, key, generic_attention_);
-      x = x + dropout(F::linear(att, layer->out->weight, layer->out->bias));
-      auto f = act_dropout(F::linear(layer->norm2(x), layer->ffn1->weight, layer->ffn1->bias));
-      x = x + dropout(F::linear(f, layer->ffn2->weight, layer->ffn2->bias));
+      x = x + dropout(linear(att, layer->out->weight, layer->out->bias));
+      auto f = act_dropout(linear(layer->norm2(x), layer->ffn1->weight, layer->ffn1->bias));
+      x = x + dropout(linear(f, layer->ffn2->weight, layer->ffn2->bias));
     } else {
       // Only the CLS outputs are used: keys/values for every token, the query for CLS.
       const auto& w = layer->qkv->weight;
       const auto& b = layer->qkv->bias;
-      auto kv = F::linear(h, w.narrow(0, M, 2 * M), b.narrow(0, M, 2 * M));
-      auto q = F::linear(h.index_select(0, layout.cls_rows), w.narrow(0, 0, M), b.narrow(0, 0, M));
+      auto kv = linear(h, w.narrow(0, M, 2 * M), b.narrow(0, M, 2 * M));
+      auto q = linear(h.index_select(0, layout.cls_rows), w.narrow(0, 0, M), b.narrow(0, 0, M));
       auto att = packed_cls_attention(q, kv, layout, heads_, attn_p, key, generic_attention_);
-      auto xc = x.index_select(0, layout.cls_rows) + dropout(F::linear(att, layer->out->weight, layer->out->bias));
-      auto f = act_dropout(F::linear(layer->norm2(xc), layer->ffn1->weight, layer->ffn1->bias));
-      x_cls = xc + dropout(F::linear(f, layer->ffn2->weight, layer->ffn2->bias));
+      auto xc = x.index_select(0, layout.cls_rows) + dropout(linear(att, layer->out->weight, layer->out->bias));
+      auto f = act_dropout(linear(layer->norm2(xc), layer->ffn1->weight, layer->ffn1->bias));
+      x_cls = xc + dropout(linear(f, layer->ffn2->weight, layer->ffn2->bias));
     }
   }
   return final_norm(x_cls);

@@ -49,6 +49,39 @@ std::vector<std::pair<std::string, std::string>> NoiseModel::items() const {
           {"noise.sigma_max", fmt::format("{}", sigma_max)}, {"noise.sigma_floor", fmt::format("{}", sigma_floor)}};
 }
 
+NoiseModel NoiseModel::from_items(const std::vector<std::pair<std::string, std::string>>& items,
+                                  const std::string& source) {
+  NoiseModel m;
+  for (const auto& [key, value] : items) {
+    std::size_t used = 0;
+    try {
+      if (key == "noise.bands_min") {
+        m.bands_min = std::stoi(value, &used);
+      } else if (key == "noise.bands_max") {
+        m.bands_max = std::stoi(value, &used);
+      } else if (key == "noise.sigma_distribution") {
+        m.sigma_distribution = value;
+        used = value.size();
+      } else if (key == "noise.sigma_min") {
+        m.sigma_min = std::stod(value, &used);
+      } else if (key == "noise.sigma_max") {
+        m.sigma_max = std::stod(value, &used);
+      } else if (key == "noise.sigma_floor") {
+        m.sigma_floor = std::stod(value, &used);
+      } else {
+        fail_input("{}: unknown noise setting '{}' (known: noise.bands_min, noise.bands_max, "
+                   "noise.sigma_distribution, noise.sigma_min, noise.sigma_max, noise.sigma_floor)",
+                   source, key);
+      }
+    } catch (const std::logic_error&) {  // std::invalid_argument, std::out_of_range
+      used = 0;
+    }
+    if (used != value.size() || value.empty()) fail_input("{}: {} = '{}' is not a number", source, key, value);
+  }
+  m.validate();
+  return m;
+}
+
 int observe_star(Philox& rng, const float* clean_mags, int n_filters, const NoiseModel& model, int* filter_index_out,
                  float* mag_out, float* err_out) {
   if (n_filters < model.bands_min) {

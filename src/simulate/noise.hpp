@@ -42,6 +42,10 @@ struct NoiseModel {
   int max_bands(int n_filters) const { return bands_max <= 0 ? n_filters : std::min(bands_max, n_filters); }
   // ("noise.bands_min", "6"), ... for file attributes and logs.
   std::vector<std::pair<std::string, std::string>> items() const;
+  // The inverse of items(): keys not given keep their defaults; an unknown key or an
+  // unreadable value is an InputError naming `source`, the key and the value.
+  static NoiseModel from_items(const std::vector<std::pair<std::string, std::string>>& items,
+                               const std::string& source);
 };
 
 // Observes one star. `clean_mags` holds its n_filters noise-free magnitudes;

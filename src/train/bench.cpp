@@ -6,11 +6,10 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "core/rng.hpp"
 #include "distributed/communicator.hpp"
 #include "distributed/gradient_reducer.hpp"
-#include "model/bench.hpp"
 #include "model/posterior.hpp"
+#include "model/synthetic.hpp"
 #include "train/optimizer.hpp"
 
 namespace irisml::train {
@@ -19,21 +18,6 @@ namespace {
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Parameters spread like the training prior (science.md §2).
-torch::Tensor random_theta(std::int64_t batch, std::uint64_t seed) {
-  Philox rng(seed, 0x7E7A);
-  auto theta = torch::empty({batch, 5}, torch::kFloat64);
-  auto a = theta.accessor<double, 2>();
-  for (std::int64_t i = 0; i < batch; ++i) {
-    a[i][0] = std::pow(10.0, rng.uniform(3.5, 4.2));
-    a[i][1] = rng.uniform(0.5, 5.0);
-    a[i][2] = rng.normal(-0.1, 0.3);
-    a[i][3] = 0.003 + rng.exponential(1.5);
-    a[i][4] = rng.normal(3.13, 0.18);
-  }
-  return theta;
 }
 
 }  // namespace
@@ -65,7 +49,7 @@ BenchTrainResult bench_train(const model::ModelConfig& config, const BenchTrainO
   for (int it = 0; it < o.warmup + o.steps; ++it) {
     const auto seed = o.seed * 1000003u + static_cast<std::uint64_t>(it);
     auto batch = model::random_observation_batch(o.batch, config.n_filters, o.min_bands, o.max_bands, seed).to(device);
-    auto theta = random_theta(o.batch, seed).to(device);
+    auto theta = model::random_theta(o.batch, seed).to(device);
     if (device.is_cuda()) torch::cuda::synchronize();
     const double t0 = now_seconds();
     adam.zero_grad();

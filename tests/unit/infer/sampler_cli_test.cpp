@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/fits.hpp"
 #include "io/hdf5.hpp"
 #include "sampler_testing.hpp"
 
@@ -50,11 +51,16 @@ class SampleCliTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     available_ = std::filesystem::exists(IRISML_BINARY) && irisml("sample --help").code == 0;
     if (!available_) return;
-    testing::write_checkpoint(dir_ + "/model.h5", testing::tiny_model(),
-                              "batch_size=64 noise=[noise.bands_min=3 noise.bands_max=0 noise.sigma_distribution="
-                              "loguniform noise.sigma_min=0.005 noise.sigma_max=0.2 noise.sigma_floor=0]");
+    testing::write_checkpoint(dir_ + "/model.h5", testing::tiny_model(), "batch_size=64",
+                              {{"noise.bands_min", "3"},
+                               {"noise.bands_max", "0"},
+                               {"noise.sigma_distribution", "loguniform"},
+                               {"noise.sigma_min", "0.005"},
+                               {"noise.sigma_max", "0.2"},
+                               {"noise.sigma_floor", "0"}});
     testing::write_csv_catalog(dir_ + "/cat.csv", testing::make_catalog(45, 21));
     testing::write_hdf5_catalog(dir_ + "/cat.h5", testing::make_catalog(45, 21));
+    testing::write_fits_catalog(dir_ + "/cat.fits", testing::make_catalog(45, 21));
     testing::write_csv_catalog(dir_ + "/cat_w1.csv", testing::make_catalog(10, 22), {"WISE_W1"});
   }
   // Reference outputs shared by the tests, made on first use (ctest runs each test in
@@ -112,6 +118,36 @@ TEST_F(SampleCliTest, SamplesACatalogueAndWritesTheDocumentedFile) {
   auto g = h5::File::open(dir_ + "/post_h5.h5");
   EXPECT_TRUE(same_values(f.read<float>("/median"), g.read<float>("/median"), 1e-3));
   EXPECT_EQ(f.read<std::uint32_t>("/flags"), g.read<std::uint32_t>("/flags"));
+}
+
+TEST_F(SampleCliTest, FitsCatalogueGivesTheSameBytesAsHdf5) {
+  ASSERT_EQ(h5_run().code, 0) << h5_run().output;
+  auto r = irisml(base("cat.fits", "post_fits.h5"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto g = h5::File::open(dir_ + "/post_h5.h5");
+  auto f = h5::File::open(dir_ + "/post_fits.h5");
+  // Both hold the same float64 values: identical posteriors (NaN rows included), ids too.
+  EXPECT_TRUE(same_values(f.read<float>("/median"), g.read<float>("/median"), 0.0));
+  EXPECT_TRUE(same_values(f.read<float>("/std"), g.read<float>("/std"), 0.0));
+  EXPECT_EQ(f.read<std::uint32_t>("/flags"), g.read<std::uint32_t>("/flags"));
+  EXPECT_EQ(f.read_strings("/id"), g.read_strings("/id"));
+}
+
+TEST_F(SampleCliTest, FitsWithoutAnErrorColumnIsAClearError) {
+  const std::string path = dir_ + "/no_err.fits";
+  {
+    auto f = fits::File::create(path);
+    f.create_table("CATALOG", {{"PS1_G", "1D", "mag"}, {"PS1_R", "1D", "mag"}, {"PS1_R_ERR", "1D", "mag"}}, 2);
+    f.write_column("PS1_G", std::vector<double>{15.0, 16.0});
+    f.write_column("PS1_R", std::vector<double>{14.5, 15.5});
+    f.write_column("PS1_R_ERR", std::vector<double>{0.02, 0.03});
+    f.close();
+  }
+  auto r = irisml(base("no_err.fits", "post_no_err.h5"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("PS1_G"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("_err"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/post_no_err.h5"));
 }
 
 TEST_F(SampleCliTest, TwoRanksWriteTheSameBytesAsOne) {

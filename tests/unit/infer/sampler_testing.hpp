@@ -2,6 +2,7 @@
 // catalogue written to disk, a small synthetic spectral grid.
 #pragma once
 
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -16,6 +17,7 @@
 
 #include "core/rng.hpp"
 #include "io/catalog.hpp"
+#include "io/fits.hpp"
 #include "io/hdf5.hpp"
 #include "model/config.hpp"
 #include "model/normalizer.hpp"
@@ -86,7 +88,9 @@ inline model::PosteriorEstimator point_model(const std::vector<double>& u_star) 
 
 // Writes `m` as a checkpoint in the documented layout (docs/checkpoint_format.md),
 // for command-line tests; the infer tests do not link the train module.
-inline void write_checkpoint(const std::string& path, model::PosteriorEstimator m, const std::string& train_config) {
+// `noise`: the training observation model as ("noise.bands_min", "3"), ... root attributes.
+inline void write_checkpoint(const std::string& path, model::PosteriorEstimator m, const std::string& train_config,
+                             const std::vector<std::pair<std::string, std::string>>& noise = {}) {
   auto f = h5::File::create(path);
   const auto& c = m->config();
   f.set_attr("/", "format", std::string("irisml-checkpoint"));
@@ -95,6 +99,7 @@ inline void write_checkpoint(const std::string& path, model::PosteriorEstimator 
   f.set_attr("/", "epoch", std::int64_t{0});
   f.set_attr("/", "seed", std::int64_t{1});
   f.set_attr("/", "train_config", train_config);
+  for (const auto& [key, value] : noise) f.set_attr("/", key, value);
   f.set_attr("/", "model.n_filters", std::int64_t{c.n_filters});
   f.set_attr("/", "model.width", std::int64_t{c.width});
   f.set_attr("/", "model.layers", std::int64_t{c.layers});
@@ -185,6 +190,34 @@ inline void write_hdf5_catalog(const std::string& path, const TinyCatalog& c) {
     f.write<double>(c.filters[j] + "_err", e, {N});
   }
   f.write_strings("/id", c.id);
+  f.close();
+}
+
+// Writes the catalogue as a FITS binary table (upper-case column names, as FITS
+// tools write them; NaN = absent).
+inline void write_fits_catalog(const std::string& path, const TinyCatalog& c) {
+  auto f = fits::File::create(path);
+  const std::size_t F = c.filters.size(), N = c.rows();
+  std::vector<fits::ColumnSpec> columns{{"ID", "16A", ""}};
+  auto upper = [](std::string s) {
+    for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return s;
+  };
+  for (const auto& name : c.filters) {
+    columns.push_back({upper(name), "1D", "mag"});
+    columns.push_back({upper(name + "_err"), "1D", "mag"});
+  }
+  f.create_table("CATALOG", columns, static_cast<std::int64_t>(N));
+  f.write_column("ID", c.id);
+  for (std::size_t j = 0; j < F; ++j) {
+    std::vector<double> m(N), e(N);
+    for (std::size_t r = 0; r < N; ++r) {
+      m[r] = c.mag[r * F + j];
+      e[r] = c.err[r * F + j];
+    }
+    f.write_column(upper(c.filters[j]), m);
+    f.write_column(upper(c.filters[j] + "_err"), e);
+  }
   f.close();
 }
 

@@ -6,7 +6,7 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
-#include "model/bench.hpp"
+#include "model/synthetic.hpp"
 #include "model/posterior.hpp"
 #include "test_util.hpp"
 

@@ -188,5 +188,28 @@ TEST(NoiseTest, ValidateNamesTheBadKey) {
                      "only 4 bands");
 }
 
+TEST(NoiseTest, ItemsRoundTripAndBadItemsNameTheSource) {
+  NoiseModel m;
+  m.bands_min = 4;
+  m.bands_max = 12;
+  m.sigma_distribution = "uniform";
+  m.sigma_min = 0.01;
+  m.sigma_max = 0.15;
+  m.sigma_floor = 0.02;
+  const auto back = NoiseModel::from_items(m.items(), "test");
+  EXPECT_EQ(back.bands_min, 4);
+  EXPECT_EQ(back.bands_max, 12);
+  EXPECT_EQ(back.sigma_distribution, "uniform");
+  EXPECT_DOUBLE_EQ(back.sigma_min, 0.01);
+  EXPECT_DOUBLE_EQ(back.sigma_max, 0.15);
+  EXPECT_DOUBLE_EQ(back.sigma_floor, 0.02);
+  EXPECT_EQ(NoiseModel::from_items({}, "test").bands_min, NoiseModel{}.bands_min);
+  expect_input_error([] { NoiseModel::from_items({{"noise.sigma_max", "0.2x"}}, "checkpoint 'a.h5'"); },
+                     "checkpoint 'a.h5': noise.sigma_max = '0.2x'");
+  expect_input_error([] { NoiseModel::from_items({{"noise.bands", "3"}}, "checkpoint 'a.h5'"); },
+                     "unknown noise setting 'noise.bands'");
+  expect_input_error([] { NoiseModel::from_items({{"noise.bands_min", "0"}}, "x"); }, "noise.bands_min = 0");
+}
+
 }  // namespace
 }  // namespace irisml::sim
