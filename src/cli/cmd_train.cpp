@@ -30,14 +30,6 @@ namespace irisml::cli {
 
 namespace {
 
-void describe_command(Command& cmd, const std::string& name, const std::string& summary, const std::string& usage,
-                      const std::vector<std::string>& sections) {
-  cmd.name = name;
-  cmd.summary = summary;
-  cmd.usage = usage;
-  cmd.sections = sections;
-}
-
 // noise.* options ([noise] section): the augmentation of simulate/noise.hpp.
 void add_noise_options(Command& cmd) {
   sim::NoiseModel d;
@@ -89,8 +81,7 @@ long long nonnegative(const po::variables_map& vm, const std::string& name) {
 }  // namespace
 
 int run_train(const std::vector<std::string>& args, const Context& ctx) {
-  Command cmd;
-  describe_command(cmd, "train",
+  Command cmd("train",
               "Train the posterior estimator (set transformer + conditional MAF) on a simulated training set, data-"
               "parallel over MPI ranks (CPU) or one rank per GPU (NCCL). Writes <output-dir>/checkpoint.h5 (latest), "
               "best.h5 (lowest validation loss) and train_log.jsonl. SIGTERM or SIGUSR1: the current step finishes, "
@@ -187,8 +178,7 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
 }
 
 int run_bench_train(const std::vector<std::string>& args, const Context& ctx) {
-  Command cmd;
-  describe_command(cmd, "bench train",
+  Command cmd("bench train",
               "Time training steps (forward, loss, backward, all-reduce, clip, Adam) of the model in --config's "
               "[model] section (default: the paper sizes) on synthetic batches of stars observing 6-25 of 25 "
               "filters; prints stars/s on the CPU and, when available, on CUDA.",
@@ -242,8 +232,7 @@ int run_bench_train(const std::vector<std::string>& args, const Context& ctx) {
 }
 
 int run_train_evaluate(const std::vector<std::string>& args, const Context& ctx) {
-  Command cmd;
-  describe_command(cmd, "train evaluate",
+  Command cmd("train evaluate",
               "Quality of a trained model on a held-out simulated set: each star observed with the [noise] model "
               "(seeded), 64 posterior samples, point estimate = their median; prints RMS, mean |error| and bias per "
               "parameter next to always predicting the training-set median.",

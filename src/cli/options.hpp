@@ -10,6 +10,7 @@
 #include <boost/program_options.hpp>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace irisml::cli {
@@ -17,6 +18,10 @@ namespace irisml::cli {
 namespace po = boost::program_options;
 
 struct Command {
+  Command() = default;
+  Command(std::string name_, std::string summary_, std::string usage_, std::vector<std::string> sections_)
+      : name(std::move(name_)), summary(std::move(summary_)), usage(std::move(usage_)), sections(std::move(sections_)) {}
+
   std::string name;                   // e.g. "simulate"
   std::string summary;                // one line for `irisml --help`
   std::string usage;                  // e.g. "irisml simulate --config F --output F [options]"

@@ -13,9 +13,13 @@
 #include "core/error.hpp"
 #include "io/catalog.hpp"
 #include "io/hdf5.hpp"
+#include "test_support.hpp"
 
 namespace irisml::infer {
 namespace {
+
+using irisml::test_support::expect_error;
+using irisml::test_support::temp_path;
 
 namespace fs = std::filesystem;
 
@@ -25,14 +29,10 @@ const KnownFilters kKnown = {{"SDSS_u", -0.5}, {"SDSS_g", 0.0},  {"SDSS_r", 0.0}
 const std::vector<std::string> kSetFilters = {"SDSS_u", "SDSS_g",  "SDSS_r",  "SDSS_i",
                                               "SDSS_z", "2MASS_J", "2MASS_H", "2MASS_Ks"};
 
-std::string temp_path(const std::string& name) {
-  return (fs::temp_directory_path() / ("irisml_catmake_" + std::to_string(::getpid()) + "_" + name)).string();
-}
-
 // A small simulated set in the training-set format (docs/training_set_format.md).
 std::string write_training_set(const std::string& name, std::uint64_t n, std::vector<float>& mags,
                                std::vector<double>& params) {
-  std::string path = temp_path(name);
+  std::string path = temp_path("catmake", name);
   const std::uint64_t f = kSetFilters.size();
   mags.resize(n * f);
   params.resize(n * 5);
@@ -52,23 +52,12 @@ std::string write_training_set(const std::string& name, std::uint64_t n, std::ve
   return path;
 }
 
-template <typename E, typename Fn>
-void expect_error(Fn&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    std::string what = e.what();
-    for (const auto& p : parts) EXPECT_NE(what.find(p), std::string::npos) << "'" << p << "' not in: " << what;
-  }
-}
-
 TEST(CatalogMakeTest, WritesARealisticCatalogueThatReadsBackConsistently) {
   std::vector<float> mags;
   std::vector<double> params;
   const std::uint64_t n = 400;
   std::string set = write_training_set("set.h5", n, mags, params);
-  std::string out = temp_path("cat.h5");
+  std::string out = temp_path("catmake", "cat.h5");
   CatalogMakeOptions o;
   o.from = set;
   o.output = out;
@@ -142,7 +131,7 @@ TEST(CatalogMakeTest, DeterministicPerSeedAndRestrictableToFiltersAndStars) {
   auto make = [&](const std::string& name, std::uint64_t seed, std::uint64_t block) {
     CatalogMakeOptions o;
     o.from = set;
-    o.output = temp_path(name);
+    o.output = temp_path("catmake", name);
     o.seed = seed;
     o.noise.bands_min = 2;
     o.block_rows = block;
@@ -162,7 +151,7 @@ TEST(CatalogMakeTest, DeterministicPerSeedAndRestrictableToFiltersAndStars) {
 
   CatalogMakeOptions o;
   o.from = set;
-  o.output = temp_path("restricted.h5");
+  o.output = temp_path("catmake", "restricted.h5");
   o.filters = {"2MASS_J", "SDSS_g", "SDSS_r"};
   o.noise.bands_min = 3;
   o.stars = 50;
@@ -180,7 +169,7 @@ TEST(CatalogMakeTest, BadInputIsRefusedAndExistingOutputIsUntouched) {
   std::vector<float> mags;
   std::vector<double> params;
   std::string set = write_training_set("set3.h5", 30, mags, params);
-  std::string out = temp_path("exists.h5");
+  std::string out = temp_path("catmake", "exists.h5");
   std::ofstream(out) << "precious";
   CatalogMakeOptions o;
   o.from = set;
@@ -206,7 +195,7 @@ TEST(CatalogMakeTest, BadInputIsRefusedAndExistingOutputIsUntouched) {
   KnownFilters partial_registry(kKnown.begin(), kKnown.begin() + 4);
   expect_error<InputError>([&] { make_catalog(o, partial_registry); }, {"'SDSS_z'", "not in the filter registry"});
   // not a training set
-  std::string cat = temp_path("notaset.h5");
+  std::string cat = temp_path("catmake", "notaset.h5");
   {
     auto f = h5::File::create(cat);
     f.write<float>("SDSS_g", {1.0f}, {1});
@@ -214,7 +203,7 @@ TEST(CatalogMakeTest, BadInputIsRefusedAndExistingOutputIsUntouched) {
   }
   o.from = cat;
   expect_error<InputError>([&] { make_catalog(o, kKnown); }, {"not a simulated set", "/parameters"});
-  std::string text = temp_path("text.h5");
+  std::string text = temp_path("catmake", "text.h5");
   std::ofstream(text) << "hello";
   o.from = text;
   expect_error<IoError>([&] { make_catalog(o, kKnown); }, {text, "not an HDF5 file"});

@@ -15,15 +15,14 @@
 #include "infer/report.hpp"
 #include "infer/summary.hpp"
 #include "io/hdf5.hpp"
+#include "test_support.hpp"
 
 namespace irisml::infer {
 namespace {
 
-namespace fs = std::filesystem;
+using irisml::test_support::temp_path;
 
-std::string temp_path(const std::string& name) {
-  return (fs::temp_directory_path() / ("irisml_eval_" + std::to_string(::getpid()) + "_" + name)).string();
-}
+namespace fs = std::filesystem;
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path);
@@ -275,7 +274,7 @@ void write_truth(const std::string& path, const std::vector<double>& truth, bool
 }
 
 TEST(EvaluateTest, FilesToReportEndToEnd) {
-  std::string post = temp_path("post.h5"), truth = temp_path("truth.h5"), report = temp_path("report");
+  std::string post = temp_path("eval", "post.h5"), truth = temp_path("eval", "truth.h5"), report = temp_path("eval", "report");
   std::vector<double> truth_values;
   write_posterior(post, 300, 64, /*with_samples=*/true, truth_values);
   write_truth(truth, truth_values, true);
@@ -314,7 +313,7 @@ TEST(EvaluateTest, FilesToReportEndToEnd) {
   // an existing report: refused without --overwrite, replaced with it
   EXPECT_THROW(write_report(r, info, report, false), InputError);
   EXPECT_NO_THROW(write_report(r, info, report, true));
-  std::string other = temp_path("not_a_report");
+  std::string other = temp_path("eval", "not_a_report");
   fs::create_directories(other);
   std::ofstream(other + "/precious.txt") << "keep";
   EXPECT_THROW(check_report_dir(other, true), InputError);
@@ -326,7 +325,7 @@ TEST(EvaluateTest, FilesToReportEndToEnd) {
 }
 
 TEST(EvaluateTest, WithoutSamplesUsesTheStoredHdisAndIdsMustMatch) {
-  std::string post = temp_path("post_nosamples.h5"), truth = temp_path("truth2.h5");
+  std::string post = temp_path("eval", "post_nosamples.h5"), truth = temp_path("eval", "truth2.h5");
   std::vector<double> truth_values;
   write_posterior(post, 120, 32, /*with_samples=*/false, truth_values);
   write_truth(truth, truth_values, true);
@@ -350,7 +349,7 @@ TEST(EvaluateTest, WithoutSamplesUsesTheStoredHdisAndIdsMustMatch) {
 }
 
 TEST(EvaluateTest, BadPosteriorFilesAreClearErrors) {
-  std::string wrong = temp_path("wrong.h5");
+  std::string wrong = temp_path("eval", "wrong.h5");
   {
     auto f = h5::File::create(wrong);
     f.set_attr("/", "format", std::string("irisml-training-set"));
@@ -362,7 +361,7 @@ TEST(EvaluateTest, BadPosteriorFilesAreClearErrors) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("irisml-posterior"), std::string::npos);
   }
-  std::string text = temp_path("text.h5");
+  std::string text = temp_path("eval", "text.h5");
   std::ofstream(text) << "not hdf5";
   EXPECT_THROW(read_posterior_summary(text), IoError);
   fs::remove(wrong);

@@ -23,6 +23,7 @@
 #include "model/normalizer.hpp"
 #include "model/posterior.hpp"
 #include "simulate/grid.hpp"
+#include "test_support.hpp"
 
 namespace irisml::infer::testing {
 
@@ -245,10 +246,7 @@ inline void write_csv_catalog(const std::string& path, const TinyCatalog& c,
   }
 }
 
-inline std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using irisml::test_support::read_bytes;
 
 // A small synthetic grid: Planck spectra (with a gentle log g / [M/H] tilt) on a
 // Teff 4000…7000 K × log g 3…5 × [M/H] −1…0 lattice; the node (7000 K, log g 3)

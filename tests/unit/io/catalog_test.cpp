@@ -12,36 +12,23 @@
 #include "core/error.hpp"
 #include "io/fits.hpp"
 #include "io/hdf5.hpp"
+#include "test_support.hpp"
 
 namespace irisml {
 namespace {
+
+using irisml::test_support::expect_error;
+using irisml::test_support::temp_path;
 
 namespace fs = std::filesystem;
 
 // A fake registry: SDSS_u carries the −0.04 catalogue offset, SDSS_z +0.02.
 const KnownFilters kKnown = {{"SDSS_u", -0.04}, {"SDSS_g", 0.0}, {"PS1_g", 0.0}, {"SDSS_z", 0.02}, {"2MASS_J", 0.0}};
 
-std::string temp_file(const std::string& name) {
-  return (fs::temp_directory_path() / ("irisml_catalog_" + std::to_string(::getpid()) + "_" + name)).string();
-}
-
 std::string write_text(const std::string& name, const std::string& content) {
-  std::string path = temp_file(name);
+  std::string path = temp_path("catalog", name);
   std::ofstream(path) << content;
   return path;
-}
-
-template <typename E, typename Fn>
-void expect_error(Fn&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    std::string what = e.what();
-    for (const auto& p : parts) EXPECT_NE(what.find(p), std::string::npos) << "'" << p << "' not in: " << what;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
 }
 
 bool absent(const CatalogBlock& b, std::size_t row, std::size_t f) {
@@ -198,7 +185,7 @@ TEST(CatalogTest, CsvTruthColumns) {
 }
 
 std::string write_hdf5_catalog(const std::string& name, bool permuted_truth) {
-  std::string path = temp_file(name);
+  std::string path = temp_path("catalog", name);
   auto f = h5::File::create(path);
   const float nan = std::nanf("");
   f.write<float>("SDSS_z", {15.0f, nan, 14.0f}, {3});
@@ -238,7 +225,7 @@ TEST(CatalogTest, Hdf5ReadsRowRangesTruthAndCountsDrops) {
 
 TEST(CatalogTest, TruncatedOrForeignFilesAreIoErrorsNamingTheFile) {
   std::string good = write_hdf5_catalog("good.h5", false);
-  std::string truncated = temp_file("truncated.h5");
+  std::string truncated = temp_path("catalog", "truncated.h5");
   {
     std::ifstream in(good, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -249,14 +236,14 @@ TEST(CatalogTest, TruncatedOrForeignFilesAreIoErrorsNamingTheFile) {
   expect_error<IoError>([&] { CatalogReader::open(fake, kKnown); }, {fake, "not an HDF5 file"});
   std::string fake_fits = write_text("fake.fits", "hello");
   expect_error<IoError>([&] { CatalogReader::open(fake_fits, kKnown); }, {fake_fits, "not a FITS file"});
-  expect_error<IoError>([&] { CatalogReader::open(temp_file("missing.csv"), kKnown); }, {"missing.csv", "cannot open"});
+  expect_error<IoError>([&] { CatalogReader::open(temp_path("catalog", "missing.csv"), kKnown); }, {"missing.csv", "cannot open"});
   std::string odd = write_text("cat.dat", "x");
   expect_error<InputError>([&] { CatalogReader::open(odd, kKnown); }, {"cannot tell the format"});
   for (const auto& p : {good, truncated, fake, fake_fits, odd}) fs::remove(p);
 }
 
 TEST(CatalogTest, FitsTableWithUpperCaseNamesAndMapping) {
-  std::string path = temp_file("cat.fits");
+  std::string path = temp_path("catalog", "cat.fits");
   {
     auto f = fits::File::create(path);
     f.create_table("CATALOG",

@@ -10,35 +10,23 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "test_support.hpp"
 
 namespace irisml {
 namespace {
 
-namespace fs = std::filesystem;
+using irisml::test_support::expect_error;
+using irisml::test_support::temp_path;
 
-std::string temp_file(const std::string& name) {
-  return (fs::temp_directory_path() / ("irisml_fits_" + std::to_string(::getpid()) + "_" + name)).string();
-}
+namespace fs = std::filesystem;
 
 std::string ck04_file(const std::string& relative) {
   return std::string(IRISML_TEST_DATA_DIR) + "/spectra/ck04models/" + relative;
 }
 
-// Expects `fn` to throw E whose message contains every one of `parts`.
-template <typename E, typename Fn>
-void expect_error(Fn&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    std::string what = e.what();
-    for (const auto& p : parts) EXPECT_NE(what.find(p), std::string::npos) << "'" << p << "' not in: " << what;
-  }
-}
-
 // A small table file: primary keys, then a table with float, double and text columns.
 std::string write_sample(const std::string& name) {
-  std::string path = temp_file(name);
+  std::string path = temp_path("fits", name);
   auto f = fits::File::create(path);
   f.write_key("TEFF", std::int64_t{5750}, "effective temperature");
   f.write_key("LOG_Z", -0.5);
@@ -98,10 +86,10 @@ TEST(FitsTest, ErrorsCarryCfitsioMessageAndFile) {
                         {path, "NOSUCHKY", "fits_read_key", "status 202", "fits.cpp:"});
   expect_error<IoError>([&] { f.move_to_hdu(2); }, {path, "HDU 2", "has 2 HDUs"});
   expect_error<IoError>([&] { f.num_rows(); }, {path, "not a table"});
-  std::string missing = temp_file("does_not_exist.fits");
+  std::string missing = temp_path("fits", "does_not_exist.fits");
   expect_error<IoError>([&] { fits::File::open(missing); }, {missing, "cannot open"});
   // A file that is not FITS at all.
-  std::string text = temp_file("not_fits.fits");
+  std::string text = temp_path("fits", "not_fits.fits");
   {
     std::FILE* out = std::fopen(text.c_str(), "w");
     ASSERT_NE(out, nullptr);

@@ -17,41 +17,15 @@
 #include "core/paths.hpp"
 #include "io/fits.hpp"
 #include "io/hdf5.hpp"
+#include "test_support.hpp"
 
 namespace irisml::sim {
 namespace {
 
+using irisml::test_support::expect_error;
+using irisml::test_support::TempDir;
+
 namespace fs = std::filesystem;
-
-// A scratch directory unique to this process, removed at the end of each test.
-class TempDir {
- public:
-  explicit TempDir(const std::string& name)
-      : path_(fs::temp_directory_path() / ("irisml_grid_" + std::to_string(::getpid()) + "_" + name)) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-template <typename E, typename Fn>
-void expect_error(Fn&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    std::string what = e.what();
-    for (const auto& p : parts) EXPECT_NE(what.find(p), std::string::npos) << "'" << p << "' not in: " << what;
-  }
-}
 
 std::vector<char> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
@@ -292,7 +266,7 @@ TEST_F(Ck04Test, EveryPointOfTheIntervalsIsInterpolableAtAnyMetallicity) {
 }
 
 TEST_F(Ck04Test, SaveLoadRoundTripIsBitIdenticalAndReproducible) {
-  TempDir dir("roundtrip");
+  TempDir dir("grid", "roundtrip");
   const auto& g = grid();
   const std::string path = dir.file("ck04.h5"), again = dir.file("ck04_again.h5");
   save_grid(g, path);
@@ -319,7 +293,7 @@ TEST_F(Ck04Test, SaveLoadRoundTripIsBitIdenticalAndReproducible) {
 }
 
 TEST_F(Ck04Test, CorruptedFluxIsDetectedByTheChecksum) {
-  TempDir dir("corrupt");
+  TempDir dir("grid", "corrupt");
   const auto& g = grid();
   const std::string path = dir.file("ck04.h5"), bad = dir.file("ck04_bad.h5");
   save_grid(g, path);
@@ -420,7 +394,7 @@ void expect_synthetic_grid(const SpectralGrid& g) {
 }
 
 TEST(GridTableTest, ImportsHdf5TableAndInterpolatesLinearFluxExactly) {
-  TempDir dir("table_h5");
+  TempDir dir("grid", "table_h5");
   std::string path = dir.file("table.h5");
   write_table_h5(path, table_rows());
   SpectralGrid g = import_table(path);
@@ -453,7 +427,7 @@ TEST(GridTableTest, ImportsHdf5TableAndInterpolatesLinearFluxExactly) {
 }
 
 TEST(GridTableTest, TextManifestGivesTheSameGridAsHdf5) {
-  TempDir dir("table_text");
+  TempDir dir("grid", "table_text");
   auto rows = table_rows();
   std::string h5path = dir.file("table.h5");
   write_table_h5(h5path, rows);
@@ -467,7 +441,7 @@ TEST(GridTableTest, TextManifestGivesTheSameGridAsHdf5) {
 }
 
 TEST(GridTableTest, SyntheticSaveLoadAndCorruption) {
-  TempDir dir("table_save");
+  TempDir dir("grid", "table_save");
   std::string table = dir.file("table.h5"), path = dir.file("grid.h5"), bad = dir.file("bad.h5");
   write_table_h5(table, table_rows());
   SpectralGrid g = import_table(table);
@@ -491,7 +465,7 @@ TEST(GridTableTest, SyntheticSaveLoadAndCorruption) {
 }
 
 TEST(GridTableTest, BadTablesAreRefusedWithTheirLocation) {
-  TempDir dir("table_bad");
+  TempDir dir("grid", "table_bad");
   auto rows = table_rows();
   // A model listed twice.
   auto dup = rows;
@@ -572,7 +546,7 @@ void write_fake_ck(const TempDir& root, const FakeCkFile& spec) {
 const std::vector<std::string> kCols = {"WAVELENGTH", "g40", "g45", "g50"};
 
 TEST(Ck04ImportTest, SmallCollectionBuildsTheLattice) {
-  TempDir root("ck_small");
+  TempDir root("grid", "ck_small");
   write_fake_ck(root, {"ckp00", "5000", 5000, 0.0, kCols});
   write_fake_ck(root, {"ckp00", "6000", 6000, 0.0, kCols, {1000, 2000, 3000}, {"g40"}});
   write_fake_ck(root, {"ckm10", "5000", 5000, -1.0, kCols});
@@ -595,26 +569,26 @@ TEST(Ck04ImportTest, SmallCollectionBuildsTheLattice) {
 
 TEST(Ck04ImportTest, UnexpectedAndMissingColumnsNameFileAndColumn) {
   {
-    TempDir root("ck_unexpected");
+    TempDir root("grid", "ck_unexpected");
     write_fake_ck(root, {"ckp00", "5000", 5000, 0.0, {"WAVELENGTH", "g40", "FLUX"}});
     expect_error<InputError>([&] { import_ck04(root.path().string()); },
                              {"ckp00_5000.fits", "unexpected column 'FLUX'", "g00"});
   }
   {
-    TempDir root("ck_nowave");
+    TempDir root("grid", "ck_nowave");
     write_fake_ck(root, {"ckp00", "5000", 5000, 0.0, {"g40", "g45"}});
     expect_error<InputError>([&] { import_ck04(root.path().string()); },
                              {"ckp00_5000.fits", "'WAVELENGTH' is missing", "g40, g45"});
   }
   {
-    TempDir root("ck_missing");
+    TempDir root("grid", "ck_missing");
     write_fake_ck(root, {"ckp00", "5000", 5000, 0.0, kCols});
     write_fake_ck(root, {"ckp00", "6000", 6000, 0.0, {"WAVELENGTH", "g40", "g50"}});
     expect_error<InputError>([&] { import_ck04(root.path().string()); },
                              {"ckp00_6000.fits", "column 'g45'", "ckp00_5000.fits", "missing"});
   }
   {
-    TempDir root("ck_extra");
+    TempDir root("grid", "ck_extra");
     write_fake_ck(root, {"ckp00", "5000", 5000, 0.0, kCols});
     write_fake_ck(root, {"ckp00", "6000", 6000, 0.0, {"WAVELENGTH", "g40", "g45", "g50", "g55"}});
     expect_error<InputError>([&] { import_ck04(root.path().string()); },
@@ -624,24 +598,24 @@ TEST(Ck04ImportTest, UnexpectedAndMissingColumnsNameFileAndColumn) {
 
 TEST(Ck04ImportTest, InconsistentFilesAreRefused) {
   {
-    TempDir root("ck_wave");
+    TempDir root("grid", "ck_wave");
     write_fake_ck(root, {"ckp00", "5000", 5000, 0.0, kCols});
     write_fake_ck(root, {"ckp00", "6000", 6000, 0.0, kCols, {1000, 2000, 3001}});
     expect_error<InputError>([&] { import_ck04(root.path().string()); },
                              {"ckp00_6000.fits", "row 2", "3001", "one wavelength grid"});
   }
   {
-    TempDir root("ck_teff");
+    TempDir root("grid", "ck_teff");
     write_fake_ck(root, {"ckp00", "5000", 5250, 0.0, kCols});
     expect_error<InputError>([&] { import_ck04(root.path().string()); }, {"ckp00_5000.fits", "TEFF = 5250"});
   }
   {
-    TempDir root("ck_logz");
+    TempDir root("grid", "ck_logz");
     write_fake_ck(root, {"ckm05", "5000", 5000, 0.5, kCols});
     expect_error<InputError>([&] { import_ck04(root.path().string()); }, {"ckm05_5000.fits", "LOG_Z = 0.5", "-0.5"});
   }
   {
-    TempDir root("ck_empty");
+    TempDir root("grid", "ck_empty");
     expect_error<InputError>([&] { import_ck04(root.path().string()); }, {"no CK04 model files", "ck_empty"});
     expect_error<InputError>([&] { import_ck04(root.file("absent")); }, {"absent", "does not exist"});
   }

@@ -15,14 +15,12 @@
 #include "simulate/grid.hpp"
 #include "simulate/simulator.hpp"
 #include "simulate/synthesizer.hpp"
+#include "test_support.hpp"
 
 namespace irisml::sim {
 namespace {
 
-std::vector<char> bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using test_support::read_bytes;
 
 struct Fixture {
   std::shared_ptr<const SpectralGrid> grid;
@@ -67,7 +65,7 @@ TEST(SimulatorMpiTest, FileIsByteIdenticalToOneRank) {
   EXPECT_FALSE(std::filesystem::exists(partial_path(par)));
   if (world_rank() == 0) {
     simulate(spec, prior, synth, ser, MPI_COMM_SELF);
-    EXPECT_EQ(bytes(par), bytes(ser));
+    EXPECT_EQ(read_bytes(par), read_bytes(ser));
     auto f = h5::File::open(par);
     auto mags = f.read<float>("magnitudes");
     for (float m : mags) ASSERT_TRUE(std::isfinite(m));
@@ -92,7 +90,7 @@ TEST(SimulatorMpiTest, AddFiltersEqualsAFreshSimulation) {
            MPI_COMM_WORLD);
   add_filters(base, Synthesizer(fx.grid, fx.registry, {"Gaia_G", "GALEX_NUV"}), added, MPI_COMM_WORLD, false);
   if (world_rank() == 0) {
-    EXPECT_EQ(bytes(added), bytes(fresh));
+    EXPECT_EQ(read_bytes(added), read_bytes(fresh));
     EXPECT_EQ(read_training_set_info(added).filters,
               (std::vector<std::string>{"PS1_g", "2MASS_J", "Gaia_G", "GALEX_NUV"}));
   }
@@ -100,7 +98,7 @@ TEST(SimulatorMpiTest, AddFiltersEqualsAFreshSimulation) {
   // In place: the input is replaced only when complete.
   add_filters(base, Synthesizer(fx.grid, fx.registry, {"Gaia_G", "GALEX_NUV"}), base, MPI_COMM_WORLD, false);
   if (world_rank() == 0) {
-    EXPECT_EQ(bytes(base), bytes(fresh));
+    EXPECT_EQ(read_bytes(base), read_bytes(fresh));
     for (const auto& p : {base, fresh, added}) std::filesystem::remove(p);
   }
   MPI_Barrier(MPI_COMM_WORLD);

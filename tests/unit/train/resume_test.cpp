@@ -13,6 +13,7 @@
 #include "train/checkpoint.hpp"
 #include "train/trainer.hpp"
 #include "train_test_util.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -24,10 +25,7 @@ namespace sim = irisml::sim;
 using namespace irisml::train;
 namespace fs = std::filesystem;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using irisml::test_support::read_bytes;
 
 int count_of(const std::string& text, const std::string& needle) {
   int n = 0;
@@ -93,7 +91,7 @@ TEST_F(ResumeTest, StraightRunTrainsAndLogs) {
   for (const auto& [key, value] : ckpt.noise) found = found || (key == "noise.bands_min" && value == "3");
   EXPECT_TRUE(found);
   EXPECT_NE(ckpt.train_config.find("batch_size=64"), std::string::npos);
-  const auto log = read_file(dir_ + "/straight/train_log.jsonl");
+  const auto log = read_bytes(dir_ + "/straight/train_log.jsonl");
   EXPECT_EQ(count_of(log, "\"event\":\"start\""), 1);
   EXPECT_EQ(count_of(log, "\"event\":\"epoch\""), 2);
   EXPECT_EQ(count_of(log, "\"event\":\"done\""), 1);
@@ -151,7 +149,7 @@ TEST_F(ResumeTest, SignalMidEpochCheckpointsAndResumesExactly) {
     EXPECT_EQ(mid.step, stop);
     EXPECT_EQ(mid.epoch, stop / 9);
     EXPECT_EQ(mid.step_in_epoch, stop % 9);
-    EXPECT_EQ(count_of(read_file(dir_ + "/" + run + "/train_log.jsonl"), "\"event\":\"interrupted\""), 1);
+    EXPECT_EQ(count_of(read_bytes(dir_ + "/" + run + "/train_log.jsonl"), "\"event\":\"interrupted\""), 1);
     auto second = options(run);
     second.resume_if_present = true;
     auto r2 = train(second, MPI_COMM_SELF);
@@ -162,7 +160,7 @@ TEST_F(ResumeTest, SignalMidEpochCheckpointsAndResumesExactly) {
 
 TEST_F(ResumeTest, ExistingCheckpointNeedsResumeOrOverwrite) {
   const std::string ckpt = dir_ + "/straight/checkpoint.h5";
-  const auto before = read_file(ckpt);
+  const auto before = read_bytes(ckpt);
   try {
     train(options("straight"), MPI_COMM_SELF);
     FAIL() << "expected InputError";
@@ -175,12 +173,12 @@ TEST_F(ResumeTest, ExistingCheckpointNeedsResumeOrOverwrite) {
   auto o = options("nothing_here");
   o.resume = true;
   EXPECT_THROW(train(o, MPI_COMM_SELF), InputError);
-  EXPECT_EQ(read_file(ckpt), before);
+  EXPECT_EQ(read_bytes(ckpt), before);
 }
 
 TEST_F(ResumeTest, ResumeWithAnotherModelOrFilterListIsRefused) {
   const std::string ckpt = dir_ + "/straight/checkpoint.h5";
-  const auto before = read_file(ckpt);
+  const auto before = read_bytes(ckpt);
   auto o = options("straight");
   o.resume = true;
   o.model.width = 32;
@@ -202,7 +200,7 @@ TEST_F(ResumeTest, ResumeWithAnotherModelOrFilterListIsRefused) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("n_filters: 6 (checkpoint) vs 4 (this run)"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(read_file(ckpt), before);
+  EXPECT_EQ(read_bytes(ckpt), before);
 }
 
 TEST_F(ResumeTest, NonFiniteLossStopsNamingTheStepAndKeepsTheCheckpoint) {
@@ -212,7 +210,7 @@ TEST_F(ResumeTest, NonFiniteLossStopsNamingTheStepAndKeepsTheCheckpoint) {
   const std::string run = dir_ + "/nonfinite";
   fs::create_directories(run);
   fs::copy_file(dir_ + "/straight/checkpoint.h5", run + "/checkpoint.h5");
-  const auto before = read_file(run + "/checkpoint.h5");
+  const auto before = read_bytes(run + "/checkpoint.h5");
   const std::string bad = dir_ + "/bad_av.h5";
   {
     test_util::write_training_set(bad, 704, 6);
@@ -235,7 +233,7 @@ TEST_F(ResumeTest, NonFiniteLossStopsNamingTheStepAndKeepsTheCheckpoint) {
     const std::string m = e.what();
     EXPECT_NE(m.find("not finite at step 19 (epoch 2"), std::string::npos) << m;
   }
-  EXPECT_EQ(read_file(run + "/checkpoint.h5"), before);
+  EXPECT_EQ(read_bytes(run + "/checkpoint.h5"), before);
 }
 
 TEST_F(ResumeTest, TooFewStarsForOneBatchIsBadInput) {
