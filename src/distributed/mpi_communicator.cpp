@@ -24,26 +24,7 @@ MPI_Datatype mpi_sum_type(c10::ScalarType dtype) {
   }
 }
 
-// dtype a tensor is summed in: itself, except half precision (no MPI type),
-// which is summed in float32.
-c10::ScalarType sum_wire_dtype(c10::ScalarType dtype, std::size_t index) {
-  switch (dtype) {
-    case c10::ScalarType::Float:
-    case c10::ScalarType::Double:
-    case c10::ScalarType::Char:
-    case c10::ScalarType::Byte:
-    case c10::ScalarType::Short:
-    case c10::ScalarType::Int:
-    case c10::ScalarType::Long: return dtype;
-    case c10::ScalarType::Half:
-    case c10::ScalarType::BFloat16: return c10::ScalarType::Float;
-    default:
-      fail_input("allreduce_sum (mpi): tensor {} has dtype {}, which cannot be summed; allowed: float32, "
-                 "float64, float16, bfloat16, int8, uint8, int16, int32, int64",
-                 index, detail::dtype_name(dtype));
-  }
-}
-
+// True for the dtypes MPI sums natively.
 bool has_mpi_sum_type(c10::ScalarType dtype) {
   switch (dtype) {
     case c10::ScalarType::Float:
@@ -55,6 +36,16 @@ bool has_mpi_sum_type(c10::ScalarType dtype) {
     case c10::ScalarType::Long: return true;
     default: return false;
   }
+}
+
+// dtype a tensor is summed in: itself, except half precision (no MPI type),
+// which is summed in float32.
+c10::ScalarType sum_wire_dtype(c10::ScalarType dtype, std::size_t index) {
+  if (has_mpi_sum_type(dtype)) return dtype;
+  if (dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16) return c10::ScalarType::Float;
+  fail_input("allreduce_sum (mpi): tensor {} has dtype {}, which cannot be summed; allowed: float32, "
+             "float64, float16, bfloat16, int8, uint8, int16, int32, int64",
+             index, detail::dtype_name(dtype));
 }
 
 // An MPI_Iallreduce in flight; keeps its tensor alive. Never destroyed while

@@ -192,6 +192,21 @@ inline void zero_block(float* base, std::int64_t stride, std::int64_t r0, std::i
   for (std::int64_t r = r0; r < r0 + rows; ++r) std::fill_n(base + r * stride + col, dh, 0.0f);
 }
 
+// Where the (star b, head h) problem lives: its keys (rows kv0 … kv0+Lk−1, padded to Lp
+// for the vector loops), its Lq queries from row q0, its head columns from col and the
+// start of its softmax weights in Problem::probs.
+struct Slot {
+  std::int64_t kv0, Lk, Lp, Lq, q0, col, base;
+  Slot(const Problem& p, std::int64_t b, std::int64_t h, std::int64_t dh)
+      : kv0(p.offsets[b]),
+        Lk(p.offsets[b + 1] - kv0),
+        Lp(round_up(Lk, kLane)),
+        Lq(query_count(p, b)),
+        q0(query_row(p, b)),
+        col(h * dh),
+        base(p.prob_offsets[b] + h * Lq * Lp) {}
+};
+
 // Scratch per thread: transposed keys or values (dh × Lp) and three rows of Lp.
 inline float* scratch_for(std::vector<float>& scratch, std::int64_t dh, std::int64_t Lp) {
   const auto need = static_cast<size_t>((dh + 3) * Lp);
@@ -203,14 +218,8 @@ template <int DH>
 inline __attribute__((always_inline)) void forward_impl(const Problem& p, const DropoutRule& drop, std::int64_t b,
                                                         std::int64_t h, float* out, std::int64_t out_stride,
                                                         std::vector<float>& scratch) {
-  const std::int64_t kv0 = p.offsets[b];
-  const std::int64_t Lk = p.offsets[b + 1] - kv0;
-  const std::int64_t Lp = round_up(Lk, kLane);
-  const std::int64_t Lq = query_count(p, b);
-  const std::int64_t q0 = query_row(p, b);
   const std::int64_t dh = DH ? DH : p.dh;
-  const std::int64_t col = h * dh;
-  const std::int64_t base = p.prob_offsets[b] + h * Lq * Lp;
+  const auto [kv0, Lk, Lp, Lq, q0, col, base] = Slot(p, b, h, dh);
   float* kt = scratch_for(scratch, dh, Lp);
   float* srow = kt + dh * Lp;
   float* wrow = srow + Lp;
@@ -252,14 +261,8 @@ inline __attribute__((always_inline)) void backward_impl(const Problem& p, const
                                                          float* dq, std::int64_t dq_stride, float* dk,
                                                          std::int64_t dk_stride, float* dv, std::int64_t dv_stride,
                                                          std::vector<float>& scratch) {
-  const std::int64_t kv0 = p.offsets[b];
-  const std::int64_t Lk = p.offsets[b + 1] - kv0;
-  const std::int64_t Lp = round_up(Lk, kLane);
-  const std::int64_t Lq = query_count(p, b);
-  const std::int64_t q0 = query_row(p, b);
   const std::int64_t dh = DH ? DH : p.dh;
-  const std::int64_t col = h * dh;
-  const std::int64_t base = p.prob_offsets[b] + h * Lq * Lp;
+  const auto [kv0, Lk, Lp, Lq, q0, col, base] = Slot(p, b, h, dh);
   const float* P = p.probs + base;
   float* vt = scratch_for(scratch, dh, Lp);
   float* dp = vt + dh * Lp;

@@ -10,20 +10,12 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "mpi_test_support.hpp"
 
 namespace irisml::dist::test_support {
 
-inline int world_rank() {
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank;
-}
-
-inline int world_size() {
-  int size = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return size;
-}
+using irisml::test_support::world_rank;
+using irisml::test_support::world_size;
 
 // The InputError message f throws, or a marker if it throws none.
 inline std::string input_error_of(const std::function<void()>& f) {

@@ -17,20 +17,13 @@
 #include "io/catalog.hpp"
 #include "io/hdf5.hpp"
 #include "sampler_testing.hpp"
+#include "mpi_test_support.hpp"
 
 namespace irisml::infer {
 namespace {
 
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int world_size() {
-  int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
+using irisml::test_support::world_rank;
+using irisml::test_support::world_size;
 
 // A scratch directory per test and rank count (ctest may run the 1/2/3-rank
 // variants at the same time).

@@ -23,6 +23,7 @@
 #include "model/normalizer.hpp"
 #include "model/posterior.hpp"
 #include "simulate/grid.hpp"
+#include "../model/test_util.hpp"
 #include "test_support.hpp"
 
 namespace irisml::infer::testing {
@@ -40,17 +41,7 @@ inline KnownFilters known_filters() {
 }
 
 inline model::ModelConfig tiny_config() {
-  model::ModelConfig c;
-  c.n_filters = static_cast<int>(model_filters().size());
-  c.width = 32;
-  c.layers = 2;
-  c.ffn = 64;
-  c.heads = 4;
-  c.dropout = 0.0;
-  c.flow_blocks = 3;
-  c.made_hidden = {32, 32};
-  c.mixture_components = 3;
-  return c;
+  return model::testing::small_config(static_cast<int>(model_filters().size()));
 }
 
 // Normaliser with plausible parameter statistics: u = (log10 Teff, log g, [M/H],

@@ -16,9 +16,13 @@
 #include "simulate/simulator.hpp"
 #include "simulate/synthesizer.hpp"
 #include "test_support.hpp"
+#include "mpi_test_support.hpp"
 
 namespace irisml::sim {
 namespace {
+
+using irisml::test_support::world_rank;
+using irisml::test_support::world_size;
 
 using test_support::read_bytes;
 
@@ -33,17 +37,6 @@ struct Fixture {
     return f;
   }
 };
-
-int world_size() {
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return size;
-}
-int world_rank() {
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank;
-}
 
 std::string temp(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("irisml_sim_np" + std::to_string(world_size()) + "_" + name))

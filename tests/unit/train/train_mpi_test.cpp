@@ -28,8 +28,12 @@
 #include "train/dataset.hpp"
 #include "train/trainer.hpp"
 #include "train_test_util.hpp"
+#include "mpi_test_support.hpp"
 
 namespace {
+
+using irisml::test_support::world_rank;
+using irisml::test_support::world_size;
 
 using irisml::Error;
 using irisml::InputError;
@@ -38,17 +42,6 @@ namespace model = irisml::model;
 namespace sim = irisml::sim;
 using namespace irisml::train;
 namespace fs = std::filesystem;
-
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int world_size() {
-  int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
 
 // A directory made by rank 0, known to all ranks.
 std::string shared_temp_dir(const std::string& tag) {
