@@ -35,16 +35,14 @@ void wait_for_rank0(const Context& ctx) { MPI_Barrier(ctx.comm); }
 }  // namespace
 
 int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
-  Command cmd;
-  cmd.name = "catalog make";
-  cmd.summary =
-      "Turn a simulated set into a realistic catalogue: random band subsets, per-band errors, noisy "
-      "magnitudes, unobserved bands as NaN, true parameters kept as labels. Runs on rank 0 alone (serial); "
-      "other ranks wait.";
-  cmd.usage = "irisml catalog make --from test.h5 --output cat.h5 [--seed S] [--bands-min k] [--bands-max K] "
+  Command cmd("catalog make",
+              "Turn a simulated set into a realistic catalogue: random band subsets, per-band errors, noisy "
+              "magnitudes, unobserved bands as NaN, true parameters kept as labels. Runs on rank 0 alone (serial); "
+              "other ranks wait.",
+              "irisml catalog make --from test.h5 --output cat.h5 [--seed S] [--bands-min k] [--bands-max K] "
               "[--sigma-min a --sigma-max b --sigma-distribution loguniform|uniform] [--filters LIST] [--stars N] "
-              "[--overwrite]";
-  cmd.sections = {"catalog"};
+              "[--overwrite]",
+              {"catalog"});
   add_common_options(cmd);
   sim::NoiseModel d;
   cmd.options.add_options()
@@ -108,14 +106,12 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
 }
 
 int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
-  Command cmd;
-  cmd.name = "evaluate";
-  cmd.summary =
-      "Compare posteriors with the true parameters: bias, RMS, MAD (mean |error|), median |error|, HDI "
-      "coverage at many levels, all also by number of bands; writes metrics.json and an HTML report with SVG "
-      "figures, prints a summary table. Runs on rank 0 alone (serial); other ranks wait.";
-  cmd.usage = "irisml evaluate --posterior post.h5 --truth cat.h5 --report report/ [--overwrite]";
-  cmd.sections = {"evaluate"};
+  Command cmd("evaluate",
+              "Compare posteriors with the true parameters: bias, RMS, MAD (mean |error|), median |error|, HDI "
+              "coverage at many levels, all also by number of bands; writes metrics.json and an HTML report with SVG "
+              "figures, prints a summary table. Runs on rank 0 alone (serial); other ranks wait.",
+              "irisml evaluate --posterior post.h5 --truth cat.h5 --report report/ [--overwrite]",
+              {"evaluate"});
   add_common_options(cmd);
   cmd.options.add_options()
       ("posterior", po::value<std::string>()->required(), "posterior file from `irisml sample` (docs/posterior_format.md)")

@@ -59,18 +59,15 @@ int workers_for(const po::variables_map& vm, int threads) {
 }  // namespace
 
 int run_sample(const std::vector<std::string>& args, const Context& ctx) {
-  Command cmd;
-  cmd.name = "sample";
-  cmd.summary =
+  Command cmd("sample",
               "Posterior samples and summaries (median, mean, std, 16/84th percentiles, 68/95% HDI, flags, "
               "posterior-predictive chi2) for every star of a catalogue, written collectively in catalogue order. "
               "Resumable: rerun the same command after an interruption (exit code 3) and finished blocks are "
-              "skipped.";
-  cmd.usage =
+              "skipped.",
               "mpirun -np N irisml sample --model run/checkpoint.h5 --catalog cat.h5|cat.csv|cat.fits --output "
               "post.h5 [--samples 64] [--keep-samples] [--batch B] [--seed S] [--columns a:b,...] [--missing -99] "
-              "[--error-floor x] [--ignore-unknown-columns] [--grid G] [--overwrite] [--threads T]";
-  cmd.sections = {"sample"};
+              "[--error-floor x] [--ignore-unknown-columns] [--grid G] [--overwrite] [--threads T]",
+              {"sample"});
   add_common_options(cmd);
   add_grid_option(cmd);
   add_sampler_options(cmd);
@@ -205,17 +202,14 @@ double cpu_seconds_now() {
 }  // namespace
 
 int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
-  Command cmd;
-  cmd.name = "bench sample";
-  cmd.summary =
+  Command cmd("bench sample",
               "Posterior-sampling throughput of the model in --config's [model] section (default: the paper sizes; "
               "random weights): per batch size, stars/s for the whole per-star work of `irisml sample` (context, "
               "S samples, summaries, HDIs) on stars observing --bands of --n-filters filters. No file I/O, no "
-              "posterior-predictive check.";
-  cmd.usage =
+              "posterior-predictive check.",
               "irisml bench sample [--batch 64,256,1024] [--samples 64] [--bands 20] [--config configs/paper.ini] "
-              "[--threads T] [--stars N]";
-  cmd.sections = {"bench-sample", "model"};
+              "[--threads T] [--stars N]",
+              {"bench-sample", "model"});
   add_common_options(cmd);
   add_model_options(cmd);
   cmd.options.add_options()

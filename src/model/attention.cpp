@@ -384,40 +384,52 @@ void fused_backward(const torch::Tensor& q, const torch::Tensor& k, const torch:
   });
 }
 
-PackedLayout layout_from_saved(AutogradContext* ctx, const torch::Tensor& offsets) {
+// The layout behind a (B+1) offsets tensor (max_len and cls_rows are not needed here).
+PackedLayout layout_of(const torch::Tensor& offsets) {
   PackedLayout layout;
   layout.offsets = offsets;
   layout.batch = offsets.size(0) - 1;
   layout.tokens = offsets.data_ptr<std::int64_t>()[layout.batch];
-  (void)ctx;
   return layout;
 }
+
+// Heads, dropout probability and dropout key, kept between forward and backward.
+struct SavedSettings {
+  std::int64_t heads;
+  double p;
+  std::int64_t key;
+  void save(AutogradContext* ctx) const {
+    ctx->saved_data["heads"] = heads;
+    ctx->saved_data["p"] = p;
+    ctx->saved_data["key"] = key;
+  }
+  static SavedSettings load(AutogradContext* ctx) {
+    return {ctx->saved_data["heads"].toInt(), ctx->saved_data["p"].toDouble(), ctx->saved_data["key"].toInt()};
+  }
+};
 
 struct SelfAttentionFunction : public torch::autograd::Function<SelfAttentionFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& qkv, const torch::Tensor& offsets,
                                std::int64_t heads, double dropout_p, std::int64_t key) {
     const std::int64_t M = qkv.size(1) / 3;
-    PackedLayout layout;
-    layout.offsets = offsets;
-    layout.batch = offsets.size(0) - 1;
+    const auto layout = layout_of(offsets);
     auto x = qkv.stride(1) == 1 ? qkv : qkv.contiguous();
     torch::Tensor probs;
     auto out = fused_forward(x.narrow(1, 0, M), x.narrow(1, M, M), x.narrow(1, 2 * M, M), layout, false, heads,
                              dropout_p, static_cast<std::uint64_t>(key), probs);
     ctx->save_for_backward({x, offsets, probs});
-    ctx->saved_data["heads"] = heads;
-    ctx->saved_data["p"] = dropout_p;
-    ctx->saved_data["key"] = key;
+    SavedSettings{heads, dropout_p, key}.save(ctx);
     return out;
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     auto saved = ctx->get_saved_variables();
     const auto& x = saved[0];
-    const auto layout = layout_from_saved(ctx, saved[1]);
-    const std::int64_t heads = ctx->saved_data["heads"].toInt();
-    const double p = ctx->saved_data["p"].toDouble();
-    const auto key = static_cast<std::uint64_t>(ctx->saved_data["key"].toInt());
+    const auto layout = layout_of(saved[1]);
+    const auto settings = SavedSettings::load(ctx);
+    const std::int64_t heads = settings.heads;
+    const double p = settings.p;
+    const auto key = static_cast<std::uint64_t>(settings.key);
     const std::int64_t M = x.size(1) / 3;
     auto dx = torch::empty_like(x);  // every block is written by exactly one task
     float* d = dx.data_ptr<float>();
@@ -431,18 +443,14 @@ struct ClsAttentionFunction : public torch::autograd::Function<ClsAttentionFunct
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& kv,
                                const torch::Tensor& offsets, std::int64_t heads, double dropout_p, std::int64_t key) {
     const std::int64_t M = q.size(1);
-    PackedLayout layout;
-    layout.offsets = offsets;
-    layout.batch = offsets.size(0) - 1;
+    const auto layout = layout_of(offsets);
     auto qc = q.stride(1) == 1 ? q : q.contiguous();
     auto kvc = kv.stride(1) == 1 ? kv : kv.contiguous();
     torch::Tensor probs;
     auto out = fused_forward(qc, kvc.narrow(1, 0, M), kvc.narrow(1, M, M), layout, true, heads, dropout_p,
                              static_cast<std::uint64_t>(key), probs);
     ctx->save_for_backward({qc, kvc, offsets, probs});
-    ctx->saved_data["heads"] = heads;
-    ctx->saved_data["p"] = dropout_p;
-    ctx->saved_data["key"] = key;
+    SavedSettings{heads, dropout_p, key}.save(ctx);
     return out;
   }
 
@@ -450,10 +458,11 @@ struct ClsAttentionFunction : public torch::autograd::Function<ClsAttentionFunct
     auto saved = ctx->get_saved_variables();
     const auto& q = saved[0];
     const auto& kv = saved[1];
-    const auto layout = layout_from_saved(ctx, saved[2]);
-    const std::int64_t heads = ctx->saved_data["heads"].toInt();
-    const double p = ctx->saved_data["p"].toDouble();
-    const auto key = static_cast<std::uint64_t>(ctx->saved_data["key"].toInt());
+    const auto layout = layout_of(saved[2]);
+    const auto settings = SavedSettings::load(ctx);
+    const std::int64_t heads = settings.heads;
+    const double p = settings.p;
+    const auto key = static_cast<std::uint64_t>(settings.key);
     const std::int64_t M = q.size(1);
     auto dq = torch::empty_like(q);  // every block is written by exactly one task
     auto dkv = torch::empty_like(kv);
