@@ -91,6 +91,8 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
        "flag stars with a standardised centred magnitude beyond this many training standard deviations")
       ("ppc-threshold", po::value<double>()->default_value(d.ppc_threshold),
        "flag stars whose posterior-predictive chi2/dof exceeds this")
+      ("ppc-sigma-floor", po::value<double>()->default_value(d.ppc_sigma_floor),
+       "model systematics (mag) added in quadrature to each band's error in the posterior-predictive chi2")
       ("no-ppc", po::bool_switch(), "skip the posterior-predictive check (no spectral grid needed)")
       ("max-blocks", po::value<int>()->default_value(0),
        "stop after this many blocks per rank, as if interrupted (testing; 0 = no limit)")
@@ -116,6 +118,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   s.block_rows = static_cast<std::uint64_t>(block_rows);
   s.range_sigma = vm["range-sigma"].as<double>();
   s.ppc_threshold = vm["ppc-threshold"].as<double>();
+  s.ppc_sigma_floor = vm["ppc-sigma-floor"].as<double>();
   s.max_blocks = vm["max-blocks"].as<int>();
   s.progress = !log::quiet();
   s.validate();

@@ -44,6 +44,9 @@ void SamplerSettings::validate() const {
   if (!(sigma_max > 0)) fail_input("sigma_max = {} must be > 0", sigma_max);
   if (!(range_sigma > 0)) fail_input("--range-sigma = {} must be > 0", range_sigma);
   if (!(ppc_threshold > 0)) fail_input("--ppc-threshold = {} must be > 0", ppc_threshold);
+  if (!(ppc_sigma_floor >= 0) || !std::isfinite(ppc_sigma_floor)) {
+    fail_input("--ppc-sigma-floor = {} must be a finite number >= 0 (mag)", ppc_sigma_floor);
+  }
   if (max_blocks < 0) fail_input("--max-blocks = {} must be >= 0 (0 = no limit)", max_blocks);
 }
 
@@ -108,7 +111,7 @@ std::vector<int> map_catalog_filters(const std::vector<std::string>& catalog_fil
 
 double ppc_chi2(const sim::Synthesizer& synth, const double theta[5], const int* bands, const float* mag,
                 const float* err, int n, std::vector<double>& model_mags, std::vector<double>& work,
-                bool* inside_grid, double* offset) {
+                bool* inside_grid, double* offset, double sigma_floor) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   if (inside_grid) *inside_grid = false;
   if (offset) *offset = nan;
@@ -120,17 +123,18 @@ double ppc_chi2(const sim::Synthesizer& synth, const double theta[5], const int*
   if (!synth.magnitudes(params, model_mags.data(), work)) return nan;
   if (inside_grid) *inside_grid = true;
   if (n < 2) return nan;
+  const double floor2 = sigma_floor * sigma_floor;
+  auto weight = [&](int i) { return 1.0 / (static_cast<double>(err[i]) * err[i] + floor2); };
   double sw = 0.0, swd = 0.0;
   for (int i = 0; i < n; ++i) {
-    const double w = 1.0 / (static_cast<double>(err[i]) * err[i]);
-    sw += w;
-    swd += w * (mag[i] - model_mags[static_cast<std::size_t>(bands[i])]);
+    sw += weight(i);
+    swd += weight(i) * (mag[i] - model_mags[static_cast<std::size_t>(bands[i])]);
   }
   const double off = swd / sw;
   double chi2 = 0.0;
   for (int i = 0; i < n; ++i) {
-    const double r = (mag[i] - model_mags[static_cast<std::size_t>(bands[i])] - off) / err[i];
-    chi2 += r * r;
+    const double r = mag[i] - model_mags[static_cast<std::size_t>(bands[i])] - off;
+    chi2 += r * r * weight(i);
   }
   if (offset) *offset = off;
   return chi2 / (n - 1);
@@ -291,7 +295,8 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
         bool inside = false;
         const int k = static_cast<int>(start[r + 1] - start[r]);
         const double chi2 = ppc_chi2(*ppc_, median, band.data() + start[r], mag.data() + start[r],
-                                     err.data() + start[r], k, model_mags, work, &inside);
+                                     err.data() + start[r], k, model_mags, work, &inside, nullptr,
+                                     settings_.ppc_sigma_floor);
         out.ppc_chi2[r] = static_cast<float>(chi2);
         if (!inside || chi2 > settings_.ppc_threshold) out.flags[r] |= kFlagPpcHigh;
       }
@@ -501,7 +506,8 @@ const char* kFlagsDescription =
     "bit 0 (1): fewer usable bands than the model's minimum (summaries NaN); "
     "bit 1 (2): an input outside the training range (|standardised centred magnitude| > range_sigma, an error "
     "above the training sigma_max, or more bands than the training bands_max); "
-    "bit 2 (4): posterior-predictive chi2/dof > ppc_threshold, or the posterior median outside the spectral grid";
+    "bit 2 (4): posterior-predictive chi2/dof > ppc_threshold (errors with ppc_sigma_floor added in quadrature), or "
+    "the posterior median outside the spectral grid";
 
 struct OutputLayout {
   std::uint64_t rows;
@@ -524,6 +530,7 @@ void create_output(h5::File& f, const OutputLayout& l, const SampleJob& job, con
   f.set_attr("/", "sigma_max", s.sigma_max);
   f.set_attr("/", "range_sigma", s.range_sigma);
   f.set_attr("/", "ppc_threshold", with_ppc ? s.ppc_threshold : std::numeric_limits<double>::quiet_NaN());
+  f.set_attr("/", "ppc_sigma_floor", with_ppc ? s.ppc_sigma_floor : std::numeric_limits<double>::quiet_NaN());
   f.set_attr("/", "flags_description", std::string(kFlagsDescription));
   f.write_strings("/parameter_names", model::parameter_names());
   f.write_strings("/filters", job.model_filters);
@@ -612,11 +619,11 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
   const std::string key = fmt::format(
       "rows={} blocks={} catalog=[{}] catalog_filters={} model=[{}] model_filters={} samples={} keep_samples={} "
       "batch={} seed={} block_rows={} bands_min={} bands_max={} sigma_max={} range_sigma={} ppc={} "
-      "ppc_threshold={} id_width={} output={} inputs=[{}]",
+      "ppc_threshold={} ppc_sigma_floor={} id_width={} output={} inputs=[{}]",
       N, n_blocks, file_identity(catalog.path()), fmt::join(catalog.filters(), ","), file_identity(job.model_path),
       fmt::join(job.model_filters, ","), settings.samples, settings.keep_samples, settings.batch, settings.seed,
       block_rows, settings.bands_min, settings.bands_max, settings.sigma_max, settings.range_sigma, ppc != nullptr,
-      settings.ppc_threshold, id_width, job.output, job.inputs_key);
+      settings.ppc_threshold, settings.ppc_sigma_floor, id_width, job.output, job.inputs_key);
   const std::string partial = partial_path(job.output);
   const std::string sidecar = progress_path(job.output);
 

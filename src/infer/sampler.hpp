@@ -58,6 +58,9 @@ struct SamplerSettings {
   double range_sigma = 10.0;  // |standardised centred magnitude| above → kFlagOutsideTraining
 
   double ppc_threshold = 5.0;  // χ²/dof above → kFlagPpcHigh (when a synthesizer is given)
+  // [mag] model systematics added in quadrature to each band's error in the χ²: without
+  // it, bands with 0.005 mag errors flag stars for percent-level model imperfections.
+  double ppc_sigma_floor = 0.03;
 
   int max_blocks = 0;   // stop (as if interrupted) after this many blocks per rank; 0 = no limit
   bool progress = true; // progress lines on rank 0
@@ -129,12 +132,13 @@ std::vector<int> map_catalog_filters(const std::vector<std::string>& catalog_fil
                                      const std::string& catalog_path, bool warn = true);
 
 // χ²/dof of observed magnitudes against the synthesizer's prediction at θ with the
-// error-weighted best distance offset (obs − model); dof = bands − 1. Returns NaN if
-// θ is outside the grid (`*inside_grid` false) or fewer than two bands are given.
-// `bands` index the synthesizer's band list; `model_mags`/`work` are scratch.
+// error-weighted best distance offset (obs − model); dof = bands − 1. Each band's σ is
+// √(err² + sigma_floor²). Returns NaN if θ is outside the grid (`*inside_grid` false)
+// or fewer than two bands are given. `bands` index the synthesizer's band list;
+// `model_mags`/`work` are scratch.
 double ppc_chi2(const sim::Synthesizer& synth, const double theta[5], const int* bands, const float* mag,
                 const float* err, int n, std::vector<double>& model_mags, std::vector<double>& work,
-                bool* inside_grid = nullptr, double* offset = nullptr);
+                bool* inside_grid = nullptr, double* offset = nullptr, double sigma_floor = 0.0);
 
 struct SampleJob {
   std::string output;       // final path; written as partial_path(output), renamed when complete
