@@ -103,6 +103,8 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   const std::string model_path = vm["model"].as<std::string>();
   const std::string catalog_path = vm["catalog"].as<std::string>();
   check_output_path(output, vm["overwrite"].as<bool>(), "--output");
+  check_not_input(output, "--output", catalog_path, "--catalog");
+  check_not_input(output, "--output", model_path, "--model");
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
   infer::SamplerSettings s;
@@ -163,6 +165,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   job.model_path = model_path;
   job.model_filters = checkpoint.filters;
   job.ignore_unknown_filters = copt.ignore_unknown_columns;
+  job.discard_unfinished = vm["overwrite"].as<bool>();
   job.inputs_key = fmt::format("columns={} missing={} error_floor={} ignore_unknown={} grid={} filters_config={}",
                                vm["columns"].as<std::string>(), copt.missing_sentinel, copt.error_floor,
                                copt.ignore_unknown_columns, grid_key, registry.source());

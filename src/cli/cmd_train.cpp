@@ -16,6 +16,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "model/config.hpp"
+#include "simulate/filters.hpp"
 #include "simulate/noise.hpp"
 #include "train/bench.hpp"
 #include "train/checkpoint.hpp"
@@ -139,6 +140,7 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
   o.validation = vm["validation"].as<std::string>();
   o.output_dir = vm["output-dir"].as<std::string>();
   o.filters = split_list(vm["filters"].as<std::string>());
+  o.known_filters = load_registry(vm).names();
   o.model = model_config_from(vm);
   o.noise = noise_from(vm);
   o.epochs = vm["epochs"].as<long long>();

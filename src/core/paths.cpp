@@ -4,7 +4,11 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "core/error.hpp"
 
@@ -66,10 +70,37 @@ void check_output_path(const std::string& output, bool overwrite, const std::str
   }
 }
 
-void commit_partial(const std::string& output) {
+void check_not_input(const std::string& output, const std::string& what_output, const std::string& input,
+                     const std::string& what_input) {
   std::error_code ec;
-  fs::rename(partial_path(output), output, ec);
-  if (ec) fail_io("could not rename '{}' to '{}': {}", partial_path(output), output, ec.message());
+  if (fs::equivalent(input, output, ec)) {
+    fail_input("{} '{}' is the {} file; write to another path", what_output, output, what_input);
+  }
+}
+
+namespace {
+
+// Flushes a file's (or directory's) data to stable storage; false if it cannot.
+bool sync_path(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+void commit_partial(const std::string& output) {
+  const std::string partial = partial_path(output);
+  // The data first, then the rename, then the directory entry: after a crash the
+  // output is either the old file or the complete new one, never a truncated one.
+  if (!sync_path(partial, O_RDONLY)) fail_io("could not flush '{}' to disk: {}", partial, std::strerror(errno));
+  std::error_code ec;
+  fs::rename(partial, output, ec);
+  if (ec) fail_io("could not rename '{}' to '{}': {}", partial, output, ec.message());
+  fs::path parent = fs::path(output).parent_path();
+  sync_path(parent.empty() ? std::string(".") : parent.string(), O_RDONLY | O_DIRECTORY);  // best effort
 }
 
 }  // namespace irisml

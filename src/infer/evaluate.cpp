@@ -255,12 +255,17 @@ void Evaluator::add_star(Group& g, const float* median, const double* truth, con
     ++g.coverage_stars;
     scratch.resize(static_cast<std::size_t>(s));
     for (int p = 0; p < P::kParameters; ++p) {
-      for (int i = 0; i < s; ++i) scratch[static_cast<std::size_t>(i)] = samples[i * P::kParameters + p];
+      scratch.clear();
+      for (int i = 0; i < s; ++i) {
+        const double v = samples[i * P::kParameters + p];
+        if (std::isfinite(v)) scratch.push_back(v);  // (sorting NaN is undefined)
+      }
+      if (scratch.empty()) continue;
       std::sort(scratch.begin(), scratch.end());
       // rank of the truth among the samples (ties count half)
       auto below = std::lower_bound(scratch.begin(), scratch.end(), truth[p]) - scratch.begin();
       auto not_above = std::upper_bound(scratch.begin(), scratch.end(), truth[p]) - scratch.begin();
-      const double u = (0.5 * static_cast<double>(below + not_above) + 0.5) / (s + 1);
+      const double u = (0.5 * static_cast<double>(below + not_above) + 0.5) / static_cast<double>(scratch.size() + 1);
       for (std::size_t l = 0; l < levels_.size(); ++l) {
         auto [lo, hi] = hdi_sorted(scratch.data(), scratch.size(), levels_[l]);
         if (truth[p] >= lo && truth[p] <= hi) ++g.hits[p][l];

@@ -579,6 +579,17 @@ void write_file(const fs::path& path, const std::string& content) {
 }
 }  // namespace
 
+// A directory holding nothing but what write_report writes (empty counts).
+static bool is_report_dir(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return false;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name != "metrics.json" && name != "index.html") return false;
+  }
+  return !ec;
+}
+
 void check_report_dir(const std::string& dir_in, bool overwrite) {
   if (dir_in.empty()) fail_input("--report is empty; give a directory path");
   const std::string dir = strip_slashes(dir_in);
@@ -589,12 +600,17 @@ void check_report_dir(const std::string& dir_in, bool overwrite) {
   if (!fs::exists(dir, ec)) return;
   if (!fs::is_directory(dir, ec)) fail_input("--report '{}' exists and is not a directory", dir);
   if (!overwrite) fail_input("--report '{}' already exists; pass --overwrite to replace it", dir);
-  bool empty = fs::is_empty(dir, ec);
-  if (!empty && !fs::exists(fs::path(dir) / "metrics.json", ec)) {
+  if (!is_report_dir(dir)) {
     fail_input(
-        "--report '{}' is a non-empty directory without metrics.json; --overwrite only replaces a previous "
-        "report, choose another path",
+        "--report '{}' holds files other than a previous report's (metrics.json, index.html); --overwrite only "
+        "replaces a previous report, choose another path",
         dir);
+  }
+  const std::string partial = dir + ".partial";
+  if (fs::exists(partial, ec) && !is_report_dir(partial)) {
+    fail_input("'{}' (where the new report is assembled) exists and is not a leftover report; remove it or choose "
+               "another --report",
+               partial);
   }
 }
 

@@ -631,6 +631,8 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
   Progress progress;
   progress.key = key;
   progress.done.assign(n_blocks, 0);
+  // resume: 1 = continue; 0 = nothing to continue; -1 = an unfinished run of other
+  // inputs or settings is in the way (refused unless job.discard_unfinished).
   int resume = 0;
   if (rank == 0) {
     Progress old;
@@ -638,14 +640,33 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
       if (old.key == key && old.done.size() == n_blocks && file_exists(partial) && h5::is_hdf5(partial)) {
         resume = 1;
         progress.done = old.done;
-      } else {
+      } else if (job.discard_unfinished) {
         log::warn("'{}' belongs to a different run (other inputs or settings) or its partial output is missing; "
-                  "starting over",
+                  "discarding it (--overwrite)",
                   sidecar);
+      } else {
+        resume = -1;
       }
     }
   }
   mpi_check(MPI_Bcast(&resume, 1, MPI_INT, 0, comm), "MPI_Bcast");
+  if (resume < 0) {
+    fail_input("'{}' records an unfinished run of '{}' with other inputs or settings (catalogue, model, --batch, "
+               "--block-rows, --samples, --seed, column options, ...); rerun that command to finish it, or pass "
+               "--overwrite to discard the blocks it finished in '{}'",
+               sidecar, job.output, partial);
+  }
+  if (resume) {
+    // Every rank must see the partial file before the collective open (a node-local
+    // directory would otherwise leave the others waiting inside it).
+    int visible = file_exists(partial) && h5::is_hdf5(partial) ? 1 : 0, all_visible = 0;
+    mpi_check(MPI_Allreduce(&visible, &all_visible, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce");
+    if (!all_visible) {
+      fail_io("partial output '{}' is not visible (or not HDF5) on every rank; the output directory must be on a "
+              "file system all ranks share",
+              partial);
+    }
+  }
   if (n_blocks > 0) {
     mpi_check(MPI_Bcast(progress.done.data(), static_cast<int>(n_blocks), MPI_CHAR, 0, comm), "MPI_Bcast");
   }
@@ -713,6 +734,19 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
   std::uint64_t counts[5] = {0, 0, 0, 0, 0};  // sampled, too few, outside, ppc, dropped
   double last_log = now_seconds();
   std::vector<long long> finished(static_cast<std::size_t>(size));
+  // A failure on one rank must not leave the others waiting in a collective: local
+  // work runs under try, every rank learns of any failure at the next agreement, and
+  // all of them throw there together (so the collective file close still matches up).
+  std::exception_ptr local_error;
+  auto agree_or_throw = [&](int failed_here, const char* during) {
+    int any_failed = 0;
+    mpi_check(MPI_Allreduce(&failed_here, &any_failed, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce");
+    if (!any_failed) return;
+    if (local_error) std::rethrow_exception(local_error);
+    throw Error(fmt::format("sample: another rank failed {} (its message is above); finished blocks are kept in "
+                            "'{}' — rerun the same command to resume",
+                            during, partial));
+  };
   for (unsigned long long it = 0; it < iters; ++it) {
     std::uint64_t row0 = 0, nrows = 0;
     long long block = -1;
@@ -721,21 +755,27 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
       block = static_cast<long long>(todo[it]);
       row0 = todo[it] * block_rows;
       nrows = std::min(block_rows, N - row0);
-      CatalogBlock cb = catalog.read(row0, nrows);
-      stars.row0 = row0;
-      stars.rows = nrows;
-      stars.mag = std::move(cb.mag);
-      stars.err = std::move(cb.err);
-      ids = std::move(cb.id);
-      for (auto d : cb.dropped_bad_error) counts[4] += static_cast<std::uint64_t>(d);
-      sampler.run(stars, res);
-      for (std::uint64_t r = 0; r < nrows; ++r) {
-        counts[0] += (res.flags[r] & kFlagTooFewBands) ? 0 : 1;
-        counts[1] += (res.flags[r] & kFlagTooFewBands) ? 1 : 0;
-        counts[2] += (res.flags[r] & kFlagOutsideTraining) ? 1 : 0;
-        counts[3] += (res.flags[r] & kFlagPpcHigh) ? 1 : 0;
+      try {
+        CatalogBlock cb = catalog.read(row0, nrows);
+        stars.row0 = row0;
+        stars.rows = nrows;
+        stars.mag = std::move(cb.mag);
+        stars.err = std::move(cb.err);
+        ids = std::move(cb.id);
+        for (auto d : cb.dropped_bad_error) counts[4] += static_cast<std::uint64_t>(d);
+        sampler.run(stars, res);
+        for (std::uint64_t r = 0; r < nrows; ++r) {
+          counts[0] += (res.flags[r] & kFlagTooFewBands) ? 0 : 1;
+          counts[1] += (res.flags[r] & kFlagTooFewBands) ? 1 : 0;
+          counts[2] += (res.flags[r] & kFlagOutsideTraining) ? 1 : 0;
+          counts[3] += (res.flags[r] & kFlagPpcHigh) ? 1 : 0;
+        }
+      } catch (...) {
+        local_error = std::current_exception();
       }
-    } else {
+    }
+    agree_or_throw(local_error ? 1 : 0, "while reading or sampling a block");
+    if (it >= local_iters) {  // idle this round: empty selections in the collective writes
       res = BlockResult{};
       for (auto* v : {&res.median, &res.mean, &res.std, &res.p16, &res.p84, &res.hdi68, &res.hdi95, &res.ppc_chi2,
                       &res.samples}) {
@@ -770,7 +810,14 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
     for (long long b : finished) {
       if (b >= 0) progress.done[static_cast<std::size_t>(b)] = 1;
     }
-    if (rank == 0) write_progress(sidecar, progress);
+    if (rank == 0) {
+      try {
+        write_progress(sidecar, progress);
+      } catch (...) {
+        local_error = std::current_exception();
+      }
+    }
+    agree_or_throw(local_error ? 1 : 0, "while recording progress");
     report.blocks_run += static_cast<std::uint64_t>(std::count_if(finished.begin(), finished.end(), [](long long b) { return b >= 0; }));
     int local_stop = g_stop_signal.load() != 0 ? 1 : 0, any_stop = 0;
     mpi_check(MPI_Allreduce(&local_stop, &any_stop, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce");

@@ -149,6 +149,10 @@ struct SampleJob {
   // catalogue and model paths, sizes and modification times and every setting that
   // changes the output are added automatically.
   std::string inputs_key;
+  // An unfinished run of other inputs or settings under this output (its
+  // "<output>.progress" and partial file): false = refuse with an InputError, true =
+  // discard it and start over (`--overwrite`).
+  bool discard_unfinished = false;
 };
 
 struct SampleReport {

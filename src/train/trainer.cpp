@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -114,6 +115,7 @@ void check_options(const TrainOptions& o, int size) {
   if (o.checkpoint_every < 0) bad.push_back(fmt::format("checkpoint-every={} (must be >= 0)", o.checkpoint_every));
   if (o.log_every < 1) bad.push_back(fmt::format("log-every={} (must be >= 1)", o.log_every));
   if (o.resume && o.overwrite) bad.push_back("--resume and --overwrite exclude each other");
+  if (o.resume_if_present && o.overwrite) bad.push_back("--resume-if-present and --overwrite exclude each other");
   if (o.output_dir.empty()) bad.push_back("output-dir is empty");
   if (!bad.empty()) fail_input("invalid training settings: {}", fmt::join(bad, "; "));
   if (o.batch_size % size != 0) {
@@ -189,7 +191,9 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
   const std::string ckpt_path = join_path(o.output_dir, "checkpoint.h5");
   const std::string best_path = join_path(o.output_dir, "best.h5");
   const std::string log_path = join_path(o.output_dir, "train_log.jsonl");
-  const bool have_ckpt = file_exists(ckpt_path);
+  // Rank 0 decides (a node with a stale view of a shared file system must not start
+  // fresh while the others resume); a rank that then cannot read it fails loudly.
+  const bool have_ckpt = all_max(rank == 0 && file_exists(ckpt_path) ? 1 : 0, comm) != 0;
   bool resuming = false;
   if (have_ckpt) {
     if (o.resume || o.resume_if_present) {
@@ -207,6 +211,19 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
 
   // ---- data ----
   TrainingTable data = load_training_table(o.data, o.filters, comm, "--data");
+  if (!o.known_filters.empty()) {
+    std::vector<std::string> unknown;
+    for (const auto& name : data.filters) {
+      if (std::find(o.known_filters.begin(), o.known_filters.end(), name) == o.known_filters.end()) {
+        unknown.push_back(name);
+      }
+    }
+    if (!unknown.empty()) {
+      fail_input("--data '{}': filter(s) {} are not in the filter registry (--filters-config); known: {}. Register "
+                 "them, or choose the model's filters with --filters",
+                 o.data, fmt::join(unknown, ", "), fmt::join(o.known_filters, ", "));
+    }
+  }
   TrainingTable val_file;
   const TrainingTable* val_table = &data;
   std::int64_t n_train = data.rows, val_first = 0, n_val = 0;
@@ -240,6 +257,13 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
   Checkpoint resumed;
   if (resuming) {
     resumed = load_checkpoint(ckpt_path);
+    const int step_here = static_cast<int>(resumed.step);
+    const int step_lo = -all_max(-step_here, comm), step_hi = all_max(step_here, comm);
+    if (step_lo != step_hi) {
+      throw Error(fmt::format("ranks read different checkpoints from '{}' (steps {} … {}): the file changed while "
+                              "loading, or the ranks do not see the same file system",
+                              ckpt_path, step_lo, step_hi));
+    }
     auto diffs = model_differences(resumed.model_config, config, resumed.filters, data.filters);
     if (!diffs.empty()) {
       fail_input("cannot --resume from '{}': it was written for a different model — {}. Use the configuration it "

@@ -5,8 +5,10 @@
 //
 // Reproducibility: the shuffle is keyed (seed, epoch), a star's augmentation
 // (seed, epoch·N + star), dropout (seed, step, rank) plus the model's saved dropout
-// counter, so a run's result depends on the global batch but not on the number of
-// ranks (up to floating-point summation order), and a resumed run continues exactly.
+// counter. With dropout 0 a run's result depends on the global batch but not on the
+// number of ranks (up to floating-point summation order); with dropout > 0 the masks
+// depend on the rank count too (statistically equivalent runs, not equal ones). A
+// resumed run on the same rank count continues exactly.
 #pragma once
 
 #include <mpi.h>
@@ -32,6 +34,9 @@ struct TrainOptions {
   std::string validation;   // optional separate validation file ("" = hold out validation_fraction)
   std::string output_dir;   // checkpoint.h5, best.h5, train_log.jsonl
   std::vector<std::string> filters;  // model filter list (subset of the data's, in this order); empty = data's
+  // Filter names the run may use (the filter registry); a data or --filters name not
+  // in it is bad input. Empty = no check.
+  std::vector<std::string> known_filters;
   model::ModelConfig model;          // n_filters is set from the filter list
   sim::NoiseModel noise;
 

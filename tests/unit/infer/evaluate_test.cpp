@@ -318,6 +318,16 @@ TEST(EvaluateTest, FilesToReportEndToEnd) {
   std::ofstream(other + "/precious.txt") << "keep";
   EXPECT_THROW(check_report_dir(other, true), InputError);
   EXPECT_TRUE(fs::exists(other + "/precious.txt"));
+  // A directory that also holds a metrics.json is still not a previous report.
+  std::ofstream(other + "/metrics.json") << "{}";
+  EXPECT_THROW(write_report(r, info, other, true), InputError);
+  EXPECT_TRUE(fs::exists(other + "/precious.txt"));
+  // Nor is a '<report>.partial' that holds someone's files.
+  fs::create_directories(report + ".partial");
+  std::ofstream(report + ".partial/notes.txt") << "keep";
+  EXPECT_THROW(write_report(r, info, report, true), InputError);
+  EXPECT_TRUE(fs::exists(report + ".partial/notes.txt"));
+  fs::remove_all(report + ".partial");
   fs::remove_all(other);
   fs::remove_all(report);
   fs::remove(post);

@@ -174,6 +174,32 @@ TEST_F(SampleCliTest, InterruptedRunExitsThreeAndResumesToTheSameBytes) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/part.h5.progress"));
 }
 
+TEST_F(SampleCliTest, UnfinishedRunWithOtherSettingsIsKeptUnlessOverwrite) {
+  auto first = irisml(base("cat.csv", "other.h5") + " --max-blocks 2");
+  ASSERT_EQ(first.code, 3) << first.output;
+  const auto partial_before = testing::read_bytes(dir_ + "/other.h5.partial");
+  // Another seed is another run: refused, the finished blocks untouched.
+  auto changed = irisml(base("cat.csv", "other.h5") + " --seed 9");
+  EXPECT_EQ(changed.code, 2) << changed.output;
+  EXPECT_NE(changed.output.find("unfinished run"), std::string::npos) << changed.output;
+  EXPECT_NE(changed.output.find("--overwrite"), std::string::npos) << changed.output;
+  EXPECT_TRUE(testing::read_bytes(dir_ + "/other.h5.partial") == partial_before);
+  // --overwrite discards it and runs to the end.
+  auto fresh = irisml(base("cat.csv", "other.h5") + " --seed 9 --overwrite");
+  EXPECT_EQ(fresh.code, 0) << fresh.output;
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/other.h5"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/other.h5.progress"));
+}
+
+TEST_F(SampleCliTest, OutputThatIsAnInputIsRefusedEvenWithOverwrite) {
+  const auto before = testing::read_bytes(dir_ + "/cat.csv");
+  auto r = irisml("sample --model " + dir_ + "/model.h5 --catalog " + dir_ + "/cat.csv --output " + dir_ +
+                  "/cat.csv --overwrite --no-ppc --quiet");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("is the --catalog file"), std::string::npos) << r.output;
+  EXPECT_TRUE(testing::read_bytes(dir_ + "/cat.csv") == before);
+}
+
 TEST_F(SampleCliTest, ExistingOutputIsNotReplacedWithoutOverwrite) {
   const std::string out = dir_ + "/keep.h5";
   { std::ofstream(out) << "precious"; }

@@ -206,7 +206,7 @@ TEST(SampleCatalogMpiTest, SignalStopsAfterTheCurrentBlockOnEveryRank) {
   MPI_Barrier(MPI_COMM_WORLD);
 }
 
-TEST(SampleCatalogMpiTest, ChangedSettingsStartOverInsteadOfMixing) {
+TEST(SampleCatalogMpiTest, ChangedSettingsAreRefusedOrStartOverNeverMix) {
   const std::string dir = scratch("restart");
   const std::string cat_path = dir + "/cat.h5";
   if (world_rank() == 0) testing::write_hdf5_catalog(cat_path, testing::make_catalog(30, 3));
@@ -216,10 +216,17 @@ TEST(SampleCatalogMpiTest, ChangedSettingsStartOverInsteadOfMixing) {
   const std::string out = dir + "/out.h5";
   settings.max_blocks = 1;
   sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD);
-  // Another seed: the earlier blocks must not be reused.
+  // Another seed: the earlier blocks must not be reused, nor silently thrown away.
   settings.max_blocks = 0;
   settings.seed = 12;
-  auto again = sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD);
+  const auto partial_before = testing::read_bytes(out + ".partial");
+  EXPECT_THROW(sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD),
+               InputError);
+  EXPECT_TRUE(testing::read_bytes(out + ".partial") == partial_before);
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto discard = job_for(out);
+  discard.discard_unfinished = true;  // --overwrite
+  auto again = sample_catalog(testing::tiny_model(), catalog, discard, settings, nullptr, MPI_COMM_WORLD);
   EXPECT_TRUE(again.complete);
   EXPECT_EQ(again.blocks_skipped, 0u);
   EXPECT_EQ(again.blocks_run, 5u);

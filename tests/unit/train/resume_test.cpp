@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "train/checkpoint.hpp"
+#include "train/dataset.hpp"
 #include "train/trainer.hpp"
 #include "train_test_util.hpp"
 #include "test_support.hpp"
@@ -173,7 +174,34 @@ TEST_F(ResumeTest, ExistingCheckpointNeedsResumeOrOverwrite) {
   auto o = options("nothing_here");
   o.resume = true;
   EXPECT_THROW(train(o, MPI_COMM_SELF), InputError);
+  // --overwrite next to --resume-if-present (as a requeued job passes it) is refused,
+  // not silently turned into a resume.
+  auto both = options("straight");
+  both.resume_if_present = true;
+  both.overwrite = true;
+  try {
+    train(both, MPI_COMM_SELF);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--resume-if-present and --overwrite"), std::string::npos) << e.what();
+  }
   EXPECT_EQ(read_bytes(ckpt), before);
+}
+
+TEST_F(ResumeTest, DataFiltersUnknownToTheRegistryAreBadInput) {
+  auto o = options("unknown_filters");
+  const auto data_filters = load_training_table(data_, {}, MPI_COMM_SELF, "--data").filters;
+  ASSERT_GE(data_filters.size(), 2u);
+  o.known_filters = {data_filters.front()};  // every other data filter is unknown
+  try {
+    train(o, MPI_COMM_SELF);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(data_filters.back()), std::string::npos) << m;
+    EXPECT_NE(m.find("filter registry"), std::string::npos) << m;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/unknown_filters/checkpoint.h5"));
 }
 
 TEST_F(ResumeTest, ResumeWithAnotherModelOrFilterListIsRefused) {
