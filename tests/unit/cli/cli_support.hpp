@@ -16,8 +16,9 @@ struct RunResult {
   std::string output;  // stdout and stderr together
 };
 
-inline RunResult run_irisml(const std::string& arguments) {
-  std::string command = std::string(IRISML_BINARY) + " " + arguments + " 2>&1";
+// Runs a shell command line, capturing stdout and stderr together.
+inline RunResult run_command(const std::string& shell_line) {
+  std::string command = "(" + shell_line + ") 2>&1";
   RunResult result;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return result;
@@ -26,6 +27,10 @@ inline RunResult run_irisml(const std::string& arguments) {
   int status = pclose(pipe);
   result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+inline RunResult run_irisml(const std::string& arguments) {
+  return run_command(std::string(IRISML_BINARY) + " " + arguments);
 }
 
 // A fresh, empty directory under /tmp for one test process (ctest runs each

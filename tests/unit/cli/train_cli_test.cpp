@@ -1,0 +1,85 @@
+// `irisml train` through the built binary: exit codes (0 done, 2 bad input, 3 stopped
+// by SIGTERM after a checkpoint) and an existing checkpoint never damaged by a refused run.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "cli_support.hpp"
+
+namespace irisml::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+class TrainCliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = scratch_dir("train");
+    const std::string grid = dir_ + "/ck04.h5";
+    auto r = run_irisml("grid import --quiet " + data_flags() + " --output " + grid);
+    ASSERT_EQ(r.code, 0) << r.output;
+    r = run_irisml("simulate --quiet " + data_flags() + " --grid " + grid + " --stars 3000 --filters standard --output " +
+                   dir_ + "/train.h5");
+    ASSERT_EQ(r.code, 0) << r.output;
+  }
+  // A model small enough to train a few steps in a second or two.
+  static std::string train(const std::string& run, const std::string& extra) {
+    return "train --quiet " + data_flags() + " --data " + dir_ + "/train.h5 --output-dir " + dir_ + "/" + run +
+           " --model.width 16 --model.layers 1 --model.ffn 32 --model.heads 2 --model.flow_blocks 2"
+           " --model.made_hidden 16,16 --model.mixture_components 2 --model.dropout 0 --batch-size 64"
+           " --validation-batch 256 --threads 1 " +
+           extra;
+  }
+  static std::string dir_;
+};
+std::string TrainCliTest::dir_;
+
+TEST_F(TrainCliTest, ExitCodesAndRefusedRunsKeepTheCheckpoint) {
+  auto r = run_irisml(train("run", "--max-steps 3"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string ckpt = dir_ + "/run/checkpoint.h5";
+  ASSERT_TRUE(fs::exists(ckpt));
+  const auto before = bytes_of(ckpt);
+
+  r = run_irisml(train("run", "--max-steps 3"));  // a checkpoint is there: --resume or --overwrite
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("--resume"), std::string::npos) << r.output;
+  r = run_irisml(train("run", "--max-steps 3 --resume-if-present --overwrite"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("--resume-if-present and --overwrite"), std::string::npos) << r.output;
+  r = run_irisml(train("run", "--max-steps 3 --batch-size 0 --resume"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  r = run_irisml(train("run", "--resume --filters SDSS_g,SDSS_r,SDSS_i,2MASS_J,2MASS_H,2MASS_Ks --max-steps 3"));
+  // (another filter list is another model)
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("different model"), std::string::npos) << r.output;
+  EXPECT_EQ(bytes_of(ckpt), before);
+
+  r = run_irisml("train --quiet " + data_flags() + " --data " + dir_ + "/missing.h5 --output-dir " + dir_ + "/x");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("missing.h5"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainCliTest, SigtermCheckpointsAndExitsThreeThenResumeFinishes) {
+  const std::string run = dir_ + "/signal";
+  // Start a long run, wait until its log shows training has begun, then SIGTERM it.
+  const std::string script = std::string(IRISML_BINARY) + " " + train("signal", "--epochs 1000") +
+                             " >" + dir_ + "/signal.out 2>&1 & pid=$!; "
+                             "for i in $(seq 600); do [ -s " + run + "/train_log.jsonl ] && break; sleep 0.1; done; "
+                             "sleep 0.5; kill -TERM $pid; wait $pid; echo \"exit=$?\"";
+  auto r = run_command(script);
+  EXPECT_NE(r.output.find("exit=3"), std::string::npos) << r.output << bytes_of(dir_ + "/signal.out");
+  ASSERT_TRUE(fs::exists(run + "/checkpoint.h5"));
+  auto resumed = run_irisml(train("signal", "--max-steps 60 --resume"));
+  EXPECT_EQ(resumed.code, 0) << resumed.output;
+}
+
+}  // namespace
+}  // namespace irisml::test
