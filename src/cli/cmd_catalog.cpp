@@ -42,23 +42,20 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
               "irisml catalog make --from test.h5 --output cat.h5 [--seed S] [--bands-min k] [--bands-max K] "
               "[--sigma-min a --sigma-max b --sigma-distribution loguniform|uniform] [--filters LIST] [--stars N] "
               "[--overwrite]",
-              {"catalog"});
+              {"catalog", "noise"});
   add_common_options(cmd);
-  sim::NoiseModel d;
+  add_noise_options(cmd);  // [noise]: the training observation model, by default
   cmd.options.add_options()
       ("from", po::value<std::string>()->required(), "simulated set (training-set HDF5 from `irisml simulate`)")
       ("output", po::value<std::string>()->required(), "catalogue HDF5 to write (docs/catalog_format.md)")
       ("seed", po::value<long long>()->default_value(1), "random seed; star i draws from Philox keyed (mix(seed), i)")
-      ("bands-min", po::value<int>()->default_value(d.bands_min), "fewest observed bands per star")
-      ("bands-max", po::value<int>()->default_value(d.bands_max), "most observed bands per star (0 = all filters)")
-      ("sigma-distribution", po::value<std::string>()->default_value(d.sigma_distribution),
-       "per-band error distribution: loguniform or uniform between --sigma-min and --sigma-max")
-      ("sigma-min", po::value<double>()->default_value(d.sigma_min, fmt::format("{}", d.sigma_min)),
-       "smallest error [mag]")
-      ("sigma-max", po::value<double>()->default_value(d.sigma_max, fmt::format("{}", d.sigma_max)),
-       "largest error [mag]")
-      ("sigma-floor", po::value<double>()->default_value(d.sigma_floor, fmt::format("{}", d.sigma_floor)),
-       "lower bound on each drawn error [mag]")
+      ("bands-min", po::value<int>(), "fewest observed bands per star (default: noise.bands_min)")
+      ("bands-max", po::value<int>(), "most observed bands per star, 0 = all filters (default: noise.bands_max)")
+      ("sigma-distribution", po::value<std::string>(),
+       "per-band error distribution, loguniform or uniform (default: noise.sigma_distribution)")
+      ("sigma-min", po::value<double>(), "smallest error [mag] (default: noise.sigma_min)")
+      ("sigma-max", po::value<double>(), "largest error [mag] (default: noise.sigma_max)")
+      ("sigma-floor", po::value<double>(), "lower bound on each drawn error [mag] (default: noise.sigma_floor)")
       ("filters", po::value<std::string>()->default_value(""),
        "keep only these filters (comma list or registry set name; default: all filters of the set)")
       ("stars", po::value<long long>()->default_value(0), "use the first N stars (0 = all)")
@@ -73,16 +70,24 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
   long long seed = vm["seed"].as<long long>();
   if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
   options.seed = static_cast<std::uint64_t>(seed);
-  options.noise.bands_min = vm["bands-min"].as<int>();
-  options.noise.bands_max = vm["bands-max"].as<int>();
-  options.noise.sigma_distribution = vm["sigma-distribution"].as<std::string>();
-  options.noise.sigma_min = vm["sigma-min"].as<double>();
-  options.noise.sigma_max = vm["sigma-max"].as<double>();
-  options.noise.sigma_floor = vm["sigma-floor"].as<double>();
+  // The [noise] section (or noise.* options), then the short options where given.
+  sim::NoiseModel& n = options.noise;
+  n.bands_min = vm["noise.bands_min"].as<int>();
+  n.bands_max = vm["noise.bands_max"].as<int>();
+  n.sigma_distribution = vm["noise.sigma_distribution"].as<std::string>();
+  n.sigma_min = vm["noise.sigma_min"].as<double>();
+  n.sigma_max = vm["noise.sigma_max"].as<double>();
+  n.sigma_floor = vm["noise.sigma_floor"].as<double>();
+  if (vm.count("bands-min")) n.bands_min = vm["bands-min"].as<int>();
+  if (vm.count("bands-max")) n.bands_max = vm["bands-max"].as<int>();
+  if (vm.count("sigma-distribution")) n.sigma_distribution = vm["sigma-distribution"].as<std::string>();
+  if (vm.count("sigma-min")) n.sigma_min = vm["sigma-min"].as<double>();
+  if (vm.count("sigma-max")) n.sigma_max = vm["sigma-max"].as<double>();
+  if (vm.count("sigma-floor")) n.sigma_floor = vm["sigma-floor"].as<double>();
   try {
     options.noise.validate();
   } catch (const InputError& e) {  // name the command-line spelling too
-    throw InputError(fmt::format("{} (options --bands-min, --bands-max, --sigma-*)", e.what()));
+    throw InputError(fmt::format("{} (options --bands-min, --bands-max, --sigma-* or the [noise] section)", e.what()));
   }
   long long stars = vm["stars"].as<long long>();
   if (stars < 0) fail_input("--stars = {} must be >= 0 (0 = all)", stars);

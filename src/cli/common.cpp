@@ -15,6 +15,7 @@
 #include "io/hdf5.hpp"
 #include "simulate/filters.hpp"
 #include "simulate/grid.hpp"
+#include "simulate/noise.hpp"
 
 namespace irisml::cli {
 
@@ -140,6 +141,30 @@ int apply_threads(int requested, int ranks_on_node) {
   set_blas_threads(threads);
   if (const auto advice = blas_kernel_advice(); !advice.empty()) log::info("note: {}", advice);
   return threads;
+}
+
+void add_noise_options(Command& cmd) {
+  sim::NoiseModel d;
+  cmd.options.add_options()
+      ("noise.bands_min", po::value<int>()->default_value(d.bands_min), "fewest bands a training star keeps")
+      ("noise.bands_max", po::value<int>()->default_value(d.bands_max), "most bands (0 = all the model's filters)")
+      ("noise.sigma_distribution", po::value<std::string>()->default_value(d.sigma_distribution),
+       "per-band error distribution: loguniform | uniform on [sigma_min, sigma_max]")
+      ("noise.sigma_min", po::value<double>()->default_value(d.sigma_min, fmt::format("{}", d.sigma_min)), "smallest per-band error [mag]")
+      ("noise.sigma_max", po::value<double>()->default_value(d.sigma_max, fmt::format("{}", d.sigma_max)), "largest per-band error [mag]")
+      ("noise.sigma_floor", po::value<double>()->default_value(d.sigma_floor, fmt::format("{}", d.sigma_floor)), "lower bound applied to each error [mag]");
+}
+
+sim::NoiseModel noise_from(const po::variables_map& vm) {
+  sim::NoiseModel n;
+  n.bands_min = vm["noise.bands_min"].as<int>();
+  n.bands_max = vm["noise.bands_max"].as<int>();
+  n.sigma_distribution = vm["noise.sigma_distribution"].as<std::string>();
+  n.sigma_min = vm["noise.sigma_min"].as<double>();
+  n.sigma_max = vm["noise.sigma_max"].as<double>();
+  n.sigma_floor = vm["noise.sigma_floor"].as<double>();
+  n.validate();
+  return n;
 }
 
 }  // namespace irisml::cli

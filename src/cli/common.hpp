@@ -8,6 +8,7 @@
 
 #include "cli/options.hpp"
 #include "model/config.hpp"
+#include "simulate/noise.hpp"
 #include "simulate/prior.hpp"
 
 namespace irisml::sim {
@@ -37,6 +38,11 @@ model::ModelConfig model_config_from(const po::variables_map& vm);
 // `requested`, or with 0 the node's cores shared evenly by its `ranks_on_node` ranks
 // (without this OpenBLAS sizes its pool to the whole node). Returns the count set.
 int apply_threads(int requested, int ranks_on_node);
+
+// noise.* options (INI section [noise]): the observation model of training and of
+// `catalog make`; noise_from validates them.
+void add_noise_options(Command& command);
+sim::NoiseModel noise_from(const po::variables_map& vm);
 
 // Checks a positive count option, naming it in the error.
 std::uint64_t positive_count(const po::variables_map& vm, const std::string& name);

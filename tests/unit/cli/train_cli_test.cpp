@@ -81,5 +81,21 @@ TEST_F(TrainCliTest, SigtermCheckpointsAndExitsThreeThenResumeFinishes) {
   EXPECT_EQ(resumed.code, 0) << resumed.output;
 }
 
+// `catalog make` observes stars with the [noise] model (here given as noise.* options,
+// as a --config's [noise] section would); its own short options override it.
+TEST_F(TrainCliTest, CatalogMakeFollowsTheNoiseSectionUnlessOverridden) {
+  const std::string base = "catalog make " + data_flags() + " --from " + dir_ + "/train.h5 --stars 500 --overwrite";
+  auto r = run_irisml(base + " --output " + dir_ + "/cat_noise.h5 --noise.bands_min 20 --noise.bands_max 22");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("(min 20, max 22)"), std::string::npos) << r.output;
+  r = run_irisml(base + " --output " + dir_ + "/cat_short.h5 --noise.bands_min 20 --bands-min 7 --bands-max 7");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("(min 7, max 7)"), std::string::npos) << r.output;
+  r = run_irisml(base + " --output " + dir_ + "/cat_bad.h5 --noise.sigma_min -1");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("noise.sigma_min = -1"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ + "/cat_bad.h5"));
+}
+
 }  // namespace
 }  // namespace irisml::test
