@@ -382,6 +382,19 @@ void mpi_check(int code, const char* what) {
   }
 }
 
+// ------------------------------------------------------------- failure agreement -----
+
+// Collective over `comm`: returns if no rank failed; otherwise every rank throws — the
+// failing ones their own error, the others one saying so — so that no rank is left
+// waiting in a later collective while another unwinds.
+void agree_on_failure(const std::exception_ptr& local_error, MPI_Comm comm, const std::string& during) {
+  int failed_here = local_error ? 1 : 0, any_failed = 0;
+  mpi_check(MPI_Allreduce(&failed_here, &any_failed, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce");
+  if (!any_failed) return;
+  if (local_error) std::rethrow_exception(local_error);
+  throw Error(fmt::format("sample: another rank failed {} (its message is above)", during));
+}
+
 std::string file_identity(const std::string& path) {
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
@@ -607,10 +620,16 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
   std::size_t id_width = 0;
   if (catalog.has_id()) {
     unsigned long long local = 0, global = 0;
-    for (std::uint64_t b = my_begin; b < my_end; ++b) {
-      const std::uint64_t r0 = b * block_rows, n = std::min(block_rows, N - r0);
-      for (const auto& id : catalog.read(r0, n).id) local = std::max<unsigned long long>(local, id.size());
+    std::exception_ptr read_error;
+    try {
+      for (std::uint64_t b = my_begin; b < my_end; ++b) {
+        const std::uint64_t r0 = b * block_rows, n = std::min(block_rows, N - r0);
+        for (const auto& id : catalog.read(r0, n).id) local = std::max<unsigned long long>(local, id.size());
+      }
+    } catch (...) {
+      read_error = std::current_exception();
     }
+    agree_on_failure(read_error, comm, "while reading the catalogue");
     mpi_check(MPI_Allreduce(&local, &global, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm), "MPI_Allreduce");
     id_width = std::max<std::size_t>(1, static_cast<std::size_t>(global));
   }
@@ -738,15 +757,9 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
   // work runs under try, every rank learns of any failure at the next agreement, and
   // all of them throw there together (so the collective file close still matches up).
   std::exception_ptr local_error;
-  auto agree_or_throw = [&](int failed_here, const char* during) {
-    int any_failed = 0;
-    mpi_check(MPI_Allreduce(&failed_here, &any_failed, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce");
-    if (!any_failed) return;
-    if (local_error) std::rethrow_exception(local_error);
-    throw Error(fmt::format("sample: another rank failed {} (its message is above); finished blocks are kept in "
-                            "'{}' — rerun the same command to resume",
-                            during, partial));
-  };
+  const std::string kept = fmt::format("; finished blocks are kept in '{}' — rerun the same command to resume",
+                                       partial);
+  auto agree_or_throw = [&](const char* during) { agree_on_failure(local_error, comm, during + kept); };
   for (unsigned long long it = 0; it < iters; ++it) {
     std::uint64_t row0 = 0, nrows = 0;
     long long block = -1;
@@ -774,7 +787,7 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
         local_error = std::current_exception();
       }
     }
-    agree_or_throw(local_error ? 1 : 0, "while reading or sampling a block");
+    agree_or_throw("while reading or sampling a block");
     if (it >= local_iters) {  // idle this round: empty selections in the collective writes
       res = BlockResult{};
       for (auto* v : {&res.median, &res.mean, &res.std, &res.p16, &res.p84, &res.hdi68, &res.hdi95, &res.ppc_chi2,
@@ -817,7 +830,7 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
         local_error = std::current_exception();
       }
     }
-    agree_or_throw(local_error ? 1 : 0, "while recording progress");
+    agree_or_throw("while recording progress");
     report.blocks_run += static_cast<std::uint64_t>(std::count_if(finished.begin(), finished.end(), [](long long b) { return b >= 0; }));
     int local_stop = g_stop_signal.load() != 0 ? 1 : 0, any_stop = 0;
     mpi_check(MPI_Allreduce(&local_stop, &any_stop, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce");

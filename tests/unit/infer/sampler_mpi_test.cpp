@@ -2,6 +2,7 @@
 // byte-identical to a one-rank run, every transfer is collective, and an
 // interrupted run resumes to the same bytes.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <mpi.h>
 
 #include <chrono>
@@ -237,6 +238,72 @@ TEST(SampleCatalogMpiTest, ChangedSettingsAreRefusedOrStartOverNeverMix) {
     EXPECT_TRUE(testing::read_bytes(dir + "/ref.h5") == testing::read_bytes(out));
   }
   MPI_Barrier(MPI_COMM_WORLD);
+}
+
+// Rewrites `name` in an HDF5 file as a chunked dataset (`chunk` rows) with Fletcher-32
+// checksums, and corrupts its last chunk on disk: reading those rows then fails.
+void corrupt_last_chunk(const std::string& path, const std::string& name, hsize_t chunk) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  hid_t old = H5Dopen2(f, name.c_str(), H5P_DEFAULT);
+  hid_t space = H5Dget_space(old);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space, &n, nullptr);
+  std::vector<double> values(n);
+  H5Dread(old, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  H5Dclose(old);
+  H5Ldelete(f, name.c_str(), H5P_DEFAULT);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 1, &chunk);
+  H5Pset_fletcher32(dcpl);
+  hid_t d = H5Dcreate2(f, name.c_str(), H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  H5Dflush(d);
+  const hsize_t last = (n + chunk - 1) / chunk - 1;  // (H5Dget_num_chunks reports 0 in HDF5 1.10.8)
+  hsize_t offset[1] = {0};
+  unsigned mask = 0;
+  haddr_t addr = 0;
+  hsize_t size = 0;
+  const herr_t found = H5Dget_chunk_info(d, space, last, offset, &mask, &addr, &size);
+  H5Dclose(d);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Fclose(f);
+  ASSERT_GE(found, 0);
+  ASSERT_EQ(offset[0], last * chunk);
+  ASSERT_GT(size, 8u);
+  std::fstream io(path, std::ios::in | std::ios::out | std::ios::binary);
+  io.seekp(static_cast<std::streamoff>(addr + 3));
+  io.put('\x5a');
+}
+
+// A read failure on one rank only (the last block's rows are corrupt): every rank
+// stops with an error instead of the others waiting forever in a collective — both in
+// the first pass over the ids and, for a catalogue without ids, inside the block loop.
+TEST(SampleCatalogMpiTest, AFailureOnOneRankStopsEveryRank) {
+  for (const bool with_ids : {true, false}) {
+    const std::string dir = scratch(with_ids ? "one_rank_fails_ids" : "one_rank_fails");
+    const std::string cat_path = dir + "/cat.h5";
+    if (world_rank() == 0) {
+      testing::write_hdf5_catalog(cat_path, testing::make_catalog(30, 4));
+      if (!with_ids) {
+        hid_t f = H5Fopen(cat_path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+        H5Ldelete(f, "/id", H5P_DEFAULT);
+        H5Fclose(f);
+      }
+      corrupt_last_chunk(cat_path, "/" + testing::model_filters().front(), 10);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    auto catalog = CatalogReader::open(cat_path, testing::known_filters());
+    EXPECT_EQ(catalog.has_id(), with_ids);
+    auto settings = small_settings();
+    settings.block_rows = 10;  // 3 blocks; only the last one is corrupt
+    EXPECT_THROW(sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/out.h5"), settings, nullptr,
+                                MPI_COMM_WORLD),
+                 Error);
+    MPI_Barrier(MPI_COMM_WORLD);
+    EXPECT_FALSE(std::filesystem::exists(dir + "/out.h5"));
+  }
 }
 
 TEST(SampleCatalogMpiTest, UnknownCatalogFilterIsAnInputErrorOnEveryRank) {
