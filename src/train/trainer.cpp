@@ -296,6 +296,19 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
         step_in_epoch = 0;
       }
     }
+    std::vector<std::string> was, now;  // "key=value", sorted (attribute order is the file's)
+    for (const auto& [k, v] : resumed.noise) was.push_back(k + "=" + v);
+    for (const auto& [k, v] : o.noise.items()) now.push_back(k + "=" + v);
+    std::sort(was.begin(), was.end());
+    std::sort(now.begin(), now.end());
+    if (!was.empty() && was != now) {
+      log::warn("resuming with the observation model [{}] where the checkpoint was trained with [{}]",
+                fmt::join(now, " "), fmt::join(was, " "));
+    }
+    if (resumed.train_stars > 0 && resumed.train_stars != n_train) {
+      log::warn("resuming on {} training stars where the checkpoint's run had {} (another --data file?)", n_train,
+                resumed.train_stars);
+    }
     if (resumed.total_steps != total_steps) {
       log::warn("resuming with a schedule of {} steps where the checkpoint planned {}", total_steps,
                 resumed.total_steps);
