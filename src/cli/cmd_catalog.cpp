@@ -72,12 +72,7 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
   options.seed = static_cast<std::uint64_t>(seed);
   // The [noise] section (or noise.* options), then the short options where given.
   sim::NoiseModel& n = options.noise;
-  n.bands_min = vm["noise.bands_min"].as<int>();
-  n.bands_max = vm["noise.bands_max"].as<int>();
-  n.sigma_distribution = vm["noise.sigma_distribution"].as<std::string>();
-  n.sigma_min = vm["noise.sigma_min"].as<double>();
-  n.sigma_max = vm["noise.sigma_max"].as<double>();
-  n.sigma_floor = vm["noise.sigma_floor"].as<double>();
+  n = noise_from(vm, /*validate=*/false);
   if (vm.count("bands-min")) n.bands_min = vm["bands-min"].as<int>();
   if (vm.count("bands-max")) n.bands_max = vm["bands-max"].as<int>();
   if (vm.count("sigma-distribution")) n.sigma_distribution = vm["sigma-distribution"].as<std::string>();

@@ -155,7 +155,7 @@ void add_noise_options(Command& cmd) {
       ("noise.sigma_floor", po::value<double>()->default_value(d.sigma_floor, fmt::format("{}", d.sigma_floor)), "lower bound applied to each error [mag]");
 }
 
-sim::NoiseModel noise_from(const po::variables_map& vm) {
+sim::NoiseModel noise_from(const po::variables_map& vm, bool validate) {
   sim::NoiseModel n;
   n.bands_min = vm["noise.bands_min"].as<int>();
   n.bands_max = vm["noise.bands_max"].as<int>();
@@ -163,7 +163,7 @@ sim::NoiseModel noise_from(const po::variables_map& vm) {
   n.sigma_min = vm["noise.sigma_min"].as<double>();
   n.sigma_max = vm["noise.sigma_max"].as<double>();
   n.sigma_floor = vm["noise.sigma_floor"].as<double>();
-  n.validate();
+  if (validate) n.validate();
   return n;
 }
 

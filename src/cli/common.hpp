@@ -40,9 +40,10 @@ model::ModelConfig model_config_from(const po::variables_map& vm);
 int apply_threads(int requested, int ranks_on_node);
 
 // noise.* options (INI section [noise]): the observation model of training and of
-// `catalog make`; noise_from validates them.
+// `catalog make`; noise_from validates them unless told not to (for callers that
+// override some values first and validate the result).
 void add_noise_options(Command& command);
-sim::NoiseModel noise_from(const po::variables_map& vm);
+sim::NoiseModel noise_from(const po::variables_map& vm, bool validate = true);
 
 // Checks a positive count option, naming it in the error.
 std::uint64_t positive_count(const po::variables_map& vm, const std::string& name);
