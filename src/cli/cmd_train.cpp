@@ -202,8 +202,8 @@ int run_bench_train(const std::vector<std::string>& args, const Context& ctx) {
       std::cout << fmt::format(
           "bench train: device={} threads={} blas=[{}] batch={} bands={}..{} params={} model=[{}] median_step_s={:.4f} "
           "best_step_s={:.4f} stars_per_s={:.1f}\n",
-          dev, dev == "cpu" ? threads : 0, blas_description(), o.batch, o.min_bands, o.max_bands, r.parameters, config.describe(),
-          r.median_seconds, r.best_seconds, r.stars_per_second);
+          dev, dev == "cpu" ? threads : 0, blas_description(), o.batch, o.min_bands, o.max_bands, r.parameters,
+          config.describe(), r.median_seconds, r.best_seconds, r.stars_per_second);
     }
   }
   return 0;

@@ -426,15 +426,12 @@ struct SelfAttentionFunction : public torch::autograd::Function<SelfAttentionFun
     auto saved = ctx->get_saved_variables();
     const auto& x = saved[0];
     const auto layout = layout_of(saved[1]);
-    const auto settings = SavedSettings::load(ctx);
-    const std::int64_t heads = settings.heads;
-    const double p = settings.p;
-    const auto key = static_cast<std::uint64_t>(settings.key);
+    const auto [heads, p, key] = SavedSettings::load(ctx);
     const std::int64_t M = x.size(1) / 3;
     auto dx = torch::empty_like(x);  // every block is written by exactly one task
     float* d = dx.data_ptr<float>();
     fused_backward(x.narrow(1, 0, M), x.narrow(1, M, M), x.narrow(1, 2 * M, M), saved[2], grads[0], layout, false,
-                   heads, p, key, d, 3 * M, d + M, 3 * M, d + 2 * M, 3 * M);
+                   heads, p, static_cast<std::uint64_t>(key), d, 3 * M, d + M, 3 * M, d + 2 * M, 3 * M);
     return {dx, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
@@ -459,16 +456,13 @@ struct ClsAttentionFunction : public torch::autograd::Function<ClsAttentionFunct
     const auto& q = saved[0];
     const auto& kv = saved[1];
     const auto layout = layout_of(saved[2]);
-    const auto settings = SavedSettings::load(ctx);
-    const std::int64_t heads = settings.heads;
-    const double p = settings.p;
-    const auto key = static_cast<std::uint64_t>(settings.key);
+    const auto [heads, p, key] = SavedSettings::load(ctx);
     const std::int64_t M = q.size(1);
     auto dq = torch::empty_like(q);  // every block is written by exactly one task
     auto dkv = torch::empty_like(kv);
     float* dkvp = dkv.data_ptr<float>();
-    fused_backward(q, kv.narrow(1, 0, M), kv.narrow(1, M, M), saved[3], grads[0], layout, true, heads, p, key,
-                   dq.data_ptr<float>(), M, dkvp, 2 * M, dkvp + M, 2 * M);
+    fused_backward(q, kv.narrow(1, 0, M), kv.narrow(1, M, M), saved[3], grads[0], layout, true, heads, p,
+                   static_cast<std::uint64_t>(key), dq.data_ptr<float>(), M, dkvp, 2 * M, dkvp + M, 2 * M);
     return {dq, dkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };

@@ -3,20 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "cli_support.hpp"
+#include "test_support.hpp"
 
 namespace irisml::test {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string bytes_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using test_support::read_bytes;
 
 class TrainCliTest : public ::testing::Test {
  protected:
@@ -46,7 +42,7 @@ TEST_F(TrainCliTest, ExitCodesAndRefusedRunsKeepTheCheckpoint) {
   ASSERT_EQ(r.code, 0) << r.output;
   const std::string ckpt = dir_ + "/run/checkpoint.h5";
   ASSERT_TRUE(fs::exists(ckpt));
-  const auto before = bytes_of(ckpt);
+  const auto before = read_bytes(ckpt);
 
   r = run_irisml(train("run", "--max-steps 3"));  // a checkpoint is there: --resume or --overwrite
   EXPECT_EQ(r.code, 2) << r.output;
@@ -60,7 +56,7 @@ TEST_F(TrainCliTest, ExitCodesAndRefusedRunsKeepTheCheckpoint) {
   // (another filter list is another model)
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("different model"), std::string::npos) << r.output;
-  EXPECT_EQ(bytes_of(ckpt), before);
+  EXPECT_EQ(read_bytes(ckpt), before);
 
   r = run_irisml("train --quiet " + data_flags() + " --data " + dir_ + "/missing.h5 --output-dir " + dir_ + "/x");
   EXPECT_EQ(r.code, 2) << r.output;
@@ -75,7 +71,7 @@ TEST_F(TrainCliTest, SigtermCheckpointsAndExitsThreeThenResumeFinishes) {
                              "for i in $(seq 600); do [ -s " + run + "/train_log.jsonl ] && break; sleep 0.1; done; "
                              "sleep 0.5; kill -TERM $pid; wait $pid; echo \"exit=$?\"";
   auto r = run_command(script);
-  EXPECT_NE(r.output.find("exit=3"), std::string::npos) << r.output << bytes_of(dir_ + "/signal.out");
+  EXPECT_NE(r.output.find("exit=3"), std::string::npos) << r.output << read_bytes(dir_ + "/signal.out");
   ASSERT_TRUE(fs::exists(run + "/checkpoint.h5"));
   auto resumed = run_irisml(train("signal", "--max-steps 60 --resume"));
   EXPECT_EQ(resumed.code, 0) << resumed.output;

@@ -5,12 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include "../cli/cli_support.hpp"
 #include "io/fits.hpp"
 #include "io/hdf5.hpp"
 #include "sampler_testing.hpp"
@@ -18,21 +18,8 @@
 namespace irisml::infer {
 namespace {
 
-struct RunResult {
-  int code = -1;
-  std::string output;
-};
-
-RunResult run_command(const std::string& command) {
-  RunResult result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return result;
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), buffer.size(), pipe)) result.output += buffer.data();
-  const int status = pclose(pipe);
-  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using test::RunResult;
+using test::run_command;
 
 RunResult irisml(const std::string& arguments) {
   return run_command(std::string(IRISML_BINARY) + " " + arguments + " --data-dir " + IRISML_TEST_DATA_DIR);

@@ -61,12 +61,37 @@ SampleJob job_for(const std::string& output) {
   return job;
 }
 
+// A catalogue written by rank 0 (HDF5 or CSV by extension) and opened on every rank.
+CatalogReader shared_catalog(const std::string& path, std::size_t rows, std::uint64_t seed) {
+  if (world_rank() == 0) {
+    const auto catalog = testing::make_catalog(rows, seed);
+    if (path.size() > 4 && path.compare(path.size() - 4, 4, ".csv") == 0) {
+      testing::write_csv_catalog(path, catalog);
+    } else {
+      testing::write_hdf5_catalog(path, catalog);
+    }
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  return CatalogReader::open(path, testing::known_filters());
+}
+
+// Rank 0 samples the catalogue alone into <dir>/ref.h5 and expects `out` to hold the
+// same bytes.
+void expect_same_bytes_as_one_process(const CatalogReader& catalog, const SamplerSettings& settings,
+                                      const std::string& dir, const std::string& out) {
+  if (world_rank() == 0) {
+    auto ref = sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/ref.h5"), settings, nullptr,
+                              MPI_COMM_SELF);
+    EXPECT_TRUE(ref.complete);
+    EXPECT_TRUE(testing::read_bytes(dir + "/ref.h5") == testing::read_bytes(out))
+        << "output differs from one process sampling the whole catalogue";
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
 TEST(SampleCatalogMpiTest, ByteIdenticalForAnyRankCountAndCollective) {
   const std::string dir = scratch("ranks");
-  const std::string cat_path = dir + "/cat.h5";
-  if (world_rank() == 0) testing::write_hdf5_catalog(cat_path, testing::make_catalog(61));
-  MPI_Barrier(MPI_COMM_WORLD);
-  auto catalog = CatalogReader::open(cat_path, testing::known_filters());
+  auto catalog = shared_catalog(dir + "/cat.h5", 61, 5);
   const auto settings = small_settings();
   // Reference: one process alone.
   if (world_rank() == 0) {
@@ -122,10 +147,7 @@ TEST(SampleCatalogMpiTest, ByteIdenticalForAnyRankCountAndCollective) {
 
 TEST(SampleCatalogMpiTest, InterruptedRunResumesToTheSameBytes) {
   const std::string dir = scratch("resume");
-  const std::string cat_path = dir + "/cat.csv";
-  if (world_rank() == 0) testing::write_csv_catalog(cat_path, testing::make_catalog(61, 8));
-  MPI_Barrier(MPI_COMM_WORLD);
-  auto catalog = CatalogReader::open(cat_path, testing::known_filters());
+  auto catalog = shared_catalog(dir + "/cat.csv", 61, 8);
   auto settings = small_settings();
   settings.keep_samples = false;
   if (world_rank() == 0) {
@@ -172,10 +194,7 @@ TEST(SampleCatalogMpiTest, InterruptedRunResumesToTheSameBytes) {
 // rerun completes the file, byte-identical to an uninterrupted run.
 TEST(SampleCatalogMpiTest, SignalStopsAfterTheCurrentBlockOnEveryRank) {
   const std::string dir = scratch("signal");
-  const std::string cat_path = dir + "/cat.h5";
-  if (world_rank() == 0) testing::write_hdf5_catalog(cat_path, testing::make_catalog(600, 4));
-  MPI_Barrier(MPI_COMM_WORLD);
-  auto catalog = CatalogReader::open(cat_path, testing::known_filters());
+  auto catalog = shared_catalog(dir + "/cat.h5", 600, 4);
   auto settings = small_settings();
   settings.keep_samples = false;
   settings.block_rows = 5;  // 120 blocks
@@ -198,21 +217,12 @@ TEST(SampleCatalogMpiTest, SignalStopsAfterTheCurrentBlockOnEveryRank) {
   auto rest = sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD);
   EXPECT_TRUE(rest.complete);
   EXPECT_EQ(rest.blocks_skipped, first.blocks_run);
-  if (world_rank() == 0) {
-    auto ref = sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/ref.h5"), settings, nullptr,
-                              MPI_COMM_SELF);
-    EXPECT_TRUE(ref.complete);
-    EXPECT_TRUE(testing::read_bytes(dir + "/ref.h5") == testing::read_bytes(out));
-  }
-  MPI_Barrier(MPI_COMM_WORLD);
+  expect_same_bytes_as_one_process(catalog, settings, dir, out);
 }
 
 TEST(SampleCatalogMpiTest, ChangedSettingsAreRefusedOrStartOverNeverMix) {
   const std::string dir = scratch("restart");
-  const std::string cat_path = dir + "/cat.h5";
-  if (world_rank() == 0) testing::write_hdf5_catalog(cat_path, testing::make_catalog(30, 3));
-  MPI_Barrier(MPI_COMM_WORLD);
-  auto catalog = CatalogReader::open(cat_path, testing::known_filters());
+  auto catalog = shared_catalog(dir + "/cat.h5", 30, 3);
   auto settings = small_settings();
   const std::string out = dir + "/out.h5";
   settings.max_blocks = 1;
@@ -231,13 +241,7 @@ TEST(SampleCatalogMpiTest, ChangedSettingsAreRefusedOrStartOverNeverMix) {
   EXPECT_TRUE(again.complete);
   EXPECT_EQ(again.blocks_skipped, 0u);
   EXPECT_EQ(again.blocks_run, 5u);
-  if (world_rank() == 0) {
-    auto ref = sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/ref.h5"), settings, nullptr,
-                              MPI_COMM_SELF);
-    EXPECT_TRUE(ref.complete);
-    EXPECT_TRUE(testing::read_bytes(dir + "/ref.h5") == testing::read_bytes(out));
-  }
-  MPI_Barrier(MPI_COMM_WORLD);
+  expect_same_bytes_as_one_process(catalog, settings, dir, out);
 }
 
 // Rewrites `name` in an HDF5 file as a chunked dataset (`chunk` rows) with Fletcher-32
