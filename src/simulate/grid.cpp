@@ -15,6 +15,7 @@
 #include "core/paths.hpp"
 #include "io/fits.hpp"
 #include "io/hdf5.hpp"
+#include "simulate/photometry.hpp"
 
 namespace irisml::sim {
 namespace fs = std::filesystem;
@@ -755,8 +756,9 @@ namespace {
 #endif
 
 // out[i] = sum_k w[k] rows[k][i]: 8 contiguous float rows into one double row.
-IRISML_GRID_MULTIVERSION
-void blend8(const float* const* rows, const double* w, std::size_t n, double* __restrict out) {
+// Inlined into each clone below.
+inline __attribute__((always_inline)) void blend8_body(const float* const* rows, const double* w, std::size_t n,
+                                                       double* __restrict out) {
   const float* __restrict r0 = rows[0];
   const float* __restrict r1 = rows[1];
   const float* __restrict r2 = rows[2];
@@ -772,12 +774,34 @@ void blend8(const float* const* rows, const double* w, std::size_t n, double* __
   }
 }
 
+// Blend::LinearFlux: rows of F.
+IRISML_GRID_MULTIVERSION
+void blend8(const float* const* rows, const double* w, std::size_t n, double* __restrict out) {
+  blend8_body(rows, w, n, out);
+}
+
+// A blended value at or below this is what corners all at kFluxFloor give
+// (within round-off): the result is 0 there.
+constexpr double kZeroBelow = kFluxFloor * 1.001;
+
+// Blend::LogFlux: rows of ln F, out[i] = exp(sum_k w[k] rows[k][i]) with the
+// vectorisable exp (the argument lies in [ln kFluxFloor, ln FLT_MAX] ⊂ ±708,
+// so no clamp is needed), 0 where all corners are 0. Three loops: with the
+// select inside, GCC does not vectorise the exp loop.
+IRISML_GRID_MULTIVERSION
+void blend8_exp(const float* const* rows, const double* w, std::size_t n, double* __restrict out) {
+  blend8_body(rows, w, n, out);
+  for (std::size_t i = 0; i < n; ++i) out[i] = detail::exp_reduced(out[i]);
+  for (std::size_t i = 0; i < n; ++i) out[i] = out[i] > kZeroBelow ? out[i] : 0.0;
+}
+
 }  // namespace
 
-GridInterpolator::GridInterpolator(const SpectralGrid& grid) : GridInterpolator(grid, 0, grid.n_wave()) {}
+GridInterpolator::GridInterpolator(const SpectralGrid& grid, Blend blend)
+    : GridInterpolator(grid, 0, grid.n_wave(), blend) {}
 
-GridInterpolator::GridInterpolator(const SpectralGrid& grid, std::size_t i0, std::size_t i1)
-    : grid_(&grid), i0_(i0), i1_(i1) {
+GridInterpolator::GridInterpolator(const SpectralGrid& grid, std::size_t i0, std::size_t i1, Blend blend)
+    : grid_(&grid), i0_(i0), i1_(i1), blend_(blend) {
   grid.check();
   if (!(i0 < i1 && i1 <= grid.n_wave())) {
     fail_input("wavelength index range [{}, {}) is not a non-empty part of the grid's {} wavelengths", i0, i1,
@@ -785,6 +809,20 @@ GridInterpolator::GridInterpolator(const SpectralGrid& grid, std::size_t i0, std
   }
   log_teff_.reserve(grid.n_teff());
   for (double t : grid.teff) log_teff_.push_back(std::log10(t));
+  if (blend_ == Blend::LogFlux) {
+    const std::size_t n = i1 - i0, nw = grid.n_wave();
+    log_row_.assign(grid.n_nodes(), 0);
+    log_flux_.resize(grid.n_valid() * n);
+    std::uint32_t row = 0;
+    for (std::size_t node = 0; node < grid.n_nodes(); ++node) {
+      if (!grid.valid[node]) continue;
+      log_row_[node] = row;
+      const float* f = grid.flux.data() + node * nw + i0;
+      float* l = log_flux_.data() + std::size_t(row) * n;
+      for (std::size_t i = 0; i < n; ++i) l[i] = static_cast<float>(std::log(std::max(double(f[i]), kFluxFloor)));
+      ++row;
+    }
+  }
 }
 
 bool GridInterpolator::locate(double teff, double logg, double mh, Cell& cell) const {
@@ -803,6 +841,7 @@ bool GridInterpolator::locate(double teff, double logg, double mh, Cell& cell) c
       for (int c = 0; c < 2; ++c) {
         const std::size_t node = (ms[a] * nt + ts[b]) * ng + gs[c];
         if (!valid[node]) return false;
+        cell.node[k] = node;
         cell.offset[k] = node * nw + i0_;
         cell.weight[k] = wm[a] * wt[b] * wg[c];
         ++k;
@@ -813,10 +852,38 @@ bool GridInterpolator::locate(double teff, double logg, double mh, Cell& cell) c
 }
 
 void GridInterpolator::interpolate(const Cell& cell, double* out) const {
-  const float* flux = grid_->flux.data();
+  const std::size_t n = i1_ - i0_;
   const float* rows[8];
-  for (int k = 0; k < 8; ++k) rows[k] = flux + cell.offset[k];
-  blend8(rows, cell.weight.data(), i1_ - i0_, out);
+  if (blend_ == Blend::LinearFlux) {
+    const float* flux = grid_->flux.data();
+    for (int k = 0; k < 8; ++k) rows[k] = flux + cell.offset[k];
+    blend8(rows, cell.weight.data(), n, out);
+    return;
+  }
+  // On a node (the only way a weight is exactly 1) the model itself, not
+  // exp(float(ln F)), which is off by up to |ln F|·6e-8 relative.
+  for (int k = 0; k < 8; ++k) {
+    if (cell.weight[k] == 1.0) {
+      const float* f = grid_->flux.data() + cell.offset[k];
+      for (std::size_t i = 0; i < n; ++i) out[i] = double(f[i]);
+      return;
+    }
+  }
+  for (int k = 0; k < 8; ++k) rows[k] = log_flux_.data() + std::size_t(log_row_[cell.node[k]]) * n;
+  blend8_exp(rows, cell.weight.data(), n, out);
+}
+
+void GridInterpolator::interpolate_log(const Cell& cell, double* out) const {
+  const std::size_t n = i1_ - i0_;
+  const bool node = std::find(cell.weight.begin(), cell.weight.end(), 1.0) != cell.weight.end();
+  if (blend_ == Blend::LinearFlux || node) {
+    interpolate(cell, out);
+    for (std::size_t i = 0; i < n; ++i) out[i] = std::log(std::max(out[i], kFluxFloor));
+    return;
+  }
+  const float* rows[8];
+  for (int k = 0; k < 8; ++k) rows[k] = log_flux_.data() + std::size_t(log_row_[cell.node[k]]) * n;
+  blend8(rows, cell.weight.data(), n, out);
 }
 
 bool GridInterpolator::spectrum(double teff, double logg, double mh, double* out) const {

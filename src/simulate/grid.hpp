@@ -82,40 +82,75 @@ SpectralGrid import_table(const std::string& path);
 void save_grid(const SpectralGrid& grid, const std::string& path);
 SpectralGrid load_grid(const std::string& path);
 
-// Multilinear interpolation in (log10 Teff, log g, [M/H]) over the lattice,
-// restricted to wavelength indices [i0, i1). Keeps a pointer to the grid,
-// which must outlive it and not change.
+// How GridInterpolator blends the 8 corner spectra with its multilinear weights w_k
+// (docs/interpolation.md).
+enum class Blend {
+  // F = exp(Σ_k w_k ln max(F_k, kFluxFloor)): the default, and what the simulator
+  // uses. Flux is strongly convex in Teff; blending it linearly makes cool
+  // mid-cell spectra too bright in the blue (docs/interpolation.md).
+  LogFlux,
+  // F = Σ_k w_k F_k: the scheme before issue 10, kept only to compare against
+  // (bench/interpolation.cpp, tests/unit/simulate/interpolation_test.cpp).
+  LinearFlux,
+};
+
+// The flux a zero (or negative) model flux counts as in the log blend: the
+// smallest normal float, erg s⁻¹ cm⁻² Å⁻¹. Blended with a positive flux it pulls
+// the result towards 0 geometrically; where all corners are 0 the result is 0,
+// and a node is returned unchanged.
+inline constexpr double kFluxFloor = 1.17549435082228750797e-38;
+
+// Interpolation with multilinear weights in (log10 Teff, log g, [M/H]) over the
+// lattice, blending ln F_λ (Blend::LogFlux, the default) or F_λ, restricted to
+// wavelength indices [i0, i1). Keeps a pointer to the grid,
+// which must outlive it and not change. With Blend::LogFlux the constructor
+// takes ln F of every valid model on [i0, i1) once and keeps it as float
+// (n_valid() × (i1 − i0) × 4 bytes: 18.6 MB for the whole CK04 grid).
 class GridInterpolator {
  public:
-  // The 8 surrounding models: offsets of their rows (already at i0) in
-  // grid.flux and their weights (summing to 1). On a node of an axis both
-  // corners along it are that node, with the whole weight on one.
+  // The 8 surrounding models: their node indices (SpectralGrid::node_index),
+  // the offsets of their rows (already at i0) in grid.flux, and their weights
+  // (summing to 1). On a node of an axis both corners along it are that node,
+  // with the whole weight on one.
   struct Cell {
     std::array<std::size_t, 8> offset{};
     std::array<double, 8> weight{};
+    std::array<std::size_t, 8> node{};
   };
 
-  explicit GridInterpolator(const SpectralGrid& grid);
-  GridInterpolator(const SpectralGrid& grid, std::size_t i0, std::size_t i1);
+  explicit GridInterpolator(const SpectralGrid& grid, Blend blend = Blend::LogFlux);
+  GridInterpolator(const SpectralGrid& grid, std::size_t i0, std::size_t i1, Blend blend = Blend::LogFlux);
 
   std::size_t begin_index() const { return i0_; }
   std::size_t end_index() const { return i1_; }
   std::size_t size() const { return i1_ - i0_; }
   const double* wavelength() const { return grid_->wavelength.data() + i0_; }  // size() values
   const SpectralGrid& grid() const { return *grid_; }
+  Blend blend() const { return blend_; }
 
   // False if the point is outside an axis (or not finite) or any model it
   // needs is missing. A point on the upper edge of an axis is inside.
   bool locate(double teff, double logg, double mh, Cell& cell) const;
-  // Writes size() doubles: the interpolated F_λ on wavelengths [i0, i1).
+  // Writes size() doubles: the interpolated F_λ on wavelengths [i0, i1). A
+  // point on a node (all three axes) gets that model's spectrum exactly.
   void interpolate(const Cell& cell, double* out) const;
+  // Writes size() doubles: ln of the interpolated F_λ, a zero flux as
+  // ln kFluxFloor (Blend::LogFlux: the blend itself, without the exp — feed it
+  // to Photometry::magnitudes_log_active, which folds the exp into the
+  // reddening's). On a node: ln of that model's F_λ, in double.
+  void interpolate_log(const Cell& cell, double* out) const;
   // locate + interpolate; false (out untouched) outside the grid.
   bool spectrum(double teff, double logg, double mh, double* out) const;
 
  private:
   const SpectralGrid* grid_;
   std::size_t i0_, i1_;
+  Blend blend_;
   std::vector<double> log_teff_;
+  // Blend::LogFlux: ln max(F, kFluxFloor) on [i0, i1), one row per valid model,
+  // row log_row_[node] (unused for invalid nodes).
+  std::vector<float> log_flux_;
+  std::vector<std::uint32_t> log_row_;
 };
 
 }  // namespace irisml::sim

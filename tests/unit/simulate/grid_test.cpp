@@ -146,51 +146,72 @@ TEST_F(Ck04Test, NodesAreReproducedExactlyIncludingUpperEdges) {
   EXPECT_EQ(out[600], double(node(50000, 5.0, 0.5)[600]));
 }
 
-TEST_F(Ck04Test, MidpointsAverageTheirNeighbours) {
+TEST_F(Ck04Test, MidpointsAreGeometricMeansOfTheirNeighbours) {
   const auto& g = grid();
-  GridInterpolator interp(g);
+  GridInterpolator interp(g);  // Blend::LogFlux
   std::vector<double> out(g.n_wave());
-  // log g midpoint: exact (weights 0.5).
+  // ln F is held as float: |ln F| ≤ 90 gives ≤ 6e-6 relative. Zero stays zero
+  // (CK04 has zero flux below 1215 Å in cool models).
+  auto expect_geometric = [&](const float* a, const float* b, const char* what) {
+    for (std::size_t i = 0; i < g.n_wave(); ++i) {
+      double expect = a[i] == 0 && b[i] == 0
+                          ? 0.0
+                          : std::sqrt(std::max(double(a[i]), kFluxFloor) * std::max(double(b[i]), kFluxFloor));
+      ASSERT_NEAR(out[i], expect, 6e-6 * expect) << what << " index " << i;
+    }
+  };
+  // log g midpoint (weights 0.5).
   ASSERT_TRUE(interp.spectrum(5750, 4.25, 0.0, out.data()));
-  const float *a = node(5750, 4.0, 0.0), *b = node(5750, 4.5, 0.0);
-  for (std::size_t i = 0; i < g.n_wave(); ++i) ASSERT_EQ(out[i], 0.5 * (double(a[i]) + double(b[i]))) << i;
+  expect_geometric(node(5750, 4.0, 0.0), node(5750, 4.5, 0.0), "log g");
   // [M/H] midpoint between -0.5 and 0.0.
   ASSERT_TRUE(interp.spectrum(5750, 4.5, -0.25, out.data()));
-  a = node(5750, 4.5, -0.5);
-  b = node(5750, 4.5, 0.0);
-  for (std::size_t i = 0; i < g.n_wave(); ++i) ASSERT_EQ(out[i], 0.5 * (double(a[i]) + double(b[i]))) << i;
+  expect_geometric(node(5750, 4.5, -0.5), node(5750, 4.5, 0.0), "[M/H]");
   // log10 Teff midpoint = geometric mean of the Teffs (not the arithmetic one).
   ASSERT_TRUE(interp.spectrum(std::sqrt(5750.0 * 6000.0), 4.5, 0.0, out.data()));
-  a = node(5750, 4.5, 0.0);
-  b = node(6000, 4.5, 0.0);
-  for (std::size_t i = 0; i < g.n_wave(); ++i) {
-    double expect = 0.5 * (double(a[i]) + double(b[i]));
-    ASSERT_NEAR(out[i], expect, 1e-11 * std::abs(expect) + 1e-300) << i;
-  }
+  expect_geometric(node(5750, 4.5, 0.0), node(6000, 4.5, 0.0), "Teff");
   // ... which differs from the value at the arithmetic midpoint 5875 K.
   std::vector<double> arith(g.n_wave());
   ASSERT_TRUE(interp.spectrum(5875.0, 4.5, 0.0, arith.data()));
   EXPECT_NE(arith[600], out[600]);
+  // The geometric mean lies below the arithmetic one (the linear blend), most in
+  // the blue where the flux is most convex in Teff: 5% at 3000 Å at 3750–4000 K.
+  GridInterpolator linear(g, Blend::LinearFlux);
+  std::vector<double> lin(g.n_wave());
+  ASSERT_TRUE(interp.spectrum(std::sqrt(3750.0 * 4000.0), 4.5, 0.0, out.data()));
+  ASSERT_TRUE(linear.spectrum(std::sqrt(3750.0 * 4000.0), 4.5, 0.0, lin.data()));
+  const std::size_t i3000 = static_cast<std::size_t>(
+      std::lower_bound(g.wavelength.begin(), g.wavelength.end(), 3000.0) - g.wavelength.begin());
+  for (std::size_t i = 0; i < g.n_wave(); ++i) ASSERT_LE(out[i], lin[i] * (1 + 6e-6)) << i;
+  EXPECT_LT(out[i3000], 0.96 * lin[i3000]);
 }
 
 TEST_F(Ck04Test, GeneralPointMatchesAnIndependentTrilinearSum) {
   const auto& g = grid();
-  GridInterpolator interp(g);
+  GridInterpolator log_interp(g), lin_interp(g, Blend::LinearFlux);
+  EXPECT_EQ(log_interp.blend(), Blend::LogFlux);
+  EXPECT_EQ(lin_interp.blend(), Blend::LinearFlux);
   const double teff = 5888, logg = 4.37, mh = -0.33;
-  std::vector<double> out(g.n_wave());
-  ASSERT_TRUE(interp.spectrum(teff, logg, mh, out.data()));
+  std::vector<double> log_out(g.n_wave()), lin_out(g.n_wave());
+  ASSERT_TRUE(log_interp.spectrum(teff, logg, mh, log_out.data()));
+  ASSERT_TRUE(lin_interp.spectrum(teff, logg, mh, lin_out.data()));
   // Bracketing nodes: 5750–6000 K, 4.0–4.5, −0.5–0.0.
   const double ft = (std::log10(teff) - std::log10(5750.0)) / (std::log10(6000.0) - std::log10(5750.0));
   const double fg = (logg - 4.0) / 0.5, fm = (mh + 0.5) / 0.5;
   for (std::size_t i : {0ul, 300ul, 600ul, 900ul, 1220ul}) {
-    double expect = 0;
+    double lin = 0, log = 0;
+    bool all_zero = true;
     for (int a = 0; a < 2; ++a)
       for (int b = 0; b < 2; ++b)
         for (int c = 0; c < 2; ++c) {
           double w = (a ? fm : 1 - fm) * (b ? ft : 1 - ft) * (c ? fg : 1 - fg);
-          expect += w * node(b ? 6000 : 5750, c ? 4.5 : 4.0, a ? 0.0 : -0.5)[i];
+          double f = node(b ? 6000 : 5750, c ? 4.5 : 4.0, a ? 0.0 : -0.5)[i];
+          lin += w * f;
+          log += w * std::log(std::max(f, kFluxFloor));
+          all_zero = all_zero && f == 0;
         }
-    EXPECT_NEAR(out[i], expect, 1e-12 * std::abs(expect) + 1e-300) << i;
+    EXPECT_NEAR(lin_out[i], lin, 1e-12 * std::abs(lin) + 1e-300) << i;
+    const double expect = all_zero ? 0.0 : std::exp(log);
+    EXPECT_NEAR(log_out[i], expect, 6e-6 * expect) << i;
   }
 }
 
@@ -403,7 +424,9 @@ TEST(GridTableTest, ImportsHdf5TableAndInterpolatesLinearFluxExactly) {
   EXPECT_NE(g.provenance.find("synthetic test grid"), std::string::npos);
   EXPECT_EQ(g.checksum, g.compute_checksum());
 
-  GridInterpolator interp(g);
+  // The table's flux is linear in (log10 Teff, log g, [M/H]): the linear blend
+  // reproduces it (the default ln F blend is checked in interpolation_test.cpp).
+  GridInterpolator interp(g, Blend::LinearFlux);
   std::vector<double> out(g.n_wave());
   ASSERT_TRUE(interp.spectrum(4472.1, 4.31, -0.77, out.data()));
   for (std::size_t i = 0; i < out.size(); ++i) {
