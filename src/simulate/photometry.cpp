@@ -227,6 +227,24 @@ double Photometry::ab_minus_vega(std::size_t band) const {
   return -2.5 * std::log10(vega_flux_.at(band)) + ab_zero_point_.at(band);
 }
 
+namespace {
+
+// The F99 reddening exponent k a(λ_i; R_V), k = −0.4 ln10 A_V, as Σ_p c_p(λ_i) q_p
+// with q_p = k R_V^(p−2) (F99Curve::term): evaluated per wavelength by `each`.
+struct ReddeningExponent {
+  double q0, q1, q2, q3, q4, q5;
+  const double *c0, *c1, *c2, *c3, *c4, *c5;
+  ReddeningExponent(const F99Curve& curve, double av, double rv) {
+    const double k = -0.4 * kLn10 * av;
+    const double r1 = 1.0 / rv;
+    q0 = k * r1 * r1, q1 = k * r1, q2 = k, q3 = k * rv, q4 = k * rv * rv, q5 = k * rv * rv * rv;
+    c0 = curve.term(0), c1 = curve.term(1), c2 = curve.term(2), c3 = curve.term(3), c4 = curve.term(4),
+    c5 = curve.term(5);
+  }
+};
+
+}  // namespace
+
 void Photometry::magnitudes_active(const double* flux_active, double av, double rv, double log_scale_mag,
                                    double* out) const {
   if (!std::isfinite(av)) fail_input("A_V = {} is not allowed; it must be a finite number", av);
@@ -238,17 +256,39 @@ void Photometry::magnitudes_active(const double* flux_active, double av, double 
     if (scratch.size() < n) scratch.resize(n);
     double* s = scratch.data();
     // 10^(−0.4 A_V a) = exp(k a), a = Σ_p c_p R_V^p: one pass, once per wavelength
-    const double k = -0.4 * kLn10 * av;
-    const double r1 = 1.0 / rv;
-    const double q0 = k * r1 * r1, q1 = k * r1, q2 = k, q3 = k * rv, q4 = k * rv * rv, q5 = k * rv * rv * rv;
-    const double *c0 = curve_.term(0), *c1 = curve_.term(1), *c2 = curve_.term(2), *c3 = curve_.term(3),
-                 *c4 = curve_.term(4), *c5 = curve_.term(5);
+    const ReddeningExponent e(curve_, av, rv);
     for (std::size_t i = 0; i < n; ++i) {
-      s[i] = detail::clamp_exp_argument(c0[i] * q0 + c1[i] * q1 + c2[i] * q2 + c3[i] * q3 + c4[i] * q4 + c5[i] * q5);
+      s[i] = detail::clamp_exp_argument(e.c0[i] * e.q0 + e.c1[i] * e.q1 + e.c2[i] * e.q2 + e.c3[i] * e.q3 +
+                                        e.c4[i] * e.q4 + e.c5[i] * e.q5);
     }
     for (std::size_t i = 0; i < n; ++i) s[i] = flux_active[i] * detail::exp_reduced(s[i]);
     reddened = s;
   }
+  band_magnitudes(reddened, log_scale_mag, out);
+}
+
+void Photometry::magnitudes_log_active(const double* log_flux_active, double av, double rv, double log_scale_mag,
+                                       double* out) const {
+  if (!std::isfinite(av)) fail_input("A_V = {} is not allowed; it must be a finite number", av);
+  check_rv(rv);
+  const std::size_t n = active_size();
+  thread_local std::vector<double> scratch;
+  if (scratch.size() < n) scratch.resize(n);
+  double* s = scratch.data();
+  if (av != 0.0) {
+    const ReddeningExponent e(curve_, av, rv);
+    for (std::size_t i = 0; i < n; ++i) {
+      s[i] = detail::clamp_exp_argument(log_flux_active[i] + (e.c0[i] * e.q0 + e.c1[i] * e.q1 + e.c2[i] * e.q2 +
+                                                              e.c3[i] * e.q3 + e.c4[i] * e.q4 + e.c5[i] * e.q5));
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i) s[i] = detail::clamp_exp_argument(log_flux_active[i]);
+  }
+  for (std::size_t i = 0; i < n; ++i) s[i] = detail::exp_reduced(s[i]);
+  band_magnitudes(s, log_scale_mag, out);
+}
+
+void Photometry::band_magnitudes(const double* reddened, double log_scale_mag, double* out) const {
   const std::size_t nb = specs_.size();
   for (std::size_t b = 0; b < nb; ++b) {
     const double* w = weights_.data() + weight_offset_[b];

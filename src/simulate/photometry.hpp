@@ -147,6 +147,11 @@ class Photometry {
   // The same, with flux_active[0] at grid index active_range().first
   // (active_size() values): what GridInterpolator(grid, first, second) writes.
   void magnitudes_active(const double* flux_active, double av, double rv, double log_scale_mag, double* out) const;
+  // The same from ln F_λ on the active range (what GridInterpolator::interpolate_log
+  // writes): F_λ 10^(−0.4 A_V a) is taken as exp(ln F_λ − 0.4 ln10 A_V a) in one
+  // pass, the argument clamped to ±708 (so F = 0, i.e. ln F = −inf, gives ~1e-308).
+  void magnitudes_log_active(const double* log_flux_active, double av, double rv, double log_scale_mag,
+                             double* out) const;
 
   double pivot(std::size_t band) const { return pivot_.at(band); }            // Å
   double zero_point(std::size_t band) const { return zero_point_.at(band); }  // zp_b of the band's system
@@ -158,6 +163,8 @@ class Photometry {
 
  private:
   void build(const std::vector<Band>& bands, const Spectrum& vega);
+  // Band magnitudes of the reddened flux on the active range.
+  void band_magnitudes(const double* reddened, double log_scale_mag, double* out) const;
 
   std::vector<double> grid_;
   std::vector<FilterSpec> specs_;

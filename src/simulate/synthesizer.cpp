@@ -38,8 +38,9 @@ bool Synthesizer::magnitudes(const StarParameters& p, double* out, std::vector<d
   GridInterpolator::Cell cell;
   if (!interpolator_->locate(p.teff, p.logg, p.mh, cell)) return false;
   work.resize(interpolator_->size());
-  interpolator_->interpolate(cell, work.data());
-  photometry_->magnitudes_active(work.data(), p.av, p.rv, base_dilution_ + dilution, out);
+  // ln F_λ, so that one exp per wavelength gives the reddened flux
+  interpolator_->interpolate_log(cell, work.data());
+  photometry_->magnitudes_log_active(work.data(), p.av, p.rv, base_dilution_ + dilution, out);
   return true;
 }
 

@@ -248,6 +248,36 @@ TEST(PhotometryTest, ReddeningAndScaleMatchADirectComputation) {
   EXPECT_THROW(phot.magnitudes(flux.data(), std::nan(""), 3.1, 0.0, mags.data()), InputError);
 }
 
+TEST(PhotometryTest, LogFluxInputGivesTheSameMagnitudes) {
+  // magnitudes_log_active(ln F) = magnitudes_active(F), reddened or not; F = 0
+  // (ln F = −inf) contributes ~1e-308, never NaN.
+  auto reg = FilterRegistry::load(kIni, kDataDir);
+  auto bands = reg.resolve("paper");
+  const auto grid = ck04_like_grid();
+  Photometry phot(grid, reg, bands);
+  const std::size_t n = phot.active_size();
+  std::vector<double> flux(n), log_flux(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double lambda = grid[phot.active_range().first + i];
+    flux[i] = 1e27 / std::pow(lambda, 5) / std::expm1(1.4388e8 / (lambda * 4500.0));
+    log_flux[i] = std::log(flux[i]);
+  }
+  std::vector<double> a(bands.size()), b(bands.size());
+  for (double av : {0.0, 0.8, 6.0}) {
+    phot.magnitudes_active(flux.data(), av, 3.3, 1.25, a.data());
+    phot.magnitudes_log_active(log_flux.data(), av, 3.3, 1.25, b.data());
+    for (std::size_t k = 0; k < bands.size(); ++k) EXPECT_NEAR(b[k], a[k], 1e-12) << bands[k] << " " << av;
+  }
+  std::fill(log_flux.begin(), log_flux.end(), -std::numeric_limits<double>::infinity());
+  phot.magnitudes_log_active(log_flux.data(), 1.0, 3.1, 0.0, b.data());
+  for (std::size_t k = 0; k < bands.size(); ++k) {
+    EXPECT_TRUE(std::isfinite(b[k])) << bands[k];
+    EXPECT_GT(b[k], 700.0) << bands[k];  // −2.5 log10(1e-308) = 770
+  }
+  EXPECT_THROW(phot.magnitudes_log_active(log_flux.data(), 1.0, 0.0, 0.0, b.data()), InputError);
+  EXPECT_THROW(phot.magnitudes_log_active(log_flux.data(), INFINITY, 3.1, 0.0, b.data()), InputError);
+}
+
 TEST(PhotometryTest, FastExpIsAccurate) {
   double max_rel = 0;
   for (double x = -708.0; x <= 708.0; x += 0.0137) {
