@@ -24,6 +24,9 @@
 #include "model/config.hpp"
 #include "simulate/filters.hpp"
 #include "simulate/grid.hpp"
+#include "simulate/likelihood.hpp"
+#include "simulate/simulator.hpp"
+#include "infer/fit.hpp"
 #include "simulate/noise.hpp"
 #include "simulate/synthesizer.hpp"
 #include "train/checkpoint.hpp"
@@ -46,6 +49,63 @@ void add_sampler_options(Command& cmd) {
       ("parallel", po::value<std::string>()->default_value("batches"),
        "how a rank uses its threads: batches (each thread samples whole batches with single-threaded LibTorch; "
        "fastest on CPUs) | intra-op (one batch at a time, LibTorch's threads inside each operation)");
+}
+
+// Catalogue options shared by sample and fit.
+void add_catalog_options(Command& cmd) {
+  cmd.options.add_options()
+      ("columns", po::value<std::string>()->default_value(""),
+       "map catalogue column names to canonical ones: file_name:canonical,... (e.g. gmag:PS1_g,e_gmag:PS1_g_err)")
+      ("missing", po::value<double>()->default_value(-99.0), "magnitude sentinel meaning 'band absent'")
+      ("error-floor", po::value<double>()->default_value(0.0), "lower bound applied to every error [mag]")
+      ("ignore-unknown-columns", po::bool_switch(),
+       "warn about (instead of refusing) columns and filters that neither the registry nor the model knows");
+}
+
+CatalogOptions catalog_options_from(const po::variables_map& vm) {
+  CatalogOptions copt;
+  copt.column_map = parse_column_map(vm["columns"].as<std::string>());
+  copt.missing_sentinel = vm["missing"].as<double>();
+  copt.error_floor = vm["error-floor"].as<double>();
+  if (!(copt.error_floor >= 0) || !std::isfinite(copt.error_floor)) {
+    fail_input("--error-floor = {} must be a finite number >= 0 (mag)", copt.error_floor);
+  }
+  copt.ignore_unknown_columns = vm["ignore-unknown-columns"].as<bool>();
+  return copt;
+}
+
+KnownFilters known_of(const sim::FilterRegistry& registry) {
+  KnownFilters known;
+  for (const auto& name : registry.names()) known.emplace_back(name, registry.get(name).catalog_offset);
+  return known;
+}
+
+// The prior a model was trained with: recorded in its checkpoint, or (older
+// checkpoints) read from the training set it names. The grid must be the training
+// grid, or the likelihood would not be the physics the model learned.
+sim::PriorConfig training_prior(const train::Checkpoint& ckpt, const std::string& model_path,
+                                const sim::SpectralGrid& grid) {
+  auto items = ckpt.prior;
+  std::string checksum = ckpt.grid_checksum;
+  std::string source = fmt::format("checkpoint '{}'", model_path);
+  if (items.empty()) {
+    try {
+      const auto info = sim::read_training_set_info(ckpt.data_path);
+      items = info.prior;
+      checksum = info.grid_checksum;
+      source = fmt::format("training set '{}' (named by checkpoint '{}')", ckpt.data_path, model_path);
+    } catch (const std::exception& e) {
+      fail_input("checkpoint '{}' records no training prior, and its training set '{}' cannot be read for it ({}); "
+                 "retrain with this version, or put the training set back at that path",
+                 model_path, ckpt.data_path, e.what());
+    }
+  }
+  if (!checksum.empty() && checksum != grid.checksum) {
+    fail_input("the model was trained on a grid with checksum {} ({}) but --grid '{}' has checksum {}; the likelihood "
+               "must use the training grid",
+               checksum, source, grid.source, grid.checksum);
+  }
+  return sim::PriorConfig::from_items(items, source);
 }
 
 // --parallel → SamplerSettings::workers for `threads` threads.
@@ -71,6 +131,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   add_common_options(cmd);
   add_grid_option(cmd);
   add_sampler_options(cmd);
+  add_catalog_options(cmd);
   infer::SamplerSettings d;
   cmd.options.add_options()
       ("model", po::value<std::string>()->required(), "checkpoint of `irisml train` (checkpoint.h5 or best.h5)")
@@ -79,12 +140,16 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
       ("keep-samples", po::bool_switch(), "also store every sample (/samples, N x S x 5 float32)")
       ("block-rows", po::value<long long>()->default_value(static_cast<long long>(d.block_rows)),
        "catalogue rows per block: the unit of work, of collective writes and of resume")
-      ("columns", po::value<std::string>()->default_value(""),
-       "map catalogue column names to canonical ones: file_name:canonical,... (e.g. gmag:PS1_g,e_gmag:PS1_g_err)")
-      ("missing", po::value<double>()->default_value(-99.0), "magnitude sentinel meaning 'band absent'")
-      ("error-floor", po::value<double>()->default_value(0.0), "lower bound applied to every error [mag]")
-      ("ignore-unknown-columns", po::bool_switch(),
-       "warn about (instead of refusing) columns and filters that neither the registry nor the model knows")
+      ("importance", po::bool_switch(),
+       "importance-reweight each star's samples with the exact prior x likelihood of the training physics "
+       "(log w = log prior + log L - log q): ESS and weighted summaries under /importance")
+      ("ess-threshold", po::value<double>()->default_value(d.ess_threshold),
+       "with --importance: flag (bit 3) stars whose ESS/S is below this")
+      ("retry-factor", po::value<int>()->default_value(d.retry_factor),
+       "with --importance: redraw stars below --ess-threshold with this many times S proposals (0 = off)")
+      ("sir", po::bool_switch(), "with --importance: store S equal-weight resampled draws (/importance/samples)")
+      ("sigma-sys", po::value<double>()->default_value(d.sigma_sys),
+       "with --importance: systematic error (mag) added in quadrature to every band's error in the likelihood")
       ("bands-min", po::value<int>()->default_value(-1),
        "fewest usable bands for a star to be sampled (-1 = the training bands_min from the checkpoint)")
       ("range-sigma", po::value<double>()->default_value(d.range_sigma),
@@ -123,6 +188,14 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   s.ppc_sigma_floor = vm["ppc-sigma-floor"].as<double>();
   s.max_blocks = vm["max-blocks"].as<int>();
   s.progress = !log::quiet();
+  s.importance = vm["importance"].as<bool>();
+  s.ess_threshold = vm["ess-threshold"].as<double>();
+  s.retry_factor = vm["retry-factor"].as<int>();
+  s.sir = vm["sir"].as<bool>();
+  s.sigma_sys = vm["sigma-sys"].as<double>();
+  if (!s.importance && (s.sir || s.retry_factor > 0 || vm["ess-threshold"].defaulted() == false)) {
+    fail_input("--sir, --retry-factor and --ess-threshold need --importance");
+  }
   s.validate();
 
   auto checkpoint = train::load_checkpoint(model_path, /*with_optimizer=*/false);
@@ -137,28 +210,26 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   s.sigma_max = std::max(noise.sigma_max, noise.sigma_floor);
 
   auto registry = load_registry(vm);
-  KnownFilters known;
-  for (const auto& name : registry.names()) known.emplace_back(name, registry.get(name).catalog_offset);
-  CatalogOptions copt;
-  copt.column_map = parse_column_map(vm["columns"].as<std::string>());
-  copt.missing_sentinel = vm["missing"].as<double>();
-  copt.error_floor = vm["error-floor"].as<double>();
-  if (!(copt.error_floor >= 0) || !std::isfinite(copt.error_floor)) {
-    fail_input("--error-floor = {} must be a finite number >= 0 (mag)", copt.error_floor);
-  }
-  copt.ignore_unknown_columns = vm["ignore-unknown-columns"].as<bool>();
-  auto catalog = CatalogReader::open(catalog_path, known, copt);
+  const CatalogOptions copt = catalog_options_from(vm);
+  auto catalog = CatalogReader::open(catalog_path, known_of(registry), copt);
   if (!copt.ignore_unknown_columns) {  // fail before the (slow) grid is loaded
     infer::map_catalog_filters(catalog.filters(), checkpoint.filters, false, catalog_path);
   }
 
   std::unique_ptr<sim::Synthesizer> synth;
+  std::unique_ptr<sim::Prior> prior;
+  std::unique_ptr<sim::PhotometricPosterior> target;
   std::string grid_key = "none";
-  if (!vm["no-ppc"].as<bool>()) {
+  if (!vm["no-ppc"].as<bool>() || s.importance) {
     auto grid = load_grid(vm);
     grid_key = grid->checksum;
     synth = std::make_unique<sim::Synthesizer>(grid, registry, checkpoint.filters);
+    if (s.importance) {
+      prior = std::make_unique<sim::Prior>(training_prior(checkpoint, model_path, *grid), *grid);
+      target = std::make_unique<sim::PhotometricPosterior>(*synth, *prior);
+    }
   }
+  const bool ppc_on = !vm["no-ppc"].as<bool>();
 
   infer::SampleJob job;
   job.output = output;
@@ -173,20 +244,148 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
             "bands_min {}, ppc {} -> {}",
             catalog.rows(), s.samples, ctx.size, threads, s.workers > 1 ? "batch-parallel" : "intra-op", s.batch,
             model_path, checkpoint.filters.size(),
-            s.bands_min, synth ? "on" : "off", output);
-  auto report = infer::sample_catalog(model, catalog, job, s, synth.get(), ctx.comm);
+            s.bands_min, ppc_on ? "on" : "off", output);
+  auto report = infer::sample_catalog(model, catalog, job, s, ppc_on ? synth.get() : nullptr, ctx.comm, target.get());
   const double rate = static_cast<double>(report.sampled) / std::max(report.seconds, 1e-9);
   log::info("sample: {} rows; this run: {} blocks ({} skipped as done), {} stars sampled in {:.1f} s ({:.1f} stars/s); "
             "flags: {} too few bands, {} outside the training range, {} posterior-predictive; {} bands dropped for a "
             "bad error",
             report.rows, report.blocks_run, report.blocks_skipped, report.sampled, report.seconds, rate,
             report.too_few_bands, report.outside_training, report.ppc_high, report.dropped_bad_error);
+  if (s.importance) log::info("sample: {} stars with importance ESS/S below {}", report.low_ess, s.ess_threshold);
   if (report.interrupted) {
     log::info("sample: stopped before the end; rerun the same command to resume ({} keeps the finished blocks)",
               infer::progress_path(output));
     return kExitInterrupted;
   }
   log::info("sample: wrote {}", output);
+  return 0;
+}
+
+int run_fit(const std::vector<std::string>& args, const Context& ctx) {
+  Command cmd("fit",
+              "The exact reference posterior of every star of a catalogue under the simulator's physics and the "
+              "training prior (prior x likelihood, the distance offset marginalised), by adaptive importance "
+              "sampling: slow (~0.1-1 s per star and core) and exact up to Monte Carlo error, which each star's "
+              "ESS (/reference/ess) measures. Written in the posterior format, so `irisml evaluate` reads it "
+              "(--reference compares a flow's posteriors with it). Resumable like sample. "
+              "Method: docs/reference_posterior.md.",
+              "mpirun -np N irisml fit --catalog cat.h5|cat.csv|cat.fits --output ref.h5 [--model run/checkpoint.h5] "
+              "[--samples 64] [--proposals 4096] [--max-rounds 4] [--target-ess 1000] [--min-ess 100] "
+              "[--sigma-sys 0] [--seed S] [--threads T] [--grid G] [--overwrite]",
+              {"fit", "prior"});
+  add_common_options(cmd);
+  add_grid_option(cmd);
+  add_prior_options(cmd);
+  add_catalog_options(cmd);
+  infer::ReferenceSettings r;
+  cmd.options.add_options()
+      ("catalog", po::value<std::string>()->required(), "catalogue: HDF5, CSV or FITS (docs/catalog_format.md)")
+      ("output", po::value<std::string>()->required(), "posterior file to write (docs/posterior_format.md)")
+      ("model", po::value<std::string>()->default_value(""),
+       "a checkpoint whose filters and training prior to use (the posterior the model approximates); without it "
+       "the catalogue's filters and the [prior] options")
+      ("samples", po::value<int>()->default_value(64), "equal-weight draws stored per star (/samples)")
+      ("no-samples", po::bool_switch(), "store summaries only")
+      ("proposals", po::value<int>()->default_value(r.proposals), "importance samples per adaptation round")
+      ("max-rounds", po::value<int>()->default_value(r.max_rounds), "adaptation rounds at most")
+      ("target-ess", po::value<double>()->default_value(r.target_ess), "stop adapting once the ESS reaches this")
+      ("min-ess", po::value<double>()->default_value(r.min_ess), "flag (bit 3) stars whose final ESS is below this")
+      ("coarse-sigma", po::value<double>()->default_value(r.coarse_sigma),
+       "lattice-resolution term (mag) of the coarse stage (the proposal only; the weights are exact)")
+      ("sigma-sys", po::value<double>()->default_value(0.0),
+       "systematic error (mag) added in quadrature to every band's error in the likelihood")
+      ("bands-min", po::value<int>()->default_value(2), "fewest usable bands for a star to be fitted (>= 2)")
+      ("seed", po::value<long long>()->default_value(1), "seed (with the catalogue row, keys each star's draws)")
+      ("threads", po::value<int>()->default_value(0), "CPU threads per rank (0 = cores / ranks on the node)")
+      ("block-rows", po::value<long long>()->default_value(256),
+       "catalogue rows per block: the unit of work, of collective writes and of resume")
+      ("max-blocks", po::value<int>()->default_value(0),
+       "stop after this many blocks per rank, as if interrupted (testing; 0 = no limit)")
+      ("overwrite", po::bool_switch(), "replace an existing --output (it is replaced only when the new one is complete)");
+  po::variables_map vm;
+  if (!parse(cmd, args, vm)) return 0;
+  const std::string output = vm["output"].as<std::string>();
+  const std::string catalog_path = vm["catalog"].as<std::string>();
+  const std::string model_path = vm["model"].as<std::string>();
+  check_output_path(output, vm["overwrite"].as<bool>(), "--output");
+  check_not_input(output, "--output", catalog_path, "--catalog");
+  if (!model_path.empty()) check_not_input(output, "--output", model_path, "--model");
+  const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
+
+  r.proposals = vm["proposals"].as<int>();
+  r.max_rounds = vm["max-rounds"].as<int>();
+  r.target_ess = vm["target-ess"].as<double>();
+  r.min_ess = vm["min-ess"].as<double>();
+  r.coarse_sigma = vm["coarse-sigma"].as<double>();
+  r.validate();
+  infer::SamplerSettings s;
+  s.samples = vm["samples"].as<int>();
+  s.keep_samples = !vm["no-samples"].as<bool>();
+  s.workers = threads;
+  const long long seed = vm["seed"].as<long long>();
+  if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
+  s.seed = static_cast<std::uint64_t>(seed);
+  const long long block_rows = vm["block-rows"].as<long long>();
+  if (block_rows <= 0) fail_input("--block-rows = {} must be positive", block_rows);
+  s.block_rows = static_cast<std::uint64_t>(block_rows);
+  s.bands_min = vm["bands-min"].as<int>();
+  if (s.bands_min < 2) fail_input("--bands-min = {} must be at least 2 (one band carries no colour)", s.bands_min);
+  s.sigma_sys = vm["sigma-sys"].as<double>();
+  s.max_blocks = vm["max-blocks"].as<int>();
+  s.progress = !log::quiet();
+  s.validate();
+
+  auto registry = load_registry(vm);
+  const CatalogOptions copt = catalog_options_from(vm);
+  auto catalog = CatalogReader::open(catalog_path, known_of(registry), copt);
+  auto grid = load_grid(vm);
+  std::vector<std::string> filters;
+  sim::PriorConfig prior_config;
+  if (!model_path.empty()) {
+    auto checkpoint = train::load_checkpoint(model_path, /*with_optimizer=*/false);
+    filters = checkpoint.filters;
+    prior_config = training_prior(checkpoint, model_path, *grid);
+    if (!vm["prior.logg_min"].defaulted()) log::warn("fit: --model given: the [prior] options are ignored");
+  } else {
+    filters = catalog.filters();
+    prior_config = prior_from(vm);
+  }
+  sim::Synthesizer synth(grid, registry, filters);
+  sim::Prior prior(prior_config, *grid);
+  sim::PhotometricPosterior target(synth, prior);
+  auto clock = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
+  const double t0 = clock();
+  infer::ReferenceFitter fitter(target, r);
+  log::info("fit: coarse lattice of {} boxes over the prior's support built in {:.1f} s", fitter.lattice_boxes(),
+            clock() - t0);
+  infer::FitProcessor processor(fitter, s);
+
+  infer::SampleJob job;
+  job.output = output;
+  job.model_path = model_path.empty() ? grid->source : model_path;
+  job.model_filters = filters;
+  job.ignore_unknown_filters = copt.ignore_unknown_columns;
+  job.discard_unfinished = vm["overwrite"].as<bool>();
+  std::string prior_text;
+  for (const auto& [k, v] : prior_config.items()) prior_text += fmt::format("{}={} ", k, v);
+  job.inputs_key = fmt::format("columns={} missing={} error_floor={} grid={} filters_config={} prior=[{}]",
+                               vm["columns"].as<std::string>(), copt.missing_sentinel, copt.error_floor,
+                               grid->checksum, registry.source(), prior_text);
+  log::info("fit: {} stars, {} filters, {} rank(s) x {} thread(s), {} proposals x <= {} rounds -> {}",
+            catalog.rows(), filters.size(), ctx.size, threads, r.proposals, r.max_rounds, output);
+  auto report = infer::process_catalog(processor, catalog, job, s, /*with_ppc=*/false, ctx.comm, "fit");
+  log::info("fit: {} rows; this run: {} blocks ({} skipped as done), {} stars fitted in {:.1f} s ({:.3f} s per star "
+            "and rank, {:.0f} likelihood evaluations per star); {} too few bands, {} with ESS below {}",
+            report.rows, report.blocks_run, report.blocks_skipped, report.sampled, report.seconds,
+            report.seconds * ctx.size / std::max<double>(1.0, static_cast<double>(report.sampled)),
+            static_cast<double>(processor.evaluations()) * ctx.size / std::max<double>(1.0, static_cast<double>(report.sampled)),
+            report.too_few_bands, report.low_ess, r.min_ess);
+  if (report.interrupted) {
+    log::info("fit: stopped before the end; rerun the same command to resume");
+    return kExitInterrupted;
+  }
+  log::info("fit: wrote {}", output);
   return 0;
 }
 

@@ -13,6 +13,7 @@ int run_train_evaluate(const std::vector<std::string>&, const Context&);
 int run_catalog_make(const std::vector<std::string>&, const Context&);
 int run_evaluate(const std::vector<std::string>&, const Context&);
 int run_sample(const std::vector<std::string>&, const Context&);
+int run_fit(const std::vector<std::string>&, const Context&);
 int run_bench_sample(const std::vector<std::string>&, const Context&);
 
 const std::vector<CommandEntry>& all_commands() {
@@ -27,6 +28,8 @@ const std::vector<CommandEntry>& all_commands() {
        run_train_evaluate},
       {{"catalog", "make"}, "turn a simulated set into a noisy catalogue with true labels", run_catalog_make},
       {{"sample"}, "posterior samples, summaries and flags for a catalogue (MPI-parallel, resumable)", run_sample},
+      {{"fit"}, "the exact reference posterior of catalogue stars (prior x likelihood, importance sampling; slow)",
+       run_fit},
       {{"evaluate"}, "metrics, HDI coverage and an HTML report of posteriors against truth", run_evaluate},
       {{"bench", "simulate"}, "simulator throughput", run_bench_simulate},
       {{"bench", "train"}, "training-step throughput of the paper-size model", run_bench_train},

@@ -16,6 +16,7 @@ inline constexpr const char* kParameterUnits[kParameters] = {"K", "dex", "dex", 
 inline constexpr std::uint32_t kFlagTooFewBands = 1u << 0;
 inline constexpr std::uint32_t kFlagOutsideTrainingRange = 1u << 1;
 inline constexpr std::uint32_t kFlagPpcChi2 = 1u << 2;
+inline constexpr std::uint32_t kFlagLowEss = 1u << 3;  // importance (sample) or reference (fit) ESS below threshold
 }  // namespace posterior
 
 }  // namespace irisml::infer

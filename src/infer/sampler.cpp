@@ -28,10 +28,22 @@
 #include "io/hdf5.hpp"
 #include "model/config.hpp"
 #include "model/normalizer.hpp"
+#include "simulate/likelihood.hpp"
 #include "simulate/prior.hpp"
 #include "simulate/synthesizer.hpp"
 
 namespace irisml::infer {
+
+namespace {
+const char* const kFlagsDescriptionText =
+    "bit 0 (1): fewer usable bands than the model's minimum (summaries NaN); "
+    "bit 1 (2): an input outside the training range (|standardised centred magnitude| > range_sigma, an error "
+    "above the training sigma_max, or more bands than the training bands_max); "
+    "bit 2 (4): posterior-predictive chi2/dof > ppc_threshold (errors with ppc_sigma_floor added in quadrature), or "
+    "the posterior median outside the spectral grid; "
+    "bit 3 (8): effective sample size of the importance weights (sample --importance: ESS/S below "
+    "importance_ess_threshold) or of the reference fit (fit: ESS below reference_min_ess) too low";
+}  // namespace
 
 // ---------------------------------------------------------------- settings -----
 
@@ -48,6 +60,11 @@ void SamplerSettings::validate() const {
     fail_input("--ppc-sigma-floor = {} must be a finite number >= 0 (mag)", ppc_sigma_floor);
   }
   if (max_blocks < 0) fail_input("--max-blocks = {} must be >= 0 (0 = no limit)", max_blocks);
+  if (!(ess_threshold >= 0 && ess_threshold <= 1)) fail_input("--ess-threshold = {} must lie in [0, 1]", ess_threshold);
+  if (retry_factor < 0 || retry_factor > 256) fail_input("--retry-factor = {} must lie in [0, 256]", retry_factor);
+  if (!(sigma_sys >= 0) || !std::isfinite(sigma_sys)) {
+    fail_input("--sigma-sys = {} must be a finite number >= 0 (mag)", sigma_sys);
+  }
 }
 
 std::string progress_path(const std::string& output) { return output + ".progress"; }
@@ -143,9 +160,12 @@ double ppc_chi2(const sim::Synthesizer& synth, const double theta[5], const int*
 // -------------------------------------------------------------------- sampler -----
 
 PosteriorSampler::PosteriorSampler(model::PosteriorEstimator model, const SamplerSettings& settings,
-                                   const sim::Synthesizer* ppc)
-    : model_(std::move(model)), settings_(settings), ppc_(ppc) {
+                                   const sim::Synthesizer* ppc, const sim::PhotometricPosterior* target)
+    : model_(std::move(model)), settings_(settings), ppc_(ppc), target_(target) {
   settings_.validate();
+  if (settings_.importance && !target_) {
+    fail_input("importance reweighting needs the likelihood and prior (a spectral grid and the training prior)");
+  }
   model_->eval();
   n_filters_ = model_->config().n_filters;
   auto normalizer = model_->normalizer();
@@ -155,6 +175,69 @@ PosteriorSampler::PosteriorSampler(model::PosteriorEstimator model, const Sample
     fail_input("posterior-predictive synthesizer predicts {} bands but the model has {} filters",
                ppc_->bands().size(), n_filters_);
   }
+  if (target_ && target_->synthesizer().bands().size() != static_cast<std::size_t>(n_filters_)) {
+    fail_input("the likelihood's synthesizer predicts {} bands but the model has {} filters",
+               target_->synthesizer().bands().size(), n_filters_);
+  }
+}
+
+namespace {
+// Per-thread scratch space of PosteriorSampler::run.
+struct BatchScratch {
+  std::vector<double> values, model_mags, work, log_w;
+  std::vector<WeightedValue> weighted;
+  sim::ObservedStar star;
+  sim::PhotometricPosterior::Workspace ws;
+};
+// Extra columns of the importance output, in this order (docs/posterior_format.md).
+enum ImportanceColumn { kImpMedian, kImpMean, kImpStd, kImpP16, kImpP84, kImpHdi68, kImpHdi95, kImpEss,
+                        kImpEssFraction, kImpProposals, kImpFixedCount };
+// The summary of one parameter into row-major rows × 5 arrays (HDIs rows × 5 × 2).
+void store_summary(const ParameterSummary& sm, std::size_t o, float* median, float* mean, float* std, float* p16,
+                   float* p84, float* hdi68, float* hdi95) {
+  median[o] = static_cast<float>(sm.median);
+  mean[o] = static_cast<float>(sm.mean);
+  std[o] = static_cast<float>(sm.std);
+  p16[o] = static_cast<float>(sm.p16);
+  p84[o] = static_cast<float>(sm.p84);
+  hdi68[o * 2] = static_cast<float>(sm.hdi68_lo);
+  hdi68[o * 2 + 1] = static_cast<float>(sm.hdi68_hi);
+  hdi95[o * 2] = static_cast<float>(sm.hdi95_lo);
+  hdi95[o * 2 + 1] = static_cast<float>(sm.hdi95_hi);
+}
+}  // namespace
+
+std::string BlockProcessor::flags_description() const { return kFlagsDescriptionText; }
+
+std::vector<ExtraColumn> PosteriorSampler::extra_columns() const {
+  if (!settings_.importance) return {};
+  const auto S = static_cast<std::uint64_t>(settings_.samples);
+  std::vector<ExtraColumn> c = {{"/importance/median", {5}}, {"/importance/mean", {5}},   {"/importance/std", {5}},
+                                {"/importance/p16", {5}},    {"/importance/p84", {5}},    {"/importance/hdi68", {5, 2}},
+                                {"/importance/hdi95", {5, 2}}, {"/importance/ess", {}},   {"/importance/ess_fraction", {}},
+                                {"/importance/proposals", {}}};
+  if (settings_.keep_samples) {
+    c.push_back({"/importance/log_q", {S}});
+    c.push_back({"/importance/log_w", {S}});
+  }
+  if (settings_.sir) c.push_back({"/importance/samples", {S, 5}});
+  return c;
+}
+
+std::string PosteriorSampler::describe() const {
+  const auto& s = settings_;
+  return fmt::format("flow batch={} ppc={} ppc_threshold={} ppc_sigma_floor={} bands_min={} bands_max={} sigma_max={} "
+                     "range_sigma={} importance={} ess_threshold={} retry_factor={} sir={} sigma_sys={}",
+                     s.batch, ppc_ != nullptr, s.ppc_threshold, s.ppc_sigma_floor, s.bands_min, s.bands_max,
+                     s.sigma_max, s.range_sigma, s.importance, s.ess_threshold, s.retry_factor, s.sir, s.sigma_sys);
+}
+
+std::vector<std::pair<std::string, std::string>> PosteriorSampler::attributes() const {
+  if (!settings_.importance) return {};
+  return {{"importance", "log w = log prior + log L - log q (docs/posterior_format.md)"},
+          {"importance_ess_threshold", fmt::format("{}", settings_.ess_threshold)},
+          {"importance_retry_factor", fmt::format("{}", settings_.retry_factor)},
+          {"likelihood_sigma_sys", fmt::format("{}", settings_.sigma_sys)}};
 }
 
 void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
@@ -179,6 +262,10 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   } else {
     out.samples.clear();
   }
+  const auto extra_columns_ = extra_columns();
+  out.extra.resize(extra_columns_.size());
+  for (std::size_t c = 0; c < extra_columns_.size(); ++c) out.extra[c].assign(R * extra_columns_[c].row_size(), fnan);
+  const std::size_t col_log_q = kImpFixedCount, col_sir = kImpFixedCount + (settings_.keep_samples ? 2 : 0);
 
   // Observed bands per star (CSR), band counts and the training-range checks.
   std::vector<std::size_t> start(R + 1, 0);
@@ -227,8 +314,53 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   const auto B_max = static_cast<std::size_t>(settings_.batch);
   // One batch: network, random numbers, summaries, posterior-predictive check.
   // Batches write disjoint rows of `out`, so workers need no locking.
-  auto process = [&](std::size_t c0, std::vector<double>& scratch, std::vector<double>& model_mags,
-                     std::vector<double>& work) {
+  // Importance weights and weighted summaries of one star's n proposals (θ n×5, log q n).
+  auto reweight = [&](std::size_t r, const double* ts, const double* lq, int n, BatchScratch& sc) {
+    sc.star.clear();
+    for (std::size_t i = start[r]; i < start[r + 1]; ++i) sc.star.add(band[i], mag[i], err[i], settings_.sigma_sys);
+    sc.log_w.resize(static_cast<std::size_t>(n));
+    for (int k = 0; k < n; ++k) {
+      const double* t = ts + static_cast<std::size_t>(k) * D;
+      const double lt = target_->log_density({t[0], t[1], t[2], t[3], t[4]}, sc.star, sc.ws);
+      const double lw = lt - lq[k];
+      sc.log_w[static_cast<std::size_t>(k)] = std::isnan(lw) || lt == -std::numeric_limits<double>::infinity()
+                                                  ? -std::numeric_limits<double>::infinity()
+                                                  : lw;
+    }
+    return effective_sample_size(sc.log_w.data(), sc.log_w.size());
+  };
+  auto store_importance = [&](std::size_t r, const double* ts, int n, double ess, BatchScratch& sc) {
+    auto& X = out.extra;
+    double top = -std::numeric_limits<double>::infinity();
+    for (double x : sc.log_w) top = std::max(top, x);
+    for (int p = 0; p < D; ++p) {
+      sc.weighted.clear();
+      for (int k = 0; k < n; ++k) {
+        const double lw = sc.log_w[static_cast<std::size_t>(k)];
+        sc.weighted.push_back({ts[static_cast<std::size_t>(k) * D + p], std::isfinite(top) ? std::exp(lw - top) : 0.0});
+      }
+      store_summary(summarize_weighted(sc.weighted), r * D + static_cast<std::size_t>(p), X[kImpMedian].data(),
+                    X[kImpMean].data(), X[kImpStd].data(), X[kImpP16].data(), X[kImpP84].data(), X[kImpHdi68].data(),
+                    X[kImpHdi95].data());
+    }
+    X[kImpEss][r] = static_cast<float>(ess);
+    X[kImpEssFraction][r] = static_cast<float>(ess / n);
+    X[kImpProposals][r] = static_cast<float>(n);
+    if (ess / n < settings_.ess_threshold) out.flags[r] |= kFlagLowEss;
+    if (settings_.sir && ess > 0) {
+      Philox rng(sampling_stream_seed(settings_.seed ^ 0x534952ull), block.row0 + r);  // "SIR"
+      const auto picks = systematic_resample(sc.log_w.data(), sc.log_w.size(), static_cast<std::size_t>(S),
+                                             rng.uniform());
+      float* dst = X[col_sir].data() + r * S * D;
+      for (std::size_t k = 0; k < picks.size(); ++k) {
+        for (int p = 0; p < D; ++p) dst[k * D + static_cast<std::size_t>(p)] = static_cast<float>(ts[picks[k] * D + p]);
+      }
+    }
+  };
+  auto process = [&](std::size_t c0, BatchScratch& sc) {
+    std::vector<double>& scratch = sc.values;
+    std::vector<double>& model_mags = sc.model_mags;
+    std::vector<double>& work = sc.work;
     torch::NoGradGuard no_grad;
     const std::size_t B = std::min(B_max, todo.size() - c0);
     std::int64_t width = 0;
@@ -265,8 +397,12 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
     }
     model::ObservationBatch batch{ids, mags, errs, mask};
     auto context = model_->context(batch);
-    auto theta = model_->sample(context, normal, uniform).theta.contiguous();  // (B, S, D) float64
+    auto drawn = model_->sample(context, normal, uniform);
+    auto theta = drawn.theta.contiguous();  // (B, S, D) float64
     const double* th = theta.data_ptr<double>();
+    torch::Tensor log_q;
+    if (settings_.importance) log_q = drawn.log_prob.contiguous();  // (B, S) float64
+    std::vector<std::int64_t> retry;  // batch positions of stars to redraw with more proposals
     for (std::size_t b = 0; b < B; ++b) {
       const std::size_t r = todo[c0 + b];
       const double* ts = th + b * S * D;
@@ -275,16 +411,8 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
         scratch.resize(static_cast<std::size_t>(S));
         for (int s = 0; s < S; ++s) scratch[static_cast<std::size_t>(s)] = ts[s * D + p];
         const ParameterSummary sm = summarize(scratch);
-        const std::size_t o = r * D + static_cast<std::size_t>(p);
-        out.median[o] = static_cast<float>(sm.median);
-        out.mean[o] = static_cast<float>(sm.mean);
-        out.std[o] = static_cast<float>(sm.std);
-        out.p16[o] = static_cast<float>(sm.p16);
-        out.p84[o] = static_cast<float>(sm.p84);
-        out.hdi68[o * 2] = static_cast<float>(sm.hdi68_lo);
-        out.hdi68[o * 2 + 1] = static_cast<float>(sm.hdi68_hi);
-        out.hdi95[o * 2] = static_cast<float>(sm.hdi95_lo);
-        out.hdi95[o * 2 + 1] = static_cast<float>(sm.hdi95_hi);
+        store_summary(sm, r * D + static_cast<std::size_t>(p), out.median.data(), out.mean.data(), out.std.data(),
+                      out.p16.data(), out.p84.data(), out.hdi68.data(), out.hdi95.data());
         median[p] = sm.median;
       }
       if (settings_.keep_samples) {
@@ -300,14 +428,53 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
         out.ppc_chi2[r] = static_cast<float>(chi2);
         if (!inside || chi2 > settings_.ppc_threshold) out.flags[r] |= kFlagPpcHigh;
       }
+      if (settings_.importance) {
+        const double* lq = log_q.data_ptr<double>() + b * S;
+        const double ess = reweight(r, ts, lq, S, sc);
+        if (settings_.keep_samples) {
+          float* dq = out.extra[col_log_q].data() + r * S;
+          float* dw = out.extra[col_log_q + 1].data() + r * S;
+          for (int k = 0; k < S; ++k) {
+            dq[k] = static_cast<float>(lq[k]);
+            dw[k] = static_cast<float>(sc.log_w[static_cast<std::size_t>(k)]);
+          }
+        }
+        if (settings_.retry_factor > 0 && ess / S < settings_.ess_threshold) {
+          retry.push_back(static_cast<std::int64_t>(b));
+        } else {
+          store_importance(r, ts, S, ess, sc);
+        }
+      }
+    }
+    if (!retry.empty()) {
+      // A second, larger proposal set from the same context, with its own random numbers.
+      const int S2 = S * settings_.retry_factor;
+      const auto n_retry = static_cast<std::int64_t>(retry.size());
+      auto idx = torch::from_blob(retry.data(), {n_retry}, torch::kInt64).clone();
+      auto normal2 = torch::empty({n_retry, S2, D}, torch::kFloat32);
+      auto uniform2 = torch::empty({n_retry, S2}, torch::kFloat32);
+      for (std::int64_t k = 0; k < n_retry; ++k) {
+        const std::size_t r = todo[c0 + static_cast<std::size_t>(retry[static_cast<std::size_t>(k)])];
+        star_random_numbers(settings_.seed ^ 0x5245545259ull, block.row0 + r, S2,  // "RETRY"
+                            normal2.data_ptr<float>() + k * S2 * D, uniform2.data_ptr<float>() + k * S2);
+      }
+      auto drawn2 = model_->sample(context.index_select(0, idx), normal2, uniform2);
+      auto theta2 = drawn2.theta.contiguous();
+      auto log_q2 = drawn2.log_prob.contiguous();
+      for (std::int64_t k = 0; k < n_retry; ++k) {
+        const std::size_t r = todo[c0 + static_cast<std::size_t>(retry[static_cast<std::size_t>(k)])];
+        const double* ts2 = theta2.data_ptr<double>() + k * S2 * D;
+        const double ess = reweight(r, ts2, log_q2.data_ptr<double>() + k * S2, S2, sc);
+        store_importance(r, ts2, S2, ess, sc);
+      }
     }
     sampled_ += B;
   };
   const std::size_t n_batches = (todo.size() + B_max - 1) / B_max;
   const auto workers = static_cast<std::size_t>(std::max(1, settings_.workers));
   if (workers == 1 || n_batches < workers) {  // (too few batches to share: the caller's intra-op threads)
-    std::vector<double> scratch, model_mags, work;
-    for (std::size_t c0 = 0; c0 < todo.size(); c0 += B_max) process(c0, scratch, model_mags, work);
+    BatchScratch sc;
+    for (std::size_t c0 = 0; c0 < todo.size(); c0 += B_max) process(c0, sc);
     return;
   }
   // Batch-parallel: each worker takes whole batches and runs LibTorch with one
@@ -325,8 +492,8 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
     pool.emplace_back([&, w] {
       try {
         at::set_num_threads(1);  // this thread's OpenMP team size
-        std::vector<double> scratch, model_mags, work;
-        for (std::size_t b = next++; b < n_batches; b = next++) process(b * B_max, scratch, model_mags, work);
+        BatchScratch sc;
+        for (std::size_t b = next++; b < n_batches; b = next++) process(b * B_max, sc);
       } catch (...) {
         errors[w] = std::current_exception();
       }
@@ -392,7 +559,7 @@ void agree_on_failure(const std::exception_ptr& local_error, MPI_Comm comm, cons
   mpi_check(MPI_Allreduce(&failed_here, &any_failed, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce");
   if (!any_failed) return;
   if (local_error) std::rethrow_exception(local_error);
-  throw Error(fmt::format("sample: another rank failed {} (its message is above)", during));
+  throw Error(fmt::format("another rank failed {} (its message is above)", during));
 }
 
 std::string file_identity(const std::string& path) {
@@ -515,22 +682,23 @@ bool write_rows(h5::File& f, const std::string& name, std::uint64_t row0, std::u
   return write_rows_raw(f, name, row0, nrows, h5::native_type<T>(), v.data());
 }
 
-const char* kFlagsDescription =
-    "bit 0 (1): fewer usable bands than the model's minimum (summaries NaN); "
-    "bit 1 (2): an input outside the training range (|standardised centred magnitude| > range_sigma, an error "
-    "above the training sigma_max, or more bands than the training bands_max); "
-    "bit 2 (4): posterior-predictive chi2/dof > ppc_threshold (errors with ppc_sigma_floor added in quadrature), or "
-    "the posterior median outside the spectral grid";
 
 struct OutputLayout {
   std::uint64_t rows;
   int samples;
   bool keep_samples;
   std::size_t id_width;  // 0 = no /id
+  std::vector<ExtraColumn> extra;
 };
 
+std::vector<std::uint64_t> extra_dims(std::uint64_t rows, const ExtraColumn& c) {
+  std::vector<std::uint64_t> dims{rows};
+  dims.insert(dims.end(), c.trailing.begin(), c.trailing.end());
+  return dims;
+}
+
 void create_output(h5::File& f, const OutputLayout& l, const SampleJob& job, const SamplerSettings& s,
-                   const std::string& catalog_path, bool with_ppc) {
+                   const std::string& catalog_path, bool with_ppc, const BlockProcessor& processor) {
   const std::uint64_t N = l.rows;
   f.set_attr("/", "format", std::string(kPosteriorFormat));
   f.set_attr("/", "format_version", kPosteriorFormatVersion);
@@ -544,7 +712,7 @@ void create_output(h5::File& f, const OutputLayout& l, const SampleJob& job, con
   f.set_attr("/", "range_sigma", s.range_sigma);
   f.set_attr("/", "ppc_threshold", with_ppc ? s.ppc_threshold : std::numeric_limits<double>::quiet_NaN());
   f.set_attr("/", "ppc_sigma_floor", with_ppc ? s.ppc_sigma_floor : std::numeric_limits<double>::quiet_NaN());
-  f.set_attr("/", "flags_description", std::string(kFlagsDescription));
+  f.set_attr("/", "flags_description", processor.flags_description());
   f.write_strings("/parameter_names", model::parameter_names());
   f.write_strings("/filters", job.model_filters);
   for (const char* name : {"/median", "/mean", "/std", "/p16", "/p84"}) f.create_dataset<float>(name, {N, 5});
@@ -555,6 +723,8 @@ void create_output(h5::File& f, const OutputLayout& l, const SampleJob& job, con
   f.create_dataset<float>("/ppc_chi2", {N});
   if (l.keep_samples) f.create_dataset<float>("/samples", {N, static_cast<std::uint64_t>(l.samples), 5});
   if (l.id_width > 0) create_id_dataset(f, "/id", N, l.id_width);
+  for (const auto& c : l.extra) f.create_dataset<float>(c.name, extra_dims(N, c));
+  for (const auto& [name, value] : processor.attributes()) f.set_attr("/", name, value);
 }
 
 bool layout_matches(const h5::File& f, const OutputLayout& l) {
@@ -574,6 +744,9 @@ bool layout_matches(const h5::File& f, const OutputLayout& l) {
     if (l.keep_samples && f.dims("/samples") != std::vector<std::uint64_t>{N, static_cast<std::uint64_t>(l.samples), 5})
       return false;
     if ((l.id_width > 0) != f.exists("/id")) return false;
+    for (const auto& c : l.extra) {
+      if (!f.exists(c.name) || f.dims(c.name) != extra_dims(N, c)) return false;
+    }
     return true;
   } catch (const Error&) {
     return false;
@@ -591,7 +764,18 @@ double now_seconds() {
 }  // namespace
 
 SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader& catalog, const SampleJob& job,
-                            const SamplerSettings& settings, const sim::Synthesizer* ppc, MPI_Comm comm) {
+                            const SamplerSettings& settings, const sim::Synthesizer* ppc, MPI_Comm comm,
+                            const sim::PhotometricPosterior* target) {
+  const int n_filters = model->config().n_filters;
+  if (job.model_filters.size() != static_cast<std::size_t>(n_filters)) {
+    fail_input("the model has {} filters but {} filter names were given", n_filters, job.model_filters.size());
+  }
+  PosteriorSampler sampler(model, settings, ppc, target);
+  return process_catalog(sampler, catalog, job, settings, ppc != nullptr, comm, "sample");
+}
+
+SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& catalog, const SampleJob& job,
+                             const SamplerSettings& settings, bool with_ppc, MPI_Comm comm, const std::string& verb) {
   const double t_start = now_seconds();
   settings.validate();
   // From here on SIGTERM/SIGUSR1 only set a flag, read after each block.
@@ -601,10 +785,6 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
   mpi_check(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
   mpi_check(MPI_Comm_size(comm, &size), "MPI_Comm_size");
 
-  const int n_filters = model->config().n_filters;
-  if (job.model_filters.size() != static_cast<std::size_t>(n_filters)) {
-    fail_input("the model has {} filters but {} filter names were given", n_filters, job.model_filters.size());
-  }
   const auto column_filter =
       map_catalog_filters(catalog.filters(), job.model_filters, job.ignore_unknown_filters, catalog.path(), rank == 0);
 
@@ -633,16 +813,14 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
     mpi_check(MPI_Allreduce(&local, &global, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm), "MPI_Allreduce");
     id_width = std::max<std::size_t>(1, static_cast<std::size_t>(global));
   }
-  const OutputLayout layout{N, settings.samples, settings.keep_samples, id_width};
+  const OutputLayout layout{N, settings.samples, settings.keep_samples, id_width, processor.extra_columns()};
 
   const std::string key = fmt::format(
-      "rows={} blocks={} catalog=[{}] catalog_filters={} model=[{}] model_filters={} samples={} keep_samples={} "
-      "batch={} seed={} block_rows={} bands_min={} bands_max={} sigma_max={} range_sigma={} ppc={} "
-      "ppc_threshold={} ppc_sigma_floor={} id_width={} output={} inputs=[{}]",
-      N, n_blocks, file_identity(catalog.path()), fmt::join(catalog.filters(), ","), file_identity(job.model_path),
-      fmt::join(job.model_filters, ","), settings.samples, settings.keep_samples, settings.batch, settings.seed,
-      block_rows, settings.bands_min, settings.bands_max, settings.sigma_max, settings.range_sigma, ppc != nullptr,
-      settings.ppc_threshold, settings.ppc_sigma_floor, id_width, job.output, job.inputs_key);
+      "{} rows={} blocks={} catalog=[{}] catalog_filters={} model=[{}] model_filters={} samples={} keep_samples={} "
+      "seed={} block_rows={} id_width={} output={} processor=[{}] inputs=[{}]",
+      verb, N, n_blocks, file_identity(catalog.path()), fmt::join(catalog.filters(), ","),
+      file_identity(job.model_path), fmt::join(job.model_filters, ","), settings.samples, settings.keep_samples,
+      settings.seed, block_rows, id_width, job.output, processor.describe(), job.inputs_key);
   const std::string partial = partial_path(job.output);
   const std::string sidecar = progress_path(job.output);
 
@@ -717,7 +895,7 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
     if (rank == 0) {
       try {
         auto f = h5::File::create(partial);
-        create_output(f, layout, job, settings, catalog.path(), ppc != nullptr);
+        create_output(f, layout, job, settings, catalog.path(), with_ppc, processor);
         f.close();
         write_progress(sidecar, progress);
       } catch (const std::exception& e) {
@@ -733,7 +911,7 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
     file.emplace(h5::File::open(partial, /*writable=*/true, comm));
   }
   report.blocks_skipped = static_cast<std::uint64_t>(std::count(progress.done.begin(), progress.done.end(), 1));
-  if (resume) log::info("sample: resuming '{}': {} of {} blocks already done", partial, report.blocks_skipped, n_blocks);
+  if (resume) log::info("{}: resuming '{}': {} of {} blocks already done", verb, partial, report.blocks_skipped, n_blocks);
 
   std::vector<std::uint64_t> todo;
   for (std::uint64_t b = my_begin; b < my_end; ++b) {
@@ -744,13 +922,12 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
   unsigned long long iters = 0, local_iters_ull = local_iters;
   mpi_check(MPI_Allreduce(&local_iters_ull, &iters, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm), "MPI_Allreduce");
 
-  PosteriorSampler sampler(model, settings, ppc);
   BlockResult res;
   StarBlock stars;
   stars.column_filter = column_filter;
   stars.n_columns = static_cast<int>(column_filter.size());
   bool collective = true;
-  std::uint64_t counts[5] = {0, 0, 0, 0, 0};  // sampled, too few, outside, ppc, dropped
+  std::uint64_t counts[6] = {0, 0, 0, 0, 0, 0};  // sampled, too few, outside, ppc, dropped, low ESS
   double last_log = now_seconds();
   std::vector<long long> finished(static_cast<std::size_t>(size));
   // A failure on one rank must not leave the others waiting in a collective: local
@@ -776,12 +953,13 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
         stars.err = std::move(cb.err);
         ids = std::move(cb.id);
         for (auto d : cb.dropped_bad_error) counts[4] += static_cast<std::uint64_t>(d);
-        sampler.run(stars, res);
+        processor.run(stars, res);
         for (std::uint64_t r = 0; r < nrows; ++r) {
           counts[0] += (res.flags[r] & kFlagTooFewBands) ? 0 : 1;
           counts[1] += (res.flags[r] & kFlagTooFewBands) ? 1 : 0;
           counts[2] += (res.flags[r] & kFlagOutsideTraining) ? 1 : 0;
           counts[3] += (res.flags[r] & kFlagPpcHigh) ? 1 : 0;
+          counts[5] += (res.flags[r] & kFlagLowEss) ? 1 : 0;
         }
       } catch (...) {
         local_error = std::current_exception();
@@ -796,6 +974,7 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
       }
       res.n_bands.assign(1, 0);
       res.flags.assign(1, 0u);
+      res.extra.assign(layout.extra.size(), std::vector<float>(1, 0.0f));
     }
     // Every rank takes part in every collective write, with an empty selection if idle.
     bool c = true;
@@ -812,6 +991,9 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
     if (settings.keep_samples) {
       if (res.samples.empty()) res.samples.assign(1, 0.0f);
       c = write_rows(*file, "/samples", row0, nrows, res.samples) && c;
+    }
+    for (std::size_t ci = 0; ci < layout.extra.size(); ++ci) {
+      c = write_rows(*file, layout.extra[ci].name, row0, nrows, res.extra[ci]) && c;
     }
     if (id_width > 0) {
       if (nrows == 0) ids.clear();
@@ -838,11 +1020,11 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
       last_log = now_seconds();
       const auto done = std::count(progress.done.begin(), progress.done.end(), 1);
       const double elapsed = last_log - t_start;
-      log::info("sample: {}/{} blocks done, ~{:.0f} stars/s (all ranks)", done, n_blocks,
+      log::info("{}: {}/{} blocks done, ~{:.0f} stars/s (all ranks)", verb, done, n_blocks,
                 static_cast<double>(report.blocks_run * block_rows) / std::max(elapsed, 1e-9));
     }
     if (any_stop) {
-      log::info("sample: stop signal received; {} blocks finished, rerun the same command to resume",
+      log::info("{}: stop signal received; {} blocks finished, rerun the same command to resume", verb,
                 std::count(progress.done.begin(), progress.done.end(), 1));
       break;
     }
@@ -851,14 +1033,15 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
   int coll_local = collective ? 1 : 0, coll_all = 0;
   mpi_check(MPI_Allreduce(&coll_local, &coll_all, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce");
   report.all_transfers_collective = coll_all == 1;
-  unsigned long long sums[5] = {0, 0, 0, 0, 0}, local_counts[5];
-  for (int i = 0; i < 5; ++i) local_counts[i] = counts[i];
-  mpi_check(MPI_Allreduce(local_counts, sums, 5, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm), "MPI_Allreduce");
+  unsigned long long sums[6] = {0, 0, 0, 0, 0, 0}, local_counts[6];
+  for (int i = 0; i < 6; ++i) local_counts[i] = counts[i];
+  mpi_check(MPI_Allreduce(local_counts, sums, 6, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm), "MPI_Allreduce");
   report.sampled = sums[0];
   report.too_few_bands = sums[1];
   report.outside_training = sums[2];
   report.ppc_high = sums[3];
   report.dropped_bad_error = sums[4];
+  report.low_ess = sums[5];
 
   const bool all_done = std::all_of(progress.done.begin(), progress.done.end(), [](char d) { return d == 1; });
   file->close();

@@ -30,6 +30,7 @@ class CatalogReader;
 }
 namespace irisml::sim {
 class Synthesizer;
+class PhotometricPosterior;
 }
 
 namespace irisml::infer {
@@ -41,6 +42,7 @@ inline constexpr std::int64_t kPosteriorFormatVersion = posterior::kFormatVersio
 inline constexpr std::uint32_t kFlagTooFewBands = posterior::kFlagTooFewBands;           // fewer usable bands than the model's minimum
 inline constexpr std::uint32_t kFlagOutsideTraining = posterior::kFlagOutsideTrainingRange;  // an input outside the training range
 inline constexpr std::uint32_t kFlagPpcHigh = posterior::kFlagPpcChi2;  // posterior-predictive χ²/dof high (or median off-grid)
+inline constexpr std::uint32_t kFlagLowEss = posterior::kFlagLowEss;  // importance / reference ESS below its threshold
 
 struct SamplerSettings {
   int samples = 64;               // posterior samples per star
@@ -61,6 +63,14 @@ struct SamplerSettings {
   // [mag] model systematics added in quadrature to each band's error in the χ²: without
   // it, bands with 0.005 mag errors flag stars for percent-level model imperfections.
   double ppc_sigma_floor = 0.03;
+
+  // Importance reweighting (needs a PhotometricPosterior): log w = log prior + log L − log q
+  // for every flow sample; weighted summaries under /importance (docs/posterior_format.md).
+  bool importance = false;
+  double ess_threshold = 0.1;  // ESS/S below this → kFlagLowEss (after any retry)
+  int retry_factor = 0;        // stars below ess_threshold are redrawn with retry_factor·S proposals (0 = no retry)
+  bool sir = false;            // also store S equal-weight resampled draws (/importance/samples)
+  double sigma_sys = 0.0;      // [mag] systematic term added in quadrature in the likelihood
 
   int max_blocks = 0;   // stop (as if interrupted) after this many blocks per rank; 0 = no limit
   bool progress = true; // progress lines on rank 0
@@ -90,20 +100,51 @@ struct BlockResult {
   std::vector<std::uint32_t> flags;
   std::vector<float> ppc_chi2;
   std::vector<float> samples;  // rows × S × 5 when keep_samples
+  std::vector<std::vector<float>> extra;  // the processor's extra columns, in extra_columns() order
+};
+
+// A float32 per-star output dataset beyond the standard ones: rows × trailing dims.
+struct ExtraColumn {
+  std::string name;                     // e.g. "/importance/ess"
+  std::vector<std::uint64_t> trailing;  // {} for one value per star
+  std::uint64_t row_size() const {
+    std::uint64_t n = 1;
+    for (auto d : trailing) n *= d;
+    return n;
+  }
+};
+
+// What turns a block of catalogue stars into posterior rows: the flow sampler, or the
+// reference fitter of `irisml fit`. sample_catalog drives either.
+class BlockProcessor {
+ public:
+  virtual ~BlockProcessor() = default;
+  virtual void run(const StarBlock& block, BlockResult& out) = 0;
+  virtual std::vector<ExtraColumn> extra_columns() const { return {}; }
+  // Every setting that changes the output, for the resume key.
+  virtual std::string describe() const = 0;
+  // Root attributes (name, value) of the output beyond the common ones.
+  virtual std::vector<std::pair<std::string, std::string>> attributes() const { return {}; }
+  virtual std::string flags_description() const;
 };
 
 // Network + summaries for blocks of stars; no I/O. Used by sample_catalog and by
 // `irisml bench sample`. `ppc` (optional) must predict the model's filters in
 // filter-id order.
-class PosteriorSampler {
+class PosteriorSampler : public BlockProcessor {
  public:
+  // `target` (needed for settings.importance) must predict the model's filters in
+  // filter-id order, as `ppc` must.
   PosteriorSampler(model::PosteriorEstimator model, const SamplerSettings& settings,
-                   const sim::Synthesizer* ppc = nullptr);
+                   const sim::Synthesizer* ppc = nullptr, const sim::PhotometricPosterior* target = nullptr);
 
   const SamplerSettings& settings() const { return settings_; }
 
   // Samples every star of `block` with enough bands and summarises it.
-  void run(const StarBlock& block, BlockResult& out);
+  void run(const StarBlock& block, BlockResult& out) override;
+  std::vector<ExtraColumn> extra_columns() const override;
+  std::string describe() const override;
+  std::vector<std::pair<std::string, std::string>> attributes() const override;
 
   // Stars sent through the network so far (for throughput figures).
   std::uint64_t sampled_stars() const { return sampled_; }
@@ -112,6 +153,7 @@ class PosteriorSampler {
   model::PosteriorEstimator model_;
   SamplerSettings settings_;
   const sim::Synthesizer* ppc_;
+  const sim::PhotometricPosterior* target_;
   int n_filters_;
   std::vector<double> mag_mean_, mag_std_;
   std::atomic<std::uint64_t> sampled_{0};
@@ -159,6 +201,7 @@ struct SampleReport {
   std::uint64_t rows = 0;
   std::uint64_t blocks = 0, blocks_run = 0, blocks_skipped = 0;  // skipped = done by an earlier run
   std::uint64_t sampled = 0, too_few_bands = 0, outside_training = 0, ppc_high = 0;  // this run, all ranks
+  std::uint64_t low_ess = 0;  // kFlagLowEss, this run, all ranks
   std::uint64_t dropped_bad_error = 0;  // bands dropped by the reader for a bad error (this run)
   double seconds = 0.0;
   bool all_transfers_collective = true;  // every row transfer of this run was collective (all ranks)
@@ -169,7 +212,14 @@ struct SampleReport {
 // Samples a whole catalogue collectively over `comm` (MPI_COMM_SELF for one process).
 // Every rank must call it with the same arguments; each rank opens its own reader.
 SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader& catalog, const SampleJob& job,
-                            const SamplerSettings& settings, const sim::Synthesizer* ppc, MPI_Comm comm);
+                            const SamplerSettings& settings, const sim::Synthesizer* ppc, MPI_Comm comm,
+                            const sim::PhotometricPosterior* target = nullptr);
+// The same with any processor. `settings` gives the job's layout and control (samples,
+// keep_samples, seed, block_rows, max_blocks, progress, signals); `with_ppc` whether
+// /ppc_chi2 is meaningful. `verb` names the command in messages ("sample", "fit").
+SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& catalog, const SampleJob& job,
+                             const SamplerSettings& settings, bool with_ppc, MPI_Comm comm,
+                             const std::string& verb = "sample");
 
 // Path of the resume sidecar of an output.
 std::string progress_path(const std::string& output);

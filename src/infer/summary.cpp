@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <tuple>
 
 namespace irisml::infer {
 
@@ -56,6 +58,105 @@ ParameterSummary summarize(std::vector<double>& v) {
   std::tie(s.hdi68_lo, s.hdi68_hi) = hdi_sorted(v.data(), n, 0.68);
   std::tie(s.hdi95_lo, s.hdi95_hi) = hdi_sorted(v.data(), n, 0.95);
   return s;
+}
+
+ParameterSummary summarize_weighted(std::vector<WeightedValue>& v) {
+  v.erase(std::remove_if(v.begin(), v.end(),
+                         [](const WeightedValue& x) {
+                           return !std::isfinite(x.value) || !std::isfinite(x.weight) || !(x.weight > 0);
+                         }),
+          v.end());
+  if (v.empty()) return nan_summary();
+  std::sort(v.begin(), v.end(), [](const WeightedValue& a, const WeightedValue& b) { return a.value < b.value; });
+  const std::size_t n = v.size();
+  double total = 0.0;
+  for (const auto& x : v) total += x.weight;
+  double mean = 0.0, sum_p2 = 0.0;
+  for (auto& x : v) {
+    x.weight /= total;
+    mean += x.weight * x.value;
+    sum_p2 += x.weight * x.weight;
+  }
+  double ss = 0.0;
+  for (const auto& x : v) ss += x.weight * (x.value - mean) * (x.value - mean);
+  // cumulative midpoint positions
+  std::vector<double> pos(n);
+  double c = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    pos[i] = c + 0.5 * v[i].weight;
+    c += v[i].weight;
+  }
+  auto quantile = [&](double q) {
+    if (q <= pos[0]) return v[0].value;
+    if (q >= pos[n - 1]) return v[n - 1].value;
+    const auto it = std::upper_bound(pos.begin(), pos.end(), q);
+    const std::size_t hi = static_cast<std::size_t>(it - pos.begin()), lo = hi - 1;
+    const double f = (q - pos[lo]) / (pos[hi] - pos[lo]);
+    return v[lo].value + f * (v[hi].value - v[lo].value);
+  };
+  auto hdi = [&](double mass) {
+    // two pointers: for each start i the smallest end j with weight(i..j) ≥ mass
+    std::pair<double, double> best{v[0].value, v[n - 1].value};
+    double width = std::numeric_limits<double>::infinity(), inside = 0.0;
+    std::size_t j = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      while (j < n && inside < mass - 1e-12) inside += v[j++].weight;
+      if (inside < mass - 1e-12) break;
+      if (v[j - 1].value - v[i].value < width) {
+        width = v[j - 1].value - v[i].value;
+        best = {v[i].value, v[j - 1].value};
+      }
+      inside -= v[i].weight;
+    }
+    return best;
+  };
+  ParameterSummary s{};
+  s.mean = mean;
+  s.std = sum_p2 < 1.0 ? std::sqrt(ss / (1.0 - sum_p2)) : 0.0;
+  s.median = quantile(0.5);
+  s.p16 = quantile(0.16);
+  s.p84 = quantile(0.84);
+  std::tie(s.hdi68_lo, s.hdi68_hi) = hdi(0.68);
+  std::tie(s.hdi95_lo, s.hdi95_hi) = hdi(0.95);
+  return s;
+}
+
+double effective_sample_size(const double* log_w, std::size_t n) {
+  double top = -std::numeric_limits<double>::infinity();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isnan(log_w[i])) top = std::max(top, log_w[i]);
+  }
+  if (!std::isfinite(top)) return 0.0;
+  double s1 = 0.0, s2 = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (std::isnan(log_w[i])) continue;
+    const double w = std::exp(log_w[i] - top);
+    s1 += w;
+    s2 += w * w;
+  }
+  return s1 * s1 / s2;
+}
+
+std::vector<std::size_t> systematic_resample(const double* log_w, std::size_t n, std::size_t count, double u) {
+  double top = -std::numeric_limits<double>::infinity();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isnan(log_w[i])) top = std::max(top, log_w[i]);
+  }
+  if (!std::isfinite(top)) throw std::invalid_argument("systematic_resample: no positive weight");
+  std::vector<double> cum(n);
+  double c = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    c += std::isnan(log_w[i]) ? 0.0 : std::exp(log_w[i] - top);
+    cum[i] = c;
+  }
+  std::vector<std::size_t> out(count);
+  std::size_t i = 0;
+  for (std::size_t k = 0; k < count; ++k) {
+    const double target = (static_cast<double>(k) + u) / static_cast<double>(count) * c;
+    while (i + 1 < n && cum[i] <= target) ++i;
+    out[k] = i;
+  }
+  return out;
 }
 
 }  // namespace irisml::infer

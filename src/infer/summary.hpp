@@ -34,4 +34,28 @@ ParameterSummary summarize(std::vector<double>& scratch);
 // The NaN summary (stars that are not sampled).
 ParameterSummary nan_summary();
 
+// Weighted samples (importance sampling), definitions in docs/posterior_format.md:
+//   with values sorted ascending and normalised weights p_i (Σ p_i = 1), sample i
+//   stands at cumulative position c_i = Σ_{j<i} p_j + p_i/2 (the midpoint of its
+//   mass); quantile q interpolates linearly between the values at the two positions
+//   around q (the first/last value below c_0 / above c_{n−1}). For equal weights this
+//   is the Hazen quantile, (i + ½)/n.
+//   mean = Σ p_i x_i; std with the reliability-weight correction
+//     √(Σ p_i (x_i − mean)² / (1 − Σ p_i²))  (the unweighted n − 1 formula for equal weights);
+//   HDI of mass α: the shortest interval [x_i, x_j] whose samples carry weight ≥ α.
+// Samples with a non-finite value or a weight that is not finite and > 0 are ignored.
+struct WeightedValue {
+  double value, weight;
+};
+ParameterSummary summarize_weighted(std::vector<WeightedValue>& scratch);
+
+// Effective sample size (Σw)²/Σw² of weights given as logarithms (−inf = weight 0);
+// 0 if no weight is positive.
+double effective_sample_size(const double* log_w, std::size_t n);
+
+// Systematic resampling: `count` indices into n log-weights, each drawn with probability
+// proportional to its weight, from one uniform u in (0, 1); ascending. Throws if no
+// weight is positive.
+std::vector<std::size_t> systematic_resample(const double* log_w, std::size_t n, std::size_t count, double u);
+
 }  // namespace irisml::infer

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct PriorConfig {
   void validate() const;
   // (name, value) pairs, for file attributes and logs.
   std::vector<std::pair<const char*, double>> items() const;
+  // The inverse of items() (names without the "prior." prefix): every key must be
+  // given once; an unknown or missing key is an InputError naming `source`.
+  static PriorConfig from_items(const std::vector<std::pair<std::string, double>>& items, const std::string& source);
 };
 
 // Draws stars inside the grid. Proposals whose log g has no valid grid cell
@@ -46,6 +50,26 @@ class Prior {
 
   const PriorConfig& config() const { return config_; }
 
+  // The normalised density of draw() over physical θ (Teff in K, not log10 Teff):
+  //   p(θ) = p(log g) · p(log10 Teff | log g) / (Teff ln 10) · p([M/H]) · p(A_V) · p(R_V)
+  // with p(log g) uniform over the part of [logg_min, logg_max] that has a valid grid
+  // cell (the rejected proposals renormalise it), log10 Teff uniform over that cell's
+  // valid intervals, [M/H] the two-component mixture with each component truncated to
+  // the grid's range, A_V the shifted exponential (truncated at av_max when set), R_V
+  // the truncated normal. −inf outside the support (a point draw() never returns);
+  // with a one-node [M/H] axis that dimension is a point mass and contributes 0.
+  double log_density(const StarParameters& p) const;
+
+  // The support, for samplers that must stay inside it.
+  double mh_min() const { return mh_lo_; }
+  double mh_max() const { return mh_hi_; }
+  // Valid log10 Teff intervals at this log g (sorted, disjoint), or null where
+  // draw() rejects the log g.
+  const std::vector<std::pair<double, double>>* log_teff_intervals(double logg) const {
+    const Cell* c = cell_for(logg);
+    return c ? &c->intervals : nullptr;
+  }
+
  private:
   struct Cell {  // one log g cell of the grid: union of valid log10 Teff intervals
     std::vector<std::pair<double, double>> intervals;
@@ -57,6 +81,10 @@ class Prior {
   std::vector<double> logg_nodes_;
   std::vector<Cell> cells_;
   double mh_lo_ = 0, mh_hi_ = 0;
+  double log_logg_measure_ = 0;           // log of the accepted part of [logg_min, logg_max]
+  double log_mh_norm_halo_ = 0, log_mh_norm_disc_ = 0;  // log of each component's mass in [mh_lo, mh_hi]
+  double log_rv_norm_ = 0;                // log of the R_V normal's mass in [rv_min, rv_max]
+  double log_av_norm_ = 0;                // log of the A_V exponential's mass below av_max (0 without a cap)
 };
 
 }  // namespace irisml::sim

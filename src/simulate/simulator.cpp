@@ -191,6 +191,8 @@ TrainingSetInfo read_training_set_info(const std::string& path) {
   info.stars = h.stars;
   info.seed = h.seed;
   info.filters = f.read_strings("filters");
+  info.grid_checksum = h.grid_checksum;
+  info.prior = h.prior;
   auto pd = f.dims("parameters");
   auto md = f.dims("magnitudes");
   if (pd.size() != 2 || pd[0] != h.stars || pd[1] != kParameterCount) {

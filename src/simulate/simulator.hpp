@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "simulate/prior.hpp"
@@ -48,6 +49,8 @@ struct TrainingSetInfo {
   std::uint64_t stars = 0;
   std::vector<std::string> filters;
   std::uint64_t seed = 0;
+  std::vector<std::pair<std::string, double>> prior;  // the prior.* attributes (names without "prior.")
+  std::string grid_checksum;
 };
 TrainingSetInfo read_training_set_info(const std::string& path);
 

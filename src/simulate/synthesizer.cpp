@@ -35,12 +35,20 @@ Synthesizer::~Synthesizer() = default;
 Synthesizer::Synthesizer(Synthesizer&&) noexcept = default;
 
 bool Synthesizer::magnitudes(const StarParameters& p, double* out, std::vector<double>& work, double dilution) const {
+  return magnitudes_at_extinctions(p, &p.av, 1, out, work, dilution);
+}
+
+bool Synthesizer::magnitudes_at_extinctions(const StarParameters& p, const double* av, int n_av, double* out,
+                                            std::vector<double>& work, double dilution) const {
   GridInterpolator::Cell cell;
   if (!interpolator_->locate(p.teff, p.logg, p.mh, cell)) return false;
   work.resize(interpolator_->size());
   // ln F_λ, so that one exp per wavelength gives the reddened flux
   interpolator_->interpolate_log(cell, work.data());
-  photometry_->magnitudes_log_active(work.data(), p.av, p.rv, base_dilution_ + dilution, out);
+  for (int k = 0; k < n_av; ++k) {
+    photometry_->magnitudes_log_active(work.data(), av[k], p.rv, base_dilution_ + dilution,
+                                       out + static_cast<std::size_t>(k) * bands_.size());
+  }
   return true;
 }
 

@@ -32,6 +32,10 @@ class Synthesizer {
   // the grid (any of its 8 surrounding models missing). `work` is scratch
   // space, reused between calls (one per thread).
   bool magnitudes(const StarParameters& p, double* out, std::vector<double>& work, double dilution = 0.0) const;
+  // The same for n_av extinctions at once (p.av ignored): the spectrum is interpolated
+  // once; out holds n_av rows of bands() magnitudes.
+  bool magnitudes_at_extinctions(const StarParameters& p, const double* av, int n_av, double* out,
+                                 std::vector<double>& work, double dilution = 0.0) const;
 
   // AB magnitude of Vega in band i (AB − Vega offset).
   double ab_minus_vega(std::size_t band) const;

@@ -155,6 +155,8 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
     f.set_attr("/", "train_config", c.train_config);
     f.set_attr("/", "data_path", c.data_path);
     for (const auto& [key, value] : c.noise) f.set_attr("/", key, value);
+    for (const auto& [key, value] : c.prior) f.set_attr("/", "prior." + key, value);
+    if (!c.grid_checksum.empty()) f.set_attr("/", "grid_checksum", c.grid_checksum);
     const auto& m = c.model_config;
     f.set_attr("/", "model_config", m.describe());
     f.set_attr("/", "model.n_filters", std::int64_t{m.n_filters});
@@ -217,8 +219,10 @@ Checkpoint load_checkpoint(const std::string& path, bool with_optimizer) {
   if (f.has_attr("/", "train_config")) c.train_config = f.attr_string("/", "train_config");
   if (f.has_attr("/", "data_path")) c.data_path = f.attr_string("/", "data_path");
   if (f.has_attr("/", "code_version")) c.code_version = f.attr_string("/", "code_version");
+  if (f.has_attr("/", "grid_checksum")) c.grid_checksum = f.attr_string("/", "grid_checksum");
   for (const auto& name : f.attr_names("/")) {
     if (name.rfind("noise.", 0) == 0) c.noise.emplace_back(name, f.attr_string("/", name));
+    if (name.rfind("prior.", 0) == 0) c.prior.emplace_back(name.substr(6), f.attr_double("/", name));
   }
   auto& m = c.model_config;
   m.n_filters = static_cast<int>(f.attr_int("/", "model.n_filters"));

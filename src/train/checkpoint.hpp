@@ -51,6 +51,10 @@ struct Checkpoint {
   std::vector<std::pair<std::string, std::string>> noise;
   std::string data_path;
   std::string code_version;
+  // The training set's prior (prior.* attributes, names without "prior.") and grid
+  // checksum: the exact posterior the model approximates (empty in older checkpoints).
+  std::vector<std::pair<std::string, double>> prior;
+  std::string grid_checksum;
 };
 using LoadedCheckpoint = Checkpoint;
 

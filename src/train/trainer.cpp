@@ -19,6 +19,7 @@
 #include "distributed/gradient_reducer.hpp"
 #include "distributed/mpi_check.hpp"
 #include "model/posterior.hpp"
+#include "io/hdf5.hpp"
 #include "train/checkpoint.hpp"
 #include "train/dataset.hpp"
 #include "train/optimizer.hpp"
@@ -211,6 +212,18 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
 
   // ---- data ----
   TrainingTable data = load_training_table(o.data, o.filters, comm, "--data");
+  // The prior and grid the set was simulated from: the checkpoint records them, so that
+  // the exact posterior the model approximates can be rebuilt (fit, sample --importance).
+  // (Read leniently: a hand-made set without them trains as before.)
+  std::vector<std::pair<std::string, double>> data_prior;
+  std::string data_grid_checksum;
+  {
+    auto f = h5::File::open(o.data);
+    for (const auto& name : f.attr_names("/")) {
+      if (name.rfind("prior.", 0) == 0) data_prior.emplace_back(name.substr(6), f.attr_double("/", name));
+    }
+    if (f.has_attr("/", "grid_checksum")) data_grid_checksum = f.attr_string("/", "grid_checksum");
+  }
   if (!o.known_filters.empty()) {
     std::vector<std::string> unknown;
     for (const auto& name : data.filters) {
@@ -400,6 +413,8 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
         c.train_config = settings;
         c.noise = o.noise.items();
         c.data_path = o.data;
+        c.prior = data_prior;
+        c.grid_checksum = data_grid_checksum;
         c.code_version = o.code_version;
         save_checkpoint(ckpt_path, c);
         if (also_best) save_checkpoint(best_path, c);

@@ -1,0 +1,163 @@
+// The reference posterior (irisml fit) and the weighted summaries it shares with
+// sample --importance.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <numeric>
+
+#include "core/paths.hpp"
+#include "core/rng.hpp"
+#include "infer/reference.hpp"
+#include "infer/summary.hpp"
+#include "simulate/filters.hpp"
+#include "simulate/grid.hpp"
+#include "simulate/likelihood.hpp"
+#include "simulate/synthesizer.hpp"
+
+namespace irisml::infer {
+namespace {
+
+TEST(WeightedSummaryTest, DefinitionsOnKnownWeights) {
+  // equal weights: Hazen quantiles, the unweighted std, HDI of the shortest window
+  std::vector<WeightedValue> v;
+  for (int i = 1; i <= 10; ++i) v.push_back({static_cast<double>(i), 2.0});
+  auto s = summarize_weighted(v);
+  EXPECT_DOUBLE_EQ(s.median, 5.5);
+  EXPECT_DOUBLE_EQ(s.mean, 5.5);
+  EXPECT_NEAR(s.std, std::sqrt(55.0 / 6.0), 1e-12);  // n − 1 denominator
+  EXPECT_DOUBLE_EQ(s.p16, 2.1);                      // position 0.16·10 − 0.5 = 1.1 → 2.1
+  // one heavy point holds the median and the 68 % HDI
+  std::vector<WeightedValue> w = {{0.0, 1.0}, {1.0, 8.0}, {2.0, 1.0}};
+  s = summarize_weighted(w);
+  EXPECT_DOUBLE_EQ(s.median, 1.0);
+  EXPECT_DOUBLE_EQ(s.hdi68_lo, 1.0);
+  EXPECT_DOUBLE_EQ(s.hdi68_hi, 1.0);
+  EXPECT_DOUBLE_EQ(s.hdi95_lo, 0.0);
+  // zero and non-finite weights are ignored
+  std::vector<WeightedValue> z = {{5.0, 0.0}, {1.0, 1.0}, {NAN, 1.0}, {2.0, 1.0}};
+  EXPECT_DOUBLE_EQ(summarize_weighted(z).median, 1.5);
+}
+
+TEST(WeightedSummaryTest, EssAndResampling) {
+  const double lw[4] = {0.0, 0.0, -INFINITY, std::log(2.0)};
+  EXPECT_NEAR(effective_sample_size(lw, 4), 16.0 / 6.0, 1e-12);
+  const auto picks = systematic_resample(lw, 4, 400, 0.5);
+  std::vector<int> count(4, 0);
+  for (auto i : picks) ++count[i];
+  EXPECT_EQ(count[2], 0);
+  EXPECT_EQ(count[0], 100);
+  EXPECT_EQ(count[3], 200);
+}
+
+struct Physics {
+  std::shared_ptr<const sim::SpectralGrid> grid;
+  std::unique_ptr<sim::Synthesizer> synth;
+  std::unique_ptr<sim::Prior> prior;
+  std::unique_ptr<sim::PhotometricPosterior> post;
+};
+
+const Physics& physics() {
+  static const Physics p = [] {
+    Physics x;
+    x.grid = std::make_shared<const sim::SpectralGrid>(
+        sim::import_ck04(join_path(IRISML_TEST_DATA_DIR, "spectra/ck04models")));
+    auto registry =
+        sim::FilterRegistry::load(join_path(IRISML_SOURCE_DIR, "configs/filters.ini"), IRISML_TEST_DATA_DIR);
+    x.synth = std::make_unique<sim::Synthesizer>(
+        x.grid, registry,
+        std::vector<std::string>{"Gaia_G", "Gaia_BP", "Gaia_RP", "PS1_g", "PS1_r", "PS1_i", "PS1_z", "PS1_y",
+                                 "2MASS_J", "2MASS_H", "2MASS_Ks", "WISE_W1", "WISE_W2"});
+    x.prior = std::make_unique<sim::Prior>(sim::PriorConfig{}, *x.grid);
+    x.post = std::make_unique<sim::PhotometricPosterior>(*x.synth, *x.prior);
+    return x;
+  }();
+  return p;
+}
+
+// A star drawn from the prior and observed with Gaussian noise of σ in every band:
+// exactly the generative model the reference posterior inverts.
+sim::ObservedStar simulated_star(std::uint64_t index, double sigma, sim::StarParameters& truth) {
+  const auto& ph = physics();
+  ph.prior->draw(21, index, truth);
+  std::vector<double> mags(ph.synth->bands().size()), work;
+  EXPECT_TRUE(ph.synth->magnitudes(truth, mags.data(), work, 10.0));
+  Philox rng(22, index);
+  sim::ObservedStar star;
+  for (std::size_t b = 0; b < mags.size(); ++b) star.add(static_cast<int>(b), mags[b] + sigma * rng.normal(), sigma, 0.0);
+  return star;
+}
+
+// Calibration: over stars simulated from the prior and the likelihood, the truth falls
+// in each star's central 90 % interval ~90 % of the time (a test that fails for a
+// posterior that is too narrow, biased, or has a wrong prior or likelihood).
+TEST(ReferenceFitTest, IsCalibratedOnStarsFromItsOwnModel) {
+  ReferenceSettings rs;
+  rs.proposals = 2048;
+  rs.target_ess = 400;
+  ReferenceFitter fitter(*physics().post, rs);
+  const int n = 40;
+  int covered[5] = {0, 0, 0, 0, 0}, converged = 0;
+  for (int i = 0; i < n; ++i) {
+    sim::StarParameters truth;
+    const auto star = simulated_star(static_cast<std::uint64_t>(i), 0.03, truth);
+    const auto res = fitter.fit(star, 5, static_cast<std::uint64_t>(i));
+    ASSERT_GT(res.ess, 0.0);
+    if (res.ess < 100) continue;  // flagged as unconverged (kFlagLowEss) in fit's output
+    ++converged;
+    const double t[5] = {truth.teff, truth.logg, truth.mh, truth.av, truth.rv};
+    double top = -INFINITY;
+    for (double x : res.log_w) top = std::max(top, x);
+    for (int p = 0; p < 5; ++p) {
+      std::vector<WeightedValue> v;
+      for (std::size_t k = 0; k < res.log_w.size(); ++k) v.push_back({res.theta[k * 5 + p], std::exp(res.log_w[k] - top)});
+      // central 90 %: fraction of weight below the truth in [0.05, 0.95]
+      double below = 0, total = 0;
+      for (const auto& x : v) {
+        total += x.weight;
+        if (x.value < t[p]) below += x.weight;
+      }
+      covered[p] += below / total >= 0.05 && below / total <= 0.95;
+    }
+  }
+  EXPECT_GE(converged, n * 3 / 4);
+  for (int p = 0; p < 5; ++p) {
+    // 90 % nominal; binomial sd ≈ 1.9 stars for ~35 stars: allow ~2.5 sd
+    std::fprintf(stderr, "parameter %d: %d of %d converged stars covered\n", p, covered[p], converged);
+    EXPECT_GE(covered[p], 0.9 * converged - 5) << "parameter " << p;
+  }
+}
+
+// Two independent runs (other seed, more proposals) agree within Monte Carlo error.
+TEST(ReferenceFitTest, TwoSettingsAgree) {
+  ReferenceSettings a, b;
+  a.proposals = 2048;
+  b.proposals = 4096;
+  ReferenceFitter fa(*physics().post, a), fb(*physics().post, b);
+  int checked = 0;
+  for (std::uint64_t i = 100; i < 110; ++i) {
+    sim::StarParameters truth;
+    const auto star = simulated_star(i, 0.02, truth);
+    const auto ra = fa.fit(star, 1, i), rb = fb.fit(star, 2, i);
+    if (ra.ess < 300 || rb.ess < 300) continue;
+    ++checked;
+    auto weighted = [](const ReferenceResult& r, int p) {
+      double top = -INFINITY;
+      for (double x : r.log_w) top = std::max(top, x);
+      std::vector<WeightedValue> v;
+      for (std::size_t k = 0; k < r.log_w.size(); ++k) v.push_back({r.theta[k * 5 + p], std::exp(r.log_w[k] - top)});
+      return summarize_weighted(v);
+    };
+    for (int p = 0; p < 5; ++p) {
+      const auto sa = weighted(ra, p), sb = weighted(rb, p);
+      // median standard error ≈ 1.25 σ/√ESS ≤ 0.07 σ at ESS ≥ 300, for each run
+      EXPECT_NEAR(sa.median, sb.median, 0.35 * std::max(sa.std, sb.std)) << "star " << i << " parameter " << p;
+      EXPECT_NEAR(sa.std / sb.std, 1.0, 0.3) << "star " << i << " parameter " << p;
+    }
+  }
+  EXPECT_GE(checked, 6);
+}
+
+}  // namespace
+}  // namespace irisml::infer
