@@ -43,12 +43,46 @@ void add_sampler_options(Command& cmd) {
   cmd.options.add_options()
       ("samples", po::value<int>()->default_value(d.samples), "posterior samples per star")
       ("batch", po::value<long long>()->default_value(d.batch), "stars per network call")
-      ("seed", po::value<long long>()->default_value(static_cast<long long>(d.seed)),
-       "sampling seed (with the catalogue row, keys each star's random numbers)")
-      ("threads", po::value<int>()->default_value(0), "CPU threads per rank (0 = cores / ranks on the node)")
       ("parallel", po::value<std::string>()->default_value("batches"),
        "how a rank uses its threads: batches (each thread samples whole batches with single-threaded LibTorch; "
        "fastest on CPUs) | intra-op (one batch at a time, LibTorch's threads inside each operation)");
+}
+
+// The catalogue-job options shared by sample and fit: inputs, output, seed, threads and
+// the block structure (the unit of work, of collective writes and of resume).
+void add_job_options(Command& cmd, long long block_rows) {
+  cmd.options.add_options()
+      ("catalog", po::value<std::string>()->required(), "catalogue: HDF5, CSV or FITS (docs/catalog_format.md)")
+      ("output", po::value<std::string>()->required(), "posterior file to write (docs/posterior_format.md)")
+      ("seed", po::value<long long>()->default_value(1),
+       "seed (with the catalogue row, keys each star's random numbers)")
+      ("threads", po::value<int>()->default_value(0), "CPU threads per rank (0 = cores / ranks on the node)")
+      ("block-rows", po::value<long long>()->default_value(block_rows),
+       "catalogue rows per block: the unit of work, of collective writes and of resume")
+      ("max-blocks", po::value<int>()->default_value(0),
+       "stop after this many blocks per rank, as if interrupted (testing; 0 = no limit)")
+      ("overwrite", po::bool_switch(), "replace an existing --output (it is replaced only when the new one is complete)");
+}
+
+// --output, checked against the inputs (`model_path` may be empty); returns it.
+std::string checked_output(const po::variables_map& vm, const std::string& model_path) {
+  const std::string output = vm["output"].as<std::string>();
+  check_output_path(output, vm["overwrite"].as<bool>(), "--output");
+  check_not_input(output, "--output", vm["catalog"].as<std::string>(), "--catalog");
+  if (!model_path.empty()) check_not_input(output, "--output", model_path, "--model");
+  return output;
+}
+
+// Seed, block rows, max blocks and progress of the job options into `s`.
+void job_settings_from(const po::variables_map& vm, infer::SamplerSettings& s) {
+  const long long seed = vm["seed"].as<long long>();
+  if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
+  s.seed = static_cast<std::uint64_t>(seed);
+  const long long block_rows = vm["block-rows"].as<long long>();
+  if (block_rows <= 0) fail_input("--block-rows = {} must be positive", block_rows);
+  s.block_rows = static_cast<std::uint64_t>(block_rows);
+  s.max_blocks = vm["max-blocks"].as<int>();
+  s.progress = !log::quiet();
 }
 
 // Catalogue options shared by sample and fit.
@@ -130,16 +164,13 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
               {"sample"});
   add_common_options(cmd);
   add_grid_option(cmd);
+  infer::SamplerSettings d;
+  add_job_options(cmd, static_cast<long long>(d.block_rows));
   add_sampler_options(cmd);
   add_catalog_options(cmd);
-  infer::SamplerSettings d;
   cmd.options.add_options()
       ("model", po::value<std::string>()->required(), "checkpoint of `irisml train` (checkpoint.h5 or best.h5)")
-      ("catalog", po::value<std::string>()->required(), "catalogue: HDF5, CSV or FITS (docs/catalog_format.md)")
-      ("output", po::value<std::string>()->required(), "posterior file to write (docs/posterior_format.md)")
       ("keep-samples", po::bool_switch(), "also store every sample (/samples, N x S x 5 float32)")
-      ("block-rows", po::value<long long>()->default_value(static_cast<long long>(d.block_rows)),
-       "catalogue rows per block: the unit of work, of collective writes and of resume")
       ("importance", po::bool_switch(),
        "importance-reweight each star's samples with the exact prior x likelihood of the training physics "
        "(log w = log prior + log L - log q): ESS and weighted summaries under /importance")
@@ -158,18 +189,12 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
        "flag stars whose posterior-predictive chi2/dof exceeds this")
       ("ppc-sigma-floor", po::value<double>()->default_value(d.ppc_sigma_floor),
        "model systematics (mag) added in quadrature to each band's error in the posterior-predictive chi2")
-      ("no-ppc", po::bool_switch(), "skip the posterior-predictive check (no spectral grid needed)")
-      ("max-blocks", po::value<int>()->default_value(0),
-       "stop after this many blocks per rank, as if interrupted (testing; 0 = no limit)")
-      ("overwrite", po::bool_switch(), "replace an existing --output (it is replaced only when the new one is complete)");
+      ("no-ppc", po::bool_switch(), "skip the posterior-predictive check (no spectral grid needed)");
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
-  const std::string output = vm["output"].as<std::string>();
   const std::string model_path = vm["model"].as<std::string>();
   const std::string catalog_path = vm["catalog"].as<std::string>();
-  check_output_path(output, vm["overwrite"].as<bool>(), "--output");
-  check_not_input(output, "--output", catalog_path, "--catalog");
-  check_not_input(output, "--output", model_path, "--model");
+  const std::string output = checked_output(vm, model_path);
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
   infer::SamplerSettings s;
@@ -177,17 +202,10 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   s.keep_samples = vm["keep-samples"].as<bool>();
   s.batch = vm["batch"].as<long long>();
   s.workers = workers_for(vm, threads);
-  const long long seed = vm["seed"].as<long long>();
-  if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
-  s.seed = static_cast<std::uint64_t>(seed);
-  const long long block_rows = vm["block-rows"].as<long long>();
-  if (block_rows <= 0) fail_input("--block-rows = {} must be positive", block_rows);
-  s.block_rows = static_cast<std::uint64_t>(block_rows);
+  job_settings_from(vm, s);
   s.range_sigma = vm["range-sigma"].as<double>();
   s.ppc_threshold = vm["ppc-threshold"].as<double>();
   s.ppc_sigma_floor = vm["ppc-sigma-floor"].as<double>();
-  s.max_blocks = vm["max-blocks"].as<int>();
-  s.progress = !log::quiet();
   s.importance = vm["importance"].as<bool>();
   s.ess_threshold = vm["ess-threshold"].as<double>();
   s.retry_factor = vm["retry-factor"].as<int>();
@@ -277,11 +295,10 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   add_common_options(cmd);
   add_grid_option(cmd);
   add_prior_options(cmd);
+  add_job_options(cmd, 256);
   add_catalog_options(cmd);
   infer::ReferenceSettings r;
   cmd.options.add_options()
-      ("catalog", po::value<std::string>()->required(), "catalogue: HDF5, CSV or FITS (docs/catalog_format.md)")
-      ("output", po::value<std::string>()->required(), "posterior file to write (docs/posterior_format.md)")
       ("model", po::value<std::string>()->default_value(""),
        "a checkpoint whose filters and training prior to use (the posterior the model approximates); without it "
        "the catalogue's filters and the [prior] options")
@@ -295,22 +312,12 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
        "lattice-resolution term (mag) of the coarse stage (the proposal only; the weights are exact)")
       ("sigma-sys", po::value<double>()->default_value(0.0),
        "systematic error (mag) added in quadrature to every band's error in the likelihood")
-      ("bands-min", po::value<int>()->default_value(2), "fewest usable bands for a star to be fitted (>= 2)")
-      ("seed", po::value<long long>()->default_value(1), "seed (with the catalogue row, keys each star's draws)")
-      ("threads", po::value<int>()->default_value(0), "CPU threads per rank (0 = cores / ranks on the node)")
-      ("block-rows", po::value<long long>()->default_value(256),
-       "catalogue rows per block: the unit of work, of collective writes and of resume")
-      ("max-blocks", po::value<int>()->default_value(0),
-       "stop after this many blocks per rank, as if interrupted (testing; 0 = no limit)")
-      ("overwrite", po::bool_switch(), "replace an existing --output (it is replaced only when the new one is complete)");
+      ("bands-min", po::value<int>()->default_value(2), "fewest usable bands for a star to be fitted (>= 2)");
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
-  const std::string output = vm["output"].as<std::string>();
   const std::string catalog_path = vm["catalog"].as<std::string>();
   const std::string model_path = vm["model"].as<std::string>();
-  check_output_path(output, vm["overwrite"].as<bool>(), "--output");
-  check_not_input(output, "--output", catalog_path, "--catalog");
-  if (!model_path.empty()) check_not_input(output, "--output", model_path, "--model");
+  const std::string output = checked_output(vm, model_path);
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
   r.proposals = vm["proposals"].as<int>();
@@ -323,17 +330,10 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   s.samples = vm["samples"].as<int>();
   s.keep_samples = !vm["no-samples"].as<bool>();
   s.workers = threads;
-  const long long seed = vm["seed"].as<long long>();
-  if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
-  s.seed = static_cast<std::uint64_t>(seed);
-  const long long block_rows = vm["block-rows"].as<long long>();
-  if (block_rows <= 0) fail_input("--block-rows = {} must be positive", block_rows);
-  s.block_rows = static_cast<std::uint64_t>(block_rows);
+  job_settings_from(vm, s);
   s.bands_min = vm["bands-min"].as<int>();
   if (s.bands_min < 2) fail_input("--bands-min = {} must be at least 2 (one band carries no colour)", s.bands_min);
   s.sigma_sys = vm["sigma-sys"].as<double>();
-  s.max_blocks = vm["max-blocks"].as<int>();
-  s.progress = !log::quiet();
   s.validate();
 
   auto registry = load_registry(vm);

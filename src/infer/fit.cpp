@@ -8,7 +8,6 @@
 #include <limits>
 #include <thread>
 
-#include "core/rng.hpp"
 #include "infer/summary.hpp"
 
 namespace irisml::infer {
@@ -48,20 +47,7 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
   const int S = settings_.samples;
   const std::size_t R = block.rows;
   const int C = block.n_columns;
-  const float fnan = std::numeric_limits<float>::quiet_NaN();
-  out.rows = R;
-  for (auto* v : {&out.median, &out.mean, &out.std, &out.p16, &out.p84}) v->assign(R * D, fnan);
-  out.hdi68.assign(R * D * 2, fnan);
-  out.hdi95.assign(R * D * 2, fnan);
-  out.n_bands.assign(R, 0);
-  out.flags.assign(R, 0u);
-  out.ppc_chi2.assign(R, fnan);
-  if (settings_.keep_samples) {
-    out.samples.assign(R * S * D, fnan);
-  } else {
-    out.samples.clear();
-  }
-  out.extra.assign(3, std::vector<float>(R, fnan));
+  out.reset(R, S, settings_.keep_samples, extra_columns());
   const int min_bands = std::max(settings_.bands_min, 2);
 
   std::atomic<std::size_t> next{0};
@@ -71,10 +57,10 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
     for (std::size_t r = next++; r < R; r = next++) {
       star.clear();
       for (int j = 0; j < C; ++j) {
-        const int f = block.column_filter[static_cast<std::size_t>(j)];
-        const float m = block.mag[r * C + j], e = block.err[r * C + j];
-        if (f < 0 || !std::isfinite(m) || !(e > 0) || !std::isfinite(e)) continue;
-        star.add(f, m, e, settings_.sigma_sys);
+        if (block.usable(r, j)) {
+          star.add(block.column_filter[static_cast<std::size_t>(j)], block.mag[r * C + j], block.err[r * C + j],
+                   settings_.sigma_sys);
+        }
       }
       out.n_bands[r] = star.size();
       if (star.size() < min_bands) {
@@ -89,30 +75,12 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
       if (res.ess < fitter_->settings().min_ess) out.flags[r] |= kFlagLowEss;
       if (res.ess <= 0.0) continue;
       const std::size_t n = res.log_w.size();
-      double top = -std::numeric_limits<double>::infinity();
-      for (double x : res.log_w) top = std::max(top, x);
       for (int p = 0; p < D; ++p) {
-        weighted.clear();
-        for (std::size_t k = 0; k < n; ++k) weighted.push_back({res.theta[k * D + p], std::exp(res.log_w[k] - top)});
-        const ParameterSummary sm = summarize_weighted(weighted);
-        const std::size_t o = r * D + static_cast<std::size_t>(p);
-        out.median[o] = static_cast<float>(sm.median);
-        out.mean[o] = static_cast<float>(sm.mean);
-        out.std[o] = static_cast<float>(sm.std);
-        out.p16[o] = static_cast<float>(sm.p16);
-        out.p84[o] = static_cast<float>(sm.p84);
-        out.hdi68[o * 2] = static_cast<float>(sm.hdi68_lo);
-        out.hdi68[o * 2 + 1] = static_cast<float>(sm.hdi68_hi);
-        out.hdi95[o * 2] = static_cast<float>(sm.hdi95_lo);
-        out.hdi95[o * 2 + 1] = static_cast<float>(sm.hdi95_hi);
+        out.set_summary(r, p, summarize_weighted(res.theta.data(), D, p, res.log_w.data(), n, weighted));
       }
       if (settings_.keep_samples) {
-        Philox rng(sampling_stream_seed(settings_.seed ^ 0x534952ull), block.row0 + r);
-        const auto picks = systematic_resample(res.log_w.data(), n, static_cast<std::size_t>(S), rng.uniform());
-        float* dst = out.samples.data() + r * S * D;
-        for (std::size_t k = 0; k < picks.size(); ++k) {
-          for (int p = 0; p < D; ++p) dst[k * D + p] = static_cast<float>(res.theta[picks[k] * D + p]);
-        }
+        resample_draws(res.theta.data(), res.log_w.data(), n, S, settings_.seed, block.row0 + r,
+                       out.samples.data() + r * S * D);
       }
     }
   };

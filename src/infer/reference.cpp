@@ -335,6 +335,12 @@ struct ReferenceFitter::Lattice {
   std::vector<float> mag0, slope;                // boxes × bands: magnitudes at A_V = 0, d mag / d A_V
   std::size_t bands = 0;
 
+  // The R_V box of a value inside [rv_min, rv_max].
+  int rv_box(double rv) const {
+    const int k = static_cast<int>(std::upper_bound(rv_edges.begin(), rv_edges.end(), rv) - rv_edges.begin()) - 1;
+    return std::clamp(k, 0, n[3] - 1);
+  }
+
   // The valid box holding u's x, or −1.
   long find(const Point& u) const {
     int idx[4];
@@ -348,8 +354,7 @@ struct ReferenceFitter::Lattice {
       idx[a] = std::min(static_cast<int>(f), n[a] - 1);
     }
     if (!(u[kRv] >= rv_edges.front() && u[kRv] <= rv_edges.back())) return -1;
-    idx[3] = static_cast<int>(std::upper_bound(rv_edges.begin(), rv_edges.end(), u[kRv]) - rv_edges.begin()) - 1;
-    idx[3] = std::clamp(idx[3], 0, n[3] - 1);
+    idx[3] = rv_box(u[kRv]);
     const std::size_t flat = ((static_cast<std::size_t>(idx[0]) * n[1] + idx[1]) * n[2] + idx[2]) * n[3] + idx[3];
     return box_of[flat];
   }
@@ -400,7 +405,6 @@ ReferenceFitter::ReferenceFitter(const sim::PhotometricPosterior& posterior, con
     for (int i1 = 0; i1 < L.n[1]; ++i1) {
       for (int i2 = 0; i2 < L.n[2]; ++i2) {
         for (int i3 = 0; i3 < L.n[3]; ++i3, ++flat) {
-          const auto r3 = static_cast<std::size_t>(i3);
           // R_V at the box's prior median
           const double rv_c = pc.rv_mean + pc.rv_sigma * normal::quantile(la + (lb - la) * (i3 + 0.5) / L.n[3]);
           Point c{L.lo[0] + (i0 + 0.5) * L.step[0], L.lo[1] + (i1 + 0.5) * L.step[1], L.lo[2] + (i2 + 0.5) * L.step[2],
@@ -477,9 +481,7 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
     const long k = L.find(u);
     if (k < 0) return kNegInf;
     const auto kk = static_cast<std::size_t>(k);
-    const int box_rv = static_cast<int>(
-        std::upper_bound(L.rv_edges.begin(), L.rv_edges.end(), u[kRv]) - L.rv_edges.begin()) - 1;
-    const auto& rv_q = L.rv_prior[static_cast<std::size_t>(std::clamp(box_rv, 0, L.n[3] - 1))];
+    const auto& rv_q = L.rv_prior[static_cast<std::size_t>(L.rv_box(u[kRv]))];
     return log_mass[kk] - log_total - L.log_volume[kk] + rv_q.log_pdf(u[kRv]);
   };
   Philox rng(mix(seed, 0x5245464954ull), row);  // "REFIT"
@@ -492,9 +494,7 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
     const Point& centre = L.centre[k];
     for (int a = 0; a < 3; ++a) u[a] = centre[a] + (rng.uniform() - 0.5) * L.step[a];
     // R_V from the prior restricted to the box
-    const int box_rv = static_cast<int>(
-        std::upper_bound(L.rv_edges.begin(), L.rv_edges.end(), centre[kRv]) - L.rv_edges.begin()) - 1;
-    u[kRv] = L.rv_prior[static_cast<std::size_t>(box_rv)].draw(rng.uniform());
+    u[kRv] = L.rv_prior[static_cast<std::size_t>(L.rv_box(centre[kRv]))].draw(rng.uniform());
   };
   std::vector<double> mags(2 * synth.bands().size()), m0(synth.bands().size()), slope(synth.bands().size()), work;
   const double av01[2] = {0.0, 1.0};

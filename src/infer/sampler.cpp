@@ -91,6 +91,16 @@ void star_random_numbers(std::uint64_t seed, std::uint64_t row, int samples, flo
   }
 }
 
+void resample_draws(const double* theta, const double* log_w, std::size_t n, int S, std::uint64_t seed,
+                    std::uint64_t row, float* out) {
+  constexpr std::size_t D = posterior::kParameters;
+  Philox rng(sampling_stream_seed(seed ^ 0x534952ull), row);  // "SIR"
+  const auto picks = systematic_resample(log_w, n, static_cast<std::size_t>(S), rng.uniform());
+  for (std::size_t k = 0; k < picks.size(); ++k) {
+    for (std::size_t p = 0; p < D; ++p) out[k * D + p] = static_cast<float>(theta[picks[k] * D + p]);
+  }
+}
+
 // -------------------------------------------------------------- filter mapping -----
 
 std::vector<int> map_catalog_filters(const std::vector<std::string>& catalog_filters,
@@ -209,6 +219,30 @@ void store_summary(const ParameterSummary& sm, std::size_t o, float* median, flo
 
 std::string BlockProcessor::flags_description() const { return kFlagsDescriptionText; }
 
+void BlockResult::reset(std::size_t R, int samples, bool keep_samples, const std::vector<ExtraColumn>& extra_columns) {
+  const float fnan = std::numeric_limits<float>::quiet_NaN();
+  constexpr std::size_t D = posterior::kParameters;
+  rows = R;
+  for (auto* v : {&median, &mean, &std, &p16, &p84}) v->assign(R * D, fnan);
+  hdi68.assign(R * D * 2, fnan);
+  hdi95.assign(R * D * 2, fnan);
+  n_bands.assign(R, 0);
+  flags.assign(R, 0u);
+  ppc_chi2.assign(R, fnan);
+  if (keep_samples) {
+    this->samples.assign(R * static_cast<std::size_t>(samples) * D, fnan);
+  } else {
+    this->samples.clear();
+  }
+  extra.resize(extra_columns.size());
+  for (std::size_t c = 0; c < extra_columns.size(); ++c) extra[c].assign(R * extra_columns[c].row_size(), fnan);
+}
+
+void BlockResult::set_summary(std::size_t row, int p, const ParameterSummary& s) {
+  store_summary(s, row * posterior::kParameters + static_cast<std::size_t>(p), median.data(), mean.data(),
+                std.data(), p16.data(), p84.data(), hdi68.data(), hdi95.data());
+}
+
 std::vector<ExtraColumn> PosteriorSampler::extra_columns() const {
   if (!settings_.importance) return {};
   const auto S = static_cast<std::uint64_t>(settings_.samples);
@@ -245,26 +279,11 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   const int S = settings_.samples;
   const std::size_t R = block.rows;
   const int C = block.n_columns;
-  const float fnan = std::numeric_limits<float>::quiet_NaN();
   if (block.column_filter.size() != static_cast<std::size_t>(C) || block.mag.size() != R * C ||
       block.err.size() != R * C) {
     fail_input("sampler: block of {} rows × {} columns has inconsistent arrays", R, C);
   }
-  out.rows = R;
-  for (auto* v : {&out.median, &out.mean, &out.std, &out.p16, &out.p84}) v->assign(R * D, fnan);
-  out.hdi68.assign(R * D * 2, fnan);
-  out.hdi95.assign(R * D * 2, fnan);
-  out.n_bands.assign(R, 0);
-  out.flags.assign(R, 0u);
-  out.ppc_chi2.assign(R, fnan);
-  if (settings_.keep_samples) {
-    out.samples.assign(R * S * D, fnan);
-  } else {
-    out.samples.clear();
-  }
-  const auto extra_columns_ = extra_columns();
-  out.extra.resize(extra_columns_.size());
-  for (std::size_t c = 0; c < extra_columns_.size(); ++c) out.extra[c].assign(R * extra_columns_[c].row_size(), fnan);
+  out.reset(R, S, settings_.keep_samples, extra_columns());
   const std::size_t col_log_q = kImpFixedCount, col_sir = kImpFixedCount + (settings_.keep_samples ? 2 : 0);
 
   // Observed bands per star (CSR), band counts and the training-range checks.
@@ -276,12 +295,10 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   err.reserve(R * C);
   for (std::size_t r = 0; r < R; ++r) {
     for (int j = 0; j < C; ++j) {
-      const int f = block.column_filter[static_cast<std::size_t>(j)];
-      const float m = block.mag[r * C + j], e = block.err[r * C + j];
-      if (f < 0 || !std::isfinite(m) || !(e > 0) || !std::isfinite(e)) continue;
-      band.push_back(f);
-      mag.push_back(m);
-      err.push_back(e);
+      if (!block.usable(r, j)) continue;
+      band.push_back(block.column_filter[static_cast<std::size_t>(j)]);
+      mag.push_back(block.mag[r * C + j]);
+      err.push_back(block.err[r * C + j]);
     }
     start[r + 1] = band.size();
   }
@@ -331,15 +348,8 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   };
   auto store_importance = [&](std::size_t r, const double* ts, int n, double ess, BatchScratch& sc) {
     auto& X = out.extra;
-    double top = -std::numeric_limits<double>::infinity();
-    for (double x : sc.log_w) top = std::max(top, x);
     for (int p = 0; p < D; ++p) {
-      sc.weighted.clear();
-      for (int k = 0; k < n; ++k) {
-        const double lw = sc.log_w[static_cast<std::size_t>(k)];
-        sc.weighted.push_back({ts[static_cast<std::size_t>(k) * D + p], std::isfinite(top) ? std::exp(lw - top) : 0.0});
-      }
-      store_summary(summarize_weighted(sc.weighted), r * D + static_cast<std::size_t>(p), X[kImpMedian].data(),
+      store_summary(summarize_weighted(ts, D, p, sc.log_w.data(), sc.log_w.size(), sc.weighted), r * D + static_cast<std::size_t>(p), X[kImpMedian].data(),
                     X[kImpMean].data(), X[kImpStd].data(), X[kImpP16].data(), X[kImpP84].data(), X[kImpHdi68].data(),
                     X[kImpHdi95].data());
     }
@@ -348,13 +358,8 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
     X[kImpProposals][r] = static_cast<float>(n);
     if (ess / n < settings_.ess_threshold) out.flags[r] |= kFlagLowEss;
     if (settings_.sir && ess > 0) {
-      Philox rng(sampling_stream_seed(settings_.seed ^ 0x534952ull), block.row0 + r);  // "SIR"
-      const auto picks = systematic_resample(sc.log_w.data(), sc.log_w.size(), static_cast<std::size_t>(S),
-                                             rng.uniform());
-      float* dst = X[col_sir].data() + r * S * D;
-      for (std::size_t k = 0; k < picks.size(); ++k) {
-        for (int p = 0; p < D; ++p) dst[k * D + static_cast<std::size_t>(p)] = static_cast<float>(ts[picks[k] * D + p]);
-      }
+      resample_draws(ts, sc.log_w.data(), sc.log_w.size(), S, settings_.seed, block.row0 + r,
+                     X[col_sir].data() + r * S * D);
     }
   };
   auto process = [&](std::size_t c0, BatchScratch& sc) {
@@ -411,8 +416,7 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
         scratch.resize(static_cast<std::size_t>(S));
         for (int s = 0; s < S; ++s) scratch[static_cast<std::size_t>(s)] = ts[s * D + p];
         const ParameterSummary sm = summarize(scratch);
-        store_summary(sm, r * D + static_cast<std::size_t>(p), out.median.data(), out.mean.data(), out.std.data(),
-                      out.p16.data(), out.p84.data(), out.hdi68.data(), out.hdi95.data());
+        out.set_summary(r, p, sm);
         median[p] = sm.median;
       }
       if (settings_.keep_samples) {

@@ -17,6 +17,7 @@
 #include <mpi.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -89,7 +90,18 @@ struct StarBlock {
   int n_columns = 0;
   std::vector<int> column_filter;
   std::vector<float> mag, err;
+
+  // Whether column j of row r is an observed band of the model: a known filter, a
+  // finite magnitude and a finite error > 0.
+  bool usable(std::size_t r, int j) const {
+    const std::size_t o = r * static_cast<std::size_t>(n_columns) + static_cast<std::size_t>(j);
+    return column_filter[static_cast<std::size_t>(j)] >= 0 && std::isfinite(mag[o]) && err[o] > 0 &&
+           std::isfinite(err[o]);
+  }
 };
+
+struct ExtraColumn;
+struct ParameterSummary;
 
 // Per-star results of a block, laid out as the output datasets.
 struct BlockResult {
@@ -101,6 +113,11 @@ struct BlockResult {
   std::vector<float> ppc_chi2;
   std::vector<float> samples;  // rows × S × 5 when keep_samples
   std::vector<std::vector<float>> extra;  // the processor's extra columns, in extra_columns() order
+
+  // `rows` stars, every value NaN (flags 0, n_bands 0); /samples sized when keep_samples.
+  void reset(std::size_t rows, int samples, bool keep_samples, const std::vector<ExtraColumn>& extra_columns);
+  // The summary of parameter p of star `row` into median … hdi95.
+  void set_summary(std::size_t row, int p, const ParameterSummary& s);
 };
 
 // A float32 per-star output dataset beyond the standard ones: rows × trailing dims.
@@ -165,6 +182,11 @@ std::uint64_t sampling_stream_seed(std::uint64_t seed);
 
 // Fills base_normal (S × 5, float32, sample-major) and component_uniform (S) for a star.
 void star_random_numbers(std::uint64_t seed, std::uint64_t row, int samples, float* normal, float* uniform);
+
+// S equal-weight draws (S × 5, float32) resampled systematically from n weighted points
+// theta (n × 5) with log-weights log_w; the uniform comes from a stream keyed by (seed, row).
+void resample_draws(const double* theta, const double* log_w, std::size_t n, int S, std::uint64_t seed,
+                    std::uint64_t row, float* out);
 
 // Model filter id of each catalogue filter (−1 = ignored). A catalogue filter the
 // model does not know is an InputError naming it and listing the model's filters,

@@ -121,6 +121,21 @@ ParameterSummary summarize_weighted(std::vector<WeightedValue>& v) {
   return s;
 }
 
+ParameterSummary summarize_weighted(const double* theta, int stride, int p, const double* log_w, std::size_t n,
+                                    std::vector<WeightedValue>& scratch) {
+  double top = -std::numeric_limits<double>::infinity();
+  for (std::size_t k = 0; k < n; ++k) {
+    if (!std::isnan(log_w[k])) top = std::max(top, log_w[k]);
+  }
+  scratch.clear();
+  if (!std::isfinite(top)) return nan_summary();
+  for (std::size_t k = 0; k < n; ++k) {
+    scratch.push_back({theta[k * static_cast<std::size_t>(stride) + static_cast<std::size_t>(p)],
+                       std::isnan(log_w[k]) ? 0.0 : std::exp(log_w[k] - top)});
+  }
+  return summarize_weighted(scratch);
+}
+
 double effective_sample_size(const double* log_w, std::size_t n) {
   double top = -std::numeric_limits<double>::infinity();
   for (std::size_t i = 0; i < n; ++i) {

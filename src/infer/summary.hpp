@@ -48,6 +48,9 @@ struct WeightedValue {
   double value, weight;
 };
 ParameterSummary summarize_weighted(std::vector<WeightedValue>& scratch);
+// The same for parameter p of n points theta (n × stride) with log-weights log_w.
+ParameterSummary summarize_weighted(const double* theta, int stride, int p, const double* log_w, std::size_t n,
+                                    std::vector<WeightedValue>& scratch);
 
 // Effective sample size (Σw)²/Σw² of weights given as logarithms (−inf = weight 0);
 // 0 if no weight is positive.

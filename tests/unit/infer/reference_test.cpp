@@ -7,7 +7,6 @@
 #include <memory>
 #include <numeric>
 
-#include "core/paths.hpp"
 #include "core/rng.hpp"
 #include "infer/reference.hpp"
 #include "infer/summary.hpp"
@@ -15,6 +14,7 @@
 #include "simulate/grid.hpp"
 #include "simulate/likelihood.hpp"
 #include "simulate/synthesizer.hpp"
+#include "reference_data.hpp"
 
 namespace irisml::infer {
 namespace {
@@ -61,10 +61,8 @@ struct Physics {
 const Physics& physics() {
   static const Physics p = [] {
     Physics x;
-    x.grid = std::make_shared<const sim::SpectralGrid>(
-        sim::import_ck04(join_path(IRISML_TEST_DATA_DIR, "spectra/ck04models")));
-    auto registry =
-        sim::FilterRegistry::load(join_path(IRISML_SOURCE_DIR, "configs/filters.ini"), IRISML_TEST_DATA_DIR);
+    x.grid = test_support::ck04_grid();
+    auto registry = test_support::project_registry();
     x.synth = std::make_unique<sim::Synthesizer>(
         x.grid, registry,
         std::vector<std::string>{"Gaia_G", "Gaia_BP", "Gaia_RP", "PS1_g", "PS1_r", "PS1_i", "PS1_z", "PS1_y",
@@ -142,12 +140,9 @@ TEST(ReferenceFitTest, TwoSettingsAgree) {
     const auto ra = fa.fit(star, 1, i), rb = fb.fit(star, 2, i);
     if (ra.ess < 300 || rb.ess < 300) continue;
     ++checked;
-    auto weighted = [](const ReferenceResult& r, int p) {
-      double top = -INFINITY;
-      for (double x : r.log_w) top = std::max(top, x);
-      std::vector<WeightedValue> v;
-      for (std::size_t k = 0; k < r.log_w.size(); ++k) v.push_back({r.theta[k * 5 + p], std::exp(r.log_w[k] - top)});
-      return summarize_weighted(v);
+    std::vector<WeightedValue> scratch;
+    auto weighted = [&](const ReferenceResult& r, int p) {
+      return summarize_weighted(r.theta.data(), 5, p, r.log_w.data(), r.log_w.size(), scratch);
     };
     for (int p = 0; p < 5; ++p) {
       const auto sa = weighted(ra, p), sb = weighted(rb, p);

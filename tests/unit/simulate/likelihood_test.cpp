@@ -5,20 +5,17 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "core/paths.hpp"
 #include "simulate/filters.hpp"
 #include "simulate/grid.hpp"
 #include "simulate/likelihood.hpp"
 #include "simulate/prior.hpp"
 #include "simulate/synthesizer.hpp"
+#include "reference_data.hpp"
 
 namespace irisml::sim {
 namespace {
 
-const SpectralGrid& ck04() {
-  static const SpectralGrid grid = import_ck04(join_path(IRISML_TEST_DATA_DIR, "spectra/ck04models"));
-  return grid;
-}
+const SpectralGrid& ck04() { return *test_support::ck04_grid(); }
 
 // The closed form against a direct numerical integral over the offset μ.
 TEST(LikelihoodTest, OffsetMarginalMatchesNumericalIntegration) {
@@ -52,8 +49,8 @@ TEST(LikelihoodTest, OffsetMarginalMatchesNumericalIntegration) {
 }
 
 TEST(LikelihoodTest, PeaksAtTheTrueParametersForNoiseFreePhotometry) {
-  auto grid = std::make_shared<const SpectralGrid>(ck04());
-  FilterRegistry registry = FilterRegistry::load(join_path(IRISML_SOURCE_DIR, "configs/filters.ini"), IRISML_TEST_DATA_DIR);
+  auto grid = test_support::ck04_grid();
+  FilterRegistry registry = test_support::project_registry();
   Synthesizer synth(grid, registry, {"Gaia_G", "Gaia_BP", "Gaia_RP", "SDSS_u", "SDSS_g", "2MASS_J", "2MASS_Ks", "WISE_W1"});
   Prior prior(PriorConfig{}, *grid);
   PhotometricPosterior post(synth, prior);

@@ -7,14 +7,12 @@
 #include "core/paths.hpp"
 #include "simulate/grid.hpp"
 #include "simulate/prior.hpp"
+#include "reference_data.hpp"
 
 namespace irisml::sim {
 namespace {
 
-const SpectralGrid& ck04() {
-  static const SpectralGrid grid = import_ck04(join_path(IRISML_TEST_DATA_DIR, "spectra/ck04models"));
-  return grid;
-}
+const SpectralGrid& ck04() { return *test_support::ck04_grid(); }
 
 TEST(PriorTest, DrawsArePureFunctionsOfSeedAndIndex) {
   Prior prior(PriorConfig{}, ck04());
