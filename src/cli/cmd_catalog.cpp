@@ -119,6 +119,12 @@ int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
        "file with the true parameters, rows in the same order: a catalogue from `catalog make` (/true_parameters), a "
        "simulated set (/parameters), or a CSV/FITS catalogue with true_teff..true_rv columns")
       ("report", po::value<std::string>()->required(), "output directory (metrics.json, index.html)")
+      ("variant", po::value<std::string>()->default_value("flow"),
+       "which summaries the report is for: flow (the sampler's) | importance (`sample --importance`); when the file "
+       "holds both, the other's table is printed too and its metrics written as <variant>_metrics.json")
+      ("reference", po::value<std::string>()->default_value(""),
+       "an `irisml fit` file of the same catalogue: print and write (reference.json) the distance of the posteriors "
+       "from the exact reference posterior")
       ("coverage-levels", po::value<int>()->default_value(19), "number of HDI levels k/(n+1); 19 gives 5 %, 10 %, ..., 95 %")
       ("block-rows", po::value<long long>()->default_value(4096), "stars per /samples read (bounds memory)")
       ("overwrite", po::bool_switch(), "replace an existing report directory (only one holding metrics.json)");
@@ -127,6 +133,11 @@ int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
   infer::EvaluateOptions options;
   options.posterior = vm["posterior"].as<std::string>();
   options.truth = vm["truth"].as<std::string>();
+  options.variant = vm["variant"].as<std::string>();
+  if (options.variant != "flow" && options.variant != "importance") {
+    fail_input("--variant = '{}' is not known; allowed: flow, importance", options.variant);
+  }
+  const std::string reference = vm["reference"].as<std::string>();
   options.coverage_levels = vm["coverage-levels"].as<int>();
   if (options.coverage_levels < 1 || options.coverage_levels > 999) {
     fail_input("--coverage-levels = {} must be between 1 and 999", options.coverage_levels);
@@ -135,8 +146,8 @@ int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
   const std::string report_dir = vm["report"].as<std::string>();
   const bool overwrite = vm["overwrite"].as<bool>();
   for (const auto& [flag, path] : {std::pair<const char*, std::string>{"--posterior", options.posterior},
-                                   {"--truth", options.truth}}) {
-    if (!file_exists(path)) fail_input("{} '{}' does not exist", flag, path);
+                                   {"--truth", options.truth}, {"--reference", reference}}) {
+    if (!path.empty() && !file_exists(path)) fail_input("{} '{}' does not exist", flag, path);
   }
   infer::check_report_dir(report_dir, overwrite);
 
@@ -149,8 +160,30 @@ int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
     info.truth = options.truth;
     info.code_version = IRISML_VERSION;
     info.model = result.model;
-    std::string dir = infer::write_report(result, info, report_dir, overwrite);
-    std::cout << infer::summary_table(result);
+    // the other variant, side by side, when the file has both
+    std::vector<std::pair<std::string, std::string>> extra;
+    std::vector<std::string> variants = {options.variant};
+    const std::string other = options.variant == "flow" ? "importance" : "flow";
+    if (other == "flow" || infer::has_importance(options.posterior)) variants.push_back(other);
+    std::string other_table;
+    if (variants.size() > 1) {
+      infer::EvaluateOptions o = options;
+      o.variant = other;
+      const auto r = infer::evaluate_files(o, known);
+      extra.emplace_back(other + "_metrics.json", infer::metrics_json(r, info));
+      other_table = fmt::format("\n-- {} posteriors --\n{}", other, infer::summary_table(r));
+    }
+    std::string reference_text;
+    if (!reference.empty()) {
+      for (const auto& v : variants) {
+        const auto m = infer::compare_with_reference(options.posterior, v, reference, options.block_rows);
+        extra.emplace_back(v == "flow" ? "reference.json" : "reference_" + v + ".json", infer::reference_json(m));
+        reference_text += "\n" + infer::reference_table(m, v);
+      }
+    }
+    std::string dir = infer::write_report(result, info, report_dir, overwrite, extra);
+    std::cout << fmt::format("-- {} posteriors --\n", options.variant);
+    std::cout << infer::summary_table(result) << other_table << reference_text;
     std::cout << fmt::format("report: {}/index.html (metrics: {}/metrics.json)\n", dir, dir);
     std::cout.flush();
   }

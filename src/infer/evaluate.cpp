@@ -70,7 +70,13 @@ std::vector<std::string> split_names(const std::string& text) {
 
 }  // namespace
 
-PosteriorSummary read_posterior_summary(const std::string& path) {
+bool has_importance(const std::string& path) { return h5::File::open(path).exists("importance/median"); }
+
+PosteriorSummary read_posterior_summary(const std::string& path, const std::string& variant) {
+  if (variant != "flow" && variant != "importance") {
+    fail_input("posterior variant '{}' is not known; allowed: flow, importance", variant);
+  }
+  const std::string g = variant == "importance" ? "importance/" : "";
   h5::File f = h5::File::open(path);
   PosteriorSummary s;
   s.path = path;
@@ -85,8 +91,11 @@ PosteriorSummary read_posterior_summary(const std::string& path) {
     }
   }
   if (f.has_attr("/", "model")) s.model = f.attr_string("/", "model");
-  if (!f.exists("median")) fail_input("posterior file '{}' lacks dataset /median", path);
-  auto mdims = f.dims("median");
+  if (!f.exists(g + "median")) {
+    fail_input("posterior file '{}' lacks dataset /{}median{}", path, g,
+               g.empty() ? "" : " (written by `irisml sample --importance`)");
+  }
+  auto mdims = f.dims(g + "median");
   if (mdims.size() != 2 || mdims[1] != P::kParameters) {
     fail_input("posterior file '{}': /median has shape [{}], expected [N,5]", path, fmt::join(mdims, ","));
   }
@@ -100,13 +109,13 @@ PosteriorSummary read_posterior_summary(const std::string& path) {
       }
     }
   }
-  s.median = f.read<float>("median");
-  s.mean = read_shaped<float>(f, "mean", {n, 5}, false);
-  s.std = read_shaped<float>(f, "std", {n, 5}, false);
-  s.p16 = read_shaped<float>(f, "p16", {n, 5}, false);
-  s.p84 = read_shaped<float>(f, "p84", {n, 5}, false);
-  s.hdi68 = read_shaped<float>(f, "hdi68", {n, 5, 2}, false);
-  s.hdi95 = read_shaped<float>(f, "hdi95", {n, 5, 2}, false);
+  s.median = f.read<float>(g + "median");
+  s.mean = read_shaped<float>(f, g + "mean", {n, 5}, false);
+  s.std = read_shaped<float>(f, g + "std", {n, 5}, false);
+  s.p16 = read_shaped<float>(f, g + "p16", {n, 5}, false);
+  s.p84 = read_shaped<float>(f, g + "p84", {n, 5}, false);
+  s.hdi68 = read_shaped<float>(f, g + "hdi68", {n, 5, 2}, false);
+  s.hdi95 = read_shaped<float>(f, g + "hdi95", {n, 5, 2}, false);
   s.n_bands = read_shaped<std::int32_t>(f, "n_bands", {n}, true);
   s.flags = read_shaped<std::uint32_t>(f, "flags", {n}, true);
   s.ppc_chi2 = read_shaped<float>(f, "ppc_chi2", {n}, false);
@@ -115,8 +124,9 @@ PosteriorSummary read_posterior_summary(const std::string& path) {
     if (s.id.size() != n) fail_input("posterior file '{}': /id has {} entries for {} stars", path, s.id.size(), n);
   }
   if (f.has_attr("/", "samples_per_star")) s.samples_per_star = static_cast<int>(f.attr_int("/", "samples_per_star"));
-  if (f.exists("samples")) {
-    auto d = f.dims("samples");
+  s.samples_dataset = g + "samples";
+  if (f.exists(s.samples_dataset)) {
+    auto d = f.dims(s.samples_dataset);
     if (d.size() != 3 || d[0] != n || d[2] != P::kParameters || d[1] == 0) {
       fail_input("posterior file '{}': /samples has shape [{}], expected [{},S,5]", path, fmt::join(d, ","), n);
     }
@@ -389,7 +399,7 @@ EvaluationResult Evaluator::finish() const {
 
 EvaluationResult evaluate_files(const EvaluateOptions& options, const KnownFilters& known_filters) {
   if (options.block_rows == 0) fail_input("evaluate: block rows must be > 0");
-  PosteriorSummary post = read_posterior_summary(options.posterior);
+  PosteriorSummary post = read_posterior_summary(options.posterior, options.variant);
   TruthTable truth = read_truth(options.truth, known_filters);
   if (truth.stars != post.stars) {
     fail_input("--posterior '{}' has {} stars but --truth '{}' has {}; they must be the same catalogue, in order",
@@ -434,7 +444,7 @@ EvaluationResult evaluate_files(const EvaluateOptions& options, const KnownFilte
     }
     if (post.has_samples) {
       samples.resize(n * static_cast<std::uint64_t>(s) * 5);
-      file->read_rows<float>("samples", r0, n, samples.data());
+      file->read_rows<float>(post.samples_dataset, r0, n, samples.data());
       b.samples = samples.data();
       b.samples_per_star = s;
     }
@@ -443,6 +453,147 @@ EvaluationResult evaluate_files(const EvaluateOptions& options, const KnownFilte
   EvaluationResult result = ev.finish();
   result.model = post.model;
   return result;
+}
+
+// ------------------------------------------------------------ reference ----
+
+namespace {
+
+// Energy distance between two sample sets (rows of 5), coordinates divided by scale.
+double energy_distance(const float* x, int nx, const float* y, int ny, const double* scale) {
+  auto dist = [&](const float* a, const float* b) {
+    double d2 = 0.0;
+    for (int p = 0; p < P::kParameters; ++p) {
+      const double d = (static_cast<double>(a[p]) - b[p]) / scale[p];
+      d2 += d * d;
+    }
+    return std::sqrt(d2);
+  };
+  auto mean_dist = [&](const float* a, int na, const float* b, int nb) {
+    double sum = 0.0;
+    for (int i = 0; i < na; ++i)
+      for (int j = 0; j < nb; ++j) sum += dist(a + i * P::kParameters, b + j * P::kParameters);
+    return sum / (static_cast<double>(na) * nb);
+  };
+  return 2.0 * mean_dist(x, nx, y, ny) - mean_dist(x, nx, x, nx) - mean_dist(y, ny, y, ny);
+}
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+  std::sort(v.begin(), v.end());
+  return quantile_sorted(v.data(), v.size(), 0.5);
+}
+
+}  // namespace
+
+ReferenceMetrics compare_with_reference(const std::string& posterior, const std::string& variant,
+                                        const std::string& reference, std::uint64_t block_rows) {
+  if (block_rows == 0) fail_input("evaluate: block rows must be > 0");
+  const PosteriorSummary post = read_posterior_summary(posterior, variant);
+  const PosteriorSummary ref = read_posterior_summary(reference);
+  if (post.stars != ref.stars) {
+    fail_input("--posterior '{}' has {} stars but --reference '{}' has {}; they must be the same catalogue, in order",
+               posterior, post.stars, reference, ref.stars);
+  }
+  if (!post.id.empty() && !ref.id.empty() && post.id != ref.id) {
+    fail_input("--posterior '{}' and --reference '{}' hold different /id rows; they must be the same catalogue",
+               posterior, reference);
+  }
+  if (ref.std.empty()) fail_input("--reference '{}' lacks /std", reference);
+  if (post.std.empty()) fail_input("--posterior '{}' lacks /std", posterior);
+  ReferenceMetrics m;
+  std::vector<double> err[P::kParameters], absz[P::kParameters], ratio[P::kParameters], energy;
+  const bool with_samples = post.has_samples && ref.has_samples;
+  std::unique_ptr<h5::File> fp, fr;
+  if (with_samples) {
+    fp = std::make_unique<h5::File>(h5::File::open(posterior));
+    fr = std::make_unique<h5::File>(h5::File::open(reference));
+  }
+  std::vector<float> sp, sr;
+  for (std::uint64_t r0 = 0; r0 < post.stars; r0 += block_rows) {
+    const std::uint64_t n = std::min(block_rows, post.stars - r0);
+    if (with_samples) {
+      sp.resize(n * static_cast<std::uint64_t>(post.samples_per_star) * 5);
+      sr.resize(n * static_cast<std::uint64_t>(ref.samples_per_star) * 5);
+      fp->read_rows<float>(post.samples_dataset, r0, n, sp.data());
+      fr->read_rows<float>(ref.samples_dataset, r0, n, sr.data());
+    }
+    for (std::uint64_t k = 0; k < n; ++k) {
+      const std::uint64_t i = r0 + k;
+      if (ref.flags[i] & P::kFlagLowEss) {
+        ++m.skipped_reference_low_ess;
+        continue;
+      }
+      bool ok = (ref.flags[i] & P::kFlagTooFewBands) == 0 && (post.flags[i] & P::kFlagTooFewBands) == 0;
+      double scale[P::kParameters];
+      for (int p = 0; p < P::kParameters && ok; ++p) {
+        const std::size_t o = i * 5 + static_cast<std::size_t>(p);
+        scale[p] = ref.std[o];
+        ok = std::isfinite(post.median[o]) && std::isfinite(ref.median[o]) && ref.std[o] > 0 &&
+             std::isfinite(post.std[o]);
+      }
+      if (!ok) continue;
+      ++m.stars;
+      for (int p = 0; p < P::kParameters; ++p) {
+        const std::size_t o = i * 5 + static_cast<std::size_t>(p);
+        const double e = static_cast<double>(post.median[o]) - ref.median[o];
+        err[p].push_back(e);
+        absz[p].push_back(std::abs(e) / ref.std[o]);
+        ratio[p].push_back(post.std[o] / ref.std[o]);
+      }
+      if (with_samples) {
+        energy.push_back(energy_distance(sp.data() + k * post.samples_per_star * 5, post.samples_per_star,
+                                         sr.data() + k * ref.samples_per_star * 5, ref.samples_per_star, scale));
+      }
+    }
+  }
+  for (int p = 0; p < P::kParameters; ++p) {
+    if (err[p].empty()) continue;
+    const PointMetrics pm = point_metrics(err[p]);
+    m.bias[p] = pm.bias;
+    m.rms[p] = pm.rms;
+    m.median_abs_z[p] = median_of(absz[p]);
+    m.width_ratio[p] = median_of(ratio[p]);
+  }
+  if (!energy.empty()) {
+    m.has_energy = true;
+    std::sort(energy.begin(), energy.end());
+    m.energy_median = quantile_sorted(energy.data(), energy.size(), 0.5);
+    m.energy_p90 = quantile_sorted(energy.data(), energy.size(), 0.9);
+  }
+  return m;
+}
+
+std::string reference_table(const ReferenceMetrics& m, const std::string& label) {
+  std::string out = fmt::format("distance from the reference posterior ({}), {} stars ({} skipped: reference ESS low)\n",
+                                label, m.stars, m.skipped_reference_low_ess);
+  out += fmt::format("{:<6} {:>12} {:>12} {:>16} {:>14}\n", "param", "bias", "RMS", "median |dz|", "width ratio");
+  for (int p = 0; p < P::kParameters; ++p) {
+    out += fmt::format("{:<6} {:>12.4g} {:>12.4g} {:>16.3f} {:>14.3f}\n", P::kParameterNames[p], m.bias[p], m.rms[p],
+                       m.median_abs_z[p], m.width_ratio[p]);
+  }
+  if (m.has_energy) {
+    out += fmt::format("energy distance per star (standardised by the reference std): median {:.3f}, 90th percentile "
+                       "{:.3f}\n",
+                       m.energy_median, m.energy_p90);
+  }
+  return out;
+}
+
+std::string reference_json(const ReferenceMetrics& m) {
+  auto num = [](double v) { return std::isfinite(v) ? fmt::format("{}", v) : std::string("null"); };
+  std::string out = fmt::format("{{\n  \"stars\": {},\n  \"skipped_reference_low_ess\": {},\n  \"parameters\": {{\n",
+                                m.stars, m.skipped_reference_low_ess);
+  for (int p = 0; p < P::kParameters; ++p) {
+    out += fmt::format("    \"{}\": {{\"bias\": {}, \"rms\": {}, \"median_abs_z\": {}, \"width_ratio\": {}}}{}\n",
+                       P::kParameterNames[p], num(m.bias[p]), num(m.rms[p]), num(m.median_abs_z[p]),
+                       num(m.width_ratio[p]), p + 1 < P::kParameters ? "," : "");
+  }
+  out += "  },\n";
+  out += m.has_energy ? fmt::format("  \"energy_distance\": {{\"median\": {}, \"p90\": {}}}\n", num(m.energy_median),
+                                    num(m.energy_p90))
+                      : "  \"energy_distance\": null\n";
+  return out + "}\n";
 }
 
 }  // namespace irisml::infer

@@ -42,6 +42,7 @@ struct PosteriorSummary {
   int samples_per_star = 0;                        // attribute samples_per_star
   bool has_samples = false;                        // /samples [N,S,5] present
   std::string model;                               // attribute model (may be empty)
+  std::string samples_dataset;                     // "samples" or "importance/samples"
   std::vector<float> median, mean, std, p16, p84;  // N×5 (mean/std/p16/p84 empty if absent)
   std::vector<float> hdi68, hdi95;                 // N×5×2 (lower, upper); empty if absent
   std::vector<std::int32_t> n_bands;               // N
@@ -52,8 +53,12 @@ struct PosteriorSummary {
 
 // Reads and checks a posterior file: format attribute, /parameter_names equal
 // to teff logg mh av rv, shapes. Throws IoError (unreadable, truncated, not
-// HDF5) or InputError (wrong format or shapes), naming the file.
-PosteriorSummary read_posterior_summary(const std::string& path);
+// HDF5) or InputError (wrong format or shapes), naming the file. `variant` picks
+// the summaries: "flow" (the root datasets) or "importance" (/importance/*, with
+// /importance/samples as the samples when present; see posterior_format.md).
+PosteriorSummary read_posterior_summary(const std::string& path, const std::string& variant = "flow");
+// Whether the file holds importance-reweighted summaries (/importance/median).
+bool has_importance(const std::string& path);
 
 // Rows [row0, row0+n) of /samples (n×S×5 floats).
 void read_posterior_samples(const std::string& path, std::uint64_t row0, std::uint64_t n, int samples_per_star,
@@ -184,6 +189,7 @@ class Evaluator {
 
 struct EvaluateOptions {
   std::string posterior, truth;
+  std::string variant = "flow";  // flow | importance
   int coverage_levels = 19;
   std::uint64_t block_rows = 4096;  // stars per /samples read
 };
@@ -192,5 +198,29 @@ struct EvaluateOptions {
 // posterior has no /samples. Throws InputError when the star counts or ids of
 // the two files disagree.
 EvaluationResult evaluate_files(const EvaluateOptions& options, const KnownFilters& known_filters);
+
+// ---- distance from the exact reference posterior (`evaluate --reference`) ----
+//
+// Per parameter over the stars that both files summarise (finite medians, the
+// reference not flagged low-ESS): bias and RMS of (median − reference median), the
+// median over stars of |median − reference median| / reference std, and the median
+// ratio of the posterior std to the reference std. With /samples in both files, the
+// energy distance per star between the two sample sets in the 5-D space standardised by
+// the reference std (2E|X−Y| − E|X−X'| − E|Y−Y'|, 0 for identical distributions;
+// estimated from the S samples of each, so ~1/S rather than 0 for a perfect match — the
+// same estimate between two independent reference runs is the floor), summarised by
+// its median and 90th percentile over stars.
+struct ReferenceMetrics {
+  std::uint64_t stars = 0;                   // compared
+  std::uint64_t skipped_reference_low_ess = 0;
+  double bias[posterior::kParameters] = {}, rms[posterior::kParameters] = {};
+  double median_abs_z[posterior::kParameters] = {}, width_ratio[posterior::kParameters] = {};
+  bool has_energy = false;
+  double energy_median = 0, energy_p90 = 0;
+};
+ReferenceMetrics compare_with_reference(const std::string& posterior, const std::string& variant,
+                                        const std::string& reference, std::uint64_t block_rows);
+std::string reference_table(const ReferenceMetrics& m, const std::string& label);
+std::string reference_json(const ReferenceMetrics& m);
 
 }  // namespace irisml::infer

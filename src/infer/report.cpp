@@ -615,7 +615,7 @@ void check_report_dir(const std::string& dir_in, bool overwrite) {
 }
 
 std::string write_report(const EvaluationResult& result, const ReportInfo& info, const std::string& dir_in,
-                         bool overwrite) {
+                         bool overwrite, const std::vector<std::pair<std::string, std::string>>& extra) {
   check_report_dir(dir_in, overwrite);
   const std::string dir = strip_slashes(dir_in);
   const fs::path partial = dir + ".partial";
@@ -627,6 +627,7 @@ std::string write_report(const EvaluationResult& result, const ReportInfo& info,
   try {
     write_file(partial / "metrics.json", metrics_json(result, info));
     write_file(partial / "index.html", report_html(result, info));
+    for (const auto& [name, content] : extra) write_file(partial / name, content);
     if (fs::exists(dir, ec)) {
       fs::remove_all(dir, ec);
       if (ec) fail_io("could not remove the previous report '{}': {}", dir, ec.message());

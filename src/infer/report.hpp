@@ -33,9 +33,10 @@ std::string report_html(const EvaluationResult& result, const ReportInfo& info);
 // deletes an unrelated folder; also if the parent directory is missing.
 void check_report_dir(const std::string& dir, bool overwrite);
 
-// Writes metrics.json and index.html into "<dir>.partial/", then replaces
-// `dir` with it. Returns the final directory path (without a trailing slash).
+// Writes metrics.json and index.html (and each (file name, content) of `extra`) into
+// "<dir>.partial/", then replaces `dir` with it. Returns the final directory path
+// (without a trailing slash).
 std::string write_report(const EvaluationResult& result, const ReportInfo& info, const std::string& dir,
-                         bool overwrite);
+                         bool overwrite, const std::vector<std::pair<std::string, std::string>>& extra = {});
 
 }  // namespace irisml::infer

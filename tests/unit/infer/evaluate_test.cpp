@@ -380,3 +380,70 @@ TEST(EvaluateTest, BadPosteriorFilesAreClearErrors) {
 
 }  // namespace
 }  // namespace irisml::infer
+
+namespace irisml::infer {
+namespace {
+
+// Minimal posterior files: every star's samples are the same S Gaussian draws around a
+// known centre, shifted and scaled per file, so the comparison's numbers are known.
+void write_gaussian_posterior(const std::string& path, int stars, int s, double shift_sd, double width,
+                              std::uint32_t flag0) {
+  auto f = h5::File::create(path);
+  f.set_attr("/", "format", std::string("irisml-posterior"));
+  f.set_attr("/", "samples_per_star", static_cast<std::int64_t>(s));
+  const auto n = static_cast<std::uint64_t>(stars);
+  const double centre[5] = {5000, 4.0, -0.3, 0.5, 3.1}, sd[5] = {100, 0.3, 0.1, 0.05, 0.2};
+  std::vector<float> median(n * 5), stdv(n * 5), samples(n * s * 5);
+  Philox rng(3, 0);
+  std::vector<double> z(static_cast<std::size_t>(s) * 5);
+  for (auto& v : z) v = rng.normal();
+  for (std::uint64_t i = 0; i < n; ++i) {
+    for (int p = 0; p < 5; ++p) {
+      const double c = centre[p] + shift_sd * sd[p];
+      median[i * 5 + p] = static_cast<float>(c);
+      stdv[i * 5 + p] = static_cast<float>(width * sd[p]);
+      for (int k = 0; k < s; ++k) {
+        samples[(i * s + k) * 5 + p] = static_cast<float>(c + width * sd[p] * z[static_cast<std::size_t>(k) * 5 + p]);
+      }
+    }
+  }
+  std::vector<std::uint32_t> flags(n, 0);
+  flags[0] = flag0;
+  f.write<float>("median", median, {n, 5});
+  f.write<float>("std", stdv, {n, 5});
+  f.write<std::int32_t>("n_bands", std::vector<std::int32_t>(n, 10), {n});
+  f.write<std::uint32_t>("flags", flags, {n});
+  f.write<float>("samples", samples, {n, static_cast<std::uint64_t>(s), 5});
+  f.close();
+}
+
+TEST(ReferenceComparisonTest, ShiftWidthAndEnergyDistanceAreMeasured) {
+  test_support::TempDir dir("evaluate", "reference");
+  const std::string ref = (dir.path() / "ref.h5").string(), same = (dir.path() / "same.h5").string(),
+                    off = (dir.path() / "off.h5").string();
+  write_gaussian_posterior(ref, 20, 64, 0.0, 1.0, posterior::kFlagLowEss);  // star 0: reference not converged
+  write_gaussian_posterior(same, 20, 64, 0.0, 1.0, 0);
+  write_gaussian_posterior(off, 20, 64, 0.5, 2.0, 0);
+  const auto a = compare_with_reference(same, "flow", ref, 7);
+  EXPECT_EQ(a.stars, 19u);
+  EXPECT_EQ(a.skipped_reference_low_ess, 1u);
+  EXPECT_NEAR(a.bias[0], 0.0, 1e-3);
+  EXPECT_NEAR(a.width_ratio[2], 1.0, 1e-6);
+  ASSERT_TRUE(a.has_energy);
+  EXPECT_NEAR(a.energy_median, 0.0, 1e-6);  // identical sample sets
+  const auto b = compare_with_reference(off, "flow", ref, 7);
+  EXPECT_NEAR(b.bias[0], 50.0, 1e-3);  // 0.5 sd of 100 K
+  EXPECT_NEAR(b.rms[1], 0.15, 1e-6);
+  EXPECT_NEAR(b.median_abs_z[3], 0.5, 1e-4);
+  EXPECT_NEAR(b.width_ratio[4], 2.0, 1e-6);
+  EXPECT_GT(b.energy_median, 0.5);
+  EXPECT_NE(reference_table(b, "flow").find("width ratio"), std::string::npos);
+  EXPECT_NE(reference_json(b).find("\"energy_distance\""), std::string::npos);
+  // another catalogue: refused
+  write_gaussian_posterior(off, 21, 64, 0.5, 2.0, 0);
+  EXPECT_THROW(compare_with_reference(off, "flow", ref, 7), InputError);
+  EXPECT_THROW(compare_with_reference(same, "importance", ref, 7), InputError);  // no /importance
+}
+
+}  // namespace
+}  // namespace irisml::infer
