@@ -517,32 +517,69 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
   };
 
   // ---- rounds ----
+  // Every round's points are kept. A point's weight is p(u) / q̄(u), q̄ being the average of
+  // all rounds' proposal densities (the balance heuristic of multiple importance sampling):
+  // a point from a poor early proposal is not over-weighted where a later one covers it,
+  // and the effective sample sizes of the rounds add up.
   const int N = s.proposals;
-  std::vector<Point> pts(static_cast<std::size_t>(N));
-  std::vector<double> log_w(static_cast<std::size_t>(N));
+  struct Fractions {
+    double prior, box, mix;  // log of each part's share of the round's draws
+  };
+  std::vector<Fractions> fractions;
+  std::vector<Mixture> mixtures;  // per round (no parts in round 1)
+  std::vector<Point> pts;
+  // per point: log target, log p_u, log q_box + log q(A_V | x), and per round log q_mix + log q(A_V | x)
+  std::vector<double> lt_all, lpu_all, lbox_all, lqav_all;
+  std::vector<std::vector<double>> lmix_all;
+  std::vector<double> log_w;
   sim::PhotometricPosterior::Workspace ws;
-  Mixture mixture;
+  auto reweigh = [&]() {
+    const double log_rounds = std::log(static_cast<double>(fractions.size()));
+    log_w.resize(pts.size());
+    for (std::size_t i = 0; i < pts.size(); ++i) {
+      if (lt_all[i] == kNegInf) {
+        log_w[i] = kNegInf;
+        continue;
+      }
+      double q = kNegInf;
+      for (std::size_t r = 0; r < fractions.size(); ++r) {
+        const auto& f = fractions[r];
+        q = log_sum_exp(q, log_sum_exp(f.prior + lpu_all[i], f.box + lbox_all[i]));
+        if (!mixtures[r].parts.empty()) q = log_sum_exp(q, f.mix + lmix_all[r][i]);
+      }
+      log_w[i] = lt_all[i] - (q - log_rounds);
+    }
+  };
   for (int round = 1; round <= s.max_rounds; ++round) {
     const bool first = round == 1;
-    if (!first) {  // a Gaussian mixture fitted (weighted EM) to the previous round, weights tempered
+    Mixture mixture;
+    if (!first) {  // a Gaussian mixture fitted (weighted EM) to all points so far, weights tempered
       const double beta = temper(log_w, std::min(0.1 * N, 200.0));
       double wtop = kNegInf;
       for (double x : log_w) wtop = std::max(wtop, x);
-      std::vector<double> v(static_cast<std::size_t>(N));
+      std::vector<double> v(log_w.size());
       for (std::size_t i = 0; i < v.size(); ++i) v[i] = log_w[i] == kNegInf ? 0.0 : std::exp(beta * (log_w[i] - wtop));
       mixture = fit_mixture(pts, v, s.components, rng.uniform(), 1.2);
     }
+    // the new mixture's density at the points drawn so far
+    std::vector<double> lmix(pts.size(), kNegInf);
+    if (!first) {
+      for (std::size_t i = 0; i < pts.size(); ++i) {
+        if (lt_all[i] != kNegInf) lmix[i] = mixture.log_pdf(pts[i]) + lqav_all[i];
+      }
+    }
+    mixtures.push_back(std::move(mixture));
+    lmix_all.push_back(std::move(lmix));
+    const Mixture& current = mixtures.back();
     // This round's draws: n_prior from the prior, n_box from the boxes, the rest from the
     // mixture; its density is the mixture of the three with exactly those fractions.
     const int n_coarse = first ? N : static_cast<int>(std::lround(s.defensive * N));
     const int n_prior = std::max(1, static_cast<int>(std::lround(s.defensive_prior * n_coarse)));
     const int n_box = n_coarse - n_prior;
     const int n_mix = N - n_coarse;
-    const double log_f_prior = std::log(static_cast<double>(n_prior) / N);
-    const double log_f_box = n_box > 0 ? std::log(static_cast<double>(n_box) / N) : kNegInf;
-    const double log_f_mix = n_mix > 0 ? std::log(static_cast<double>(n_mix) / N) : kNegInf;
+    auto log_share = [&](int n) { return n > 0 ? std::log(static_cast<double>(n) / N) : kNegInf; };
+    fractions.push_back({log_share(n_prior), log_share(n_box), log_share(n_mix)});
     for (int i = 0; i < N; ++i) {
-      const auto ii = static_cast<std::size_t>(i);
       Point u{};
       double log_q_av;
       if (i < n_prior) {
@@ -554,33 +591,36 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
         if (i < n_coarse) {
           draw_box(u);
         } else {
-          mixture.draw(rng, u);
+          current.draw(rng, u);
         }
         log_q_av = conditional_av(u, /*draw=*/true);
       }
-      pts[ii] = u;
       const double lpu = log_prior_u(u);
       double lt = kNegInf;
       if (lpu != kNegInf && log_q_av != kNegInf) {
         lt = lpu + posterior_->log_likelihood(physical(u), star, ws);
         ++result.evaluations;
       }
-      if (!(lt > kNegInf)) {  // outside the support or the grid (or NaN): weight 0
-        log_w[ii] = kNegInf;
-        continue;
+      if (!(lt > kNegInf)) lt = kNegInf;  // outside the support or the grid (or NaN): weight 0
+      pts.push_back(u);
+      lt_all.push_back(lt);
+      lpu_all.push_back(lpu);
+      lqav_all.push_back(log_q_av);
+      lbox_all.push_back(lt == kNegInf ? kNegInf : log_q_box(u) + log_q_av);
+      for (std::size_t r = 0; r < mixtures.size(); ++r) {
+        lmix_all[r].push_back(lt == kNegInf || mixtures[r].parts.empty() ? kNegInf
+                                                                          : mixtures[r].log_pdf(u) + log_q_av);
       }
-      double log_q_x = log_f_box + log_q_box(u);
-      if (n_mix > 0) log_q_x = log_sum_exp(log_q_x, log_f_mix + mixture.log_pdf(u));
-      log_w[ii] = lt - log_sum_exp(log_f_prior + lpu, log_q_x + log_q_av);
     }
+    reweigh();
     result.rounds = round;
     result.ess = effective_sample_size(log_w.data(), log_w.size());
     if (result.ess <= 0.0) return result;  // no mass found anywhere: nothing to adapt from
     if (result.ess >= s.target_ess) break;
   }
-  result.theta.resize(static_cast<std::size_t>(N) * D);
+  result.theta.resize(pts.size() * D);
   result.log_w = log_w;
-  for (std::size_t i = 0; i < static_cast<std::size_t>(N); ++i) {
+  for (std::size_t i = 0; i < pts.size(); ++i) {
     const auto p = physical(pts[i]);
     const double values[D] = {p.teff, p.logg, p.mh, p.av, p.rv};  // the posterior file's order
     std::copy(values, values + D, result.theta.begin() + static_cast<std::ptrdiff_t>(i * D));
