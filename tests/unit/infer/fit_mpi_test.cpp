@@ -19,19 +19,8 @@ namespace irisml::infer {
 namespace {
 
 using irisml::test_support::world_rank;
-using irisml::test_support::world_size;
 
-std::string scratch(const std::string& name) {
-  const std::string dir =
-      (std::filesystem::temp_directory_path() / ("irisml_fit_mpi_" + name + "_np" + std::to_string(world_size())))
-          .string();
-  if (world_rank() == 0) {
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-  }
-  MPI_Barrier(MPI_COMM_WORLD);
-  return dir;
-}
+std::string scratch(const std::string& name) { return test_support::mpi_scratch_dir("fit_mpi", name); }
 
 struct Fitter {
   sim::Synthesizer synth{test_support::ck04_grid(), test_support::project_registry(), testing::model_filters()};

@@ -28,17 +28,7 @@ using irisml::test_support::world_size;
 
 // A scratch directory per test and rank count (ctest may run the 1/2/3-rank
 // variants at the same time).
-std::string scratch(const std::string& name) {
-  const std::string dir =
-      (std::filesystem::temp_directory_path() / ("irisml_sampler_mpi_" + name + "_np" + std::to_string(world_size())))
-          .string();
-  if (world_rank() == 0) {
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-  }
-  MPI_Barrier(MPI_COMM_WORLD);
-  return dir;
-}
+std::string scratch(const std::string& name) { return test_support::mpi_scratch_dir("sampler_mpi", name); }
 
 SamplerSettings small_settings() {
   SamplerSettings s;
