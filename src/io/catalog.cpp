@@ -285,6 +285,8 @@ class CsvSource final : public CatalogReader::Source {
       std::streamoff this_offset = offset;
       offset += static_cast<std::streamoff>(line.size()) + 1;
       strip_cr(line);
+      // a UTF-8 byte-order mark (spreadsheet exports) is not part of the first column's name
+      if (line_no == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
       if (skip_line(line)) continue;
       auto fields = split(line, line_no);
       if (!header) {

@@ -124,6 +124,15 @@ TEST(CatalogTest, ColumnMapAndSentinelOption) {
   fs::remove(path);
 }
 
+TEST(CatalogTest, CsvByteOrderMarkIsNotPartOfTheFirstColumn) {
+  for (const char* first : {"id,SDSS_g,SDSS_g_err\n", "# comment\nid,SDSS_g,SDSS_g_err\n"}) {
+    std::string path = write_text("bom.csv", std::string("\xEF\xBB\xBF") + first + "s1,17.0,0.02\n");
+    auto cat = CatalogReader::open(path, kKnown);
+    EXPECT_TRUE(cat.has_id());
+    EXPECT_EQ(cat.read(0, 1).id, (std::vector<std::string>{"s1"}));
+  }
+}
+
 TEST(CatalogTest, CsvRaggedRowsAndTextNameFileLineColumnAndValue) {
   std::string ragged = write_text("ragged.csv",
                                   "SDSS_g,SDSS_g_err,SDSS_z,SDSS_z_err\n"
