@@ -240,7 +240,16 @@ Checkpoint load_checkpoint(const std::string& path, bool with_optimizer) {
   if (c.filters.size() != static_cast<std::size_t>(m.n_filters)) {
     fail_input("checkpoint '{}' lists {} filters but model.n_filters = {}", path, c.filters.size(), m.n_filters);
   }
-  for (const auto& name : dataset_names(f, "/model")) c.model_state.emplace_back(name, read_tensor(f, "/model/" + name));
+  for (const auto& name : dataset_names(f, "/model")) {
+    auto t = read_tensor(f, "/model/" + name);
+    // a diverged or corrupted model would turn every posterior into NaN without a word
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) {
+      fail_input("checkpoint '{}': tensor '{}' holds {} non-finite value(s) of {}; the model is unusable (diverged "
+                 "training?) — use an earlier checkpoint or best.h5",
+                 path, name, (~torch::isfinite(t)).sum().item<std::int64_t>(), t.numel());
+    }
+    c.model_state.emplace_back(name, std::move(t));
+  }
   if (with_optimizer && f.exists("/optimizer")) {
     for (const auto& name : dataset_names(f, "/optimizer")) {
       c.optimizer_state.emplace_back(name, read_tensor(f, "/optimizer/" + name));

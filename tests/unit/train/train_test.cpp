@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <limits>
+#include <map>
 #include <set>
 
 #include "core/error.hpp"
@@ -18,6 +20,7 @@
 #include "train/evaluate.hpp"
 #include "train/trainer.hpp"
 #include "train/optimizer.hpp"
+#include "test_support.hpp"
 #include "train_test_util.hpp"
 
 namespace {
@@ -226,6 +229,39 @@ TEST_F(TrainFilesTest, CheckpointRoundTripKeepsEveryTensorAndRebuildsTheModel) {
   EXPECT_TRUE(std::isfinite(a));
   EXPECT_EQ(a, b);
   EXPECT_EQ(rebuilt->encoder->dropout_seed(), 1234u);
+}
+
+// The training prior travels with the checkpoint; a model with non-finite weights is
+// refused on load, naming the tensor (it would otherwise give silent NaN posteriors).
+TEST_F(TrainFilesTest, CheckpointKeepsThePriorAndRefusesNonFiniteWeights) {
+  auto config = test_util::tiny_model();
+  config.n_filters = 4;
+  model::PosteriorEstimator model(config);
+  Checkpoint c;
+  c.model_config = config;
+  c.filters = test_util::test_filters(4);
+  c.model_state = model->named_state();
+  c.prior = {{"logg_min", 0.1}, {"av_scale", 1.5}};
+  c.grid_checksum = "fnv1a64:0123456789abcdef";
+  const std::string path = dir_ + "/prior.h5";
+  save_checkpoint(path, c);
+  auto loaded = load_checkpoint(path, /*with_optimizer=*/false);
+  EXPECT_EQ(loaded.grid_checksum, c.grid_checksum);
+  ASSERT_EQ(loaded.prior.size(), 2u);
+  std::map<std::string, double> prior(loaded.prior.begin(), loaded.prior.end());
+  EXPECT_EQ(prior["av_scale"], 1.5);
+  bool poisoned = false;
+  for (auto& [name, t] : c.model_state) {
+    if (t.is_floating_point() && t.dim() == 2 && name.rfind("flow.", 0) == 0) {
+      t = t.clone();
+      t.view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+      save_checkpoint(path, c);
+      irisml::test_support::expect_error<InputError>([&] { load_checkpoint(path, false); }, {name, "non-finite", path});
+      poisoned = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(poisoned);
 }
 
 TEST_F(TrainFilesTest, LoadCheckpointRefusesOtherFiles) {
