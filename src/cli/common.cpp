@@ -133,9 +133,12 @@ std::uint64_t positive_count(const po::variables_map& vm, const std::string& nam
 
 int apply_threads(int requested, int ranks_on_node) {
   int threads = requested;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (threads <= 0) {
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     threads = std::max(1, cores / std::max(ranks_on_node, 1));
+  } else if (threads > cores) {
+    log::warn("--threads = {} is more than the {} cores of this node; using {}", threads, cores, cores);
+    threads = cores;
   }
   at::set_num_threads(threads);
   set_blas_threads(threads);
