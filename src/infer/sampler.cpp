@@ -42,7 +42,9 @@ const char* const kFlagsDescriptionText =
     "bit 2 (4): posterior-predictive chi2/dof > ppc_threshold (errors with ppc_sigma_floor added in quadrature), or "
     "the posterior median outside the spectral grid; "
     "bit 3 (8): effective sample size of the importance weights (sample --importance: ESS/S below "
-    "importance_ess_threshold) or of the reference fit (fit: ESS below reference_min_ess) too low";
+    "importance_ess_threshold) or of the reference fit (fit: ESS below reference_min_ess) too low; "
+    "bit 4 (16): a sampled star whose posterior has a non-finite summary (a model with non-finite weights, or an "
+    "input far outside what the network can represent)";
 }  // namespace
 
 // ---------------------------------------------------------------- settings -----
@@ -418,6 +420,7 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
         const ParameterSummary sm = summarize(scratch);
         out.set_summary(r, p, sm);
         median[p] = sm.median;
+        if (!std::isfinite(sm.median) || !std::isfinite(sm.std)) out.flags[r] |= kFlagNonFinite;
       }
       if (settings_.keep_samples) {
         float* dst = out.samples.data() + r * S * D;

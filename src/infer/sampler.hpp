@@ -44,6 +44,7 @@ inline constexpr std::uint32_t kFlagTooFewBands = posterior::kFlagTooFewBands;  
 inline constexpr std::uint32_t kFlagOutsideTraining = posterior::kFlagOutsideTrainingRange;  // an input outside the training range
 inline constexpr std::uint32_t kFlagPpcHigh = posterior::kFlagPpcChi2;  // posterior-predictive χ²/dof high (or median off-grid)
 inline constexpr std::uint32_t kFlagLowEss = posterior::kFlagLowEss;  // importance / reference ESS below its threshold
+inline constexpr std::uint32_t kFlagNonFinite = posterior::kFlagNonFinite;  // the network gave no finite posterior
 
 struct SamplerSettings {
   int samples = 64;               // posterior samples per star

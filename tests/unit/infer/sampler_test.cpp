@@ -179,6 +179,30 @@ TEST(PosteriorSamplerTest, FlagsAndTooFewBandRowsKept) {
   EXPECT_EQ(sampler.sampled_stars(), 3u);
 }
 
+// A network that returns non-finite posteriors (here: a NaN weight) never leaves a star
+// with NaN summaries and no flag saying so.
+TEST(PosteriorSamplerTest, NonFinitePosteriorsAreFlagged) {
+  auto model = testing::tiny_model();
+  {
+    torch::NoGradGuard no_grad;
+    model->parameters().front().view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+  }
+  SamplerSettings s;
+  s.samples = 16;
+  s.bands_min = 3;
+  PosteriorSampler sampler(model, s);
+  BlockResult out;
+  sampler.run(block_from(testing::make_catalog(12)), out);
+  int sampled = 0;
+  for (std::size_t r = 0; r < out.rows; ++r) {
+    if (out.flags[r] & kFlagTooFewBands) continue;
+    ++sampled;
+    EXPECT_TRUE(std::isnan(out.median[r * 5]));
+    EXPECT_TRUE(out.flags[r] & kFlagNonFinite) << "row " << r;
+  }
+  EXPECT_GT(sampled, 5);
+}
+
 TEST(PosteriorSamplerTest, KeptSamplesMatchTheSummaries) {
   auto cat = testing::make_catalog(5);
   SamplerSettings s;
