@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
+#include "distributed/environment.hpp"
 #include "infer/catalog_make.hpp"
 #include "infer/evaluate.hpp"
 #include "infer/report.hpp"
@@ -90,6 +91,7 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
   options.block_rows = positive_count(vm, "block-rows");
   options.overwrite = vm["overwrite"].as<bool>();
   check_output_path(options.output, options.overwrite, "--output");
+  const auto lock = dist::lock_output(options.output, ctx.comm);  // held to the end: one run per output
   auto registry = load_registry(vm);
   const std::string filters = vm["filters"].as<std::string>();
   if (!filters.empty()) options.filters = registry.resolve(filters);

@@ -15,10 +15,12 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/options.hpp"
+#include "core/cpu_runtime.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
 #include "core/rng.hpp"
+#include "distributed/environment.hpp"
 #include "infer/sampler.hpp"
 #include "io/catalog.hpp"
 #include "model/config.hpp"
@@ -195,6 +197,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   const std::string model_path = vm["model"].as<std::string>();
   const std::string catalog_path = vm["catalog"].as<std::string>();
   const std::string output = checked_output(vm, model_path);
+  const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
   infer::SamplerSettings s;
@@ -226,6 +229,8 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   s.bands_min = vm["bands-min"].as<int>() >= 0 ? vm["bands-min"].as<int>() : noise.bands_min;
   s.bands_max = noise.bands_max;
   s.sigma_max = std::max(noise.sigma_max, noise.sigma_floor);
+  infer::check_sampling_memory(s, checkpoint.model_config,
+                               static_cast<double>(usable_memory_bytes()) / std::max(1, ctx.local_size));
 
   auto registry = load_registry(vm);
   const CatalogOptions copt = catalog_options_from(vm);
@@ -318,6 +323,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   const std::string catalog_path = vm["catalog"].as<std::string>();
   const std::string model_path = vm["model"].as<std::string>();
   const std::string output = checked_output(vm, model_path);
+  const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
   r.proposals = vm["proposals"].as<int>();

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
+#include "distributed/environment.hpp"
 #include "simulate/filters.hpp"
 #include "simulate/grid.hpp"
 #include "simulate/photometry.hpp"
@@ -34,6 +35,7 @@ int run_grid_import(const std::vector<std::string>& args, const Context& ctx) {
   if (!parse(cmd, args, vm)) return 0;
   const std::string output = vm["output"].as<std::string>();
   check_output_path(output, vm["overwrite"].as<bool>(), "--output");
+  const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
   std::string format = vm["format"].as<std::string>();
   std::string input = vm["input"].as<std::string>();
   sim::SpectralGrid grid;
@@ -123,6 +125,7 @@ int run_simulate(const std::vector<std::string>& args, const Context& ctx) {
   if (!parse(cmd, args, vm)) return 0;
   const std::string output = vm["output"].as<std::string>();
   check_output_path(output, vm["overwrite"].as<bool>(), "--output");
+  const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
   sim::SimulationSpec spec;
   spec.stars = positive_count(vm, "stars");
   long long seed = vm["seed"].as<long long>();
@@ -167,6 +170,7 @@ int run_add_filters(const std::vector<std::string>& args, const Context& ctx) {
   } else {
     check_output_path(output, vm["overwrite"].as<bool>(), "--output");
   }
+  const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
   auto registry = load_registry(vm);
   auto bands = registry.resolve(vm["filters"].as<std::string>());
   sim::Synthesizer synth(load_grid(vm), registry, bands);

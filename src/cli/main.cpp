@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <string>
 
 #include "cli/commands.hpp"
 #include "core/cpu_runtime.hpp"
@@ -84,8 +85,11 @@ int main(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     code = dynamic_cast<const irisml::InputError*>(&e) ? 2 : 1;
-    if (ctx.size > 1) env.abort(code, e.what());  // never leave the other ranks waiting in a collective
-    std::cerr << "irisml: error: " << e.what() << std::endl;
+    std::string message = e.what();
+    // LibTorch appends its C++ backtrace to messages: of no use to a user.
+    if (const auto frames = message.find("\nframe #0"); frames != std::string::npos) message.resize(frames);
+    if (ctx.size > 1) env.abort(code, message);  // never leave the other ranks waiting in a collective
+    std::cerr << "irisml: error: " << message << std::endl;
   }
   return code;
 }

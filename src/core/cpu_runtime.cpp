@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <fstream>
 #include <cstdlib>
 #include <cstring>
 
@@ -85,6 +87,18 @@ std::string blas_description() {
   const char* core = openblas_core();
   if (core == nullptr) return "BLAS (not OpenBLAS)";
   return fmt::format("OpenBLAS {} {} thread(s)", core, blas_threads());
+}
+
+std::uint64_t usable_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  std::uint64_t bytes = pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page)
+                                              : ~std::uint64_t{0};
+  for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::ifstream in(path);
+    unsigned long long limit = 0;
+    if (in >> limit && limit > 0) bytes = std::min<std::uint64_t>(bytes, limit);  // "max" reads as no number
+  }
+  return bytes;
 }
 
 }  // namespace irisml

@@ -18,6 +18,7 @@
 // is a no-op where the BLAS is not OpenBLAS.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace irisml {
@@ -43,5 +44,9 @@ int blas_threads();
 
 // "OpenBLAS <core> <threads> threads", or "BLAS (not OpenBLAS)" — for logs and benches.
 std::string blas_description();
+
+// Memory this process may use, in bytes: the machine's physical memory, or the
+// cgroup (v2 memory.max or v1 limit_in_bytes) limit when lower, as under SLURM.
+std::uint64_t usable_memory_bytes();
 
 }  // namespace irisml

@@ -77,4 +77,34 @@ std::int64_t exclusive_scan(std::int64_t local, MPI_Comm comm) {
   return rank == 0 ? 0 : result;
 }
 
+OutputLock lock_output(const std::string& output, MPI_Comm comm, const std::string& lock_file) {
+  int rank = 0, size = 1;
+  IRISML_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  IRISML_MPI_CHECK(MPI_Comm_size(comm, &size));
+  OutputLock lock;
+  int status = 0;  // 0 locked, 1 I/O error, 2 input error (another run holds it)
+  std::string message;
+  if (rank == 0) {
+    try {
+      lock = OutputLock(output, lock_file);
+    } catch (const InputError& e) {
+      status = 2;
+      message = e.what();
+    } catch (const std::exception& e) {
+      status = 1;
+      message = e.what();
+    }
+  }
+  if (size > 1) {  // deliberate collective: every rank learns the outcome of rank 0's attempt
+    int header[2] = {status, static_cast<int>(message.size())};
+    IRISML_MPI_CHECK(MPI_Bcast(header, 2, MPI_INT, 0, comm));
+    status = header[0];
+    message.resize(static_cast<std::size_t>(header[1]));
+    if (header[1] > 0) IRISML_MPI_CHECK(MPI_Bcast(message.data(), header[1], MPI_CHAR, 0, comm));
+  }
+  if (status == 2) throw InputError(message);
+  if (status == 1) throw IoError(message);
+  return lock;
+}
+
 }  // namespace irisml::dist

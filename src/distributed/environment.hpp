@@ -8,6 +8,8 @@
 #include <string>
 #include <utility>
 
+#include "core/output_lock.hpp"
+
 namespace irisml::dist {
 
 // RAII owner of MPI for one process. The CLI holds the only instance for the
@@ -66,5 +68,11 @@ std::pair<std::int64_t, std::int64_t> shard_range(std::int64_t n, int rank, int 
 // Sum of `local` over the ranks before this one in `comm` (MPI_Exscan with
 // MPI_SUM); 0 on rank 0 (where MPI leaves the result undefined). Collective.
 std::int64_t exclusive_scan(std::int64_t local, MPI_Comm comm);
+
+// The one-writer lock of a job's output (see OutputLock), taken by rank 0 and held
+// until the returned object is destroyed. Collective over `comm`: if rank 0 cannot
+// take the lock, every rank throws the same error (InputError when another run
+// holds it), so the job stops before it writes anything.
+OutputLock lock_output(const std::string& output, MPI_Comm comm, const std::string& lock_file = "");
 
 }  // namespace irisml::dist

@@ -71,6 +71,31 @@ void SamplerSettings::validate() const {
 
 std::string progress_path(const std::string& output) { return output + ".progress"; }
 
+double sampling_memory_bytes(const SamplerSettings& s, const model::ModelConfig& config) {
+  double made = 0;
+  for (int h : config.made_hidden) made += h;
+  // Per flow row, float32: the context and its concatenation with θ, each MADE's hidden
+  // layers (a few alive at once), and θ, log-densities and mixture terms.
+  const double per_row = 4.0 * (2.0 * config.width + 3.0 * made + 16.0 * model::kNumParams +
+                                4.0 * config.mixture_components);
+  const double rows = std::max(static_cast<double>(s.batch) * s.samples * std::max(1, s.workers),
+                               static_cast<double>(s.samples) * std::max(1, s.retry_factor));
+  const double block = static_cast<double>(s.block_rows) * s.samples * model::kNumParams * 4.0 * 3.0;
+  return 2.0 * rows * per_row + block;
+}
+
+void check_sampling_memory(const SamplerSettings& s, const model::ModelConfig& config, double limit_bytes) {
+  const double need = sampling_memory_bytes(s, config);
+  if (need <= 0.75 * limit_bytes) return;
+  constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
+  fail_input("--samples {} x --batch {} x {} worker thread(s) (--block-rows {}{}) needs about {:.3g} GiB of memory "
+             "per rank, more than 3/4 of this rank's share of the node's memory ({:.3g} GiB); lower --batch or "
+             "--samples, or run fewer ranks per node",
+             s.samples, s.batch, std::max(1, s.workers), s.block_rows,
+             s.retry_factor > 0 ? fmt::format(", --retry-factor {}", s.retry_factor) : std::string(), need / GiB,
+             limit_bytes / GiB);
+}
+
 // ------------------------------------------------------------ random numbers -----
 
 std::uint64_t sampling_stream_seed(std::uint64_t seed) {
@@ -569,6 +594,25 @@ void agree_on_failure(const std::exception_ptr& local_error, MPI_Comm comm, cons
   throw Error(fmt::format("another rank failed {} (its message is above)", during));
 }
 
+// Rethrows `error` (or, if null, an Error with `otherwise`) with `suffix` appended,
+// keeping the project's error kind (exit code 2 for input, 1 otherwise) and dropping
+// LibTorch's C++ backtrace from its messages.
+[[noreturn]] void rethrow_with_suffix(const std::exception_ptr& error, const std::string& otherwise,
+                                      const std::string& suffix) {
+  if (!error) throw Error(otherwise + suffix);
+  try {
+    std::rethrow_exception(error);
+  } catch (const InputError& e) {
+    throw InputError(e.what() + suffix);
+  } catch (const IoError& e) {
+    throw IoError(e.what() + suffix);
+  } catch (const c10::Error& e) {
+    throw Error(e.what_without_backtrace() + suffix);
+  } catch (const std::exception& e) {
+    throw Error(e.what() + suffix);
+  }
+}
+
 std::string file_identity(const std::string& path) {
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
@@ -841,9 +885,15 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   if (rank == 0) {
     Progress old;
     if (read_progress(sidecar, old)) {
-      if (old.key == key && old.done.size() == n_blocks && file_exists(partial) && h5::is_hdf5(partial)) {
+      const bool have_partial = file_exists(partial) && h5::is_hdf5(partial);
+      if (old.key == key && old.done.size() == n_blocks && have_partial) {
         resume = 1;
         progress.done = old.done;
+      } else if (!have_partial) {
+        // Nothing to protect: the finished blocks it records are gone with their file.
+        log::warn("'{}' is left from an earlier run of '{}' whose partial output '{}' is missing{}; nothing can be "
+                  "resumed, starting over",
+                  sidecar, job.output, partial, file_exists(partial) ? " (not HDF5)" : "");
       } else if (job.discard_unfinished) {
         log::warn("'{}' belongs to a different run (other inputs or settings) or its partial output is missing; "
                   "discarding it (--overwrite)",
@@ -940,10 +990,33 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   // A failure on one rank must not leave the others waiting in a collective: local
   // work runs under try, every rank learns of any failure at the next agreement, and
   // all of them throw there together (so the collective file close still matches up).
+  // On failure the output is closed (collectively: every rank fails here together) and
+  // what this run made is removed unless it holds finished blocks worth resuming.
   std::exception_ptr local_error;
-  const std::string kept = fmt::format("; finished blocks are kept in '{}' — rerun the same command to resume",
-                                       partial);
-  auto agree_or_throw = [&](const char* during) { agree_on_failure(local_error, comm, during + kept); };
+  auto agree_or_throw = [&](const char* during) {
+    int failed_here = local_error ? 1 : 0, any_failed = 0;
+    mpi_check(MPI_Allreduce(&failed_here, &any_failed, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce");
+    if (!any_failed) return;
+    const auto n_done = std::count(progress.done.begin(), progress.done.end(), 1);
+    try {
+      file->close();
+    } catch (const std::exception&) {  // the original error matters more
+    }
+    file.reset();
+    std::string what;
+    if (n_done > 0) {
+      what = fmt::format("; the {} finished block(s) are kept in '{}': fix the cause and rerun the same command to "
+                         "resume",
+                         n_done, partial);
+    } else {
+      if (rank == 0) {
+        std::remove(partial.c_str());
+        std::remove(sidecar.c_str());
+      }
+      what = fmt::format("; no block was finished, so this run's '{}' and '{}' were removed", partial, sidecar);
+    }
+    rethrow_with_suffix(local_error, fmt::format("another rank failed {} (its message is above)", during), what);
+  };
   for (unsigned long long it = 0; it < iters; ++it) {
     std::uint64_t row0 = 0, nrows = 0;
     long long block = -1;

@@ -177,6 +177,16 @@ class PosteriorSampler : public BlockProcessor {
   std::atomic<std::uint64_t> sampled_{0};
 };
 
+// Bytes of working memory one rank needs at once to sample with these settings (an
+// estimate, ~2x generous): the flow's activations for batch x samples rows per network
+// call, `workers` calls at a time (S x retry_factor rows for a retried star), and the
+// per-block sample buffers. Used to refuse impossible settings before any output exists.
+double sampling_memory_bytes(const SamplerSettings& settings, const model::ModelConfig& config);
+
+// InputError naming --samples, --batch, the estimate and `limit_bytes` (this rank's
+// share of the node's memory) when the estimate exceeds 3/4 of the limit.
+void check_sampling_memory(const SamplerSettings& settings, const model::ModelConfig& config, double limit_bytes);
+
 // The stream key used for a star's random numbers (the seed mixed with a constant
 // so that sampling never reuses the draws `catalog make` took from the same seed).
 std::uint64_t sampling_stream_seed(std::uint64_t seed);

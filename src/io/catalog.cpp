@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -148,7 +149,7 @@ class Hdf5Source final : public CatalogReader::Source {
       h5::Handle obj(H5Oopen(root, name.c_str(), H5P_DEFAULT));
       if (!obj.valid()) fail_io("cannot open '/{}' in HDF5 catalogue '{}' (truncated or damaged?)", name, path);
       if (H5Iget_type(obj.get()) != H5I_DATASET) {
-        others_.push_back(name);
+        others_.push_back({name, "is not a dataset"});
         continue;
       }
       auto dims = file_.dims(name);
@@ -162,7 +163,7 @@ class Hdf5Source final : public CatalogReader::Source {
         continue;
       }
       if (dims.size() != 1) {
-        others_.push_back(name);
+        others_.push_back({name, fmt::format("has shape [{}]; a column must be 1-D, one value per star", fmt::join(dims, ","))});
         continue;
       }
       if (!rows_known) {
@@ -189,8 +190,9 @@ class Hdf5Source final : public CatalogReader::Source {
   CatalogFormat format() const override { return CatalogFormat::Hdf5; }
   const std::vector<std::string>& columns() const override { return columns_; }
   std::uint64_t rows() const override { return rows_; }
-  // Non-dataset or non-1-D objects (reported as unknown columns).
-  const std::vector<std::string>& others() const { return others_; }
+  // Non-dataset or non-1-D objects, each with what it is (reported as unknown columns,
+  // or as misshapen when the name is a column the reader knows).
+  const std::vector<std::pair<std::string, std::string>>& others() const { return others_; }
 
   void read_numeric(const std::string& column, std::uint64_t row0, std::uint64_t n, double* out) const override {
     if (text_.at(column)) {
@@ -260,7 +262,8 @@ class Hdf5Source final : public CatalogReader::Source {
   }
 
   h5::File file_;
-  std::vector<std::string> columns_, others_;
+  std::vector<std::string> columns_;
+  std::vector<std::pair<std::string, std::string>> others_;
   std::map<std::string, bool> text_;
   std::uint64_t rows_ = 0, truth_rows_ = 0;
   bool truth_ = false;
@@ -495,8 +498,26 @@ class FitsSource final : public CatalogReader::Source {
   mutable std::map<std::string, std::vector<std::string>> text_;
 };
 
+// True if the first kilobyte is printable text (a CSV file under another extension).
+bool looks_like_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char buffer[1024];
+  in.read(buffer, sizeof buffer);
+  const auto n = in.gcount();
+  if (n <= 0) return false;
+  for (std::streamsize i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(buffer[i]);
+    if (c < 0x09 || (c > 0x0d && c < 0x20) || c == 0x7f) return false;
+  }
+  return true;
+}
+
 std::unique_ptr<CatalogReader::Source> open_source(const std::string& path, CatalogFormat& format) {
   {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      fail_input("catalogue '{}' is a directory; give a catalogue file (.h5/.hdf5, .csv or .fits)", path);
+    }
     std::ifstream probe(path, std::ios::binary);
     if (!probe) fail_io("cannot open catalogue '{}': file missing or unreadable", path);
   }
@@ -508,14 +529,19 @@ std::unique_ptr<CatalogReader::Source> open_source(const std::string& path, Cata
     return std::make_unique<Hdf5Source>(path);
   }
   if (ext == "h5" || ext == "hdf5" || ext == "he5") {
-    fail_io("catalogue '{}' is not an HDF5 file (no HDF5 signature; truncated, or another format?)", path);
+    fail_input("catalogue '{}' is not an HDF5 file (no HDF5 signature){}", path,
+               fits_sig ? "; it is a FITS file: rename it to .fits"
+                        : looks_like_text(path) ? "; it holds text: a CSV catalogue must be named .csv"
+                                                : "; truncated, or another format?");
   }
   if (fits_sig || ((ext == "fits" || ext == "fit" || ext == "fts") && is_gzip(path))) {
     format = CatalogFormat::Fits;
     return std::make_unique<FitsSource>(path);
   }
   if (ext == "fits" || ext == "fit" || ext == "fts") {
-    fail_io("catalogue '{}' is not a FITS file (it does not start with 'SIMPLE  =')", path);
+    fail_input("catalogue '{}' is not a FITS file (it does not start with 'SIMPLE  ='){}", path,
+               looks_like_text(path) ? "; it holds text: a CSV catalogue must be named .csv"
+                                     : "; truncated, or another format?");
   }
   if (ext == "csv" || ext == "txt") {
     format = CatalogFormat::Csv;
@@ -653,7 +679,14 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
     }
   }
   if (impl->format == CatalogFormat::Hdf5) {
-    for (const auto& o : static_cast<const Hdf5Source&>(src).others()) unknown.push_back(o);
+    for (const auto& [name, what] : static_cast<const Hdf5Source&>(src).others()) {
+      const std::string canon = mapped(name).first, lc = lower(canon);
+      const bool known_name = lc == "id" || lc == "ra" || lc == "dec" || lc.rfind("true_", 0) == 0 ||
+                              find_filter(canon) >= 0 ||
+                              (ends_with(lc, "_err") && find_filter(canon.substr(0, canon.size() - 4)) >= 0);
+      if (known_name) fail_input("HDF5 catalogue '{}': /{} {}", path, name, what);
+      unknown.push_back(fmt::format("{} ({})", name, what));
+    }
   }
   if (!unknown.empty()) {
     if (!options.ignore_unknown_columns) {

@@ -152,7 +152,7 @@ bool File::exists(const std::string& name) const {
 }
 
 std::vector<std::uint64_t> File::dims(const std::string& name) const {
-  if (!exists(name)) fail_io("dataset '{}' is missing from '{}'", name, path_);
+  if (!exists(name)) fail_input("dataset '{}' is missing from '{}'", name, path_);
   Handle dset(IRISML_H5_CHECK(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), "opening " + describe(path_, name)));
   Handle space(IRISML_H5_CHECK(H5Dget_space(dset.get()), "dataspace of " + describe(path_, name)));
   int rank = IRISML_H5_CHECK(H5Sget_simple_extent_ndims(space.get()), "rank of " + describe(path_, name));
@@ -276,11 +276,14 @@ void File::write_strings(const std::string& name, const std::vector<std::string>
 std::vector<std::string> File::read_strings(const std::string& name) const {
   auto d = dims(name);
   const std::string what = describe(path_, name);
-  if (d.size() != 1) fail_io("{} should be a 1-D string list", what);
+  if (d.size() != 1) fail_input("{} should be a 1-D string list", what);
   Handle dset(IRISML_H5_CHECK(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), "opening " + what));
   Handle ftype(IRISML_H5_CHECK(H5Dget_type(dset.get()), "type of " + what));
   if (H5Tget_class(ftype.get()) != H5T_STRING || H5Tis_variable_str(ftype.get()) > 0) {
-    fail_io("{} is not a fixed-length string dataset", what);
+    fail_input("{} is not a fixed-length string dataset{}", what,
+               H5Tis_variable_str(ftype.get()) > 0
+                   ? " (variable-length strings are not read: store fixed-length ones, e.g. numpy bytes 'S<n>')"
+                   : "");
   }
   std::size_t width = H5Tget_size(ftype.get());
   Handle mtype = string_type(width);
@@ -309,7 +312,7 @@ void write_attribute(hid_t file, const std::string& path, const std::string& obj
 Handle open_attribute(hid_t file, const std::string& path, const std::string& object, const std::string& name) {
   Handle obj = open_object(file, path, object);
   if (H5Aexists(obj.get(), name.c_str()) <= 0) {
-    fail_io("attribute '{}' is missing on {}", name, describe(path, object));
+    fail_input("attribute '{}' is missing on {}", name, describe(path, object));
   }
   return Handle(IRISML_H5_CHECK(H5Aopen(obj.get(), name.c_str(), H5P_DEFAULT), "opening attribute " + name));
 }
@@ -353,7 +356,7 @@ bool File::has_attr(const std::string& object, const std::string& name) const {
 std::string File::attr_string(const std::string& object, const std::string& name) const {
   Handle attr = open_attribute(id(), path_, object, name);
   Handle ftype(IRISML_H5_CHECK(H5Aget_type(attr.get()), "attribute type"));
-  if (H5Tget_class(ftype.get()) != H5T_STRING) fail_io("attribute '{}' on {} is not a string", name, describe(path_, object));
+  if (H5Tget_class(ftype.get()) != H5T_STRING) fail_input("attribute '{}' on {} is not a string", name, describe(path_, object));
   if (H5Tis_variable_str(ftype.get()) > 0) {
     char* text = nullptr;
     Handle mtype(IRISML_H5_CHECK(H5Tcopy(H5T_C_S1), "string type"));
@@ -372,7 +375,7 @@ std::string File::attr_string(const std::string& object, const std::string& name
 
 double File::attr_double(const std::string& object, const std::string& name) const {
   Handle attr = open_attribute(id(), path_, object, name);
-  if (attribute_size(attr.get()) != 1) fail_io("attribute '{}' on {} is not a scalar", name, describe(path_, object));
+  if (attribute_size(attr.get()) != 1) fail_input("attribute '{}' on {} is not a scalar", name, describe(path_, object));
   double value = 0;
   IRISML_H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &value), "reading attribute " + name);
   return value;
@@ -380,7 +383,7 @@ double File::attr_double(const std::string& object, const std::string& name) con
 
 std::int64_t File::attr_int(const std::string& object, const std::string& name) const {
   Handle attr = open_attribute(id(), path_, object, name);
-  if (attribute_size(attr.get()) != 1) fail_io("attribute '{}' on {} is not a scalar", name, describe(path_, object));
+  if (attribute_size(attr.get()) != 1) fail_input("attribute '{}' on {} is not a scalar", name, describe(path_, object));
   std::int64_t value = 0;
   IRISML_H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_INT64, &value), "reading attribute " + name);
   return value;

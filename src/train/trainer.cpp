@@ -16,6 +16,7 @@
 #include "core/paths.hpp"
 #include "core/shard.hpp"
 #include "distributed/communicator.hpp"
+#include "distributed/environment.hpp"
 #include "distributed/gradient_reducer.hpp"
 #include "distributed/mpi_check.hpp"
 #include "model/posterior.hpp"
@@ -189,6 +190,8 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
   if (all_max(dir_failed, comm)) {
     fail_input("--output-dir '{}' cannot be created{}", o.output_dir, dir_message.empty() ? "" : ": " + dir_message);
   }
+  // One run per directory, held to the end (a second run would race this one's checkpoints).
+  const auto lock = dist::lock_output(o.output_dir, comm, join_path(o.output_dir, "train.lock"));
   const std::string ckpt_path = join_path(o.output_dir, "checkpoint.h5");
   const std::string best_path = join_path(o.output_dir, "best.h5");
   const std::string log_path = join_path(o.output_dir, "train_log.jsonl");

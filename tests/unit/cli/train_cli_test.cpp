@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "cli_support.hpp"
+#include "core/output_lock.hpp"
 #include "test_support.hpp"
 
 namespace irisml::test {
@@ -61,6 +62,23 @@ TEST_F(TrainCliTest, ExitCodesAndRefusedRunsKeepTheCheckpoint) {
   r = run_irisml("train --quiet " + data_flags() + " --data " + dir_ + "/missing.h5 --output-dir " + dir_ + "/x");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("missing.h5"), std::string::npos) << r.output;
+}
+
+// Issue 11 item 1: a run directory another run is training in is refused at once.
+TEST_F(TrainCliTest, ASecondRunInTheSameDirectoryIsRefusedAtOnce) {
+  const std::string run = dir_ + "/busy";
+  fs::create_directories(run);
+  {
+    OutputLock held(run, run + "/train.lock");  // this test process plays the first run
+    auto r = run_irisml(train("busy", "--max-steps 3"));
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("is being written by another run"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(run + "/checkpoint.h5"));
+    EXPECT_FALSE(fs::exists(run + "/train_log.jsonl"));
+  }
+  auto r = run_irisml(train("busy", "--max-steps 3"));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(run + "/train.lock"));
 }
 
 TEST_F(TrainCliTest, SigtermCheckpointsAndExitsThreeThenResumeFinishes) {

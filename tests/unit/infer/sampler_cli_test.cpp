@@ -2,6 +2,7 @@
 // independence under mpiexec, resume after an interruption, and bad input (exit
 // codes, messages, nothing previously written damaged).
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <fstream>
 
 #include "../cli/cli_support.hpp"
+#include "core/output_lock.hpp"
 #include "io/fits.hpp"
 #include "io/hdf5.hpp"
 #include "sampler_testing.hpp"
@@ -176,6 +178,108 @@ TEST_F(SampleCliTest, UnfinishedRunWithOtherSettingsIsKeptUnlessOverwrite) {
   EXPECT_EQ(fresh.code, 0) << fresh.output;
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/other.h5"));
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/other.h5.progress"));
+}
+
+// Issue 11 item 1: a second run on an output another run is writing fails at once
+// (exit 2, naming the holder) and leaves nothing behind; also under mpiexec.
+TEST_F(SampleCliTest, SecondRunOnTheSameOutputFailsAtOnceAndLeavesNothing) {
+  const std::string out = dir_ + "/locked.h5";
+  {
+    OutputLock held(out);  // this test process plays the first run
+    ASSERT_TRUE(held.held());
+    for (const std::string& launcher : {std::string(), std::string("mpiexec -n 2 --oversubscribe --allow-run-as-root ")}) {
+      auto r = run_command(launcher + IRISML_BINARY + " " + base("cat.csv", "locked.h5") + " --data-dir " +
+                           IRISML_TEST_DATA_DIR);
+      EXPECT_EQ(r.code, 2) << launcher << r.output;
+      EXPECT_NE(r.output.find("is being written by another run"), std::string::npos) << r.output;
+      EXPECT_NE(r.output.find("pid " + std::to_string(::getpid())), std::string::npos) << r.output;
+      EXPECT_FALSE(std::filesystem::exists(out + ".partial"));
+      EXPECT_FALSE(std::filesystem::exists(out + ".progress"));
+      EXPECT_FALSE(std::filesystem::exists(out));
+      EXPECT_TRUE(std::filesystem::exists(out + ".lock"));  // still ours
+    }
+  }
+  EXPECT_FALSE(std::filesystem::exists(out + ".lock"));
+  auto r = irisml(base("cat.csv", "locked.h5"));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(out + ".lock"));  // released at the end
+}
+
+// Issue 11 item 7: a progress file whose partial output is gone is explained, and
+// the run starts over (there is nothing to protect) instead of being refused.
+TEST_F(SampleCliTest, ProgressWithoutItsPartialIsExplainedAndStartsOver) {
+  ASSERT_EQ(csv_run().code, 0) << csv_run().output;
+  auto first = irisml(base("cat.csv", "orphan.h5") + " --max-blocks 1");
+  ASSERT_EQ(first.code, 3) << first.output;
+  std::filesystem::remove(dir_ + "/orphan.h5.partial");
+  auto second = irisml(base("cat.csv", "orphan.h5"));
+  EXPECT_EQ(second.code, 0) << second.output;
+  EXPECT_NE(second.output.find("partial output"), std::string::npos) << second.output;
+  EXPECT_NE(second.output.find("is missing"), std::string::npos) << second.output;
+  EXPECT_TRUE(testing::read_bytes(dir_ + "/post.h5") == testing::read_bytes(dir_ + "/orphan.h5"));
+}
+
+// Issue 11 items 4, 7 and 9: inputs that used to fail late, with a misleading message
+// or with exit 1 are refused up front with exit 2, a message naming what is wrong,
+// and no file left behind.
+TEST_F(SampleCliTest, MalformedInputsAreNamedAndRefusedBeforeWriting) {
+  auto expect_refused = [&](const std::string& arguments, const std::string& output, const std::string& words) {
+    auto r = irisml(arguments);
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find(words), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("frame #"), std::string::npos) << r.output;  // no LibTorch backtrace
+    for (const char* suffix : {"", ".partial", ".progress", ".lock"}) {
+      EXPECT_FALSE(std::filesystem::exists(dir_ + "/" + output + suffix)) << output + suffix;
+    }
+  };
+  // A 2-D magnitude dataset: its shape is what is wrong, not its name.
+  const std::string twod = dir_ + "/twod.h5";
+  std::filesystem::copy_file(dir_ + "/cat.h5", twod, std::filesystem::copy_options::overwrite_existing);
+  {
+    hid_t f = H5Fopen(twod.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const std::string band = testing::model_filters().front();
+    H5Ldelete(f, band.c_str(), H5P_DEFAULT);
+    const hsize_t dims[2] = {45, 2};
+    hid_t space = H5Screate_simple(2, dims, nullptr);
+    hid_t d = H5Dcreate2(f, band.c_str(), H5T_NATIVE_FLOAT, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    std::vector<float> zeros(90, 15.0f);
+    H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data());
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Fclose(f);
+  }
+  expect_refused(base("twod.h5", "o1.h5"), "o1.h5", "has shape [45,2]; a column must be 1-D");
+  // Variable-length string ids.
+  const std::string vlen = dir_ + "/vlen.h5";
+  std::filesystem::copy_file(dir_ + "/cat.h5", vlen, std::filesystem::copy_options::overwrite_existing);
+  {
+    hid_t f = H5Fopen(vlen.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Ldelete(f, "id", H5P_DEFAULT);
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    const hsize_t n = 45;
+    hid_t space = H5Screate_simple(1, &n, nullptr);
+    hid_t d = H5Dcreate2(f, "id", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    std::vector<std::string> ids(45);
+    std::vector<const char*> pointers;
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = "star" + std::to_string(i);
+    for (const auto& id : ids) pointers.push_back(id.c_str());
+    H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data());
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Fclose(f);
+  }
+  expect_refused(base("vlen.h5", "o2.h5"), "o2.h5", "variable-length strings");
+  // CSV text under an .h5 name; a directory as the catalogue.
+  std::filesystem::copy_file(dir_ + "/cat.csv", dir_ + "/text.h5", std::filesystem::copy_options::overwrite_existing);
+  expect_refused(base("text.h5", "o3.h5"), "o3.h5", "a CSV catalogue must be named .csv");
+  std::filesystem::create_directories(dir_ + "/folder.csv");
+  expect_refused(base("folder.csv", "o4.h5"), "o4.h5", "is a directory");
+  // Samples x batch far beyond the memory: refused with the figures, not LibTorch's allocator error.
+  expect_refused("sample --model " + dir_ + "/model.h5 --catalog " + dir_ + "/cat.csv --output " + dir_ +
+                     "/o5.h5 --no-ppc --samples 2000000000 --quiet",
+                 "o5.h5", "GiB of memory per rank");
 }
 
 TEST_F(SampleCliTest, OutputThatIsAnInputIsRefusedEvenWithOverwrite) {

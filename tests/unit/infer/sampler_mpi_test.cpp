@@ -14,6 +14,7 @@
 
 #include "core/error.hpp"
 #include "core/paths.hpp"
+#include "core/shard.hpp"
 #include "infer/sampler.hpp"
 #include "io/catalog.hpp"
 #include "io/hdf5.hpp"
@@ -298,6 +299,67 @@ TEST(SampleCatalogMpiTest, AFailureOnOneRankStopsEveryRank) {
     MPI_Barrier(MPI_COMM_WORLD);
     EXPECT_FALSE(std::filesystem::exists(dir + "/out.h5"));
   }
+}
+
+// A processor that fails on one block (on whichever rank owns it), and samples
+// normally otherwise.
+class FailOnBlock : public BlockProcessor {
+ public:
+  FailOnBlock(const SamplerSettings& settings, std::uint64_t fail_row0)
+      : inner_(testing::tiny_model(), settings), fail_row0_(fail_row0) {}
+  void run(const StarBlock& block, BlockResult& out) override {
+    if (block.row0 == fail_row0_) throw InputError("injected failure at row " + std::to_string(block.row0));
+    inner_.run(block, out);
+  }
+  std::vector<ExtraColumn> extra_columns() const override { return inner_.extra_columns(); }
+  std::string describe() const override { return inner_.describe(); }
+  std::vector<std::pair<std::string, std::string>> attributes() const override { return inner_.attributes(); }
+
+ private:
+  PosteriorSampler inner_;
+  std::uint64_t fail_row0_;
+};
+
+// A run that fails removes what it created when no block was finished (a corrected
+// rerun is not blocked by stale files), and keeps the partial and progress files,
+// saying so, once blocks are finished; that rerun then resumes to the same bytes.
+TEST(SampleCatalogMpiTest, AFailedRunRemovesWhatItMadeUnlessBlocksAreFinished) {
+  const std::string dir = scratch("failed_run");
+  auto catalog = shared_catalog(dir + "/cat.h5", 61, 21);
+  const auto settings = small_settings();                  // 9 blocks of 7 rows
+  const auto last = shard_range(9, world_size() - 1, world_size());  // the last rank's blocks
+  const std::string out = dir + "/out.h5";
+  for (const bool after_a_block : {false, true}) {
+    const std::uint64_t fail_block = last.first + (after_a_block ? 1 : 0);
+    FailOnBlock processor(settings, fail_block * settings.block_rows);
+    std::string message;
+    try {
+      process_catalog(processor, catalog, job_for(out), settings, false, MPI_COMM_WORLD);
+      ADD_FAILURE() << "expected the injected failure";
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (world_rank() == world_size() - 1) {
+      EXPECT_NE(message.find("injected failure"), std::string::npos) << message;
+    }
+    if (!after_a_block) {
+      EXPECT_NE(message.find("were removed"), std::string::npos) << message;
+      EXPECT_FALSE(file_exists(partial_path(out)));
+      EXPECT_FALSE(file_exists(progress_path(out)));
+    } else {
+      EXPECT_NE(message.find("finished block(s) are kept"), std::string::npos) << message;
+      EXPECT_TRUE(file_exists(partial_path(out)));
+      EXPECT_TRUE(file_exists(progress_path(out)));
+    }
+    EXPECT_FALSE(file_exists(out));
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
+  // The rerun resumes the finished blocks and completes to the bytes of a clean run.
+  auto report = sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD);
+  EXPECT_TRUE(report.complete);
+  EXPECT_GT(report.blocks_skipped, 0u);
+  expect_same_bytes_as_one_process(catalog, settings, dir, out);
 }
 
 TEST(SampleCatalogMpiTest, UnknownCatalogFilterIsAnInputErrorOnEveryRank) {

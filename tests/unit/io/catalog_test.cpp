@@ -232,7 +232,9 @@ TEST(CatalogTest, Hdf5ReadsRowRangesTruthAndCountsDrops) {
   fs::remove(path);
 }
 
-TEST(CatalogTest, TruncatedOrForeignFilesAreIoErrorsNamingTheFile) {
+// A damaged file is an I/O error; a file of another format under a catalogue's name
+// is the user's input (exit 2), and the message says what it holds.
+TEST(CatalogTest, TruncatedOrForeignFilesAreErrorsNamingTheFile) {
   std::string good = write_hdf5_catalog("good.h5", false);
   std::string truncated = temp_path("catalog", "truncated.h5");
   {
@@ -242,9 +244,10 @@ TEST(CatalogTest, TruncatedOrForeignFilesAreIoErrorsNamingTheFile) {
   }
   expect_error<IoError>([&] { CatalogReader::open(truncated, kKnown); }, {truncated});
   std::string fake = write_text("fake.h5", "SDSS_g,SDSS_g_err\n17,0.1\n");
-  expect_error<IoError>([&] { CatalogReader::open(fake, kKnown); }, {fake, "not an HDF5 file"});
+  expect_error<InputError>([&] { CatalogReader::open(fake, kKnown); },
+                            {fake, "not an HDF5 file", "a CSV catalogue must be named .csv"});
   std::string fake_fits = write_text("fake.fits", "hello");
-  expect_error<IoError>([&] { CatalogReader::open(fake_fits, kKnown); }, {fake_fits, "not a FITS file"});
+  expect_error<InputError>([&] { CatalogReader::open(fake_fits, kKnown); }, {fake_fits, "not a FITS file"});
   expect_error<IoError>([&] { CatalogReader::open(temp_path("catalog", "missing.csv"), kKnown); }, {"missing.csv", "cannot open"});
   std::string odd = write_text("cat.dat", "x");
   expect_error<InputError>([&] { CatalogReader::open(odd, kKnown); }, {"cannot tell the format"});
