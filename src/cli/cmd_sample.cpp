@@ -271,10 +271,10 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   auto report = infer::sample_catalog(model, catalog, job, s, ppc_on ? synth.get() : nullptr, ctx.comm, target.get());
   const double rate = static_cast<double>(report.sampled) / std::max(report.seconds, 1e-9);
   log::info("sample: {} rows; this run: {} blocks ({} skipped as done), {} stars sampled in {:.1f} s ({:.1f} stars/s); "
-            "flags: {} too few bands, {} outside the training range, {} posterior-predictive; {} bands dropped for a "
-            "bad error",
+            "flags: {} too few bands, {} outside the training range, {} posterior-predictive; {} bands dropped as "
+            "unusable (an error <= 0 or not finite, or a magnitude outside [-30, 60])",
             report.rows, report.blocks_run, report.blocks_skipped, report.sampled, report.seconds, rate,
-            report.too_few_bands, report.outside_training, report.ppc_high, report.dropped_bad_error);
+            report.too_few_bands, report.outside_training, report.ppc_high, report.dropped_unusable);
   if (s.importance) log::info("sample: {} stars with importance ESS/S below {}", report.low_ess, s.ess_threshold);
   if (report.interrupted) {
     log::info("sample: stopped before the end; rerun the same command to resume ({} keeps the finished blocks)",

@@ -1032,7 +1032,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
         stars.mag = std::move(cb.mag);
         stars.err = std::move(cb.err);
         ids = std::move(cb.id);
-        for (auto d : cb.dropped_bad_error) counts[4] += static_cast<std::uint64_t>(d);
+        for (auto d : cb.dropped_unusable) counts[4] += static_cast<std::uint64_t>(d);
         processor.run(stars, res);
         for (std::uint64_t r = 0; r < nrows; ++r) {
           counts[0] += (res.flags[r] & kFlagTooFewBands) ? 0 : 1;
@@ -1120,7 +1120,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   report.too_few_bands = sums[1];
   report.outside_training = sums[2];
   report.ppc_high = sums[3];
-  report.dropped_bad_error = sums[4];
+  report.dropped_unusable = sums[4];
   report.low_ess = sums[5];
 
   const bool all_done = std::all_of(progress.done.begin(), progress.done.end(), [](char d) { return d == 1; });

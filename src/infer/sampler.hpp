@@ -235,7 +235,7 @@ struct SampleReport {
   std::uint64_t blocks = 0, blocks_run = 0, blocks_skipped = 0;  // skipped = done by an earlier run
   std::uint64_t sampled = 0, too_few_bands = 0, outside_training = 0, ppc_high = 0;  // this run, all ranks
   std::uint64_t low_ess = 0;  // kFlagLowEss, this run, all ranks
-  std::uint64_t dropped_bad_error = 0;  // bands dropped by the reader for a bad error (this run)
+  std::uint64_t dropped_unusable = 0;  // bands dropped by the reader for a bad error (this run)
   double seconds = 0.0;
   bool all_transfers_collective = true;  // every row transfer of this run was collective (all ranks)
   bool interrupted = false;  // stopped early (signal or max_blocks); rerun to resume

@@ -771,7 +771,7 @@ CatalogBlock CatalogReader::read(std::uint64_t row0, std::uint64_t n) const {
   block.rows = n;
   block.mag.assign(n * nf, std::numeric_limits<float>::quiet_NaN());
   block.err.assign(n * nf, std::numeric_limits<float>::quiet_NaN());
-  block.dropped_bad_error.assign(nf, 0);
+  block.dropped_unusable.assign(nf, 0);
   std::vector<double> mag(n), err(n);
   for (std::size_t f = 0; f < nf; ++f) {
     src.read_numeric(m.mag_columns[f], row0, n, mag.data());
@@ -779,8 +779,10 @@ CatalogBlock CatalogReader::read(std::uint64_t row0, std::uint64_t n) const {
     for (std::uint64_t r = 0; r < n; ++r) {
       if (m.is_missing(mag[r])) continue;
       const double e = err[r];
-      if (!std::isfinite(e) || !(e > 0)) {
-        ++block.dropped_bad_error[f];
+      // A non-positive or non-finite error, or a magnitude no star can have (outside
+      // [kMagnitudeMin, kMagnitudeMax]), makes the band unusable: dropped and counted.
+      if (!std::isfinite(e) || !(e > 0) || !(mag[r] >= kMagnitudeMin && mag[r] <= kMagnitudeMax)) {
+        ++block.dropped_unusable[f];
         continue;
       }
       block.mag[r * nf + f] = static_cast<float>(mag[r] + m.offsets[f]);

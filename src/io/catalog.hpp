@@ -46,13 +46,21 @@ const char* to_string(CatalogFormat format);
 
 // Rows [row0, row0 + rows) of a catalogue. Per-star arrays are row-major
 // rows × filters (CatalogReader::filters() order).
+// Apparent magnitudes a catalogue band may hold (the Sun is -26.7; no survey reaches
+// 60): a value outside is a corrupt entry, and its band is dropped, never fed to the
+// network (where e.g. 1e30 would turn every summary into NaN).
+inline constexpr double kMagnitudeMin = -30.0;
+inline constexpr double kMagnitudeMax = 60.0;
+
 struct CatalogBlock {
   std::uint64_t row0 = 0, rows = 0;
   std::vector<float> mag, err;                  // NaN = band absent (either both NaN or neither)
   std::vector<std::string> id;                  // empty if the catalogue has no id column
   std::vector<double> ra, dec;                  // empty if absent (NaN where a value is missing)
   std::vector<double> truth;                    // rows × 5 (teff, logg, mh, av, rv) if has_truth(), else empty
-  std::vector<std::int64_t> dropped_bad_error;  // per filter: bands dropped for a non-positive/non-finite error
+  // Per filter: bands dropped as unusable (a non-positive or non-finite error, or a
+  // magnitude outside [kMagnitudeMin, kMagnitudeMax]).
+  std::vector<std::int64_t> dropped_unusable;
 
   int bands(std::uint64_t row) const;  // observed bands of one row
 };

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sstream>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -107,6 +109,44 @@ TEST_F(SampleCliTest, SamplesACatalogueAndWritesTheDocumentedFile) {
   auto g = h5::File::open(dir_ + "/post_h5.h5");
   EXPECT_TRUE(same_values(f.read<float>("/median"), g.read<float>("/median"), 1e-3));
   EXPECT_EQ(f.read<std::uint32_t>("/flags"), g.read<std::uint32_t>("/flags"));
+}
+
+// Issue 11 item 8: a star with an impossible magnitude (1e30) in one band is sampled
+// from its other bands: finite summaries and no non-finite flag (bit 4), where the
+// band used to reach the network and turn the summaries into NaN under flag 2.
+TEST_F(SampleCliTest, AnImpossibleMagnitudeDropsItsBandNotTheStar) {
+  ASSERT_EQ(csv_run().code, 0) << csv_run().output;
+  std::ifstream in(dir_ + "/cat.csv");
+  std::ofstream out(dir_ + "/cat_1e30.csv");
+  std::string line;
+  std::size_t column = 0;
+  for (int l = 0; std::getline(in, line); ++l) {
+    std::vector<std::string> fields;
+    std::stringstream ss(line);
+    for (std::string f; std::getline(ss, f, ',');) fields.push_back(f);
+    if (!line.empty() && line.back() == ',') fields.emplace_back();  // (getline drops a trailing empty field)
+    if (l == 0) {
+      column = static_cast<std::size_t>(std::find(fields.begin(), fields.end(), testing::model_filters().front()) -
+                                        fields.begin());
+      ASSERT_LT(column, fields.size()) << line;
+    } else if (l == 1) {
+      fields[column] = "1e30";
+    }
+    for (std::size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << fields[i];
+    out << "\n";
+  }
+  out.close();
+  auto r = irisml(base("cat_1e30.csv", "post_1e30.h5"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto f = h5::File::open(dir_ + "/post_1e30.h5");
+  auto g = h5::File::open(dir_ + "/post.h5");
+  const auto median = f.read<float>("/median");
+  const auto flags = f.read<std::uint32_t>("/flags");
+  EXPECT_EQ(f.read<std::int32_t>("/n_bands")[0], g.read<std::int32_t>("/n_bands")[0] - 1);
+  if ((flags[0] & 1u) == 0) {
+    for (int p = 0; p < 5; ++p) EXPECT_TRUE(std::isfinite(median[static_cast<std::size_t>(p)])) << p;
+  }
+  for (std::size_t i = 0; i < flags.size(); ++i) EXPECT_EQ(flags[i] & 16u, 0u) << "row " << i;
 }
 
 TEST_F(SampleCliTest, FitsCatalogueGivesTheSameBytesAsHdf5) {

@@ -69,7 +69,7 @@ TEST(CatalogTest, CsvReadsMagnitudesOffsetsMissingValuesAndIds) {
   EXPECT_EQ(b.bands(0), 2);
   EXPECT_EQ(b.bands(1), 1);
   EXPECT_EQ(b.bands(2), 0);
-  EXPECT_EQ(b.dropped_bad_error, (std::vector<std::int64_t>{0, 0}));
+  EXPECT_EQ(b.dropped_unusable, (std::vector<std::int64_t>{0, 0}));
   // a sub-range reads the right rows
   auto tail = cat.read(3, 1);
   EXPECT_EQ(tail.row0, 3u);
@@ -90,11 +90,31 @@ TEST(CatalogTest, BadErrorsDropTheBandAndAreCounted) {
   auto b = cat.read(0, 4);
   // SDSS_g: error 0, −0.1, empty → 3 dropped; row 3 is missing (sentinel), not counted
   // SDSS_z: inf, nan → 2 dropped
-  EXPECT_EQ(b.dropped_bad_error, (std::vector<std::int64_t>{3, 2}));
+  EXPECT_EQ(b.dropped_unusable, (std::vector<std::int64_t>{3, 2}));
   EXPECT_TRUE(absent(b, 0, 0));
   EXPECT_FLOAT_EQ(b.mag[1], 15.02f);  // SDSS_z offset +0.02
   EXPECT_TRUE(absent(b, 1, 1));
   EXPECT_FLOAT_EQ(b.mag[7], 15.02f);
+  fs::remove(path);
+}
+
+// Issue 11 item 8: a magnitude no star can have (1e30, -1e5) is a corrupt entry: the
+// band is dropped and counted like a bad error, so it never reaches the network; the
+// limits themselves are kept.
+TEST(CatalogTest, ImpossibleMagnitudesDropTheBandAndAreCounted) {
+  std::string path = write_text("badmag.csv",
+                                "SDSS_g,SDSS_g_err,SDSS_z,SDSS_z_err\n"
+                                "1e30,0.1,15,0.1\n"
+                                "17,0.1,-1e5,0.1\n"
+                                "60,0.1,-30,0.1\n");
+  auto cat = CatalogReader::open(path, kKnown);
+  auto b = cat.read(0, 3);
+  EXPECT_EQ(b.dropped_unusable, (std::vector<std::int64_t>{1, 1}));
+  EXPECT_TRUE(absent(b, 0, 0));
+  EXPECT_FLOAT_EQ(b.mag[1], 15.02f);
+  EXPECT_FLOAT_EQ(b.mag[2], 17.0f);
+  EXPECT_TRUE(absent(b, 1, 1));
+  EXPECT_EQ(b.bands(2), 2);
   fs::remove(path);
 }
 
@@ -226,7 +246,7 @@ TEST(CatalogTest, Hdf5ReadsRowRangesTruthAndCountsDrops) {
   EXPECT_TRUE(absent(b, 0, 1));  // NaN magnitude: absent, not counted
   EXPECT_TRUE(absent(b, 1, 0));  // −99
   EXPECT_TRUE(absent(b, 1, 1));  // error −1: dropped
-  EXPECT_EQ(b.dropped_bad_error, (std::vector<std::int64_t>{0, 1}));
+  EXPECT_EQ(b.dropped_unusable, (std::vector<std::int64_t>{0, 1}));
   EXPECT_EQ(b.id, (std::vector<std::string>{"s1", "s2"}));
   EXPECT_EQ(b.truth, (std::vector<double>{6000, 4.0, 0.1, 1.0, 2.9, 7000, 3.5, -1.0, 0.0, 3.3}));
   fs::remove(path);
@@ -284,7 +304,7 @@ TEST(CatalogTest, FitsTableWithUpperCaseNamesAndMapping) {
   EXPECT_TRUE(absent(b, 2, 0));
   EXPECT_TRUE(absent(b, 1, 1));  // error 0
   EXPECT_FLOAT_EQ(b.mag[5], 13.0f);
-  EXPECT_EQ(b.dropped_bad_error, (std::vector<std::int64_t>{0, 1}));
+  EXPECT_EQ(b.dropped_unusable, (std::vector<std::int64_t>{0, 1}));
   EXPECT_EQ(b.id, (std::vector<std::string>{"f1", "f2", "f3"}));
   auto part = cat.read(2, 1);
   EXPECT_EQ(part.id, (std::vector<std::string>{"f3"}));
