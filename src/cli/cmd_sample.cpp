@@ -47,7 +47,9 @@ void add_sampler_options(Command& cmd) {
       ("batch", po::value<long long>()->default_value(d.batch), "stars per network call")
       ("parallel", po::value<std::string>()->default_value("batches"),
        "how a rank uses its threads: batches (each thread samples whole batches with single-threaded LibTorch; "
-       "fastest on CPUs) | intra-op (one batch at a time, LibTorch's threads inside each operation)");
+       "fastest on CPUs; the same bytes for any --threads and rank count) | intra-op (one batch at a time, "
+       "LibTorch's threads inside each operation; with more than one thread the round-off differs, recorded in "
+       "the output's 'parallel' attribute)");
 }
 
 // The catalogue-job options shared by sample and fit: inputs, output, seed, threads and
@@ -205,6 +207,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   s.keep_samples = vm["keep-samples"].as<bool>();
   s.batch = vm["batch"].as<long long>();
   s.workers = workers_for(vm, threads);
+  s.intra_op_threads = s.workers == 1 ? threads : 1;
   job_settings_from(vm, s);
   s.range_sigma = vm["range-sigma"].as<double>();
   s.ppc_threshold = vm["ppc-threshold"].as<double>();

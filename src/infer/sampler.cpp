@@ -285,20 +285,34 @@ std::vector<ExtraColumn> PosteriorSampler::extra_columns() const {
   return c;
 }
 
+namespace {
+// Intra-op parallel LibTorch splits reductions by thread count; whole batches on
+// single-threaded workers (or one thread) give the same bytes whatever the layout.
+bool round_off_depends_on_threads(const SamplerSettings& s) { return s.workers <= 1 && s.intra_op_threads > 1; }
+}  // namespace
+
 std::string PosteriorSampler::describe() const {
   const auto& s = settings_;
   return fmt::format("flow batch={} ppc={} ppc_threshold={} ppc_sigma_floor={} bands_min={} bands_max={} sigma_max={} "
                      "range_sigma={} importance={} ess_threshold={} retry_factor={} sir={} sigma_sys={}",
                      s.batch, ppc_ != nullptr, s.ppc_threshold, s.ppc_sigma_floor, s.bands_min, s.bands_max,
-                     s.sigma_max, s.range_sigma, s.importance, s.ess_threshold, s.retry_factor, s.sir, s.sigma_sys);
+                     s.sigma_max, s.range_sigma, s.importance, s.ess_threshold, s.retry_factor, s.sir, s.sigma_sys) +
+         (round_off_depends_on_threads(s) ? fmt::format(" intra_op_threads={}", s.intra_op_threads) : std::string());
 }
 
 std::vector<std::pair<std::string, std::string>> PosteriorSampler::attributes() const {
-  if (!settings_.importance) return {};
-  return {{"importance", "log w = log prior + log L - log q (docs/posterior_format.md)"},
-          {"importance_ess_threshold", fmt::format("{}", settings_.ess_threshold)},
-          {"importance_retry_factor", fmt::format("{}", settings_.retry_factor)},
-          {"likelihood_sigma_sys", fmt::format("{}", settings_.sigma_sys)}};
+  std::vector<std::pair<std::string, std::string>> a;
+  if (round_off_depends_on_threads(settings_)) {
+    a.push_back({"parallel", fmt::format("intra-op, {} threads: results differ from --parallel batches (and from "
+                                         "other thread counts) at float32 round-off",
+                                         settings_.intra_op_threads)});
+  }
+  if (!settings_.importance) return a;
+  a.insert(a.end(), {{"importance", "log w = log prior + log L - log q (docs/posterior_format.md)"},
+                     {"importance_ess_threshold", fmt::format("{}", settings_.ess_threshold)},
+                     {"importance_retry_factor", fmt::format("{}", settings_.retry_factor)},
+                     {"likelihood_sigma_sys", fmt::format("{}", settings_.sigma_sys)}});
+  return a;
 }
 
 void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
@@ -504,14 +518,16 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   };
   const std::size_t n_batches = (todo.size() + B_max - 1) / B_max;
   const auto workers = static_cast<std::size_t>(std::max(1, settings_.workers));
-  if (workers == 1 || n_batches < workers) {  // (too few batches to share: the caller's intra-op threads)
+  if (workers == 1) {  // the caller's thread, with its intra-op threads (--parallel intra-op, or one thread)
     BatchScratch sc;
     for (std::size_t c0 = 0; c0 < todo.size(); c0 += B_max) process(c0, sc);
     return;
   }
   // Batch-parallel: each worker takes whole batches and runs LibTorch with one
   // intra-op thread (small matrices parallelise poorly inside an operation). A
-  // batch's numbers do not depend on which worker computes it.
+  // batch's numbers do not depend on which worker computes it. With fewer batches than
+  // workers (a small block) some workers stay idle rather than switching to intra-op
+  // threads, whose round-off would depend on the thread count and so on the rank count.
   // at::set_num_threads in a worker also resets LibTorch's process-wide setting;
   // restore the caller's afterwards.
   const int caller_threads = at::get_num_threads();

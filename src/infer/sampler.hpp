@@ -52,6 +52,9 @@ struct SamplerSettings {
   std::int64_t batch = 256;       // stars per network call
   int workers = 1;                // threads running whole batches concurrently (each with one
                                   // LibTorch intra-op thread); 1 = the caller's thread and settings
+  int intra_op_threads = 1;       // with workers == 1: LibTorch's threads inside each operation.
+                                  // Above 1 the reductions split differently, so results differ
+                                  // at float32 round-off: recorded in the output and the resume key
   std::uint64_t seed = 1;         // with the row index, keys every star's random numbers
   std::uint64_t block_rows = 4096;  // rows per block (the unit of I/O and of resume)
 
