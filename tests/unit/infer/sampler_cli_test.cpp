@@ -384,6 +384,19 @@ TEST_F(SampleCliTest, BadModelFilesAreClearErrors) {
   EXPECT_NE(r.output.find("truncated.h5"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.h5"));
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.h5.partial"));
+  // A checkpoint without one of its attributes is bad input (exit 2, issue 11 item 9), named.
+  std::filesystem::copy_file(dir_ + "/model.h5", dir_ + "/no_step.h5", std::filesystem::copy_options::overwrite_existing);
+  {
+    hid_t f = H5Fopen((dir_ + "/no_step.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Adelete(f, "step");
+    H5Fclose(f);
+  }
+  r = irisml("sample --model " + dir_ + "/no_step.h5 --catalog " + dir_ + "/cat.csv --output " + dir_ +
+             "/x.h5 --no-ppc");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("attribute 'step' is missing"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("no_step.h5"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.h5.partial"));
 }
 
 TEST_F(SampleCliTest, BadCataloguesAreClearErrors) {
