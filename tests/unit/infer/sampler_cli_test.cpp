@@ -338,6 +338,27 @@ TEST_F(SampleCliTest, MalformedInputsAreNamedAndRefusedBeforeWriting) {
     H5Fclose(f);
   }
   expect_refused(base("vlen.h5", "o2.h5"), "o2.h5", "variable-length strings");
+  // A magnitude column stored as text.
+  const std::string text_mag = dir_ + "/text_mag.h5";
+  std::filesystem::copy_file(dir_ + "/cat.h5", text_mag, std::filesystem::copy_options::overwrite_existing);
+  {
+    hid_t f = H5Fopen(text_mag.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const std::string band = testing::model_filters().front();
+    H5Ldelete(f, band.c_str(), H5P_DEFAULT);
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, 8);
+    const hsize_t n = 45;
+    hid_t space = H5Screate_simple(1, &n, nullptr);
+    hid_t d = H5Dcreate2(f, band.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    std::string text(45 * 8, '\0');
+    for (std::size_t i = 0; i < 45; ++i) text.replace(i * 8, 5, "17.25");
+    H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, text.data());
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Fclose(f);
+  }
+  expect_refused(base("text_mag.h5", "o6.h5"), "o6.h5", "holds text, but a number is needed");
   // CSV text under an .h5 name; a directory as the catalogue.
   std::filesystem::copy_file(dir_ + "/cat.csv", dir_ + "/text.h5", std::filesystem::copy_options::overwrite_existing);
   expect_refused(base("text.h5", "o3.h5"), "o3.h5", "a CSV catalogue must be named .csv");
