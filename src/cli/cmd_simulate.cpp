@@ -109,7 +109,8 @@ void add_simulate_options(Command& cmd) {
       ("stars", po::value<long long>()->default_value(100000), "number of stars")
       ("seed", po::value<long long>()->default_value(1), "random seed (with the star index, keys every star's draws)")
       ("filters", po::value<std::string>()->default_value("standard"),
-       "comma list of filters, or a set name: standard (all but WISE W3/W4), paper (25 bands), all")
+       "comma list of filters, or a set name: standard (the paper bands and Gaia DR2; no GALEX FUV, WISE W3/W4), "
+       "paper (the published 25 bands), all")
       ("block-rows", po::value<long long>()->default_value(32768), "rows per collective write (bounds memory)")
       ("overwrite", po::bool_switch(), "replace an existing output");
 }

@@ -5,9 +5,15 @@
 //   quantile q of n sorted values: linear interpolation at position q·(n − 1)
 //     (NumPy's default), so the median of an even count is the mean of the middle two;
 //   std: sample standard deviation with the n − 1 denominator (0 for n = 1);
-//   HDI of mass α: the shortest interval [x_i, x_{i+k−1}] of the sorted samples that
-//     contains k = ceil(α·n) of them (the lowest such i on ties); the sample
-//     estimate of the highest-density interval for a unimodal posterior.
+//   HDI at level α: the interval [x_i, x_{i+k−1}] of k = ceil(α·(n+1)) + 1 sorted
+//     samples (at most n) — a window of k order statistics holds a fresh draw from the
+//     same distribution with probability (k−1)/(n+1) ≥ α — placed where it is
+//     shortest in the smoothed order statistics (a local linear fit of x_(j) on j over
+//     the ranks within ±max(ceil(√n), floor(n/8)); the lowest i on ties). Calibrated:
+//     a fresh draw falls inside the 68 % and 95 % HDIs with probability within 0.01
+//     of the level for normal and skewed (gamma, exponential) toys at n = 64 and 400
+//     (SummaryTest); at n < 2/(1−α) − 1 (n < 39 for 95 %) the whole sample range is
+//     returned and covers only (n−1)/(n+1).
 // Non-finite samples are ignored; with no finite sample every field is NaN.
 #pragma once
 
@@ -25,8 +31,10 @@ struct ParameterSummary {
 // Quantile of n ≥ 1 ascending values, q in [0, 1].
 double quantile_sorted(const double* sorted, std::size_t n, double q);
 
-// Shortest interval holding ceil(mass·n) of n ≥ 1 ascending values (mass in (0, 1]).
+// The HDI at level `mass` (in (0, 1]) of n ≥ 1 ascending values, as defined above, and
+// the number of samples k its window holds.
 std::pair<double, double> hdi_sorted(const double* sorted, std::size_t n, double mass);
+std::size_t hdi_window(std::size_t n, double mass);
 
 // Summarises the values in `scratch` (reordered in place).
 ParameterSummary summarize(std::vector<double>& scratch);
@@ -42,7 +50,9 @@ ParameterSummary nan_summary();
 //   is the Hazen quantile, (i + ½)/n.
 //   mean = Σ p_i x_i; std with the reliability-weight correction
 //     √(Σ p_i (x_i − mean)² / (1 − Σ p_i²))  (the unweighted n − 1 formula for equal weights);
-//   HDI of mass α: the shortest interval [x_i, x_j] whose samples carry weight ≥ α.
+//   HDI at level α: the shortest interval [x_i, x_j] whose samples carry weight
+//     ≥ α + (1 + α)/ESS (ESS = 1/Σ p_i²; at most 1), the weighted analogue of the
+//     (k−1)/(n+1) rule above.
 // Samples with a non-finite value or a weight that is not finite and > 0 are ignored.
 struct WeightedValue {
   double value, weight;

@@ -28,13 +28,23 @@ TEST(WeightedSummaryTest, DefinitionsOnKnownWeights) {
   EXPECT_DOUBLE_EQ(s.mean, 5.5);
   EXPECT_NEAR(s.std, std::sqrt(55.0 / 6.0), 1e-12);  // n − 1 denominator
   EXPECT_DOUBLE_EQ(s.p16, 2.1);                      // position 0.16·10 − 0.5 = 1.1 → 2.1
-  // one heavy point holds the median and the 68 % HDI
+  // one heavy point holds the median; with ESS 1.5 the HDI mass α + (1 + α)/ESS
+  // reaches 1, so the HDIs span every point
   std::vector<WeightedValue> w = {{0.0, 1.0}, {1.0, 8.0}, {2.0, 1.0}};
   s = summarize_weighted(w);
   EXPECT_DOUBLE_EQ(s.median, 1.0);
-  EXPECT_DOUBLE_EQ(s.hdi68_lo, 1.0);
-  EXPECT_DOUBLE_EQ(s.hdi68_hi, 1.0);
-  EXPECT_DOUBLE_EQ(s.hdi95_lo, 0.0);
+  EXPECT_DOUBLE_EQ(s.hdi68_lo, 0.0);
+  EXPECT_DOUBLE_EQ(s.hdi68_hi, 2.0);
+  // 100 points of weight 1 at 0..99 and one of weight 20 at 50.5 (ESS 28.8): the 68 %
+  // HDI needs mass 0.68 + 1.68/28.8 = 0.738, i.e. the heavy point (1/6) and 69 light
+  // ones around it
+  std::vector<WeightedValue> h;
+  for (int i = 0; i < 100; ++i) h.push_back({static_cast<double>(i), 1.0});
+  h.push_back({50.5, 20.0});
+  s = summarize_weighted(h);
+  EXPECT_LE(s.hdi68_lo, 50.5);
+  EXPECT_GE(s.hdi68_hi, 50.5);
+  EXPECT_NEAR(s.hdi68_hi - s.hdi68_lo, 68.0, 1.0);
   // zero and non-finite weights are ignored
   std::vector<WeightedValue> z = {{5.0, 0.0}, {1.0, 1.0}, {NAN, 1.0}, {2.0, 1.0}};
   EXPECT_DOUBLE_EQ(summarize_weighted(z).median, 1.5);

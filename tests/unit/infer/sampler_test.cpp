@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <random>
 
 #include "core/error.hpp"
 #include "infer/sampler.hpp"
@@ -29,24 +30,45 @@ TEST(SummaryTest, QuantilesInterpolateLikeNumpy) {
   EXPECT_DOUBLE_EQ(quantile_sorted(v.data(), v.size(), 1.0), 81.0);
 }
 
-TEST(SummaryTest, HdiIsTheShortestIntervalWithCeilMassSamples) {
-  // A mode near 11 with a long right tail: the 50% HDI (5 of 10) is [10, 11.4], not
-  // the central interval.
+TEST(SummaryTest, HdiWindowHoldsEnoughSamplesToCoverAFreshDraw) {
+  // k = ceil(α(n+1)) + 1: a window of k order statistics holds a fresh draw with
+  // probability (k−1)/(n+1) ≥ α.
+  EXPECT_EQ(hdi_window(64, 0.95), 63u);  // the old ceil(α·n) was 61: ~0.91 coverage
+  EXPECT_EQ(hdi_window(64, 0.68), 46u);
+  EXPECT_EQ(hdi_window(39, 0.95), 39u);  // 0.95·40 = 38 exactly (floating point 38.00000000000001)
+  EXPECT_EQ(hdi_window(19, 0.95), 19u);  // too few samples for 95 %: the whole range
+  EXPECT_EQ(hdi_window(1, 0.68), 1u);
+  // A mode near 11 with a long right tail: the 50 % HDI (k = 7 of 10) sits on the mode.
   std::vector<double> v{0, 10, 10.5, 11, 11.2, 11.4, 12, 20, 30, 100};
   auto [lo, hi] = hdi_sorted(v.data(), v.size(), 0.5);
-  EXPECT_DOUBLE_EQ(lo, 10.0);
-  EXPECT_DOUBLE_EQ(hi, 11.4);
-  // ceil(0.68·10) = 7 samples: widths 12, 10, 19.5, 89 → [10, 20].
-  std::tie(lo, hi) = hdi_sorted(v.data(), v.size(), 0.68);
-  EXPECT_DOUBLE_EQ(lo, 10.0);
-  EXPECT_DOUBLE_EQ(hi, 20.0);
-  // 0.95·20 = 19 exactly: 19 samples, not 20 (floating-point 19.000000000000004).
-  std::vector<double> w(20);
-  std::iota(w.begin(), w.end(), 0.0);
-  w[19] = 1000.0;
-  std::tie(lo, hi) = hdi_sorted(w.data(), w.size(), 0.95);
   EXPECT_DOUBLE_EQ(lo, 0.0);
-  EXPECT_DOUBLE_EQ(hi, 18.0);
+  EXPECT_DOUBLE_EQ(hi, 12.0);
+  EXPECT_EQ(hdi_window(10, 0.5), 7u);
+}
+
+// The HDI covers a fresh draw from the same distribution with probability ≈ its level
+// (a calibrated posterior: the truth is one more draw), for a symmetric and a skewed
+// toy at S = 64; the shortest window of ceil(α·S) raw samples covered 0.62 and 0.91.
+TEST(SummaryTest, HdiCoversAFreshDrawWithItsLevel) {
+  std::mt19937_64 rng(2026);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::gamma_distribution<double> gamma(2.0, 1.0);
+  const int S = 64, trials = 20000;
+  for (const bool skewed : {false, true}) {
+    int in68 = 0, in95 = 0;
+    std::vector<double> v(S);
+    for (int t = 0; t < trials; ++t) {
+      for (auto& x : v) x = skewed ? gamma(rng) : normal(rng);
+      const double truth = skewed ? gamma(rng) : normal(rng);
+      std::sort(v.begin(), v.end());
+      const auto [lo68, hi68] = hdi_sorted(v.data(), v.size(), 0.68);
+      const auto [lo95, hi95] = hdi_sorted(v.data(), v.size(), 0.95);
+      in68 += truth >= lo68 && truth <= hi68;
+      in95 += truth >= lo95 && truth <= hi95;
+    }
+    EXPECT_NEAR(in68 / static_cast<double>(trials), 0.68, 0.015) << (skewed ? "gamma" : "normal");
+    EXPECT_NEAR(in95 / static_cast<double>(trials), 0.95, 0.008) << (skewed ? "gamma" : "normal");
+  }
 }
 
 TEST(SummaryTest, HdiOfASkewedSampleIsShiftedTowardsTheMode) {
@@ -63,7 +85,10 @@ TEST(SummaryTest, HdiOfASkewedSampleIsShiftedTowardsTheMode) {
   EXPECT_NEAR(s.median, std::log(2.0), 1e-3);
   EXPECT_NEAR(s.mean, 1.0, 5e-3);
   EXPECT_NEAR(s.std, 1.0, 2e-2);
-  EXPECT_NEAR(s.hdi95_hi, 2.996, 5e-3);  // −ln 0.05
+  // The exact 95 % HDI is [0, −ln 0.05 = 2.996]; the sample HDI holds k = ceil(0.95·4001 + 1)
+  // = 3802 of the 4000 quantile points from the first, ending at −ln(1 − 3801.5/4000) = 3.003.
+  EXPECT_NEAR(s.hdi95_lo, 0.0, 1e-3);
+  EXPECT_NEAR(s.hdi95_hi, 3.003, 1e-3);
 }
 
 TEST(SummaryTest, MeanStdAndNonFiniteSamples) {
