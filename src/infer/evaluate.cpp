@@ -248,6 +248,8 @@ Evaluator::Evaluator(int coverage_level_count) : levels_(coverage_levels(coverag
   for (int p = 0; p < P::kParameters; ++p) {
     all_.hits[p].assign(levels_.size(), 0);
     all_.central_hits[p].assign(levels_.size(), 0);
+    cool_.hits[p].assign(levels_.size(), 0);
+    cool_.central_hits[p].assign(levels_.size(), 0);
     for (auto& b : bins_) {
       b.hits[p].assign(levels_.size(), 0);
       b.central_hits[p].assign(levels_.size(), 0);
@@ -329,6 +331,7 @@ void Evaluator::add(const EvaluationBlock& b) {
     const float* h95 = b.hdi95 ? b.hdi95 + r * P::kParameters * 2 : nullptr;
     add_star(all_, med, tru, smp, s, h68, h95, scratch);
     add_star(bins_[band_bin(bands)], med, tru, smp, s, h68, h95, scratch);
+    if (tru[0] >= kCoolTeffMin && tru[0] <= kCoolTeffMax) add_star(cool_, med, tru, smp, s, h68, h95, scratch);
     if (counts_.evaluated == 1 || bands < min_bands_seen_) min_bands_seen_ = bands;
     median_.insert(median_.end(), med, med + P::kParameters);
     truth_.insert(truth_.end(), tru, tru + P::kParameters);
@@ -381,6 +384,7 @@ EvaluationResult Evaluator::finish() const {
   r.coverage_source = any_samples_ ? "samples" : "hdi";
   r.samples_per_star = samples_per_star_;
   r.overall = summarise(all_, "all", 0, 0);
+  r.cool = summarise(cool_, fmt::format("teff {:.0f}-{:.0f} K", kCoolTeffMin, kCoolTeffMax), 0, 0);
   static const int kLo[kBandBins] = {1, 6, 11, 16, 21};
   static const int kHi[kBandBins] = {5, 10, 15, 20, 0};
   for (int b = 0; b < kBandBins; ++b) {

@@ -6,19 +6,17 @@
 // median |median − truth|; for Teff also the same in dex (log10). HDI coverage
 // at levels 5 %, 10 %, …, 95 %: the fraction of stars whose true value lies in
 // the 1-D highest-density interval of that star's posterior samples (the
-// shortest interval holding ceil(level·S) of the S samples), and the largest
-// |coverage − level|. Without samples the file's 68 % and 95 % HDIs are used.
-//
-// The sample HDI is biased narrow at finite S (the shortest of many windows
-// is shorter than the true HDI): even a perfectly calibrated posterior covers
-// less than the level — by up to ≈0.09 at S = 64 and ≈0.03 at S = 400
-// (measured, Gaussian posterior). So a second, finite-S-exact curve is also
-// reported: the equal-tailed ("central") interval coverage from the rank of the
-// truth among the samples (the SBC rank): with r samples below the truth,
-// u = (r + ½)/(S + 1) is uniform under calibration, and the truth is inside the
-// central interval at level α iff |u − ½| ≤ α/2.
-// Everything is also split by the number of bands used. Stars flagged "too
-// few bands" are excluded and counted.
+// sampler's definition, infer/summary.hpp: k = ceil(level·(S+1)) + 1 samples,
+// calibrated to ~0.01 at S = 64), and the largest |coverage − level|. Without
+// samples the file's 68 % and 95 % HDIs are used. The equal-tailed ("central")
+// interval coverage is also reported, from the rank of the truth among the samples
+// (the SBC rank): with r samples below the truth, u = (r + ½)/(S + 1) is uniform
+// under calibration, and the truth is inside the central interval at level α iff
+// |u − ½| ≤ α/2.
+// Everything is also split by the number of bands used, and repeated for the stars
+// users care most about, true Teff in [4000, 7000] K (over the whole prior, kelvin
+// RMS is dominated by hot stars). Stars flagged "too few bands" are excluded and
+// counted.
 //
 // No torch here.
 #pragma once
@@ -84,8 +82,7 @@ struct PointMetrics {
 // From errors (prediction − truth); non-finite errors are not allowed (caller filters).
 PointMetrics point_metrics(const std::vector<double>& errors);
 
-// HDIs come from infer/summary.hpp's hdi_sorted (the sampler's definition):
-// the shortest interval holding ceil(level·S) of the S sorted samples.
+// HDIs come from infer/summary.hpp's hdi_sorted (the sampler's definition).
 
 // n evenly spaced levels k/(n+1), k = 1..n: 0.05, 0.10, …, 0.95 for n = 19.
 std::vector<double> coverage_levels(int n);
@@ -128,6 +125,7 @@ struct EvaluationResult {
   std::string model;            // the posterior file's model attribute (evaluate_files)
   int samples_per_star = 0;
   GroupMetrics overall;
+  GroupMetrics cool;                   // true Teff in [kCoolTeffMin, kCoolTeffMax] K ("teff 4000-7000 K")
   std::vector<GroupMetrics> by_bands;  // non-empty bins only
   // Evaluated stars, for the figures: median and truth (N×5), band counts.
   std::vector<float> median;
@@ -138,6 +136,7 @@ struct EvaluationResult {
 // Band-count bins: [1,5], [6,10], [11,15], [16,20], [21,∞); labels use the
 // smallest count present for the first bin ("3-5").
 int band_bin(int bands);
+inline constexpr double kCoolTeffMin = 4000.0, kCoolTeffMax = 7000.0;
 inline constexpr int kBandBins = 5;
 
 // One block of stars, all pointers to `rows` stars' data.
@@ -177,6 +176,7 @@ class Evaluator {
 
   std::vector<double> levels_;
   Group all_;
+  Group cool_;  // true Teff in [kCoolTeffMin, kCoolTeffMax]
   Group bins_[kBandBins];
   int min_bands_seen_ = 0;
   bool any_samples_ = false, any_without_samples_ = false;

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "core/rng.hpp"
 #include "infer/report.hpp"
+#include "core/rng.hpp"
 #include "infer/summary.hpp"
 #include "io/hdf5.hpp"
 #include "test_support.hpp"
@@ -149,6 +149,35 @@ TEST(EvaluateTest, OverconfidentPosteriorCoverageIsWellBelow) {
     EXPECT_NEAR(central.coverage[12], 0.36, 0.04);
     EXPECT_GT(central.max_deviation, 0.25);
   }
+}
+
+// Issue 10 §4: metrics are repeated for the stars with true Teff in [4000, 7000] K,
+// where kelvin errors are not dominated by hot stars; the text table and metrics.json
+// carry them.
+TEST(EvaluateTest, CoolStarsAreEvaluatedOnTheirOwn) {
+  const double teffs[5] = {3500, 4000, 5500, 7000, 12000};
+  const float errors[5] = {50, -100, 300, 100, 2000};
+  std::vector<float> median;
+  std::vector<double> truth;
+  std::vector<std::int32_t> bands(5, 8);
+  for (int i = 0; i < 5; ++i) {
+    truth.insert(truth.end(), {teffs[i], 4.0, 0.0, 0.5, 3.1});
+    median.insert(median.end(), {static_cast<float>(teffs[i]) + errors[i], 4.0f, 0.0f, 0.5f, 3.1f});
+  }
+  Evaluator ev;
+  EvaluationBlock b;
+  b.rows = 5;
+  b.median = median.data();
+  b.truth = truth.data();
+  b.n_bands = bands.data();
+  ev.add(b);
+  const auto r = ev.finish();
+  EXPECT_EQ(r.overall.stars, 5u);
+  EXPECT_EQ(r.cool.stars, 3u);  // 4000, 5500 and 7000 K: the limits are included
+  EXPECT_DOUBLE_EQ(r.cool.parameters[0].point.bias, 100.0);
+  EXPECT_DOUBLE_EQ(r.cool.parameters[0].point.median_abs, 100.0);
+  EXPECT_NE(summary_table(r).find("stars with true Teff 4000-7000 K (3 of 5)"), std::string::npos) << summary_table(r);
+  EXPECT_NE(metrics_json(r, ReportInfo{}).find("\"teff_4000_7000\""), std::string::npos);
 }
 
 TEST(EvaluateTest, FlaggedAndNonFiniteStarsAreExcludedAndCounted) {
