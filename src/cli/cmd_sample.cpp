@@ -189,8 +189,9 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
        "fewest usable bands for a star to be sampled (-1 = the training bands_min from the checkpoint)")
       ("range-sigma", po::value<double>()->default_value(d.range_sigma),
        "flag stars with a standardised centred magnitude beyond this many training standard deviations")
-      ("ppc-threshold", po::value<double>()->default_value(d.ppc_threshold),
-       "flag stars whose posterior-predictive chi2/dof exceeds this")
+      ("ppc-alpha", po::value<double>()->default_value(d.ppc_alpha),
+       "flag stars whose posterior-predictive p-value (over the samples) is below this: the fraction of stars "
+       "that follow the model flagged by chance")
       ("ppc-sigma-floor", po::value<double>()->default_value(d.ppc_sigma_floor),
        "model systematics (mag) added in quadrature to each band's error in the posterior-predictive chi2")
       ("no-ppc", po::bool_switch(), "skip the posterior-predictive check (no spectral grid needed)");
@@ -210,7 +211,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   s.intra_op_threads = s.workers == 1 ? threads : 1;
   job_settings_from(vm, s);
   s.range_sigma = vm["range-sigma"].as<double>();
-  s.ppc_threshold = vm["ppc-threshold"].as<double>();
+  s.ppc_alpha = vm["ppc-alpha"].as<double>();
   s.ppc_sigma_floor = vm["ppc-sigma-floor"].as<double>();
   s.importance = vm["importance"].as<bool>();
   s.ess_threshold = vm["ess-threshold"].as<double>();

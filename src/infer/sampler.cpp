@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/chi2.hpp"
 #include "core/cpu_runtime.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -39,8 +40,8 @@ const char* const kFlagsDescriptionText =
     "bit 0 (1): fewer usable bands than the model's minimum (summaries NaN); "
     "bit 1 (2): an input outside the training range (|standardised centred magnitude| > range_sigma, an error "
     "above the training sigma_max, or more bands than the training bands_max); "
-    "bit 2 (4): posterior-predictive chi2/dof > ppc_threshold (errors with ppc_sigma_floor added in quadrature), or "
-    "the posterior median outside the spectral grid; "
+    "bit 2 (4): posterior-predictive p-value (over the samples; errors with ppc_sigma_floor added in quadrature) "
+    "below ppc_alpha, or most posterior samples outside the spectral grid; "
     "bit 3 (8): effective sample size of the importance weights (sample --importance: ESS/S below "
     "importance_ess_threshold) or of the reference fit (fit: ESS below reference_min_ess) too low; "
     "bit 4 (16): a sampled star whose posterior has a non-finite summary (a model with non-finite weights, or an "
@@ -57,7 +58,7 @@ void SamplerSettings::validate() const {
   if (bands_max < 0) fail_input("bands_max = {} must be >= 0 (0 = no limit)", bands_max);
   if (!(sigma_max > 0)) fail_input("sigma_max = {} must be > 0", sigma_max);
   if (!(range_sigma > 0)) fail_input("--range-sigma = {} must be > 0", range_sigma);
-  if (!(ppc_threshold > 0)) fail_input("--ppc-threshold = {} must be > 0", ppc_threshold);
+  if (!(ppc_alpha > 0 && ppc_alpha < 1)) fail_input("--ppc-alpha = {} must lie in (0, 1)", ppc_alpha);
   if (!(ppc_sigma_floor >= 0) || !std::isfinite(ppc_sigma_floor)) {
     fail_input("--ppc-sigma-floor = {} must be a finite number >= 0 (mag)", ppc_sigma_floor);
   }
@@ -194,6 +195,199 @@ double ppc_chi2(const sim::Synthesizer& synth, const double theta[5], const int*
   return chi2 / (n - 1);
 }
 
+namespace {
+
+// χ² (offset profiled) at θ, +inf off the grid.
+double chi2_at(const sim::Synthesizer& synth, const double theta[5], const int* bands, const float* mag,
+               const float* err, int n, double sigma_floor, std::vector<double>& model_mags,
+               std::vector<double>& work) {
+  bool inside = false;
+  const double c = ppc_chi2(synth, theta, bands, mag, err, n, model_mags, work, &inside, nullptr, sigma_floor);
+  return inside && std::isfinite(c) ? c * (n - 1) : std::numeric_limits<double>::infinity();
+}
+
+// Solves the symmetric positive-definite k × k system A x = b (row-major) by
+// Cholesky; false if A is not positive definite.
+template <int k>
+bool solve_spd(double (&a)[k][k], double (&b)[k]) {
+  for (int j = 0; j < k; ++j) {
+    double d = a[j][j];
+    for (int m = 0; m < j; ++m) d -= a[j][m] * a[j][m];
+    if (!(d > 0)) return false;
+    a[j][j] = std::sqrt(d);
+    for (int i = j + 1; i < k; ++i) {
+      double v = a[i][j];
+      for (int m = 0; m < j; ++m) v -= a[i][m] * a[j][m];
+      a[i][j] = v / a[j][j];
+    }
+  }
+  for (int i = 0; i < k; ++i) {  // L y = b
+    for (int m = 0; m < i; ++m) b[i] -= a[i][m] * b[m];
+    b[i] /= a[i][i];
+  }
+  for (int i = k - 1; i >= 0; --i) {  // Lᵀ x = y
+    for (int m = i + 1; m < k; ++m) b[i] -= a[m][i] * b[m];
+    b[i] /= a[i][i];
+  }
+  return true;
+}
+
+constexpr int kPpcFitted = 5;  // log10 Teff, log g, [M/H], A_V, R_V
+constexpr std::size_t kPpcStarts = 3;
+// Spread of the default training prior per fitted parameter (log10 Teff over the grid,
+// log g uniform 0.1-5.5, the [M/H] mixture, A_V exponential of scale 1.5, R_V normal).
+constexpr double kPriorSd[kPpcFitted] = {0.33, 1.56, 0.66, 1.5, 0.18};
+
+// Levenberg–Marquardt minimum of χ² (offset profiled) over log10 Teff, log g, [M/H],
+// A_V and R_V from `start` (+inf if `start` is off the grid), and the number of
+// parameters the photometry determines there, p_eff = tr(F (F + P)⁻¹) with F = JᵀJ the
+// Fisher matrix and P the precision of the training prior's spread (kPriorSd): a
+// direction the data barely constrain removes less than one degree of freedom.
+struct LocalFit {
+  double chi2 = std::numeric_limits<double>::infinity();
+  double p_eff = 0;
+};
+LocalFit local_chi2_min(const sim::Synthesizer& synth, const double* start, const int* bands, const float* mag,
+                      const float* err, int n, double sigma_floor, std::vector<double>& model_mags,
+                      std::vector<double>& work) {
+  // Levenberg–Marquardt on the whitened, offset-profiled residuals; the Jacobian by
+  // forward differences (backward where the forward step leaves the grid).
+  double x[5];
+  std::copy(start, start + 5, x);
+  x[0] = std::log10(x[0]);
+  constexpr int K = kPpcFitted;
+  const double step[K] = {2e-4, 0.01, 0.01, 0.005, 0.01};
+  std::vector<double> res(static_cast<std::size_t>(n)), res_h(static_cast<std::size_t>(n)), jac(static_cast<std::size_t>(n) * K);
+  auto residuals = [&](const double* p, std::vector<double>& out) {
+    // Within the extinction law's domain (R_V > 0 is required; wider than any prior).
+    if (!(p[3] >= -1.0 && p[3] <= 20.0 && p[4] >= 1.0 && p[4] <= 10.0)) return std::numeric_limits<double>::infinity();
+    const double t[5] = {std::pow(10.0, p[0]), p[1], p[2], p[3], p[4]};
+    double off = 0;
+    bool inside = false;
+    ppc_chi2(synth, t, bands, mag, err, n, model_mags, work, &inside, &off, sigma_floor);
+    if (!inside || !std::isfinite(off)) return std::numeric_limits<double>::infinity();
+    double chi2 = 0;
+    for (int i = 0; i < n; ++i) {
+      const double sigma = std::sqrt(static_cast<double>(err[i]) * err[i] + sigma_floor * sigma_floor);
+      out[static_cast<std::size_t>(i)] = (mag[i] - model_mags[static_cast<std::size_t>(bands[i])] - off) / sigma;
+      chi2 += out[static_cast<std::size_t>(i)] * out[static_cast<std::size_t>(i)];
+    }
+    return chi2;
+  };
+  double chi2 = residuals(x, res);
+  double lambda = 1e-3;
+  for (int iter = 0; iter < 20 && std::isfinite(chi2); ++iter) {
+    for (int k = 0; k < K; ++k) {
+      double p[5];
+      std::copy(x, x + 5, p);
+      double h = step[k];
+      p[k] += h;
+      if (!std::isfinite(residuals(p, res_h))) {
+        h = -h;
+        p[k] = x[k] + h;
+        if (!std::isfinite(residuals(p, res_h))) {
+          for (int i = 0; i < n; ++i) jac[static_cast<std::size_t>(i * K + k)] = 0.0;
+          continue;
+        }
+      }
+      for (int i = 0; i < n; ++i) {
+        jac[static_cast<std::size_t>(i * K + k)] = (res_h[static_cast<std::size_t>(i)] - res[static_cast<std::size_t>(i)]) / h;
+      }
+    }
+    double jtj[K][K] = {}, jtr[K] = {};
+    for (int i = 0; i < n; ++i) {
+      for (int a = 0; a < K; ++a) {
+        jtr[a] -= jac[static_cast<std::size_t>(i * K + a)] * res[static_cast<std::size_t>(i)];
+        for (int b = 0; b < K; ++b) {
+          jtj[a][b] += jac[static_cast<std::size_t>(i * K + a)] * jac[static_cast<std::size_t>(i * K + b)];
+        }
+      }
+    }
+    bool improved = false;
+    while (lambda < 1e10 && !improved) {
+      double a[K][K], d[K];
+      for (int i = 0; i < K; ++i) {
+        for (int j = 0; j < K; ++j) a[i][j] = jtj[i][j];
+        a[i][i] += lambda * (jtj[i][i] + 1e-12);
+        d[i] = jtr[i];
+      }
+      if (solve_spd<K>(a, d)) {
+        double p[5];
+        std::copy(x, x + 5, p);
+        for (int k = 0; k < K; ++k) p[k] += d[k];
+        const double trial = residuals(p, res_h);
+        if (trial < chi2) {
+          improved = true;
+          const double gain = chi2 - trial;
+          std::copy(p, p + 5, x);
+          res.swap(res_h);
+          chi2 = trial;
+          lambda = std::max(lambda * 0.3, 1e-7);
+          if (gain < 1e-4 * (1.0 + chi2)) iter = 1000;  // converged
+          continue;
+        }
+      }
+      lambda *= 10.0;
+    }
+    if (!improved) break;
+  }
+  LocalFit fit;
+  fit.chi2 = chi2;
+  if (!std::isfinite(chi2)) return fit;
+  double f[K][K] = {};
+  for (int i = 0; i < n; ++i) {
+    for (int a = 0; a < K; ++a) {
+      for (int b = 0; b < K; ++b) f[a][b] += jac[static_cast<std::size_t>(i * K + a)] * jac[static_cast<std::size_t>(i * K + b)];
+    }
+  }
+  // p_eff = K − tr(P (F + P)⁻¹), column by column.
+  fit.p_eff = K;
+  for (int c = 0; c < K; ++c) {
+    double a[K][K], e[K] = {};
+    for (int i = 0; i < K; ++i) {
+      for (int j = 0; j < K; ++j) a[i][j] = f[i][j];
+      a[i][i] += 1.0 / (kPriorSd[i] * kPriorSd[i]);
+    }
+    e[c] = 1.0;
+    if (!solve_spd<K>(a, e)) return fit;
+    fit.p_eff -= e[c] / (kPriorSd[c] * kPriorSd[c]);
+  }
+  return fit;
+}
+
+}  // namespace
+
+PpcResult ppc_over_samples(const sim::Synthesizer& synth, const double* theta, int samples, const int* bands,
+                           const float* mag, const float* err, int n, double sigma_floor,
+                           std::vector<double>& model_mags, std::vector<double>& work) {
+  PpcResult r;
+  std::vector<std::pair<double, int>> ranked;  // (χ², sample) of the samples on the grid
+  for (int s = 0; s < samples; ++s) {
+    const double c = chi2_at(synth, theta + static_cast<std::size_t>(s) * 5, bands, mag, err, n, sigma_floor,
+                             model_mags, work);
+    if (std::isfinite(c)) {
+      ranked.emplace_back(c, s);
+    } else {
+      ++r.outside_grid;
+    }
+  }
+  if (ranked.empty() || n < 3) return r;
+  // A few starts (the posterior may have several modes; the fit finds the nearest minimum).
+  std::sort(ranked.begin(), ranked.end());
+  LocalFit best;
+  for (std::size_t k = 0; k < std::min<std::size_t>(kPpcStarts, ranked.size()); ++k) {
+    const LocalFit fit = local_chi2_min(synth, theta + static_cast<std::size_t>(ranked[k].second) * 5, bands, mag,
+                                        err, n, sigma_floor, model_mags, work);
+    if (fit.chi2 < best.chi2) best = fit;
+  }
+  const double dof = n - 1 - best.p_eff;
+  if (!std::isfinite(best.chi2) || !(dof >= 1.0)) return r;
+  r.chi2_dof = best.chi2 / dof;
+  r.p = chi2_survival(best.chi2, dof);
+  r.p_eff = best.p_eff;
+  return r;
+}
+
 // -------------------------------------------------------------------- sampler -----
 
 PosteriorSampler::PosteriorSampler(model::PosteriorEstimator model, const SamplerSettings& settings,
@@ -256,6 +450,7 @@ void BlockResult::reset(std::size_t R, int samples, bool keep_samples, const std
   n_bands.assign(R, 0);
   flags.assign(R, 0u);
   ppc_chi2.assign(R, fnan);
+  ppc_p.assign(R, fnan);
   if (keep_samples) {
     this->samples.assign(R * static_cast<std::size_t>(samples) * D, fnan);
   } else {
@@ -293,9 +488,9 @@ bool round_off_depends_on_threads(const SamplerSettings& s) { return s.workers <
 
 std::string PosteriorSampler::describe() const {
   const auto& s = settings_;
-  return fmt::format("flow batch={} ppc={} ppc_threshold={} ppc_sigma_floor={} bands_min={} bands_max={} sigma_max={} "
+  return fmt::format("flow batch={} ppc={} ppc_alpha={} ppc_sigma_floor={} bands_min={} bands_max={} sigma_max={} "
                      "range_sigma={} importance={} ess_threshold={} retry_factor={} sir={} sigma_sys={}",
-                     s.batch, ppc_ != nullptr, s.ppc_threshold, s.ppc_sigma_floor, s.bands_min, s.bands_max,
+                     s.batch, ppc_ != nullptr, s.ppc_alpha, s.ppc_sigma_floor, s.bands_min, s.bands_max,
                      s.sigma_max, s.range_sigma, s.importance, s.ess_threshold, s.retry_factor, s.sir, s.sigma_sys) +
          (round_off_depends_on_threads(s) ? fmt::format(" intra_op_threads={}", s.intra_op_threads) : std::string());
 }
@@ -452,13 +647,11 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
     for (std::size_t b = 0; b < B; ++b) {
       const std::size_t r = todo[c0 + b];
       const double* ts = th + b * S * D;
-      double median[D];
       for (int p = 0; p < D; ++p) {
         scratch.resize(static_cast<std::size_t>(S));
         for (int s = 0; s < S; ++s) scratch[static_cast<std::size_t>(s)] = ts[s * D + p];
         const ParameterSummary sm = summarize(scratch);
         out.set_summary(r, p, sm);
-        median[p] = sm.median;
         if (!std::isfinite(sm.median) || !std::isfinite(sm.std)) out.flags[r] |= kFlagNonFinite;
       }
       if (settings_.keep_samples) {
@@ -466,13 +659,14 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
         for (int i = 0; i < S * D; ++i) dst[i] = static_cast<float>(ts[i]);
       }
       if (ppc_) {
-        bool inside = false;
         const int k = static_cast<int>(start[r + 1] - start[r]);
-        const double chi2 = ppc_chi2(*ppc_, median, band.data() + start[r], mag.data() + start[r],
-                                     err.data() + start[r], k, model_mags, work, &inside, nullptr,
-                                     settings_.ppc_sigma_floor);
-        out.ppc_chi2[r] = static_cast<float>(chi2);
-        if (!inside || chi2 > settings_.ppc_threshold) out.flags[r] |= kFlagPpcHigh;
+        const PpcResult check = ppc_over_samples(*ppc_, ts, S, band.data() + start[r], mag.data() + start[r],
+                                                 err.data() + start[r], k, settings_.ppc_sigma_floor, model_mags,
+                                                 work);
+        out.ppc_chi2[r] = static_cast<float>(check.chi2_dof);
+        out.ppc_p[r] = static_cast<float>(check.p);
+        // Flagged: a fit worse than chance allows, or most of the posterior off the grid.
+        if (check.p < settings_.ppc_alpha || 2 * check.outside_grid > S) out.flags[r] |= kFlagPpcHigh;
       }
       if (settings_.importance) {
         const double* lq = log_q.data_ptr<double>() + b * S;
@@ -777,7 +971,7 @@ void create_output(h5::File& f, const OutputLayout& l, const SampleJob& job, con
   f.set_attr("/", "bands_max", std::int64_t{s.bands_max});
   f.set_attr("/", "sigma_max", s.sigma_max);
   f.set_attr("/", "range_sigma", s.range_sigma);
-  f.set_attr("/", "ppc_threshold", with_ppc ? s.ppc_threshold : std::numeric_limits<double>::quiet_NaN());
+  f.set_attr("/", "ppc_alpha", with_ppc ? s.ppc_alpha : std::numeric_limits<double>::quiet_NaN());
   f.set_attr("/", "ppc_sigma_floor", with_ppc ? s.ppc_sigma_floor : std::numeric_limits<double>::quiet_NaN());
   f.set_attr("/", "flags_description", processor.flags_description());
   f.write_strings("/parameter_names", model::parameter_names());
@@ -788,6 +982,7 @@ void create_output(h5::File& f, const OutputLayout& l, const SampleJob& job, con
   f.create_dataset<std::int32_t>("/n_bands", {N});
   f.create_dataset<std::uint32_t>("/flags", {N});
   f.create_dataset<float>("/ppc_chi2", {N});
+  f.create_dataset<float>("/ppc_p", {N});
   if (l.keep_samples) f.create_dataset<float>("/samples", {N, static_cast<std::uint64_t>(l.samples), 5});
   if (l.id_width > 0) create_id_dataset(f, "/id", N, l.id_width);
   for (const auto& c : l.extra) f.create_dataset<float>(c.name, extra_dims(N, c));
@@ -804,7 +999,7 @@ bool layout_matches(const h5::File& f, const OutputLayout& l) {
     for (const char* name : {"/hdi68", "/hdi95"}) {
       if (!f.exists(name) || f.dims(name) != std::vector<std::uint64_t>{N, 5, 2}) return false;
     }
-    for (const char* name : {"/n_bands", "/flags", "/ppc_chi2"}) {
+    for (const char* name : {"/n_bands", "/flags", "/ppc_chi2", "/ppc_p"}) {
       if (!f.exists(name) || f.dims(name) != std::vector<std::uint64_t>{N}) return false;
     }
     if (l.keep_samples != f.exists("/samples")) return false;
@@ -1064,7 +1259,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
     agree_or_throw("while reading or sampling a block");
     if (it >= local_iters) {  // idle this round: empty selections in the collective writes
       res = BlockResult{};
-      for (auto* v : {&res.median, &res.mean, &res.std, &res.p16, &res.p84, &res.hdi68, &res.hdi95, &res.ppc_chi2,
+      for (auto* v : {&res.median, &res.mean, &res.std, &res.p16, &res.p84, &res.hdi68, &res.hdi95, &res.ppc_chi2, &res.ppc_p,
                       &res.samples}) {
         v->assign(1, 0.0f);  // valid pointers for an empty selection
       }
@@ -1084,6 +1279,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
     c = write_rows(*file, "/n_bands", row0, nrows, res.n_bands) && c;
     c = write_rows(*file, "/flags", row0, nrows, res.flags) && c;
     c = write_rows(*file, "/ppc_chi2", row0, nrows, res.ppc_chi2) && c;
+    c = write_rows(*file, "/ppc_p", row0, nrows, res.ppc_p) && c;
     if (settings.keep_samples) {
       if (res.samples.empty()) res.samples.assign(1, 0.0f);
       c = write_rows(*file, "/samples", row0, nrows, res.samples) && c;

@@ -64,7 +64,9 @@ struct SamplerSettings {
   double sigma_max = std::numeric_limits<double>::infinity();  // an error above → kFlagOutsideTraining
   double range_sigma = 10.0;  // |standardised centred magnitude| above → kFlagOutsideTraining
 
-  double ppc_threshold = 5.0;  // χ²/dof above → kFlagPpcHigh (when a synthesizer is given)
+  // Posterior-predictive check (when a synthesizer is given): p-value below this →
+  // kFlagPpcHigh; on stars that follow the model, about this fraction is flagged.
+  double ppc_alpha = 0.01;
   // [mag] model systematics added in quadrature to each band's error in the χ²: without
   // it, bands with 0.005 mag errors flag stars for percent-level model imperfections.
   double ppc_sigma_floor = 0.03;
@@ -114,7 +116,7 @@ struct BlockResult {
   std::vector<float> hdi68, hdi95;                 // rows × 5 × 2 (lower, upper)
   std::vector<std::int32_t> n_bands;
   std::vector<std::uint32_t> flags;
-  std::vector<float> ppc_chi2;
+  std::vector<float> ppc_chi2, ppc_p;  // the posterior-predictive check (see PpcResult)
   std::vector<float> samples;  // rows × S × 5 when keep_samples
   std::vector<std::vector<float>> extra;  // the processor's extra columns, in extra_columns() order
 
@@ -217,6 +219,24 @@ std::vector<int> map_catalog_filters(const std::vector<std::string>& catalog_fil
 double ppc_chi2(const sim::Synthesizer& synth, const double theta[5], const int* bands, const float* mag,
                 const float* err, int n, std::vector<double>& model_mags, std::vector<double>& work,
                 bool* inside_grid = nullptr, double* offset = nullptr, double sigma_floor = 0.0);
+
+// The posterior-predictive check of one star (docs/posterior_format.md): is there a θ
+// at which the simulator reproduces the observed magnitudes within their errors?
+// Starting from the 3 posterior samples with the smallest χ² (offset profiled,
+// ppc_chi2), Levenberg–Marquardt fits over log10 Teff, log g, [M/H], A_V and R_V give
+// χ²_min; p_eff counts the parameters the photometry determines there (the trace of
+// the Fisher matrix against the prior's spread), and χ²_min follows
+// χ²(n − 1 − p_eff) for a star the model describes: p = P(χ²(n − 1 − p_eff) > χ²_min).
+// NaN where fewer than one degree of freedom is left.
+struct PpcResult {
+  double chi2_dof = std::numeric_limits<double>::quiet_NaN();  // χ²_min / (n − 1 − p_eff)
+  double p = std::numeric_limits<double>::quiet_NaN();         // NaN: not computed
+  double p_eff = std::numeric_limits<double>::quiet_NaN();
+  int outside_grid = 0;  // posterior samples outside the spectral grid
+};
+PpcResult ppc_over_samples(const sim::Synthesizer& synth, const double* theta, int samples, const int* bands,
+                           const float* mag, const float* err, int n, double sigma_floor,
+                           std::vector<double>& model_mags, std::vector<double>& work);
 
 struct SampleJob {
   std::string output;       // final path; written as partial_path(output), renamed when complete
