@@ -183,8 +183,9 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
       ("retry-factor", po::value<int>()->default_value(d.retry_factor),
        "with --importance: redraw stars below --ess-threshold with this many times S proposals (0 = off)")
       ("sir", po::bool_switch(), "with --importance: store S equal-weight resampled draws (/importance/samples)")
-      ("sigma-sys", po::value<double>()->default_value(d.sigma_sys),
-       "with --importance: systematic error (mag) added in quadrature to every band's error in the likelihood")
+      ("sigma-sys", po::value<double>()->default_value(d.sigma_sys, "the checkpoint's noise.sigma_sys"),
+       "with --importance: systematic error (mag) added in quadrature to every band's error in the likelihood "
+       "(default: the training observation model's)")
       ("bands-min", po::value<int>()->default_value(-1),
        "fewest usable bands for a star to be sampled (-1 = the training bands_min from the checkpoint)")
       ("range-sigma", po::value<double>()->default_value(d.range_sigma),
@@ -233,6 +234,9 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   s.bands_min = vm["bands-min"].as<int>() >= 0 ? vm["bands-min"].as<int>() : noise.bands_min;
   s.bands_max = noise.bands_max;
   s.sigma_max = std::max(noise.sigma_max, noise.sigma_floor);
+  s.input_error_min = noise.error_min();
+  s.input_sigma_sys = noise.sigma_sys;
+  if (vm["sigma-sys"].defaulted()) s.sigma_sys = noise.sigma_sys;  // the likelihood's, as in training
   infer::check_sampling_memory(s, checkpoint.model_config,
                                static_cast<double>(usable_memory_bytes()) / std::max(1, ctx.local_size));
 
@@ -319,7 +323,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
       ("min-ess", po::value<double>()->default_value(r.min_ess), "flag (bit 3) stars whose final ESS is below this")
       ("coarse-sigma", po::value<double>()->default_value(r.coarse_sigma),
        "lattice-resolution term (mag) of the coarse stage (the proposal only; the weights are exact)")
-      ("sigma-sys", po::value<double>()->default_value(0.0),
+      ("sigma-sys", po::value<double>()->default_value(0.0, "0, or with --model its noise.sigma_sys"),
        "systematic error (mag) added in quadrature to every band's error in the likelihood")
       ("bands-min", po::value<int>()->default_value(2), "fewest usable bands for a star to be fitted (>= 2)");
   po::variables_map vm;
@@ -356,6 +360,11 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
     auto checkpoint = train::load_checkpoint(model_path, /*with_optimizer=*/false);
     filters = checkpoint.filters;
     prior_config = training_prior(checkpoint, model_path, *grid);
+    // The training observation model: its error minimum and systematic term, as the
+    // network (and `sample --importance`) use them.
+    const auto noise = sim::NoiseModel::from_items(checkpoint.noise, fmt::format("checkpoint '{}'", model_path));
+    s.input_error_min = noise.error_min();
+    if (vm["sigma-sys"].defaulted()) s.sigma_sys = noise.sigma_sys;
     if (!vm["prior.logg_min"].defaulted()) log::warn("fit: --model given: the [prior] options are ignored");
   } else {
     filters = catalog.filters();

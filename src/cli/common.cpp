@@ -155,7 +155,10 @@ void add_noise_options(Command& cmd) {
        "per-band error distribution: loguniform | uniform on [sigma_min, sigma_max]")
       ("noise.sigma_min", po::value<double>()->default_value(d.sigma_min, fmt::format("{}", d.sigma_min)), "smallest per-band error [mag]")
       ("noise.sigma_max", po::value<double>()->default_value(d.sigma_max, fmt::format("{}", d.sigma_max)), "largest per-band error [mag]")
-      ("noise.sigma_floor", po::value<double>()->default_value(d.sigma_floor, fmt::format("{}", d.sigma_floor)), "lower bound applied to each error [mag]");
+      ("noise.sigma_floor", po::value<double>()->default_value(d.sigma_floor, fmt::format("{}", d.sigma_floor)), "lower bound applied to each error [mag]")
+      ("noise.sigma_sys", po::value<double>()->default_value(d.sigma_sys, fmt::format("{}", d.sigma_sys)),
+       "systematic error of every band [mag], in quadrature: in the noise drawn and in the error the network sees "
+       "(quoted catalogue errors leave it out)");
 }
 
 sim::NoiseModel noise_from(const po::variables_map& vm, bool validate) {
@@ -166,6 +169,7 @@ sim::NoiseModel noise_from(const po::variables_map& vm, bool validate) {
   n.sigma_min = vm["noise.sigma_min"].as<double>();
   n.sigma_max = vm["noise.sigma_max"].as<double>();
   n.sigma_floor = vm["noise.sigma_floor"].as<double>();
+  n.sigma_sys = vm["noise.sigma_sys"].as<double>();
   if (validate) n.validate();
   return n;
 }

@@ -30,10 +30,10 @@ std::string FitProcessor::describe() const {
   const auto& r = fitter_->settings();
   return fmt::format("reference proposals={} max_rounds={} target_ess={} min_ess={} coarse_sigma={} "
                      "defensive_prior={} defensive={} components={} steps={},{},{} rv_boxes={} "
-                     "bands_min={} sigma_sys={}",
+                     "bands_min={} sigma_sys={} input_error_min={}",
                      r.proposals, r.max_rounds, r.target_ess, r.min_ess, r.coarse_sigma, r.defensive_prior,
                      r.defensive, r.components, r.step_log_teff, r.step_logg, r.step_mh, r.rv_boxes,
-                     settings_.bands_min, settings_.sigma_sys);
+                     settings_.bands_min, settings_.sigma_sys, settings_.input_error_min);
 }
 
 std::vector<std::pair<std::string, std::string>> FitProcessor::attributes() const {
@@ -58,8 +58,10 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
       star.clear();
       for (int j = 0; j < C; ++j) {
         if (block.usable(r, j)) {
-          star.add(block.column_filter[static_cast<std::size_t>(j)], block.mag[r * C + j], block.err[r * C + j],
-                   settings_.sigma_sys);
+          const float quoted = block.err[r * C + j];
+          if (quoted < 0.5 * settings_.input_error_min) out.flags[r] |= kFlagErrorRaised;
+          star.add(block.column_filter[static_cast<std::size_t>(j)], block.mag[r * C + j],
+                   std::max(quoted, static_cast<float>(settings_.input_error_min)), settings_.sigma_sys);
         }
       }
       out.n_bands[r] = star.size();

@@ -45,7 +45,8 @@ const char* const kFlagsDescriptionText =
     "bit 3 (8): effective sample size of the importance weights (sample --importance: ESS/S below "
     "importance_ess_threshold) or of the reference fit (fit: ESS below reference_min_ess) too low; "
     "bit 4 (16): a sampled star whose posterior has a non-finite summary (a model with non-finite weights, or an "
-    "input far outside what the network can represent)";
+    "input far outside what the network can represent); "
+    "bit 5 (32): an input error below half the training minimum (input_error_min), raised to it";
 }  // namespace
 
 // ---------------------------------------------------------------- settings -----
@@ -488,9 +489,9 @@ bool round_off_depends_on_threads(const SamplerSettings& s) { return s.workers <
 
 std::string PosteriorSampler::describe() const {
   const auto& s = settings_;
-  return fmt::format("flow batch={} ppc={} ppc_alpha={} ppc_sigma_floor={} bands_min={} bands_max={} sigma_max={} "
+  return fmt::format("flow batch={} input_error_min={} input_sigma_sys={} ppc={} ppc_alpha={} ppc_sigma_floor={} bands_min={} bands_max={} sigma_max={} "
                      "range_sigma={} importance={} ess_threshold={} retry_factor={} sir={} sigma_sys={}",
-                     s.batch, ppc_ != nullptr, s.ppc_alpha, s.ppc_sigma_floor, s.bands_min, s.bands_max,
+                     s.batch, s.input_error_min, s.input_sigma_sys, ppc_ != nullptr, s.ppc_alpha, s.ppc_sigma_floor, s.bands_min, s.bands_max,
                      s.sigma_max, s.range_sigma, s.importance, s.ess_threshold, s.retry_factor, s.sir, s.sigma_sys) +
          (round_off_depends_on_threads(s) ? fmt::format(" intra_op_threads={}", s.intra_op_threads) : std::string());
 }
@@ -534,7 +535,9 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
       if (!block.usable(r, j)) continue;
       band.push_back(block.column_filter[static_cast<std::size_t>(j)]);
       mag.push_back(block.mag[r * C + j]);
-      err.push_back(block.err[r * C + j]);
+      const float quoted = block.err[r * C + j];
+      if (quoted < 0.5 * settings_.input_error_min) out.flags[r] |= kFlagErrorRaised;
+      err.push_back(std::max(quoted, static_cast<float>(settings_.input_error_min)));
     }
     start[r + 1] = band.size();
   }
@@ -630,7 +633,8 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
           const std::size_t o = b * static_cast<std::size_t>(width) + s;
           pid[o] = band[i];
           pm[o] = mag[i];
-          pe[o] = err[i];
+          pe[o] = static_cast<float>(
+              std::sqrt(static_cast<double>(err[i]) * err[i] + settings_.input_sigma_sys * settings_.input_sigma_sys));
           pk[o] = true;
         }
         star_random_numbers(settings_.seed, block.row0 + r, S, pn + b * S * D, pu + b * S);
@@ -972,6 +976,8 @@ void create_output(h5::File& f, const OutputLayout& l, const SampleJob& job, con
   f.set_attr("/", "sigma_max", s.sigma_max);
   f.set_attr("/", "range_sigma", s.range_sigma);
   f.set_attr("/", "ppc_alpha", with_ppc ? s.ppc_alpha : std::numeric_limits<double>::quiet_NaN());
+  f.set_attr("/", "input_error_min", s.input_error_min);
+  f.set_attr("/", "input_sigma_sys", s.input_sigma_sys);
   f.set_attr("/", "ppc_sigma_floor", with_ppc ? s.ppc_sigma_floor : std::numeric_limits<double>::quiet_NaN());
   f.set_attr("/", "flags_description", processor.flags_description());
   f.write_strings("/parameter_names", model::parameter_names());

@@ -45,6 +45,7 @@ inline constexpr std::uint32_t kFlagOutsideTraining = posterior::kFlagOutsideTra
 inline constexpr std::uint32_t kFlagPpcHigh = posterior::kFlagPpcChi2;  // posterior-predictive χ²/dof high (or median off-grid)
 inline constexpr std::uint32_t kFlagLowEss = posterior::kFlagLowEss;  // importance / reference ESS below its threshold
 inline constexpr std::uint32_t kFlagNonFinite = posterior::kFlagNonFinite;  // the network gave no finite posterior
+inline constexpr std::uint32_t kFlagErrorRaised = posterior::kFlagErrorRaised;  // an error raised > 2x to the training minimum
 
 struct SamplerSettings {
   int samples = 64;               // posterior samples per star
@@ -63,6 +64,11 @@ struct SamplerSettings {
   int bands_max = 0;          // more bands than this (0 = no limit) → kFlagOutsideTraining
   double sigma_max = std::numeric_limits<double>::infinity();  // an error above → kFlagOutsideTraining
   double range_sigma = 10.0;  // |standardised centred magnitude| above → kFlagOutsideTraining
+  // The observation model of training (the checkpoint's [noise]): a quoted error below
+  // input_error_min is raised to it (kFlagErrorRaised when by more than a factor of 2),
+  // and the network is given √(σ² + input_sigma_sys²), as in training.
+  double input_error_min = 0.0;
+  double input_sigma_sys = 0.0;
 
   // Posterior-predictive check (when a synthesizer is given): p-value below this →
   // kFlagPpcHigh; on stars that follow the model, about this fraction is flagged.

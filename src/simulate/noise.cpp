@@ -33,6 +33,9 @@ void NoiseModel::validate() const {
   if (!(sigma_floor >= 0) || !std::isfinite(sigma_floor)) {
     fail_input("noise.sigma_floor = {} must be a finite number >= 0 (mag)", sigma_floor);
   }
+  if (!(sigma_sys >= 0) || !std::isfinite(sigma_sys) || sigma_sys > 1.0) {
+    fail_input("noise.sigma_sys = {} must be a number in [0, 1] (mag)", sigma_sys);
+  }
 }
 
 void NoiseModel::validate(int n_filters) const {
@@ -46,12 +49,14 @@ void NoiseModel::validate(int n_filters) const {
 std::vector<std::pair<std::string, std::string>> NoiseModel::items() const {
   return {{"noise.bands_min", std::to_string(bands_min)},    {"noise.bands_max", std::to_string(bands_max)},
           {"noise.sigma_distribution", sigma_distribution},  {"noise.sigma_min", fmt::format("{}", sigma_min)},
-          {"noise.sigma_max", fmt::format("{}", sigma_max)}, {"noise.sigma_floor", fmt::format("{}", sigma_floor)}};
+          {"noise.sigma_max", fmt::format("{}", sigma_max)}, {"noise.sigma_floor", fmt::format("{}", sigma_floor)},
+          {"noise.sigma_sys", fmt::format("{}", sigma_sys)}};
 }
 
 NoiseModel NoiseModel::from_items(const std::vector<std::pair<std::string, std::string>>& items,
                                   const std::string& source) {
   NoiseModel m;
+  m.sigma_sys = 0.0;  // absent from files written before the setting existed: none was applied
   for (const auto& [key, value] : items) {
     std::size_t used = 0;
     try {
@@ -68,9 +73,11 @@ NoiseModel NoiseModel::from_items(const std::vector<std::pair<std::string, std::
         m.sigma_max = std::stod(value, &used);
       } else if (key == "noise.sigma_floor") {
         m.sigma_floor = std::stod(value, &used);
+      } else if (key == "noise.sigma_sys") {
+        m.sigma_sys = std::stod(value, &used);
       } else {
         fail_input("{}: unknown noise setting '{}' (known: noise.bands_min, noise.bands_max, "
-                   "noise.sigma_distribution, noise.sigma_min, noise.sigma_max, noise.sigma_floor)",
+                   "noise.sigma_distribution, noise.sigma_min, noise.sigma_max, noise.sigma_floor, noise.sigma_sys)",
                    source, key);
       }
     } catch (const std::logic_error&) {  // std::invalid_argument, std::out_of_range
@@ -107,7 +114,8 @@ int observe_star(Philox& rng, const float* clean_mags, int n_filters, const Nois
     double sigma = loguniform ? std::exp(rng.uniform(log_lo, log_hi)) : rng.uniform(model.sigma_min, model.sigma_max);
     sigma = std::max(sigma, model.sigma_floor);
     const double noise = rng.normal();
-    mag_out[i] = static_cast<float>(clean_mags[filter_index_out[i]] + sigma * noise);
+    const double total = std::sqrt(sigma * sigma + model.sigma_sys * model.sigma_sys);
+    mag_out[i] = static_cast<float>(clean_mags[filter_index_out[i]] + total * noise);
     err_out[i] = static_cast<float>(sigma);
   }
   return k;

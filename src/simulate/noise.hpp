@@ -10,7 +10,9 @@
 //   3. per observed band an error σ from `sigma_distribution`
 //      ("loguniform": log σ uniform on [log sigma_min, log sigma_max];
 //       "uniform": σ uniform on [sigma_min, sigma_max]), then σ = max(σ, sigma_floor);
-//   4. magnitude = clean + σ · N(0, 1); the reported error is σ.
+//   4. magnitude = clean + √(σ² + sigma_sys²) · N(0, 1); the reported error is σ
+//      (as a survey quotes it: calibration and model systematics are left out), and
+//      the error the network sees is network_error(σ) = √(σ² + sigma_sys²).
 // Draws come only from the Philox stream passed in, in that order, so the
 // result is a pure function of the stream's key: callers key it by
 // (seed, star index) or (seed, epoch, star) and get the same observation on any
@@ -18,6 +20,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +35,18 @@ struct NoiseModel {
   std::string sigma_distribution = "loguniform";  // loguniform | uniform
   double sigma_min = 0.005, sigma_max = 0.2;      // [mag]
   double sigma_floor = 0.0;                       // [mag] lower bound applied to each drawn σ
+  // [mag] systematic error of every band (calibration and model errors that quoted
+  // errors leave out), added in quadrature to the noise drawn and to the error the
+  // network sees. Files written before it existed record none: read as 0.
+  double sigma_sys = 0.01;
+
+  // The smallest quoted error training saw; the sampler raises smaller ones to it.
+  double error_min() const { return std::max(sigma_min, sigma_floor); }
+  // The error the network is given for a quoted error σ: √(max(σ, error_min())² + sigma_sys²).
+  double network_error(double quoted) const {
+    const double s = std::max(quoted, error_min());
+    return std::sqrt(s * s + sigma_sys * sigma_sys);
+  }
 
   // Throws InputError naming the key (noise.bands_min, noise.sigma_max, ...),
   // its value and what is allowed.

@@ -209,7 +209,7 @@ TrainingBatch make_batch(const TrainingTable& table, const std::int64_t* rows, s
     for (int s = 0; s < n; ++s) {
       id_p[i * s_max + s] = ids[static_cast<std::size_t>(i * F + s)];
       mag_p[i * s_max + s] = mags[static_cast<std::size_t>(i * F + s)];
-      err_p[i * s_max + s] = errs[static_cast<std::size_t>(i * F + s)];
+      err_p[i * s_max + s] = static_cast<float>(noise.network_error(errs[static_cast<std::size_t>(i * F + s)]));
       mask_p[i * s_max + s] = true;
     }
     std::copy_n(table.parameters_of(rows[i]), 5, theta_p + i * 5);

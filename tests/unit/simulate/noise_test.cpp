@@ -104,7 +104,9 @@ TEST(NoiseTest, LogUniformSigmaAndStandardisedResidualsAreUnitNormal) {
       double sigma = o.err[i];
       sig_min = std::min(sig_min, sigma);
       sig_max = std::max(sig_max, sigma);
-      double z = (o.mag[i] - clean[static_cast<std::size_t>(o.index[i])]) / sigma;
+      // the magnitude's noise includes the systematic term the quoted error leaves out
+      double z = (o.mag[i] - clean[static_cast<std::size_t>(o.index[i])]) /
+                 std::sqrt(sigma * sigma + model.sigma_sys * model.sigma_sys);
       sum += z;
       sum2 += z * z;
       log_sum += std::log(sigma);
@@ -209,6 +211,35 @@ TEST(NoiseTest, ItemsRoundTripAndBadItemsNameTheSource) {
   expect_input_error([] { NoiseModel::from_items({{"noise.bands", "3"}}, "checkpoint 'a.h5'"); },
                      "unknown noise setting 'noise.bands'");
   expect_input_error([] { NoiseModel::from_items({{"noise.bands_min", "0"}}, "x"); }, "noise.bands_min = 0");
+}
+
+}  // namespace
+}  // namespace irisml::sim
+
+namespace irisml::sim {
+namespace {
+
+// Issue 10 §2: the systematic term: recorded with the other settings, read back, 0 for
+// files written before it existed, validated, and added in quadrature to the error
+// the network sees, after the training minimum.
+TEST(NoiseTest, SystematicTermIsRecordedFlooredAndAddedInQuadrature) {
+  NoiseModel model;
+  EXPECT_DOUBLE_EQ(model.sigma_sys, 0.01);
+  model.sigma_sys = 0.02;
+  const auto items = model.items();
+  EXPECT_EQ(NoiseModel::from_items(items, "test").sigma_sys, 0.02);
+  std::vector<std::pair<std::string, std::string>> older;
+  for (const auto& kv : items) {
+    if (kv.first != "noise.sigma_sys") older.push_back(kv);
+  }
+  EXPECT_DOUBLE_EQ(NoiseModel::from_items(older, "old checkpoint").sigma_sys, 0.0);
+  EXPECT_DOUBLE_EQ(model.error_min(), 0.005);
+  EXPECT_DOUBLE_EQ(model.network_error(0.03), std::sqrt(0.03 * 0.03 + 0.02 * 0.02));
+  EXPECT_DOUBLE_EQ(model.network_error(0.0001), std::sqrt(0.005 * 0.005 + 0.02 * 0.02));  // raised to the minimum
+  model.sigma_floor = 0.01;
+  EXPECT_DOUBLE_EQ(model.error_min(), 0.01);
+  model.sigma_sys = -0.01;
+  EXPECT_THROW(model.validate(), InputError);
 }
 
 }  // namespace
