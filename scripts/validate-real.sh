@@ -4,7 +4,8 @@
 # reference posterior, and prints Teff (4000-7000 K) / log g / [M/H] errors against the
 # labels and 68 % HDI coverage. usage: scripts/validate-real.sh MODEL.h5 [GRID] [OUT_DIR]
 # Environment: IRISML (binary), ERROR_FLOOR (mag, default 0.02: the stars are bright and
-# their quoted errors omit calibration errors), SIGMA_SYS (mag, default 0), PYTHON (with h5py, numpy).
+# their quoted errors omit calibration errors), SIGMA_SYS (mag, default: the checkpoint's noise.sigma_sys),
+# PYTHON (with h5py, numpy).
 # Stars with fewer than 6 usable bands (the training minimum) are flagged and not scored.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,9 +18,10 @@ FLOOR=${ERROR_FLOOR:-0.02}
 mkdir -p "$OUT"
 DATA=tests/data/real_stars
 grid=(); [ -n "$GRID" ] && grid=(--grid "$GRID")
+sys=(); [ -n "${SIGMA_SYS:-}" ] && sys=(--sigma-sys "$SIGMA_SYS")
 "$IRISML" sample --model "$MODEL" --catalog "$DATA/real_stars.csv" "${grid[@]}" --output "$OUT/flow.h5" \
-    --error-floor "$FLOOR" --sigma-sys "${SIGMA_SYS:-0}" --importance --keep-samples --sir --overwrite --quiet
+    --error-floor "$FLOOR" "${sys[@]}" --importance --keep-samples --sir --overwrite --quiet
 "$IRISML" fit --model "$MODEL" --catalog "$DATA/real_stars.csv" "${grid[@]}" --output "$OUT/reference.h5" \
-    --error-floor "$FLOOR" --sigma-sys "${SIGMA_SYS:-0}" --bands-min 6 --overwrite --quiet
+    --error-floor "$FLOOR" "${sys[@]}" --bands-min 6 --overwrite --quiet
 "${PYTHON:-python3}" scripts/validate-real.py "$DATA/real_stars_labels.csv" flow="$OUT/flow.h5" \
     reweighted="$OUT/flow.h5:importance" reference="$OUT/reference.h5"

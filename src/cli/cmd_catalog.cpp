@@ -42,7 +42,7 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
               "other ranks wait.",
               "irisml catalog make --from test.h5 --output cat.h5 [--seed S] [--bands-min k] [--bands-max K] "
               "[--sigma-min a --sigma-max b --sigma-distribution loguniform|uniform] [--filters LIST] [--stars N] "
-              "[--overwrite]",
+              "[--survey gaia|gaia-2mass-wise|ps1-gaia-2mass|sdss-galex [--error-scale F]] [--overwrite]",
               {"catalog", "noise"});
   add_common_options(cmd);
   add_noise_options(cmd);  // [noise]: the training observation model, by default
@@ -59,6 +59,12 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
       ("sigma-floor", po::value<double>(), "lower bound on each drawn error [mag] (default: noise.sigma_floor)")
       ("filters", po::value<std::string>()->default_value(""),
        "keep only these filters (comma list or registry set name; default: all filters of the set)")
+      ("survey", po::value<std::string>()->default_value(""),
+       "observe as a real survey combination instead of the noise model: gaia | gaia-2mass-wise | ps1-gaia-2mass | "
+       "sdss-galex (its bands, errors growing with magnitude, bright and faint limits; noise.sigma_sys still "
+       "applies; docs/catalog_format.md)")
+      ("error-scale", po::value<double>()->default_value(1.0),
+       "with --survey: quoted errors are the true ones divided by this (> 1 under-reports them)")
       ("stars", po::value<long long>()->default_value(0), "use the first N stars (0 = all)")
       ("block-rows", po::value<long long>()->default_value(65536), "stars per read/write block (bounds memory)")
       ("overwrite", po::bool_switch(), "replace an existing output");
@@ -68,6 +74,9 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
   infer::CatalogMakeOptions options;
   options.from = vm["from"].as<std::string>();
   options.output = vm["output"].as<std::string>();
+  options.survey = vm["survey"].as<std::string>();
+  options.error_scale = vm["error-scale"].as<double>();
+  if (options.survey.empty() && !vm["error-scale"].defaulted()) fail_input("--error-scale needs --survey");
   long long seed = vm["seed"].as<long long>();
   if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
   options.seed = static_cast<std::uint64_t>(seed);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <memory>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -14,6 +15,7 @@
 #include "core/log.hpp"
 #include "core/paths.hpp"
 #include "core/rng.hpp"
+#include "infer/survey.hpp"
 #include "io/hdf5.hpp"
 
 namespace irisml::infer {
@@ -85,7 +87,24 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
   // Columns of /magnitudes to use, in the set's order unless --filters orders them.
   std::vector<std::size_t> columns;
   std::vector<std::string> names;
-  if (options.filters.empty()) {
+  const SurveyPattern* survey = options.survey.empty() ? nullptr : &survey_pattern(options.survey);
+  if (survey) {
+    if (!options.filters.empty()) fail_input("--survey and --filters exclude each other: the survey names its bands");
+    if (!(options.error_scale >= 1.0) || !std::isfinite(options.error_scale)) {
+      fail_input("--error-scale = {} must be a finite number >= 1 (the factor quoted errors are too small by)",
+                 options.error_scale);
+    }
+    for (const auto& band : survey->bands) {
+      auto it = std::find(src.filters.begin(), src.filters.end(), band.filter);
+      if (it == src.filters.end()) {
+        fail_input("--survey {} needs filter {}, which '{}' does not hold; its filters: {} (add it with `irisml "
+                   "simulate add-filters`)",
+                   survey->name, band.filter, options.from, fmt::join(src.filters, ", "));
+      }
+      columns.push_back(static_cast<std::size_t>(it - src.filters.begin()));
+      names.push_back(band.filter);
+    }
+  } else if (options.filters.empty()) {
     for (std::size_t j = 0; j < src.filters.size(); ++j) columns.push_back(j);
     names = src.filters;
   } else {
@@ -112,7 +131,11 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
     offsets.push_back(it->second);
   }
   const int nf = static_cast<int>(names.size());
-  options.noise.validate(nf);
+  if (survey) {
+    options.noise.validate();  // only sigma_sys is used
+  } else {
+    options.noise.validate(nf);
+  }
 
   std::uint64_t n_stars = src.stars;
   if (options.stars > 0) {
@@ -139,7 +162,13 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
     out.set_attr("/", "magnitude_convention",
                  std::string("simulated magnitude minus the filter's catalog_offset (a reader adds it back); NaN = "
                              "band not observed"));
-    for (const auto& [key, value] : options.noise.items()) out.set_attr("/", key, value);
+    if (survey) {
+      out.set_attr("/", "survey", survey->name + ": " + survey->description);
+      out.set_attr("/", "error_scale", options.error_scale);
+      out.set_attr("/", "noise.sigma_sys", fmt::format("{}", options.noise.sigma_sys));
+    } else {
+      for (const auto& [key, value] : options.noise.items()) out.set_attr("/", key, value);
+    }
 
     for (const auto& n : names) {
       out.create_dataset<float>(n, {n_stars});
@@ -155,6 +184,7 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
     std::vector<float> clean, star_clean(static_cast<std::size_t>(nf)), mag_out(static_cast<std::size_t>(nf)),
         err_out(static_cast<std::size_t>(nf));
     std::vector<int> idx(static_cast<std::size_t>(nf));
+    auto kept = std::make_unique<bool[]>(static_cast<std::size_t>(nf));
     std::vector<double> params;
     std::vector<std::vector<float>> mag_cols(static_cast<std::size_t>(nf)), err_cols(static_cast<std::size_t>(nf));
     double band_sum = 0;
@@ -178,8 +208,23 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
           star_clean[static_cast<std::size_t>(f)] = v;
         }
         Philox rng(seed_key, r0 + r);
-        int k =
-            sim::observe_star(rng, star_clean.data(), nf, options.noise, idx.data(), mag_out.data(), err_out.data());
+        int k = 0;
+        if (survey) {
+          // Band i of the pattern in place i; idx lists the kept ones.
+          std::vector<float> m(static_cast<std::size_t>(nf)), e(static_cast<std::size_t>(nf));
+          observe_survey_star(rng, *survey, star_clean.data(), options.noise.sigma_sys, options.error_scale, m.data(),
+                              e.data(), kept.get());
+          for (int f = 0; f < nf; ++f) {
+            if (!kept[static_cast<std::size_t>(f)]) continue;
+            idx[static_cast<std::size_t>(k)] = f;
+            mag_out[static_cast<std::size_t>(k)] = m[static_cast<std::size_t>(f)];
+            err_out[static_cast<std::size_t>(k)] = e[static_cast<std::size_t>(f)];
+            ++k;
+          }
+        } else {
+          k = sim::observe_star(rng, star_clean.data(), nf, options.noise, idx.data(), mag_out.data(),
+                                err_out.data());
+        }
         for (int i = 0; i < k; ++i) {
           auto f = static_cast<std::size_t>(idx[static_cast<std::size_t>(i)]);
           mag_cols[f][r] = static_cast<float>(mag_out[static_cast<std::size_t>(i)] - offsets[f]);

@@ -1,8 +1,9 @@
 // `irisml catalog make`: turn a simulated set (training-set format,
 // docs/training_set_format.md) into a realistic catalogue (docs/catalog_format.md):
 // per star a random band subset, per-band errors and noisy magnitudes drawn
-// with the shared NoiseModel, unobserved bands written as NaN, the true
-// parameters kept as labels. Serial (one process); output written to
+// with the shared NoiseModel (or, with a survey pattern, a real survey's bands,
+// errors and limits), unobserved bands written as NaN, the true parameters kept as
+// labels. Serial (one process); output written to
 // "<output>.partial" and renamed when complete.
 #pragma once
 
@@ -24,6 +25,11 @@ struct CatalogMakeOptions {
   std::uint64_t stars = 0;           // first N stars; 0 = all
   bool overwrite = false;
   std::uint64_t block_rows = 65536;  // stars per read/write block (bounds memory)
+  // Survey mode (infer/survey.hpp): a built-in pattern's bands, magnitude-dependent errors
+  // and limits instead of the noise model's band subsets and errors (noise.sigma_sys
+  // still applies); error_scale > 1 under-reports the quoted errors by that factor.
+  std::string survey;
+  double error_scale = 1.0;
 };
 
 struct CatalogMakeReport {
