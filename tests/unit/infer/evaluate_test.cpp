@@ -63,6 +63,23 @@ TEST(EvaluateTest, HdiHoldsCeilLevelTimesSPlusOnePlusOneSamples) {
 }
 
 // Stars with posterior N(mu, post_sigma) sampled S times and truth ~ N(mu, 1).
+// Evaluates one block of `rows` stars (the optional arrays may be null).
+EvaluationResult evaluate_rows(std::uint64_t rows, const std::vector<float>& median, const std::vector<double>& truth,
+                               const std::vector<std::int32_t>& bands, const std::uint32_t* flags = nullptr,
+                               const float* hdi68 = nullptr, const float* hdi95 = nullptr) {
+  Evaluator ev;
+  EvaluationBlock b;
+  b.rows = rows;
+  b.median = median.data();
+  b.truth = truth.data();
+  b.n_bands = bands.data();
+  b.flags = flags;
+  b.hdi68 = hdi68;
+  b.hdi95 = hdi95;
+  ev.add(b);
+  return ev.finish();
+}
+
 EvaluationResult synthetic(double post_sigma, int stars, int s, std::uint64_t seed) {
   std::vector<float> median(static_cast<std::size_t>(stars) * 5), samples(static_cast<std::size_t>(stars) * s * 5);
   std::vector<double> truth(static_cast<std::size_t>(stars) * 5);
@@ -164,14 +181,7 @@ TEST(EvaluateTest, CoolStarsAreEvaluatedOnTheirOwn) {
     truth.insert(truth.end(), {teffs[i], 4.0, 0.0, 0.5, 3.1});
     median.insert(median.end(), {static_cast<float>(teffs[i]) + errors[i], 4.0f, 0.0f, 0.5f, 3.1f});
   }
-  Evaluator ev;
-  EvaluationBlock b;
-  b.rows = 5;
-  b.median = median.data();
-  b.truth = truth.data();
-  b.n_bands = bands.data();
-  ev.add(b);
-  const auto r = ev.finish();
+  const auto r = evaluate_rows(5, median, truth, bands);
   EXPECT_EQ(r.overall.stars, 5u);
   EXPECT_EQ(r.cool.stars, 3u);  // 4000, 5500 and 7000 K: the limits are included
   EXPECT_DOUBLE_EQ(r.cool.parameters[0].point.bias, 100.0);
@@ -198,17 +208,7 @@ TEST(EvaluateTest, FlaggedAndNonFiniteStarsAreExcludedAndCounted) {
       hdi95[static_cast<std::size_t>((i * 5 + p) * 2)] = m - 150;
       hdi95[static_cast<std::size_t>((i * 5 + p) * 2 + 1)] = m + 150;
     }
-  Evaluator ev;
-  EvaluationBlock b;
-  b.rows = 4;
-  b.median = median.data();
-  b.truth = truth.data();
-  b.n_bands = bands.data();
-  b.flags = flags.data();
-  b.hdi68 = hdi68.data();
-  b.hdi95 = hdi95.data();
-  ev.add(b);
-  auto r = ev.finish();
+  auto r = evaluate_rows(4, median, truth, bands, flags.data(), hdi68.data(), hdi95.data());
   EXPECT_EQ(r.counts.total, 4u);
   EXPECT_EQ(r.counts.evaluated, 2u);
   EXPECT_EQ(r.counts.excluded_too_few_bands, 1u);

@@ -299,65 +299,43 @@ TEST_F(SampleCliTest, MalformedInputsAreNamedAndRefusedBeforeWriting) {
       EXPECT_FALSE(std::filesystem::exists(dir_ + "/" + output + suffix)) << output + suffix;
     }
   };
-  // A 2-D magnitude dataset: its shape is what is wrong, not its name.
-  const std::string twod = dir_ + "/twod.h5";
-  std::filesystem::copy_file(dir_ + "/cat.h5", twod, std::filesystem::copy_options::overwrite_existing);
-  {
-    hid_t f = H5Fopen(twod.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    const std::string band = testing::model_filters().front();
-    H5Ldelete(f, band.c_str(), H5P_DEFAULT);
-    const hsize_t dims[2] = {45, 2};
-    hid_t space = H5Screate_simple(2, dims, nullptr);
-    hid_t d = H5Dcreate2(f, band.c_str(), H5T_NATIVE_FLOAT, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    std::vector<float> zeros(90, 15.0f);
-    H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data());
+  // A copy of cat.h5 whose dataset `name` is replaced by one of `type` and `dims`
+  // holding `data`.
+  auto with_dataset = [&](const std::string& file, const std::string& name, hid_t type,
+                          const std::vector<hsize_t>& dims, const void* data) {
+    const std::string path = dir_ + "/" + file;
+    std::filesystem::copy_file(dir_ + "/cat.h5", path, std::filesystem::copy_options::overwrite_existing);
+    hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Ldelete(f, name.c_str(), H5P_DEFAULT);
+    hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+    hid_t d = H5Dcreate2(f, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
     H5Dclose(d);
     H5Sclose(space);
     H5Fclose(f);
-  }
+  };
+  const std::string band = testing::model_filters().front();
+  // A 2-D magnitude dataset: its shape is what is wrong, not its name.
+  const std::vector<float> values(90, 15.0f);
+  with_dataset("twod.h5", band, H5T_NATIVE_FLOAT, {45, 2}, values.data());
   expect_refused(base("twod.h5", "o1.h5"), "o1.h5", "has shape [45,2]; a column must be 1-D");
   // Variable-length string ids.
-  const std::string vlen = dir_ + "/vlen.h5";
-  std::filesystem::copy_file(dir_ + "/cat.h5", vlen, std::filesystem::copy_options::overwrite_existing);
-  {
-    hid_t f = H5Fopen(vlen.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    H5Ldelete(f, "id", H5P_DEFAULT);
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, H5T_VARIABLE);
-    const hsize_t n = 45;
-    hid_t space = H5Screate_simple(1, &n, nullptr);
-    hid_t d = H5Dcreate2(f, "id", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    std::vector<std::string> ids(45);
-    std::vector<const char*> pointers;
-    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = "star" + std::to_string(i);
-    for (const auto& id : ids) pointers.push_back(id.c_str());
-    H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data());
-    H5Dclose(d);
-    H5Sclose(space);
-    H5Tclose(type);
-    H5Fclose(f);
-  }
+  hid_t vlen_type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(vlen_type, H5T_VARIABLE);
+  std::vector<std::string> ids(45);
+  std::vector<const char*> pointers;
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = "star" + std::to_string(i);
+  for (const auto& id : ids) pointers.push_back(id.c_str());
+  with_dataset("vlen.h5", "id", vlen_type, {45}, pointers.data());
+  H5Tclose(vlen_type);
   expect_refused(base("vlen.h5", "o2.h5"), "o2.h5", "variable-length strings");
   // A magnitude column stored as text.
-  const std::string text_mag = dir_ + "/text_mag.h5";
-  std::filesystem::copy_file(dir_ + "/cat.h5", text_mag, std::filesystem::copy_options::overwrite_existing);
-  {
-    hid_t f = H5Fopen(text_mag.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    const std::string band = testing::model_filters().front();
-    H5Ldelete(f, band.c_str(), H5P_DEFAULT);
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, 8);
-    const hsize_t n = 45;
-    hid_t space = H5Screate_simple(1, &n, nullptr);
-    hid_t d = H5Dcreate2(f, band.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    std::string text(45 * 8, '\0');
-    for (std::size_t i = 0; i < 45; ++i) text.replace(i * 8, 5, "17.25");
-    H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, text.data());
-    H5Dclose(d);
-    H5Sclose(space);
-    H5Tclose(type);
-    H5Fclose(f);
-  }
+  hid_t text_type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(text_type, 8);
+  std::string text(45 * 8, '\0');
+  for (std::size_t i = 0; i < 45; ++i) text.replace(i * 8, 5, "17.25");
+  with_dataset("text_mag.h5", band, text_type, {45}, text.data());
+  H5Tclose(text_type);
   expect_refused(base("text_mag.h5", "o6.h5"), "o6.h5", "holds text, but a number is needed");
   // CSV text under an .h5 name; a directory as the catalogue.
   std::filesystem::copy_file(dir_ + "/cat.csv", dir_ + "/text.h5", std::filesystem::copy_options::overwrite_existing);
