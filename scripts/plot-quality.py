@@ -60,6 +60,22 @@ def panel(x0, y0, w, h, xs, ylo, yhi, ylabel, log_y=False):
     return s, to_px
 
 
+def series(points, to_px, colour, dash, square, label):
+    """A labelled polyline with markers (squares or circles) through `points`."""
+    pts = sorted(points)
+    if not pts:
+        return []
+    px = [to_px(*p) for p in pts]
+    out = [f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in px)}" fill="none" stroke="{colour}" '
+           f'stroke-width="2"{dash}/>']
+    for x, y in px:
+        out.append(f'<rect x="{x - 3:.1f}" y="{y - 3:.1f}" width="6" height="6" fill="{colour}"/>' if square else
+                   f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"/>')
+    lx, ly = px[-1]
+    out.append(f'<text x="{lx + 6:.1f}" y="{ly + 4:.1f}" font-size="11" fill="{colour}">{label}</text>')
+    return out
+
+
 def main():
     src = sys.argv[1] if len(sys.argv) > 1 else "docs/quality_per_compute.csv"
     out = sys.argv[2] if len(sys.argv) > 2 else "docs/img/quality_per_compute.svg"
@@ -77,19 +93,8 @@ def main():
     svg.append(f'<text x="74" y="{py + 14:.1f}" font-size="11" fill="#2ca02c">exact reference</text>')
     for config, colour in COLOURS.items():
         for posterior, dash in (("flow", ""), ("reweighted", ' stroke-dasharray="2,2"')):
-            pts = sorted((r["cpu_h"], r["teff"]) for r in trained
-                         if r["config"] == config and r["posterior"] == posterior)
-            if not pts:
-                continue
-            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (to_px(*p) for p in pts))
-            svg.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
-            for p in pts:
-                x, y = to_px(*p)
-                marker = "circle" if posterior == "flow" else "rect"
-                svg.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"/>' if marker == "circle" else
-                           f'<rect x="{x - 3:.1f}" y="{y - 3:.1f}" width="6" height="6" fill="{colour}"/>')
-            lx, ly = to_px(*pts[-1])
-            svg.append(f'<text x="{lx + 6:.1f}" y="{ly + 4:.1f}" font-size="11" fill="{colour}">{config} {posterior}</text>')
+            pts = [(r["cpu_h"], r["teff"]) for r in trained if r["config"] == config and r["posterior"] == posterior]
+            svg += series(pts, to_px, colour, dash, square=posterior != "flow", label=f"{config} {posterior}")
     ess = [r for r in trained if r["ess"]]
     s, to_px = panel(520, 30, 300, 240, xs, 0.01, 0.3, "median ESS/S (--importance)", log_y=True)
     svg += s
@@ -97,16 +102,7 @@ def main():
     svg.append(f'<line x1="520" y1="{py:.1f}" x2="820" y2="{py:.1f}" stroke="#888" stroke-dasharray="5,3"/>')
     svg.append(f'<text x="816" y="{py - 4:.1f}" font-size="11" text-anchor="end" fill="#666">goal 0.2</text>')
     for config, colour in COLOURS.items():
-        pts = sorted((r["cpu_h"], r["ess"]) for r in ess if r["config"] == config)
-        if not pts:
-            continue
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (to_px(*p) for p in pts))
-        svg.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        for p in pts:
-            x, y = to_px(*p)
-            svg.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"/>')
-        lx, ly = to_px(*pts[-1])
-        svg.append(f'<text x="{lx + 6:.1f}" y="{ly + 4:.1f}" font-size="11" fill="{colour}">{config}</text>')
+        svg += series([(r["cpu_h"], r["ess"]) for r in ess if r["config"] == config], to_px, colour, "", False, config)
     svg.append("</svg>")
     with open(out, "w") as f:
         f.write("\n".join(svg) + "\n")
