@@ -20,6 +20,7 @@
 #include "core/chi2.hpp"
 #include "core/cpu_runtime.hpp"
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
 #include "core/rng.hpp"
@@ -1023,10 +1024,6 @@ bool layout_matches(const h5::File& f, const OutputLayout& l) {
 
 void flush(const h5::File& f) {
   if (H5Fflush(f.id(), H5F_SCOPE_GLOBAL) < 0) fail_io("flushing '{}' failed (disk full?)", f.path());
-}
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace

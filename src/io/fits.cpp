@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 
 namespace irisml::fits {
 namespace {
@@ -33,12 +34,6 @@ std::string fits_message(int status) {
                         const std::string& context) {
   throw IoError(fmt::format("FITS error in '{}': {}: `{}` failed at {}:{}: {}", path, context, expr, file, line,
                             fits_message(status)));
-}
-
-bool iequals(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 std::string rtrim(std::string s) {

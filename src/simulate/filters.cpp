@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "core/paths.hpp"
 
 namespace irisml::sim {
@@ -22,18 +23,6 @@ constexpr const char* kAllSet = "all";
 constexpr const char* kSetsSection = "sets";
 // Negative responses this close to 0 (relative to the peak) may be clipped.
 constexpr double kClipTolerance = 1e-3;
-
-std::string trim(const std::string& s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
-std::string lower(std::string s) {
-  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
 
 // Parses the whole string as a finite double.
 bool parse_double(const std::string& text, double& value) {

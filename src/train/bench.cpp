@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "distributed/communicator.hpp"
 #include "distributed/gradient_reducer.hpp"
 #include "model/posterior.hpp"
@@ -15,10 +16,6 @@
 namespace irisml::train {
 
 namespace {
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 

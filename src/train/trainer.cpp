@@ -12,6 +12,7 @@
 #include <fmt/ranges.h>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
 #include "core/shard.hpp"
@@ -59,10 +60,6 @@ class SignalGuard {
   struct sigaction old_term_ {};
   struct sigaction old_usr1_ {};
 };
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 std::string json_number(double v) { return std::isfinite(v) ? fmt::format("{:.8g}", v) : "null"; }
 
