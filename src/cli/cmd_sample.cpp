@@ -89,6 +89,13 @@ void job_settings_from(const po::variables_map& vm, infer::SamplerSettings& s) {
   s.progress = !log::quiet();
 }
 
+// The training observation model's input error minimum, and its systematic term as the
+// likelihood's unless --sigma-sys was given (sample --importance and fit --model).
+void use_training_noise(const sim::NoiseModel& noise, const po::variables_map& vm, infer::SamplerSettings& s) {
+  s.input_error_min = noise.error_min();
+  if (vm["sigma-sys"].defaulted()) s.sigma_sys = noise.sigma_sys;
+}
+
 // Catalogue options shared by sample and fit.
 void add_catalog_options(Command& cmd) {
   cmd.options.add_options()
@@ -234,9 +241,8 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   s.bands_min = vm["bands-min"].as<int>() >= 0 ? vm["bands-min"].as<int>() : noise.bands_min;
   s.bands_max = noise.bands_max;
   s.sigma_max = std::max(noise.sigma_max, noise.sigma_floor);
-  s.input_error_min = noise.error_min();
+  use_training_noise(noise, vm, s);
   s.input_sigma_sys = noise.sigma_sys;
-  if (vm["sigma-sys"].defaulted()) s.sigma_sys = noise.sigma_sys;  // the likelihood's, as in training
   infer::check_sampling_memory(s, checkpoint.model_config,
                                static_cast<double>(usable_memory_bytes()) / std::max(1, ctx.local_size));
 
@@ -362,9 +368,8 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
     prior_config = training_prior(checkpoint, model_path, *grid);
     // The training observation model: its error minimum and systematic term, as the
     // network (and `sample --importance`) use them.
-    const auto noise = sim::NoiseModel::from_items(checkpoint.noise, fmt::format("checkpoint '{}'", model_path));
-    s.input_error_min = noise.error_min();
-    if (vm["sigma-sys"].defaulted()) s.sigma_sys = noise.sigma_sys;
+    use_training_noise(sim::NoiseModel::from_items(checkpoint.noise, fmt::format("checkpoint '{}'", model_path)), vm,
+                       s);
     if (!vm["prior.logg_min"].defaulted()) log::warn("fit: --model given: the [prior] options are ignored");
   } else {
     filters = catalog.filters();

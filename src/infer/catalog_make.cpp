@@ -184,6 +184,8 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
     std::vector<float> clean, star_clean(static_cast<std::size_t>(nf)), mag_out(static_cast<std::size_t>(nf)),
         err_out(static_cast<std::size_t>(nf));
     std::vector<int> idx(static_cast<std::size_t>(nf));
+    // survey mode: each band's draw in pattern order, and which bands are kept
+    std::vector<float> band_mag(static_cast<std::size_t>(nf)), band_err(static_cast<std::size_t>(nf));
     auto kept = std::make_unique<bool[]>(static_cast<std::size_t>(nf));
     std::vector<double> params;
     std::vector<std::vector<float>> mag_cols(static_cast<std::size_t>(nf)), err_cols(static_cast<std::size_t>(nf));
@@ -211,14 +213,13 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
         int k = 0;
         if (survey) {
           // Band i of the pattern in place i; idx lists the kept ones.
-          std::vector<float> m(static_cast<std::size_t>(nf)), e(static_cast<std::size_t>(nf));
-          observe_survey_star(rng, *survey, star_clean.data(), options.noise.sigma_sys, options.error_scale, m.data(),
-                              e.data(), kept.get());
+          observe_survey_star(rng, *survey, star_clean.data(), options.noise.sigma_sys, options.error_scale,
+                              band_mag.data(), band_err.data(), kept.get());
           for (int f = 0; f < nf; ++f) {
             if (!kept[static_cast<std::size_t>(f)]) continue;
             idx[static_cast<std::size_t>(k)] = f;
-            mag_out[static_cast<std::size_t>(k)] = m[static_cast<std::size_t>(f)];
-            err_out[static_cast<std::size_t>(k)] = e[static_cast<std::size_t>(f)];
+            mag_out[static_cast<std::size_t>(k)] = band_mag[static_cast<std::size_t>(f)];
+            err_out[static_cast<std::size_t>(k)] = band_err[static_cast<std::size_t>(f)];
             ++k;
           }
         } else {

@@ -278,8 +278,9 @@ void Evaluator::add_star(Group& g, const float* median, const double* truth, con
       auto below = std::lower_bound(scratch.begin(), scratch.end(), truth[p]) - scratch.begin();
       auto not_above = std::upper_bound(scratch.begin(), scratch.end(), truth[p]) - scratch.begin();
       const double u = (0.5 * static_cast<double>(below + not_above) + 0.5) / static_cast<double>(scratch.size() + 1);
+      const auto smoothed = smoothed_order_statistics(scratch.data(), scratch.size());
       for (std::size_t l = 0; l < levels_.size(); ++l) {
-        auto [lo, hi] = hdi_sorted(scratch.data(), scratch.size(), levels_[l]);
+        auto [lo, hi] = hdi_smoothed(scratch.data(), smoothed.data(), scratch.size(), levels_[l]);
         if (truth[p] >= lo && truth[p] <= hi) ++g.hits[p][l];
         if (std::fabs(u - 0.5) <= 0.5 * levels_[l] + 1e-12) ++g.central_hits[p][l];
       }

@@ -58,10 +58,9 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
       star.clear();
       for (int j = 0; j < C; ++j) {
         if (block.usable(r, j)) {
-          const float quoted = block.err[r * C + j];
-          if (quoted < 0.5 * settings_.input_error_min) out.flags[r] |= kFlagErrorRaised;
           star.add(block.column_filter[static_cast<std::size_t>(j)], block.mag[r * C + j],
-                   std::max(quoted, static_cast<float>(settings_.input_error_min)), settings_.sigma_sys);
+                   training_error(block.err[r * C + j], settings_.input_error_min, out.flags[r]),
+                   settings_.sigma_sys);
         }
       }
       out.n_bands[r] = star.size();

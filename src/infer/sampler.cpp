@@ -278,7 +278,9 @@ LocalFit local_chi2_min(const sim::Synthesizer& synth, const double* start, cons
   };
   double chi2 = residuals(x, res);
   double lambda = 1e-3;
-  for (int iter = 0; iter < 20 && std::isfinite(chi2); ++iter) {
+  double jtj[K][K] = {};  // JᵀJ at the last point the Jacobian was taken: the Fisher matrix below
+  bool converged = false;
+  for (int iter = 0; iter < 20 && !converged && std::isfinite(chi2); ++iter) {
     for (int k = 0; k < K; ++k) {
       double p[5];
       std::copy(x, x + 5, p);
@@ -296,7 +298,8 @@ LocalFit local_chi2_min(const sim::Synthesizer& synth, const double* start, cons
         jac[static_cast<std::size_t>(i * K + k)] = (res_h[static_cast<std::size_t>(i)] - res[static_cast<std::size_t>(i)]) / h;
       }
     }
-    double jtj[K][K] = {}, jtr[K] = {};
+    double jtr[K] = {};
+    for (auto& row : jtj) std::fill(std::begin(row), std::end(row), 0.0);
     for (int i = 0; i < n; ++i) {
       for (int a = 0; a < K; ++a) {
         jtr[a] -= jac[static_cast<std::size_t>(i * K + a)] * res[static_cast<std::size_t>(i)];
@@ -325,7 +328,7 @@ LocalFit local_chi2_min(const sim::Synthesizer& synth, const double* start, cons
           res.swap(res_h);
           chi2 = trial;
           lambda = std::max(lambda * 0.3, 1e-7);
-          if (gain < 1e-4 * (1.0 + chi2)) iter = 1000;  // converged
+          converged = gain < 1e-4 * (1.0 + chi2);
           continue;
         }
       }
@@ -336,18 +339,12 @@ LocalFit local_chi2_min(const sim::Synthesizer& synth, const double* start, cons
   LocalFit fit;
   fit.chi2 = chi2;
   if (!std::isfinite(chi2)) return fit;
-  double f[K][K] = {};
-  for (int i = 0; i < n; ++i) {
-    for (int a = 0; a < K; ++a) {
-      for (int b = 0; b < K; ++b) f[a][b] += jac[static_cast<std::size_t>(i * K + a)] * jac[static_cast<std::size_t>(i * K + b)];
-    }
-  }
-  // p_eff = K − tr(P (F + P)⁻¹), column by column.
+  // p_eff = K − tr(P (F + P)⁻¹), column by column, with F = JᵀJ.
   fit.p_eff = K;
   for (int c = 0; c < K; ++c) {
     double a[K][K], e[K] = {};
     for (int i = 0; i < K; ++i) {
-      for (int j = 0; j < K; ++j) a[i][j] = f[i][j];
+      for (int j = 0; j < K; ++j) a[i][j] = jtj[i][j];
       a[i][i] += 1.0 / (kPriorSd[i] * kPriorSd[i]);
     }
     e[c] = 1.0;
@@ -536,9 +533,7 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
       if (!block.usable(r, j)) continue;
       band.push_back(block.column_filter[static_cast<std::size_t>(j)]);
       mag.push_back(block.mag[r * C + j]);
-      const float quoted = block.err[r * C + j];
-      if (quoted < 0.5 * settings_.input_error_min) out.flags[r] |= kFlagErrorRaised;
-      err.push_back(std::max(quoted, static_cast<float>(settings_.input_error_min)));
+      err.push_back(training_error(block.err[r * C + j], settings_.input_error_min, out.flags[r]));
     }
     start[r + 1] = band.size();
   }
@@ -801,10 +796,15 @@ void mpi_check(int code, const char* what) {
 // Collective over `comm`: returns if no rank failed; otherwise every rank throws — the
 // failing ones their own error, the others one saying so — so that no rank is left
 // waiting in a later collective while another unwinds.
-void agree_on_failure(const std::exception_ptr& local_error, MPI_Comm comm, const std::string& during) {
+// Whether any rank holds an error (collective).
+bool any_rank_failed(const std::exception_ptr& local_error, MPI_Comm comm) {
   int failed_here = local_error ? 1 : 0, any_failed = 0;
   mpi_check(MPI_Allreduce(&failed_here, &any_failed, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce");
-  if (!any_failed) return;
+  return any_failed != 0;
+}
+
+void agree_on_failure(const std::exception_ptr& local_error, MPI_Comm comm, const std::string& during) {
+  if (!any_rank_failed(local_error, comm)) return;
   if (local_error) std::rethrow_exception(local_error);
   throw Error(fmt::format("another rank failed {} (its message is above)", during));
 }
@@ -1208,9 +1208,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   // what this run made is removed unless it holds finished blocks worth resuming.
   std::exception_ptr local_error;
   auto agree_or_throw = [&](const char* during) {
-    int failed_here = local_error ? 1 : 0, any_failed = 0;
-    mpi_check(MPI_Allreduce(&failed_here, &any_failed, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce");
-    if (!any_failed) return;
+    if (!any_rank_failed(local_error, comm)) return;
     const auto n_done = std::count(progress.done.begin(), progress.done.end(), 1);
     try {
       file->close();

@@ -16,6 +16,7 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -46,6 +47,13 @@ inline constexpr std::uint32_t kFlagPpcHigh = posterior::kFlagPpcChi2;  // poste
 inline constexpr std::uint32_t kFlagLowEss = posterior::kFlagLowEss;  // importance / reference ESS below its threshold
 inline constexpr std::uint32_t kFlagNonFinite = posterior::kFlagNonFinite;  // the network gave no finite posterior
 inline constexpr std::uint32_t kFlagErrorRaised = posterior::kFlagErrorRaised;  // an error raised > 2x to the training minimum
+
+// A quoted error as the training observation model takes it: raised to `error_min` (the
+// smallest error training saw), adding kFlagErrorRaised to `flags` when by more than 2×.
+inline float training_error(float quoted, double error_min, std::uint32_t& flags) {
+  if (quoted < 0.5 * error_min) flags |= kFlagErrorRaised;
+  return std::max(quoted, static_cast<float>(error_min));
+}
 
 struct SamplerSettings {
   int samples = 64;               // posterior samples per star

@@ -25,13 +25,9 @@ std::size_t hdi_window(std::size_t n, double mass) {
   return std::clamp<std::size_t>(static_cast<std::size_t>(std::ceil(need)), 1, std::max<std::size_t>(n, 1));
 }
 
-std::pair<double, double> hdi_sorted(const double* sorted, std::size_t n, double mass) {
-  if (n == 0) return {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
-  const std::size_t k = hdi_window(n, mass);
-  // The window is placed where the smoothed order statistics are closest: choosing it
-  // on the raw values favours windows that are short by chance, whose coverage is then
-  // below `mass` (~0.91 instead of 0.95 at n = 64). Smoothing: a local linear fit of
-  // x_(j) on j over the ranks j within ±h of i (no bias at the ends of the sample).
+std::vector<double> smoothed_order_statistics(const double* sorted, std::size_t n) {
+  // A local linear fit of x_(j) on j over the ranks within ±h of i (no bias at the ends
+  // of the sample), from prefix sums of x and j·x.
   const auto h = static_cast<std::size_t>(
       std::max(std::ceil(std::sqrt(static_cast<double>(n))), std::floor(static_cast<double>(n) / 8.0)));
   std::vector<double> sum_x(n + 1, 0.0), sum_jx(n + 1, 0.0);
@@ -39,25 +35,40 @@ std::pair<double, double> hdi_sorted(const double* sorted, std::size_t n, double
     sum_x[j + 1] = sum_x[j] + sorted[j];
     sum_jx[j + 1] = sum_jx[j] + static_cast<double>(j) * sorted[j];
   }
-  auto smoothed = [&](std::size_t i) {
+  std::vector<double> smoothed(n);
+  for (std::size_t i = 0; i < n; ++i) {
     const std::size_t lo = i >= h ? i - h : 0, hi = std::min(n - 1, i + h);
     const double m = static_cast<double>(hi - lo + 1);
     const double sx = sum_x[hi + 1] - sum_x[lo], sjx = sum_jx[hi + 1] - sum_jx[lo];
     const double j_mean = 0.5 * static_cast<double>(lo + hi);
     const double sjj_centred = m * (m * m - 1.0) / 12.0;  // Σ (j − j_mean)² over m consecutive ranks
     const double slope = sjj_centred > 0 ? (sjx - j_mean * sx) / sjj_centred : 0.0;
-    return sx / m + slope * (static_cast<double>(i) - j_mean);
-  };
+    smoothed[i] = sx / m + slope * (static_cast<double>(i) - j_mean);
+  }
+  return smoothed;
+}
+
+std::pair<double, double> hdi_smoothed(const double* sorted, const double* smoothed, std::size_t n, double mass) {
+  if (n == 0) return {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
+  const std::size_t k = hdi_window(n, mass);
+  // The window is placed where the smoothed order statistics are closest: choosing it
+  // on the raw values favours windows that are short by chance, whose coverage is then
+  // below `mass` (~0.91 instead of 0.95 at n = 64).
   std::size_t best = 0;
   double width = std::numeric_limits<double>::infinity();
   for (std::size_t i = 0; i + k <= n; ++i) {
-    const double w = smoothed(i + k - 1) - smoothed(i);
+    const double w = smoothed[i + k - 1] - smoothed[i];
     if (w < width) {
       width = w;
       best = i;
     }
   }
   return {sorted[best], sorted[best + k - 1]};
+}
+
+std::pair<double, double> hdi_sorted(const double* sorted, std::size_t n, double mass) {
+  const auto smoothed = smoothed_order_statistics(sorted, n);
+  return hdi_smoothed(sorted, smoothed.data(), n, mass);
 }
 
 ParameterSummary nan_summary() {
@@ -81,8 +92,9 @@ ParameterSummary summarize(std::vector<double>& v) {
   s.median = quantile_sorted(v.data(), n, 0.5);
   s.p16 = quantile_sorted(v.data(), n, 0.16);
   s.p84 = quantile_sorted(v.data(), n, 0.84);
-  std::tie(s.hdi68_lo, s.hdi68_hi) = hdi_sorted(v.data(), n, 0.68);
-  std::tie(s.hdi95_lo, s.hdi95_hi) = hdi_sorted(v.data(), n, 0.95);
+  const auto smoothed = smoothed_order_statistics(v.data(), n);
+  std::tie(s.hdi68_lo, s.hdi68_hi) = hdi_smoothed(v.data(), smoothed.data(), n, 0.68);
+  std::tie(s.hdi95_lo, s.hdi95_hi) = hdi_smoothed(v.data(), smoothed.data(), n, 0.95);
   return s;
 }
 

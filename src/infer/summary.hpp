@@ -35,6 +35,10 @@ double quantile_sorted(const double* sorted, std::size_t n, double q);
 // the number of samples k its window holds.
 std::pair<double, double> hdi_sorted(const double* sorted, std::size_t n, double mass);
 std::size_t hdi_window(std::size_t n, double mass);
+// The two steps of hdi_sorted, for several levels of one sample: the smoothed order
+// statistics (n values), then the HDI at `mass` from them.
+std::vector<double> smoothed_order_statistics(const double* sorted, std::size_t n);
+std::pair<double, double> hdi_smoothed(const double* sorted, const double* smoothed, std::size_t n, double mass);
 
 // Summarises the values in `scratch` (reordered in place).
 ParameterSummary summarize(std::vector<double>& scratch);

@@ -45,13 +45,7 @@ SamplerSettings settings() {
   return s;
 }
 
-SampleJob job_for(const std::string& output) {
-  SampleJob job;
-  job.output = output;
-  job.model_path = "ck04";
-  job.model_filters = testing::model_filters();
-  return job;
-}
+SampleJob job_for(const std::string& output) { return testing::job_for(output, "ck04"); }
 
 SampleReport fit(Fitter& f, const CatalogReader& catalog, const std::string& output, MPI_Comm comm,
                  int max_blocks = 0) {

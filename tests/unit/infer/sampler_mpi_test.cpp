@@ -44,13 +44,7 @@ SamplerSettings small_settings() {
   return s;
 }
 
-SampleJob job_for(const std::string& output) {
-  SampleJob job;
-  job.output = output;
-  job.model_path = "tiny-random-model";
-  job.model_filters = testing::model_filters();
-  return job;
-}
+SampleJob job_for(const std::string& output) { return testing::job_for(output, "tiny-random-model"); }
 
 // A catalogue written by rank 0 (HDF5 or CSV by extension) and opened on every rank.
 CatalogReader shared_catalog(const std::string& path, std::size_t rows, std::uint64_t seed) {

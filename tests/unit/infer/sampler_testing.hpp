@@ -18,6 +18,7 @@
 #include "core/rng.hpp"
 #include "io/catalog.hpp"
 #include "io/fits.hpp"
+#include "infer/sampler.hpp"
 #include "io/hdf5.hpp"
 #include "model/config.hpp"
 #include "model/normalizer.hpp"
@@ -31,6 +32,16 @@ namespace irisml::infer::testing {
 inline const std::vector<std::string>& model_filters() {
   static const std::vector<std::string> names{"SDSS_g", "SDSS_r", "SDSS_i", "SDSS_z", "2MASS_J", "2MASS_H"};
   return names;
+}
+
+// A job writing `output` with the test model's filters; `model_path` is the label the
+// output and its resume key record.
+inline SampleJob job_for(const std::string& output, const std::string& model_path) {
+  SampleJob job;
+  job.output = output;
+  job.model_path = model_path;
+  job.model_filters = model_filters();
+  return job;
 }
 
 inline KnownFilters known_filters() {
