@@ -38,15 +38,19 @@ if(NOT _irisml_hdf5_found)
 endif()
 add_library(irisml::hdf5 ALIAS irisml_hdf5)
 
-# --- cfitsio ------------------------------------------------------------------
-if(PkgConfig_FOUND)
-  pkg_check_modules(IRISML_CFITSIO IMPORTED_TARGET cfitsio)
-endif()
-if(NOT IRISML_CFITSIO_FOUND)
-  message(FATAL_ERROR "cfitsio not found (Debian: libcfitsio-dev)")
-endif()
+# --- cfitsio (IRISML_WITH_FITS=OFF: no FITS reading; catalogues and grids as HDF5 or CSV) ---
 add_library(irisml_cfitsio INTERFACE)
-target_link_libraries(irisml_cfitsio INTERFACE PkgConfig::IRISML_CFITSIO)
+if(IRISML_WITH_FITS)
+  if(PkgConfig_FOUND)
+    pkg_check_modules(IRISML_CFITSIO IMPORTED_TARGET cfitsio)
+  endif()
+  if(NOT IRISML_CFITSIO_FOUND)
+    message(FATAL_ERROR "cfitsio not found (Debian: libcfitsio-dev), or configure with -DIRISML_WITH_FITS=OFF")
+  endif()
+  target_link_libraries(irisml_cfitsio INTERFACE PkgConfig::IRISML_CFITSIO)
+else()
+  target_compile_definitions(irisml_cfitsio INTERFACE IRISML_NO_FITS=1)
+endif()
 add_library(irisml::cfitsio ALIAS irisml_cfitsio)
 
 # --- Boost.Program_options (CONFIG mode: CMake >= 3.30 dropped FindBoost) -----
@@ -61,6 +65,12 @@ add_library(irisml_torch INTERFACE)
 target_link_libraries(irisml_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(irisml_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 add_library(irisml::torch ALIAS irisml_torch)
+if(IRISML_WITH_CUDA)
+  # Nothing in this project calls into libtorch_cuda directly, so a linker that drops unused
+  # libraries (--as-needed, Ubuntu's default) would leave it out and torch::cuda::is_available()
+  # would say false on a GPU node.
+  target_link_options(irisml_torch INTERFACE "LINKER:--no-as-needed")
+endif()
 
 # --- CUDA / NCCL --------------------------------------------------------------
 if(IRISML_WITH_NCCL)

@@ -36,7 +36,7 @@ MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
   if (owns_ && thread_level_ < MPI_THREAD_FUNNELED) {
     log::warn("the MPI library provides thread level {} below MPI_THREAD_FUNNELED ({}); LibTorch's worker "
               "threads make no MPI calls, so this is only a warning",
-              thread_level_, MPI_THREAD_FUNNELED);
+              thread_level_, static_cast<int>(MPI_THREAD_FUNNELED));
   }
 }
 

@@ -1,5 +1,7 @@
 #include "io/fits.hpp"
 
+#ifndef IRISML_NO_FITS  // builds without cfitsio compile fits_unavailable.cpp instead
+
 #include <fitsio.h>
 #include <fmt/ranges.h>
 
@@ -386,3 +388,5 @@ void File::write_column(const std::string& name, const std::vector<std::string>&
 }
 
 }  // namespace irisml::fits
+
+#endif  // IRISML_NO_FITS
