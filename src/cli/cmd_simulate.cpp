@@ -112,7 +112,17 @@ void add_simulate_options(Command& cmd) {
        "comma list of filters, or a set name: standard (the paper bands and Gaia DR2; no GALEX FUV, WISE W3/W4), "
        "paper (the published 25 bands), all")
       ("block-rows", po::value<long long>()->default_value(32768), "rows per collective write (bounds memory)")
+      ("blend", po::value<std::string>()->default_value("log-flux"),
+       "how the 8 surrounding grid spectra are combined: log-flux (ln F_lambda, the physics) or linear-flux (F_lambda, "
+       "the blend before 2026-11-30, kept for comparisons: docs/interpolation.md)")
       ("overwrite", po::bool_switch(), "replace an existing output");
+}
+
+sim::Blend blend_from(const po::variables_map& vm) {
+  const std::string blend = vm["blend"].as<std::string>();
+  if (blend == "log-flux") return sim::Blend::LogFlux;
+  if (blend == "linear-flux") return sim::Blend::LinearFlux;
+  fail_input("--blend '{}' is not known; allowed: log-flux, linear-flux", blend);
 }
 }  // namespace
 
@@ -138,7 +148,7 @@ int run_simulate(const std::vector<std::string>& args, const Context& ctx) {
   auto registry = load_registry(vm);
   auto bands = registry.resolve(vm["filters"].as<std::string>());
   auto grid = load_grid(vm);
-  sim::Synthesizer synth(grid, registry, bands);
+  sim::Synthesizer synth(grid, registry, bands, blend_from(vm));
   sim::Prior prior(prior_config, *grid);
   log::info("simulate: {} stars, {} filters, seed {}, {} rank(s) -> {}", spec.stars, bands.size(), spec.seed, ctx.size,
             output);
@@ -201,7 +211,7 @@ int run_bench_simulate(const std::vector<std::string>& args, const Context& ctx)
   auto registry = load_registry(vm);
   auto bands = registry.resolve(vm["filters"].defaulted() ? "paper" : vm["filters"].as<std::string>());
   auto grid = load_grid(vm);
-  sim::Synthesizer synth(grid, registry, bands);
+  sim::Synthesizer synth(grid, registry, bands, blend_from(vm));
   sim::Prior prior(prior_from(vm), *grid);
   // Each rank writes its own scratch file for the one-rank baseline.
   const std::string all_out = fmt::format("/tmp/irisml_bench_simulate_{}.h5", ctx.size);

@@ -29,6 +29,7 @@ constexpr std::int64_t kFormatVersion = 1;
 struct Header {
   std::uint64_t stars = 0, seed = 0, rejected = 0;
   std::string grid_source, grid_checksum;
+  std::string blend;  // empty: ln F_λ (the default, not written); "linear-flux": the comparison blend
   std::vector<std::pair<std::string, double>> prior;
 };
 
@@ -41,6 +42,7 @@ void write_header(h5::File& f, const Header& h) {
   f.set_attr("/", "rejected_proposals", static_cast<std::int64_t>(h.rejected));
   f.set_attr("/", "grid_source", h.grid_source);
   f.set_attr("/", "grid_checksum", h.grid_checksum);
+  if (!h.blend.empty()) f.set_attr("/", "blend", h.blend);
   f.set_attr("/", "magnitude_convention",
              std::string("noise-free magnitudes of a 1 R_sun star at 10 pc, in each filter's system (AB or Vega) "
                          "as in the filter registry"));
@@ -57,6 +59,7 @@ Header read_header(const h5::File& f) {
   h.rejected = static_cast<std::uint64_t>(f.attr_int("/", "rejected_proposals"));
   h.grid_source = f.attr_string("/", "grid_source");
   h.grid_checksum = f.attr_string("/", "grid_checksum");
+  if (f.has_attr("/", "blend")) h.blend = f.attr_string("/", "blend");
   for (const auto& name : f.attr_names("/")) {
     if (name.rfind("prior.", 0) == 0) h.prior.emplace_back(name.substr(6), f.attr_double("/", name));
   }
@@ -163,6 +166,7 @@ SimulationReport simulate(const SimulationSpec& spec, const Prior& prior, const 
   header.seed = spec.seed;
   header.grid_source = synth.grid().source;
   header.grid_checksum = synth.grid().checksum;
+  if (synth.blend() == Blend::LinearFlux) header.blend = "linear-flux";
   for (const auto& [name, value] : prior.config().items()) header.prior.emplace_back(name, value);
   const std::size_t nf = synth.bands().size();
   std::vector<double> work, row(nf);
@@ -211,6 +215,11 @@ SimulationReport add_filters(const std::string& input, const Synthesizer& synth,
   {
     auto f = h5::File::open(input);
     header = read_header(f);
+  }
+  if (header.blend != (synth.blend() == Blend::LinearFlux ? "linear-flux" : "")) {
+    fail_input("'{}' was simulated with the {} blend; add-filters would compute the new bands with the {} one",
+               input, header.blend.empty() ? "log-flux" : header.blend,
+               synth.blend() == Blend::LinearFlux ? "linear-flux" : "log-flux");
   }
   for (const auto& band : synth.bands()) {
     if (std::find(info.filters.begin(), info.filters.end(), band) != info.filters.end()) {

@@ -11,10 +11,14 @@ namespace irisml::sim {
 
 Synthesizer::Synthesizer(std::shared_ptr<const SpectralGrid> grid, const FilterRegistry& registry,
                          const std::vector<std::string>& bands)
+    : Synthesizer(std::move(grid), registry, bands, Blend::LogFlux) {}
+
+Synthesizer::Synthesizer(std::shared_ptr<const SpectralGrid> grid, const FilterRegistry& registry,
+                         const std::vector<std::string>& bands, Blend blend)
     : grid_(std::move(grid)), bands_(bands) {
   photometry_ = std::make_unique<Photometry>(grid_->wavelength, registry, bands_);
   auto [i0, i1] = photometry_->active_range();
-  interpolator_ = std::make_unique<GridInterpolator>(*grid_, i0, i1);
+  interpolator_ = std::make_unique<GridInterpolator>(*grid_, i0, i1, blend);
   base_dilution_ = dilution_mag(1.0, 10.0);
   // A spectrum is taken as linear between grid wavelengths; where the grid is
   // much coarser than the band (CK04 beyond 10 µm) the band flux is biased.
@@ -32,6 +36,7 @@ Synthesizer::Synthesizer(std::shared_ptr<const SpectralGrid> grid, const FilterR
 }
 
 Synthesizer::~Synthesizer() = default;
+Blend Synthesizer::blend() const { return interpolator_->blend(); }
 Synthesizer::Synthesizer(Synthesizer&&) noexcept = default;
 
 bool Synthesizer::magnitudes(const StarParameters& p, double* out, std::vector<double>& work, double dilution) const {
@@ -43,6 +48,14 @@ bool Synthesizer::magnitudes_at_extinctions(const StarParameters& p, const doubl
   GridInterpolator::Cell cell;
   if (!interpolator_->locate(p.teff, p.logg, p.mh, cell)) return false;
   work.resize(interpolator_->size());
+  if (interpolator_->blend() == Blend::LinearFlux) {
+    interpolator_->interpolate(cell, work.data());
+    for (int k = 0; k < n_av; ++k) {
+      photometry_->magnitudes_active(work.data(), av[k], p.rv, base_dilution_ + dilution,
+                                     out + static_cast<std::size_t>(k) * bands_.size());
+    }
+    return true;
+  }
   // ln F_λ, so that one exp per wavelength gives the reddened flux
   interpolator_->interpolate_log(cell, work.data());
   for (int k = 0; k < n_av; ++k) {

@@ -15,17 +15,23 @@ struct SpectralGrid;
 class FilterRegistry;
 class GridInterpolator;
 class Photometry;
+enum class Blend;
 
 class Synthesizer {
  public:
   // `bands` are registry names; Vega is read from data_dir/vega/.
+  // `blend`: how corner spectra are combined (grid.hpp; LogFlux unless a caller compares
+  // against the pre-issue-10 linear flux blend).
   Synthesizer(std::shared_ptr<const SpectralGrid> grid, const FilterRegistry& registry,
               const std::vector<std::string>& bands);
+  Synthesizer(std::shared_ptr<const SpectralGrid> grid, const FilterRegistry& registry,
+              const std::vector<std::string>& bands, Blend blend);
   ~Synthesizer();
   Synthesizer(Synthesizer&&) noexcept;
 
   const std::vector<std::string>& bands() const { return bands_; }
   const SpectralGrid& grid() const { return *grid_; }
+  Blend blend() const;
 
   // Magnitudes of a star of 1 R_sun at 10 pc plus `dilution_mag` (see
   // dilution_mag()). Returns false, writing nothing, if the point is outside

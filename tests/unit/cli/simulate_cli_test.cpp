@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 
@@ -116,6 +117,28 @@ TEST_F(SimulateCliTest, AddFiltersRefusesDuplicatesAndForeignGrids) {
   auto ok = run_irisml("simulate add-filters --quiet " + data_flags() + " --grid " + grid_ + " --input " + set +
                        " --filters PS1_r");
   EXPECT_EQ(ok.code, 0) << ok.output;
+}
+
+// --blend linear-flux (the pre-issue-10 F_lambda blend, kept for before/after comparisons)
+// gives other magnitudes for the same stars, says so in the file, and add-filters (which
+// computes with the ln F blend) refuses such a file rather than mixing the two.
+TEST_F(SimulateCliTest, LinearFluxBlendIsRecordedAndNotMixed) {
+  const std::string log_set = dir_ + "/blend_log.h5", lin_set = dir_ + "/blend_lin.h5";
+  ASSERT_EQ(run_irisml(sim("--output " + log_set + " --stars 40 --filters SDSS_u,Gaia_BP")).code, 0);
+  ASSERT_EQ(run_irisml(sim("--output " + lin_set + " --stars 40 --filters SDSS_u,Gaia_BP --blend linear-flux")).code, 0);
+  auto bytes = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string a = bytes(log_set), b = bytes(lin_set);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.find("linear-flux"), std::string::npos);
+  EXPECT_NE(b.find("linear-flux"), std::string::npos);
+  expect_input_error(run_irisml("simulate add-filters --quiet " + data_flags() + " --grid " + grid_ + " --input " +
+                                lin_set + " --filters PS1_r"),
+                     "linear-flux");
+  expect_input_error(run_irisml(sim("--output " + dir_ + "/blend_bad.h5 --stars 5 --blend cubic")), "cubic");
+  EXPECT_FALSE(fs::exists(dir_ + "/blend_bad.h5"));
 }
 
 TEST_F(SimulateCliTest, MalformedFilterCurveIsRejected) {
