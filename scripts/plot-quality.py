@@ -11,7 +11,7 @@ import csv
 import math
 import sys
 
-COLOURS = {"small": "#1f77b4", "small-B": "#17becf", "medium": "#d62728"}
+COLOURS = {"small": "#1f77b4", "small-B": "#17becf", "medium": "#d62728", "paper-gpu": "#9467bd"}
 
 
 def read(path):
@@ -54,7 +54,7 @@ def panel(x0, y0, w, h, xs, ylo, yhi, ylabel, log_y=False):
             s.append(f'<line x1="{x0 - 4}" y1="{py:.1f}" x2="{x0}" y2="{py:.1f}" stroke="#444"/>')
             s.append(f'<text x="{x0 - 6}" y="{py + 4:.1f}" font-size="11" text-anchor="end">{t:g}</text>')
     s.append(f'<text x="{x0 + w / 2}" y="{y0 + h + 32}" font-size="12" text-anchor="middle">'
-             'training CPU-hours (2-core dev VM)</text>')
+             'training CPU-hours (2-core dev VM; paper-gpu: equivalent)</text>')
     s.append(f'<text x="{x0 - 44}" y="{y0 + h / 2}" font-size="12" text-anchor="middle" '
              f'transform="rotate(-90 {x0 - 44} {y0 + h / 2})">{ylabel}</text>')
     return s, to_px
