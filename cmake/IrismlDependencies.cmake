@@ -66,6 +66,13 @@ target_link_libraries(irisml_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(irisml_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 add_library(irisml::torch ALIAS irisml_torch)
 if(IRISML_WITH_CUDA)
+  if(NOT TARGET torch_cuda AND NOT TORCH_CUDA_LIBRARIES)
+    message(FATAL_ERROR "IRISML_WITH_CUDA=ON needs a LibTorch built with CUDA; the one found (${Torch_DIR}) has "
+                        "none. Point CMAKE_PREFIX_PATH at a CUDA LibTorch (e.g. python3 -c 'import torch; "
+                        "print(torch.utils.cmake_prefix_path)'), or leave IRISML_WITH_CUDA off: the GPU sources are "
+                        "still compile-checked when the CUDA toolkit is found (IRISML_CHECK_GPU_COMPILE).")
+  endif()
+  find_package(CUDAToolkit REQUIRED)
   # Nothing in this project calls into libtorch_cuda directly, so a linker that drops unused
   # libraries (--as-needed, Ubuntu's default) would leave it out and torch::cuda::is_available()
   # would say false on a GPU node.
@@ -75,6 +82,23 @@ endif()
 # --- CUDA / NCCL --------------------------------------------------------------
 if(IRISML_WITH_NCCL)
   find_package(NCCL REQUIRED)
+endif()
+set(IRISML_GPU_COMPILE_CHECK OFF)
+if(NOT IRISML_WITH_CUDA AND NOT IRISML_CHECK_GPU_COMPILE STREQUAL "OFF")
+  if(IRISML_CHECK_GPU_COMPILE STREQUAL "ON")
+    find_package(CUDAToolkit REQUIRED)
+    find_package(NCCL REQUIRED)
+  else()
+    find_package(CUDAToolkit QUIET)
+    find_package(NCCL QUIET)
+  endif()
+  if(CUDAToolkit_FOUND AND NCCL_FOUND)
+    set(IRISML_GPU_COMPILE_CHECK ON)
+    message(STATUS "GPU sources compile-checked against CUDA ${CUDAToolkit_VERSION} and ${NCCL_INCLUDE_DIR}/nccl.h "
+                   "(not linked: this LibTorch has no CUDA)")
+  else()
+    message(STATUS "GPU sources not compile-checked (no CUDA toolkit and nccl.h found)")
+  endif()
 endif()
 
 # --- GoogleTest ---------------------------------------------------------------
