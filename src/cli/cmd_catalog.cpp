@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
+#include "distributed/collectives.hpp"
 #include "distributed/environment.hpp"
 #include "infer/catalog_make.hpp"
 #include "infer/evaluate.hpp"
@@ -31,7 +32,7 @@ KnownFilters known_filters(const sim::FilterRegistry& registry) {
 
 // Waits for rank 0's serial work; the error (if any) was thrown on rank 0 and
 // main() aborts the job, so the other ranks never wait forever.
-void wait_for_rank0(const Context& ctx) { MPI_Barrier(ctx.comm); }
+void wait_for_rank0(const Context& ctx) { dist::barrier(ctx.comm); }
 
 }  // namespace
 

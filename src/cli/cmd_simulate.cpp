@@ -12,7 +12,9 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
+#include "distributed/collectives.hpp"
 #include "distributed/environment.hpp"
+#include "distributed/mpi_check.hpp"
 #include "simulate/filters.hpp"
 #include "simulate/grid.hpp"
 #include "simulate/photometry.hpp"
@@ -48,12 +50,11 @@ int run_grid_import(const std::vector<std::string>& args, const Context& ctx) {
   } else {
     fail_input("--format '{}' is not known; allowed: ck04, table", format);
   }
-  if (ctx.rank == 0) sim::save_grid(grid, output);
+  dist::on_root_agreed([&] { sim::save_grid(grid, output); }, ctx.comm, fmt::format("writing '{}'", output));
   std::size_t valid = 0;
   for (auto v : grid.valid) valid += v;
   log::info("wrote {}: {} Teff x {} log g x {} [M/H], {} wavelengths, {} valid models, checksum {}", output,
             grid.teff.size(), grid.logg.size(), grid.mh.size(), grid.wavelength.size(), valid, grid.checksum);
-  MPI_Barrier(ctx.comm);
   return 0;
 }
 
@@ -217,16 +218,16 @@ int run_bench_simulate(const std::vector<std::string>& args, const Context& ctx)
   const std::string all_out = fmt::format("/tmp/irisml_bench_simulate_{}.h5", ctx.size);
   const std::string one_out = fmt::format("/tmp/irisml_bench_simulate_r0_{}.h5", ctx.size);
   MPI_Comm self_or_null = MPI_COMM_NULL;
-  MPI_Comm_split(ctx.comm, ctx.rank == 0 ? 0 : MPI_UNDEFINED, 0, &self_or_null);
+  IRISML_MPI_CHECK(MPI_Comm_split(ctx.comm, ctx.rank == 0 ? 0 : MPI_UNDEFINED, 0, &self_or_null));
   double best_all = 1e300, best_one = 1e300;
   for (int r = 0; r < repeat; ++r) {
     best_all = std::min(best_all, sim::simulate(spec, prior, synth, all_out, ctx.comm).seconds);
     if (ctx.size > 1) {
       if (ctx.rank == 0) best_one = std::min(best_one, sim::simulate(spec, prior, synth, one_out, self_or_null).seconds);
-      MPI_Barrier(ctx.comm);  // the other ranks idle while rank 0 runs alone
+      dist::barrier(ctx.comm);  // the other ranks idle while rank 0 runs alone
     }
   }
-  if (self_or_null != MPI_COMM_NULL) MPI_Comm_free(&self_or_null);
+  if (self_or_null != MPI_COMM_NULL) IRISML_MPI_CHECK(MPI_Comm_free(&self_or_null));
   if (ctx.rank == 0) {
     double rate = spec.stars / best_all;
     std::cout << fmt::format("bench simulate: filters={} stars={} repeat={} (best run)\n", bands.size(), spec.stars,

@@ -25,6 +25,7 @@
 #include "core/paths.hpp"
 #include "core/rng.hpp"
 #include "core/shard.hpp"
+#include "distributed/collectives.hpp"
 #include "infer/summary.hpp"
 #include "io/catalog.hpp"
 #include "io/hdf5.hpp"
@@ -782,33 +783,6 @@ class SignalScope {
   struct sigaction old_term_ {}, old_usr1_ {};
 };
 
-void mpi_check(int code, const char* what) {
-  if (code != MPI_SUCCESS) {
-    char text[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    MPI_Error_string(code, text, &len);
-    fail_io("MPI error in {}: {}", what, std::string(text, static_cast<std::size_t>(len)));
-  }
-}
-
-// ------------------------------------------------------------- failure agreement -----
-
-// Collective over `comm`: returns if no rank failed; otherwise every rank throws — the
-// failing ones their own error, the others one saying so — so that no rank is left
-// waiting in a later collective while another unwinds.
-// Whether any rank holds an error (collective).
-bool any_rank_failed(const std::exception_ptr& local_error, MPI_Comm comm) {
-  int failed_here = local_error ? 1 : 0, any_failed = 0;
-  mpi_check(MPI_Allreduce(&failed_here, &any_failed, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce");
-  return any_failed != 0;
-}
-
-void agree_on_failure(const std::exception_ptr& local_error, MPI_Comm comm, const std::string& during) {
-  if (!any_rank_failed(local_error, comm)) return;
-  if (local_error) std::rethrow_exception(local_error);
-  throw Error(fmt::format("another rank failed {} (its message is above)", during));
-}
-
 // Rethrows `error` (or, if null, an Error with `otherwise`) with `suffix` appended,
 // keeping the project's error kind (exit code 2 for input, 1 otherwise) and dropping
 // LibTorch's C++ backtrace from its messages.
@@ -1046,9 +1020,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   // From here on SIGTERM/SIGUSR1 only set a flag, read after each block.
   SignalScope signals(settings.handle_signals);
   h5::silence_errors();
-  int rank = 0, size = 1;
-  mpi_check(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
-  mpi_check(MPI_Comm_size(comm, &size), "MPI_Comm_size");
+  const int rank = dist::rank_of(comm), size = dist::size_of(comm);
 
   const auto column_filter =
       map_catalog_filters(catalog.filters(), job.model_filters, job.ignore_unknown_filters, catalog.path(), rank == 0);
@@ -1064,18 +1036,18 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   // /id width: the longest id over all rows (a read pass over this rank's rows).
   std::size_t id_width = 0;
   if (catalog.has_id()) {
-    unsigned long long local = 0, global = 0;
+    std::uint64_t local = 0, global = 0;
     std::exception_ptr read_error;
     try {
       for (std::uint64_t b = my_begin; b < my_end; ++b) {
         const std::uint64_t r0 = b * block_rows, n = std::min(block_rows, N - r0);
-        for (const auto& id : catalog.read(r0, n).id) local = std::max<unsigned long long>(local, id.size());
+        for (const auto& id : catalog.read(r0, n).id) local = std::max<std::uint64_t>(local, id.size());
       }
     } catch (...) {
       read_error = std::current_exception();
     }
-    agree_on_failure(read_error, comm, "while reading the catalogue");
-    mpi_check(MPI_Allreduce(&local, &global, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm), "MPI_Allreduce");
+    dist::agree_on_failure(read_error, comm, "while reading the catalogue");
+    global = dist::max_over_ranks(local, comm);
     id_width = std::max<std::size_t>(1, static_cast<std::size_t>(global));
   }
   const OutputLayout layout{N, settings.samples, settings.keep_samples, id_width, processor.extra_columns()};
@@ -1117,7 +1089,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
       }
     }
   }
-  mpi_check(MPI_Bcast(&resume, 1, MPI_INT, 0, comm), "MPI_Bcast");
+  resume = dist::broadcast_from_root(resume, comm);
   if (resume < 0) {
     fail_input("'{}' records an unfinished run of '{}' with other inputs or settings (catalogue, model, --batch, "
                "--block-rows, --samples, --seed, column options, ...); rerun that command to finish it, or pass "
@@ -1127,29 +1099,25 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   if (resume) {
     // Every rank must see the partial file before the collective open (a node-local
     // directory would otherwise leave the others waiting inside it).
-    int visible = file_exists(partial) && h5::is_hdf5(partial) ? 1 : 0, all_visible = 0;
-    mpi_check(MPI_Allreduce(&visible, &all_visible, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce");
-    if (!all_visible) {
+    if (!dist::every_rank(file_exists(partial) && h5::is_hdf5(partial), comm)) {
       fail_io("partial output '{}' is not visible (or not HDF5) on every rank; the output directory must be on a "
               "file system all ranks share",
               partial);
     }
   }
   if (n_blocks > 0) {
-    mpi_check(MPI_Bcast(progress.done.data(), static_cast<int>(n_blocks), MPI_CHAR, 0, comm), "MPI_Bcast");
+    dist::broadcast_from_root(progress.done, comm);
   }
   std::optional<h5::File> file;
   if (resume) {
-    int ok = 1;
+    bool ok = true;
     try {
       file.emplace(h5::File::open(partial, /*writable=*/true, comm));
-      ok = layout_matches(*file, layout) ? 1 : 0;
+      ok = layout_matches(*file, layout);
     } catch (const Error&) {
-      ok = 0;
+      ok = false;
     }
-    int all_ok = 0;
-    mpi_check(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce");
-    if (!all_ok) {
+    if (!dist::every_rank(ok, comm)) {
       if (file) file->close();
       file.reset();
       resume = 0;
@@ -1161,8 +1129,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
     // Rank 0 lays the file out serially (attributes, every dataset allocated), so the
     // metadata bytes do not depend on the number of ranks; all ranks then open it
     // collectively and only write raw data (metadata is never dirtied again).
-    int ok = 1;
-    std::string message;
+    std::string message;  // rank 0 lays the file out; empty: it did
     if (rank == 0) {
       try {
         auto f = h5::File::create(partial);
@@ -1170,14 +1137,14 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
         f.close();
         write_progress(sidecar, progress);
       } catch (const std::exception& e) {
-        ok = 0;
         message = e.what();
+        if (message.empty()) message = "unknown error";
       }
     }
-    mpi_check(MPI_Bcast(&ok, 1, MPI_INT, 0, comm), "MPI_Bcast");
-    if (!ok) {
+    message = dist::broadcast_from_root(message, comm);
+    if (!message.empty()) {
       if (rank == 0) fail_io("{}", message);
-      fail_io("rank 0 could not create '{}'", partial);
+      fail_io("rank 0 could not create '{}': {}", partial, message);
     }
     file.emplace(h5::File::open(partial, /*writable=*/true, comm));
   }
@@ -1190,8 +1157,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   }
   std::uint64_t local_iters = todo.size();
   if (settings.max_blocks > 0) local_iters = std::min<std::uint64_t>(local_iters, settings.max_blocks);
-  unsigned long long iters = 0, local_iters_ull = local_iters;
-  mpi_check(MPI_Allreduce(&local_iters_ull, &iters, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm), "MPI_Allreduce");
+  const std::uint64_t iters = dist::max_over_ranks(local_iters, comm);
 
   BlockResult res;
   StarBlock stars;
@@ -1200,7 +1166,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   bool collective = true;
   std::uint64_t counts[6] = {0, 0, 0, 0, 0, 0};  // sampled, too few, outside, ppc, dropped, low ESS
   double last_log = now_seconds();
-  std::vector<long long> finished(static_cast<std::size_t>(size));
+  std::vector<std::int64_t> finished(static_cast<std::size_t>(size));
   // A failure on one rank must not leave the others waiting in a collective: local
   // work runs under try, every rank learns of any failure at the next agreement, and
   // all of them throw there together (so the collective file close still matches up).
@@ -1208,7 +1174,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   // what this run made is removed unless it holds finished blocks worth resuming.
   std::exception_ptr local_error;
   auto agree_or_throw = [&](const char* during) {
-    if (!any_rank_failed(local_error, comm)) return;
+    if (!dist::any_rank_failed(local_error, comm)) return;
     const auto n_done = std::count(progress.done.begin(), progress.done.end(), 1);
     try {
       file->close();
@@ -1231,10 +1197,10 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   };
   for (unsigned long long it = 0; it < iters; ++it) {
     std::uint64_t row0 = 0, nrows = 0;
-    long long block = -1;
+    std::int64_t block = -1;
     std::vector<std::string> ids;
     if (it < local_iters) {
-      block = static_cast<long long>(todo[it]);
+      block = static_cast<std::int64_t>(todo[it]);
       row0 = todo[it] * block_rows;
       nrows = std::min(block_rows, N - row0);
       try {
@@ -1294,8 +1260,8 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
     }
     collective = collective && c;
     flush(*file);
-    mpi_check(MPI_Allgather(&block, 1, MPI_LONG_LONG, finished.data(), 1, MPI_LONG_LONG, comm), "MPI_Allgather");
-    for (long long b : finished) {
+    finished = dist::gather_from_all(block, comm);
+    for (std::int64_t b : finished) {
       if (b >= 0) progress.done[static_cast<std::size_t>(b)] = 1;
     }
     if (rank == 0) {
@@ -1306,9 +1272,8 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
       }
     }
     agree_or_throw("while recording progress");
-    report.blocks_run += static_cast<std::uint64_t>(std::count_if(finished.begin(), finished.end(), [](long long b) { return b >= 0; }));
-    int local_stop = g_stop_signal.load() != 0 ? 1 : 0, any_stop = 0;
-    mpi_check(MPI_Allreduce(&local_stop, &any_stop, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce");
+    report.blocks_run += static_cast<std::uint64_t>(std::count_if(finished.begin(), finished.end(), [](std::int64_t b) { return b >= 0; }));
+    const bool any_stop = dist::any_rank(g_stop_signal.load() != 0, comm);
     if (settings.progress && rank == 0 && (now_seconds() - last_log > 10.0 || it + 1 == iters)) {
       last_log = now_seconds();
       const auto done = std::count(progress.done.begin(), progress.done.end(), 1);
@@ -1323,12 +1288,9 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
     }
   }
   collective = collective && file->all_transfers_collective();
-  int coll_local = collective ? 1 : 0, coll_all = 0;
-  mpi_check(MPI_Allreduce(&coll_local, &coll_all, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce");
-  report.all_transfers_collective = coll_all == 1;
-  unsigned long long sums[6] = {0, 0, 0, 0, 0, 0}, local_counts[6];
-  for (int i = 0; i < 6; ++i) local_counts[i] = counts[i];
-  mpi_check(MPI_Allreduce(local_counts, sums, 6, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm), "MPI_Allreduce");
+  report.all_transfers_collective = dist::every_rank(collective, comm);
+  std::vector<std::uint64_t> sums(counts, counts + 6);
+  dist::sum_over_ranks(sums, comm);
   report.sampled = sums[0];
   report.too_few_bands = sums[1];
   report.outside_training = sums[2];
@@ -1340,12 +1302,13 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   file->close();
   file.reset();
   if (all_done) {
-    mpi_check(MPI_Barrier(comm), "MPI_Barrier");
-    if (rank == 0) {
-      commit_partial(job.output);
-      std::remove(sidecar.c_str());
-    }
-    mpi_check(MPI_Barrier(comm), "MPI_Barrier");
+    dist::barrier(comm);  // every rank's data is on disk before the rename
+    dist::on_root_agreed(
+        [&] {
+          commit_partial(job.output);
+          std::remove(sidecar.c_str());
+        },
+        comm, fmt::format("renaming '{}' to '{}'", partial, job.output));
     report.complete = true;
   } else {
     report.interrupted = true;

@@ -11,6 +11,7 @@
 #include "core/paths.hpp"
 #include "core/shard.hpp"
 #include "io/hdf5.hpp"
+#include "distributed/collectives.hpp"
 #include "simulate/grid.hpp"
 #include "simulate/synthesizer.hpp"
 
@@ -107,16 +108,13 @@ class Progress {
 SimulationReport write_set(const std::string& output, MPI_Comm comm, Header header,
                            const std::vector<std::string>& filters, std::uint64_t block_rows, bool progress,
                            const BlockFiller& fill, const char* what) {
-  int rank = 0, size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
+  const int rank = dist::rank_of(comm), size = dist::size_of(comm);
   auto t0 = std::chrono::steady_clock::now();
   const std::uint64_t n = header.stars, nf = filters.size();
   auto [begin, end] = shard_range(n, rank, size);
   const std::uint64_t local = end - begin;
   // Every rank takes part in the same number of collective writes.
-  std::uint64_t rounds_local = (local + block_rows - 1) / block_rows, rounds = 0;
-  MPI_Allreduce(&rounds_local, &rounds, 1, MPI_UINT64_T, MPI_MAX, comm);
+  const std::uint64_t rounds = dist::max_over_ranks((local + block_rows - 1) / block_rows, comm);
 
   const std::string partial = partial_path(output);
   std::uint64_t rejected_local = 0;
@@ -140,15 +138,12 @@ SimulationReport write_set(const std::string& output, MPI_Comm comm, Header head
       f.write_rows<float>("magnitudes", row0, rows, mags.data());
       bar.update(row0 + rows - begin);
     }
-    std::uint64_t rejected = 0;
-    MPI_Allreduce(&rejected_local, &rejected, 1, MPI_UINT64_T, MPI_SUM, comm);
-    header.rejected += rejected;  // add-filters keeps the original count
+    header.rejected += dist::sum_over_ranks(rejected_local, comm);  // add-filters keeps the original count
     write_header(f, header);
     f.close();
   }
-  MPI_Barrier(comm);  // every rank's data is on disk before the rename
-  if (rank == 0) commit_partial(output);
-  MPI_Barrier(comm);
+  dist::barrier(comm);  // every rank's data is on disk before the rename
+  dist::on_root_agreed([&] { commit_partial(output); }, comm, fmt::format("renaming the finished '{}'", partial));
   SimulationReport report;
   report.stars = n;
   report.rejected = header.rejected;

@@ -12,6 +12,7 @@
 #include "core/paths.hpp"
 #include "core/rng.hpp"
 #include "core/shard.hpp"
+#include "distributed/collectives.hpp"
 #include "distributed/mpi_check.hpp"
 #include "io/hdf5.hpp"
 
@@ -154,8 +155,7 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
     }
   }
   std::int64_t first_bad = bad_row < 0 ? std::numeric_limits<std::int64_t>::max() : bad_row;
-  std::int64_t global_bad = first_bad;
-  if (size > 1) IRISML_MPI_CHECK(MPI_Allreduce(&first_bad, &global_bad, 1, MPI_INT64_T, MPI_MIN, comm));
+  const std::int64_t global_bad = size > 1 ? dist::min_over_ranks(first_bad, comm) : first_bad;
   if (global_bad != std::numeric_limits<std::int64_t>::max()) {
     fail_input("{} '{}': row {} holds a non-finite magnitude or parameter; training needs finite noise-free "
                "magnitudes in every used filter",

@@ -9,7 +9,7 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "core/shard.hpp"
-#include "distributed/mpi_check.hpp"
+#include "distributed/collectives.hpp"
 #include "model/normalizer.hpp"
 #include "train/dataset.hpp"
 
@@ -46,9 +46,7 @@ QualityReport evaluate_quality(model::PosteriorEstimator& model, const std::vect
                                const QualityOptions& o, MPI_Comm comm) {
   const auto t0 = std::chrono::steady_clock::now();
   if (o.samples < 1 || o.batch < 1) fail_input("evaluate: samples={} and batch={} must be >= 1", o.samples, o.batch);
-  int rank = 0, size = 1;
-  IRISML_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  IRISML_MPI_CHECK(MPI_Comm_size(comm, &size));
+  const int rank = dist::rank_of(comm), size = dist::size_of(comm);
   o.noise.validate(static_cast<int>(filters.size()));
   auto test = load_training_table(o.test_data, filters, comm, "--data");
   // Baseline: the median of each parameter over the training set.
@@ -111,8 +109,8 @@ QualityReport evaluate_quality(model::PosteriorEstimator& model, const std::vect
     sums[25] += static_cast<double>(count);
     sums[26] += batch.observations.mask.sum().item<double>();
   }
-  std::vector<double> total(sums.size());
-  IRISML_MPI_CHECK(MPI_Allreduce(sums.data(), total.data(), static_cast<int>(sums.size()), MPI_DOUBLE, MPI_SUM, comm));
+  std::vector<double> total = sums;
+  dist::sum_over_ranks(total, comm);
   QualityReport report;
   report.stars = static_cast<std::int64_t>(total[25]);
   report.mean_bands = total[26] / std::max(total[25], 1.0);

@@ -19,7 +19,7 @@
 #include "distributed/communicator.hpp"
 #include "distributed/environment.hpp"
 #include "distributed/gradient_reducer.hpp"
-#include "distributed/mpi_check.hpp"
+#include "distributed/collectives.hpp"
 #include "model/posterior.hpp"
 #include "io/hdf5.hpp"
 #include "train/checkpoint.hpp"
@@ -125,12 +125,6 @@ void check_options(const TrainOptions& o, int size) {
   }
 }
 
-int all_max(int value, MPI_Comm comm) {
-  int out = value;
-  IRISML_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_INT, MPI_MAX, comm));
-  return out;
-}
-
 // Error scaling of the normaliser: mean and spread of ln σ over a sample of
 // augmented observations (so it follows whatever σ distribution is configured).
 std::pair<double, double> error_log_stats(const TrainingTable& table, std::int64_t n_rows, const sim::NoiseModel& noise,
@@ -167,26 +161,19 @@ std::string describe(const TrainOptions& o) {
 
 TrainResult train(const TrainOptions& o, MPI_Comm comm) {
   const double t_start = now_seconds();
-  int rank = 0, size = 1;
-  IRISML_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  IRISML_MPI_CHECK(MPI_Comm_size(comm, &size));
+  const int rank = dist::rank_of(comm), size = dist::size_of(comm);
   check_options(o, size);
 
   // ---- output directory and resume decision (identical on every rank) ----
   namespace fs = std::filesystem;
-  int dir_failed = 0;
-  std::string dir_message;
+  std::string dir_message;  // rank 0 creates the directory; empty: it exists
   if (rank == 0) {
     std::error_code ec;
     fs::create_directories(o.output_dir, ec);
-    if (ec || !fs::is_directory(o.output_dir)) {
-      dir_failed = 1;
-      dir_message = ec ? ec.message() : "not a directory";
-    }
+    if (ec || !fs::is_directory(o.output_dir)) dir_message = ec ? ec.message() : "not a directory";
   }
-  if (all_max(dir_failed, comm)) {
-    fail_input("--output-dir '{}' cannot be created{}", o.output_dir, dir_message.empty() ? "" : ": " + dir_message);
-  }
+  dir_message = dist::broadcast_from_root(dir_message, comm);
+  if (!dir_message.empty()) fail_input("--output-dir '{}' cannot be created: {}", o.output_dir, dir_message);
   // One run per directory, held to the end (a second run would race this one's checkpoints).
   const auto lock = dist::lock_output(o.output_dir, comm, join_path(o.output_dir, "train.lock"));
   const std::string ckpt_path = join_path(o.output_dir, "checkpoint.h5");
@@ -194,7 +181,7 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
   const std::string log_path = join_path(o.output_dir, "train_log.jsonl");
   // Rank 0 decides (a node with a stale view of a shared file system must not start
   // fresh while the others resume); a rank that then cannot read it fails loudly.
-  const bool have_ckpt = all_max(rank == 0 && file_exists(ckpt_path) ? 1 : 0, comm) != 0;
+  const bool have_ckpt = dist::broadcast_from_root(rank == 0 && file_exists(ckpt_path), comm);
   bool resuming = false;
   if (have_ckpt) {
     if (o.resume || o.resume_if_present) {
@@ -270,8 +257,8 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
   Checkpoint resumed;
   if (resuming) {
     resumed = load_checkpoint(ckpt_path);
-    const int step_here = static_cast<int>(resumed.step);
-    const int step_lo = -all_max(-step_here, comm), step_hi = all_max(step_here, comm);
+    const std::int64_t step_here = resumed.step;
+    const std::int64_t step_lo = dist::min_over_ranks(step_here, comm), step_hi = -dist::min_over_ranks(-step_here, comm);
     if (step_lo != step_hi) {
       throw Error(fmt::format("ranks read different checkpoints from '{}' (steps {} … {}): the file changed while "
                               "loading, or the ranks do not see the same file system",
@@ -423,9 +410,10 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
         message = e.what();
       }
     }
-    if (all_max(failed, comm)) {
+    message = dist::broadcast_from_root(message, comm);
+    if (dist::broadcast_from_root(failed != 0, comm)) {
       if (rank == 0) throw IoError(message);
-      throw IoError(fmt::format("rank 0 could not write the checkpoint '{}'", ckpt_path));
+      throw IoError(fmt::format("rank 0 could not write the checkpoint '{}': {}", ckpt_path, message));
     }
   };
 

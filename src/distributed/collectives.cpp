@@ -1,0 +1,111 @@
+#include "distributed/collectives.hpp"
+
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "core/error.hpp"
+#include "distributed/mpi_check.hpp"
+
+namespace irisml::dist {
+
+int rank_of(MPI_Comm comm) {
+  int rank = 0;
+  IRISML_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  return rank;
+}
+
+int size_of(MPI_Comm comm) {
+  int size = 1;
+  IRISML_MPI_CHECK(MPI_Comm_size(comm, &size));
+  return size;
+}
+
+bool any_rank(bool here, MPI_Comm comm) {
+  int local = here ? 1 : 0, out = 0;
+  IRISML_MPI_CHECK(MPI_Allreduce(&local, &out, 1, MPI_INT, MPI_MAX, comm));
+  return out != 0;
+}
+
+bool every_rank(bool here, MPI_Comm comm) {
+  int local = here ? 1 : 0, out = 0;
+  IRISML_MPI_CHECK(MPI_Allreduce(&local, &out, 1, MPI_INT, MPI_MIN, comm));
+  return out != 0;
+}
+
+std::uint64_t max_over_ranks(std::uint64_t value, MPI_Comm comm) {
+  std::uint64_t out = 0;
+  IRISML_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_UINT64_T, MPI_MAX, comm));
+  return out;
+}
+
+std::int64_t min_over_ranks(std::int64_t value, MPI_Comm comm) {
+  std::int64_t out = 0;
+  IRISML_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MIN, comm));
+  return out;
+}
+
+std::uint64_t sum_over_ranks(std::uint64_t value, MPI_Comm comm) {
+  std::uint64_t out = 0;
+  IRISML_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_UINT64_T, MPI_SUM, comm));
+  return out;
+}
+
+namespace {
+int count_of(std::size_t n) {
+  if (n > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    throw Error(fmt::format("internal error: a collective of {} elements exceeds MPI's int count", n));
+  }
+  return static_cast<int>(n);
+}
+}  // namespace
+
+void sum_over_ranks(std::vector<std::uint64_t>& values, MPI_Comm comm) {
+  if (values.empty()) return;
+  IRISML_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, values.data(), count_of(values.size()), MPI_UINT64_T, MPI_SUM, comm));
+}
+
+void sum_over_ranks(std::vector<double>& values, MPI_Comm comm) {
+  if (values.empty()) return;
+  IRISML_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, values.data(), count_of(values.size()), MPI_DOUBLE, MPI_SUM, comm));
+}
+
+std::vector<std::int64_t> gather_from_all(std::int64_t value, MPI_Comm comm) {
+  std::vector<std::int64_t> out(static_cast<std::size_t>(size_of(comm)));
+  IRISML_MPI_CHECK(MPI_Allgather(&value, 1, MPI_INT64_T, out.data(), 1, MPI_INT64_T, comm));
+  return out;
+}
+
+bool broadcast_from_root(bool value, MPI_Comm comm) { return broadcast_from_root(value ? 1 : 0, comm) != 0; }
+
+int broadcast_from_root(int value, MPI_Comm comm) {
+  IRISML_MPI_CHECK(MPI_Bcast(&value, 1, MPI_INT, 0, comm));
+  return value;
+}
+
+std::string broadcast_from_root(const std::string& value, MPI_Comm comm) {
+  const int length = broadcast_from_root(count_of(value.size()), comm);
+  std::string out = value;
+  out.resize(static_cast<std::size_t>(length));
+  if (length > 0) IRISML_MPI_CHECK(MPI_Bcast(out.data(), length, MPI_CHAR, 0, comm));
+  return out;
+}
+
+void broadcast_from_root(std::vector<char>& bytes, MPI_Comm comm) {
+  if (bytes.empty()) return;
+  IRISML_MPI_CHECK(MPI_Bcast(bytes.data(), count_of(bytes.size()), MPI_CHAR, 0, comm));
+}
+
+void barrier(MPI_Comm comm) { IRISML_MPI_CHECK(MPI_Barrier(comm)); }
+
+bool any_rank_failed(const std::exception_ptr& local_error, MPI_Comm comm) {
+  return any_rank(static_cast<bool>(local_error), comm);
+}
+
+void agree_on_failure(const std::exception_ptr& local_error, MPI_Comm comm, const std::string& during) {
+  if (!any_rank_failed(local_error, comm)) return;
+  if (local_error) std::rethrow_exception(local_error);
+  throw Error(fmt::format("another rank failed {} (its message is above)", during));
+}
+
+}  // namespace irisml::dist

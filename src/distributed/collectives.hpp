@@ -1,0 +1,57 @@
+// The control collectives every job makes: agree on failure, reduce a count or a flag,
+// broadcast a decision, a message or a byte array from rank 0, a checked barrier.
+// simulate, train, infer and cli use these instead of raw MPI calls, so that every
+// collective is checked (MpiError naming the call and MPI's message) and reads as
+// what it decides. Each function is a collective over `comm`: every rank calls it, in
+// the same order. No torch here (this is the torch-free irisml::mpi library).
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <vector>
+
+namespace irisml::dist {
+
+int rank_of(MPI_Comm comm);
+int size_of(MPI_Comm comm);
+
+// Logical or / and of a flag over all ranks.
+bool any_rank(bool here, MPI_Comm comm);
+bool every_rank(bool here, MPI_Comm comm);
+
+std::uint64_t max_over_ranks(std::uint64_t value, MPI_Comm comm);
+std::int64_t min_over_ranks(std::int64_t value, MPI_Comm comm);
+std::uint64_t sum_over_ranks(std::uint64_t value, MPI_Comm comm);
+// Element-wise sums, in place (every rank passes the same length).
+void sum_over_ranks(std::vector<std::uint64_t>& values, MPI_Comm comm);
+void sum_over_ranks(std::vector<double>& values, MPI_Comm comm);
+// Every rank's value, in rank order.
+std::vector<std::int64_t> gather_from_all(std::int64_t value, MPI_Comm comm);
+
+// Rank 0's value on every rank.
+bool broadcast_from_root(bool value, MPI_Comm comm);
+int broadcast_from_root(int value, MPI_Comm comm);
+std::string broadcast_from_root(const std::string& value, MPI_Comm comm);
+// Rank 0's bytes into `bytes` (every rank passes the same length).
+void broadcast_from_root(std::vector<char>& bytes, MPI_Comm comm);
+
+void barrier(MPI_Comm comm);
+
+// Failure agreement. any_rank_failed: whether any rank holds an error. agree_on_failure:
+// returns if no rank failed; otherwise every rank throws (a failing rank its own error,
+// the others one saying another rank failed `during`), so that no rank is left waiting
+// in a later collective while another unwinds.
+bool any_rank_failed(const std::exception_ptr& local_error, MPI_Comm comm);
+void agree_on_failure(const std::exception_ptr& local_error, MPI_Comm comm, const std::string& during);
+
+// Runs `action` on rank 0 only and agrees on its outcome: if it throws, rank 0 rethrows
+// its error and every other rank throws one carrying rank 0's message.
+template <typename Action>
+void on_root_agreed(Action&& action, MPI_Comm comm, const std::string& what);
+
+}  // namespace irisml::dist
+
+#include "distributed/collectives_inl.hpp"

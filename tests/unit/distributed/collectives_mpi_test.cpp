@@ -1,0 +1,95 @@
+// The control collectives (distributed/collectives.hpp) at 1, 2 and 3 ranks: each
+// reduction and broadcast gives the same answer on every rank, and a failure on one
+// rank reaches all of them with its message.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "distributed/collectives.hpp"
+#include "mpi_test_support.hpp"
+
+namespace irisml::dist {
+namespace {
+
+using irisml::test_support::world_rank;
+using irisml::test_support::world_size;
+
+TEST(CollectivesMpiTest, ReductionsAgreeOnEveryRank) {
+  const int rank = world_rank(), size = world_size();
+  EXPECT_EQ(rank_of(MPI_COMM_WORLD), rank);
+  EXPECT_EQ(size_of(MPI_COMM_WORLD), size);
+  EXPECT_TRUE(any_rank(rank == size - 1, MPI_COMM_WORLD));
+  EXPECT_FALSE(any_rank(false, MPI_COMM_WORLD));
+  EXPECT_TRUE(every_rank(true, MPI_COMM_WORLD));
+  EXPECT_FALSE(every_rank(rank != 0, MPI_COMM_WORLD));
+  EXPECT_EQ(max_over_ranks(static_cast<std::uint64_t>(rank) + 1, MPI_COMM_WORLD), static_cast<std::uint64_t>(size));
+  EXPECT_EQ(min_over_ranks(std::int64_t{rank} - 5, MPI_COMM_WORLD), -5);
+  EXPECT_EQ(sum_over_ranks(static_cast<std::uint64_t>(rank) + 1, MPI_COMM_WORLD),
+            static_cast<std::uint64_t>(size * (size + 1) / 2));
+  std::vector<std::uint64_t> counts{1, static_cast<std::uint64_t>(rank)};
+  sum_over_ranks(counts, MPI_COMM_WORLD);
+  EXPECT_EQ(counts, (std::vector<std::uint64_t>{static_cast<std::uint64_t>(size),
+                                                 static_cast<std::uint64_t>(size * (size - 1) / 2)}));
+  std::vector<double> sums{0.5, -1.0 * rank};
+  sum_over_ranks(sums, MPI_COMM_WORLD);
+  EXPECT_DOUBLE_EQ(sums[0], 0.5 * size);
+  EXPECT_DOUBLE_EQ(sums[1], -0.5 * size * (size - 1));
+  auto all = gather_from_all(10 * std::int64_t{rank}, MPI_COMM_WORLD);
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(size));
+  for (int r = 0; r < size; ++r) EXPECT_EQ(all[static_cast<std::size_t>(r)], 10 * r);
+}
+
+TEST(CollectivesMpiTest, BroadcastsCarryRankZerosValue) {
+  const int rank = world_rank();
+  EXPECT_EQ(broadcast_from_root(rank == 0 ? std::string("from rank 0") : std::string("other, longer text"),
+                                MPI_COMM_WORLD),
+            "from rank 0");
+  EXPECT_EQ(broadcast_from_root(rank == 0 ? std::string() : std::string("x"), MPI_COMM_WORLD), "");
+  EXPECT_EQ(broadcast_from_root(rank == 0 ? 42 : -1, MPI_COMM_WORLD), 42);
+  EXPECT_TRUE(broadcast_from_root(rank == 0, MPI_COMM_WORLD));
+  std::vector<char> bytes(3, rank == 0 ? 'a' : 'z');
+  broadcast_from_root(bytes, MPI_COMM_WORLD);
+  EXPECT_EQ(std::string(bytes.begin(), bytes.end()), "aaa");
+  barrier(MPI_COMM_WORLD);
+}
+
+TEST(CollectivesMpiTest, AFailureOnOneRankReachesEveryRank) {
+  const int rank = world_rank(), size = world_size();
+  std::exception_ptr none;
+  EXPECT_NO_THROW(agree_on_failure(none, MPI_COMM_WORLD, "while testing"));
+  std::exception_ptr mine;
+  if (rank == size - 1) mine = std::make_exception_ptr(InputError("boom on the last rank"));
+  try {
+    agree_on_failure(mine, MPI_COMM_WORLD, "while testing");
+    ADD_FAILURE() << "no rank threw";
+  } catch (const InputError& e) {
+    EXPECT_EQ(rank, size - 1);
+    EXPECT_STREQ(e.what(), "boom on the last rank");
+  } catch (const Error& e) {
+    EXPECT_NE(rank, size - 1);
+    EXPECT_NE(std::string(e.what()).find("another rank failed while testing"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CollectivesMpiTest, RootActionsRunOnceAndTheirFailureIsShared) {
+  const int rank = world_rank();
+  int runs = 0;
+  on_root_agreed([&] { ++runs; }, MPI_COMM_WORLD, "counting");
+  EXPECT_EQ(sum_over_ranks(static_cast<std::uint64_t>(runs), MPI_COMM_WORLD), 1u);
+  try {
+    on_root_agreed([] { throw IoError("disk full"); }, MPI_COMM_WORLD, "writing the file");
+    ADD_FAILURE() << "no rank threw";
+  } catch (const IoError& e) {
+    EXPECT_EQ(rank, 0);
+    EXPECT_STREQ(e.what(), "disk full");
+  } catch (const Error& e) {
+    EXPECT_NE(rank, 0);
+    EXPECT_STREQ(e.what(), "rank 0 failed writing the file: disk full");
+  }
+}
+
+}  // namespace
+}  // namespace irisml::dist
