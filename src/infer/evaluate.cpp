@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "core/error.hpp"
+#include "core/error_stats.hpp"
 #include "core/log.hpp"
 #include "infer/summary.hpp"
 #include "io/hdf5.hpp"
@@ -201,31 +202,12 @@ TruthTable read_truth(const std::string& path, const KnownFilters& known_filters
 PointMetrics point_metrics(const std::vector<double>& errors) {
   PointMetrics m;
   m.n = errors.size();
-  if (errors.empty()) {
-    m.bias = m.rms = m.mad = m.median_abs = std::numeric_limits<double>::quiet_NaN();
-    return m;
-  }
-  double sum = 0, sum2 = 0, sum_abs = 0;
-  std::vector<double> abs_err(errors.size());
-  for (std::size_t i = 0; i < errors.size(); ++i) {
-    sum += errors[i];
-    sum2 += errors[i] * errors[i];
-    sum_abs += std::fabs(errors[i]);
-    abs_err[i] = std::fabs(errors[i]);
-  }
-  const double n = static_cast<double>(errors.size());
-  m.bias = sum / n;
-  m.rms = std::sqrt(sum2 / n);
-  m.mad = sum_abs / n;
-  std::size_t mid = abs_err.size() / 2;
-  std::nth_element(abs_err.begin(), abs_err.begin() + static_cast<std::ptrdiff_t>(mid), abs_err.end());
-  double upper = abs_err[mid];
-  if (abs_err.size() % 2 == 1) {
-    m.median_abs = upper;
-  } else {
-    double lower = *std::max_element(abs_err.begin(), abs_err.begin() + static_cast<std::ptrdiff_t>(mid));
-    m.median_abs = 0.5 * (lower + upper);
-  }
+  ErrorSums sums;
+  for (double e : errors) sums.add(e);
+  m.bias = sums.bias();
+  m.rms = sums.rms();
+  m.mad = sums.mean_abs();
+  m.median_abs = median_abs(errors);
   return m;
 }
 

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/error_stats.hpp"
 #include "core/rng.hpp"
 #include "core/shard.hpp"
 #include "distributed/collectives.hpp"
@@ -66,8 +67,9 @@ QualityReport evaluate_quality(model::PosteriorEstimator& model, const std::vect
   }
   const std::int64_t n = o.max_stars > 0 ? std::min(o.max_stars, test.rows) : test.rows;
   auto [begin, end] = shard_range(static_cast<std::uint64_t>(n), rank, size);
-  // sums: per parameter [err^2, |err|, err, base^2, |base|], then stars, bands
-  std::vector<double> sums(5 * 5 + 2, 0.0);
+  // per parameter: errors of the model's median and of the baseline (the training median)
+  std::vector<ErrorSums> model_err(5), base_err(5);
+  double stars = 0, bands = 0;
   model->eval();
   torch::NoGradGuard no_grad;
   const auto device = model->parameters().front().device();
@@ -96,36 +98,37 @@ QualityReport evaluate_quality(model::PosteriorEstimator& model, const std::vect
     for (std::int64_t b = 0; b < count; ++b) {
       const double* truth = test.parameters_of(rows[static_cast<std::size_t>(b)]);
       for (int k = 0; k < 5; ++k) {
-        const double e = mp[b * 5 + k] - truth[k];
-        const double eb = baseline[static_cast<std::size_t>(k)] - truth[k];
-        double* s = &sums[static_cast<std::size_t>(k * 5)];
-        s[0] += e * e;
-        s[1] += std::abs(e);
-        s[2] += e;
-        s[3] += eb * eb;
-        s[4] += std::abs(eb);
+        model_err[static_cast<std::size_t>(k)].add(mp[b * 5 + k] - truth[k]);
+        base_err[static_cast<std::size_t>(k)].add(baseline[static_cast<std::size_t>(k)] - truth[k]);
       }
     }
-    sums[25] += static_cast<double>(count);
-    sums[26] += batch.observations.mask.sum().item<double>();
+    stars += static_cast<double>(count);
+    bands += batch.observations.mask.sum().item<double>();
   }
-  std::vector<double> total = sums;
+  // one sum over ranks: 10 ErrorSums, then stars and bands
+  std::vector<double> total(10 * ErrorSums::kFields + 2);
+  for (std::size_t k = 0; k < 5; ++k) {
+    model_err[k].pack(&total[k * ErrorSums::kFields]);
+    base_err[k].pack(&total[(5 + k) * ErrorSums::kFields]);
+  }
+  total[10 * ErrorSums::kFields] = stars;
+  total[10 * ErrorSums::kFields + 1] = bands;
   dist::sum_over_ranks(total, comm);
   QualityReport report;
-  report.stars = static_cast<std::int64_t>(total[25]);
-  report.mean_bands = total[26] / std::max(total[25], 1.0);
-  const double N = std::max(total[25], 1.0);
+  report.stars = static_cast<std::int64_t>(total[10 * ErrorSums::kFields]);
+  report.mean_bands = total[10 * ErrorSums::kFields + 1] / std::max(total[10 * ErrorSums::kFields], 1.0);
   const auto& names = model::parameter_names();
-  for (int k = 0; k < 5; ++k) {
-    const double* s = &total[static_cast<std::size_t>(k * 5)];
+  for (std::size_t k = 0; k < 5; ++k) {
+    const auto m = ErrorSums::unpack(&total[k * ErrorSums::kFields]);
+    const auto b = ErrorSums::unpack(&total[(5 + k) * ErrorSums::kFields]);
     QualityRow r;
-    r.parameter = names[static_cast<std::size_t>(k)];
-    r.rms = std::sqrt(s[0] / N);
-    r.mean_abs = s[1] / N;
-    r.bias = s[2] / N;
-    r.baseline_rms = std::sqrt(s[3] / N);
-    r.baseline_mean_abs = s[4] / N;
-    r.baseline_value = baseline[static_cast<std::size_t>(k)];
+    r.parameter = names[k];
+    r.rms = m.rms();
+    r.mean_abs = m.mean_abs();
+    r.bias = m.bias();
+    r.baseline_rms = b.rms();
+    r.baseline_mean_abs = b.mean_abs();
+    r.baseline_value = baseline[k];
     report.rows.push_back(r);
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
