@@ -407,10 +407,16 @@ EvaluationResult evaluate_files(const EvaluateOptions& options, const KnownFilte
       fail_input("posterior file '{}' has neither /samples nor /hdi68 and /hdi95; coverage cannot be computed",
                  options.posterior);
     }
-    log::info(
-        "note: '{}' has no /samples (sample without --keep-samples?); coverage uses only the stored 68 % and "
-        "95 % HDIs",
-        options.posterior);
+    if (options.variant == "importance") {
+      log::info("note: the importance-weighted posteriors of '{}' have no equal-weight samples (sample --sir stores "
+                "them); their coverage uses only the stored weighted 68 % and 95 % HDIs",
+                options.posterior);
+    } else {
+      log::info(
+          "note: '{}' has no /samples (sample without --keep-samples?); coverage uses only the stored 68 % and "
+          "95 % HDIs",
+          options.posterior);
+    }
   }
   Evaluator ev(options.coverage_levels);
   const int s = post.samples_per_star;

@@ -848,81 +848,6 @@ void write_progress(const std::string& path, const Progress& p) {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) fail_io("cannot rename '{}' to '{}'", tmp, path);
 }
 
-// Collective row writes with a selection-free memory space on idle ranks.
-// h5::File::write_rows gives an idle rank an H5S_NULL memory space; with HDF5 1.10's
-// collective MPI-IO that still writes one element at the start of the dataset
-// (reported to the io owner). Here an idle rank selects nothing in a 1-row memory space.
-// Returns false if the transfer was not collective.
-bool write_rows_raw(h5::File& f, const std::string& name, std::uint64_t row0, std::uint64_t nrows, hid_t mtype,
-                    const void* data) {
-  h5::Handle dset(H5Dopen2(f.id(), name.c_str(), H5P_DEFAULT));
-  if (!dset.valid()) fail_io("cannot open {} in '{}'", name, f.path());
-  h5::Handle fspace(H5Dget_space(dset.get()));
-  const int rank = H5Sget_simple_extent_ndims(fspace.get());
-  if (rank < 1) fail_io("{} in '{}' is not a table", name, f.path());
-  std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), start(dims.size(), 0), count;
-  H5Sget_simple_extent_dims(fspace.get(), dims.data(), nullptr);
-  if (row0 + nrows > dims[0]) fail_io("rows [{}, {}) of {} in '{}' are out of range", row0, row0 + nrows, name, f.path());
-  count = dims;
-  start[0] = row0;
-  count[0] = nrows;
-  h5::Handle mspace;
-  if (nrows == 0) {
-    count[0] = 1;
-    mspace = h5::Handle(H5Screate_simple(rank, count.data(), nullptr));
-    H5Sselect_none(mspace.get());
-    H5Sselect_none(fspace.get());
-  } else {
-    mspace = h5::Handle(H5Screate_simple(rank, count.data(), nullptr));
-    H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
-  }
-  h5::Handle dxpl(H5Pcreate(H5P_DATASET_XFER));
-  if (f.parallel()) H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE);
-  if (H5Dwrite(dset.get(), mtype, mspace.get(), fspace.get(), dxpl.get(), data) < 0) {
-    fail_io("writing rows [{}, {}) of {} in '{}' failed (disk full?)", row0, row0 + nrows, name, f.path());
-  }
-  if (!f.parallel()) return true;
-  std::uint32_t local = 0, global = 0;
-  H5Pget_mpio_no_collective_cause(dxpl.get(), &local, &global);
-  return global == H5D_MPIO_COLLECTIVE;
-}
-
-h5::Handle string_type(std::size_t width) {
-  h5::Handle type(H5Tcopy(H5T_C_S1));
-  H5Tset_size(type.get(), std::max<std::size_t>(width, 1));
-  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
-  return type;
-}
-
-// Fixed-length string rows (h5::File has whole-dataset strings only).
-void create_id_dataset(h5::File& f, const std::string& name, std::uint64_t rows, std::size_t width) {
-  h5::Handle type = string_type(width);
-  hsize_t dims[1] = {rows};
-  h5::Handle space(H5Screate_simple(1, dims, nullptr));
-  h5::Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
-  H5Pset_obj_track_times(dcpl.get(), false);
-  H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
-  H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
-  h5::Handle dset(H5Dcreate2(f.id(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
-  if (!space.valid() || !dcpl.valid() || !dset.valid()) fail_io("cannot create {} in '{}'", name, f.path());
-}
-
-bool write_id_rows(h5::File& f, const std::string& name, std::uint64_t row0, const std::vector<std::string>& ids,
-                   std::size_t width) {
-  std::vector<char> buffer(std::max<std::size_t>(1, ids.size()) * width, '\0');
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    std::copy_n(ids[i].data(), std::min(width, ids[i].size()), buffer.data() + i * width);
-  }
-  h5::Handle type = string_type(width);
-  return write_rows_raw(f, name, row0, ids.size(), type.get(), buffer.data());
-}
-
-template <typename T>
-bool write_rows(h5::File& f, const std::string& name, std::uint64_t row0, std::uint64_t nrows, const std::vector<T>& v) {
-  return write_rows_raw(f, name, row0, nrows, h5::native_type<T>(), v.data());
-}
-
-
 struct OutputLayout {
   std::uint64_t rows;
   int samples;
@@ -965,7 +890,7 @@ void create_output(h5::File& f, const OutputLayout& l, const SampleJob& job, con
   f.create_dataset<float>("/ppc_chi2", {N});
   f.create_dataset<float>("/ppc_p", {N});
   if (l.keep_samples) f.create_dataset<float>("/samples", {N, static_cast<std::uint64_t>(l.samples), 5});
-  if (l.id_width > 0) create_id_dataset(f, "/id", N, l.id_width);
+  if (l.id_width > 0) f.create_string_dataset("/id", N, l.id_width);
   for (const auto& c : l.extra) f.create_dataset<float>(c.name, extra_dims(N, c));
   for (const auto& [name, value] : processor.attributes()) f.set_attr("/", name, value);
 }
@@ -994,10 +919,6 @@ bool layout_matches(const h5::File& f, const OutputLayout& l) {
   } catch (const Error&) {
     return false;
   }
-}
-
-void flush(const h5::File& f) {
-  if (H5Fflush(f.id(), H5F_SCOPE_GLOBAL) < 0) fail_io("flushing '{}' failed (disk full?)", f.path());
 }
 
 }  // namespace
@@ -1163,7 +1084,6 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   StarBlock stars;
   stars.column_filter = column_filter;
   stars.n_columns = static_cast<int>(column_filter.size());
-  bool collective = true;
   std::uint64_t counts[6] = {0, 0, 0, 0, 0, 0};  // sampled, too few, outside, ppc, dropped, low ESS
   double last_log = now_seconds();
   std::vector<std::int64_t> finished(static_cast<std::size_t>(size));
@@ -1235,31 +1155,29 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
       res.extra.assign(layout.extra.size(), std::vector<float>(1, 0.0f));
     }
     // Every rank takes part in every collective write, with an empty selection if idle.
-    bool c = true;
-    c = write_rows(*file, "/median", row0, nrows, res.median) && c;
-    c = write_rows(*file, "/mean", row0, nrows, res.mean) && c;
-    c = write_rows(*file, "/std", row0, nrows, res.std) && c;
-    c = write_rows(*file, "/p16", row0, nrows, res.p16) && c;
-    c = write_rows(*file, "/p84", row0, nrows, res.p84) && c;
-    c = write_rows(*file, "/hdi68", row0, nrows, res.hdi68) && c;
-    c = write_rows(*file, "/hdi95", row0, nrows, res.hdi95) && c;
-    c = write_rows(*file, "/n_bands", row0, nrows, res.n_bands) && c;
-    c = write_rows(*file, "/flags", row0, nrows, res.flags) && c;
-    c = write_rows(*file, "/ppc_chi2", row0, nrows, res.ppc_chi2) && c;
-    c = write_rows(*file, "/ppc_p", row0, nrows, res.ppc_p) && c;
+    file->write_rows("/median", row0, nrows, res.median.data());
+    file->write_rows("/mean", row0, nrows, res.mean.data());
+    file->write_rows("/std", row0, nrows, res.std.data());
+    file->write_rows("/p16", row0, nrows, res.p16.data());
+    file->write_rows("/p84", row0, nrows, res.p84.data());
+    file->write_rows("/hdi68", row0, nrows, res.hdi68.data());
+    file->write_rows("/hdi95", row0, nrows, res.hdi95.data());
+    file->write_rows("/n_bands", row0, nrows, res.n_bands.data());
+    file->write_rows("/flags", row0, nrows, res.flags.data());
+    file->write_rows("/ppc_chi2", row0, nrows, res.ppc_chi2.data());
+    file->write_rows("/ppc_p", row0, nrows, res.ppc_p.data());
     if (settings.keep_samples) {
       if (res.samples.empty()) res.samples.assign(1, 0.0f);
-      c = write_rows(*file, "/samples", row0, nrows, res.samples) && c;
+      file->write_rows("/samples", row0, nrows, res.samples.data());
     }
     for (std::size_t ci = 0; ci < layout.extra.size(); ++ci) {
-      c = write_rows(*file, layout.extra[ci].name, row0, nrows, res.extra[ci]) && c;
+      file->write_rows(layout.extra[ci].name, row0, nrows, res.extra[ci].data());
     }
     if (id_width > 0) {
       if (nrows == 0) ids.clear();
-      c = write_id_rows(*file, "/id", row0, ids, id_width) && c;
+      file->write_string_rows("/id", row0, ids, id_width);
     }
-    collective = collective && c;
-    flush(*file);
+    file->flush();
     finished = dist::gather_from_all(block, comm);
     for (std::int64_t b : finished) {
       if (b >= 0) progress.done[static_cast<std::size_t>(b)] = 1;
@@ -1287,8 +1205,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
       break;
     }
   }
-  collective = collective && file->all_transfers_collective();
-  report.all_transfers_collective = dist::every_rank(collective, comm);
+  report.all_transfers_collective = dist::every_rank(file->all_transfers_collective(), comm);
   std::vector<std::uint64_t> sums(counts, counts + 6);
   dist::sum_over_ranks(sums, comm);
   report.sampled = sums[0];

@@ -161,6 +161,29 @@ std::vector<std::uint64_t> File::dims(const std::string& name) const {
   return {d.begin(), d.end()};
 }
 
+std::vector<std::string> File::dataset_names(const std::string& group) const {
+  struct Visit {
+    static herr_t callback(hid_t loc, const char* name, const H5L_info_t*, void* data) {
+      H5O_info_t info;
+#if H5_VERSION_GE(1, 12, 0)
+      if (H5Oget_info_by_name3(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return -1;
+#else
+      if (H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return -1;
+#endif
+      if (info.type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(data)->push_back(name);
+      return 0;
+    }
+  };
+  std::vector<std::string> names;
+  Handle g(H5Gopen2(id(), group.c_str(), H5P_DEFAULT));
+  if (!g.valid()) fail_io("cannot open group '{}' in '{}'", group, path_);
+  hsize_t index = 0;
+  if (H5Literate(g.get(), H5_INDEX_NAME, H5_ITER_INC, &index, &Visit::callback, &names) < 0) {
+    fail_io("cannot list the datasets of group '{}' in '{}'", group, path_);
+  }
+  return names;
+}
+
 void File::create_group(const std::string& name) {
   if (exists(name)) return;
   Handle lcpl(IRISML_H5_CHECK(H5Pcreate(H5P_LINK_CREATE), "link-creation list"));
@@ -231,6 +254,26 @@ void File::transfer_rows(bool write, const std::string& name, std::uint64_t row0
     IRISML_H5_CHECK(H5Pget_mpio_no_collective_cause(dxpl.get(), &local, &global), "collective cause");
     if (global != H5D_MPIO_COLLECTIVE) all_collective_ = false;
   }
+}
+
+void File::create_string_dataset(const std::string& name, std::uint64_t rows, std::size_t width) {
+  Handle type = string_type(width);
+  create_dataset_typed(id(), path_, name, type.get(), {rows});
+}
+
+void File::write_string_rows(const std::string& name, std::uint64_t row0, const std::vector<std::string>& values,
+                             std::size_t width) {
+  width = std::max<std::size_t>(width, 1);
+  std::vector<char> buffer(std::max<std::size_t>(1, values.size()) * width, '\0');  // valid even when idle
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    std::copy_n(values[i].data(), std::min(width, values[i].size()), buffer.data() + i * width);
+  }
+  Handle type = string_type(width);
+  transfer_rows(true, name, row0, values.size(), type.get(), buffer.data());
+}
+
+void File::flush() {
+  if (H5Fflush(id(), H5F_SCOPE_GLOBAL) < 0) fail_io("flushing '{}' failed (disk full?): {}", path_, error_stack());
 }
 
 template <typename T>

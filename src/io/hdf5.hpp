@@ -65,6 +65,9 @@ class File {
   // Dimensions of a dataset; throws IoError naming the file if it is missing.
   std::vector<std::uint64_t> dims(const std::string& name) const;
 
+  // Names of the datasets directly under `group`, sorted by name; IoError if it is not a group.
+  std::vector<std::string> dataset_names(const std::string& group) const;
+
   // Creates a group (and its parents) if absent.
   void create_group(const std::string& name);
 
@@ -87,6 +90,12 @@ class File {
   std::vector<T> read(const std::string& name) const;
 
   void write_strings(const std::string& name, const std::vector<std::string>& values);
+  // A 1-D dataset of fixed-length strings (`width` bytes, NUL-padded) written row by row.
+  void create_string_dataset(const std::string& name, std::uint64_t rows, std::size_t width);
+  // Rows [row0, row0 + values.size()) of such a dataset; a longer value is cut at `width`.
+  // Collective on parallel files (an idle rank passes no values).
+  void write_string_rows(const std::string& name, std::uint64_t row0, const std::vector<std::string>& values,
+                         std::size_t width);
   std::vector<std::string> read_strings(const std::string& name) const;
 
   // Attributes on an object ("/" for the file itself).
@@ -103,6 +112,9 @@ class File {
 
   // True if every parallel row transfer so far was collective (always true serially).
   bool all_transfers_collective() const { return all_collective_; }
+
+  // Writes buffered data to disk (collective on parallel files); IoError if it fails.
+  void flush();
 
   // Flushes and closes (collective); the destructor also closes.
   void close();

@@ -105,30 +105,6 @@ torch::Tensor read_tensor(const h5::File& f, const std::string& name) {
   return t;
 }
 
-// Names of the datasets directly under `group`, sorted by name.
-std::vector<std::string> dataset_names(const h5::File& f, const std::string& group) {
-  struct Visit {
-    static herr_t callback(hid_t loc, const char* name, const H5L_info_t*, void* data) {
-      H5O_info_t info;
-#if H5_VERSION_GE(1, 12, 0)
-      if (H5Oget_info_by_name3(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return -1;
-#else
-      if (H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return -1;
-#endif
-      if (info.type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(data)->push_back(name);
-      return 0;
-    }
-  };
-  std::vector<std::string> names;
-  h5::Handle g(H5Gopen2(f.id(), group.c_str(), H5P_DEFAULT));
-  if (!g.valid()) fail_io("cannot open group '{}' in '{}'", group, f.path());
-  hsize_t index = 0;
-  if (H5Literate(g.get(), H5_INDEX_NAME, H5_ITER_INC, &index, &Visit::callback, &names) < 0) {
-    fail_io("cannot list the datasets of group '{}' in '{}'", group, f.path());
-  }
-  return names;
-}
-
 std::vector<double> to_doubles(const std::vector<int>& v) { return {v.begin(), v.end()}; }
 
 }  // namespace
@@ -240,7 +216,7 @@ Checkpoint load_checkpoint(const std::string& path, bool with_optimizer) {
   if (c.filters.size() != static_cast<std::size_t>(m.n_filters)) {
     fail_input("checkpoint '{}' lists {} filters but model.n_filters = {}", path, c.filters.size(), m.n_filters);
   }
-  for (const auto& name : dataset_names(f, "/model")) {
+  for (const auto& name : f.dataset_names("/model")) {
     auto t = read_tensor(f, "/model/" + name);
     // a diverged or corrupted model would turn every posterior into NaN without a word
     if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) {
@@ -251,13 +227,13 @@ Checkpoint load_checkpoint(const std::string& path, bool with_optimizer) {
     c.model_state.emplace_back(name, std::move(t));
   }
   if (with_optimizer && f.exists("/optimizer")) {
-    for (const auto& name : dataset_names(f, "/optimizer")) {
+    for (const auto& name : f.dataset_names("/optimizer")) {
       c.optimizer_state.emplace_back(name, read_tensor(f, "/optimizer/" + name));
     }
     for (const char* group : {"exp_avg", "exp_avg_sq"}) {
       const std::string g = std::string("/optimizer/") + group;
       if (!f.exists(g)) continue;
-      for (const auto& name : dataset_names(f, g)) {
+      for (const auto& name : f.dataset_names(g)) {
         c.optimizer_state.emplace_back(std::string(group) + "/" + name, read_tensor(f, g + "/" + name));
       }
     }
