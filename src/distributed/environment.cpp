@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/shard.hpp"
+#include "distributed/collectives.hpp"
 #include "distributed/mpi_check.hpp"
 
 namespace irisml::dist {
@@ -72,15 +73,11 @@ std::pair<std::int64_t, std::int64_t> shard_range(std::int64_t n, int rank, int 
 std::int64_t exclusive_scan(std::int64_t local, MPI_Comm comm) {
   std::int64_t result = 0;
   IRISML_MPI_CHECK(MPI_Exscan(&local, &result, 1, MPI_INT64_T, MPI_SUM, comm));
-  int rank = 0;
-  IRISML_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  return rank == 0 ? 0 : result;
+  return rank_of(comm) == 0 ? 0 : result;
 }
 
 OutputLock lock_output(const std::string& output, MPI_Comm comm, const std::string& lock_file) {
-  int rank = 0, size = 1;
-  IRISML_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  IRISML_MPI_CHECK(MPI_Comm_size(comm, &size));
+  const int rank = rank_of(comm);
   OutputLock lock;
   int status = 0;  // 0 locked, 1 I/O error, 2 input error (another run holds it)
   std::string message;
@@ -95,13 +92,9 @@ OutputLock lock_output(const std::string& output, MPI_Comm comm, const std::stri
       message = e.what();
     }
   }
-  if (size > 1) {  // deliberate collective: every rank learns the outcome of rank 0's attempt
-    int header[2] = {status, static_cast<int>(message.size())};
-    IRISML_MPI_CHECK(MPI_Bcast(header, 2, MPI_INT, 0, comm));
-    status = header[0];
-    message.resize(static_cast<std::size_t>(header[1]));
-    if (header[1] > 0) IRISML_MPI_CHECK(MPI_Bcast(message.data(), header[1], MPI_CHAR, 0, comm));
-  }
+  // deliberate collective: every rank learns the outcome of rank 0's attempt
+  status = broadcast_from_root(status, comm);
+  message = broadcast_from_root(message, comm);
   if (status == 2) throw InputError(message);
   if (status == 1) throw IoError(message);
   return lock;

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "distributed/collectives.hpp"
 #include "distributed/mpi_check.hpp"
 
 namespace irisml::dist {
@@ -74,20 +75,8 @@ class MpiPendingReduction final : public PendingReduction {
 
 }  // namespace
 
-int MpiCommunicator::rank_of(MPI_Comm comm) {
-  int rank = 0;
-  IRISML_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  return rank;
-}
-
-int MpiCommunicator::size_of(MPI_Comm comm) {
-  int size = 0;
-  IRISML_MPI_CHECK(MPI_Comm_size(comm, &size));
-  return size;
-}
-
 MpiCommunicator::MpiCommunicator(MPI_Comm comm, std::size_t bucket_bytes)
-    : Communicator(rank_of(comm), size_of(comm), bucket_bytes) {
+    : Communicator(dist::rank_of(comm), dist::size_of(comm), bucket_bytes) {
   IRISML_MPI_CHECK(MPI_Comm_dup(comm, &comm_));
   const int rc = MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
   if (rc != MPI_SUCCESS) {

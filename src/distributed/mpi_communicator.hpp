@@ -31,9 +31,6 @@ class MpiCommunicator final : public Communicator {
   MPI_Comm comm() const noexcept { return comm_; }
 
  private:
-  static int rank_of(MPI_Comm comm);
-  static int size_of(MPI_Comm comm);
-
   MPI_Comm comm_ = MPI_COMM_NULL;
   detail::ScratchBuffers scratch_;
 };

@@ -14,6 +14,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "distributed/collectives.hpp"
 #include "distributed/mpi_check.hpp"
 #include "distributed/nccl_check.hpp"
 
@@ -52,18 +53,6 @@ void throw_cuda_error(cudaError_t error, const char* expression, const char* fil
 }
 
 namespace {
-
-int rank_in(MPI_Comm comm) {
-  int rank = 0;
-  IRISML_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  return rank;
-}
-
-int size_of(MPI_Comm comm) {
-  int size = 0;
-  IRISML_MPI_CHECK(MPI_Comm_size(comm, &size));
-  return size;
-}
 
 c10::Device resolve_device(c10::Device device) {
   if (!device.is_cuda()) {
@@ -128,7 +117,7 @@ std::vector<at::Tensor> pick(const std::vector<at::Tensor>& tensors, const std::
 }  // namespace
 
 NcclCommunicator::NcclCommunicator(MPI_Comm comm, c10::Device device, std::size_t bucket_bytes)
-    : Communicator(rank_in(comm), size_of(comm), bucket_bytes),
+    : Communicator(dist::rank_of(comm), dist::size_of(comm), bucket_bytes),
       device_(resolve_device(device)),
       host_(std::make_unique<MpiCommunicator>(comm, bucket_bytes)) {
   // Rank 0 makes the unique id and sends it, with a success flag so that the

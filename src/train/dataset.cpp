@@ -20,24 +20,12 @@ namespace irisml::train {
 
 namespace {
 
-int comm_size(MPI_Comm comm) {
-  int size = 1;
-  IRISML_MPI_CHECK(MPI_Comm_size(comm, &size));
-  return size;
-}
-
-int comm_rank(MPI_Comm comm) {
-  int rank = 0;
-  IRISML_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  return rank;
-}
-
 // Every rank ends with all rows: rank r contributes rows [begin_r, end_r) of
 // `width` values of `type` from `local`.
 template <typename T>
 void allgather_rows(const std::vector<T>& local, std::vector<T>& all, std::int64_t rows, int width,
                     MPI_Datatype type, MPI_Comm comm) {
-  const int size = comm_size(comm);
+  const int size = dist::size_of(comm);
   all.resize(static_cast<std::size_t>(rows) * static_cast<std::size_t>(width));
   if (size == 1) {
     std::copy(local.begin(), local.end(), all.begin());
@@ -53,7 +41,7 @@ void allgather_rows(const std::vector<T>& local, std::vector<T>& all, std::int64
   MPI_Datatype row_type;
   IRISML_MPI_CHECK(MPI_Type_contiguous(width, type, &row_type));
   IRISML_MPI_CHECK(MPI_Type_commit(&row_type));
-  const int mine = counts[static_cast<std::size_t>(comm_rank(comm))];
+  const int mine = counts[static_cast<std::size_t>(dist::rank_of(comm))];
   const int rc = MPI_Allgatherv(local.data(), mine, row_type, all.data(), counts.data(), displs.data(), row_type, comm);
   MPI_Type_free(&row_type);
   IRISML_MPI_CHECK(rc);
@@ -78,7 +66,7 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
   if (!file_exists(path)) fail_input("{} '{}' does not exist", what, path);
   if (!h5::is_hdf5(path)) fail_input("{} '{}' is not an HDF5 file (expected a training set from `irisml simulate`)", what, path);
   h5::silence_errors();
-  auto f = h5::File::open(path, /*writable=*/false, comm_size(comm) > 1 ? comm : MPI_COMM_NULL);
+  auto f = h5::File::open(path, /*writable=*/false, dist::size_of(comm) > 1 ? comm : MPI_COMM_NULL);
   for (const char* name : {"/parameters", "/magnitudes", "/filters"}) {
     if (!f.exists(name)) {
       fail_input("{} '{}' has no dataset '{}'; a training set holds /parameters [N,5], /magnitudes [N,F] and "
@@ -123,7 +111,7 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
     fail_input("filter(s) {} are not in {} '{}'; its filters are: {}", fmt::join(unknown, ", "), what, path,
                fmt::join(t.file_filters, ", "));
   }
-  const int size = comm_size(comm), rank = comm_rank(comm);
+  const int size = dist::size_of(comm), rank = dist::rank_of(comm);
   const int width = static_cast<int>(mdims[1]);
   const int kept = t.n_filters();
   auto [b, e] = shard_range(static_cast<std::uint64_t>(t.rows), rank, size);
