@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The job scripts under a live one-node SLURM cluster (scripts/slurm-local.sh):
+#  1. srun --mpi=pmix -n 2 starts connected MPI ranks: `irisml simulate` under srun writes the
+#     same bytes as under mpirun -np 2;
+#  2. jobs/simulate.sbatch, then jobs/train.sbatch (CPU, 2 ranks), then jobs/sample.sbatch run
+#     as submitted batch jobs on the small configuration, chained with --dependency=afterok;
+#  3. preemption: jobs/train.sbatch receives the time-limit signal (USR1 to its steps) mid-run, checkpoints,
+#     exits 3, requeues itself, resumes, and ends with the same checkpoint bytes as an
+#     uninterrupted run.
+# usage: tests/slurm/jobs_test.sh IRISML GRID.h5   (exit 77 = skipped: no SLURM installed)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+IRISML=$(realpath "${1:?usage: jobs_test.sh IRISML GRID.h5}")
+GRID=$(realpath "${2:?}")
+command -v slurmctld >/dev/null && command -v munged >/dev/null || { echo "SKIP: slurm-wlm/munge not installed"; exit 77; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export IRISML_SLURM_DIR=${IRISML_SLURM_DIR:-/tmp/irisml-slurm-test}
+eval "$(scripts/slurm-local.sh up)"
+trap 'scripts/slurm-local.sh down' EXIT
+W=$(mktemp -d /tmp/irisml_slurm.XXXXXX)
+fail() { echo "FAIL: $*"; for f in "$W"/*.out; do [ -f "$f" ] && { echo "== $f"; tail -20 "$f"; }; done; exit 1; }
+wait_job() {  # wait_job ID TIMEOUT_S: until the job leaves the queue; prints its final state
+  local id=$1 t=0
+  while squeue -h -j "$id" 2>/dev/null | grep -q .; do
+    sleep 2; t=$((t + 2)); [ $t -lt "$2" ] || { scancel "$id"; fail "job $id still queued/running after $2 s"; }
+  done
+  scontrol show job "$id" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2
+}
+C=configs/small.ini
+
+echo "== 1. srun --mpi=pmix -n 2 vs mpirun -np 2"
+srun --mpi=pmix -n 2 "$IRISML" simulate --config $C --grid "$GRID" --stars 5000 --output "$W/srun.h5" --quiet
+mpirun -np 2 "$IRISML" simulate --config $C --grid "$GRID" --stars 5000 --output "$W/mpirun.h5" --quiet
+cmp "$W/srun.h5" "$W/mpirun.h5" || fail "srun and mpirun outputs differ"
+echo "identical"
+
+echo "== 2. simulate -> train -> sample as a dependency chain of batch jobs"
+common=(--parsable --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --time=00:20:00 --chdir="$PWD")
+sim=$(IRISML=$IRISML GRID=$GRID CONFIG=$C DATA_DIR=$W/data TEST_STARS=300 \
+      sbatch "${common[@]}" --output="$W/sim-%j.out" jobs/simulate.sbatch --stars 20000)
+train=$(IRISML=$IRISML DEVICE=cpu CONFIG=$C DATA=$W/data/train.h5 RUN=$W/run \
+        sbatch "${common[@]}" --gpus-per-node=0 --dependency=afterok:$sim --output="$W/train-%j.out" \
+        jobs/train.sbatch --max-steps 60 --log-every 20)
+state=$(wait_job "$sim" 300); [ "$state" = COMPLETED ] || fail "simulate job $sim ended $state"
+"$IRISML" catalog make --config $C --from "$W/data/test.h5" --output "$W/cat.h5" --quiet --overwrite
+state=$(wait_job "$train" 600); [ "$state" = COMPLETED ] || fail "train job $train ended $state"
+sample=$(IRISML=$IRISML CONFIG=$C MODEL=$W/run/checkpoint.h5 CATALOG=$W/cat.h5 OUT=$W/post.h5 GRID=$GRID \
+         sbatch "${common[@]}" --output="$W/sample-%j.out" jobs/sample.sbatch --block-rows 64)
+state=$(wait_job "$sample" 300); [ "$state" = COMPLETED ] || fail "sample job $sample ended $state"
+[ -f "$W/post.h5" ] || fail "no posterior file"
+grep -q "2 rank(s)" "$W"/train-*.out || fail "training did not run on 2 ranks"
+echo "chain $sim -> $train -> $sample completed"
+
+echo "== 3. preemption: USR1 mid-run, checkpoint, exit 3, requeue, resume, identical result"
+mpirun -np 2 "$IRISML" train --config $C --data "$W/data/train.h5" --output-dir "$W/ref" --max-steps 400 \
+  --log-every 100 --threads 1 > "$W/ref.log" 2>&1
+pre=$(IRISML=$IRISML DEVICE=cpu CONFIG=$C DATA=$W/data/train.h5 RUN=$W/pre \
+      sbatch "${common[@]}" --gpus-per-node=0 --output="$W/pre-%j.out" jobs/train.sbatch --max-steps 400 --log-every 100)
+for _ in $(seq 300); do grep -q "step 100/400" "$W"/pre-*.out 2>/dev/null && break; sleep 1; done
+grep -q "step 100/400" "$W"/pre-*.out || fail "preemption job $pre did not reach step 100"
+scancel --signal=USR1 "$pre"     # to the job's steps, as --signal=USR1@120 does at the time limit
+state=$(wait_job "$pre" 600); [ "$state" = COMPLETED ] || fail "preempted job $pre ended $state"
+restarts=$(scontrol show job "$pre" | grep -o 'Restarts=[0-9]*' | cut -d= -f2)
+grep -q "interrupted after writing" "$W"/pre-*.out || fail "job $pre was not interrupted"
+grep -q "resuming" "$W"/pre-*.out || fail "job $pre did not resume"
+[ "${restarts:-0}" -ge 1 ] || fail "job $pre was not requeued (Restarts=$restarts)"
+cmp "$W/pre/checkpoint.h5" "$W/ref/checkpoint.h5" || fail "resumed checkpoint differs from the uninterrupted run"
+echo "job $pre: interrupted, requeued (Restarts=$restarts), resumed, checkpoint identical to an uninterrupted run"
+echo "PASS"
