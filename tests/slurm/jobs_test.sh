@@ -2,8 +2,8 @@
 # The job scripts under a live one-node SLURM cluster (scripts/slurm-local.sh):
 #  1. srun --mpi=pmix -n 2 starts connected MPI ranks: `irisml simulate` under srun writes the
 #     same bytes as under mpirun -np 2;
-#  2. jobs/simulate.sbatch, then jobs/train.sbatch (CPU, 2 ranks), then jobs/sample.sbatch run
-#     as submitted batch jobs on the small configuration, chained with --dependency=afterok;
+#  2. jobs/pipeline.sh submits jobs/simulate.sbatch -> jobs/train.sbatch (CPU, 2 ranks) ->
+#     jobs/sample.sbatch -> evaluate on the small configuration, chained with --dependency=afterok;
 #  3. preemption: jobs/train.sbatch receives the time-limit signal (USR1 to its steps) mid-run, checkpoints,
 #     exits 3, requeues itself, resumes, and ends with the same checkpoint bytes as an
 #     uninterrupted run.
@@ -34,28 +34,27 @@ mpirun -np 2 "$IRISML" simulate --config $C --grid "$GRID" --stars 5000 --output
 cmp "$W/srun.h5" "$W/mpirun.h5" || fail "srun and mpirun outputs differ"
 echo "identical"
 
-echo "== 2. simulate -> train -> sample as a dependency chain of batch jobs"
-common=(--parsable --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --time=00:20:00 --chdir="$PWD")
-sim=$(IRISML=$IRISML GRID=$GRID CONFIG=$C DATA_DIR=$W/data TEST_STARS=300 \
-      sbatch "${common[@]}" --output="$W/sim-%j.out" jobs/simulate.sbatch --stars 20000)
-train=$(IRISML=$IRISML DEVICE=cpu CONFIG=$C DATA=$W/data/train.h5 RUN=$W/run \
-        sbatch "${common[@]}" --gpus-per-node=0 --dependency=afterok:$sim --output="$W/train-%j.out" \
-        jobs/train.sbatch --max-steps 60 --log-every 20)
-state=$(wait_job "$sim" 300); [ "$state" = COMPLETED ] || fail "simulate job $sim ended $state"
-"$IRISML" catalog make --config $C --from "$W/data/test.h5" --output "$W/cat.h5" --quiet --overwrite
-state=$(wait_job "$train" 600); [ "$state" = COMPLETED ] || fail "train job $train ended $state"
-sample=$(IRISML=$IRISML CONFIG=$C MODEL=$W/run/checkpoint.h5 CATALOG=$W/cat.h5 OUT=$W/post.h5 GRID=$GRID \
-         sbatch "${common[@]}" --output="$W/sample-%j.out" jobs/sample.sbatch --block-rows 64)
-state=$(wait_job "$sample" 300); [ "$state" = COMPLETED ] || fail "sample job $sample ended $state"
-[ -f "$W/post.h5" ] || fail "no posterior file"
-grep -q "2 rank(s)" "$W"/train-*.out || fail "training did not run on 2 ranks"
-echo "chain $sim -> $train -> $sample completed"
+echo "== 2. jobs/pipeline.sh: simulate -> train -> sample -> evaluate as a dependency chain of batch jobs"
+common=(--nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --time=00:20:00 --gpus-per-node=0)
+chain=$(IRISML=$IRISML GRID=$GRID CONFIG=$C DATA_DIR=$W/data RUN=$W/run TEST_STARS=300 DEVICE=cpu \
+        SIMULATE_ARGS="--stars 20000" TRAIN_ARGS="--max-steps 60 --log-every 20" SAMPLE_ARGS="--block-rows 64" \
+        jobs/pipeline.sh "${common[@]}" --output="$W/%x-%j.out")
+echo "$chain"
+read -r sim train sample evaluate <<<"$(echo "$chain" | awk '{print $2, $5, $8, $11}')"
+for job in "$sim" "$train" "$sample" "$evaluate"; do
+  state=$(wait_job "$job" 600)
+  [ "$state" = COMPLETED ] || { scancel "$sim" "$train" "$sample" "$evaluate" 2>/dev/null; fail "job $job ended $state"; }
+done
+[ -f "$W/data/posterior.h5" ] && [ -f "$W/data/report/metrics.json" ] || fail "the chain left no posterior or report"
+grep -q "2 rank(s)" "$W"/irisml-train-*.out || fail "training did not run on 2 ranks"
+echo "chain $sim -> $train -> $sample -> $evaluate completed"
 
 echo "== 3. preemption: USR1 mid-run, checkpoint, exit 3, requeue, resume, identical result"
 mpirun -np 2 "$IRISML" train --config $C --data "$W/data/train.h5" --output-dir "$W/ref" --max-steps 400 \
   --log-every 100 --threads 1 > "$W/ref.log" 2>&1
 pre=$(IRISML=$IRISML DEVICE=cpu CONFIG=$C DATA=$W/data/train.h5 RUN=$W/pre \
-      sbatch "${common[@]}" --gpus-per-node=0 --output="$W/pre-%j.out" jobs/train.sbatch --max-steps 400 --log-every 100)
+      sbatch --parsable --chdir="$PWD" "${common[@]}" --output="$W/pre-%j.out" jobs/train.sbatch --max-steps 400 \
+      --log-every 100)
 for _ in $(seq 300); do grep -q "step 100/400" "$W"/pre-*.out 2>/dev/null && break; sleep 1; done
 grep -q "step 100/400" "$W"/pre-*.out || fail "preemption job $pre did not reach step 100"
 scancel --signal=USR1 "$pre"     # to the job's steps, as --signal=USR1@120 does at the time limit
