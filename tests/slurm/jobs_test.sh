@@ -4,9 +4,9 @@
 #     same bytes as under mpirun -np 2;
 #  2. jobs/pipeline.sh submits jobs/simulate.sbatch -> jobs/train.sbatch (CPU, 2 ranks) ->
 #     jobs/sample.sbatch -> evaluate on the small configuration, chained with --dependency=afterok;
-#  3. preemption: jobs/train.sbatch receives the time-limit signal (USR1 to its steps) mid-run, checkpoints,
-#     exits 3, requeues itself, resumes, and ends with the same checkpoint bytes as an
-#     uninterrupted run.
+#  3. preemption: jobs/train.sbatch and jobs/sample.sbatch receive the time-limit signal (USR1 to
+#     their steps) mid-run, exit 3, requeue themselves, resume, and end with the same checkpoint
+#     and posterior bytes as uninterrupted runs.
 # usage: tests/slurm/jobs_test.sh IRISML GRID.h5   (exit 77 = skipped: no SLURM installed)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -49,20 +49,38 @@ done
 grep -q "2 rank(s)" "$W"/irisml-train-*.out || fail "training did not run on 2 ranks"
 echo "chain $sim -> $train -> $sample -> $evaluate completed"
 
-echo "== 3. preemption: USR1 mid-run, checkpoint, exit 3, requeue, resume, identical result"
-mpirun -np 2 "$IRISML" train --config $C --data "$W/data/train.h5" --output-dir "$W/ref" --max-steps 400 \
-  --log-every 100 --threads 1 > "$W/ref.log" 2>&1
+echo "== 3. preemption of train.sbatch and sample.sbatch: USR1 mid-run, exit 3, requeue, resume, identical result"
+# A catalogue large enough that sampling it takes tens of seconds.
+mpirun -np 2 "$IRISML" simulate --config $C --grid "$GRID" --stars 20000 --seed 3 --output "$W/big.h5" --quiet
+"$IRISML" catalog make --config $C --from "$W/big.h5" --output "$W/big_cat.h5" --quiet
+S_ARGS=(--block-rows 512 --keep-samples --importance)
 pre=$(IRISML=$IRISML DEVICE=cpu CONFIG=$C DATA=$W/data/train.h5 RUN=$W/pre \
       sbatch --parsable --chdir="$PWD" "${common[@]}" --output="$W/pre-%j.out" jobs/train.sbatch --max-steps 400 \
       --log-every 100)
+spre=$(IRISML=$IRISML CONFIG=$C MODEL=$W/run/checkpoint.h5 CATALOG=$W/big_cat.h5 OUT=$W/spre.h5 GRID=$GRID \
+       sbatch --parsable --chdir="$PWD" "${common[@]}" --output="$W/spre-%j.out" jobs/sample.sbatch "${S_ARGS[@]}")
 for _ in $(seq 300); do grep -q "step 100/400" "$W"/pre-*.out 2>/dev/null && break; sleep 1; done
 grep -q "step 100/400" "$W"/pre-*.out || fail "preemption job $pre did not reach step 100"
 scancel --signal=USR1 "$pre"     # to the job's steps, as --signal=USR1@120 does at the time limit
-state=$(wait_job "$pre" 600); [ "$state" = COMPLETED ] || fail "preempted job $pre ended $state"
-restarts=$(scontrol show job "$pre" | grep -o 'Restarts=[0-9]*' | cut -d= -f2)
+for _ in $(seq 300); do grep -q "^done .*1" "$W/spre.h5.progress" 2>/dev/null && break; sleep 1; done
+grep -q "^done .*1" "$W/spre.h5.progress" || fail "sampling job $spre finished no block"
+scancel --signal=USR1 "$spre"
+# the uninterrupted references, while SLURM holds the requeued jobs (~2 min BeginTime)
+mpirun -np 2 "$IRISML" train --config $C --data "$W/data/train.h5" --output-dir "$W/ref" --max-steps 400 \
+  --log-every 100 --threads 1 > "$W/ref.log" 2>&1
+mpirun -np 2 "$IRISML" sample --config $C --model "$W/run/checkpoint.h5" --catalog "$W/big_cat.h5" --grid "$GRID" \
+  --output "$W/sref.h5" --threads 1 --quiet "${S_ARGS[@]}"
+for job in "$pre" "$spre"; do
+  state=$(wait_job "$job" 900); [ "$state" = COMPLETED ] || fail "preempted job $job ended $state"
+  restarts=$(scontrol show job "$job" | grep -o 'Restarts=[0-9]*' | cut -d= -f2)
+  [ "${restarts:-0}" -ge 1 ] || fail "job $job was not requeued (Restarts=$restarts)"
+  echo "job $job: Restarts=$restarts"
+done
 grep -q "interrupted after writing" "$W"/pre-*.out || fail "job $pre was not interrupted"
 grep -q "resuming" "$W"/pre-*.out || fail "job $pre did not resume"
-[ "${restarts:-0}" -ge 1 ] || fail "job $pre was not requeued (Restarts=$restarts)"
 cmp "$W/pre/checkpoint.h5" "$W/ref/checkpoint.h5" || fail "resumed checkpoint differs from the uninterrupted run"
-echo "job $pre: interrupted, requeued (Restarts=$restarts), resumed, checkpoint identical to an uninterrupted run"
+grep -q "interrupted; finished blocks are kept" "$W"/spre-*.out || fail "job $spre was not interrupted"
+grep -q "resuming" "$W"/spre-*.out || fail "job $spre did not resume"
+cmp "$W/spre.h5" "$W/sref.h5" || fail "resumed posterior file differs from the uninterrupted run"
+echo "train job $pre and sample job $spre: interrupted, requeued, resumed, outputs identical to uninterrupted runs"
 echo "PASS"
