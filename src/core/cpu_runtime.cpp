@@ -60,6 +60,15 @@ void tune_allocator() {
 void prepare_cpu_environment(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
   if (setenv("OMP_WAIT_POLICY", "PASSIVE", 0) != 0) return;
+  // Re-executed through the resolved path, not /proc/self/exe itself: the process name
+  // (ps, top, pgrep, SLURM's accounting) comes from the file name executed, and would
+  // otherwise read "exe".
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    execv(self, argv);
+  }
   execv("/proc/self/exe", argv);
   // exec failed (no /proc, say): carry on as loaded; child processes still inherit
   // the variable.

@@ -6,7 +6,9 @@
 #     jobs/sample.sbatch -> evaluate on the small configuration, chained with --dependency=afterok;
 #  3. preemption: jobs/train.sbatch and jobs/sample.sbatch receive the time-limit signal (USR1 to
 #     their steps) mid-run, exit 3, requeue themselves, resume, and end with the same checkpoint
-#     and posterior bytes as uninterrupted runs.
+#     and posterior bytes as uninterrupted runs; a training job one of whose ranks is killed
+#     (SIGKILL, a node-failure stand-in) ends promptly under srun --kill-on-bad-exit, and once
+#     requeued resumes from its last complete checkpoint to the same final bytes.
 # usage: tests/slurm/jobs_test.sh IRISML GRID.h5   (exit 77 = skipped: no SLURM installed)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -57,11 +59,30 @@ S_ARGS=(--block-rows 512 --keep-samples --importance)
 pre=$(IRISML=$IRISML DEVICE=cpu CONFIG=$C DATA=$W/data/train.h5 RUN=$W/pre \
       sbatch --parsable --chdir="$PWD" "${common[@]}" --output="$W/pre-%j.out" jobs/train.sbatch --max-steps 400 \
       --log-every 100)
+# the node-failure stand-in: the same training, one rank killed with SIGKILL
+crash=$(IRISML=$IRISML DEVICE=cpu CONFIG=$C DATA=$W/data/train.h5 RUN=$W/crash \
+        sbatch --parsable --chdir="$PWD" "${common[@]}" --output="$W/crash-%j.out" jobs/train.sbatch --max-steps 400 \
+        --log-every 100)
 spre=$(IRISML=$IRISML CONFIG=$C MODEL=$W/run/checkpoint.h5 CATALOG=$W/big_cat.h5 OUT=$W/spre.h5 GRID=$GRID \
        sbatch --parsable --chdir="$PWD" "${common[@]}" --output="$W/spre-%j.out" jobs/sample.sbatch "${S_ARGS[@]}")
 for _ in $(seq 300); do grep -q "step 100/400" "$W"/pre-*.out 2>/dev/null && break; sleep 1; done
 grep -q "step 100/400" "$W"/pre-*.out || fail "preemption job $pre did not reach step 100"
 scancel --signal=USR1 "$pre"     # to the job's steps, as --signal=USR1@120 does at the time limit
+for _ in $(seq 300); do grep -q "step 100/400" "$W"/crash-*.out 2>/dev/null && break; sleep 1; done
+grep -q "step 100/400" "$W"/crash-*.out || fail "crash job $crash did not reach step 100"
+victim=""  # one rank of that job: an irisml process (not srun) with its run directory
+for p in $(pgrep -f -- "--output-dir $W/crash" || true); do
+  if [ "$(ps -o comm= -p "$p" 2>/dev/null || true)" = irisml ]; then victim=$p; break; fi
+done
+[ -n "$victim" ] || fail "no irisml rank of job $crash found"
+killed_at=$(date +%s)
+kill -9 "$victim"
+state=$(wait_job "$crash" 120)
+ended_in=$(( $(date +%s) - killed_at ))
+[ "$state" = FAILED ] || fail "crash job $crash ended $state after a rank was killed"
+[ $ended_in -le 60 ] || fail "crash job $crash took $ended_in s to end after a rank was killed"
+echo "job $crash: one rank killed (SIGKILL), step and job ended in ${ended_in} s ($state); requeued as after a node failure"
+scontrol requeue "$crash"
 for _ in $(seq 300); do grep -q "^done .*1" "$W/spre.h5.progress" 2>/dev/null && break; sleep 1; done
 grep -q "^done .*1" "$W/spre.h5.progress" || fail "sampling job $spre finished no block"
 scancel --signal=USR1 "$spre"
@@ -70,7 +91,7 @@ mpirun -np 2 "$IRISML" train --config $C --data "$W/data/train.h5" --output-dir 
   --log-every 100 --threads 1 > "$W/ref.log" 2>&1
 mpirun -np 2 "$IRISML" sample --config $C --model "$W/run/checkpoint.h5" --catalog "$W/big_cat.h5" --grid "$GRID" \
   --output "$W/sref.h5" --threads 1 --quiet "${S_ARGS[@]}"
-for job in "$pre" "$spre"; do
+for job in "$pre" "$spre" "$crash"; do
   state=$(wait_job "$job" 900); [ "$state" = COMPLETED ] || fail "preempted job $job ended $state"
   restarts=$(scontrol show job "$job" | grep -o 'Restarts=[0-9]*' | cut -d= -f2)
   [ "${restarts:-0}" -ge 1 ] || fail "job $job was not requeued (Restarts=$restarts)"
@@ -82,5 +103,8 @@ cmp "$W/pre/checkpoint.h5" "$W/ref/checkpoint.h5" || fail "resumed checkpoint di
 grep -q "interrupted; finished blocks are kept" "$W"/spre-*.out || fail "job $spre was not interrupted"
 grep -q "resuming" "$W"/spre-*.out || fail "job $spre did not resume"
 cmp "$W/spre.h5" "$W/sref.h5" || fail "resumed posterior file differs from the uninterrupted run"
-echo "train job $pre and sample job $spre: interrupted, requeued, resumed, outputs identical to uninterrupted runs"
+grep -Eq "resuming at step (74|148|222) " "$W"/crash-*.out ||
+  fail "job $crash did not resume from a complete checkpoint (an epoch end: step 74, 148 or 222)"
+cmp "$W/crash/checkpoint.h5" "$W/ref/checkpoint.h5" || fail "the crashed and resumed run differs from the uninterrupted run"
+echo "train job $pre, sample job $spre and crashed job $crash: requeued, resumed, outputs identical to uninterrupted runs"
 echo "PASS"
