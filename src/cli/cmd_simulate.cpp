@@ -121,9 +121,11 @@ void add_simulate_options(Command& cmd) {
 
 sim::Blend blend_from(const po::variables_map& vm) {
   const std::string blend = vm["blend"].as<std::string>();
-  if (blend == "log-flux") return sim::Blend::LogFlux;
-  if (blend == "linear-flux") return sim::Blend::LinearFlux;
-  fail_input("--blend '{}' is not known; allowed: log-flux, linear-flux", blend);
+  for (auto b : {sim::Blend::LogFlux, sim::Blend::LinearFlux}) {
+    if (blend == sim::blend_name(b)) return b;
+  }
+  fail_input("--blend '{}' is not known; allowed: {}, {}", blend, sim::blend_name(sim::Blend::LogFlux),
+             sim::blend_name(sim::Blend::LinearFlux));
 }
 }  // namespace
 

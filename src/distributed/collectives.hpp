@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/error.hpp"
+
 namespace irisml::dist {
 
 int rank_of(MPI_Comm comm);
@@ -50,8 +52,24 @@ void agree_on_failure(const std::exception_ptr& local_error, MPI_Comm comm, cons
 // Runs `action` on rank 0 only and agrees on its outcome: if it throws, rank 0 rethrows
 // its error and every other rank throws one carrying rank 0's message.
 template <typename Action>
-void on_root_agreed(Action&& action, MPI_Comm comm, const std::string& what);
+void on_root_agreed(Action&& action, MPI_Comm comm, const std::string& what) {
+  std::exception_ptr error;
+  std::string message;  // empty: rank 0's action succeeded
+  if (rank_of(comm) == 0) {
+    try {
+      action();
+    } catch (const std::exception& e) {
+      error = std::current_exception();
+      message = *e.what() ? e.what() : "unknown error";
+    } catch (...) {
+      error = std::current_exception();
+      message = "unknown error";
+    }
+  }
+  message = broadcast_from_root(message, comm);
+  if (message.empty()) return;
+  if (error) std::rethrow_exception(error);
+  throw Error("rank 0 failed " + what + ": " + message);
+}
 
 }  // namespace irisml::dist
-
-#include "distributed/collectives_inl.hpp"

@@ -32,6 +32,7 @@
 #include "model/config.hpp"
 #include "model/normalizer.hpp"
 #include "simulate/likelihood.hpp"
+#include "simulate/noise.hpp"
 #include "simulate/prior.hpp"
 #include "simulate/synthesizer.hpp"
 
@@ -271,7 +272,7 @@ LocalFit local_chi2_min(const sim::Synthesizer& synth, const double* start, cons
     if (!inside || !std::isfinite(off)) return std::numeric_limits<double>::infinity();
     double chi2 = 0;
     for (int i = 0; i < n; ++i) {
-      const double sigma = std::sqrt(static_cast<double>(err[i]) * err[i] + sigma_floor * sigma_floor);
+      const double sigma = sim::in_quadrature(err[i], sigma_floor);
       out[static_cast<std::size_t>(i)] = (mag[i] - model_mags[static_cast<std::size_t>(bands[i])] - off) / sigma;
       chi2 += out[static_cast<std::size_t>(i)] * out[static_cast<std::size_t>(i)];
     }
@@ -630,8 +631,7 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
           const std::size_t o = b * static_cast<std::size_t>(width) + s;
           pid[o] = band[i];
           pm[o] = mag[i];
-          pe[o] = static_cast<float>(
-              std::sqrt(static_cast<double>(err[i]) * err[i] + settings_.input_sigma_sys * settings_.input_sigma_sys));
+          pe[o] = static_cast<float>(sim::in_quadrature(err[i], settings_.input_sigma_sys));  // as in training
           pk[o] = true;
         }
         star_random_numbers(settings_.seed, block.row0 + r, S, pn + b * S * D, pu + b * S);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "simulate/noise.hpp"
 
 namespace irisml::infer {
 
@@ -67,7 +68,7 @@ int observe_survey_star(Philox& rng, const SurveyPattern& pattern, const float* 
     observed[i] = m >= band.bright && m <= band.limit;
     if (!observed[i]) continue;
     const double sigma = survey_error(band, m);
-    mag_out[i] = static_cast<float>(m + std::sqrt(sigma * sigma + sigma_sys * sigma_sys) * noise);
+    mag_out[i] = static_cast<float>(m + sim::in_quadrature(sigma, sigma_sys) * noise);
     err_out[i] = static_cast<float>(sigma / error_scale);
     ++kept;
   }

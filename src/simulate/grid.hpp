@@ -94,6 +94,9 @@ enum class Blend {
   LinearFlux,
 };
 
+// The names the CLI and training-set files use: "log-flux", "linear-flux".
+inline const char* blend_name(Blend blend) { return blend == Blend::LinearFlux ? "linear-flux" : "log-flux"; }
+
 // The flux a zero (or negative) model flux counts as in the log blend: the
 // smallest normal float, erg s⁻¹ cm⁻² Å⁻¹. Blended with a positive flux it pulls
 // the result towards 0 geometrically; where all corners are 0 the result is 0,

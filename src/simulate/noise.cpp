@@ -114,7 +114,7 @@ int observe_star(Philox& rng, const float* clean_mags, int n_filters, const Nois
     double sigma = loguniform ? std::exp(rng.uniform(log_lo, log_hi)) : rng.uniform(model.sigma_min, model.sigma_max);
     sigma = std::max(sigma, model.sigma_floor);
     const double noise = rng.normal();
-    const double total = std::sqrt(sigma * sigma + model.sigma_sys * model.sigma_sys);
+    const double total = in_quadrature(sigma, model.sigma_sys);
     mag_out[i] = static_cast<float>(clean_mags[filter_index_out[i]] + total * noise);
     err_out[i] = static_cast<float>(sigma);
   }

@@ -29,6 +29,11 @@
 
 namespace irisml::sim {
 
+// √(a² + b²): an error with another term added in quadrature (the systematic term in the
+// noise drawn and in the error the network sees; the posterior-predictive floor). One
+// definition, so training, catalogues and the sampler do the same arithmetic.
+inline double in_quadrature(double a, double b) { return std::sqrt(a * a + b * b); }
+
 struct NoiseModel {
   int bands_min = 6;
   int bands_max = 0;                              // 0 = all available
@@ -44,8 +49,7 @@ struct NoiseModel {
   double error_min() const { return std::max(sigma_min, sigma_floor); }
   // The error the network is given for a quoted error σ: √(max(σ, error_min())² + sigma_sys²).
   double network_error(double quoted) const {
-    const double s = std::max(quoted, error_min());
-    return std::sqrt(s * s + sigma_sys * sigma_sys);
+    return in_quadrature(std::max(quoted, error_min()), sigma_sys);
   }
 
   // Throws InputError naming the key (noise.bands_min, noise.sigma_max, ...),

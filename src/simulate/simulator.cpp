@@ -25,12 +25,16 @@ namespace {
 constexpr const char* kFormat = "irisml-training-set";
 constexpr std::int64_t kFormatVersion = 1;
 
+// A training set's `blend` attribute: absent (empty) for the default ln F blend, so
+// default files stay as they were.
+std::string blend_attribute(Blend blend) { return blend == Blend::LogFlux ? "" : blend_name(blend); }
+
 // Everything in a training set's root attributes. Written in one fixed order
 // so that equal content gives byte-identical files.
 struct Header {
   std::uint64_t stars = 0, seed = 0, rejected = 0;
   std::string grid_source, grid_checksum;
-  std::string blend;  // empty: ln F_λ (the default, not written); "linear-flux": the comparison blend
+  std::string blend;  // empty: ln F_λ (the default, not written); else blend_name() of the comparison blend
   std::vector<std::pair<std::string, double>> prior;
 };
 
@@ -161,7 +165,7 @@ SimulationReport simulate(const SimulationSpec& spec, const Prior& prior, const 
   header.seed = spec.seed;
   header.grid_source = synth.grid().source;
   header.grid_checksum = synth.grid().checksum;
-  if (synth.blend() == Blend::LinearFlux) header.blend = "linear-flux";
+  header.blend = blend_attribute(synth.blend());
   for (const auto& [name, value] : prior.config().items()) header.prior.emplace_back(name, value);
   const std::size_t nf = synth.bands().size();
   std::vector<double> work, row(nf);
@@ -211,10 +215,9 @@ SimulationReport add_filters(const std::string& input, const Synthesizer& synth,
     auto f = h5::File::open(input);
     header = read_header(f);
   }
-  if (header.blend != (synth.blend() == Blend::LinearFlux ? "linear-flux" : "")) {
+  if (header.blend != blend_attribute(synth.blend())) {
     fail_input("'{}' was simulated with the {} blend; add-filters would compute the new bands with the {} one",
-               input, header.blend.empty() ? "log-flux" : header.blend,
-               synth.blend() == Blend::LinearFlux ? "linear-flux" : "log-flux");
+               input, header.blend.empty() ? blend_name(Blend::LogFlux) : header.blend, blend_name(synth.blend()));
   }
   for (const auto& band : synth.bands()) {
     if (std::find(info.filters.begin(), info.filters.end(), band) != info.filters.end()) {

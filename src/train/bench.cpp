@@ -15,10 +15,6 @@
 
 namespace irisml::train {
 
-namespace {
-
-}  // namespace
-
 BenchTrainResult bench_train(const model::ModelConfig& config, const BenchTrainOptions& o) {
   config.validate();
   if (o.batch < 1 || o.steps < 1 || o.warmup < 0 || o.min_bands < 1 || o.max_bands < o.min_bands ||
