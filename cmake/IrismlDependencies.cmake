@@ -53,6 +53,17 @@ else()
 endif()
 add_library(irisml::cfitsio ALIAS irisml_cfitsio)
 
+# --- zlib: gzipped CSV/ECSV catalogues (without it those files must be gunzipped) ---
+find_package(ZLIB QUIET)
+add_library(irisml_zlib INTERFACE)
+if(ZLIB_FOUND)
+  target_link_libraries(irisml_zlib INTERFACE ZLIB::ZLIB)
+  target_compile_definitions(irisml_zlib INTERFACE IRISML_HAVE_ZLIB=1)
+else()
+  message(STATUS "zlib not found (Debian: zlib1g-dev): gzipped catalogues will be refused")
+endif()
+add_library(irisml::zlib ALIAS irisml_zlib)
+
 # --- Boost.Program_options (CONFIG mode: CMake >= 3.30 dropped FindBoost) -----
 find_package(Boost 1.74 CONFIG REQUIRED COMPONENTS program_options)
 

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config
           libtorch-dev libopenblas0-pthread
           libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
-          libboost-program-options-dev libfmt-dev libgtest-dev libcfitsio-dev
+          libboost-program-options-dev libfmt-dev libgtest-dev libcfitsio-dev zlib1g-dev
           slurm-wlm munge)   # a live one-node SLURM cluster for the job-script tests
 missing=()
 for p in "${packages[@]}"; do

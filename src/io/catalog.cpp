@@ -18,6 +18,7 @@
 #include "core/log.hpp"
 #include "io/fits.hpp"
 #include "io/hdf5.hpp"
+#include "io/text_lines.hpp"
 
 namespace irisml {
 
@@ -259,24 +260,32 @@ class Hdf5Source final : public CatalogReader::Source {
 };
 
 // ----------------------------------------------------------------- CSV -----
-// A comma-separated file: optional '#' comment lines, one header row, then one
-// row per star. Fields may be double-quoted ("" inside quotes is a quote).
-// A quoted field may not span lines.
+// A comma-separated file, plain or gzip-compressed: optional '#' comment lines, one
+// header row, then one row per star. Fields may be double-quoted ("" inside quotes is a
+// quote). A quoted field may not span lines. Empty, NaN and null mean missing.
+//
+// ECSV (astropy's Enhanced CSV, what the Gaia archive's bulk export is, gzipped, under
+// .csv.gz names) is told by its first line '# %ECSV <version>': its '#' YAML header gives
+// the delimiter (',' or ' ', a space by default) and the column names, which must match
+// the header row that follows.
 class CsvSource final : public CatalogReader::Source {
  public:
-  explicit CsvSource(const std::string& path) : path_(path), in_(path, std::ios::binary) {
-    if (!in_) fail_io("cannot open catalogue '{}': file missing or unreadable", path);
+  explicit CsvSource(const std::string& path) : path_(path), in_(path) {
     std::string line;
     std::uint64_t line_no = 0;
     bool header = false;
-    std::streamoff offset = 0;
-    while (std::getline(in_, line)) {
+    bool yaml = false;                   // inside the ECSV YAML header ('# ---' seen)
+    std::vector<std::string> yaml_names;  // column names the ECSV header declares
+    for (std::uint64_t offset = in_.tell(); in_.next(line); offset = in_.tell()) {
       ++line_no;
-      std::streamoff this_offset = offset;
-      offset += static_cast<std::streamoff>(line.size()) + 1;
       strip_cr(line);
       // a UTF-8 byte-order mark (spreadsheet exports) is not part of the first column's name
       if (line_no == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
+      if (line_no == 1 && line.compare(0, 7, "# %ECSV") == 0) ecsv_ = true;
+      if (ecsv_ && !header && !line.empty() && line[0] == '#') {
+        read_ecsv_header_line(line, line_no, yaml, yaml_names);
+        continue;
+      }
       if (skip_line(line)) continue;
       auto fields = split(line, line_no);
       if (!header) {
@@ -291,6 +300,7 @@ class CsvSource final : public CatalogReader::Source {
           index_[name] = i;
           columns_.push_back(name);
         }
+        if (ecsv_) check_ecsv_names(yaml_names, line_no);
         continue;
       }
       if (fields.size() != columns_.size()) {
@@ -306,7 +316,7 @@ class CsvSource final : public CatalogReader::Source {
             path_, line_no, fields.size(), header_line_, columns_.size(), trim(fields[columns_.size()]),
             columns_.size() + 1);
       }
-      offsets_.push_back(this_offset);
+      offsets_.push_back(offset);
       lines_.push_back(line_no);
     }
     if (!header) fail_input("catalogue '{}' is empty: no header row", path_);
@@ -376,7 +386,9 @@ class CsvSource final : public CatalogReader::Source {
         quoted = true;
         was_quoted = true;
         cur.clear();
-      } else if (c == ',') {
+      } else if (c == delimiter_) {
+        // a space-delimited ECSV row: runs of spaces are one separator
+        if (delimiter_ == ' ' && cur.empty() && !was_quoted) continue;
         fields.push_back(cur);
         cur.clear();
         was_quoted = false;
@@ -385,19 +397,18 @@ class CsvSource final : public CatalogReader::Source {
       }
     }
     if (quoted) fail_input("catalogue '{}' line {}: a quoted field is not closed", path_, line_no);
-    (void)was_quoted;
-    fields.push_back(cur);
+    if (!(delimiter_ == ' ' && cur.empty() && !was_quoted && !fields.empty())) fields.push_back(cur);
     return fields;
   }
 
   double parse_number(const std::string& field, std::uint64_t line_no, const std::string& column, std::size_t c) const {
     std::string t = trim(field);
-    if (t.empty()) return kNaN;
+    if (t.empty() || iequals(t, "null")) return kNaN;
     const char* begin = t.c_str();
     char* end = nullptr;
     double v = std::strtod(begin, &end);
     if (end == begin || *end != '\0') {
-      fail_input("catalogue '{}' line {}, column '{}' (column {}): '{}' is not a number (empty or NaN mean missing)",
+      fail_input("catalogue '{}' line {}, column '{}' (column {}): '{}' is not a number (empty, NaN or null mean missing)",
                  path_, line_no, column, c + 1, t);
     }
     return v;
@@ -410,11 +421,10 @@ class CsvSource final : public CatalogReader::Source {
     cache_row0_ = row0;
     cache_rows_ = n;
     if (n == 0) return;
-    in_.clear();
-    in_.seekg(offsets_[row0]);
+    in_.seek(offsets_[row0]);
     std::string line;
     std::uint64_t r = 0;
-    while (r < n && std::getline(in_, line)) {
+    while (r < n && in_.next(line)) {
       strip_cr(line);
       if (skip_line(line)) continue;
       cache_[r] = split(line, lines_[row0 + r]);
@@ -423,12 +433,75 @@ class CsvSource final : public CatalogReader::Source {
     if (r < n) fail_io("catalogue '{}' changed while being read (ends before row {})", path_, row0 + r);
   }
 
+  // One '#' line before an ECSV file's header row: '# ---' opens the YAML, whose
+  // 'delimiter:' and column 'name:' entries are kept.
+  void read_ecsv_header_line(const std::string& line, std::uint64_t line_no, bool& yaml,
+                             std::vector<std::string>& names) {
+    // (ECSV default delimiter is a space; ',' only when the YAML says so)
+    if (line_no == 1) delimiter_ = ' ';
+    std::string body = line.substr(1);
+    if (!body.empty() && body[0] == ' ') body.erase(0, 1);
+    if (trim(body) == "---") {
+      yaml = true;
+      return;
+    }
+    if (!yaml) return;
+    const std::string t = trim(body);
+    if (!body.empty() && body[0] != ' ' && body[0] != '-') {  // a top-level key opens a section
+      yaml_section_ = trim(body.substr(0, body.find(':')));
+    }
+    if (t.compare(0, 10, "delimiter:") == 0) {
+      std::string d = trim(t.substr(10));
+      if (d.size() >= 2 && (d.front() == '\'' || d.front() == '"') && d.back() == d.front()) d = d.substr(1, d.size() - 2);
+      if (d == ",") {
+        delimiter_ = ',';
+      } else if (d == " ") {
+        delimiter_ = ' ';
+      } else {
+        fail_input("ECSV catalogue '{}' line {}: delimiter '{}' is not supported (',' or ' ')", path_, line_no, d);
+      }
+      return;
+    }
+    // a column of the datatype list: '- {name: x, datatype: float64, ...}' or block style '- name: x'
+    if (yaml_section_ != "datatype") return;
+    std::size_t at = std::string::npos;
+    if (t.compare(0, 9, "- {name: ") == 0) at = 9;
+    if (t.compare(0, 8, "- name: ") == 0) at = 8;
+    if (at == std::string::npos) return;
+    std::string name = t.substr(at);
+    if (!name.empty() && (name[0] == '\'' || name[0] == '"')) {
+      const auto close = name.find(name[0], 1);
+      name = close == std::string::npos ? name.substr(1) : name.substr(1, close - 1);
+    } else {
+      name = trim(name.substr(0, name.find_first_of(",}")));
+    }
+    names.push_back(name);
+  }
+
+  // The ECSV header row must name the columns the YAML header declares, in order.
+  void check_ecsv_names(const std::vector<std::string>& declared, std::uint64_t line_no) const {
+    if (declared.empty()) return;  // no (parsable) datatype list: the header row rules
+    if (declared.size() != columns_.size()) {
+      fail_input("ECSV catalogue '{}' line {}: the header row has {} columns but the YAML header declares {}", path_,
+                 line_no, columns_.size(), declared.size());
+    }
+    for (std::size_t i = 0; i < declared.size(); ++i) {
+      if (declared[i] != columns_[i]) {
+        fail_input("ECSV catalogue '{}' line {}: column {} is '{}' in the header row but '{}' in the YAML header",
+                   path_, line_no, i + 1, columns_[i], declared[i]);
+      }
+    }
+  }
+
   std::string path_;
-  mutable std::ifstream in_;
+  mutable TextLines in_;
+  bool ecsv_ = false;
+  char delimiter_ = ',';
+  std::string yaml_section_;  // the top-level YAML key being read
   std::vector<std::string> columns_;
   std::map<std::string, std::size_t> index_;
   std::uint64_t header_line_ = 0;
-  std::vector<std::streamoff> offsets_;
+  std::vector<std::uint64_t> offsets_;
   std::vector<std::uint64_t> lines_;
   mutable std::vector<std::vector<std::string>> cache_;
   mutable std::uint64_t cache_row0_ = 0, cache_rows_ = 0;
@@ -503,7 +576,7 @@ std::unique_ptr<CatalogReader::Source> open_source(const std::string& path, Cata
   {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {
-      fail_input("catalogue '{}' is a directory; give a catalogue file (.h5/.hdf5, .csv or .fits)", path);
+      fail_input("catalogue '{}' is a directory; give a catalogue file (.h5/.hdf5, .csv/.ecsv[.gz] or .fits)", path);
     }
     std::ifstream probe(path, std::ios::binary);
     if (!probe) fail_io("cannot open catalogue '{}': file missing or unreadable", path);
@@ -530,13 +603,13 @@ std::unique_ptr<CatalogReader::Source> open_source(const std::string& path, Cata
                looks_like_text(path) ? "; it holds text: a CSV catalogue must be named .csv"
                                      : "; truncated, or another format?");
   }
-  if (ext == "csv" || ext == "txt") {
+  if (ext == "csv" || ext == "ecsv" || ext == "txt") {
     format = CatalogFormat::Csv;
     return std::make_unique<CsvSource>(path);
   }
   fail_input(
-      "catalogue '{}': cannot tell the format from extension '.{}'; use .h5/.hdf5 (HDF5), .csv (CSV) or "
-      ".fits/.fit (FITS binary table)",
+      "catalogue '{}': cannot tell the format from extension '.{}'; use .h5/.hdf5 (HDF5), .csv/.ecsv (CSV or "
+      "ECSV, optionally .gz) or .fits/.fit (FITS binary table)",
       path, ext);
 }
 

@@ -1,9 +1,11 @@
 #include "io/catalog.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -161,6 +163,101 @@ TEST(CatalogTest, CsvRaggedRowsAndTextNameFileLineColumnAndValue) {
   std::string empty = write_text("empty.csv", "# nothing\n");
   expect_error<InputError>([&] { CatalogReader::open(empty, kKnown); }, {"no header"});
   for (const auto& p : {ragged, extra, text, empty}) fs::remove(p);
+}
+
+// gzip-compressed CSV reads as the plain file does, block by block and out of order
+// (several 64 KiB buffers, so seeks land outside the buffer in hand).
+TEST(CatalogTest, GzippedCsvReadsAsThePlainFile) {
+  std::string content = "# header comment\nid,SDSS_g,SDSS_g_err,SDSS_z,SDSS_z_err\n";
+  const int n = 6000;
+  for (int i = 0; i < n; ++i) {
+    content += fmt::format("star-{},{:.3f},{:.3f},{},0.05\n", i, 14.0 + 0.001 * i, 0.01 + 1e-5 * i,
+                           i % 7 == 0 ? std::string() : fmt::format("{:.2f}", 13.0 + 0.0005 * i));
+  }
+  std::string plain = write_text("gz_plain.csv", content);
+  std::string zipped = temp_path("catalog", "gz_plain.csv.gz");
+  ASSERT_EQ(std::system(fmt::format("gzip -c '{}' > '{}'", plain, zipped).c_str()), 0);
+  auto a = CatalogReader::open(plain, kKnown);
+  auto b = CatalogReader::open(zipped, kKnown);
+  EXPECT_EQ(b.format(), CatalogFormat::Csv);
+  ASSERT_EQ(b.rows(), static_cast<std::uint64_t>(n));
+  for (auto [row0, rows] : {std::pair<std::uint64_t, std::uint64_t>{5000, 1000}, {0, 2500}, {2500, 2500}, {4321, 7}}) {
+    auto x = a.read(row0, rows), y = b.read(row0, rows);
+    EXPECT_EQ(x.id, y.id);
+    EXPECT_EQ(x.mag.size(), y.mag.size());
+    for (std::size_t i = 0; i < x.mag.size(); ++i) {
+      ASSERT_TRUE((std::isnan(x.mag[i]) && std::isnan(y.mag[i])) || x.mag[i] == y.mag[i]) << "row0 " << row0 << " i " << i;
+      ASSERT_TRUE((std::isnan(x.err[i]) && std::isnan(y.err[i])) || x.err[i] == y.err[i]);
+    }
+  }
+  EXPECT_EQ(b.read(5999, 1).id, (std::vector<std::string>{"star-5999"}));
+  // a truncated download is an error naming the file, never a short catalogue
+  std::string truncated = temp_path("catalog", "gz_truncated.csv.gz");
+  {
+    std::ifstream in(zipped, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  expect_error<IoError>([&] { CatalogReader::open(truncated, kKnown); }, {truncated, "gzip stream is corrupt or truncated"});
+  for (const auto& p : {plain, zipped, truncated}) fs::remove(p);
+}
+
+// ECSV as the Gaia archive exports it (comma-delimited, YAML header, null for missing,
+// JSON arrays in quotes), astropy's default (space-delimited), and a header row that
+// contradicts the YAML.
+TEST(CatalogTest, EcsvHeaderIsReadAndItsColumnNamesUsed) {
+  std::string gaia = write_text("gaia.csv",
+                                "# %ECSV 1.0\n"
+                                "# ---\n"
+                                "# delimiter: ','\n"
+                                "# datatype:\n"
+                                "# - {name: source_id, datatype: int64, description: Unique source identifier}\n"
+                                "# - {name: SDSS_g, datatype: float32, unit: mag, description: 'g, mean'}\n"
+                                "# - {name: SDSS_g_err, datatype: float32}\n"
+                                "# - {name: vec, datatype: string, subtype: 'float64[2]'}\n"
+                                "# meta: !!omap\n"
+                                "# - {name: GaiaSource}\n"
+                                "source_id,SDSS_g,SDSS_g_err,vec\n"
+                                "4295806720,17.5,0.01,\"[1.0, 2.0]\"\n"
+                                "34361129088,null,null,\"[3.0, 4.0]\"\n"
+                                "38655544960,,,\n");
+  CatalogOptions options;
+  options.ignore_unknown_columns = true;
+  auto cat = CatalogReader::open(gaia, kKnown, options);
+  ASSERT_EQ(cat.rows(), 3u);
+  auto b = cat.read(0, 3);
+  EXPECT_FLOAT_EQ(b.mag[0], 17.5f);
+  EXPECT_TRUE(absent(b, 1, 0));
+  EXPECT_TRUE(absent(b, 2, 0));
+
+  std::string spaced = write_text("astropy.ecsv",
+                                  "# %ECSV 1.0\n"
+                                  "# ---\n"
+                                  "# datatype:\n"
+                                  "# - {name: id, datatype: string}\n"
+                                  "# - {name: SDSS_g, datatype: float64}\n"
+                                  "# - {name: SDSS_g_err, datatype: float64}\n"
+                                  "# schema: astropy-2.0\n"
+                                  "id SDSS_g SDSS_g_err\n"
+                                  "\"star a\"  16.25 0.02\n"
+                                  "b \"\" \"\"\n");
+  auto sp = CatalogReader::open(spaced, kKnown);
+  ASSERT_EQ(sp.rows(), 2u);
+  auto c = sp.read(0, 2);
+  EXPECT_EQ(c.id, (std::vector<std::string>{"star a", "b"}));
+  EXPECT_FLOAT_EQ(c.mag[0], 16.25f);
+  EXPECT_FLOAT_EQ(c.err[0], 0.02f);
+  EXPECT_TRUE(absent(c, 1, 0));
+
+  std::string mismatch = write_text("mismatch.ecsv",
+                                    "# %ECSV 1.0\n# ---\n# delimiter: ','\n# datatype:\n"
+                                    "# - {name: SDSS_g, datatype: float64}\n# - {name: SDSS_g_err, datatype: float64}\n"
+                                    "SDSS_g,SDSS_z_err\n17,0.1\n");
+  expect_error<InputError>([&] { CatalogReader::open(mismatch, kKnown); },
+                           {mismatch, "line 7", "column 2", "'SDSS_z_err'", "'SDSS_g_err'"});
+  std::string tabs = write_text("tabs.ecsv", "# %ECSV 1.0\n# ---\n# delimiter: '\\t'\nSDSS_g\n17\n");
+  expect_error<InputError>([&] { CatalogReader::open(tabs, kKnown); }, {tabs, "delimiter", "not supported"});
+  for (const auto& p : {gaia, spaced, mismatch, tabs}) fs::remove(p);
 }
 
 TEST(CatalogTest, UnknownColumnsListKnownFiltersOrWarnWhenIgnored) {
