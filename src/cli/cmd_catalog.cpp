@@ -12,6 +12,7 @@
 #include "distributed/environment.hpp"
 #include "infer/catalog_make.hpp"
 #include "infer/evaluate.hpp"
+#include "infer/manifest.hpp"
 #include "infer/report.hpp"
 #include "io/hdf5.hpp"
 #include "simulate/filters.hpp"
@@ -201,6 +202,33 @@ int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
   }
   wait_for_rank0(ctx);
   return 0;
+}
+
+int run_manifest(const std::vector<std::string>& args, const Context& ctx) {
+  Command cmd("manifest",
+              "Check every output of a reprocessing run (jobs/reprocess.sh) and write its manifest: per input file the "
+              "output, its status (ok | partial | failed | missing), stars, clean stars, counts of each flag, sampling "
+              "wall time and attempts. Exits 1 unless every input is ok. Runs on rank 0 alone (serial).",
+              "irisml manifest --plan OUT_DIR/plan.tsv --output OUT_DIR/manifest.tsv",
+              {"manifest"});
+  add_common_options(cmd);
+  cmd.options.add_options()
+      ("plan", po::value<std::string>()->required(), "the run's plan: 'input<TAB>output' per line (docs/reprocessing.md)")
+      ("output", po::value<std::string>()->required(), "manifest TSV to write (replaced atomically)");
+  po::variables_map vm;
+  if (!parse(cmd, args, vm)) return 0;
+  const std::string plan = vm["plan"].as<std::string>();
+  const std::string output = vm["output"].as<std::string>();
+  int code = 0;
+  if (ctx.rank == 0) {
+    const auto m = infer::build_manifest(plan);
+    infer::write_manifest(m, output);
+    std::cout << infer::manifest_summary(m) << fmt::format("manifest: {}\n", output);
+    std::cout.flush();
+    code = m.complete() ? 0 : 1;
+  }
+  wait_for_rank0(ctx);
+  return code;
 }
 
 }  // namespace irisml::cli

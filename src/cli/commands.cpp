@@ -12,6 +12,7 @@ int run_bench_train(const std::vector<std::string>&, const Context&);
 int run_train_evaluate(const std::vector<std::string>&, const Context&);
 int run_catalog_make(const std::vector<std::string>&, const Context&);
 int run_evaluate(const std::vector<std::string>&, const Context&);
+int run_manifest(const std::vector<std::string>&, const Context&);
 int run_sample(const std::vector<std::string>&, const Context&);
 int run_fit(const std::vector<std::string>&, const Context&);
 int run_bench_sample(const std::vector<std::string>&, const Context&);
@@ -31,6 +32,8 @@ const std::vector<CommandEntry>& all_commands() {
       {{"fit"}, "the exact reference posterior of catalogue stars (prior x likelihood, importance sampling; slow)",
        run_fit},
       {{"evaluate"}, "metrics, HDI coverage and an HTML report of posteriors against truth", run_evaluate},
+      {{"manifest"}, "check every output of a reprocessing run (jobs/reprocess.sh) and write its manifest",
+       run_manifest},
       {{"bench", "simulate"}, "simulator throughput", run_bench_simulate},
       {{"bench", "train"}, "training-step throughput of the paper-size model", run_bench_train},
       {{"bench", "sample"}, "posterior-sampling throughput of the paper-size model", run_bench_sample},

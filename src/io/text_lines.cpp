@@ -52,8 +52,8 @@ struct TextLines::Impl {
       int code = Z_OK;
       const char* message = gzerror(zipped, &code);
       if (got < 0 || (code != Z_OK && code != Z_STREAM_END)) {
-        fail_io("'{}': the gzip stream is corrupt or truncated after {} bytes of text ({})", path, buffer_offset,
-                message ? message : "zlib error");
+        fail_io("'{}': the gzip stream is corrupt or truncated after {} bytes of text ({})", path,
+                buffer_offset + static_cast<std::uint64_t>(got > 0 ? got : 0), message ? message : "zlib error");
       }
     }
 #endif

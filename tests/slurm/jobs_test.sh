@@ -8,7 +8,11 @@
 #     their steps) mid-run, exit 3, requeue themselves, resume, and end with the same checkpoint
 #     and posterior bytes as uninterrupted runs; a training job one of whose ranks is killed
 #     (SIGKILL, a node-failure stand-in) ends promptly under srun --kill-on-bad-exit, and once
-#     requeued resumes from its last complete checkpoint to the same final bytes.
+#     requeued resumes from its last complete checkpoint to the same final bytes;
+#  4. jobs/reprocess.sh: an array job over 10 catalogue files (plain, gzipped and gzipped-ECSV
+#     CSV, HDF5), one a truncated download: the corrupt one is reported in the manifest and
+#     never blocks the others; a preempted task resumes to identical bytes; after the file is
+#     fixed, a resubmission skips the finished outputs and completes the manifest.
 # usage: tests/slurm/jobs_test.sh IRISML GRID.h5   (exit 77 = skipped: no SLURM installed)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -107,4 +111,69 @@ grep -Eq "resuming at step (74|148|222) " "$W"/crash-*.out ||
   fail "job $crash did not resume from a complete checkpoint (an epoch end: step 74, 148 or 222)"
 cmp "$W/crash/checkpoint.h5" "$W/ref/checkpoint.h5" || fail "the crashed and resumed run differs from the uninterrupted run"
 echo "train job $pre, sample job $spre and crashed job $crash: requeued, resumed, outputs identical to uninterrupted runs"
+
+echo "== 4. jobs/reprocess.sh: an array job over 10 catalogue files (CSV, gzipped CSV, gzipped ECSV, HDF5), one corrupt"
+IN=$W/survey; mkdir -p "$IN"
+real=tests/data/real_stars/real_stars.csv
+grep -v '^#' $real | tail -n +2 > "$W/rows"
+split -n l/9 -d "$W/rows" "$W/part"
+header=$(grep -v '^#' $real | head -1)
+i=0
+for p in "$W"/part*; do
+  { echo "$header"; cat "$p"; } > "$IN/gbs_$i.csv"
+  i=$((i + 1))
+done
+gzip "$IN/gbs_1.csv" "$IN/gbs_4.csv"
+# gbs_2 as the Gaia archive's bulk export writes it: ECSV, null for missing values, gzipped, named .csv.gz
+n2=$(( $(wc -l < "$IN/gbs_2.csv") - 1 ))
+{ echo "# %ECSV 1.0"; echo "# ---"; echo "# delimiter: ','"; echo "# datatype:"
+  echo "$header" | tr ',' '\n' | sed 's/^/# - {name: /; s/$/, datatype: float64}/'
+  sed 's/,,/,null,/g; s/,,/,null,/g; s/,$/,null/' "$IN/gbs_2.csv"; } | gzip > "$IN/gbs_2.csv.gz"
+rm "$IN/gbs_2.csv"
+gzip -c "$IN/gbs_3.csv" > "$W/gbs_3.good.gz"; rm "$IN/gbs_3.csv"
+head -c 300 "$W/gbs_3.good.gz" > "$IN/gbs_3.csv.gz"   # a truncated download
+# the file list: the 9 survey files and the 20000-star HDF5 catalogue of stage 3 (preempted mid-file)
+{ echo "# reprocessing test inputs"; echo "$W/big_cat.h5"; ls "$IN"/*; } > "$W/inputs.txt"
+reprocess() {
+  IRISML=$IRISML CONFIG=$C MODEL=$W/run/checkpoint.h5 GRID=$GRID FILES_PER_TASK=2 MAX_RUNNING=2 \
+    SAMPLE_ARGS="${S_ARGS[*]}" jobs/reprocess.sh "$W/post" "$W/inputs.txt" "${common[@]}" --output="$W/rp-%A_%a.out"
+}
+# release a requeued job at once (SLURM otherwise holds it ~2 min)
+release() { scontrol update JobId="$1" StartTime=now >/dev/null 2>&1 || true; }
+out=$(reprocess); echo "$out"
+read -r array manifest <<<"$(echo "$out" | awk '{print $8, $11}')"
+for _ in $(seq 300); do grep -q "^done .*1" "$W/post/big_cat.post.h5.progress" 2>/dev/null && break; sleep 1; done
+grep -q "^done .*1" "$W/post/big_cat.post.h5.progress" || fail "array task ${array}_0 finished no block of big_cat.h5"
+scancel --signal=USR1 "${array}_0" || true   # (may report "can not be altered" while the step is signalled)
+for _ in $(seq 120); do
+  scontrol show job "${array}_0" | grep -q "Restarts=[1-9]" && { release "${array}_0"; break; }
+  sleep 1
+done
+state=$(wait_job "$manifest" 900)
+[ "$state" = FAILED ] || fail "manifest job $manifest ended $state (expected FAILED: one input is corrupt)"
+cat "$W/post/manifest.tsv"
+ok=$(awk -F'\t' '$3 == "ok"' "$W/post/manifest.tsv" | wc -l)
+[ "$ok" -eq 9 ] || fail "manifest: $ok inputs ok, expected 9"
+grep -P "^$IN/gbs_3.csv.gz\t.*\tfailed\t.*gzip stream is corrupt or truncated" "$W/post/manifest.tsv" >/dev/null ||
+  fail "the corrupt input is not reported failed with its reason"
+grep -P "^$IN/gbs_2.csv.gz\t.*\tok\t$n2\t" "$W/post/manifest.tsv" >/dev/null || fail "the gzipped ECSV file was not sampled whole"
+grep -P "^attempt\t3\t" "$W/post/big_cat.post.h5.status" >/dev/null || fail "big_cat.h5 was not interrupted (exit 3)"
+grep -q "resuming" "$W/post/big_cat.post.h5.log" || fail "big_cat.h5 did not resume"
+cmp "$W/post/big_cat.post.h5" "$W/sref.h5" || fail "the preempted array task's posterior differs from the uninterrupted run"
+restarts=$(scontrol show job "${array}_0" | grep -o 'Restarts=[0-9]*' | cut -d= -f2)
+echo "array $array: task 0 Restarts=$restarts, big_cat.h5 resumed to identical bytes; gbs_3.csv.gz reported corrupt"
+# the user fixes the file and resubmits: finished outputs are skipped, only gbs_3 is sampled
+cp "$W/gbs_3.good.gz" "$IN/gbs_3.csv.gz"
+before=$(md5sum "$W"/post/*.post.h5 | sort)
+out=$(reprocess); echo "$out"
+read -r array manifest <<<"$(echo "$out" | awk '{print $8, $11}')"
+state=$(wait_job "$manifest" 600)
+[ "$state" = COMPLETED ] || fail "second manifest job $manifest ended $state"
+cat "$W/post/manifest.tsv"
+[ "$(awk -F'\t' '$3 == "ok"' "$W/post/manifest.tsv" | wc -l)" -eq 10 ] || fail "not all 10 inputs ok after the fix"
+[ "$(grep -h "complete, skipped" "$W"/rp-"$array"_*.out | wc -l)" -eq 9 ] || fail "resubmission did not skip the 9 finished inputs"
+after=$(md5sum "$W"/post/*.post.h5 | grep -v gbs_3 | sort)
+[ "$(echo "$before" | grep -v gbs_3)" = "$after" ] || fail "resubmission changed finished outputs"
+echo "resubmitted as array $array: 9 finished inputs skipped, the fixed one sampled; manifest complete"
 echo "PASS"
+rm -rf "$W"

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "infer/manifest.hpp"
 #include "infer/report.hpp"
 #include "core/rng.hpp"
 #include "infer/summary.hpp"
@@ -470,6 +471,59 @@ TEST(ReferenceComparisonTest, ShiftWidthAndEnergyDistanceAreMeasured) {
   write_gaussian_posterior(off, 21, 64, 0.5, 2.0, 0);
   EXPECT_THROW(compare_with_reference(off, "flow", ref, 7), InputError);
   EXPECT_THROW(compare_with_reference(same, "importance", ref, 7), InputError);  // no /importance
+}
+
+// The reprocessing manifest: each input's status from its output and status file, flag
+// counts from the posterior file itself, and an output that is not a posterior reported.
+TEST(ManifestTest, StatusOfEveryInputFromItsOutputAndAttempts) {
+  test_support::TempDir dir("manifest", "run");
+  const std::string d = dir.path();
+  std::vector<double> truth;
+  write_posterior(d + "/a.post.h5", 40, 8, false, truth);  // ok: star 0 has too few bands
+  std::ofstream(d + "/a.post.h5.status") << "attempt\t3\t10.5\t7_0\tinterrupted\nattempt\t0\t4.5\t7_0\t\n";
+  std::ofstream(d + "/b.post.h5.progress") << "irisml-sample-progress 1\n";  // partial
+  std::ofstream(d + "/b.post.h5.status") << "attempt\t3\t2\t7_1\tinterrupted\n";
+  std::ofstream(d + "/c.post.h5.status") << "attempt\t2\t0.3\t7_1\tirisml: error: catalogue 'c.csv' line 4: ragged row\n";
+  std::ofstream(d + "/e.post.h5") << "not hdf5";  // d.post.h5: never run
+  std::ofstream(d + "/plan.tsv") << "# input\toutput\n"
+                                 << "a.csv\t" << d << "/a.post.h5\n"
+                                 << "b.csv\t" << d << "/b.post.h5\n"
+                                 << "c.csv\t" << d << "/c.post.h5\n"
+                                 << "d.csv\t" << d << "/d.post.h5\n"
+                                 << "e.csv\t" << d << "/e.post.h5\n";
+  const auto m = build_manifest(d + "/plan.tsv");
+  ASSERT_EQ(m.rows.size(), 5u);
+  EXPECT_EQ(m.rows[0].status, "ok");
+  EXPECT_EQ(m.rows[0].stars, 40u);
+  EXPECT_EQ(m.rows[0].clean, 39u);
+  EXPECT_EQ(m.rows[0].flagged[0], 1u);  // too_few_bands
+  EXPECT_EQ(m.rows[0].attempts, 2);
+  EXPECT_DOUBLE_EQ(m.rows[0].wall_s, 15.0);
+  EXPECT_EQ(m.rows[1].status, "partial");
+  EXPECT_EQ(m.rows[2].status, "failed");
+  EXPECT_EQ(m.rows[2].last_exit, 2);
+  EXPECT_NE(m.rows[2].message.find("ragged row"), std::string::npos);
+  EXPECT_EQ(m.rows[3].status, "missing");
+  EXPECT_EQ(m.rows[4].status, "failed");
+  EXPECT_NE(m.rows[4].message.find("not a valid posterior"), std::string::npos);
+  EXPECT_EQ(m.ok, 1u);
+  EXPECT_EQ(m.stars, 40u);
+  EXPECT_FALSE(m.complete());
+  write_manifest(m, d + "/manifest.tsv");
+  std::ifstream in(d + "/manifest.tsv");
+  std::string header, first;
+  std::getline(in, header);
+  std::getline(in, first);
+  EXPECT_EQ(header.rfind("input\toutput\tstatus\tstars\tclean\ttoo_few_bands", 0), 0u) << header;
+  EXPECT_EQ(first.rfind("a.csv\t" + d + "/a.post.h5\tok\t40\t39\t1\t0", 0), 0u) << first;
+  const std::string summary = manifest_summary(m);
+  EXPECT_NE(summary.find("5 input(s): 1 ok (40 stars"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("failed: c.csv: irisml: error"), std::string::npos) << summary;
+
+  std::ofstream(d + "/dup.tsv") << "a.csv\t" << d << "/a.post.h5\nz/a.csv\t" << d << "/a.post.h5\n";
+  test_support::expect_error<InputError>([&] { build_manifest(d + "/dup.tsv"); }, {"named twice", "line 2"});
+  std::ofstream(d + "/bad.tsv") << "a.csv " << d << "/a.post.h5\n";
+  test_support::expect_error<InputError>([&] { build_manifest(d + "/bad.tsv"); }, {"bad.tsv", "line 1", "input<TAB>output"});
 }
 
 }  // namespace
