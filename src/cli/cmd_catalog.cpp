@@ -48,6 +48,7 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
               {"catalog", "noise"});
   add_common_options(cmd);
   add_noise_options(cmd);  // [noise]: the training observation model, by default
+  // clang-format off
   cmd.options.add_options()
       ("from", po::value<std::string>()->required(), "simulated set (training-set HDF5 from `irisml simulate`)")
       ("output", po::value<std::string>()->required(), "catalogue HDF5 to write (docs/catalog_format.md)")
@@ -70,6 +71,7 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
       ("stars", po::value<long long>()->default_value(0), "use the first N stars (0 = all)")
       ("block-rows", po::value<long long>()->default_value(65536), "stars per read/write block (bounds memory)")
       ("overwrite", po::bool_switch(), "replace an existing output");
+  // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
 
@@ -109,10 +111,11 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
 
   if (ctx.rank == 0) {
     auto report = infer::make_catalog(options, known_filters(registry));
-    log::info("catalog make: {} stars, {} filters ({}), {:.1f} bands per star on average (min {}, max {}), seed {} -> "
-              "{} in {:.2f} s",
-              report.stars, report.filters.size(), fmt::join(report.filters, ","), report.mean_bands,
-              report.min_bands, report.max_bands, options.seed, options.output, report.seconds);
+    log::info(
+        "catalog make: {} stars, {} filters ({}), {:.1f} bands per star on average (min {}, max {}), seed {} -> "
+        "{} in {:.2f} s",
+        report.stars, report.filters.size(), fmt::join(report.filters, ","), report.mean_bands, report.min_bands,
+        report.max_bands, options.seed, options.output, report.seconds);
   }
   wait_for_rank0(ctx);
   return 0;
@@ -123,9 +126,9 @@ int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
               "Compare posteriors with the true parameters: bias, RMS, MAD (mean |error|), median |error|, HDI "
               "coverage at many levels, all also by number of bands; writes metrics.json and an HTML report with SVG "
               "figures, prints a summary table. Runs on rank 0 alone (serial); other ranks wait.",
-              "irisml evaluate --posterior post.h5 --truth cat.h5 --report report/ [--overwrite]",
-              {"evaluate"});
+              "irisml evaluate --posterior post.h5 --truth cat.h5 --report report/ [--overwrite]", {"evaluate"});
   add_common_options(cmd);
+  // clang-format off
   cmd.options.add_options()
       ("posterior", po::value<std::string>()->required(), "posterior file from `irisml sample` (docs/posterior_format.md)")
       ("truth", po::value<std::string>()->required(),
@@ -141,6 +144,7 @@ int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
       ("coverage-levels", po::value<int>()->default_value(19), "number of HDI levels k/(n+1); 19 gives 5 %, 10 %, ..., 95 %")
       ("block-rows", po::value<long long>()->default_value(4096), "stars per /samples read (bounds memory)")
       ("overwrite", po::bool_switch(), "replace an existing report directory (only one holding metrics.json)");
+  // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   infer::EvaluateOptions options;
@@ -159,7 +163,8 @@ int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
   const std::string report_dir = vm["report"].as<std::string>();
   const bool overwrite = vm["overwrite"].as<bool>();
   for (const auto& [flag, path] : {std::pair<const char*, std::string>{"--posterior", options.posterior},
-                                   {"--truth", options.truth}, {"--reference", reference}}) {
+                                   {"--truth", options.truth},
+                                   {"--reference", reference}}) {
     if (!path.empty() && !file_exists(path)) fail_input("{} '{}' does not exist", flag, path);
   }
   infer::check_report_dir(report_dir, overwrite);
@@ -209,12 +214,13 @@ int run_manifest(const std::vector<std::string>& args, const Context& ctx) {
               "Check every output of a reprocessing run (jobs/reprocess.sh) and write its manifest: per input file the "
               "output, its status (ok | partial | failed | missing), stars, clean stars, counts of each flag, sampling "
               "wall time and attempts. Exits 1 unless every input is ok. Runs on rank 0 alone (serial).",
-              "irisml manifest --plan OUT_DIR/plan.tsv --output OUT_DIR/manifest.tsv",
-              {"manifest"});
+              "irisml manifest --plan OUT_DIR/plan.tsv --output OUT_DIR/manifest.tsv", {"manifest"});
   add_common_options(cmd);
+  // clang-format off
   cmd.options.add_options()
       ("plan", po::value<std::string>()->required(), "the run's plan: 'input<TAB>output' per line (docs/reprocessing.md)")
       ("output", po::value<std::string>()->required(), "manifest TSV to write (replaced atomically)");
+  // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   const std::string plan = vm["plan"].as<std::string>();

@@ -42,6 +42,7 @@ constexpr int kExitInterrupted = 3;
 
 void add_sampler_options(Command& cmd) {
   infer::SamplerSettings d;
+  // clang-format off
   cmd.options.add_options()
       ("samples", po::value<int>()->default_value(d.samples), "posterior samples per star")
       ("batch", po::value<long long>()->default_value(d.batch), "stars per network call")
@@ -50,11 +51,13 @@ void add_sampler_options(Command& cmd) {
        "fastest on CPUs; the same bytes for any --threads and rank count) | intra-op (one batch at a time, "
        "LibTorch's threads inside each operation; with more than one thread the round-off differs, recorded in "
        "the output's 'parallel' attribute)");
+  // clang-format on
 }
 
 // The catalogue-job options shared by sample and fit: inputs, output, seed, threads and
 // the block structure (the unit of work, of collective writes and of resume).
 void add_job_options(Command& cmd, long long block_rows) {
+  // clang-format off
   cmd.options.add_options()
       ("catalog", po::value<std::string>()->required(), "catalogue: HDF5, CSV or FITS (docs/catalog_format.md)")
       ("output", po::value<std::string>()->required(), "posterior file to write (docs/posterior_format.md)")
@@ -66,6 +69,7 @@ void add_job_options(Command& cmd, long long block_rows) {
       ("max-blocks", po::value<int>()->default_value(0),
        "stop after this many blocks per rank, as if interrupted (testing; 0 = no limit)")
       ("overwrite", po::bool_switch(), "replace an existing --output (it is replaced only when the new one is complete)");
+  // clang-format on
 }
 
 // --output, checked against the inputs (`model_path` may be empty); returns it.
@@ -98,6 +102,7 @@ void use_training_noise(const sim::NoiseModel& noise, const po::variables_map& v
 
 // Catalogue options shared by sample and fit.
 void add_catalog_options(Command& cmd) {
+  // clang-format off
   cmd.options.add_options()
       ("columns", po::value<std::string>()->default_value(""),
        "map catalogue column names to canonical ones: file_name:canonical,... (e.g. gmag:PS1_g,e_gmag:PS1_g_err)")
@@ -105,6 +110,7 @@ void add_catalog_options(Command& cmd) {
       ("error-floor", po::value<double>()->default_value(0.0), "lower bound applied to every error [mag]")
       ("ignore-unknown-columns", po::bool_switch(),
        "warn about (instead of refusing) columns and filters that neither the registry nor the model knows");
+  // clang-format on
 }
 
 CatalogOptions catalog_options_from(const po::variables_map& vm) {
@@ -140,15 +146,17 @@ sim::PriorConfig training_prior(const train::Checkpoint& ckpt, const std::string
       checksum = info.grid_checksum;
       source = fmt::format("training set '{}' (named by checkpoint '{}')", ckpt.data_path, model_path);
     } catch (const std::exception& e) {
-      fail_input("checkpoint '{}' records no training prior, and its training set '{}' cannot be read for it ({}); "
-                 "retrain with this version, or put the training set back at that path",
-                 model_path, ckpt.data_path, e.what());
+      fail_input(
+          "checkpoint '{}' records no training prior, and its training set '{}' cannot be read for it ({}); "
+          "retrain with this version, or put the training set back at that path",
+          model_path, ckpt.data_path, e.what());
     }
   }
   if (!checksum.empty() && checksum != grid.checksum) {
-    fail_input("the model was trained on a grid with checksum {} ({}) but --grid '{}' has checksum {}; the likelihood "
-               "must use the training grid",
-               checksum, source, grid.source, grid.checksum);
+    fail_input(
+        "the model was trained on a grid with checksum {} ({}) but --grid '{}' has checksum {}; the likelihood "
+        "must use the training grid",
+        checksum, source, grid.source, grid.checksum);
   }
   return sim::PriorConfig::from_items(items, source);
 }
@@ -179,6 +187,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   add_job_options(cmd, static_cast<long long>(d.block_rows));
   add_sampler_options(cmd);
   add_catalog_options(cmd);
+  // clang-format off
   cmd.options.add_options()
       ("model", po::value<std::string>()->required(), "checkpoint of `irisml train` (checkpoint.h5 or best.h5)")
       ("keep-samples", po::bool_switch(), "also store every sample (/samples, N x S x 5 float32)")
@@ -203,6 +212,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
       ("ppc-sigma-floor", po::value<double>()->default_value(d.ppc_sigma_floor),
        "model systematics (mag) added in quadrature to each band's error in the posterior-predictive chi2")
       ("no-ppc", po::bool_switch(), "skip the posterior-predictive check (no spectral grid needed)");
+  // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   const std::string model_path = vm["model"].as<std::string>();
@@ -277,18 +287,19 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   job.inputs_key = fmt::format("columns={} missing={} error_floor={} ignore_unknown={} grid={} filters_config={}",
                                vm["columns"].as<std::string>(), copt.missing_sentinel, copt.error_floor,
                                copt.ignore_unknown_columns, grid_key, registry.source());
-  log::info("sample: {} stars x {} samples, {} rank(s) x {} thread(s) ({}), batch {}, model {} ({} filters), "
-            "bands_min {}, ppc {} -> {}",
-            catalog.rows(), s.samples, ctx.size, threads, s.workers > 1 ? "batch-parallel" : "intra-op", s.batch,
-            model_path, checkpoint.filters.size(),
-            s.bands_min, ppc_on ? "on" : "off", output);
+  log::info(
+      "sample: {} stars x {} samples, {} rank(s) x {} thread(s) ({}), batch {}, model {} ({} filters), "
+      "bands_min {}, ppc {} -> {}",
+      catalog.rows(), s.samples, ctx.size, threads, s.workers > 1 ? "batch-parallel" : "intra-op", s.batch, model_path,
+      checkpoint.filters.size(), s.bands_min, ppc_on ? "on" : "off", output);
   auto report = infer::sample_catalog(model, catalog, job, s, ppc_on ? synth.get() : nullptr, ctx.comm, target.get());
   const double rate = static_cast<double>(report.sampled) / std::max(report.seconds, 1e-9);
-  log::info("sample: {} rows; this run: {} blocks ({} skipped as done), {} stars sampled in {:.1f} s ({:.1f} stars/s); "
-            "flags: {} too few bands, {} outside the training range, {} posterior-predictive; {} bands dropped as "
-            "unusable (an error <= 0 or not finite, or a magnitude outside [-30, 60])",
-            report.rows, report.blocks_run, report.blocks_skipped, report.sampled, report.seconds, rate,
-            report.too_few_bands, report.outside_training, report.ppc_high, report.dropped_unusable);
+  log::info(
+      "sample: {} rows; this run: {} blocks ({} skipped as done), {} stars sampled in {:.1f} s ({:.1f} stars/s); "
+      "flags: {} too few bands, {} outside the training range, {} posterior-predictive; {} bands dropped as "
+      "unusable (an error <= 0 or not finite, or a magnitude outside [-30, 60])",
+      report.rows, report.blocks_run, report.blocks_skipped, report.sampled, report.seconds, rate, report.too_few_bands,
+      report.outside_training, report.ppc_high, report.dropped_unusable);
   if (s.importance) log::info("sample: {} stars with importance ESS/S below {}", report.low_ess, s.ess_threshold);
   if (report.interrupted) {
     log::info("sample: stopped before the end; rerun the same command to resume ({} keeps the finished blocks)",
@@ -317,6 +328,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   add_job_options(cmd, 256);
   add_catalog_options(cmd);
   infer::ReferenceSettings r;
+  // clang-format off
   cmd.options.add_options()
       ("model", po::value<std::string>()->default_value(""),
        "a checkpoint whose filters and training prior to use (the posterior the model approximates); without it "
@@ -332,6 +344,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
       ("sigma-sys", po::value<double>()->default_value(0.0, "0, or with --model its noise.sigma_sys"),
        "systematic error (mag) added in quadrature to every band's error in the likelihood")
       ("bands-min", po::value<int>()->default_value(2), "fewest usable bands for a star to be fitted (>= 2)");
+  // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   const std::string catalog_path = vm["catalog"].as<std::string>();
@@ -378,7 +391,9 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   sim::Synthesizer synth(grid, registry, filters);
   sim::Prior prior(prior_config, *grid);
   sim::PhotometricPosterior target(synth, prior);
-  auto clock = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
+  auto clock = [] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  };
   const double t0 = clock();
   infer::ReferenceFitter fitter(target, r);
   log::info("fit: coarse lattice of {} boxes over the prior's support built in {:.1f} s", fitter.lattice_boxes(),
@@ -394,17 +409,19 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   std::string prior_text;
   for (const auto& [k, v] : prior_config.items()) prior_text += fmt::format("{}={} ", k, v);
   job.inputs_key = fmt::format("columns={} missing={} error_floor={} grid={} filters_config={} prior=[{}]",
-                               vm["columns"].as<std::string>(), copt.missing_sentinel, copt.error_floor,
-                               grid->checksum, registry.source(), prior_text);
-  log::info("fit: {} stars, {} filters, {} rank(s) x {} thread(s), {} proposals x <= {} rounds -> {}",
-            catalog.rows(), filters.size(), ctx.size, threads, r.proposals, r.max_rounds, output);
+                               vm["columns"].as<std::string>(), copt.missing_sentinel, copt.error_floor, grid->checksum,
+                               registry.source(), prior_text);
+  log::info("fit: {} stars, {} filters, {} rank(s) x {} thread(s), {} proposals x <= {} rounds -> {}", catalog.rows(),
+            filters.size(), ctx.size, threads, r.proposals, r.max_rounds, output);
   auto report = infer::process_catalog(processor, catalog, job, s, /*with_ppc=*/false, ctx.comm, "fit");
-  log::info("fit: {} rows; this run: {} blocks ({} skipped as done), {} stars fitted in {:.1f} s ({:.3f} s per star "
-            "and rank, {:.0f} likelihood evaluations per star); {} too few bands, {} with ESS below {}",
-            report.rows, report.blocks_run, report.blocks_skipped, report.sampled, report.seconds,
-            report.seconds * ctx.size / std::max<double>(1.0, static_cast<double>(report.sampled)),
-            static_cast<double>(processor.evaluations()) * ctx.size / std::max<double>(1.0, static_cast<double>(report.sampled)),
-            report.too_few_bands, report.low_ess, r.min_ess);
+  log::info(
+      "fit: {} rows; this run: {} blocks ({} skipped as done), {} stars fitted in {:.1f} s ({:.3f} s per star "
+      "and rank, {:.0f} likelihood evaluations per star); {} too few bands, {} with ESS below {}",
+      report.rows, report.blocks_run, report.blocks_skipped, report.sampled, report.seconds,
+      report.seconds * ctx.size / std::max<double>(1.0, static_cast<double>(report.sampled)),
+      static_cast<double>(processor.evaluations()) * ctx.size /
+          std::max<double>(1.0, static_cast<double>(report.sampled)),
+      report.too_few_bands, report.low_ess, r.min_ess);
   if (report.interrupted) {
     log::info("fit: stopped before the end; rerun the same command to resume");
     return kExitInterrupted;
@@ -441,6 +458,7 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
               {"bench-sample", "model"});
   add_common_options(cmd);
   add_model_options(cmd);
+  // clang-format off
   cmd.options.add_options()
       ("batch", po::value<std::string>()->default_value("64,256,1024"), "batch sizes to time, comma list")
       ("samples", po::value<int>()->default_value(64), "posterior samples per star")
@@ -453,6 +471,7 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
       ("parallel", po::value<std::string>()->default_value("batches,intra-op"),
        "thread modes to time, comma list: batches (whole batches per thread) | intra-op (LibTorch's threads)")
       ("seed", po::value<long long>()->default_value(1), "seed of the weights and the synthetic stars");
+  // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   model::ModelConfig config = model_config_from(vm);
@@ -500,8 +519,8 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
     infer::PosteriorSampler sampler(model, s);
     // A block of stars, each observing `bands` distinct random filters.
     // Whole batches, at least one per worker thread.
-    const std::uint64_t rows = static_cast<std::uint64_t>(
-        std::max<long long>((stars + batch - 1) / batch, s.workers) * batch);
+    const std::uint64_t rows =
+        static_cast<std::uint64_t>(std::max<long long>((stars + batch - 1) / batch, s.workers) * batch);
     infer::StarBlock block;
     block.rows = rows;
     block.n_columns = config.n_filters;

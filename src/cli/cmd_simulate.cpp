@@ -24,15 +24,19 @@
 namespace irisml::cli {
 
 int run_grid_import(const std::vector<std::string>& args, const Context& ctx) {
-  Command cmd{"grid import", "Convert a model-atmosphere collection into the project's HDF5 grid format.",
-              "irisml grid import --format ck04|table --input PATH --output GRID.h5 [--overwrite]", {"grid"}};
+  Command cmd{"grid import",
+              "Convert a model-atmosphere collection into the project's HDF5 grid format.",
+              "irisml grid import --format ck04|table --input PATH --output GRID.h5 [--overwrite]",
+              {"grid"}};
   add_common_options(cmd);
+  // clang-format off
   cmd.options.add_options()
       ("format", po::value<std::string>()->default_value("ck04"),
        "ck04: the STScI CDBS ck04models FITS directory; table: the plain HDF5 layout of docs/grid_format.md (BOSZ or any library)")
       ("input", po::value<std::string>()->default_value(""), "input directory or file (ck04 default: <data-dir>/spectra/ck04models)")
       ("output", po::value<std::string>()->required(), "output HDF5 grid")
       ("overwrite", po::bool_switch(), "replace an existing output");
+  // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   const std::string output = vm["output"].as<std::string>();
@@ -59,11 +63,13 @@ int run_grid_import(const std::vector<std::string>& args, const Context& ctx) {
 }
 
 int run_photometry(const std::vector<std::string>& args, const Context& ctx) {
-  Command cmd{"photometry", "Print the model magnitudes of one star (default 1 R_sun at 10 pc: absolute magnitudes).",
+  Command cmd{"photometry",
+              "Print the model magnitudes of one star (default 1 R_sun at 10 pc: absolute magnitudes).",
               "irisml photometry --teff T --logg G --mh M [--av A --rv R --radius Rsun --distance pc --filters LIST]",
               {"photometry"}};
   add_common_options(cmd);
   add_grid_option(cmd);
+  // clang-format off
   cmd.options.add_options()
       ("teff", po::value<double>()->required(), "effective temperature [K]")
       ("logg", po::value<double>()->required(), "surface gravity log g [cgs]")
@@ -73,6 +79,7 @@ int run_photometry(const std::vector<std::string>& args, const Context& ctx) {
       ("radius", po::value<double>()->default_value(1.0), "stellar radius [R_sun]")
       ("distance", po::value<double>()->default_value(10.0), "distance [pc]")
       ("filters", po::value<std::string>()->default_value("paper"), "comma list of filters, or a set name: paper, all");
+  // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   double av = vm["av"].as<double>(), rv = vm["rv"].as<double>();
@@ -89,10 +96,11 @@ int run_photometry(const std::vector<std::string>& args, const Context& ctx) {
   // dilution relative to the synthesizer's 1 R_sun at 10 pc
   double extra = sim::dilution_mag(radius, distance) - sim::dilution_mag(1.0, 10.0);
   if (!synth.magnitudes(p, mags.data(), work, extra)) {
-    fail_input("Teff={} logg={} [M/H]={} is outside the grid (not all 8 surrounding models exist); grid axes: Teff "
-               "{}..{} K, log g {}..{}, [M/H] {}..{}",
-               p.teff, p.logg, p.mh, synth.grid().teff.front(), synth.grid().teff.back(), synth.grid().logg.front(),
-               synth.grid().logg.back(), synth.grid().mh.front(), synth.grid().mh.back());
+    fail_input(
+        "Teff={} logg={} [M/H]={} is outside the grid (not all 8 surrounding models exist); grid axes: Teff "
+        "{}..{} K, log g {}..{}, [M/H] {}..{}",
+        p.teff, p.logg, p.mh, synth.grid().teff.front(), synth.grid().teff.back(), synth.grid().logg.front(),
+        synth.grid().logg.back(), synth.grid().mh.front(), synth.grid().mh.back());
   }
   if (ctx.rank == 0) {
     for (std::size_t b = 0; b < bands.size(); ++b) std::cout << fmt::format("{} {:.4f}\n", bands[b], mags[b]);
@@ -105,6 +113,7 @@ void add_simulate_options(Command& cmd) {
   add_common_options(cmd);
   add_grid_option(cmd);
   add_prior_options(cmd);
+  // clang-format off
   cmd.options.add_options()
       ("output", po::value<std::string>()->required(), "output HDF5 training set")
       ("stars", po::value<long long>()->default_value(100000), "number of stars")
@@ -117,6 +126,7 @@ void add_simulate_options(Command& cmd) {
        "how the 8 surrounding grid spectra are combined: log-flux (ln F_lambda, the physics) or linear-flux (F_lambda, "
        "the blend before 2026-11-30, kept for comparisons: docs/interpolation.md)")
       ("overwrite", po::bool_switch(), "replace an existing output");
+  // clang-format on
 }
 
 sim::Blend blend_from(const po::variables_map& vm) {
@@ -130,7 +140,8 @@ sim::Blend blend_from(const po::variables_map& vm) {
 }  // namespace
 
 int run_simulate(const std::vector<std::string>& args, const Context& ctx) {
-  Command cmd{"simulate", "Simulate noise-free photometry of stars drawn from the prior into one HDF5 file.",
+  Command cmd{"simulate",
+              "Simulate noise-free photometry of stars drawn from the prior into one HDF5 file.",
               "mpirun -np N irisml simulate --config configs/paper.ini --output train.h5 [--stars N] [--seed S] "
               "[--filters A,B,...] [--overwrite]",
               {"simulate", "prior"}};
@@ -156,23 +167,27 @@ int run_simulate(const std::vector<std::string>& args, const Context& ctx) {
   log::info("simulate: {} stars, {} filters, seed {}, {} rank(s) -> {}", spec.stars, bands.size(), spec.seed, ctx.size,
             output);
   auto report = sim::simulate(spec, prior, synth, output, ctx.comm);
-  log::info("simulate: wrote {} stars in {:.2f} s ({:.0f} stars/s); {} prior proposals fell outside the grid and were "
-            "redrawn",
-            report.stars, report.seconds, report.stars / std::max(report.seconds, 1e-9), report.rejected);
+  log::info(
+      "simulate: wrote {} stars in {:.2f} s ({:.0f} stars/s); {} prior proposals fell outside the grid and were "
+      "redrawn",
+      report.stars, report.seconds, report.stars / std::max(report.seconds, 1e-9), report.rejected);
   return 0;
 }
 
 int run_add_filters(const std::vector<std::string>& args, const Context& ctx) {
   Command cmd{"simulate add-filters",
               "Add magnitude columns for new filters to a training set, recomputed from its stored parameters.",
-              "irisml simulate add-filters --input train.h5 --filters A,B [--output new.h5]", {"add-filters"}};
+              "irisml simulate add-filters --input train.h5 --filters A,B [--output new.h5]",
+              {"add-filters"}};
   add_common_options(cmd);
   add_grid_option(cmd);
+  // clang-format off
   cmd.options.add_options()
       ("input", po::value<std::string>()->required(), "existing training set")
       ("filters", po::value<std::string>()->required(), "filters to add (comma list or set name)")
       ("output", po::value<std::string>()->default_value(""), "output file (default: replace the input on success)")
       ("overwrite", po::bool_switch(), "replace an existing --output");
+  // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   const std::string input = vm["input"].as<std::string>();
@@ -198,9 +213,12 @@ int run_bench_simulate(const std::vector<std::string>& args, const Context& ctx)
   Command cmd{"bench simulate",
               "Measure simulator throughput (stars/s) with all ranks and with rank 0 alone, alternating, in one run; "
               "prints the best of --repeat runs of each and the scaling ratio.",
-              "mpirun -np N irisml bench simulate [--stars N] [--filters paper] [--repeat 3]", {"bench"}};
+              "mpirun -np N irisml bench simulate [--stars N] [--filters paper] [--repeat 3]",
+              {"bench"}};
   add_simulate_options(cmd);
+  // clang-format off
   cmd.options.add_options()("repeat", po::value<int>()->default_value(3), "timed runs of each configuration");
+  // clang-format on
   po::variables_map vm;
   std::vector<std::string> full = args;
   full.insert(full.end(), {"--output", "/tmp/irisml_bench_simulate.h5"});
@@ -225,7 +243,8 @@ int run_bench_simulate(const std::vector<std::string>& args, const Context& ctx)
   for (int r = 0; r < repeat; ++r) {
     best_all = std::min(best_all, sim::simulate(spec, prior, synth, all_out, ctx.comm).seconds);
     if (ctx.size > 1) {
-      if (ctx.rank == 0) best_one = std::min(best_one, sim::simulate(spec, prior, synth, one_out, self_or_null).seconds);
+      if (ctx.rank == 0)
+        best_one = std::min(best_one, sim::simulate(spec, prior, synth, one_out, self_or_null).seconds);
       dist::barrier(ctx.comm);  // the other ranks idle while rank 0 runs alone
     }
   }

@@ -38,9 +38,10 @@ std::string resolve_device(const std::string& requested, int local_rank) {
   if (requested == "cpu") return "cpu";
   if (requested == "cuda" || requested.rfind("cuda:", 0) == 0) {
     if (!torch::cuda::is_available()) {
-      fail_input("--device {}: no CUDA device is available to this process (LibTorch without CUDA, or no GPU "
-                 "visible); use --device cpu",
-                 requested);
+      fail_input(
+          "--device {}: no CUDA device is available to this process (LibTorch without CUDA, or no GPU "
+          "visible); use --device cpu",
+          requested);
     }
     if (requested != "cuda") return requested;
     const int n = static_cast<int>(torch::cuda::device_count());
@@ -72,6 +73,7 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
   add_model_options(cmd);
   add_noise_options(cmd);
   train::TrainOptions d;
+  // clang-format off
   cmd.options.add_options()
       ("data", po::value<std::string>()->required(), "training set (HDF5 from `irisml simulate`)")
       ("validation", po::value<std::string>()->default_value(""),
@@ -108,6 +110,7 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
        "gradient all-reduce: auto (nccl on GPUs when built with it, else mpi, local for one rank) | local | mpi | nccl")
       ("bucket-mb", po::value<double>()->default_value(25.0, fmt::format("{}", 25.0)), "all-reduce bucket size [MiB]")
       ("overlap", po::value<bool>()->default_value(true), "start bucket all-reduces during backward");
+  // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
 
@@ -165,6 +168,7 @@ int run_bench_train(const std::vector<std::string>& args, const Context& ctx) {
               {"bench-train", "model"});
   add_common_options(cmd);
   add_model_options(cmd);
+  // clang-format off
   cmd.options.add_options()
       ("batch", po::value<long long>()->default_value(64), "stars per step")
       ("steps", po::value<int>()->default_value(10), "timed steps (the median is reported)")
@@ -175,6 +179,7 @@ int run_bench_train(const std::vector<std::string>& args, const Context& ctx) {
       ("threads", po::value<int>()->default_value(0), "torch CPU threads (0 = cores / ranks on the node)")
       ("device", po::value<std::string>()->default_value("auto"), "auto (cpu, and cuda when available) | cpu | cuda")
       ("seed", po::value<long long>()->default_value(1), "seed of the synthetic batches");
+  // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   model::ModelConfig config = model_config_from(vm);
@@ -219,6 +224,7 @@ int run_train_evaluate(const std::vector<std::string>& args, const Context& ctx)
               {"train-evaluate", "noise"});
   add_common_options(cmd);
   add_noise_options(cmd);
+  // clang-format off
   cmd.options.add_options()
       ("checkpoint", po::value<std::string>()->required(), "checkpoint of `irisml train` (best.h5 or checkpoint.h5)")
       ("data", po::value<std::string>()->required(), "held-out simulated set (training-set format, noise-free)")
@@ -229,6 +235,7 @@ int run_train_evaluate(const std::vector<std::string>& args, const Context& ctx)
       ("batch", po::value<long long>()->default_value(512), "stars per batch")
       ("seed", po::value<long long>()->default_value(2), "seed of the test observations and posterior draws")
       ("threads", po::value<int>()->default_value(0), "torch CPU threads per rank (0 = cores / ranks on the node)");
+  // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   apply_threads(vm["threads"].as<int>(), ctx.local_size);
@@ -246,10 +253,11 @@ int run_train_evaluate(const std::vector<std::string>& args, const Context& ctx)
   o.seed = static_cast<std::uint64_t>(seed);
   auto report = train::evaluate_quality(model, checkpoint.filters, o, ctx.comm);
   if (ctx.rank == 0) {
-    std::cout << fmt::format("evaluate: {} stars of {} ({:.1f} bands per star on average, noise {}), {} samples per "
-                             "star, checkpoint step {}; {:.1f} s\n\n",
-                             report.stars, o.test_data, report.mean_bands, o.noise.sigma_distribution, o.samples,
-                             checkpoint.step, report.seconds)
+    std::cout << fmt::format(
+                     "evaluate: {} stars of {} ({:.1f} bands per star on average, noise {}), {} samples per "
+                     "star, checkpoint step {}; {:.1f} s\n\n",
+                     report.stars, o.test_data, report.mean_bands, o.noise.sigma_distribution, o.samples,
+                     checkpoint.step, report.seconds)
               << report.markdown();
   }
   return 0;

@@ -20,10 +20,12 @@
 namespace irisml::cli {
 
 void add_grid_option(Command& command) {
+  // clang-format off
   command.options.add_options()(
       "grid", po::value<std::string>()->default_value(""),
       "spectral grid: an HDF5 grid written by `irisml grid import`, or a CK04 FITS directory (default: "
       "<data-dir>/spectra/ck04models)");
+  // clang-format on
 }
 
 std::shared_ptr<const sim::SpectralGrid> load_grid(const po::variables_map& vm) {
@@ -45,6 +47,7 @@ sim::FilterRegistry load_registry(const po::variables_map& vm) {
 void add_prior_options(Command& command) {
   sim::PriorConfig d;
   auto& o = command.options;
+  // clang-format off
   o.add_options()
       ("prior.logg_min", po::value<double>()->default_value(d.logg_min), "log g prior lower bound")
       ("prior.logg_max", po::value<double>()->default_value(d.logg_max), "log g prior upper bound (beyond the grid: rejected and redrawn)")
@@ -60,6 +63,7 @@ void add_prior_options(Command& command) {
       ("prior.rv_sigma", po::value<double>()->default_value(d.rv_sigma), "R_V normal sigma")
       ("prior.rv_min", po::value<double>()->default_value(d.rv_min), "R_V truncation, lower")
       ("prior.rv_max", po::value<double>()->default_value(d.rv_max), "R_V truncation, upper");
+  // clang-format on
 }
 
 sim::PriorConfig prior_from(const po::variables_map& vm) {
@@ -86,6 +90,7 @@ sim::PriorConfig prior_from(const po::variables_map& vm) {
 // model.* options ([model] section); n_filters comes from the data.
 void add_model_options(Command& cmd) {
   model::ModelConfig d;
+  // clang-format off
   cmd.options.add_options()
       ("model.width", po::value<int>()->default_value(d.width), "token / context width M")
       ("model.layers", po::value<int>()->default_value(d.layers), "transformer layers L")
@@ -98,6 +103,7 @@ void add_model_options(Command& cmd) {
        "Gaussian-mixture components of the flow's base distribution")
       ("model.activation", po::value<std::string>()->default_value(d.activation),
        "feed-forward activation of the encoder: relu | gelu");
+  // clang-format on
 }
 
 model::ModelConfig model_config_from(const po::variables_map& vm) {
@@ -148,6 +154,7 @@ int apply_threads(int requested, int ranks_on_node) {
 
 void add_noise_options(Command& cmd) {
   sim::NoiseModel d;
+  // clang-format off
   cmd.options.add_options()
       ("noise.bands_min", po::value<int>()->default_value(d.bands_min), "fewest bands a training star keeps")
       ("noise.bands_max", po::value<int>()->default_value(d.bands_max), "most bands (0 = all the model's filters)")
@@ -159,6 +166,7 @@ void add_noise_options(Command& cmd) {
       ("noise.sigma_sys", po::value<double>()->default_value(d.sigma_sys, fmt::format("{}", d.sigma_sys)),
        "systematic error of every band [mag], in quadrature: in the noise drawn and in the error the network sees "
        "(quoted catalogue errors leave it out)");
+  // clang-format on
 }
 
 sim::NoiseModel noise_from(const po::variables_map& vm, bool validate) {

@@ -19,7 +19,8 @@
 namespace {
 
 void print_usage() {
-  std::cout << "irisml " IRISML_VERSION " — neural posterior estimation of stellar parameters from photometry\n\n"
+  std::cout << "irisml " IRISML_VERSION
+               " — neural posterior estimation of stellar parameters from photometry\n\n"
                "usage: [mpirun -np N] irisml <command> [options]   (irisml <command> --help for its options)\n\n"
                "commands:\n";
   for (const auto& c : irisml::cli::all_commands()) {

@@ -15,6 +15,7 @@
 namespace irisml::cli {
 
 void add_common_options(Command& command) {
+  // clang-format off
   command.options.add_options()
       ("help,h", "show this help and exit")
       ("config", po::value<std::string>(), "INI file with defaults for this command (command line wins)")
@@ -24,6 +25,7 @@ void add_common_options(Command& command) {
       ("filters-config", po::value<std::string>()->default_value(""),
        "filter registry INI (default configs/filters.ini in the source tree)")
       ("quiet", po::bool_switch(), "no progress output");
+  // clang-format on
 }
 
 namespace {
@@ -99,20 +101,6 @@ std::string filters_config(const po::variables_map& vm) {
     fail_input("filter registry '{}' does not exist; pass --filters-config with the path of filters.ini", path);
   }
   return path;
-}
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::string current;
-  for (char c : text + ",") {
-    if (c == ',') {
-      if (!current.empty()) out.push_back(current);
-      current.clear();
-    } else if (c != ' ' && c != '\t') {
-      current += c;
-    }
-  }
-  return out;
 }
 
 }  // namespace irisml::cli

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/text.hpp"
+
 namespace irisml::cli {
 
 namespace po = boost::program_options;
@@ -20,7 +22,10 @@ namespace po = boost::program_options;
 struct Command {
   Command() = default;
   Command(std::string name_, std::string summary_, std::string usage_, std::vector<std::string> sections_)
-      : name(std::move(name_)), summary(std::move(summary_)), usage(std::move(usage_)), sections(std::move(sections_)) {}
+      : name(std::move(name_)),
+        summary(std::move(summary_)),
+        usage(std::move(usage_)),
+        sections(std::move(sections_)) {}
 
   std::string name;                   // e.g. "simulate"
   std::string summary;                // one line for `irisml --help`
@@ -42,6 +47,6 @@ std::string data_dir(const po::variables_map& vm);
 std::string filters_config(const po::variables_map& vm);
 
 // Splits "a,b,c" (spaces allowed) into names; empty entries are dropped.
-std::vector<std::string> split_list(const std::string& text);
+inline std::vector<std::string> split_list(const std::string& text) { return split(text, ","); }
 
 }  // namespace irisml::cli

@@ -57,20 +57,23 @@ OutputLock::OutputLock(const std::string& output, const std::string& lock_file)
       const int err = errno;
       ::close(fd);
       if (err == EWOULDBLOCK) {
-        fail_input("output '{}' is being written by another run ({}); wait for it to finish or write elsewhere "
-                   "(lock file '{}')",
-                   output, read_holder(path_), path_);
+        fail_input(
+            "output '{}' is being written by another run ({}); wait for it to finish or write elsewhere "
+            "(lock file '{}')",
+            output, read_holder(path_), path_);
       }
       if (err == ENOLCK || err == EOPNOTSUPP || err == ENOSYS) {
-        log::warn("the filesystem of '{}' does not support file locks ({}); running without the one-writer lock, "
-                  "so do not start two runs on this output",
-                  path_, std::strerror(err));
+        log::warn(
+            "the filesystem of '{}' does not support file locks ({}); running without the one-writer lock, "
+            "so do not start two runs on this output",
+            path_, std::strerror(err));
         ::unlink(path_.c_str());
         return;
       }
       fail_io("could not lock '{}': {}", path_, std::strerror(err));
     }
-    struct stat by_fd {}, by_path {};
+    struct stat by_fd {
+    }, by_path{};
     if (::fstat(fd, &by_fd) == 0 && ::stat(path_.c_str(), &by_path) == 0 && by_fd.st_ino == by_path.st_ino &&
         by_fd.st_dev == by_path.st_dev) {
       fd_ = fd;

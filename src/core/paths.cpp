@@ -34,9 +34,10 @@ std::string resolve_data_dir(const std::string& explicit_setting) {
   }
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    fail_input("data directory '{}' (from {}) does not exist or is not a directory; set --data-dir "
-               "or IRISML_DATA_DIR to the folder holding filters/, vega/, spectra/, extinction/",
-               dir, origin);
+    fail_input(
+        "data directory '{}' (from {}) does not exist or is not a directory; set --data-dir "
+        "or IRISML_DATA_DIR to the folder holding filters/, vega/, spectra/, extinction/",
+        dir, origin);
   }
   return dir;
 }

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace irisml {
 
@@ -27,6 +28,21 @@ inline bool iequals(const std::string& a, const std::string& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
+}
+
+// The pieces of `text` between any of the `separators` characters, each trimmed; empty
+// pieces are dropped unless `keep_empty` (then "a,,b" has three pieces and "" has one).
+inline std::vector<std::string> split(const std::string& text, const std::string& separators = ",",
+                                      bool keep_empty = false) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t end = text.find_first_of(separators, start);
+    std::string piece = trim(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (keep_empty || !piece.empty()) out.push_back(std::move(piece));
+    if (end == std::string::npos) return out;
+    start = end + 1;
+  }
 }
 
 // Seconds on the monotonic clock (for durations only).

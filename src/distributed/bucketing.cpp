@@ -50,9 +50,8 @@ std::vector<Bucket> plan_buckets(const std::vector<at::Tensor>& tensors, std::si
   std::vector<Bucket> buckets;
   for (const Group& g : groups) {
     const auto element = static_cast<std::int64_t>(c10::elementSize(g.dtype));
-    const std::int64_t cap =
-        std::max<std::int64_t>(1, std::min<std::int64_t>(static_cast<std::int64_t>(bucket_bytes) / element,
-                                                         max_elements));
+    const std::int64_t cap = std::max<std::int64_t>(
+        1, std::min<std::int64_t>(static_cast<std::int64_t>(bucket_bytes) / element, max_elements));
     Bucket current{g.dtype, g.device, 0, {}};
     for (std::size_t i : g.members) {
       const std::int64_t n = tensors[i].numel();

@@ -22,14 +22,14 @@ namespace irisml::dist::detail {
 
 // One contiguous run of a tensor's elements inside a bucket.
 struct Segment {
-  std::size_t tensor = 0;         // index in the tensor list
-  std::int64_t offset = 0;        // first element within the (flattened) tensor
-  std::int64_t count = 0;         // number of elements
-  std::int64_t bucket_offset = 0; // first element within the bucket
+  std::size_t tensor = 0;          // index in the tensor list
+  std::int64_t offset = 0;         // first element within the (flattened) tensor
+  std::int64_t count = 0;          // number of elements
+  std::int64_t bucket_offset = 0;  // first element within the bucket
 };
 
 struct Bucket {
-  c10::ScalarType wire_dtype = c10::ScalarType::Float;  // dtype of the flat buffer
+  c10::ScalarType wire_dtype = c10::ScalarType::Float;     // dtype of the flat buffer
   c10::Device device = c10::Device(c10::DeviceType::CPU);  // device of its tensors
   std::int64_t numel = 0;
   std::vector<Segment> segments;

@@ -24,9 +24,10 @@ void Communicator::check_root(int root, const char* operation) const {
 void Communicator::allreduce_mean(std::vector<at::Tensor>& tensors) {
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     if (tensors[i].defined() && !at::isFloatingType(tensors[i].scalar_type())) {
-      fail_input("allreduce_mean: tensor {} has dtype {}; a mean needs a floating-point dtype (float32, float64, "
-                 "float16, bfloat16)",
-                 i, detail::dtype_name(tensors[i].scalar_type()));
+      fail_input(
+          "allreduce_mean: tensor {} has dtype {}; a mean needs a floating-point dtype (float32, float64, "
+          "float16, bfloat16)",
+          i, detail::dtype_name(tensors[i].scalar_type()));
     }
   }
   allreduce_sum(tensors);
@@ -96,8 +97,9 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, MPI_
   }
   if (bucket_bytes == 0) fail_input("communicator bucket size is 0 bytes; it must be at least 1 (default 25 MiB)");
   if (backend == "nccl" && !built_with_nccl()) {
-    fail_input("communicator backend 'nccl' was requested, but this build of irisml lacks NCCL; rebuild with "
-               "-DIRISML_WITH_CUDA=ON (LibTorch with CUDA and NCCL), or use backend 'mpi' or 'auto'");
+    fail_input(
+        "communicator backend 'nccl' was requested, but this build of irisml lacks NCCL; rebuild with "
+        "-DIRISML_WITH_CUDA=ON (LibTorch with CUDA and NCCL), or use backend 'mpi' or 'auto'");
   }
   std::string chosen = backend;
   if (backend == "auto") {
@@ -110,9 +112,10 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, MPI_
   if (chosen == "local") {
     const int size = comm_size(comm);
     if (size > 1) {
-      fail_input("communicator backend 'local' serves one process, but the MPI communicator has {} ranks; use "
-                 "'mpi', 'nccl' or 'auto'",
-                 size);
+      fail_input(
+          "communicator backend 'local' serves one process, but the MPI communicator has {} ranks; use "
+          "'mpi', 'nccl' or 'auto'",
+          size);
     }
     return std::make_unique<LocalCommunicator>(bucket_bytes);
   }

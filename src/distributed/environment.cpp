@@ -35,9 +35,10 @@ MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
   IRISML_MPI_CHECK(local_size_rc);
   log::set_rank(rank_, size_);
   if (owns_ && thread_level_ < MPI_THREAD_FUNNELED) {
-    log::warn("the MPI library provides thread level {} below MPI_THREAD_FUNNELED ({}); LibTorch's worker "
-              "threads make no MPI calls, so this is only a warning",
-              thread_level_, static_cast<int>(MPI_THREAD_FUNNELED));
+    log::warn(
+        "the MPI library provides thread level {} below MPI_THREAD_FUNNELED ({}); LibTorch's worker "
+        "threads make no MPI calls, so this is only a warning",
+        thread_level_, static_cast<int>(MPI_THREAD_FUNNELED));
   }
 }
 

@@ -118,11 +118,12 @@ void GradientReducer::check_same_on_all_ranks() {
   const double mismatched = comm_.allreduce_sum(same ? 0.0 : 1.0);
   if (mismatched > 0.0) {
     const auto ref = reference[0];
-    fail_input("GradientReducer: the model differs between ranks ({} of {} ranks differ from rank 0); this rank has "
-               "{} parameters ({} trainable elements) and {} buffers, rank 0 has {} parameters ({} trainable "
-               "elements) and {} buffers; every rank must build the same model from the same configuration",
-               static_cast<int>(mismatched), comm_.size(), parameters_.size(), total, buffers_.size(),
-               ref[1].item<std::int64_t>(), ref[3].item<std::int64_t>(), ref[2].item<std::int64_t>());
+    fail_input(
+        "GradientReducer: the model differs between ranks ({} of {} ranks differ from rank 0); this rank has "
+        "{} parameters ({} trainable elements) and {} buffers, rank 0 has {} parameters ({} trainable "
+        "elements) and {} buffers; every rank must build the same model from the same configuration",
+        static_cast<int>(mismatched), comm_.size(), parameters_.size(), total, buffers_.size(),
+        ref[1].item<std::int64_t>(), ref[3].item<std::int64_t>(), ref[2].item<std::int64_t>());
   }
 }
 

@@ -122,9 +122,9 @@ class GradientReducer {
   struct Bucket {
     std::vector<Member> members;
     std::int64_t numel = 0;
-    at::Tensor flat;                  // allocated on first use, kept between steps
-    std::vector<char> ready;          // per member: gradient copied into `flat` this step
-    std::size_t missing = 0;          // members not yet ready
+    at::Tensor flat;                            // allocated on first use, kept between steps
+    std::vector<char> ready;                    // per member: gradient copied into `flat` this step
+    std::size_t missing = 0;                    // members not yet ready
     std::unique_ptr<PendingReduction> pending;  // set once started
   };
   struct Location {
@@ -148,10 +148,10 @@ class GradientReducer {
   std::vector<at::Tensor> buffers_;
   Communicator& comm_;
   std::vector<Bucket> buckets_;
-  std::vector<Location> location_;  // per parameter; bucket == npos for frozen ones
-  std::vector<unsigned> hooks_;      // hook handle per trainable parameter, in location order
-  std::vector<std::size_t> hooked_;  // parameter index of each hook
-  std::size_t next_bucket_ = 0;      // first bucket not yet started
+  std::vector<Location> location_;            // per parameter; bucket == npos for frozen ones
+  std::vector<unsigned> hooks_;               // hook handle per trainable parameter, in location order
+  std::vector<std::size_t> hooked_;           // parameter index of each hook
+  std::size_t next_bucket_ = 0;               // first bucket not yet started
   std::size_t started_in_backward_ = 0;       // this step so far
   std::size_t last_started_in_backward_ = 0;  // in the last completed step
   std::thread::id owner_thread_;

@@ -44,9 +44,10 @@ bool has_mpi_sum_type(c10::ScalarType dtype) {
 c10::ScalarType sum_wire_dtype(c10::ScalarType dtype, std::size_t index) {
   if (has_mpi_sum_type(dtype)) return dtype;
   if (dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16) return c10::ScalarType::Float;
-  fail_input("allreduce_sum (mpi): tensor {} has dtype {}, which cannot be summed; allowed: float32, "
-             "float64, float16, bfloat16, int8, uint8, int16, int32, int64",
-             index, detail::dtype_name(dtype));
+  fail_input(
+      "allreduce_sum (mpi): tensor {} has dtype {}, which cannot be summed; allowed: float32, "
+      "float64, float16, bfloat16, int8, uint8, int16, int32, int64",
+      index, detail::dtype_name(dtype));
 }
 
 // An MPI_Iallreduce in flight; keeps its tensor alive. Never destroyed while
@@ -94,8 +95,8 @@ MpiCommunicator::~MpiCommunicator() {
 void MpiCommunicator::allreduce_sum(std::vector<at::Tensor>& tensors) {
   ++stats_.calls;
   const auto buckets = detail::plan_buckets(tensors, bucket_bytes(), INT_MAX, sum_wire_dtype);
-  detail::run_buckets(tensors, buckets, c10::Device(c10::DeviceType::CPU), /*pack=*/true, /*write_back=*/true,
-                      scratch_, [&](at::Tensor& flat, const detail::Bucket& b) {
+  detail::run_buckets(tensors, buckets, c10::Device(c10::DeviceType::CPU), /*pack=*/true, /*write_back=*/true, scratch_,
+                      [&](at::Tensor& flat, const detail::Bucket& b) {
                         IRISML_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flat.data_ptr(), static_cast<int>(b.numel),
                                                        mpi_sum_type(b.wire_dtype), MPI_SUM, comm_));
                         ++stats_.buckets;
@@ -110,13 +111,13 @@ void MpiCommunicator::broadcast(std::vector<at::Tensor>& tensors, int root) {
   const auto buckets = detail::plan_buckets(tensors, bucket_bytes(), INT_MAX / 16,
                                             [](c10::ScalarType dtype, std::size_t) { return dtype; });
   const bool is_root = rank() == root;
-  detail::run_buckets(tensors, buckets, c10::Device(c10::DeviceType::CPU), /*pack=*/is_root,
-                      /*write_back=*/!is_root, scratch_, [&](at::Tensor& flat, const detail::Bucket&) {
-                        IRISML_MPI_CHECK(MPI_Bcast(flat.data_ptr(), static_cast<int>(flat.nbytes()), MPI_BYTE,
-                                                   root, comm_));
-                        ++stats_.buckets;
-                        stats_.bytes += flat.nbytes();
-                      });
+  detail::run_buckets(
+      tensors, buckets, c10::Device(c10::DeviceType::CPU), /*pack=*/is_root,
+      /*write_back=*/!is_root, scratch_, [&](at::Tensor& flat, const detail::Bucket&) {
+        IRISML_MPI_CHECK(MPI_Bcast(flat.data_ptr(), static_cast<int>(flat.nbytes()), MPI_BYTE, root, comm_));
+        ++stats_.buckets;
+        stats_.bytes += flat.nbytes();
+      });
 }
 
 std::unique_ptr<PendingReduction> MpiCommunicator::start_allreduce_sum(const at::Tensor& tensor) {
@@ -147,8 +148,10 @@ double MpiCommunicator::allreduce_sum(double value) {
 void MpiCommunicator::allreduce_sum(std::vector<double>& values) {
   ++stats_.calls;
   if (values.empty()) return;
-  if (values.size() > static_cast<std::size_t>(INT_MAX)) fail_input("allreduce_sum (mpi): {} values are too many for one call", values.size());
-  IRISML_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_SUM, comm_));
+  if (values.size() > static_cast<std::size_t>(INT_MAX))
+    fail_input("allreduce_sum (mpi): {} values are too many for one call", values.size());
+  IRISML_MPI_CHECK(
+      MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_SUM, comm_));
   ++stats_.buckets;
   stats_.bytes += static_cast<std::int64_t>(values.size() * sizeof(double));
 }

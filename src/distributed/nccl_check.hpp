@@ -33,28 +33,28 @@ std::string cuda_failure_message(cudaError_t error, const char* expression, cons
 
 }  // namespace irisml::dist
 
-#define IRISML_NCCL_CHECK(expr)                                                    \
-  do {                                                                             \
-    const ncclResult_t irisml_nccl_rc_ = (expr);                                   \
-    if (irisml_nccl_rc_ != ncclSuccess) {                                          \
+#define IRISML_NCCL_CHECK(expr)                                                     \
+  do {                                                                              \
+    const ncclResult_t irisml_nccl_rc_ = (expr);                                    \
+    if (irisml_nccl_rc_ != ncclSuccess) {                                           \
       ::irisml::dist::throw_nccl_error(irisml_nccl_rc_, #expr, __FILE__, __LINE__); \
-    }                                                                              \
+    }                                                                               \
   } while (false)
 
-#define IRISML_NCCL_CHECK_PRINT(expr)                                              \
-  do {                                                                             \
-    const ncclResult_t irisml_nccl_rc_ = (expr);                                   \
-    if (irisml_nccl_rc_ != ncclSuccess) {                                          \
+#define IRISML_NCCL_CHECK_PRINT(expr)                                               \
+  do {                                                                              \
+    const ncclResult_t irisml_nccl_rc_ = (expr);                                    \
+    if (irisml_nccl_rc_ != ncclSuccess) {                                           \
       ::irisml::dist::print_nccl_error(irisml_nccl_rc_, #expr, __FILE__, __LINE__); \
-    }                                                                              \
+    }                                                                               \
   } while (false)
 
-#define IRISML_CUDA_CHECK(expr)                                                    \
-  do {                                                                             \
-    const cudaError_t irisml_cuda_rc_ = (expr);                                    \
-    if (irisml_cuda_rc_ != cudaSuccess) {                                          \
+#define IRISML_CUDA_CHECK(expr)                                                     \
+  do {                                                                              \
+    const cudaError_t irisml_cuda_rc_ = (expr);                                     \
+    if (irisml_cuda_rc_ != cudaSuccess) {                                           \
       ::irisml::dist::throw_cuda_error(irisml_cuda_rc_, #expr, __FILE__, __LINE__); \
-    }                                                                              \
+    }                                                                               \
   } while (false)
 
 #endif  // IRISML_WITH_NCCL

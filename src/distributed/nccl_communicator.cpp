@@ -63,8 +63,7 @@ c10::Device resolve_device(c10::Device device) {
   if (count == 0) fail_input("communicator backend 'nccl': no CUDA device is visible to this process");
   const int index = device.has_index() ? device.index() : static_cast<int>(c10::cuda::current_device());
   if (index < 0 || index >= count) {
-    fail_input("communicator backend 'nccl': device cuda:{} does not exist; this process sees {} GPU(s)", index,
-               count);
+    fail_input("communicator backend 'nccl': device cuda:{} does not exist; this process sees {} GPU(s)", index, count);
   }
   return c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(index));
 }
@@ -85,9 +84,10 @@ c10::ScalarType nccl_sum_wire_dtype(c10::ScalarType dtype, std::size_t index) {
     case c10::ScalarType::BFloat16: return c10::ScalarType::Float;
 #endif
     default:
-      fail_input("allreduce_sum (nccl): tensor {} has dtype {}, which cannot be summed; allowed: float32, "
-                 "float64, float16, bfloat16, int8, uint8, int16, int32, int64",
-                 index, detail::dtype_name(dtype));
+      fail_input(
+          "allreduce_sum (nccl): tensor {} has dtype {}, which cannot be summed; allowed: float32, "
+          "float64, float16, bfloat16, int8, uint8, int16, int32, int64",
+          index, detail::dtype_name(dtype));
   }
 }
 
@@ -156,8 +156,8 @@ std::vector<std::size_t> NcclCommunicator::partition(const std::vector<at::Tenso
     } else if (t.device().is_cpu()) {
       host.push_back(i);
     } else {
-      fail_input("{}: tensor {} is on {}, but this rank's NCCL communicator is on {}", operation, i,
-                 t.device().str(), device_.str());
+      fail_input("{}: tensor {} is on {}, but this rank's NCCL communicator is on {}", operation, i, t.device().str(),
+                 device_.str());
     }
   }
   return on_device;
@@ -176,19 +176,19 @@ void NcclCommunicator::allreduce_sum(std::vector<at::Tensor>& tensors) {
   const std::vector<std::size_t> device = partition(tensors, host, "allreduce_sum (nccl)");
   if (!device.empty()) {
     std::vector<at::Tensor> list = pick(tensors, device);
-    const auto buckets = detail::plan_buckets(list, bucket_bytes(), std::numeric_limits<std::int64_t>::max(),
-                                              nccl_sum_wire_dtype);
+    const auto buckets =
+        detail::plan_buckets(list, bucket_bytes(), std::numeric_limits<std::int64_t>::max(), nccl_sum_wire_dtype);
     c10::cuda::CUDAGuard guard(device_);
     cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device_.index()).stream();
     sync_previous_stream(stream);
-    detail::run_buckets(list, buckets, std::nullopt, /*pack=*/true, /*write_back=*/true, scratch_,
-                        [&](at::Tensor& flat, const detail::Bucket& b) {
-                          IRISML_NCCL_CHECK(ncclAllReduce(flat.data_ptr(), flat.data_ptr(),
-                                                          static_cast<std::size_t>(b.numel),
-                                                          nccl_type(b.wire_dtype), ncclSum, nccl_, stream));
-                          ++stats_.buckets;
-                          stats_.bytes += flat.nbytes();
-                        });
+    detail::run_buckets(
+        list, buckets, std::nullopt, /*pack=*/true, /*write_back=*/true, scratch_,
+        [&](at::Tensor& flat, const detail::Bucket& b) {
+          IRISML_NCCL_CHECK(ncclAllReduce(flat.data_ptr(), flat.data_ptr(), static_cast<std::size_t>(b.numel),
+                                          nccl_type(b.wire_dtype), ncclSum, nccl_, stream));
+          ++stats_.buckets;
+          stats_.bytes += flat.nbytes();
+        });
   }
   if (!host.empty()) {
     std::vector<at::Tensor> list = pick(tensors, host);
@@ -211,8 +211,8 @@ void NcclCommunicator::broadcast(std::vector<at::Tensor>& tensors, int root) {
     sync_previous_stream(stream);
     detail::run_buckets(list, buckets, std::nullopt, /*pack=*/is_root, /*write_back=*/!is_root, scratch_,
                         [&](at::Tensor& flat, const detail::Bucket&) {
-                          IRISML_NCCL_CHECK(ncclBroadcast(flat.data_ptr(), flat.data_ptr(), flat.nbytes(),
-                                                          ncclUint8, root, nccl_, stream));
+                          IRISML_NCCL_CHECK(ncclBroadcast(flat.data_ptr(), flat.data_ptr(), flat.nbytes(), ncclUint8,
+                                                          root, nccl_, stream));
                           ++stats_.buckets;
                           stats_.bytes += flat.nbytes();
                         });

@@ -97,9 +97,10 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
     for (const auto& band : survey->bands) {
       auto it = std::find(src.filters.begin(), src.filters.end(), band.filter);
       if (it == src.filters.end()) {
-        fail_input("--survey {} needs filter {}, which '{}' does not hold; its filters: {} (add it with `irisml "
-                   "simulate add-filters`)",
-                   survey->name, band.filter, options.from, fmt::join(src.filters, ", "));
+        fail_input(
+            "--survey {} needs filter {}, which '{}' does not hold; its filters: {} (add it with `irisml "
+            "simulate add-filters`)",
+            survey->name, band.filter, options.from, fmt::join(src.filters, ", "));
       }
       columns.push_back(static_cast<std::size_t>(it - src.filters.begin()));
       names.push_back(band.filter);
@@ -223,8 +224,7 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
             ++k;
           }
         } else {
-          k = sim::observe_star(rng, star_clean.data(), nf, options.noise, idx.data(), mag_out.data(),
-                                err_out.data());
+          k = sim::observe_star(rng, star_clean.data(), nf, options.noise, idx.data(), mag_out.data(), err_out.data());
         }
         for (int i = 0; i < k; ++i) {
           auto f = static_cast<std::size_t>(idx[static_cast<std::size_t>(i)]);

@@ -10,6 +10,8 @@
 
 #include "core/error.hpp"
 #include "core/error_stats.hpp"
+#include "core/json.hpp"
+#include "core/text.hpp"
 #include "core/log.hpp"
 #include "infer/summary.hpp"
 #include "io/hdf5.hpp"
@@ -53,20 +55,6 @@ std::vector<int> parameter_order(const std::vector<std::string>& stored, const s
     order[static_cast<std::size_t>(p)] = static_cast<int>(it - stored.begin());
   }
   return order;
-}
-
-std::vector<std::string> split_names(const std::string& text) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : text + ",") {
-    if (c == ',' || c == ' ') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -137,13 +125,6 @@ PosteriorSummary read_posterior_summary(const std::string& path, const std::stri
   return s;
 }
 
-void read_posterior_samples(const std::string& path, std::uint64_t row0, std::uint64_t n, int samples_per_star,
-                            float* out) {
-  h5::File f = h5::File::open(path);
-  f.read_rows<float>("samples", row0, n, out);
-  (void)samples_per_star;
-}
-
 TruthTable read_truth(const std::string& path, const KnownFilters& known_filters) {
   TruthTable t;
   if (h5::is_hdf5(path)) {
@@ -153,7 +134,7 @@ TruthTable read_truth(const std::string& path, const KnownFilters& known_filters
     if (f.exists("true_parameters")) {
       name = "true_parameters";
       if (f.has_attr(name, "parameter_names")) {
-        order = parameter_order(split_names(f.attr_string(name, "parameter_names")),
+        order = parameter_order(split(f.attr_string(name, "parameter_names"), ", "),
                                 fmt::format("truth file '{}' /true_parameters", path));
       }
     } else if (f.exists("parameters") && f.exists("magnitudes")) {  // a training set
@@ -408,9 +389,10 @@ EvaluationResult evaluate_files(const EvaluateOptions& options, const KnownFilte
                  options.posterior);
     }
     if (options.variant == "importance") {
-      log::info("note: the importance-weighted posteriors of '{}' have no equal-weight samples (sample --sir stores "
-                "them); their coverage uses only the stored weighted 68 % and 95 % HDIs",
-                options.posterior);
+      log::info(
+          "note: the importance-weighted posteriors of '{}' have no equal-weight samples (sample --sir stores "
+          "them); their coverage uses only the stored weighted 68 % and 95 % HDIs",
+          options.posterior);
     } else {
       log::info(
           "note: '{}' has no /samples (sample without --keep-samples?); coverage uses only the stored 68 % and "
@@ -558,23 +540,25 @@ ReferenceMetrics compare_with_reference(const std::string& posterior, const std:
 }
 
 std::string reference_table(const ReferenceMetrics& m, const std::string& label) {
-  std::string out = fmt::format("distance from the reference posterior ({}), {} stars ({} skipped: reference ESS low)\n",
-                                label, m.stars, m.skipped_reference_low_ess);
+  std::string out =
+      fmt::format("distance from the reference posterior ({}), {} stars ({} skipped: reference ESS low)\n", label,
+                  m.stars, m.skipped_reference_low_ess);
   out += fmt::format("{:<6} {:>12} {:>12} {:>16} {:>14}\n", "param", "bias", "RMS", "median |dz|", "width ratio");
   for (int p = 0; p < P::kParameters; ++p) {
     out += fmt::format("{:<6} {:>12.4g} {:>12.4g} {:>16.3f} {:>14.3f}\n", P::kParameterNames[p], m.bias[p], m.rms[p],
                        m.median_abs_z[p], m.width_ratio[p]);
   }
   if (m.has_energy) {
-    out += fmt::format("energy distance per star (standardised by the reference std): median {:.3f}, 90th percentile "
-                       "{:.3f}\n",
-                       m.energy_median, m.energy_p90);
+    out += fmt::format(
+        "energy distance per star (standardised by the reference std): median {:.3f}, 90th percentile "
+        "{:.3f}\n",
+        m.energy_median, m.energy_p90);
   }
   return out;
 }
 
 std::string reference_json(const ReferenceMetrics& m) {
-  auto num = [](double v) { return std::isfinite(v) ? fmt::format("{}", v) : std::string("null"); };
+  auto num = [](double v) { return json_number(v); };
   std::string out = fmt::format("{{\n  \"stars\": {},\n  \"skipped_reference_low_ess\": {},\n  \"parameters\": {{\n",
                                 m.stars, m.skipped_reference_low_ess);
   for (int p = 0; p < P::kParameters; ++p) {

@@ -58,10 +58,6 @@ PosteriorSummary read_posterior_summary(const std::string& path, const std::stri
 // Whether the file holds importance-reweighted summaries (/importance/median).
 bool has_importance(const std::string& path);
 
-// Rows [row0, row0+n) of /samples (n×S×5 floats).
-void read_posterior_samples(const std::string& path, std::uint64_t row0, std::uint64_t n, int samples_per_star,
-                            float* out);
-
 // True parameters (N×5, teff logg mh av rv) and ids of a truth file: an HDF5
 // catalogue (/true_parameters, e.g. from `catalog make`), a training set
 // (/parameters), or a CSV/FITS catalogue with true_* columns (read through
@@ -211,7 +207,7 @@ EvaluationResult evaluate_files(const EvaluateOptions& options, const KnownFilte
 // same estimate between two independent reference runs is the floor), summarised by
 // its median and 90th percentile over stars.
 struct ReferenceMetrics {
-  std::uint64_t stars = 0;                   // compared
+  std::uint64_t stars = 0;  // compared
   std::uint64_t skipped_reference_low_ess = 0;
   double bias[posterior::kParameters] = {}, rms[posterior::kParameters] = {};
   double median_abs_z[posterior::kParameters] = {}, width_ratio[posterior::kParameters] = {};

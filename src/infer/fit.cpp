@@ -28,12 +28,13 @@ std::vector<ExtraColumn> FitProcessor::extra_columns() const {
 
 std::string FitProcessor::describe() const {
   const auto& r = fitter_->settings();
-  return fmt::format("reference proposals={} max_rounds={} target_ess={} min_ess={} coarse_sigma={} "
-                     "defensive_prior={} defensive={} components={} steps={},{},{} rv_boxes={} "
-                     "bands_min={} sigma_sys={} input_error_min={}",
-                     r.proposals, r.max_rounds, r.target_ess, r.min_ess, r.coarse_sigma, r.defensive_prior,
-                     r.defensive, r.components, r.step_log_teff, r.step_logg, r.step_mh, r.rv_boxes,
-                     settings_.bands_min, settings_.sigma_sys, settings_.input_error_min);
+  return fmt::format(
+      "reference proposals={} max_rounds={} target_ess={} min_ess={} coarse_sigma={} "
+      "defensive_prior={} defensive={} components={} steps={},{},{} rv_boxes={} "
+      "bands_min={} sigma_sys={} input_error_min={}",
+      r.proposals, r.max_rounds, r.target_ess, r.min_ess, r.coarse_sigma, r.defensive_prior, r.defensive, r.components,
+      r.step_log_teff, r.step_logg, r.step_mh, r.rv_boxes, settings_.bands_min, settings_.sigma_sys,
+      settings_.input_error_min);
 }
 
 std::vector<std::pair<std::string, std::string>> FitProcessor::attributes() const {
@@ -59,8 +60,7 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
       for (int j = 0; j < C; ++j) {
         if (block.usable(r, j)) {
           star.add(block.column_filter[static_cast<std::size_t>(j)], block.mag[r * C + j],
-                   training_error(block.err[r * C + j], settings_.input_error_min, out.flags[r]),
-                   settings_.sigma_sys);
+                   training_error(block.err[r * C + j], settings_.input_error_min, out.flags[r]), settings_.sigma_sys);
         }
       }
       out.n_bands[r] = star.size();

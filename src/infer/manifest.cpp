@@ -20,19 +20,9 @@ namespace {
 
 namespace P = posterior;
 
-constexpr std::uint32_t kFlagBits[6] = {P::kFlagTooFewBands, P::kFlagOutsideTrainingRange, P::kFlagPpcChi2,
-                                        P::kFlagLowEss,      P::kFlagNonFinite,             P::kFlagErrorRaised};
-
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (;;) {
-    auto tab = line.find('\t', start);
-    out.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-    if (tab == std::string::npos) return out;
-    start = tab + 1;
-  }
-}
+constexpr std::uint32_t kFlagBits[6] = {P::kFlagTooFewBands, P::kFlagOutsideTrainingRange,
+                                        P::kFlagPpcChi2,     P::kFlagLowEss,
+                                        P::kFlagNonFinite,   P::kFlagErrorRaised};
 
 // The attempts recorded in <output>.status.
 void read_status(ManifestRow& row) {
@@ -44,16 +34,18 @@ void read_status(ManifestRow& row) {
   while (std::getline(in, line)) {
     ++line_no;
     if (trim(line).empty()) continue;
-    auto f = split_tabs(line);
+    auto f = split(line, "\t", true);
     char* end = nullptr;
     if (f.size() < 3 || f[0] != "attempt") {
       fail_input("status file '{}' line {}: expected 'attempt<TAB>exit<TAB>wall_s<TAB>job<TAB>message', got '{}'", path,
                  line_no, line);
     }
     const long code = std::strtol(f[1].c_str(), &end, 10);
-    if (end == f[1].c_str() || *end) fail_input("status file '{}' line {}: exit code '{}' is not an integer", path, line_no, f[1]);
+    if (end == f[1].c_str() || *end)
+      fail_input("status file '{}' line {}: exit code '{}' is not an integer", path, line_no, f[1]);
     const double wall = std::strtod(f[2].c_str(), &end);
-    if (end == f[2].c_str() || *end) fail_input("status file '{}' line {}: wall time '{}' is not a number", path, line_no, f[2]);
+    if (end == f[2].c_str() || *end)
+      fail_input("status file '{}' line {}: wall time '{}' is not a number", path, line_no, f[2]);
     ++row.attempts;
     row.last_exit = static_cast<int>(code);
     row.wall_s += wall;
@@ -97,7 +89,7 @@ Manifest build_manifest(const std::string& plan_path) {
   while (std::getline(in, line)) {
     ++line_no;
     if (trim(line).empty() || trim(line)[0] == '#') continue;
-    auto f = split_tabs(line);
+    auto f = split(line, "\t", true);
     if (f.size() != 2 || f[0].empty() || f[1].empty()) {
       fail_input("plan '{}' line {}: expected 'input<TAB>output', got '{}'", plan_path, line_no, line);
     }

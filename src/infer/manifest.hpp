@@ -33,8 +33,8 @@ struct ManifestRow {
   std::string message;  // the last attempt's error line, or why the output is not valid
 };
 
-inline constexpr const char* kManifestFlagNames[6] = {"too_few_bands", "outside_training_range", "ppc_chi2",
-                                                       "low_ess",       "nonfinite",              "error_raised"};
+inline constexpr const char* kManifestFlagNames[6] = {
+    "too_few_bands", "outside_training_range", "ppc_chi2", "low_ess", "nonfinite", "error_raised"};
 
 struct Manifest {
   std::vector<ManifestRow> rows;

@@ -83,8 +83,8 @@ struct LinearAv {
   double log_integral = kNegInf, shift = 0.0, skk = 0.0;
 };
 template <class Mag>
-LinearAv linear_av(const Mag* m0, const Mag* slope, const sim::ObservedStar& star, const double* w, double W,
-                   double a0, double cap, double scale) {
+LinearAv linear_av(const Mag* m0, const Mag* slope, const sim::ObservedStar& star, const double* w, double W, double a0,
+                   double cap, double scale) {
   const int nb = star.size();
   double rbar = 0.0, kbar = 0.0;
   for (int b = 0; b < nb; ++b) {
@@ -108,15 +108,17 @@ LinearAv linear_av(const Mag* m0, const Mag* slope, const sim::ObservedStar& sta
   out.skk = skk;
   if (skk < 1e-10) {  // A_V leaves the colours alone: the prior alone constrains it
     out.shift = a0;
-    out.log_integral = -0.5 * srr + std::log(scale) + (std::isfinite(cap) ? std::log1p(-std::exp(-(cap - a0) / scale)) : 0.0);
+    out.log_integral =
+        -0.5 * srr + std::log(scale) + (std::isfinite(cap) ? std::log1p(-std::exp(-(cap - a0) / scale)) : 0.0);
     return out;
   }
   const double a_hat = srk / skk;
   out.shift = a_hat - 1.0 / (scale * skk);
   const double root = std::sqrt(skk);
-  out.log_integral = -0.5 * (srr - srk * a_hat) - (a_hat - a0) / scale + 0.5 / (scale * scale * skk) +
-                     0.5 * (kLog2Pi - std::log(skk)) +
-                     normal::log_interval_mass((a0 - out.shift) * root, std::isfinite(cap) ? (cap - out.shift) * root : kInf);
+  out.log_integral =
+      -0.5 * (srr - srk * a_hat) - (a_hat - a0) / scale + 0.5 / (scale * scale * skk) +
+      0.5 * (kLog2Pi - std::log(skk)) +
+      normal::log_interval_mass((a0 - out.shift) * root, std::isfinite(cap) ? (cap - out.shift) * root : kInf);
   return out;
 }
 
@@ -325,14 +327,14 @@ void ReferenceSettings::validate() const {
 struct ReferenceFitter::Lattice {
   int n[4] = {0, 0, 0, 0};
   double lo[3] = {0, 0, 0}, step[3] = {0, 0, 0};  // axes 0-2 uniform; R_V boxes from rv_edges
-  std::vector<double> rv_edges;                  // rv_boxes + 1, at equal prior mass
-  std::vector<normal::Truncated> rv_prior;       // the R_V prior restricted to each box
-  std::vector<int> box_of;                       // lattice index → valid box, or −1
+  std::vector<double> rv_edges;                   // rv_boxes + 1, at equal prior mass
+  std::vector<normal::Truncated> rv_prior;        // the R_V prior restricted to each box
+  std::vector<int> box_of;                        // lattice index → valid box, or −1
   // per valid box
-  std::vector<Point> centre;                     // A_V entry = av_offset
-  std::vector<double> log_prior;                 // log p_u at the centre without its R_V factor, + log P(R_V box)
-  std::vector<double> log_volume;                // of the box in (log10 Teff, log g, [M/H])
-  std::vector<float> mag0, slope;                // boxes × bands: magnitudes at A_V = 0, d mag / d A_V
+  std::vector<Point> centre;       // A_V entry = av_offset
+  std::vector<double> log_prior;   // log p_u at the centre without its R_V factor, + log P(R_V box)
+  std::vector<double> log_volume;  // of the box in (log10 Teff, log g, [M/H])
+  std::vector<float> mag0, slope;  // boxes × bands: magnitudes at A_V = 0, d mag / d A_V
   std::size_t bands = 0;
 
   // The R_V box of a value inside [rv_min, rv_max].
@@ -608,8 +610,7 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
       lqav_all.push_back(log_q_av);
       lbox_all.push_back(lt == kNegInf ? kNegInf : log_q_box(u) + log_q_av);
       for (std::size_t r = 0; r < mixtures.size(); ++r) {
-        lmix_all[r].push_back(lt == kNegInf || mixtures[r].parts.empty() ? kNegInf
-                                                                          : mixtures[r].log_pdf(u) + log_q_av);
+        lmix_all[r].push_back(lt == kNegInf || mixtures[r].parts.empty() ? kNegInf : mixtures[r].log_pdf(u) + log_q_av);
       }
     }
     reweigh();

@@ -40,14 +40,14 @@
 namespace irisml::infer {
 
 struct ReferenceSettings {
-  int proposals = 4096;         // importance samples per round
-  int max_rounds = 6;           // rounds in all (the first from the coarse stage)
-  double target_ess = 1000.0;   // stop once a round's ESS reaches this
-  double min_ess = 100.0;       // a final ESS below this is flagged
-  double coarse_sigma = 0.05;   // [mag] lattice-resolution term at the coarse stage
+  int proposals = 4096;           // importance samples per round
+  int max_rounds = 6;             // rounds in all (the first from the coarse stage)
+  double target_ess = 1000.0;     // stop once a round's ESS reaches this
+  double min_ess = 100.0;         // a final ESS below this is flagged
+  double coarse_sigma = 0.05;     // [mag] lattice-resolution term at the coarse stage
   double defensive_prior = 0.05;  // prior's share of q₁
-  double defensive = 0.1;       // q₁'s share of each later proposal
-  int components = 12;          // Gaussian components of the proposals of rounds 2…
+  double defensive = 0.1;         // q₁'s share of each later proposal
+  int components = 12;            // Gaussian components of the proposals of rounds 2…
   // Coarse lattice steps: log10 Teff [dex], log g, [M/H]; R_V boxes from its prior.
   double step_log_teff = 0.01, step_logg = 0.25, step_mh = 0.25;
   int rv_boxes = 4;

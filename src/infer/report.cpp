@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/json.hpp"
 
 namespace irisml::infer {
 
@@ -48,31 +49,6 @@ std::string html_escape(const std::string& s) {
 }
 
 // ------------------------------------------------------------------ JSON ---
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_number(double v) {
-  if (!finite(v)) return "null";
-  return fmt::format("{}", v);  // shortest round-trip representation
-}
 
 std::string json_array(const std::vector<double>& v) {
   std::string out = "[";
@@ -634,9 +610,10 @@ void check_report_dir(const std::string& dir_in, bool overwrite) {
   }
   const std::string partial = dir + ".partial";
   if (fs::exists(partial, ec) && !is_report_dir(partial)) {
-    fail_input("'{}' (where the new report is assembled) exists and is not a leftover report; remove it or choose "
-               "another --report",
-               partial);
+    fail_input(
+        "'{}' (where the new report is assembled) exists and is not a leftover report; remove it or choose "
+        "another --report",
+        partial);
   }
 }
 

@@ -36,7 +36,7 @@ void check_report_dir(const std::string& dir, bool overwrite);
 // Writes metrics.json and index.html (and each (file name, content) of `extra`) into
 // "<dir>.partial/", then replaces `dir` with it. Returns the final directory path
 // (without a trailing slash).
-std::string write_report(const EvaluationResult& result, const ReportInfo& info, const std::string& dir,
-                         bool overwrite, const std::vector<std::pair<std::string, std::string>>& extra = {});
+std::string write_report(const EvaluationResult& result, const ReportInfo& info, const std::string& dir, bool overwrite,
+                         const std::vector<std::pair<std::string, std::string>>& extra = {});
 
 }  // namespace irisml::infer

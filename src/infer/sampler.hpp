@@ -25,6 +25,8 @@
 #include <vector>
 
 #include "infer/posterior_format.hpp"
+#include "infer/ppc.hpp"
+#include "infer/progress.hpp"
 #include "model/posterior.hpp"
 
 namespace irisml {
@@ -33,7 +35,7 @@ class CatalogReader;
 namespace irisml::sim {
 class Synthesizer;
 class PhotometricPosterior;
-}
+}  // namespace irisml::sim
 
 namespace irisml::infer {
 
@@ -41,12 +43,16 @@ inline constexpr const char* kPosteriorFormat = posterior::kFormat;
 inline constexpr std::int64_t kPosteriorFormatVersion = posterior::kFormatVersion;
 
 // Bits of /flags (the sampler's names for posterior::kFlag*).
-inline constexpr std::uint32_t kFlagTooFewBands = posterior::kFlagTooFewBands;           // fewer usable bands than the model's minimum
-inline constexpr std::uint32_t kFlagOutsideTraining = posterior::kFlagOutsideTrainingRange;  // an input outside the training range
-inline constexpr std::uint32_t kFlagPpcHigh = posterior::kFlagPpcChi2;  // posterior-predictive χ²/dof high (or median off-grid)
+inline constexpr std::uint32_t kFlagTooFewBands =
+    posterior::kFlagTooFewBands;  // fewer usable bands than the model's minimum
+inline constexpr std::uint32_t kFlagOutsideTraining =
+    posterior::kFlagOutsideTrainingRange;  // an input outside the training range
+inline constexpr std::uint32_t kFlagPpcHigh =
+    posterior::kFlagPpcChi2;  // posterior-predictive χ²/dof high (or median off-grid)
 inline constexpr std::uint32_t kFlagLowEss = posterior::kFlagLowEss;  // importance / reference ESS below its threshold
 inline constexpr std::uint32_t kFlagNonFinite = posterior::kFlagNonFinite;  // the network gave no finite posterior
-inline constexpr std::uint32_t kFlagErrorRaised = posterior::kFlagErrorRaised;  // an error raised > 2x to the training minimum
+inline constexpr std::uint32_t kFlagErrorRaised =
+    posterior::kFlagErrorRaised;  // an error raised > 2x to the training minimum
 
 // A quoted error as the training observation model takes it: raised to `error_min` (the
 // smallest error training saw), adding kFlagErrorRaised to `flags` when by more than 2×.
@@ -56,20 +62,20 @@ inline float training_error(float quoted, double error_min, std::uint32_t& flags
 }
 
 struct SamplerSettings {
-  int samples = 64;               // posterior samples per star
-  bool keep_samples = false;      // also write /samples [N, S, 5]
-  std::int64_t batch = 256;       // stars per network call
-  int workers = 1;                // threads running whole batches concurrently (each with one
-                                  // LibTorch intra-op thread); 1 = the caller's thread and settings
-  int intra_op_threads = 1;       // with workers == 1: LibTorch's threads inside each operation.
-                                  // Above 1 the reductions split differently, so results differ
-                                  // at float32 round-off: recorded in the output and the resume key
-  std::uint64_t seed = 1;         // with the row index, keys every star's random numbers
+  int samples = 64;                 // posterior samples per star
+  bool keep_samples = false;        // also write /samples [N, S, 5]
+  std::int64_t batch = 256;         // stars per network call
+  int workers = 1;                  // threads running whole batches concurrently (each with one
+                                    // LibTorch intra-op thread); 1 = the caller's thread and settings
+  int intra_op_threads = 1;         // with workers == 1: LibTorch's threads inside each operation.
+                                    // Above 1 the reductions split differently, so results differ
+                                    // at float32 round-off: recorded in the output and the resume key
+  std::uint64_t seed = 1;           // with the row index, keys every star's random numbers
   std::uint64_t block_rows = 4096;  // rows per block (the unit of I/O and of resume)
 
   // Training-range checks (from the checkpoint's noise settings).
-  int bands_min = 6;          // fewer usable bands → kFlagTooFewBands, summaries NaN
-  int bands_max = 0;          // more bands than this (0 = no limit) → kFlagOutsideTraining
+  int bands_min = 6;  // fewer usable bands → kFlagTooFewBands, summaries NaN
+  int bands_max = 0;  // more bands than this (0 = no limit) → kFlagOutsideTraining
   double sigma_max = std::numeric_limits<double>::infinity();  // an error above → kFlagOutsideTraining
   double range_sigma = 10.0;  // |standardised centred magnitude| above → kFlagOutsideTraining
   // The observation model of training (the checkpoint's [noise]): a quoted error below
@@ -93,8 +99,8 @@ struct SamplerSettings {
   bool sir = false;            // also store S equal-weight resampled draws (/importance/samples)
   double sigma_sys = 0.0;      // [mag] systematic term added in quadrature in the likelihood
 
-  int max_blocks = 0;   // stop (as if interrupted) after this many blocks per rank; 0 = no limit
-  bool progress = true; // progress lines on rank 0
+  int max_blocks = 0;          // stop (as if interrupted) after this many blocks per rank; 0 = no limit
+  bool progress = true;        // progress lines on rank 0
   bool handle_signals = true;  // SIGTERM/SIGUSR1 → finish the current block, stop (interrupted)
 
   // Throws InputError naming the bad setting.
@@ -130,8 +136,8 @@ struct BlockResult {
   std::vector<float> hdi68, hdi95;                 // rows × 5 × 2 (lower, upper)
   std::vector<std::int32_t> n_bands;
   std::vector<std::uint32_t> flags;
-  std::vector<float> ppc_chi2, ppc_p;  // the posterior-predictive check (see PpcResult)
-  std::vector<float> samples;  // rows × S × 5 when keep_samples
+  std::vector<float> ppc_chi2, ppc_p;     // the posterior-predictive check (see PpcResult)
+  std::vector<float> samples;             // rows × S × 5 when keep_samples
   std::vector<std::vector<float>> extra;  // the processor's extra columns, in extra_columns() order
 
   // `rows` stars, every value NaN (flags 0, n_bands 0); /samples sized when keep_samples.
@@ -225,36 +231,9 @@ std::vector<int> map_catalog_filters(const std::vector<std::string>& catalog_fil
                                      const std::vector<std::string>& model_filters, bool ignore_unknown,
                                      const std::string& catalog_path, bool warn = true);
 
-// χ²/dof of observed magnitudes against the synthesizer's prediction at θ with the
-// error-weighted best distance offset (obs − model); dof = bands − 1. Each band's σ is
-// √(err² + sigma_floor²). Returns NaN if θ is outside the grid (`*inside_grid` false)
-// or fewer than two bands are given. `bands` index the synthesizer's band list;
-// `model_mags`/`work` are scratch.
-double ppc_chi2(const sim::Synthesizer& synth, const double theta[5], const int* bands, const float* mag,
-                const float* err, int n, std::vector<double>& model_mags, std::vector<double>& work,
-                bool* inside_grid = nullptr, double* offset = nullptr, double sigma_floor = 0.0);
-
-// The posterior-predictive check of one star (docs/posterior_format.md): is there a θ
-// at which the simulator reproduces the observed magnitudes within their errors?
-// Starting from the 3 posterior samples with the smallest χ² (offset profiled,
-// ppc_chi2), Levenberg–Marquardt fits over log10 Teff, log g, [M/H], A_V and R_V give
-// χ²_min; p_eff counts the parameters the photometry determines there (the trace of
-// the Fisher matrix against the prior's spread), and χ²_min follows
-// χ²(n − 1 − p_eff) for a star the model describes: p = P(χ²(n − 1 − p_eff) > χ²_min).
-// NaN where fewer than one degree of freedom is left.
-struct PpcResult {
-  double chi2_dof = std::numeric_limits<double>::quiet_NaN();  // χ²_min / (n − 1 − p_eff)
-  double p = std::numeric_limits<double>::quiet_NaN();         // NaN: not computed
-  double p_eff = std::numeric_limits<double>::quiet_NaN();
-  int outside_grid = 0;  // posterior samples outside the spectral grid
-};
-PpcResult ppc_over_samples(const sim::Synthesizer& synth, const double* theta, int samples, const int* bands,
-                           const float* mag, const float* err, int n, double sigma_floor,
-                           std::vector<double>& model_mags, std::vector<double>& work);
-
 struct SampleJob {
-  std::string output;       // final path; written as partial_path(output), renamed when complete
-  std::string model_path;   // recorded as root attribute "model"
+  std::string output;                      // final path; written as partial_path(output), renamed when complete
+  std::string model_path;                  // recorded as root attribute "model"
   std::vector<std::string> model_filters;  // filter id order
   bool ignore_unknown_filters = false;
   // Extra text identifying the inputs for resume (e.g. column options); the
@@ -269,14 +248,14 @@ struct SampleJob {
 
 struct SampleReport {
   std::uint64_t rows = 0;
-  std::uint64_t blocks = 0, blocks_run = 0, blocks_skipped = 0;  // skipped = done by an earlier run
+  std::uint64_t blocks = 0, blocks_run = 0, blocks_skipped = 0;                      // skipped = done by an earlier run
   std::uint64_t sampled = 0, too_few_bands = 0, outside_training = 0, ppc_high = 0;  // this run, all ranks
-  std::uint64_t low_ess = 0;  // kFlagLowEss, this run, all ranks
+  std::uint64_t low_ess = 0;                                                         // kFlagLowEss, this run, all ranks
   std::uint64_t dropped_unusable = 0;  // bands dropped by the reader for a bad error (this run)
   double seconds = 0.0;
   bool all_transfers_collective = true;  // every row transfer of this run was collective (all ranks)
-  bool interrupted = false;  // stopped early (signal or max_blocks); rerun to resume
-  bool complete = false;     // the output was renamed into place
+  bool interrupted = false;              // stopped early (signal or max_blocks); rerun to resume
+  bool complete = false;                 // the output was renamed into place
 };
 
 // Samples a whole catalogue collectively over `comm` (MPI_COMM_SELF for one process).
@@ -290,8 +269,5 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
 SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& catalog, const SampleJob& job,
                              const SamplerSettings& settings, bool with_ppc, MPI_Comm comm,
                              const std::string& verb = "sample");
-
-// Path of the resume sidecar of an output.
-std::string progress_path(const std::string& output);
 
 }  // namespace irisml::infer

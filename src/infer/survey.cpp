@@ -28,7 +28,11 @@ const std::vector<SurveyPattern>& survey_patterns() {
     return std::vector<SurveyPattern>{
         {"gaia", "Gaia DR3 G/BP/RP only", "Gaia_G", 8.0, 20.0, {g, bp, rp}},
         {"gaia-2mass-wise", "Gaia DR3 + 2MASS + AllWISE W1/W2", "Gaia_G", 8.0, 19.0, {g, bp, rp, j, h, ks, w1, w2}},
-        {"ps1-gaia-2mass", "Pan-STARRS1 grizy + Gaia DR3 + 2MASS", "Gaia_G", 12.0, 20.0,
+        {"ps1-gaia-2mass",
+         "Pan-STARRS1 grizy + Gaia DR3 + 2MASS",
+         "Gaia_G",
+         12.0,
+         20.0,
          {pg, pr, pi, pz, py, g, bp, rp, j, h, ks}},
         {"sdss-galex", "SDSS ugriz + GALEX NUV", "SDSS_r", 14.0, 21.0, {su, sg, sr, si, sz, nuv}},
     };

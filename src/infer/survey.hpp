@@ -21,7 +21,7 @@ struct SurveyBand {
 
 struct SurveyPattern {
   std::string name, description;
-  std::string reference;               // band whose apparent magnitude is drawn
+  std::string reference;  // band whose apparent magnitude is drawn
   double reference_min = 0, reference_max = 0;
   std::vector<SurveyBand> bands;
 };

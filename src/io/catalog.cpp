@@ -151,7 +151,8 @@ class Hdf5Source final : public CatalogReader::Source {
         continue;
       }
       if (dims.size() != 1) {
-        others_.push_back({name, fmt::format("has shape [{}]; a column must be 1-D, one value per star", fmt::join(dims, ","))});
+        others_.push_back(
+            {name, fmt::format("has shape [{}]; a column must be 1-D, one value per star", fmt::join(dims, ","))});
         continue;
       }
       if (!rows_known) {
@@ -274,7 +275,7 @@ class CsvSource final : public CatalogReader::Source {
     std::string line;
     std::uint64_t line_no = 0;
     bool header = false;
-    bool yaml = false;                   // inside the ECSV YAML header ('# ---' seen)
+    bool yaml = false;                    // inside the ECSV YAML header ('# ---' seen)
     std::vector<std::string> yaml_names;  // column names the ECSV header declares
     for (std::uint64_t offset = in_.tell(); in_.next(line); offset = in_.tell()) {
       ++line_no;
@@ -408,8 +409,9 @@ class CsvSource final : public CatalogReader::Source {
     char* end = nullptr;
     double v = std::strtod(begin, &end);
     if (end == begin || *end != '\0') {
-      fail_input("catalogue '{}' line {}, column '{}' (column {}): '{}' is not a number (empty, NaN or null mean missing)",
-                 path_, line_no, column, c + 1, t);
+      fail_input(
+          "catalogue '{}' line {}, column '{}' (column {}): '{}' is not a number (empty, NaN or null mean missing)",
+          path_, line_no, column, c + 1, t);
     }
     return v;
   }
@@ -452,7 +454,8 @@ class CsvSource final : public CatalogReader::Source {
     }
     if (t.compare(0, 10, "delimiter:") == 0) {
       std::string d = trim(t.substr(10));
-      if (d.size() >= 2 && (d.front() == '\'' || d.front() == '"') && d.back() == d.front()) d = d.substr(1, d.size() - 2);
+      if (d.size() >= 2 && (d.front() == '\'' || d.front() == '"') && d.back() == d.front())
+        d = d.substr(1, d.size() - 2);
       if (d == ",") {
         delimiter_ = ',';
       } else if (d == " ") {
@@ -590,9 +593,9 @@ std::unique_ptr<CatalogReader::Source> open_source(const std::string& path, Cata
   }
   if (ext == "h5" || ext == "hdf5" || ext == "he5") {
     fail_input("catalogue '{}' is not an HDF5 file (no HDF5 signature){}", path,
-               fits_sig ? "; it is a FITS file: rename it to .fits"
-                        : looks_like_text(path) ? "; it holds text: a CSV catalogue must be named .csv"
-                                                : "; truncated, or another format?");
+               fits_sig                ? "; it is a FITS file: rename it to .fits"
+               : looks_like_text(path) ? "; it holds text: a CSV catalogue must be named .csv"
+                                       : "; truncated, or another format?");
   }
   if (fits_sig || ((ext == "fits" || ext == "fit" || ext == "fts") && is_gzip(path))) {
     format = CatalogFormat::Fits;

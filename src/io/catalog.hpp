@@ -54,10 +54,10 @@ inline constexpr double kMagnitudeMax = 60.0;
 
 struct CatalogBlock {
   std::uint64_t row0 = 0, rows = 0;
-  std::vector<float> mag, err;                  // NaN = band absent (either both NaN or neither)
-  std::vector<std::string> id;                  // empty if the catalogue has no id column
-  std::vector<double> ra, dec;                  // empty if absent (NaN where a value is missing)
-  std::vector<double> truth;                    // rows × 5 (teff, logg, mh, av, rv) if has_truth(), else empty
+  std::vector<float> mag, err;  // NaN = band absent (either both NaN or neither)
+  std::vector<std::string> id;  // empty if the catalogue has no id column
+  std::vector<double> ra, dec;  // empty if absent (NaN where a value is missing)
+  std::vector<double> truth;    // rows × 5 (teff, logg, mh, av, rv) if has_truth(), else empty
   // Per filter: bands dropped as unusable (a non-positive or non-finite error, or a
   // magnitude outside [kMagnitudeMin, kMagnitudeMax]).
   std::vector<std::int64_t> dropped_unusable;

@@ -12,10 +12,11 @@ namespace irisml::fits {
 namespace {
 
 [[noreturn]] void unavailable(const std::string& path) {
-  fail_input("cannot read or write FITS file '{}': this irisml was built without cfitsio "
-              "(-DIRISML_WITH_FITS=OFF); install libcfitsio-dev and rebuild with -DIRISML_WITH_FITS=ON, "
-              "or give the data as HDF5 or CSV",
-              path);
+  fail_input(
+      "cannot read or write FITS file '{}': this irisml was built without cfitsio "
+      "(-DIRISML_WITH_FITS=OFF); install libcfitsio-dev and rebuild with -DIRISML_WITH_FITS=ON, "
+      "or give the data as HDF5 or CSV",
+      path);
 }
 
 }  // namespace

@@ -71,14 +71,38 @@ void Handle::reset() noexcept {
   id_ = H5I_INVALID_HID;
 }
 
-template <> hid_t native_type<float>() { return H5T_NATIVE_FLOAT; }
-template <> hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
-template <> hid_t native_type<std::int8_t>() { return H5T_NATIVE_INT8; }
-template <> hid_t native_type<std::uint8_t>() { return H5T_NATIVE_UINT8; }
-template <> hid_t native_type<std::int32_t>() { return H5T_NATIVE_INT32; }
-template <> hid_t native_type<std::uint32_t>() { return H5T_NATIVE_UINT32; }
-template <> hid_t native_type<std::int64_t>() { return H5T_NATIVE_INT64; }
-template <> hid_t native_type<std::uint64_t>() { return H5T_NATIVE_UINT64; }
+template <>
+hid_t native_type<float>() {
+  return H5T_NATIVE_FLOAT;
+}
+template <>
+hid_t native_type<double>() {
+  return H5T_NATIVE_DOUBLE;
+}
+template <>
+hid_t native_type<std::int8_t>() {
+  return H5T_NATIVE_INT8;
+}
+template <>
+hid_t native_type<std::uint8_t>() {
+  return H5T_NATIVE_UINT8;
+}
+template <>
+hid_t native_type<std::int32_t>() {
+  return H5T_NATIVE_INT32;
+}
+template <>
+hid_t native_type<std::uint32_t>() {
+  return H5T_NATIVE_UINT32;
+}
+template <>
+hid_t native_type<std::int64_t>() {
+  return H5T_NATIVE_INT64;
+}
+template <>
+hid_t native_type<std::uint64_t>() {
+  return H5T_NATIVE_UINT64;
+}
 
 namespace {
 
@@ -399,7 +423,8 @@ bool File::has_attr(const std::string& object, const std::string& name) const {
 std::string File::attr_string(const std::string& object, const std::string& name) const {
   Handle attr = open_attribute(id(), path_, object, name);
   Handle ftype(IRISML_H5_CHECK(H5Aget_type(attr.get()), "attribute type"));
-  if (H5Tget_class(ftype.get()) != H5T_STRING) fail_input("attribute '{}' on {} is not a string", name, describe(path_, object));
+  if (H5Tget_class(ftype.get()) != H5T_STRING)
+    fail_input("attribute '{}' on {} is not a string", name, describe(path_, object));
   if (H5Tis_variable_str(ftype.get()) > 0) {
     char* text = nullptr;
     Handle mtype(IRISML_H5_CHECK(H5Tcopy(H5T_C_S1), "string type"));
@@ -418,7 +443,8 @@ std::string File::attr_string(const std::string& object, const std::string& name
 
 double File::attr_double(const std::string& object, const std::string& name) const {
   Handle attr = open_attribute(id(), path_, object, name);
-  if (attribute_size(attr.get()) != 1) fail_input("attribute '{}' on {} is not a scalar", name, describe(path_, object));
+  if (attribute_size(attr.get()) != 1)
+    fail_input("attribute '{}' on {} is not a scalar", name, describe(path_, object));
   double value = 0;
   IRISML_H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &value), "reading attribute " + name);
   return value;
@@ -426,7 +452,8 @@ double File::attr_double(const std::string& object, const std::string& name) con
 
 std::int64_t File::attr_int(const std::string& object, const std::string& name) const {
   Handle attr = open_attribute(id(), path_, object, name);
-  if (attribute_size(attr.get()) != 1) fail_input("attribute '{}' on {} is not a scalar", name, describe(path_, object));
+  if (attribute_size(attr.get()) != 1)
+    fail_input("attribute '{}' on {} is not a scalar", name, describe(path_, object));
   std::int64_t value = 0;
   IRISML_H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_INT64, &value), "reading attribute " + name);
   return value;
@@ -455,7 +482,7 @@ std::vector<std::string> File::attr_names(const std::string& object) const {
   return names;
 }
 
-#define IRISML_H5_INSTANTIATE(T)                                                                               \
+#define IRISML_H5_INSTANTIATE(T)                                                                              \
   template void File::create_dataset<T>(const std::string&, const std::vector<std::uint64_t>&);               \
   template void File::write_rows<T>(const std::string&, std::uint64_t, std::uint64_t, const T*);              \
   template void File::read_rows<T>(const std::string&, std::uint64_t, std::uint64_t, T*) const;               \

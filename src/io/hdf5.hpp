@@ -121,8 +121,8 @@ class File {
 
  private:
   File(std::string path, hid_t id, MPI_Comm comm) : path_(std::move(path)), file_(id), comm_(comm) {}
-  void transfer_rows(bool write, const std::string& name, std::uint64_t row0, std::uint64_t nrows,
-                     hid_t type, void* data) const;
+  void transfer_rows(bool write, const std::string& name, std::uint64_t row0, std::uint64_t nrows, hid_t type,
+                     void* data) const;
 
   std::string path_;
   Handle file_;

@@ -29,7 +29,7 @@ struct TextLines::Impl {
   gzFile zipped = nullptr;
 #endif
   std::vector<char> buffer = std::vector<char>(std::size_t{1} << 16);
-  std::size_t begin = 0, end = 0;  // unread bytes are buffer[begin, end)
+  std::size_t begin = 0, end = 0;   // unread bytes are buffer[begin, end)
   std::uint64_t buffer_offset = 0;  // text offset of buffer[0]
   bool at_eof = false;
 

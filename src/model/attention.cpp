@@ -59,9 +59,9 @@ struct Problem {
   bool cls_only;                // true: star b has one query, row b of q; else rows offsets[b]… of q
   std::int64_t heads, dh;
   float scale;
-  float* probs;                       // softmax weights (pre-dropout), per star/head/query, rows
-                                      // padded with zeros to a multiple of 16 keys
-  const std::int64_t* prob_offsets;   // (B) start of star b in probs
+  float* probs;                      // softmax weights (pre-dropout), per star/head/query, rows
+                                     // padded with zeros to a multiple of 16 keys
+  const std::int64_t* prob_offsets;  // (B) start of star b in probs
 };
 
 inline std::int64_t query_row(const Problem& p, std::int64_t b) { return p.cls_only ? b : p.offsets[b]; }
@@ -273,7 +273,7 @@ inline __attribute__((always_inline)) void backward_impl(const Problem& p, const
   zero_block(dv, dv_stride, kv0, Lk, col, dh);
   for (std::int64_t i = 0; i < Lq; ++i) {
     const float* doi = dout + (q0 + i) * dout_stride + col;
-    const float* row = P + i * Lp;  // zero beyond Lk
+    const float* row = P + i * Lp;       // zero beyond Lk
     row_times<DH>(dp, doi, vt, Lp, dh);  // ∂L/∂(dropped-out weight)
     drop.fill(mask, static_cast<std::uint64_t>(base + i * Lp), Lk);
     Vec16 rv = {};
@@ -314,11 +314,16 @@ void backward_task(const Problem& p, const DropoutRule& drop, std::int64_t b, st
                    std::int64_t dout_stride, float* dq, std::int64_t dq_stride, float* dk, std::int64_t dk_stride,
                    float* dv, std::int64_t dv_stride, std::vector<float>& scratch) {
   switch (p.dh) {
-    case 8: return backward_impl<8>(p, drop, b, h, dout, dout_stride, dq, dq_stride, dk, dk_stride, dv, dv_stride, scratch);
-    case 16: return backward_impl<16>(p, drop, b, h, dout, dout_stride, dq, dq_stride, dk, dk_stride, dv, dv_stride, scratch);
-    case 32: return backward_impl<32>(p, drop, b, h, dout, dout_stride, dq, dq_stride, dk, dk_stride, dv, dv_stride, scratch);
-    case 64: return backward_impl<64>(p, drop, b, h, dout, dout_stride, dq, dq_stride, dk, dk_stride, dv, dv_stride, scratch);
-    default: return backward_impl<0>(p, drop, b, h, dout, dout_stride, dq, dq_stride, dk, dk_stride, dv, dv_stride, scratch);
+    case 8:
+      return backward_impl<8>(p, drop, b, h, dout, dout_stride, dq, dq_stride, dk, dk_stride, dv, dv_stride, scratch);
+    case 16:
+      return backward_impl<16>(p, drop, b, h, dout, dout_stride, dq, dq_stride, dk, dk_stride, dv, dv_stride, scratch);
+    case 32:
+      return backward_impl<32>(p, drop, b, h, dout, dout_stride, dq, dq_stride, dk, dk_stride, dv, dv_stride, scratch);
+    case 64:
+      return backward_impl<64>(p, drop, b, h, dout, dout_stride, dq, dq_stride, dk, dk_stride, dv, dv_stride, scratch);
+    default:
+      return backward_impl<0>(p, drop, b, h, dout, dout_stride, dq, dq_stride, dk, dk_stride, dv, dv_stride, scratch);
   }
 }
 
@@ -346,9 +351,19 @@ torch::Tensor fused_forward(const torch::Tensor& q, const torch::Tensor& k, cons
   const std::int64_t n_probs = prob_layout(layout, cls_only, heads, starts);
   auto probs = torch::empty({n_probs}, q.options());
   auto out = torch::empty({q.size(0), M}, q.options());
-  Problem p{q.data_ptr<float>(), q.stride(0), k.data_ptr<float>(), k.stride(0), v.data_ptr<float>(), v.stride(0),
-            layout.offsets.data_ptr<std::int64_t>(), cls_only, heads, dh,
-            static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh))), probs.data_ptr<float>(), starts.data()};
+  Problem p{q.data_ptr<float>(),
+            q.stride(0),
+            k.data_ptr<float>(),
+            k.stride(0),
+            v.data_ptr<float>(),
+            v.stride(0),
+            layout.offsets.data_ptr<std::int64_t>(),
+            cls_only,
+            heads,
+            dh,
+            static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh))),
+            probs.data_ptr<float>(),
+            starts.data()};
   const DropoutRule drop(dropout_p, key);
   float* o = out.data_ptr<float>();
   const std::int64_t n_tasks = layout.batch * heads;
@@ -360,17 +375,26 @@ torch::Tensor fused_forward(const torch::Tensor& q, const torch::Tensor& k, cons
   return out;
 }
 
-void fused_backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                    const torch::Tensor& probs, const torch::Tensor& dout, const PackedLayout& layout, bool cls_only,
-                    std::int64_t heads, double dropout_p, std::uint64_t key, float* dq, std::int64_t dq_stride,
-                    float* dk, std::int64_t dk_stride, float* dv, std::int64_t dv_stride) {
+void fused_backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& probs,
+                    const torch::Tensor& dout, const PackedLayout& layout, bool cls_only, std::int64_t heads,
+                    double dropout_p, std::uint64_t key, float* dq, std::int64_t dq_stride, float* dk,
+                    std::int64_t dk_stride, float* dv, std::int64_t dv_stride) {
   const std::int64_t M = q.size(1);
   const std::int64_t dh = M / heads;
   std::vector<std::int64_t> starts;
   prob_layout(layout, cls_only, heads, starts);
-  Problem p{q.data_ptr<float>(), q.stride(0), k.data_ptr<float>(), k.stride(0), v.data_ptr<float>(), v.stride(0),
-            layout.offsets.data_ptr<std::int64_t>(), cls_only, heads, dh,
-            static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh))), const_cast<float*>(probs.data_ptr<float>()),
+  Problem p{q.data_ptr<float>(),
+            q.stride(0),
+            k.data_ptr<float>(),
+            k.stride(0),
+            v.data_ptr<float>(),
+            v.stride(0),
+            layout.offsets.data_ptr<std::int64_t>(),
+            cls_only,
+            heads,
+            dh,
+            static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh))),
+            const_cast<float*>(probs.data_ptr<float>()),
             starts.data()};
   const DropoutRule drop(dropout_p, key);
   auto g = dout.contiguous();

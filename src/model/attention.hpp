@@ -36,7 +36,6 @@ torch::Tensor packed_self_attention(const torch::Tensor& qkv, const PackedLayout
 
 // Attention of each star's CLS query over its tokens: q (B, M), kv (T, 2M) → (B, M).
 torch::Tensor packed_cls_attention(const torch::Tensor& q, const torch::Tensor& kv, const PackedLayout& layout,
-                                   std::int64_t heads, double dropout_p, std::uint64_t key,
-                                   bool force_generic = false);
+                                   std::int64_t heads, double dropout_p, std::uint64_t key, bool force_generic = false);
 
 }  // namespace irisml::model

@@ -18,22 +18,19 @@ void ObservationBatch::validate(int n_filters) const {
                  shape_string(mask));
     }
     if (t->device() != mask.device()) {
-      fail_input("observation batch: '{}' is on {} but mask is on {}", name, t->device().str(),
-                 mask.device().str());
+      fail_input("observation batch: '{}' is on {} but mask is on {}", name, t->device().str(), mask.device().str());
     }
   }
   if (filter_ids.scalar_type() != torch::kInt64) {
-    fail_input("observation batch: filter_ids must be int64, got {}",
-               c10::toString(filter_ids.scalar_type()));
+    fail_input("observation batch: filter_ids must be int64, got {}", c10::toString(filter_ids.scalar_type()));
   }
   if (mask.scalar_type() != torch::kBool) {
     fail_input("observation batch: mask must be bool, got {}", c10::toString(mask.scalar_type()));
   }
-  for (const auto& [name, t] : {std::pair<const char*, const torch::Tensor*>{"magnitudes", &magnitudes},
-                                {"errors", &errors}}) {
+  for (const auto& [name, t] :
+       {std::pair<const char*, const torch::Tensor*>{"magnitudes", &magnitudes}, {"errors", &errors}}) {
     if (!t->is_floating_point()) {
-      fail_input("observation batch: {} must be floating point, got {}", name,
-                 c10::toString(t->scalar_type()));
+      fail_input("observation batch: {} must be floating point, got {}", name, c10::toString(t->scalar_type()));
     }
   }
   if (mask.numel() > 0) {

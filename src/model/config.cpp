@@ -28,8 +28,8 @@ void ModelConfig::validate() const {
   for (std::size_t i = 0; i < made_hidden.size(); ++i) {
     // Every hidden layer needs at least one unit of each autoregressive degree 0..D-1.
     if (made_hidden[i] < kNumParams) {
-      bad.push_back(fmt::format("made_hidden[{}]={} (must be >= {}, the number of parameters)", i,
-                                made_hidden[i], kNumParams));
+      bad.push_back(
+          fmt::format("made_hidden[{}]={} (must be >= {}, the number of parameters)", i, made_hidden[i], kNumParams));
     }
   }
   if (mixture_components < 1) {
@@ -45,8 +45,8 @@ std::string ModelConfig::describe() const {
   return fmt::format(
       "n_filters={} width={} layers={} ffn={} heads={} dropout={} flow_blocks={} made_hidden={} "
       "mixture_components={} activation={}",
-      n_filters, width, layers, ffn, heads, dropout, flow_blocks, fmt::join(made_hidden, ","),
-      mixture_components, activation);
+      n_filters, width, layers, ffn, heads, dropout, flow_blocks, fmt::join(made_hidden, ","), mixture_components,
+      activation);
 }
 
 }  // namespace irisml::model

@@ -12,17 +12,17 @@ namespace irisml::model {
 inline constexpr int kNumParams = 5;
 
 struct ModelConfig {
-  int n_filters = 0;              // filter vocabulary (embedding rows)
-  int width = 256;                // token / context width M
-  int layers = 10;                // transformer layers L
-  int ffn = 768;                  // feed-forward width
-  int heads = 8;                  // attention heads; width % heads == 0
-  double dropout = 0.05;          // in [0, 1)
-  int flow_blocks = 10;           // MADE blocks
+  int n_filters = 0;                       // filter vocabulary (embedding rows)
+  int width = 256;                         // token / context width M
+  int layers = 10;                         // transformer layers L
+  int ffn = 768;                           // feed-forward width
+  int heads = 8;                           // attention heads; width % heads == 0
+  double dropout = 0.05;                   // in [0, 1)
+  int flow_blocks = 10;                    // MADE blocks
   std::vector<int> made_hidden{256, 256};  // hidden widths of each MADE
-  int mixture_components = 5;     // Gaussian-mixture base components
-  std::string activation = "relu";  // feed-forward activation: "relu" (PyTorch's
-                                    // TransformerEncoderLayer default) or "gelu"
+  int mixture_components = 5;              // Gaussian-mixture base components
+  std::string activation = "relu";         // feed-forward activation: "relu" (PyTorch's
+                                           // TransformerEncoderLayer default) or "gelu"
 
   // Throws InputError naming every bad value and what is allowed.
   void validate() const;

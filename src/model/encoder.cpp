@@ -72,10 +72,10 @@ torch::Tensor SetEncoderImpl::forward(const torch::Tensor& filter_ids, const tor
   auto fid = filter_ids.reshape({-1}).index_select(0, valid);
   auto feats = torch::stack({mag_features.reshape({-1}).index_select(0, valid).to(dtype),
                              err_features.reshape({-1}).index_select(0, valid).to(dtype)},
-                            /*dim=*/1);  // (n_valid, 2)
+                            /*dim=*/1);                                       // (n_valid, 2)
   auto proj_w = torch::cat({mag_proj->weight, err_proj->weight}, /*dim=*/1);  // (M, 2)
-  auto tokens = torch::addmm(filter_embedding->weight.index_select(0, fid) + (mag_proj->bias + err_proj->bias),
-                             feats, proj_w.t());
+  auto tokens = torch::addmm(filter_embedding->weight.index_select(0, fid) + (mag_proj->bias + err_proj->bias), feats,
+                             proj_w.t());
   auto x = torch::cat({cls.unsqueeze(0).expand({B, M}), tokens}, /*dim=*/0).index_select(0, source);  // (T, M)
 
   const bool train_dropout = is_training() && dropout_p_ > 0.0;

@@ -81,7 +81,8 @@ MadeBlockImpl::MadeBlockImpl(int dim, int context_width, const std::vector<int>&
     linears_.push_back(output);
     masks_.push_back(register_buffer("mask_out", mask));
   }
-  context = register_module("context", torch::nn::Linear(torch::nn::LinearOptions(context_width, hidden[0]).bias(false)));
+  context =
+      register_module("context", torch::nn::Linear(torch::nn::LinearOptions(context_width, hidden[0]).bias(false)));
 }
 
 torch::Tensor MadeBlockImpl::masked_weight(size_t layer) const { return linears_[layer]->weight * masks_[layer]; }
@@ -222,14 +223,15 @@ ConditionalMafImpl::Mixture ConditionalMafImpl::mixture(const torch::Tensor& con
 
 torch::Tensor ConditionalMafImpl::base_log_prob(const torch::Tensor& u, const torch::Tensor& context) {
   auto m = mixture(context);
-  auto inv_std = torch::exp(-m.log_stds).unsqueeze(1);                     // (B, 1, K, D)
-  auto diff = (u.unsqueeze(2) - m.means.unsqueeze(1)) * inv_std;            // (B, n, K, D)
-  auto comp = -0.5 * diff.square().sum(-1) - m.log_stds.sum(-1).unsqueeze(1) // (B, n, K)
+  auto inv_std = torch::exp(-m.log_stds).unsqueeze(1);                        // (B, 1, K, D)
+  auto diff = (u.unsqueeze(2) - m.means.unsqueeze(1)) * inv_std;              // (B, n, K, D)
+  auto comp = -0.5 * diff.square().sum(-1) - m.log_stds.sum(-1).unsqueeze(1)  // (B, n, K)
               - 0.5 * static_cast<double>(dim_) * kLog2Pi;
   return torch::logsumexp(comp + m.log_weights.unsqueeze(1), /*dim=*/-1);
 }
 
-std::pair<torch::Tensor, torch::Tensor> ConditionalMafImpl::to_base(const torch::Tensor& z, const torch::Tensor& context) {
+std::pair<torch::Tensor, torch::Tensor> ConditionalMafImpl::to_base(const torch::Tensor& z,
+                                                                    const torch::Tensor& context) {
   auto x = z;
   torch::Tensor logdet;
   for (size_t i = 0; i < blocks_.size(); ++i) {
@@ -283,8 +285,7 @@ std::pair<torch::Tensor, torch::Tensor> ConditionalMafImpl::sample(const torch::
                   .sum(-1)
                   .clamp_max(components_ - 1);  // (B, n)
   auto index = comp.unsqueeze(-1).expand({B, n, dim_});
-  auto u = m.means.gather(1, index) +
-           torch::exp(m.log_stds.gather(1, index)) * base_normal.to(context.scalar_type());
+  auto u = m.means.gather(1, index) + torch::exp(m.log_stds.gather(1, index)) * base_normal.to(context.scalar_type());
   auto lp_base = base_log_prob(u, context);
   auto [z, logdet] = from_base(u, context);
   return {z, lp_base - logdet};

@@ -26,8 +26,8 @@ const torch::Tensor& find_tensor(const NamedTensors& tensors, const std::string&
 
 std::vector<double> to_vector(const torch::Tensor& t, const std::string& name, int64_t expected) {
   if (t.dim() != 1 || (expected >= 0 && t.size(0) != expected)) {
-    fail_input("normalizer state: tensor '{}' has {} dims and {} elements, expected a vector of {}", name,
-               t.dim(), t.numel(), expected);
+    fail_input("normalizer state: tensor '{}' has {} dims and {} elements, expected a vector of {}", name, t.dim(),
+               t.numel(), expected);
   }
   auto c = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
   return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
@@ -58,8 +58,8 @@ void Normalizer::fit(const float* mags, const double* params, std::int64_t n, in
     const double* p = params + i * kNumParams;
     for (int k = 0; k < kNumParams; ++k) {
       if (!std::isfinite(p[k])) {
-        fail_input("normalizer: training parameter {} of star {} is {} (must be finite)",
-                   parameter_names()[k], i, p[k]);
+        fail_input("normalizer: training parameter {} of star {} is {} (must be finite)", parameter_names()[k], i,
+                   p[k]);
       }
     }
     if (p[0] <= 0.0) fail_input("normalizer: Teff of training star {} is {} K (must be > 0)", i, p[0]);
@@ -84,9 +84,10 @@ void Normalizer::fit(const float* mags, const double* params, std::int64_t n, in
   for (int k = 0; k < kNumParams; ++k) {
     stdev[k] = std::sqrt(sum_sq[k] / static_cast<double>(n - 1));
     if (!(stdev[k] > 1e-12)) {
-      fail_input("normalizer: training parameter {} has zero spread (std {}) over {} stars; the flow "
-                 "needs a varying parameter",
-                 parameter_names()[k], stdev[k], n);
+      fail_input(
+          "normalizer: training parameter {} has zero spread (std {}) over {} stars; the flow "
+          "needs a varying parameter",
+          parameter_names()[k], stdev[k], n);
     }
   }
 
@@ -190,7 +191,8 @@ Normalizer Normalizer::from_named_tensors(const NamedTensors& tensors) {
 torch::Tensor magnitude_features(const torch::Tensor& filter_ids, const torch::Tensor& magnitudes,
                                  const torch::Tensor& mask, const torch::Tensor& mag_mean,
                                  const torch::Tensor& mag_std) {
-  auto m = torch::where(mask, magnitudes.to(torch::kFloat32), torch::zeros({}, magnitudes.options().dtype(torch::kFloat32)));
+  auto m =
+      torch::where(mask, magnitudes.to(torch::kFloat32), torch::zeros({}, magnitudes.options().dtype(torch::kFloat32)));
   auto count = mask.sum(/*dim=*/1, /*keepdim=*/true).clamp_min(1).to(torch::kFloat32);
   auto centre = m.sum(/*dim=*/1, /*keepdim=*/true) / count;
   // Pads may hold invalid ids: look statistics up with id 0 there, then zero them.
@@ -205,8 +207,8 @@ torch::Tensor error_features(const torch::Tensor& errors, const torch::Tensor& m
                              const torch::Tensor& error_log_mean, const torch::Tensor& error_log_scale) {
   auto e = torch::where(mask, errors.to(torch::kFloat32), torch::ones({}, errors.options().dtype(torch::kFloat32)));
   // NaN errors under an observed mask stay NaN (they are the caller's bug, not padding).
-  auto feature = (torch::log(e.clamp_min(kErrorFloor)) - error_log_mean.to(torch::kFloat32)) /
-                 error_log_scale.to(torch::kFloat32);
+  auto feature =
+      (torch::log(e.clamp_min(kErrorFloor)) - error_log_mean.to(torch::kFloat32)) / error_log_scale.to(torch::kFloat32);
   return torch::where(mask, feature, torch::zeros({}, feature.options()));
 }
 
@@ -220,9 +222,9 @@ torch::Tensor physical_to_z(const torch::Tensor& theta, const torch::Tensor& par
   auto t = theta.to(torch::kFloat64);
   auto teff = t.select(-1, 0);
   auto av = t.select(-1, 3);
-  auto u = torch::stack({torch::log10(teff), t.select(-1, 1), t.select(-1, 2),
-                         av + torch::log(-torch::expm1(-av)), t.select(-1, 4)},
-                        /*dim=*/-1);
+  auto u = torch::stack(
+      {torch::log10(teff), t.select(-1, 1), t.select(-1, 2), av + torch::log(-torch::expm1(-av)), t.select(-1, 4)},
+      /*dim=*/-1);
   return (u - param_mean.to(torch::kFloat64)) / param_std.to(torch::kFloat64);
 }
 

@@ -83,8 +83,7 @@ torch::Tensor error_features(const torch::Tensor& errors, const torch::Tensor& m
 torch::Tensor physical_to_z(const torch::Tensor& theta, const torch::Tensor& param_mean,
                             const torch::Tensor& param_std);
 // z (…, 5) → θ (…, 5), float64.
-torch::Tensor z_to_physical(const torch::Tensor& z, const torch::Tensor& param_mean,
-                            const torch::Tensor& param_std);
+torch::Tensor z_to_physical(const torch::Tensor& z, const torch::Tensor& param_mean, const torch::Tensor& param_std);
 // log |det ∂z/∂θ| (…), float64: −Σ ln σ_i − ln(Teff ln 10) − ln(1 − e^{−A_V}).
 // Non-physical rows give NaN (callers map them to a −inf density).
 torch::Tensor log_abs_det_dz_dtheta(const torch::Tensor& theta, const torch::Tensor& param_std);

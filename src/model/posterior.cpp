@@ -34,20 +34,6 @@ NormalizerBuffersImpl::NormalizerBuffersImpl(const Normalizer& normalizer) {
   param_std = register_buffer("param_std", lookup(tensors, "param_std").clone());
 }
 
-void NormalizerBuffersImpl::assign(const Normalizer& normalizer) {
-  if (normalizer.n_filters() != mag_mean.size(0)) {
-    fail_input("normalizer has {} filters but the model has {}", normalizer.n_filters(), mag_mean.size(0));
-  }
-  torch::NoGradGuard no_grad;
-  const auto tensors = normalizer.named_tensors();
-  mag_mean.copy_(lookup(tensors, "mag_mean"));
-  mag_std.copy_(lookup(tensors, "mag_std"));
-  error_log_mean.copy_(lookup(tensors, "error_log_mean"));
-  error_log_scale.copy_(lookup(tensors, "error_log_scale"));
-  param_mean.copy_(lookup(tensors, "param_mean"));
-  param_std.copy_(lookup(tensors, "param_std"));
-}
-
 Normalizer NormalizerBuffersImpl::get() const {
   return Normalizer::from_named_tensors({{"mag_mean", mag_mean},
                                          {"mag_std", mag_std},
@@ -70,12 +56,10 @@ PosteriorEstimatorImpl::PosteriorEstimatorImpl(const ModelConfig& config, const 
                config_.n_filters);
   }
   encoder = register_module("encoder", SetEncoder(config_));
-  flow = register_module("flow", ConditionalMaf(kNumParams, config_.width, config_.flow_blocks,
-                                                config_.made_hidden, config_.mixture_components));
+  flow = register_module("flow", ConditionalMaf(kNumParams, config_.width, config_.flow_blocks, config_.made_hidden,
+                                                config_.mixture_components));
   normalizer_buffers = register_module("normalizer", NormalizerBuffers(normalizer));
 }
-
-void PosteriorEstimatorImpl::set_normalizer(const Normalizer& normalizer) { normalizer_buffers->assign(normalizer); }
 
 torch::Tensor PosteriorEstimatorImpl::context(const ObservationBatch& batch) {
   batch.validate(config_.n_filters);
@@ -119,10 +103,9 @@ std::vector<std::pair<std::string, torch::Tensor>> PosteriorEstimatorImpl::named
   std::vector<std::pair<std::string, torch::Tensor>> state;
   for (const auto& item : named_parameters(/*recurse=*/true)) state.emplace_back(item.key(), item.value().detach());
   for (const auto& item : named_buffers(/*recurse=*/true)) state.emplace_back(item.key(), item.value().detach());
-  state.emplace_back("rng.dropout",
-                     torch::tensor({static_cast<int64_t>(encoder->dropout_seed()),
-                                    static_cast<int64_t>(encoder->dropout_counter())},
-                                   torch::kInt64));
+  state.emplace_back("rng.dropout", torch::tensor({static_cast<int64_t>(encoder->dropout_seed()),
+                                                   static_cast<int64_t>(encoder->dropout_counter())},
+                                                  torch::kInt64));
   return state;
 }
 
@@ -140,8 +123,8 @@ void PosteriorEstimatorImpl::load_named_state(const std::vector<std::pair<std::s
       continue;
     }
     if (!it->second.defined() || it->second.sizes() != tensor.sizes()) {
-      problems.push_back(fmt::format("'{}' has shape {}, expected {}", name, shape_string(it->second),
-                                     shape_string(tensor)));
+      problems.push_back(
+          fmt::format("'{}' has shape {}, expected {}", name, shape_string(it->second), shape_string(tensor)));
     }
     given.erase(it);
   }

@@ -27,7 +27,6 @@ struct SampleResult {
 class NormalizerBuffersImpl : public torch::nn::Module {
  public:
   explicit NormalizerBuffersImpl(const Normalizer& normalizer);
-  void assign(const Normalizer& normalizer);
   Normalizer get() const;
 
   torch::Tensor mag_mean, mag_std, error_log_mean, error_log_scale, param_mean, param_std;
@@ -42,7 +41,6 @@ class PosteriorEstimatorImpl : public torch::nn::Module {
 
   const ModelConfig& config() const { return config_; }
 
-  void set_normalizer(const Normalizer& normalizer);
   Normalizer normalizer() const { return normalizer_buffers->get(); }
 
   // Context vectors (B, M) for a batch (normalised here with the held statistics).

@@ -33,7 +33,8 @@ ObservationBatch random_observation_batch(std::int64_t batch, int n_filters, int
     const int n = min_bands + static_cast<int>(rng.uniform() * (max_bands - min_bands + 1));
     std::iota(perm.begin(), perm.end(), 0);
     for (int i = n_filters - 1; i > 0; --i) {
-      std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(std::min(i, static_cast<int>(rng.uniform() * (i + 1))))]);
+      std::swap(perm[static_cast<size_t>(i)],
+                perm[static_cast<size_t>(std::min(i, static_cast<int>(rng.uniform() * (i + 1))))]);
     }
     const double base = rng.uniform(10.0, 18.0);
     for (int j = 0; j < std::min(n, max_bands); ++j) {

@@ -27,8 +27,8 @@ using torch::autograd::tensor_list;
 
 // out[i] = in[i] · (kept(i) ? scale : 0) for i in [i0, i1).
 IRISML_MULTIVERSION
-void apply_keyed_mask(const float* __restrict in, float* __restrict out, int64_t i0, int64_t i1,
-                      const DropoutHash hash, std::uint32_t threshold, float scale) {
+void apply_keyed_mask(const float* __restrict in, float* __restrict out, int64_t i0, int64_t i1, const DropoutHash hash,
+                      std::uint32_t threshold, float scale) {
   for (int64_t i = i0; i < i1; ++i) {
     out[i] = hash.lane(static_cast<std::uint64_t>(i)) >= threshold ? in[i] * scale : 0.0f;
   }
@@ -41,9 +41,8 @@ torch::Tensor masked_copy(const torch::Tensor& x, std::uint64_t key, std::uint32
   const DropoutHash hash(key);
   const float* src = in.data_ptr<float>();
   float* dst = out.data_ptr<float>();
-  at::parallel_for(0, in.numel(), /*grain_size=*/32768, [&](int64_t begin, int64_t end) {
-    apply_keyed_mask(src, dst, begin, end, hash, threshold, scale);
-  });
+  at::parallel_for(0, in.numel(), /*grain_size=*/32768,
+                   [&](int64_t begin, int64_t end) { apply_keyed_mask(src, dst, begin, end, hash, threshold, scale); });
   return out;
 }
 
@@ -63,8 +62,7 @@ void relu_dropout_grad(const float* __restrict grad, const float* __restrict out
 }
 
 struct ReluDropoutFunction : public torch::autograd::Function<ReluDropoutFunction> {
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, std::int64_t key,
-                               std::int64_t threshold) {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, std::int64_t key, std::int64_t threshold) {
     auto in = x.contiguous();
     auto out = torch::empty_like(in);
     const float scale = static_cast<float>(65536.0 / (65536.0 - static_cast<double>(threshold)));
@@ -87,16 +85,14 @@ struct ReluDropoutFunction : public torch::autograd::Function<ReluDropoutFunctio
     const float* gp = g.data_ptr<float>();
     const float* op = out.data_ptr<float>();
     float* dp = dx.data_ptr<float>();
-    at::parallel_for(0, out.numel(), /*grain_size=*/32768, [&](int64_t begin, int64_t end) {
-      relu_dropout_grad(gp, op, dp, begin, end, scale);
-    });
+    at::parallel_for(0, out.numel(), /*grain_size=*/32768,
+                     [&](int64_t begin, int64_t end) { relu_dropout_grad(gp, op, dp, begin, end, scale); });
     return {dx, torch::Tensor(), torch::Tensor()};
   }
 };
 
 struct KeyedDropoutFunction : public torch::autograd::Function<KeyedDropoutFunction> {
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, std::int64_t key,
-                               std::int64_t threshold) {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, std::int64_t key, std::int64_t threshold) {
     ctx->saved_data["key"] = key;
     ctx->saved_data["threshold"] = threshold;
     return masked_copy(x, static_cast<std::uint64_t>(key), static_cast<std::uint32_t>(threshold));

@@ -68,4 +68,3 @@ struct DropoutHash {
 #else
 #define IRISML_MULTIVERSION
 #endif
-

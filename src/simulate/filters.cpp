@@ -34,18 +34,6 @@ bool parse_double(const std::string& text, double& value) {
   return std::isfinite(value);
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> items;
-  std::size_t start = 0;
-  while (true) {
-    std::size_t comma = text.find(',', start);
-    items.push_back(trim(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return items;
-}
-
 bool valid_name(const std::string& name) {
   if (name.empty()) return false;
   return std::all_of(name.begin(), name.end(), [](char ch) {
@@ -165,7 +153,7 @@ FilterSpec parse_band(const std::string& path, const IniSection& section) {
         fail_input("{} = '{}' is not allowed; use yes or no", where(), e.value);
       }
     } else if (e.key == "add_zeros") {
-      for (const auto& item : split_list(e.value)) {
+      for (const auto& item : split(e.value, ",", true)) {
         double v = 0;
         if (!parse_double(item, v) || !(v > 0)) {
           fail_input("{} item '{}' is not a wavelength > 0 [Å]; give a comma-separated list", where(), item);
@@ -303,7 +291,7 @@ FilterRegistry FilterRegistry::load(const std::string& ini_path, const std::stri
       }
       std::vector<std::string> members;
       std::set<std::string> seen;
-      for (const auto& item : split_list(e.value)) {
+      for (const auto& item : split(e.value, ",", true)) {
         if (item.empty()) fail_input("{}:{}: set '{}' has an empty item in '{}'", ini_path, e.line, e.key, e.value);
         if (!reg.index_.count(item)) {
           fail_input("{}:{}: set '{}' names unknown band '{}'; known bands: {}", ini_path, e.line, e.key, item,
@@ -360,7 +348,7 @@ std::vector<std::string> FilterRegistry::resolve(const std::string& comma_list) 
   }
   std::vector<std::string> out;
   std::set<std::string> seen;
-  for (const auto& item : split_list(comma_list)) {
+  for (const auto& item : split(comma_list, ",", true)) {
     if (item.empty()) fail_input("the filter list '{}' has an empty item", comma_list);
     std::vector<std::string> expanded;
     if (contains(item)) {

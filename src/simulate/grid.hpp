@@ -124,8 +124,6 @@ class GridInterpolator {
   explicit GridInterpolator(const SpectralGrid& grid, Blend blend = Blend::LogFlux);
   GridInterpolator(const SpectralGrid& grid, std::size_t i0, std::size_t i1, Blend blend = Blend::LogFlux);
 
-  std::size_t begin_index() const { return i0_; }
-  std::size_t end_index() const { return i1_; }
   std::size_t size() const { return i1_ - i0_; }
   const double* wavelength() const { return grid_->wavelength.data() + i0_; }  // size() values
   const SpectralGrid& grid() const { return *grid_; }

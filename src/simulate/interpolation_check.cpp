@@ -36,8 +36,11 @@ SpectralGrid keep_parity(const SpectralGrid& g, GridAxis axis, std::size_t parit
     for (std::size_t t = 0; t < sub.n_teff(); ++t) {
       for (std::size_t l = 0; l < sub.n_logg(); ++l) {
         std::size_t om = m, ot = t, ol = l;
-        (axis == GridAxis::Teff ? ot : axis == GridAxis::LogG ? ol : om) =
-            kept[axis == GridAxis::Teff ? t : axis == GridAxis::LogG ? l : m];
+        (axis == GridAxis::Teff   ? ot
+         : axis == GridAxis::LogG ? ol
+                                  : om) = kept[axis == GridAxis::Teff   ? t
+                                               : axis == GridAxis::LogG ? l
+                                                                        : m];
         if (!g.is_valid(om, ot, ol)) continue;
         const std::size_t node = sub.node_index(m, t, l);
         sub.valid[node] = 1;
@@ -54,12 +57,9 @@ SpectralGrid keep_parity(const SpectralGrid& g, GridAxis axis, std::size_t parit
 
 const char* axis_name(GridAxis axis) {
   switch (axis) {
-    case GridAxis::Teff:
-      return "Teff";
-    case GridAxis::LogG:
-      return "log g";
-    case GridAxis::MH:
-      return "[M/H]";
+    case GridAxis::Teff: return "Teff";
+    case GridAxis::LogG: return "log g";
+    case GridAxis::MH: return "[M/H]";
   }
   return "?";
 }

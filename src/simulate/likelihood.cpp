@@ -29,8 +29,7 @@ double offset_marginal_log_likelihood(const double* residual, const double* sigm
   return -0.5 * chi2 - 0.5 * (log_var + n * kLog2Pi) + 0.5 * kLog2Pi - 0.5 * std::log(sw);
 }
 
-double PhotometricPosterior::log_likelihood(const StarParameters& p, const ObservedStar& star,
-                                            Workspace& work) const {
+double PhotometricPosterior::log_likelihood(const StarParameters& p, const ObservedStar& star, Workspace& work) const {
   const int n = star.size();
   if (n < 1) return std::numeric_limits<double>::quiet_NaN();
   work.model_mags.resize(synth_->bands().size());

@@ -30,9 +30,9 @@ double offset_marginal_log_likelihood(const double* residual, const double* sigm
 
 // One star's observations, in the synthesizer's band order.
 struct ObservedStar {
-  std::vector<int> bands;       // indices into Synthesizer::bands()
-  std::vector<double> mag;      // observed magnitudes
-  std::vector<double> sigma2;   // effective variances σ_b² [mag²]
+  std::vector<int> bands;      // indices into Synthesizer::bands()
+  std::vector<double> mag;     // observed magnitudes
+  std::vector<double> sigma2;  // effective variances σ_b² [mag²]
   // Adds a band with catalogue error `err` and systematic term `sigma_sys` (quadrature).
   void add(int band, double m, double err, double sigma_sys) {
     bands.push_back(band);
@@ -65,8 +65,8 @@ class PhotometricPosterior {
   double log_likelihood(const StarParameters& p, const ObservedStar& star, Workspace& work) const;
   // log prior(θ) + log L(θ | star); −inf outside the prior's support. The two terms
   // are written to *log_prior / *log_like when given.
-  double log_density(const StarParameters& p, const ObservedStar& star, Workspace& work,
-                     double* log_prior = nullptr, double* log_like = nullptr) const;
+  double log_density(const StarParameters& p, const ObservedStar& star, Workspace& work, double* log_prior = nullptr,
+                     double* log_like = nullptr) const;
 
  private:
   const Synthesizer* synth_;

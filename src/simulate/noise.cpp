@@ -76,9 +76,10 @@ NoiseModel NoiseModel::from_items(const std::vector<std::pair<std::string, std::
       } else if (key == "noise.sigma_sys") {
         m.sigma_sys = std::stod(value, &used);
       } else {
-        fail_input("{}: unknown noise setting '{}' (known: noise.bands_min, noise.bands_max, "
-                   "noise.sigma_distribution, noise.sigma_min, noise.sigma_max, noise.sigma_floor, noise.sigma_sys)",
-                   source, key);
+        fail_input(
+            "{}: unknown noise setting '{}' (known: noise.bands_min, noise.bands_max, "
+            "noise.sigma_distribution, noise.sigma_min, noise.sigma_max, noise.sigma_floor, noise.sigma_sys)",
+            source, key);
       }
     } catch (const std::logic_error&) {  // std::invalid_argument, std::out_of_range
       used = 0;

@@ -48,9 +48,7 @@ struct NoiseModel {
   // The smallest quoted error training saw; the sampler raises smaller ones to it.
   double error_min() const { return std::max(sigma_min, sigma_floor); }
   // The error the network is given for a quoted error σ: √(max(σ, error_min())² + sigma_sys²).
-  double network_error(double quoted) const {
-    return in_quadrature(std::max(quoted, error_min()), sigma_sys);
-  }
+  double network_error(double quoted) const { return in_quadrature(std::max(quoted, error_min()), sigma_sys); }
 
   // Throws InputError naming the key (noise.bands_min, noise.sigma_max, ...),
   // its value and what is allowed.

@@ -24,7 +24,7 @@ namespace irisml::sim {
 inline constexpr double kSpeedOfLightAngstrom = 2.99792458e18;  // Å/s
 inline constexpr double kSolarRadiusCm = 6.957e10;              // IAU nominal R_sun
 inline constexpr double kParsecCm = 3.0856775814913673e18;
-inline constexpr double kAbZeroPoint = 48.60;                   // m_AB = −2.5 log10 f_ν − 48.60
+inline constexpr double kAbZeroPoint = 48.60;                                    // m_AB = −2.5 log10 f_ν − 48.60
 inline constexpr const char* kVegaSpectrumFile = "vega/alpha_lyr_stis_011.dat";  // under the data dir
 
 namespace detail {
@@ -135,7 +135,6 @@ class Photometry {
   // The grid indices band b touches, [first, second).
   std::pair<std::size_t, std::size_t> band_range(std::size_t band) const;
   // The normalised weights of band b on its range (band_range(b) sized).
-  const double* band_weight(std::size_t band) const { return weights_.data() + weight_offset_.at(band); }
 
   // flux_on_grid: surface F_λ [erg s⁻¹ cm⁻² Å⁻¹] at EVERY grid wavelength
   // (index 0 = grid_wavelength()[0]); only the active range is read. Writes

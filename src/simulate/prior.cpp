@@ -25,7 +25,8 @@ void PriorConfig::validate() const {
   if (mh_disc_sigma <= 0) fail_input("prior.mh_disc_sigma = {} must be > 0", mh_disc_sigma);
   if (av_offset < 0) fail_input("prior.av_offset = {} must be >= 0 (A_V is non-negative)", av_offset);
   if (av_scale <= 0) fail_input("prior.av_scale = {} must be > 0", av_scale);
-  if (av_max != 0 && av_max <= av_offset) fail_input("prior.av_max = {} must be 0 (no cap) or above prior.av_offset = {}", av_max, av_offset);
+  if (av_max != 0 && av_max <= av_offset)
+    fail_input("prior.av_max = {} must be 0 (no cap) or above prior.av_offset = {}", av_max, av_offset);
   if (rv_sigma <= 0) fail_input("prior.rv_sigma = {} must be > 0", rv_sigma);
   if (rv_min <= 0) fail_input("prior.rv_min = {} must be > 0 (R_V <= 0 is unphysical)", rv_min);
   if (!(rv_min < rv_max)) fail_input("prior.rv_min = {} must be below prior.rv_max = {}", rv_min, rv_max);
@@ -37,20 +38,29 @@ void PriorConfig::validate() const {
 }
 
 std::vector<std::pair<const char*, double>> PriorConfig::items() const {
-  return {{"logg_min", logg_min},         {"logg_max", logg_max},           {"mh_halo_fraction", mh_halo_fraction},
-          {"mh_halo_mean", mh_halo_mean}, {"mh_halo_sigma", mh_halo_sigma}, {"mh_disc_mean", mh_disc_mean},
-          {"mh_disc_sigma", mh_disc_sigma}, {"av_offset", av_offset},       {"av_scale", av_scale},
-          {"av_max", av_max},             {"rv_mean", rv_mean},             {"rv_sigma", rv_sigma},
-          {"rv_min", rv_min},             {"rv_max", rv_max}};
+  return {{"logg_min", logg_min},
+          {"logg_max", logg_max},
+          {"mh_halo_fraction", mh_halo_fraction},
+          {"mh_halo_mean", mh_halo_mean},
+          {"mh_halo_sigma", mh_halo_sigma},
+          {"mh_disc_mean", mh_disc_mean},
+          {"mh_disc_sigma", mh_disc_sigma},
+          {"av_offset", av_offset},
+          {"av_scale", av_scale},
+          {"av_max", av_max},
+          {"rv_mean", rv_mean},
+          {"rv_sigma", rv_sigma},
+          {"rv_min", rv_min},
+          {"rv_max", rv_max}};
 }
 
 PriorConfig PriorConfig::from_items(const std::vector<std::pair<std::string, double>>& items,
                                     const std::string& source) {
   PriorConfig c;
   // Pointers to the fields, in items() order.
-  double* fields[] = {&c.logg_min,      &c.logg_max,     &c.mh_halo_fraction, &c.mh_halo_mean, &c.mh_halo_sigma,
-                      &c.mh_disc_mean,  &c.mh_disc_sigma, &c.av_offset,       &c.av_scale,     &c.av_max,
-                      &c.rv_mean,       &c.rv_sigma,     &c.rv_min,           &c.rv_max};
+  double* fields[] = {&c.logg_min,     &c.logg_max,      &c.mh_halo_fraction, &c.mh_halo_mean, &c.mh_halo_sigma,
+                      &c.mh_disc_mean, &c.mh_disc_sigma, &c.av_offset,        &c.av_scale,     &c.av_max,
+                      &c.rv_mean,      &c.rv_sigma,      &c.rv_min,           &c.rv_max};
   const auto names = c.items();
   std::vector<int> seen(names.size(), 0);
   for (const auto& [key, value] : items) {
@@ -61,7 +71,8 @@ PriorConfig PriorConfig::from_items(const std::vector<std::pair<std::string, dou
     ++seen[k];
   }
   for (std::size_t k = 0; k < names.size(); ++k) {
-    if (seen[k] != 1) fail_input("{}: prior key '{}' is {}", source, names[k].first, seen[k] ? "given twice" : "missing");
+    if (seen[k] != 1)
+      fail_input("{}: prior key '{}' is {}", source, names[k].first, seen[k] ? "given twice" : "missing");
   }
   c.validate();
   return c;
@@ -109,8 +120,8 @@ Prior::Prior(const PriorConfig& config, const SpectralGrid& grid) : config_(conf
   log_mh_norm_halo_ = log_normal_mass(config_.mh_halo_mean, config_.mh_halo_sigma, mh_lo_, mh_hi_);
   log_mh_norm_disc_ = log_normal_mass(config_.mh_disc_mean, config_.mh_disc_sigma, mh_lo_, mh_hi_);
   log_rv_norm_ = log_normal_mass(config_.rv_mean, config_.rv_sigma, config_.rv_min, config_.rv_max);
-  log_av_norm_ = config_.av_max > 0 ? std::log1p(-std::exp(-(config_.av_max - config_.av_offset) / config_.av_scale))
-                                    : 0.0;
+  log_av_norm_ =
+      config_.av_max > 0 ? std::log1p(-std::exp(-(config_.av_max - config_.av_offset) / config_.av_scale)) : 0.0;
   if (config_.mh_halo_fraction < 1 && (config_.mh_disc_mean < mh_lo_ - 5 * config_.mh_disc_sigma ||
                                        config_.mh_disc_mean > mh_hi_ + 5 * config_.mh_disc_sigma)) {
     fail_input("prior.mh_disc_mean = {} lies far outside the grid's [M/H] range [{}, {}]", config_.mh_disc_mean, mh_lo_,

@@ -21,8 +21,8 @@ inline constexpr const char* kParameterNames[kParameterCount] = {"teff", "logg",
 inline constexpr const char* kParameterUnits[kParameterCount] = {"K", "dex (cgs)", "dex", "mag", ""};
 
 struct PriorConfig {
-  double logg_min = 0.1, logg_max = 5.5;  // log g ~ U(min, max); log10 Teff ~ U over the grid at that log g
-  double mh_halo_fraction = 0.25;         // [M/H]: mixture of a halo and a disc normal,
+  double logg_min = 0.1, logg_max = 5.5;             // log g ~ U(min, max); log10 Teff ~ U over the grid at that log g
+  double mh_halo_fraction = 0.25;                    // [M/H]: mixture of a halo and a disc normal,
   double mh_halo_mean = -1.49, mh_halo_sigma = 0.4;  // truncated to the grid's [M/H] range
   double mh_disc_mean = -0.1, mh_disc_sigma = 0.2;
   double av_offset = 0.003, av_scale = 1.5;  // A_V = offset + Exponential(scale)
@@ -81,10 +81,10 @@ class Prior {
   std::vector<double> logg_nodes_;
   std::vector<Cell> cells_;
   double mh_lo_ = 0, mh_hi_ = 0;
-  double log_logg_measure_ = 0;           // log of the accepted part of [logg_min, logg_max]
+  double log_logg_measure_ = 0;                         // log of the accepted part of [logg_min, logg_max]
   double log_mh_norm_halo_ = 0, log_mh_norm_disc_ = 0;  // log of each component's mass in [mh_lo, mh_hi]
-  double log_rv_norm_ = 0;                // log of the R_V normal's mass in [rv_min, rv_max]
-  double log_av_norm_ = 0;                // log of the A_V exponential's mass below av_max (0 without a cap)
+  double log_rv_norm_ = 0;                              // log of the R_V normal's mass in [rv_min, rv_max]
+  double log_av_norm_ = 0;  // log of the A_V exponential's mass below av_max (0 without a cap)
 };
 
 }  // namespace irisml::sim

@@ -175,8 +175,10 @@ SimulationReport simulate(const SimulationSpec& spec, const Prior& prior, const 
       StarParameters p;
       rejected += prior.draw(spec.seed, row0 + i, p);
       if (!synth.magnitudes(p, row.data(), work)) {
-        throw Error(fmt::format("internal error: the prior proposed star {} at Teff={} logg={} [M/H]={} outside the "
-                                "grid", row0 + i, p.teff, p.logg, p.mh));
+        throw Error(
+            fmt::format("internal error: the prior proposed star {} at Teff={} logg={} [M/H]={} outside the "
+                        "grid",
+                        row0 + i, p.teff, p.logg, p.mh));
       }
       double* pp = params + i * kParameterCount;
       pp[0] = p.teff, pp[1] = p.logg, pp[2] = p.mh, pp[3] = p.av, pp[4] = p.rv;
@@ -216,8 +218,8 @@ SimulationReport add_filters(const std::string& input, const Synthesizer& synth,
     header = read_header(f);
   }
   if (header.blend != blend_attribute(synth.blend())) {
-    fail_input("'{}' was simulated with the {} blend; add-filters would compute the new bands with the {} one",
-               input, header.blend.empty() ? blend_name(Blend::LogFlux) : header.blend, blend_name(synth.blend()));
+    fail_input("'{}' was simulated with the {} blend; add-filters would compute the new bands with the {} one", input,
+               header.blend.empty() ? blend_name(Blend::LogFlux) : header.blend, blend_name(synth.blend()));
   }
   for (const auto& band : synth.bands()) {
     if (std::find(info.filters.begin(), info.filters.end(), band) != info.filters.end()) {
@@ -225,9 +227,10 @@ SimulationReport add_filters(const std::string& input, const Synthesizer& synth,
     }
   }
   if (header.grid_checksum != synth.grid().checksum) {
-    fail_input("'{}' was simulated from a grid with checksum {} but the grid given ('{}') has checksum {}; the new "
-               "columns would not match the old ones",
-               input, header.grid_checksum, synth.grid().source, synth.grid().checksum);
+    fail_input(
+        "'{}' was simulated from a grid with checksum {} but the grid given ('{}') has checksum {}; the new "
+        "columns would not match the old ones",
+        input, header.grid_checksum, synth.grid().source, synth.grid().checksum);
   }
   std::vector<std::string> filters = info.filters;
   filters.insert(filters.end(), synth.bands().begin(), synth.bands().end());

@@ -26,11 +26,13 @@ Synthesizer::Synthesizer(std::shared_ptr<const SpectralGrid> grid, const FilterR
   for (std::size_t b = 0; b < bands_.size(); ++b) {
     auto [lo, hi] = photometry_->band_range(b);
     double worst = 0;
-    for (std::size_t i = std::max<std::size_t>(lo, 1); i < hi; ++i) worst = std::max(worst, (wl[i] - wl[i - 1]) / wl[i]);
+    for (std::size_t i = std::max<std::size_t>(lo, 1); i < hi; ++i)
+      worst = std::max(worst, (wl[i] - wl[i - 1]) / wl[i]);
     if (worst > 0.1) {
-      log::warn("band {}: the grid's wavelength spacing reaches {:.0f}% of the wavelength inside the band; its "
-                "magnitudes are unreliable with this grid (see configs/filters.ini)",
-                bands_[b], 100 * worst);
+      log::warn(
+          "band {}: the grid's wavelength spacing reaches {:.0f}% of the wavelength inside the band; its "
+          "magnitudes are unreliable with this grid (see configs/filters.ini)",
+          bands_[b], 100 * worst);
     }
   }
 }

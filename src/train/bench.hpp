@@ -23,7 +23,7 @@ struct BenchTrainResult {
   double stars_per_second = 0.0;  // batch / median step time
   double median_seconds = 0.0;
   double best_seconds = 0.0;
-  std::int64_t parameters = 0;    // trainable parameters of the model
+  std::int64_t parameters = 0;  // trainable parameters of the model
 };
 
 // Times training steps of a freshly initialised model of `config` (n_filters must be

@@ -220,9 +220,10 @@ Checkpoint load_checkpoint(const std::string& path, bool with_optimizer) {
     auto t = read_tensor(f, "/model/" + name);
     // a diverged or corrupted model would turn every posterior into NaN without a word
     if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) {
-      fail_input("checkpoint '{}': tensor '{}' holds {} non-finite value(s) of {}; the model is unusable (diverged "
-                 "training?) — use an earlier checkpoint or best.h5",
-                 path, name, (~torch::isfinite(t)).sum().item<std::int64_t>(), t.numel());
+      fail_input(
+          "checkpoint '{}': tensor '{}' holds {} non-finite value(s) of {}; the model is unusable (diverged "
+          "training?) — use an earlier checkpoint or best.h5",
+          path, name, (~torch::isfinite(t)).sum().item<std::int64_t>(), t.numel());
     }
     c.model_state.emplace_back(name, std::move(t));
   }
@@ -262,12 +263,13 @@ std::vector<std::string> model_differences(const model::ModelConfig& a, const mo
   cmp("heads", a.heads, b.heads);
   cmp("dropout", a.dropout, b.dropout);
   cmp("flow_blocks", a.flow_blocks, b.flow_blocks);
-  cmp("made_hidden", fmt::format("{}", fmt::join(a.made_hidden, ",")), fmt::format("{}", fmt::join(b.made_hidden, ",")));
+  cmp("made_hidden", fmt::format("{}", fmt::join(a.made_hidden, ",")),
+      fmt::format("{}", fmt::join(b.made_hidden, ",")));
   cmp("mixture_components", a.mixture_components, b.mixture_components);
   cmp("activation", a.activation, b.activation);
   if (filters_a != filters_b) {
-    out.push_back(fmt::format("filters: {} (checkpoint) vs {} (this run)", fmt::join(filters_a, ","),
-                              fmt::join(filters_b, ",")));
+    out.push_back(
+        fmt::format("filters: {} (checkpoint) vs {} (this run)", fmt::join(filters_a, ","), fmt::join(filters_b, ",")));
   }
   return out;
 }

@@ -26,8 +26,8 @@ inline constexpr std::int64_t kCheckpointVersion = 1;
 
 struct Checkpoint {
   model::ModelConfig model_config;
-  std::vector<std::string> filters;  // the model's filter list; filter id i = filters[i]
-  std::vector<std::pair<std::string, torch::Tensor>> model_state;      // model->named_state()
+  std::vector<std::string> filters;                                // the model's filter list; filter id i = filters[i]
+  std::vector<std::pair<std::string, torch::Tensor>> model_state;  // model->named_state()
   std::vector<std::pair<std::string, torch::Tensor>> optimizer_state;  // Adam::state()
 
   // Training position: `step` optimiser updates done in total; the next update is
@@ -38,7 +38,7 @@ struct Checkpoint {
   std::uint64_t seed = 0;
 
   // Bookkeeping (informational, checked with warnings on resume).
-  std::int64_t total_steps = 0;      // length of the LR schedule
+  std::int64_t total_steps = 0;  // length of the LR schedule
   std::int64_t steps_per_epoch = 0;
   std::int64_t global_batch = 0;
   std::int64_t world_size = 0;

@@ -23,8 +23,8 @@ namespace {
 // Every rank ends with all rows: rank r contributes rows [begin_r, end_r) of
 // `width` values of `type` from `local`.
 template <typename T>
-void allgather_rows(const std::vector<T>& local, std::vector<T>& all, std::int64_t rows, int width,
-                    MPI_Datatype type, MPI_Comm comm) {
+void allgather_rows(const std::vector<T>& local, std::vector<T>& all, std::int64_t rows, int width, MPI_Datatype type,
+                    MPI_Comm comm) {
   const int size = dist::size_of(comm);
   all.resize(static_cast<std::size_t>(rows) * static_cast<std::size_t>(width));
   if (size == 1) {
@@ -64,14 +64,16 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
                                   const std::string& what) {
   if (path.empty()) fail_input("{} is empty; give a training-set file from `irisml simulate`", what);
   if (!file_exists(path)) fail_input("{} '{}' does not exist", what, path);
-  if (!h5::is_hdf5(path)) fail_input("{} '{}' is not an HDF5 file (expected a training set from `irisml simulate`)", what, path);
+  if (!h5::is_hdf5(path))
+    fail_input("{} '{}' is not an HDF5 file (expected a training set from `irisml simulate`)", what, path);
   h5::silence_errors();
   auto f = h5::File::open(path, /*writable=*/false, dist::size_of(comm) > 1 ? comm : MPI_COMM_NULL);
   for (const char* name : {"/parameters", "/magnitudes", "/filters"}) {
     if (!f.exists(name)) {
-      fail_input("{} '{}' has no dataset '{}'; a training set holds /parameters [N,5], /magnitudes [N,F] and "
-                 "/filters [F] (docs/training_set_format.md)",
-                 what, path, name);
+      fail_input(
+          "{} '{}' has no dataset '{}'; a training set holds /parameters [N,5], /magnitudes [N,F] and "
+          "/filters [F] (docs/training_set_format.md)",
+          what, path, name);
     }
   }
   const auto pdims = f.dims("/parameters");
@@ -125,7 +127,8 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
   for (std::uint64_t i = 0; i < n_local; ++i) {
     for (int j = 0; j < kept; ++j) {
       mags_local[i * static_cast<std::uint64_t>(kept) + static_cast<std::uint64_t>(j)] =
-          file_mags[i * static_cast<std::uint64_t>(width) + static_cast<std::uint64_t>(cols[static_cast<std::size_t>(j)])];
+          file_mags[i * static_cast<std::uint64_t>(width) +
+                    static_cast<std::uint64_t>(cols[static_cast<std::size_t>(j)])];
     }
   }
   file_mags.clear();
@@ -139,15 +142,17 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
       }
     }
     for (int j = 0; j < 5; ++j) {
-      if (!std::isfinite(params_local[i * 5 + static_cast<std::uint64_t>(j)])) bad_row = static_cast<std::int64_t>(b + i);
+      if (!std::isfinite(params_local[i * 5 + static_cast<std::uint64_t>(j)]))
+        bad_row = static_cast<std::int64_t>(b + i);
     }
   }
   std::int64_t first_bad = bad_row < 0 ? std::numeric_limits<std::int64_t>::max() : bad_row;
   const std::int64_t global_bad = size > 1 ? dist::min_over_ranks(first_bad, comm) : first_bad;
   if (global_bad != std::numeric_limits<std::int64_t>::max()) {
-    fail_input("{} '{}': row {} holds a non-finite magnitude or parameter; training needs finite noise-free "
-               "magnitudes in every used filter",
-               what, path, global_bad);
+    fail_input(
+        "{} '{}': row {} holds a non-finite magnitude or parameter; training needs finite noise-free "
+        "magnitudes in every used filter",
+        what, path, global_bad);
   }
   allgather_rows(params_local, t.parameters, t.rows, 5, MPI_DOUBLE, comm);
   allgather_rows(mags_local, t.magnitudes, t.rows, kept, MPI_FLOAT, comm);

@@ -24,7 +24,7 @@ struct TrainingTable {
   std::vector<std::string> file_filters;  // the file's /filters, in column order
   std::vector<std::string> filters;       // the columns kept, in this order
   std::int64_t rows = 0;
-  std::vector<float> magnitudes;  // rows × filters.size(), row-major
+  std::vector<float> magnitudes;   // rows × filters.size(), row-major
   std::vector<double> parameters;  // rows × 5 (Teff, log g, [M/H], A_V, R_V)
 
   int n_filters() const { return static_cast<int>(filters.size()); }
@@ -43,10 +43,10 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
 
 // Seeds of the independent random streams a training run uses, derived from its seed.
 std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t purpose);
-inline constexpr std::uint64_t kShuffleStream = 0x5348554646ull;    // per epoch
-inline constexpr std::uint64_t kNoiseStream = 0x4E4F495345ull;      // per (epoch, star)
+inline constexpr std::uint64_t kShuffleStream = 0x5348554646ull;     // per epoch
+inline constexpr std::uint64_t kNoiseStream = 0x4E4F495345ull;       // per (epoch, star)
 inline constexpr std::uint64_t kValidationStream = 0x56414C4944ull;  // per validation star
-inline constexpr std::uint64_t kDropoutStream = 0x44524F50ull;      // per (step, rank)
+inline constexpr std::uint64_t kDropoutStream = 0x44524F50ull;       // per (step, rank)
 
 // Fisher–Yates permutation of 0..n-1 from Philox keyed (stream_seed(seed, shuffle), epoch).
 std::vector<std::int64_t> epoch_permutation(std::uint64_t seed, std::int64_t epoch, std::int64_t n);

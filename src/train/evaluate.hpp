@@ -15,20 +15,20 @@
 namespace irisml::train {
 
 struct QualityOptions {
-  std::string test_data;      // noise-free test set (training-set format)
-  std::string train_data;     // for the baseline (training-set median); "" = baseline from the test set itself
-  sim::NoiseModel noise;      // how test stars are observed (as in training)
-  std::uint64_t seed = 2;     // keys each test star's observation and posterior draws
-  int samples = 64;           // posterior samples per star; the point estimate is their median
-  std::int64_t max_stars = 0; // 0 = all test stars
+  std::string test_data;       // noise-free test set (training-set format)
+  std::string train_data;      // for the baseline (training-set median); "" = baseline from the test set itself
+  sim::NoiseModel noise;       // how test stars are observed (as in training)
+  std::uint64_t seed = 2;      // keys each test star's observation and posterior draws
+  int samples = 64;            // posterior samples per star; the point estimate is their median
+  std::int64_t max_stars = 0;  // 0 = all test stars
   std::int64_t batch = 512;
 };
 
 struct QualityRow {
-  std::string parameter;  // teff [K], logg, mh, av, rv
-  double rms = 0, mean_abs = 0, bias = 0;                // posterior median − truth
-  double baseline_rms = 0, baseline_mean_abs = 0;       // training-set median − truth
-  double baseline_value = 0;                             // the training-set median
+  std::string parameter;                           // teff [K], logg, mh, av, rv
+  double rms = 0, mean_abs = 0, bias = 0;          // posterior median − truth
+  double baseline_rms = 0, baseline_mean_abs = 0;  // training-set median − truth
+  double baseline_value = 0;                       // the training-set median
 };
 
 struct QualityReport {

@@ -11,8 +11,8 @@
 namespace irisml::train {
 
 Adam::Adam(const NamedTensors& parameters, AdamOptions options) : options_(options) {
-  if (!(options.beta1 >= 0 && options.beta1 < 1) || !(options.beta2 >= 0 && options.beta2 < 1) ||
-      !(options.eps > 0) || !(options.weight_decay >= 0)) {
+  if (!(options.beta1 >= 0 && options.beta1 < 1) || !(options.beta2 >= 0 && options.beta2 < 1) || !(options.eps > 0) ||
+      !(options.weight_decay >= 0)) {
     fail_input("Adam: beta1={} beta2={} must lie in [0, 1), eps={} must be > 0, weight_decay={} must be >= 0",
                options.beta1, options.beta2, options.eps, options.weight_decay);
   }

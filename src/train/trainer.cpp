@@ -1,17 +1,19 @@
 #include "train/trainer.hpp"
 
-#include <atomic>
 #include <chrono>
 #include <algorithm>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "core/error.hpp"
+#include "core/json.hpp"
+#include "core/stop_signal.hpp"
 #include "core/text.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
@@ -29,54 +31,6 @@
 namespace irisml::train {
 
 namespace {
-
-std::atomic<int> g_signal{0};
-
-extern "C" void irisml_train_on_signal(int signal_number) { g_signal.store(signal_number); }
-
-// Installs the SIGTERM/SIGUSR1 handlers for the duration of train().
-class SignalGuard {
- public:
-  SignalGuard() {
-    g_signal.store(0);
-    install(SIGTERM, old_term_);
-    install(SIGUSR1, old_usr1_);
-  }
-  ~SignalGuard() {
-    sigaction(SIGTERM, &old_term_, nullptr);
-    sigaction(SIGUSR1, &old_usr1_, nullptr);
-  }
-  SignalGuard(const SignalGuard&) = delete;
-  SignalGuard& operator=(const SignalGuard&) = delete;
-
- private:
-  static void install(int signal_number, struct sigaction& old) {
-    struct sigaction action {};
-    action.sa_handler = irisml_train_on_signal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    sigaction(signal_number, &action, &old);
-  }
-  struct sigaction old_term_ {};
-  struct sigaction old_usr1_ {};
-};
-
-std::string json_number(double v) { return std::isfinite(v) ? fmt::format("{:.8g}", v) : "null"; }
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\u{:04x}", static_cast<int>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 // Rank 0's machine-readable log: one JSON object per line.
 class JsonLog {
@@ -102,7 +56,8 @@ void check_options(const TrainOptions& o, int size) {
   if (o.epochs < 1 && o.max_steps < 1) bad.push_back(fmt::format("epochs={} (must be >= 1)", o.epochs));
   if (o.max_steps < 0) bad.push_back(fmt::format("max-steps={} (must be >= 0; 0 = epochs decide)", o.max_steps));
   if (!(o.lr > 0 && std::isfinite(o.lr))) bad.push_back(fmt::format("lr={} (must be > 0)", o.lr));
-  if (!(o.min_lr >= 0 && o.min_lr <= o.lr)) bad.push_back(fmt::format("min-lr={} (must be in [0, lr={}])", o.min_lr, o.lr));
+  if (!(o.min_lr >= 0 && o.min_lr <= o.lr))
+    bad.push_back(fmt::format("min-lr={} (must be in [0, lr={}])", o.min_lr, o.lr));
   if (!(o.warmup_epochs >= 0)) bad.push_back(fmt::format("warmup-epochs={} (must be >= 0)", o.warmup_epochs));
   if (!(o.weight_decay >= 0)) bad.push_back(fmt::format("weight-decay={} (must be >= 0)", o.weight_decay));
   if (!(o.adam_eps > 0)) bad.push_back(fmt::format("adam-eps={} (must be > 0)", o.adam_eps));
@@ -118,10 +73,11 @@ void check_options(const TrainOptions& o, int size) {
   if (o.output_dir.empty()) bad.push_back("output-dir is empty");
   if (!bad.empty()) fail_input("invalid training settings: {}", fmt::join(bad, "; "));
   if (o.batch_size % size != 0) {
-    fail_input("the global batch size {} (--batch-size / [train] batch-size) is not divisible by the number of "
-               "ranks {}; every rank takes batch/ranks stars per step, so choose a multiple of {} (e.g. {}) or "
-               "another rank count",
-               o.batch_size, size, size, (o.batch_size / size + 1) * size);
+    fail_input(
+        "the global batch size {} (--batch-size / [train] batch-size) is not divisible by the number of "
+        "ranks {}; every rank takes batch/ranks stars per step, so choose a multiple of {} (e.g. {}) or "
+        "another rank count",
+        o.batch_size, size, size, (o.batch_size / size + 1) * size);
   }
 }
 
@@ -148,149 +104,342 @@ std::string noise_text(const sim::NoiseModel& noise) {
 
 }  // namespace
 
-bool interrupt_requested() { return g_signal.load() != 0; }
-
 std::string describe(const TrainOptions& o) {
   return fmt::format(
       "batch_size={} epochs={} max_steps={} lr={} min_lr={} warmup_steps={} warmup_epochs={} weight_decay={} "
       "adam_eps={} clip={} validation_fraction={} seed={} filters={} noise=[{}]",
-      o.batch_size, o.epochs, o.max_steps, o.lr, o.min_lr, o.warmup_steps, o.warmup_epochs, o.weight_decay,
-      o.adam_eps, o.clip, o.validation_fraction, o.seed, o.filters.empty() ? "data" : fmt::format("{}", fmt::join(o.filters, ",")),
+      o.batch_size, o.epochs, o.max_steps, o.lr, o.min_lr, o.warmup_steps, o.warmup_epochs, o.weight_decay, o.adam_eps,
+      o.clip, o.validation_fraction, o.seed, o.filters.empty() ? "data" : fmt::format("{}", fmt::join(o.filters, ",")),
       noise_text(o.noise));
 }
 
-TrainResult train(const TrainOptions& o, MPI_Comm comm) {
-  const double t_start = now_seconds();
-  const int rank = dist::rank_of(comm), size = dist::size_of(comm);
-  check_options(o, size);
+namespace {
 
-  // ---- output directory and resume decision (identical on every rank) ----
-  namespace fs = std::filesystem;
-  std::string dir_message;  // rank 0 creates the directory; empty: it exists
-  if (rank == 0) {
-    std::error_code ec;
-    fs::create_directories(o.output_dir, ec);
-    if (ec || !fs::is_directory(o.output_dir)) dir_message = ec ? ec.message() : "not a directory";
-  }
-  dir_message = dist::broadcast_from_root(dir_message, comm);
-  if (!dir_message.empty()) fail_input("--output-dir '{}' cannot be created: {}", o.output_dir, dir_message);
-  // One run per directory, held to the end (a second run would race this one's checkpoints).
-  const auto lock = dist::lock_output(o.output_dir, comm, join_path(o.output_dir, "train.lock"));
-  const std::string ckpt_path = join_path(o.output_dir, "checkpoint.h5");
-  const std::string best_path = join_path(o.output_dir, "best.h5");
-  const std::string log_path = join_path(o.output_dir, "train_log.jsonl");
-  // Rank 0 decides (a node with a stale view of a shared file system must not start
+// One run of train(), as named stages over the ranks of `comm` (train() calls them in
+// order): the run directory and resume decision, the data, the schedule, the model and
+// optimizer (fresh or restored), the start of the log, the step loop (validation and
+// checkpoints inside it), and the result. Every rank runs every stage; rank-0-only
+// actions are creating the directory, writing checkpoints and the JSON log.
+class TrainRun {
+ public:
+  TrainRun(const TrainOptions& options, MPI_Comm comm)
+      : o(options), comm(comm), rank(dist::rank_of(comm)), size(dist::size_of(comm)) {}
+
+  // The output directory (rank 0 creates it), the run's lock, and whether to resume:
+  // rank 0 decides (a node with a stale view of a shared file system must not start
   // fresh while the others resume); a rank that then cannot read it fails loudly.
-  const bool have_ckpt = dist::broadcast_from_root(rank == 0 && file_exists(ckpt_path), comm);
-  bool resuming = false;
-  if (have_ckpt) {
-    if (o.resume || o.resume_if_present) {
-      resuming = true;
-    } else if (!o.overwrite) {
-      fail_input("--output-dir '{}' already holds a checkpoint ({}); pass --resume to continue that run or "
-                 "--overwrite to start a new one there",
-                 o.output_dir, ckpt_path);
+  void open_run_dir() {
+    namespace fs = std::filesystem;
+    std::string dir_message;  // empty: the directory exists
+    if (rank == 0) {
+      std::error_code ec;
+      fs::create_directories(o.output_dir, ec);
+      if (ec || !fs::is_directory(o.output_dir)) dir_message = ec ? ec.message() : "not a directory";
     }
-  } else if (o.resume) {
-    fail_input("--resume: there is no checkpoint '{}' to resume from (use --resume-if-present to start fresh when "
-               "there is none)",
-               ckpt_path);
+    dir_message = dist::broadcast_from_root(dir_message, comm);
+    if (!dir_message.empty()) fail_input("--output-dir '{}' cannot be created: {}", o.output_dir, dir_message);
+    // One run per directory, held to the end (a second run would race this one's checkpoints).
+    lock = dist::lock_output(o.output_dir, comm, join_path(o.output_dir, "train.lock"));
+    ckpt_path = join_path(o.output_dir, "checkpoint.h5");
+    best_path = join_path(o.output_dir, "best.h5");
+    log_path = join_path(o.output_dir, "train_log.jsonl");
+    const bool have_ckpt = dist::broadcast_from_root(rank == 0 && file_exists(ckpt_path), comm);
+    if (have_ckpt) {
+      if (o.resume || o.resume_if_present) {
+        resuming = true;
+      } else if (!o.overwrite) {
+        fail_input(
+            "--output-dir '{}' already holds a checkpoint ({}); pass --resume to continue that run or "
+            "--overwrite to start a new one there",
+            o.output_dir, ckpt_path);
+      }
+    } else if (o.resume) {
+      fail_input(
+          "--resume: there is no checkpoint '{}' to resume from (use --resume-if-present to start fresh when "
+          "there is none)",
+          ckpt_path);
+    }
   }
 
-  // ---- data ----
-  TrainingTable data = load_training_table(o.data, o.filters, comm, "--data");
-  // The prior and grid the set was simulated from: the checkpoint records them, so that
-  // the exact posterior the model approximates can be rebuilt (fit, sample --importance).
-  // (Read leniently: a hand-made set without them trains as before.)
-  std::vector<std::pair<std::string, double>> data_prior;
-  std::string data_grid_checksum;
-  {
-    auto f = h5::File::open(o.data);
-    for (const auto& name : f.attr_names("/")) {
-      if (name.rfind("prior.", 0) == 0) data_prior.emplace_back(name.substr(6), f.attr_double("/", name));
+  // The training set on every rank, its prior and grid, and the validation split.
+  void load_data() {
+    data = load_training_table(o.data, o.filters, comm, "--data");
+    // The prior and grid the set was simulated from: the checkpoint records them, so that
+    // the exact posterior the model approximates can be rebuilt (fit, sample --importance).
+    // (Read leniently: a hand-made set without them trains as before.)
+    {
+      auto f = h5::File::open(o.data);
+      for (const auto& name : f.attr_names("/")) {
+        if (name.rfind("prior.", 0) == 0) data_prior.emplace_back(name.substr(6), f.attr_double("/", name));
+      }
+      if (f.has_attr("/", "grid_checksum")) data_grid_checksum = f.attr_string("/", "grid_checksum");
     }
-    if (f.has_attr("/", "grid_checksum")) data_grid_checksum = f.attr_string("/", "grid_checksum");
-  }
-  if (!o.known_filters.empty()) {
-    std::vector<std::string> unknown;
-    for (const auto& name : data.filters) {
-      if (std::find(o.known_filters.begin(), o.known_filters.end(), name) == o.known_filters.end()) {
-        unknown.push_back(name);
+    if (!o.known_filters.empty()) {
+      std::vector<std::string> unknown;
+      for (const auto& name : data.filters) {
+        if (std::find(o.known_filters.begin(), o.known_filters.end(), name) == o.known_filters.end()) {
+          unknown.push_back(name);
+        }
+      }
+      if (!unknown.empty()) {
+        fail_input(
+            "--data '{}': filter(s) {} are not in the filter registry (--filters-config); known: {}. Register "
+            "them, or choose the model's filters with --filters",
+            o.data, fmt::join(unknown, ", "), fmt::join(o.known_filters, ", "));
       }
     }
-    if (!unknown.empty()) {
-      fail_input("--data '{}': filter(s) {} are not in the filter registry (--filters-config); known: {}. Register "
-                 "them, or choose the model's filters with --filters",
-                 o.data, fmt::join(unknown, ", "), fmt::join(o.known_filters, ", "));
+    n_train = data.rows;
+    if (!o.validation.empty()) {
+      val_file = load_training_table(o.validation, data.filters, comm, "--validation");
+      separate_validation = true;
+      n_val = val_file.rows;
+    } else {
+      n_val = static_cast<std::int64_t>(std::floor(static_cast<double>(data.rows) * o.validation_fraction));
+      n_train = data.rows - n_val;
+      val_first = n_train;
     }
   }
-  TrainingTable val_file;
-  const TrainingTable* val_table = &data;
-  std::int64_t n_train = data.rows, val_first = 0, n_val = 0;
-  if (!o.validation.empty()) {
-    val_file = load_training_table(o.validation, data.filters, comm, "--validation");
-    val_table = &val_file;
-    n_val = val_file.rows;
-  } else {
-    n_val = static_cast<std::int64_t>(std::floor(static_cast<double>(data.rows) * o.validation_fraction));
-    n_train = data.rows - n_val;
-    val_first = n_train;
-  }
-  if (n_train < o.batch_size) {
-    fail_input("--data '{}' leaves {} training stars (of {}, after holding out {} for validation): fewer than one "
-               "global batch of {}; lower --batch-size or simulate more stars",
-               o.data, n_train, data.rows, n_val, o.batch_size);
-  }
-  const std::int64_t B = o.batch_size, B_local = B / size;
-  const std::int64_t steps_per_epoch = n_train / B;
-  const std::int64_t total_steps = o.max_steps > 0 ? o.max_steps : o.epochs * steps_per_epoch;
-  const std::int64_t warmup =
-      o.warmup_steps >= 0 ? o.warmup_steps : std::llround(o.warmup_epochs * static_cast<double>(steps_per_epoch));
-  const LrSchedule schedule{o.lr, o.min_lr, warmup, total_steps};
 
-  o.noise.validate(data.n_filters());
+  // Batches per rank, steps, warm-up and the learning-rate schedule.
+  void plan_schedule() {
+    if (n_train < o.batch_size) {
+      fail_input(
+          "--data '{}' leaves {} training stars (of {}, after holding out {} for validation): fewer than one "
+          "global batch of {}; lower --batch-size or simulate more stars",
+          o.data, n_train, data.rows, n_val, o.batch_size);
+    }
+    B = o.batch_size;
+    B_local = B / size;
+    steps_per_epoch = n_train / B;
+    total_steps = o.max_steps > 0 ? o.max_steps : o.epochs * steps_per_epoch;
+    const std::int64_t warmup =
+        o.warmup_steps >= 0 ? o.warmup_steps : std::llround(o.warmup_epochs * static_cast<double>(steps_per_epoch));
+    schedule = LrSchedule{o.lr, o.min_lr, warmup, total_steps};
+    o.noise.validate(data.n_filters());
+  }
 
-  // ---- model ----
-  model::ModelConfig config = o.model;
-  config.n_filters = data.n_filters();
-  config.validate();
-  Checkpoint resumed;
-  if (resuming) {
-    resumed = load_checkpoint(ckpt_path);
-    const std::int64_t step_here = resumed.step;
-    const std::int64_t step_lo = dist::min_over_ranks(step_here, comm), step_hi = -dist::min_over_ranks(-step_here, comm);
-    if (step_lo != step_hi) {
-      throw Error(fmt::format("ranks read different checkpoints from '{}' (steps {} … {}): the file changed while "
-                              "loading, or the ranks do not see the same file system",
-                              ckpt_path, step_lo, step_hi));
+  // The model (normalisation fitted on the training rows, or restored with its counters),
+  // on its device, parameters broadcast from rank 0, and the optimizer.
+  void build_model() {
+    config = o.model;
+    config.n_filters = data.n_filters();
+    config.validate();
+    Checkpoint resumed;
+    if (resuming) {
+      resumed = load_checkpoint(ckpt_path);
+      const std::int64_t step_here = resumed.step;
+      const std::int64_t step_lo = dist::min_over_ranks(step_here, comm),
+                         step_hi = -dist::min_over_ranks(-step_here, comm);
+      if (step_lo != step_hi) {
+        throw Error(
+            fmt::format("ranks read different checkpoints from '{}' (steps {} … {}): the file changed while "
+                        "loading, or the ranks do not see the same file system",
+                        ckpt_path, step_lo, step_hi));
+      }
+      auto diffs = model_differences(resumed.model_config, config, resumed.filters, data.filters);
+      if (!diffs.empty()) {
+        fail_input(
+            "cannot --resume from '{}': it was written for a different model — {}. Use the configuration it "
+            "was trained with, a new --output-dir, or --overwrite",
+            ckpt_path, fmt::join(diffs, "; "));
+      }
     }
-    auto diffs = model_differences(resumed.model_config, config, resumed.filters, data.filters);
-    if (!diffs.empty()) {
-      fail_input("cannot --resume from '{}': it was written for a different model — {}. Use the configuration it "
-                 "was trained with, a new --output-dir, or --overwrite",
-                 ckpt_path, fmt::join(diffs, "; "));
+    torch::manual_seed(o.seed);
+    model::Normalizer normalizer(config.n_filters);
+    if (!resuming) {
+      normalizer.fit(data.magnitudes.data(), data.parameters.data(), n_train, config.n_filters);
+      auto [log_mean, log_scale] = error_log_stats(data, n_train, o.noise, o.seed);
+      normalizer.set_error_scaling(log_mean, log_scale);
+    }
+    model = model::PosteriorEstimator(config, normalizer);
+    if (resuming) restore_counters(resumed);
+    device = torch::Device(o.device);
+    model->to(device);
+    model->train();
+    communicator = dist::make_communicator(o.backend, comm, device, o.bucket_bytes);
+    reducer = std::make_unique<dist::GradientReducer>(*model, *communicator, o.bucket_bytes, o.overlap);
+    reducer->broadcast_parameters();
+    NamedTensors named_params;
+    for (const auto& item : model->named_parameters(/*recurse=*/true)) {
+      named_params.emplace_back(item.key(), item.value());
+      params.push_back(item.value());
+    }
+    adam = std::make_unique<Adam>(named_params, AdamOptions{0.9, 0.999, o.adam_eps, o.weight_decay});
+    if (resuming) adam->load_state(resumed.optimizer_state);
+  }
+
+  // From here on SIGTERM/SIGUSR1 only set a flag, read after each step. Opens the JSON
+  // log (rank 0) and prints the run's settings.
+  void start_log() {
+    signals.emplace();
+    json.emplace(log_path, resuming, rank == 0);
+    settings = describe(o);
+    if (rank == 0) {
+      if (!resuming && o.overwrite && file_exists(best_path)) std::remove(best_path.c_str());
+      json->write(fmt::format(
+          R"({{"event":"start","resumed":{},"step":{},"epoch":{},"world_size":{},"backend":{},"device":{},"train_stars":{},"val_stars":{},"steps_per_epoch":{},"total_steps":{},"model":{},"settings":{}}})",
+          resuming ? "true" : "false", step, epoch, size, json_string(communicator->backend()), json_string(o.device),
+          n_train, n_val, steps_per_epoch, total_steps, json_string(config.describe()), json_string(settings)));
+    }
+    log::info("train: {} rank(s), backend {}, device {}; {} training + {} validation stars, {} filters", size,
+              communicator->backend(), o.device, n_train, n_val, config.n_filters);
+    log::info("train: model {}", config.describe());
+    log::info("train: {}", settings);
+    log::info("train: global batch {} ({} per rank), {} steps/epoch, {} steps in all{}", B, B_local, steps_per_epoch,
+              total_steps, resuming ? fmt::format(", resuming at step {} (epoch {})", step, epoch) : "");
+  }
+
+  // Steps until total_steps or a stop (signal, stop_after_steps).
+  void run_steps() {
+    result.steps_per_epoch = steps_per_epoch;
+    result.checkpoint = ckpt_path;
+    std::vector<std::int64_t> permutation;
+    std::int64_t permutation_epoch = -1;
+    double interval_loss = 0.0, interval_count = 0.0, interval_start = now_seconds();
+    std::int64_t interval_stars = 0;
+    bool ended_on_epoch = false;
+    if (step >= total_steps)
+      log::info("train: the checkpoint is already at step {} of {}; nothing to do", step, total_steps);
+
+    while (step < total_steps) {
+      if (permutation_epoch != epoch) {
+        permutation = epoch_permutation(o.seed, epoch, n_train);
+        permutation_epoch = epoch;
+      }
+      const std::int64_t* rows = permutation.data() + step_in_epoch * B + rank * B_local;
+      auto tb = make_batch(data, rows, B_local, o.noise, noise_seed,
+                           static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(data.rows));
+      auto observations = tb.observations.to(device);
+      auto theta = tb.theta.to(device);
+
+      model->set_dropout_seed(
+          stream_seed(dropout_seed + static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(rank)));
+      adam->zero_grad();
+      auto loss = model->loss(observations, theta);
+      loss.backward();
+      reducer->average_gradients();
+      const double local_loss = loss.item<double>();
+      std::vector<double> metrics{local_loss * static_cast<double>(B_local), static_cast<double>(B_local),
+                                  StopSignals::received() != 0 ? 1.0 : 0.0, std::isfinite(local_loss) ? 0.0 : 1.0};
+      communicator->allreduce_sum(metrics);
+      if (metrics[3] > 0 || !std::isfinite(metrics[0])) {
+        throw Error(fmt::format(
+            "the training loss is not finite at step {} (epoch {}, update {} of {} in the epoch; {} rank(s) saw "
+            "it); stopping without writing a checkpoint — {} is left as it was. Try a lower lr, a stronger clip, "
+            "or check the data for non-finite values",
+            step + 1, epoch, step_in_epoch + 1, steps_per_epoch, static_cast<int>(metrics[3]),
+            file_exists(ckpt_path) ? "the last checkpoint " + ckpt_path : "no checkpoint exists yet, and nothing"));
+      }
+      const double grad_norm = clip_grad_norm(params, o.clip);
+      if (!std::isfinite(grad_norm)) {
+        throw Error(
+            fmt::format("the gradient norm is not finite at step {} (epoch {}); stopping without writing a "
+                        "checkpoint (the last one is left as it was). Try a lower lr",
+                        step + 1, epoch));
+      }
+      const double lr_now = schedule.at(step);
+      adam->step(lr_now);
+      ++step;
+      ++step_in_epoch;
+      const double step_loss = metrics[0] / metrics[1];
+      interval_loss += metrics[0];
+      interval_count += metrics[1];
+      interval_stars += B;
+      ended_on_epoch = false;
+      if (step_in_epoch >= steps_per_epoch) {
+        ++epoch;
+        step_in_epoch = 0;
+        ended_on_epoch = true;
+      }
+      if (o.on_step) o.on_step(step, step_loss);
+
+      if (step % o.log_every == 0 || ended_on_epoch || step == total_steps) {
+        const double t = now_seconds();
+        const double rate = static_cast<double>(interval_stars) / std::max(t - interval_start, 1e-9);
+        result.train_loss = interval_loss / interval_count;
+        log::info("epoch {} step {}/{} train_loss {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} stars/s", epoch, step,
+                  total_steps, result.train_loss, lr_now, grad_norm, rate);
+        if (rank == 0) {
+          json->write(fmt::format(
+              R"({{"event":"step","epoch":{},"step":{},"train_loss":{},"lr":{},"grad_norm":{},"stars_per_s":{},"elapsed_s":{}}})",
+              epoch, step, json_number(result.train_loss, 8), json_number(lr_now, 8), json_number(grad_norm, 8),
+              json_number(rate, 8), json_number(t - t_start, 8)));
+        }
+        interval_loss = interval_count = 0.0;
+        interval_stars = 0;
+        interval_start = now_seconds();
+      }
+
+      const bool stop = metrics[2] > 0 || (o.stop_after_steps > 0 && step >= o.stop_after_steps);
+      bool wrote = false;
+      if (ended_on_epoch || step == total_steps) {
+        last_val = validate();
+        const bool improved = std::isfinite(last_val) && !(last_val >= best_val);
+        if (improved) best_val = last_val;
+        write_checkpoints(improved && o.keep_best);
+        wrote = true;
+        log::info(
+            "{} at step {}: train_loss {:.4f} val_loss {:.4f}{} lr {:.3e} elapsed {:.1f} s",
+            ended_on_epoch ? fmt::format("epoch {} done", epoch) : fmt::format("end of training in epoch {}", epoch),
+            step, result.train_loss, last_val, improved ? " (best)" : "", lr_now, now_seconds() - t_start);
+        if (rank == 0) {
+          json->write(fmt::format(
+              R"({{"event":"epoch","epoch":{},"step":{},"train_loss":{},"val_loss":{},"best_val_loss":{},"lr":{},"elapsed_s":{}}})",
+              epoch, step, json_number(result.train_loss, 8), json_number(last_val, 8), json_number(best_val, 8),
+              json_number(lr_now, 8), json_number(now_seconds() - t_start, 8)));
+        }
+      } else if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) {
+        write_checkpoints(false);
+        wrote = true;
+      }
+      if (stop) {
+        if (!wrote) write_checkpoints(false);
+        result.interrupted = true;
+        const int sig = StopSignals::received();
+        log::info(
+            "train: stopped after step {} ({}); checkpoint {} written; rerun with --resume to continue (exit "
+            "code {})",
+            step, sig ? fmt::format("signal {}", sig) : std::string("stop requested"), ckpt_path, kExitInterrupted);
+        if (rank == 0) {
+          json->write(fmt::format(R"({{"event":"interrupted","step":{},"epoch":{},"signal":{},"elapsed_s":{}}})", step,
+                                  epoch, sig, json_number(now_seconds() - t_start, 8)));
+        }
+        break;
+      }
     }
   }
-  torch::manual_seed(o.seed);
-  model::Normalizer normalizer(config.n_filters);
-  if (!resuming) {
-    normalizer.fit(data.magnitudes.data(), data.parameters.data(), n_train, config.n_filters);
-    auto [log_mean, log_scale] = error_log_stats(data, n_train, o.noise, o.seed);
-    normalizer.set_error_scaling(log_mean, log_scale);
+
+  TrainResult finish() {
+    result.step = step;
+    result.epoch = epoch;
+    result.val_loss = last_val;
+    result.best_val_loss = best_val;
+    result.seconds = now_seconds() - t_start;
+    if (!result.interrupted && rank == 0) {
+      json->write(
+          fmt::format(R"({{"event":"done","step":{},"epoch":{},"val_loss":{},"best_val_loss":{},"elapsed_s":{}}})",
+                      step, epoch, json_number(last_val, 8), json_number(best_val, 8), json_number(result.seconds, 8)));
+    }
+    if (!result.interrupted) {
+      log::info("train: done, {} steps in {:.1f} s; val_loss {:.4f} (best {:.4f}); checkpoint {}", step, result.seconds,
+                last_val, best_val, ckpt_path);
+    }
+    return result;
   }
-  model::PosteriorEstimator model(config, normalizer);
-  std::int64_t step = 0, epoch = 0, step_in_epoch = 0;
-  double best_val = std::numeric_limits<double>::quiet_NaN();
-  if (resuming) {
+
+ private:
+  // Step counters, best loss and warnings where the resumed run differs from this one.
+  void restore_counters(const Checkpoint& resumed) {
     model->load_named_state(resumed.model_state);
     step = resumed.step;
     epoch = resumed.epoch;
     step_in_epoch = resumed.step_in_epoch;
     best_val = resumed.best_val_loss;
     if (resumed.steps_per_epoch != steps_per_epoch || resumed.global_batch != B) {
-      log::warn("resuming with global batch {} ({} steps/epoch) where the checkpoint used {} ({} steps/epoch): the "
-                "data order differs from an uninterrupted run",
-                B, steps_per_epoch, resumed.global_batch, resumed.steps_per_epoch);
+      log::warn(
+          "resuming with global batch {} ({} steps/epoch) where the checkpoint used {} ({} steps/epoch): the "
+          "data order differs from an uninterrupted run",
+          B, steps_per_epoch, resumed.global_batch, resumed.steps_per_epoch);
       if (step_in_epoch >= steps_per_epoch) {
         ++epoch;
         step_in_epoch = 0;
@@ -317,47 +466,13 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
       log::warn("resuming with seed {} where the checkpoint used {}", o.seed, resumed.seed);
     }
   }
-  torch::Device device(o.device);
-  model->to(device);
-  model->train();
-  auto communicator = dist::make_communicator(o.backend, comm, device, o.bucket_bytes);
-  dist::GradientReducer reducer(*model, *communicator, o.bucket_bytes, o.overlap);
-  reducer.broadcast_parameters();
-  NamedTensors named_params;
-  std::vector<torch::Tensor> params;
-  for (const auto& item : model->named_parameters(/*recurse=*/true)) {
-    named_params.emplace_back(item.key(), item.value());
-    params.push_back(item.value());
-  }
-  Adam adam(named_params, AdamOptions{0.9, 0.999, o.adam_eps, o.weight_decay});
-  if (resuming) adam.load_state(resumed.optimizer_state);
-  resumed = Checkpoint{};  // free the copy
 
-  SignalGuard signals;
-  JsonLog json(log_path, resuming, rank == 0);
-  const std::string settings = describe(o);
-  if (rank == 0) {
-    if (!resuming && o.overwrite && file_exists(best_path)) std::remove(best_path.c_str());
-    json.write(fmt::format(
-        R"({{"event":"start","resumed":{},"step":{},"epoch":{},"world_size":{},"backend":{},"device":{},"train_stars":{},"val_stars":{},"steps_per_epoch":{},"total_steps":{},"model":{},"settings":{}}})",
-        resuming ? "true" : "false", step, epoch, size, json_string(communicator->backend()), json_string(o.device),
-        n_train, n_val, steps_per_epoch, total_steps, json_string(config.describe()), json_string(settings)));
-  }
-  log::info("train: {} rank(s), backend {}, device {}; {} training + {} validation stars, {} filters", size,
-            communicator->backend(), o.device, n_train, n_val, config.n_filters);
-  log::info("train: model {}", config.describe());
-  log::info("train: {}", settings);
-  log::info("train: global batch {} ({} per rank), {} steps/epoch, {} steps in all{}", B, B_local, steps_per_epoch,
-            total_steps, resuming ? fmt::format(", resuming at step {} (epoch {})", step, epoch) : "");
-
-  const std::uint64_t noise_seed = stream_seed(o.seed, kNoiseStream);
-  const std::uint64_t val_seed = stream_seed(o.seed, kValidationStream);
-  const std::uint64_t dropout_seed = stream_seed(o.seed, kDropoutStream);
-
-  auto validate = [&]() -> double {
+  // Mean validation loss over all ranks (NaN without validation stars).
+  double validate() {
     if (n_val == 0) return std::numeric_limits<double>::quiet_NaN();
     torch::NoGradGuard no_grad;
     model->eval();
+    const TrainingTable& val_table = separate_validation ? val_file : data;
     auto [b, e] = shard_range(static_cast<std::uint64_t>(n_val), rank, size);
     std::vector<double> sums{0.0, 0.0};
     std::vector<std::int64_t> rows;
@@ -365,7 +480,7 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
       const std::uint64_t n = std::min<std::uint64_t>(e - i, static_cast<std::uint64_t>(o.validation_batch));
       rows.resize(n);
       for (std::uint64_t k = 0; k < n; ++k) rows[k] = val_first + static_cast<std::int64_t>(i + k);
-      auto vb = make_batch(*val_table, rows.data(), static_cast<std::int64_t>(n), o.noise, val_seed, 0);
+      auto vb = make_batch(val_table, rows.data(), static_cast<std::int64_t>(n), o.noise, val_seed, 0);
       auto lp = model->log_prob(vb.theta.to(device), model->context(vb.observations.to(device)));
       sums[0] -= lp.sum().item<double>();
       sums[1] += static_cast<double>(n);
@@ -373,10 +488,10 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
     communicator->allreduce_sum(sums);
     model->train();
     return sums[0] / sums[1];
-  };
+  }
 
-  double last_val = std::numeric_limits<double>::quiet_NaN();
-  auto write_checkpoints = [&](bool also_best) {
+  // checkpoint.h5 (and best.h5), written by rank 0; every rank learns of a failure.
+  void write_checkpoints(bool also_best) {
     int failed = 0;
     std::string message;
     if (rank == 0) {
@@ -385,7 +500,7 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
         c.model_config = config;
         c.filters = data.filters;
         c.model_state = model->named_state();
-        c.optimizer_state = adam.state();
+        c.optimizer_state = adam->state();
         c.step = step;
         c.epoch = epoch;
         c.step_in_epoch = step_in_epoch;
@@ -415,134 +530,58 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
       if (rank == 0) throw IoError(message);
       throw IoError(fmt::format("rank 0 could not write the checkpoint '{}': {}", ckpt_path, message));
     }
-  };
+  }
 
+  const TrainOptions& o;
+  MPI_Comm comm;
+  const int rank, size;
+  const double t_start = now_seconds();
+  // run directory
+  OutputLock lock;
+  std::string ckpt_path, best_path, log_path;
+  bool resuming = false;
+  // data
+  TrainingTable data, val_file;
+  bool separate_validation = false;  // --validation given (else the tail of --data)
+  std::int64_t n_train = 0, val_first = 0, n_val = 0;
+  std::vector<std::pair<std::string, double>> data_prior;
+  std::string data_grid_checksum;
+  // schedule
+  std::int64_t B = 0, B_local = 0, steps_per_epoch = 0, total_steps = 0;
+  LrSchedule schedule;
+  // model and optimizer
+  model::ModelConfig config;
+  model::PosteriorEstimator model{nullptr};
+  torch::Device device{torch::kCPU};
+  std::unique_ptr<dist::Communicator> communicator;
+  std::unique_ptr<dist::GradientReducer> reducer;
+  std::vector<torch::Tensor> params;
+  std::unique_ptr<Adam> adam;
+  std::int64_t step = 0, epoch = 0, step_in_epoch = 0;
+  double best_val = std::numeric_limits<double>::quiet_NaN();
+  double last_val = std::numeric_limits<double>::quiet_NaN();
+  // log and control
+  std::optional<StopSignals> signals;
+  std::optional<JsonLog> json;
+  std::string settings;
+  const std::uint64_t noise_seed = stream_seed(o.seed, kNoiseStream);
+  const std::uint64_t val_seed = stream_seed(o.seed, kValidationStream);
+  const std::uint64_t dropout_seed = stream_seed(o.seed, kDropoutStream);
   TrainResult result;
-  result.steps_per_epoch = steps_per_epoch;
-  result.checkpoint = ckpt_path;
-  std::vector<std::int64_t> permutation;
-  std::int64_t permutation_epoch = -1;
-  double interval_loss = 0.0, interval_count = 0.0, interval_start = now_seconds();
-  std::int64_t interval_stars = 0;
-  bool ended_on_epoch = false;
-  if (step >= total_steps) log::info("train: the checkpoint is already at step {} of {}; nothing to do", step, total_steps);
+};
 
-  while (step < total_steps) {
-    if (permutation_epoch != epoch) {
-      permutation = epoch_permutation(o.seed, epoch, n_train);
-      permutation_epoch = epoch;
-    }
-    const std::int64_t* rows = permutation.data() + step_in_epoch * B + rank * B_local;
-    auto tb = make_batch(data, rows, B_local, o.noise, noise_seed,
-                         static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(data.rows));
-    auto observations = tb.observations.to(device);
-    auto theta = tb.theta.to(device);
+}  // namespace
 
-    model->set_dropout_seed(stream_seed(dropout_seed + static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(rank)));
-    adam.zero_grad();
-    auto loss = model->loss(observations, theta);
-    loss.backward();
-    reducer.average_gradients();
-    const double local_loss = loss.item<double>();
-    std::vector<double> metrics{local_loss * static_cast<double>(B_local), static_cast<double>(B_local),
-                                g_signal.load() != 0 ? 1.0 : 0.0, std::isfinite(local_loss) ? 0.0 : 1.0};
-    communicator->allreduce_sum(metrics);
-    if (metrics[3] > 0 || !std::isfinite(metrics[0])) {
-      throw Error(fmt::format(
-          "the training loss is not finite at step {} (epoch {}, update {} of {} in the epoch; {} rank(s) saw it); "
-          "stopping without writing a checkpoint — {} is left as it was. Try a lower lr, a stronger clip, or "
-          "check the data for non-finite values",
-          step + 1, epoch, step_in_epoch + 1, steps_per_epoch, static_cast<int>(metrics[3]),
-          file_exists(ckpt_path) ? "the last checkpoint " + ckpt_path : "no checkpoint exists yet, and nothing"));
-    }
-    const double grad_norm = clip_grad_norm(params, o.clip);
-    if (!std::isfinite(grad_norm)) {
-      throw Error(fmt::format("the gradient norm is not finite at step {} (epoch {}); stopping without writing a "
-                              "checkpoint (the last one is left as it was). Try a lower lr",
-                              step + 1, epoch));
-    }
-    const double lr_now = schedule.at(step);
-    adam.step(lr_now);
-    ++step;
-    ++step_in_epoch;
-    const double step_loss = metrics[0] / metrics[1];
-    interval_loss += metrics[0];
-    interval_count += metrics[1];
-    interval_stars += B;
-    ended_on_epoch = false;
-    if (step_in_epoch >= steps_per_epoch) {
-      ++epoch;
-      step_in_epoch = 0;
-      ended_on_epoch = true;
-    }
-    if (o.on_step) o.on_step(step, step_loss);
-
-    if (step % o.log_every == 0 || ended_on_epoch || step == total_steps) {
-      const double t = now_seconds();
-      const double rate = static_cast<double>(interval_stars) / std::max(t - interval_start, 1e-9);
-      result.train_loss = interval_loss / interval_count;
-      log::info("epoch {} step {}/{} train_loss {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} stars/s", epoch, step,
-                total_steps, result.train_loss, lr_now, grad_norm, rate);
-      if (rank == 0) {
-        json.write(fmt::format(
-            R"({{"event":"step","epoch":{},"step":{},"train_loss":{},"lr":{},"grad_norm":{},"stars_per_s":{},"elapsed_s":{}}})",
-            epoch, step, json_number(result.train_loss), json_number(lr_now), json_number(grad_norm),
-            json_number(rate), json_number(t - t_start)));
-      }
-      interval_loss = interval_count = 0.0;
-      interval_stars = 0;
-      interval_start = now_seconds();
-    }
-
-    const bool stop = metrics[2] > 0 || (o.stop_after_steps > 0 && step >= o.stop_after_steps);
-    bool wrote = false;
-    if (ended_on_epoch || step == total_steps) {
-      last_val = validate();
-      const bool improved = std::isfinite(last_val) && !(last_val >= best_val);
-      if (improved) best_val = last_val;
-      write_checkpoints(improved && o.keep_best);
-      wrote = true;
-      log::info("{} at step {}: train_loss {:.4f} val_loss {:.4f}{} lr {:.3e} elapsed {:.1f} s",
-                ended_on_epoch ? fmt::format("epoch {} done", epoch) : fmt::format("end of training in epoch {}", epoch),
-                step, result.train_loss, last_val, improved ? " (best)" : "", lr_now, now_seconds() - t_start);
-      if (rank == 0) {
-        json.write(fmt::format(
-            R"({{"event":"epoch","epoch":{},"step":{},"train_loss":{},"val_loss":{},"best_val_loss":{},"lr":{},"elapsed_s":{}}})",
-            epoch, step, json_number(result.train_loss), json_number(last_val), json_number(best_val),
-            json_number(lr_now), json_number(now_seconds() - t_start)));
-      }
-    } else if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) {
-      write_checkpoints(false);
-      wrote = true;
-    }
-    if (stop) {
-      if (!wrote) write_checkpoints(false);
-      result.interrupted = true;
-      const int sig = g_signal.load();
-      log::info("train: stopped after step {} ({}); checkpoint {} written; rerun with --resume to continue (exit "
-                "code {})",
-                step, sig ? fmt::format("signal {}", sig) : std::string("stop requested"), ckpt_path, kExitInterrupted);
-      if (rank == 0) {
-        json.write(fmt::format(R"({{"event":"interrupted","step":{},"epoch":{},"signal":{},"elapsed_s":{}}})", step,
-                               epoch, sig, json_number(now_seconds() - t_start)));
-      }
-      break;
-    }
-  }
-  result.step = step;
-  result.epoch = epoch;
-  result.val_loss = last_val;
-  result.best_val_loss = best_val;
-  result.seconds = now_seconds() - t_start;
-  if (!result.interrupted && rank == 0) {
-    json.write(fmt::format(R"({{"event":"done","step":{},"epoch":{},"val_loss":{},"best_val_loss":{},"elapsed_s":{}}})",
-                           step, epoch, json_number(last_val), json_number(best_val), json_number(result.seconds)));
-  }
-  if (!result.interrupted) {
-    log::info("train: done, {} steps in {:.1f} s; val_loss {:.4f} (best {:.4f}); checkpoint {}", step, result.seconds,
-              last_val, best_val, ckpt_path);
-  }
-  return result;
+TrainResult train(const TrainOptions& o, MPI_Comm comm) {
+  check_options(o, dist::size_of(comm));
+  TrainRun run(o, comm);
+  run.open_run_dir();
+  run.load_data();
+  run.plan_schedule();
+  run.build_model();
+  run.start_log();
+  run.run_steps();
+  return run.finish();
 }
 
 }  // namespace irisml::train

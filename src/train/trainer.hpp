@@ -30,41 +30,41 @@ namespace irisml::train {
 inline constexpr int kExitInterrupted = 3;
 
 struct TrainOptions {
-  std::string data;         // training-set file
-  std::string validation;   // optional separate validation file ("" = hold out validation_fraction)
-  std::string output_dir;   // checkpoint.h5, best.h5, train_log.jsonl
+  std::string data;                  // training-set file
+  std::string validation;            // optional separate validation file ("" = hold out validation_fraction)
+  std::string output_dir;            // checkpoint.h5, best.h5, train_log.jsonl
   std::vector<std::string> filters;  // model filter list (subset of the data's, in this order); empty = data's
   // Filter names the run may use (the filter registry); a data or --filters name not
   // in it is bad input. Empty = no check.
   std::vector<std::string> known_filters;
-  model::ModelConfig model;          // n_filters is set from the filter list
+  model::ModelConfig model;  // n_filters is set from the filter list
   sim::NoiseModel noise;
 
   std::int64_t epochs = 1000;
-  std::int64_t max_steps = 0;         // > 0: train this many updates in all (sets the schedule length)
-  std::int64_t batch_size = 512;      // global batch, divided evenly over the ranks
+  std::int64_t max_steps = 0;     // > 0: train this many updates in all (sets the schedule length)
+  std::int64_t batch_size = 512;  // global batch, divided evenly over the ranks
   double lr = 5e-4;
   double min_lr = 1e-6;
-  std::int64_t warmup_steps = -1;     // >= 0 wins over warmup_epochs
+  std::int64_t warmup_steps = -1;  // >= 0 wins over warmup_epochs
   double warmup_epochs = 1.0;
-  double weight_decay = 0.0;          // decoupled (AdamW)
+  double weight_decay = 0.0;  // decoupled (AdamW)
   double adam_eps = 1e-8;
   double clip = 1.0;                  // global gradient-norm clip, <= 0 = off
   double validation_fraction = 0.02;  // of the data's rows (the last ones), without a validation file
   std::int64_t validation_batch = 1024;
   std::int64_t checkpoint_every = 1000;  // steps; 0 = only at epoch ends and at the end
-  std::int64_t log_every = 100;           // steps between log lines
-  bool keep_best = true;                  // also write best.h5 (lowest validation loss)
+  std::int64_t log_every = 100;          // steps between log lines
+  bool keep_best = true;                 // also write best.h5 (lowest validation loss)
   std::uint64_t seed = 1;
 
   bool resume = false;             // continue from output_dir/checkpoint.h5 (must exist)
   bool resume_if_present = false;  // resume if it exists, else start fresh
   bool overwrite = false;          // start fresh even though output_dir holds a checkpoint
 
-  std::string device = "cpu";      // "cpu", "cuda", "cuda:N"
-  std::string backend = "auto";    // auto | local | mpi | nccl
+  std::string device = "cpu";    // "cpu", "cuda", "cuda:N"
+  std::string backend = "auto";  // auto | local | mpi | nccl
   std::size_t bucket_bytes = std::size_t{25} << 20;
-  bool overlap = true;             // start bucket reductions from autograd hooks
+  bool overlap = true;  // start bucket reductions from autograd hooks
   std::string code_version = "dev";
 
   // Testing hooks: behave as if interrupted once this many updates are done (0 = never),
@@ -95,8 +95,5 @@ TrainResult train(const TrainOptions& options, MPI_Comm comm);
 
 // One line of the training settings (stored in checkpoints, printed at start).
 std::string describe(const TrainOptions& options);
-
-// True once SIGTERM or SIGUSR1 arrived during train() (the handler only sets a flag).
-bool interrupt_requested();
 
 }  // namespace irisml::train

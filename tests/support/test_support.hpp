@@ -16,8 +16,7 @@ namespace irisml::test_support {
 
 // <tmp>/irisml_<prefix>_<pid>_<name>: ctest runs tests in parallel processes.
 inline std::string temp_path(const std::string& prefix, const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          ("irisml_" + prefix + "_" + std::to_string(::getpid()) + "_" + name))
+  return (std::filesystem::temp_directory_path() / ("irisml_" + prefix + "_" + std::to_string(::getpid()) + "_" + name))
       .string();
 }
 

@@ -65,12 +65,12 @@ TEST(FitCliTest, FitsModelStarsAndRefusesBadInput) {
   f.close();
 
   const auto bytes = fs::file_size(out);
-  for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
-           {" --bands-min 1", "--bands-min = 1"},
-           {" --proposals 10", "--proposals = 10"},
-           {" --coarse-sigma -1", "--coarse-sigma = -1"}}) {
-    auto bad = run_irisml("fit --quiet " + data_flags() + " --catalog " + cat + " --output " + out + " --overwrite" +
-                          args);
+  for (const auto& [args, needle] :
+       std::vector<std::pair<std::string, std::string>>{{" --bands-min 1", "--bands-min = 1"},
+                                                        {" --proposals 10", "--proposals = 10"},
+                                                        {" --coarse-sigma -1", "--coarse-sigma = -1"}}) {
+    auto bad =
+        run_irisml("fit --quiet " + data_flags() + " --catalog " + cat + " --output " + out + " --overwrite" + args);
     EXPECT_EQ(bad.code, 2) << bad.output;
     EXPECT_NE(bad.output.find(needle), std::string::npos) << bad.output;
     EXPECT_EQ(fs::file_size(out), bytes);  // the existing output is untouched
@@ -79,17 +79,18 @@ TEST(FitCliTest, FitsModelStarsAndRefusesBadInput) {
   auto again = run_irisml("fit --quiet " + data_flags() + " --catalog " + cat + " --output " + out);
   EXPECT_EQ(again.code, 2) << again.output;
   // options that need --importance
-  auto sir = run_irisml("sample --quiet --model " + dir + "/none.h5 --catalog " + cat + " --output " + dir +
-                        "/post.h5 --sir");
+  auto sir =
+      run_irisml("sample --quiet --model " + dir + "/none.h5 --catalog " + cat + " --output " + dir + "/post.h5 --sir");
   EXPECT_EQ(sir.code, 2) << sir.output;
   EXPECT_NE(sir.output.find("need --importance"), std::string::npos) << sir.output;
   fs::remove_all(dir);
 }
 
 TEST(FitCliTest, ThreadsAboveTheCoresAreCappedWithAWarning) {
-  auto r = run_irisml("bench sample --model.width 16 --model.layers 1 --model.ffn 32 --model.heads 2 "
-                      "--model.flow_blocks 1 --model.made_hidden 16 --n-filters 6 --bands 4 --stars 8 --batch 8 "
-                      "--repeat 1 --parallel intra-op --threads 1000");
+  auto r = run_irisml(
+      "bench sample --model.width 16 --model.layers 1 --model.ffn 32 --model.heads 2 "
+      "--model.flow_blocks 1 --model.made_hidden 16 --n-filters 6 --bands 4 --stars 8 --batch 8 "
+      "--repeat 1 --parallel intra-op --threads 1000");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("--threads = 1000 is more than the"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("threads=1000"), std::string::npos) << r.output;

@@ -52,7 +52,8 @@ TEST_F(SimulateCliTest, SolarModelMatchesPublishedAbsoluteMagnitudes) {
 }
 
 TEST_F(SimulateCliTest, DistanceAndExtinctionShiftMagnitudes) {
-  auto near = run_irisml("photometry " + data_flags() + " --grid " + grid_ + " --teff 6000 --logg 4 --mh 0 --filters PS1_r");
+  auto near =
+      run_irisml("photometry " + data_flags() + " --grid " + grid_ + " --teff 6000 --logg 4 --mh 0 --filters PS1_r");
   auto far = run_irisml("photometry " + data_flags() + " --grid " + grid_ +
                         " --teff 6000 --logg 4 --mh 0 --filters PS1_r --distance 100 --av 1");
   ASSERT_EQ(near.code, 0);
@@ -108,12 +109,12 @@ TEST_F(SimulateCliTest, ExistingOutputIsKeptWithoutOverwrite) {
 TEST_F(SimulateCliTest, AddFiltersRefusesDuplicatesAndForeignGrids) {
   const std::string set = dir_ + "/set.h5";
   ASSERT_EQ(run_irisml(sim("--output " + set + " --stars 50 --filters PS1_g")).code, 0);
-  expect_input_error(run_irisml("simulate add-filters --quiet " + data_flags() + " --grid " + grid_ + " --input " + set +
-                                " --filters PS1_g"),
+  expect_input_error(run_irisml("simulate add-filters --quiet " + data_flags() + " --grid " + grid_ + " --input " +
+                                set + " --filters PS1_g"),
                      "already in");
-  expect_input_error(run_irisml("simulate add-filters --quiet " + data_flags() + " --input " + dir_ +
-                                "/none.h5 --filters PS1_r"),
-                     "none.h5");
+  expect_input_error(
+      run_irisml("simulate add-filters --quiet " + data_flags() + " --input " + dir_ + "/none.h5 --filters PS1_r"),
+      "none.h5");
   auto ok = run_irisml("simulate add-filters --quiet " + data_flags() + " --grid " + grid_ + " --input " + set +
                        " --filters PS1_r");
   EXPECT_EQ(ok.code, 0) << ok.output;
@@ -125,7 +126,8 @@ TEST_F(SimulateCliTest, AddFiltersRefusesDuplicatesAndForeignGrids) {
 TEST_F(SimulateCliTest, LinearFluxBlendIsRecordedAndNotMixed) {
   const std::string log_set = dir_ + "/blend_log.h5", lin_set = dir_ + "/blend_lin.h5";
   ASSERT_EQ(run_irisml(sim("--output " + log_set + " --stars 40 --filters SDSS_u,Gaia_BP")).code, 0);
-  ASSERT_EQ(run_irisml(sim("--output " + lin_set + " --stars 40 --filters SDSS_u,Gaia_BP --blend linear-flux")).code, 0);
+  ASSERT_EQ(run_irisml(sim("--output " + lin_set + " --stars 40 --filters SDSS_u,Gaia_BP --blend linear-flux")).code,
+            0);
   auto bytes = [](const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -147,7 +149,8 @@ TEST_F(SimulateCliTest, MalformedFilterCurveIsRejected) {
   fs::create_directories(data + "/filters");
   std::ofstream(data + "/filters/bad.dat") << "4000 0.1\n5000 0.5\n4500 0.2\n";
   const std::string ini = dir_ + "/filters.ini";
-  std::ofstream(ini) << "[sets]\n\n[BAD]\nfile = " << data << "/filters/bad.dat\nsystem = AB\ndetector = photon\ncatalog_offset = 0\n"
+  std::ofstream(ini) << "[sets]\n\n[BAD]\nfile = " << data
+                     << "/filters/bad.dat\nsystem = AB\ndetector = photon\ncatalog_offset = 0\n"
                         "vega_magnitude = 0\nsurvey = test\n";
   auto r = run_irisml("photometry --grid " + grid_ + " --data-dir " + std::string(IRISML_TEST_DATA_DIR) +
                       " --filters-config " + ini + " --teff 6000 --logg 4 --mh 0 --filters BAD");

@@ -22,8 +22,8 @@ class TrainCliTest : public ::testing::Test {
     const std::string grid = dir_ + "/ck04.h5";
     auto r = run_irisml("grid import --quiet " + data_flags() + " --output " + grid);
     ASSERT_EQ(r.code, 0) << r.output;
-    r = run_irisml("simulate --quiet " + data_flags() + " --grid " + grid + " --stars 3000 --filters standard --output " +
-                   dir_ + "/train.h5");
+    r = run_irisml("simulate --quiet " + data_flags() + " --grid " + grid +
+                   " --stars 3000 --filters standard --output " + dir_ + "/train.h5");
     ASSERT_EQ(r.code, 0) << r.output;
   }
   // A model small enough to train a few steps in a second or two.
@@ -84,9 +84,11 @@ TEST_F(TrainCliTest, ASecondRunInTheSameDirectoryIsRefusedAtOnce) {
 TEST_F(TrainCliTest, SigtermCheckpointsAndExitsThreeThenResumeFinishes) {
   const std::string run = dir_ + "/signal";
   // Start a long run, wait until its log shows training has begun, then SIGTERM it.
-  const std::string script = std::string(IRISML_BINARY) + " " + train("signal", "--epochs 1000") +
-                             " >" + dir_ + "/signal.out 2>&1 & pid=$!; "
-                             "for i in $(seq 600); do [ -s " + run + "/train_log.jsonl ] && break; sleep 0.1; done; "
+  const std::string script = std::string(IRISML_BINARY) + " " + train("signal", "--epochs 1000") + " >" + dir_ +
+                             "/signal.out 2>&1 & pid=$!; "
+                             "for i in $(seq 600); do [ -s " +
+                             run +
+                             "/train_log.jsonl ] && break; sleep 0.1; done; "
                              "sleep 0.5; kill -TERM $pid; wait $pid; echo \"exit=$?\"";
   auto r = run_command(script);
   EXPECT_NE(r.output.find("exit=3"), std::string::npos) << r.output << read_bytes(dir_ + "/signal.out");
@@ -105,11 +107,14 @@ TEST_F(TrainCliTest, SignalsThroughMpiexecCheckpointAndUsr1GivesExitThree) {
   for (const std::string signal : {"USR1", "TERM"}) {
     const std::string name = "mpisignal_" + signal;
     const std::string run = dir_ + "/" + name;
-    const std::string script = "mpiexec -n 2 --oversubscribe --allow-run-as-root " + std::string(IRISML_BINARY) +
-                               " " + train(name, "--epochs 1000") + " >" + dir_ + "/" + name +
+    const std::string script = "mpiexec -n 2 --oversubscribe --allow-run-as-root " + std::string(IRISML_BINARY) + " " +
+                               train(name, "--epochs 1000") + " >" + dir_ + "/" + name +
                                ".out 2>&1 & pid=$!; "
-                               "for i in $(seq 900); do [ -s " + run + "/train_log.jsonl ] && break; sleep 0.1; done; "
-                               "sleep 0.5; kill -" + signal + " $pid; wait $pid; echo \"exit=$?\"";
+                               "for i in $(seq 900); do [ -s " +
+                               run +
+                               "/train_log.jsonl ] && break; sleep 0.1; done; "
+                               "sleep 0.5; kill -" +
+                               signal + " $pid; wait $pid; echo \"exit=$?\"";
     auto r = run_command(script);
     const std::string log = read_bytes(dir_ + "/" + name + ".out");
     if (signal == "USR1") {

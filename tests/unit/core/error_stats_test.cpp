@@ -14,7 +14,7 @@ TEST(ErrorStatsTest, BiasRmsMeanAndMedianAbsoluteOnAHandComputedExample) {
   EXPECT_DOUBLE_EQ(s.bias(), -0.5);
   EXPECT_DOUBLE_EQ(s.rms(), std::sqrt(30.0 / 4.0));
   EXPECT_DOUBLE_EQ(s.mean_abs(), 2.5);
-  EXPECT_DOUBLE_EQ(median_abs(e), 2.5);                  // even count: mean of |−2| and |3|
+  EXPECT_DOUBLE_EQ(median_abs(e), 2.5);                 // even count: mean of |−2| and |3|
   EXPECT_DOUBLE_EQ(median_abs({-7.0, 1.0, 2.0}), 2.0);  // odd count
   double packed[ErrorSums::kFields];
   s.pack(packed);

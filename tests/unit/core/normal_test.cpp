@@ -26,8 +26,8 @@ TEST(NormalTest, QuantileInvertsTheCdfIntoTheTails) {
 
 TEST(NormalTest, TruncatedDrawsFollowTheirDensity) {
   // a tail far from the mean (the regime of an A_V proposal just above zero)
-  for (const Truncated t : {Truncated{0.5, 0.2, 0.003, INFINITY}, Truncated{-1.0, 0.1, 0.003, INFINITY},
-                            Truncated{2.0, 1.0, 0.0, 3.0}}) {
+  for (const Truncated t :
+       {Truncated{0.5, 0.2, 0.003, INFINITY}, Truncated{-1.0, 0.1, 0.003, INFINITY}, Truncated{2.0, 1.0, 0.0, 3.0}}) {
     Philox rng(7, 1);
     const int n = 100000, bins = 10;
     std::vector<double> x(n);
@@ -62,8 +62,7 @@ namespace {
 TEST(Chi2Test, SurvivalMatchesClosedFormsAndTables) {
   for (double x : {0.01, 0.5, 1.0, 2.0, 3.0, 7.0, 30.0, 200.0}) {
     EXPECT_NEAR(chi2_survival(x, 2.0), std::exp(-x / 2), 1e-13 * std::max(1.0, std::exp(-x / 2)) + 1e-300) << x;
-    EXPECT_NEAR(chi2_survival(x, 1.0), std::erfc(std::sqrt(x / 2)), 1e-12 * std::erfc(std::sqrt(x / 2)) + 1e-300)
-        << x;
+    EXPECT_NEAR(chi2_survival(x, 1.0), std::erfc(std::sqrt(x / 2)), 1e-12 * std::erfc(std::sqrt(x / 2)) + 1e-300) << x;
   }
   EXPECT_NEAR(chi2_survival(3.841459, 1.0), 0.05, 1e-6);
   EXPECT_NEAR(chi2_survival(11.0705, 5.0), 0.05, 1e-5);

@@ -32,7 +32,7 @@ TEST(CollectivesMpiTest, ReductionsAgreeOnEveryRank) {
   std::vector<std::uint64_t> counts{1, static_cast<std::uint64_t>(rank)};
   sum_over_ranks(counts, MPI_COMM_WORLD);
   EXPECT_EQ(counts, (std::vector<std::uint64_t>{static_cast<std::uint64_t>(size),
-                                                 static_cast<std::uint64_t>(size * (size - 1) / 2)}));
+                                                static_cast<std::uint64_t>(size * (size - 1) / 2)}));
   std::vector<double> sums{0.5, -1.0 * rank};
   sum_over_ranks(sums, MPI_COMM_WORLD);
   EXPECT_DOUBLE_EQ(sums[0], 0.5 * size);
@@ -44,9 +44,9 @@ TEST(CollectivesMpiTest, ReductionsAgreeOnEveryRank) {
 
 TEST(CollectivesMpiTest, BroadcastsCarryRankZerosValue) {
   const int rank = world_rank();
-  EXPECT_EQ(broadcast_from_root(rank == 0 ? std::string("from rank 0") : std::string("other, longer text"),
-                                MPI_COMM_WORLD),
-            "from rank 0");
+  EXPECT_EQ(
+      broadcast_from_root(rank == 0 ? std::string("from rank 0") : std::string("other, longer text"), MPI_COMM_WORLD),
+      "from rank 0");
   EXPECT_EQ(broadcast_from_root(rank == 0 ? std::string() : std::string("x"), MPI_COMM_WORLD), "");
   EXPECT_EQ(broadcast_from_root(rank == 0 ? 42 : -1, MPI_COMM_WORLD), 42);
   EXPECT_TRUE(broadcast_from_root(rank == 0, MPI_COMM_WORLD));

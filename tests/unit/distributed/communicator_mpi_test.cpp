@@ -34,7 +34,8 @@ void check_allreduce(std::size_t bucket_bytes) {
   comm.allreduce_sum(tensors);
   for (std::size_t k = 0; k < tensor_cases().size(); ++k) {
     EXPECT_EQ(tensors[k].scalar_type(), tensor_cases()[k].dtype) << "tensor " << k;
-    EXPECT_TRUE(torch::equal(tensors[k].to(torch::kFloat64), expected_sum(static_cast<int>(k), size, tensor_cases()[k].shape)))
+    EXPECT_TRUE(
+        torch::equal(tensors[k].to(torch::kFloat64), expected_sum(static_cast<int>(k), size, tensor_cases()[k].shape)))
         << "tensor " << k << " (" << tensor_cases()[k].dtype << ") with buckets of " << bucket_bytes << " bytes";
   }
   EXPECT_TRUE(torch::equal(base.to(torch::kFloat64), expected_sum(99, size, {4, 6})))
@@ -150,10 +151,9 @@ TEST(CommunicatorMpiTest, BroadcastFromEachRootAnyDtype) {
     MpiCommunicator comm(MPI_COMM_WORLD, bucket_bytes);
     for (int root = 0; root < size; ++root) {
       torch::Tensor matrix = rank_tensor(3, rank, {5, 4}, torch::kFloat64);
-      std::vector<torch::Tensor> tensors{rank_tensor(0, rank, {13}, torch::kFloat32), matrix.t(),
-                                         torch::full({3}, rank % 2 == 0, torch::kBool),
-                                         rank_tensor(2, rank, {7}, torch::kInt64),
-                                         rank_tensor(4, rank, {6}, torch::kBFloat16)};
+      std::vector<torch::Tensor> tensors{
+          rank_tensor(0, rank, {13}, torch::kFloat32), matrix.t(), torch::full({3}, rank % 2 == 0, torch::kBool),
+          rank_tensor(2, rank, {7}, torch::kInt64), rank_tensor(4, rank, {6}, torch::kBFloat16)};
       comm.broadcast(tensors, root);
       EXPECT_TRUE(torch::equal(tensors[0], rank_tensor(0, root, {13}, torch::kFloat32))) << "root " << root;
       EXPECT_TRUE(torch::equal(matrix, rank_tensor(3, root, {5, 4}, torch::kFloat64))) << "root " << root;
@@ -203,9 +203,7 @@ struct Net : torch::nn::Module {
 
 void check_skip_sync(bool overlap);
 
-torch::Tensor input_of(int rank) {
-  return torch::linspace(-1.0, 1.0, 12).reshape({4, 3}) * (rank + 1) + 0.1 * rank;
-}
+torch::Tensor input_of(int rank) { return torch::linspace(-1.0, 1.0, 12).reshape({4, 3}) * (rank + 1) + 0.1 * rank; }
 
 // Loss on rank r: sum of fc(x_r)^2, plus head(fc(x_r)) only on rank 0.
 torch::Tensor loss_of(Net& net, int rank) {
@@ -269,7 +267,9 @@ TEST(GradientReducerMpiTest, AverageGradientsIsTheMeanOverRanks) {
     for (std::size_t i = 0; i < params.size(); ++i) {
       ASSERT_TRUE(params[i].grad().defined()) << "parameter " << i;
       EXPECT_TRUE(torch::allclose(params[i].grad(), mean[i], 1e-6, 1e-6))
-          << "parameter " << i << " bucket bytes " << bucket_bytes << "\n" << params[i].grad() << "\n" << mean[i];
+          << "parameter " << i << " bucket bytes " << bucket_bytes << "\n"
+          << params[i].grad() << "\n"
+          << mean[i];
     }
     // The head is used on rank 0 only: its mean gradient is rank 0's divided by size.
     EXPECT_FALSE(torch::equal(mean[2], torch::zeros_like(mean[2])));

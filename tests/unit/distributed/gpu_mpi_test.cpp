@@ -29,8 +29,7 @@ void check_cuda_collectives(Communicator& comm, torch::Device device) {
   const int rank = comm.rank(), size = comm.size();
   std::vector<torch::Tensor> tensors;
   for (std::size_t k = 0; k < tensor_cases().size(); ++k) {
-    tensors.push_back(
-        rank_tensor(static_cast<int>(k), rank, tensor_cases()[k].shape, tensor_cases()[k].dtype, device));
+    tensors.push_back(rank_tensor(static_cast<int>(k), rank, tensor_cases()[k].shape, tensor_cases()[k].dtype, device));
   }
   torch::Tensor base = rank_tensor(99, rank, {4, 6}, torch::kFloat32, device);
   tensors.push_back(base.t());
@@ -103,9 +102,8 @@ TEST(MpiCudaGpuMpiTest, GradientReducerAveragesCudaGradients) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   const int rank = world_rank(), size = world_size();
   const torch::Device device = my_gpu();
-  const std::string backend = built_with_nccl() && torch::cuda::device_count() >= static_cast<std::size_t>(size)
-                                  ? "auto"
-                                  : "mpi";
+  const std::string backend =
+      built_with_nccl() && torch::cuda::device_count() >= static_cast<std::size_t>(size) ? "auto" : "mpi";
   auto comm = make_communicator(backend, MPI_COMM_WORLD, device, 16);
   torch::manual_seed(5 + rank);
   torch::nn::Linear model(3, 2);
@@ -125,8 +123,9 @@ TEST(MpiCudaGpuMpiTest, GradientReducerAveragesCudaGradients) {
   }
   model(x_of(rank).to(device)).pow(2).sum().backward();
   reducer.average_gradients();
-  EXPECT_TRUE(torch::allclose(model->weight.grad().cpu(), expected, 1e-5, 1e-6))
-      << comm->backend() << "\n" << model->weight.grad() << "\n" << expected;
+  EXPECT_TRUE(torch::allclose(model->weight.grad().cpu(), expected, 1e-5, 1e-6)) << comm->backend() << "\n"
+                                                                                 << model->weight.grad() << "\n"
+                                                                                 << expected;
 }
 
 }  // namespace

@@ -55,8 +55,8 @@ struct TensorCase {
 // Several dtypes and sizes, including a 0-d and an empty tensor.
 inline const std::vector<TensorCase>& tensor_cases() {
   static const std::vector<TensorCase> cases = {
-      {{7}, torch::kFloat32}, {{3, 4}, torch::kFloat64}, {{}, torch::kFloat32},     {{0}, torch::kFloat32},
-      {{33}, torch::kInt64},  {{2, 2, 5}, torch::kInt32}, {{9}, torch::kInt8},      {{6}, torch::kUInt8},
+      {{7}, torch::kFloat32}, {{3, 4}, torch::kFloat64},  {{}, torch::kFloat32},      {{0}, torch::kFloat32},
+      {{33}, torch::kInt64},  {{2, 2, 5}, torch::kInt32}, {{9}, torch::kInt8},        {{6}, torch::kUInt8},
       {{5}, torch::kInt16},   {{11}, torch::kFloat16},    {{4, 3}, torch::kBFloat16}, {{40}, torch::kFloat32},
   };
   return cases;

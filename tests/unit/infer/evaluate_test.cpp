@@ -302,7 +302,8 @@ void write_truth(const std::string& path, const std::vector<double>& truth, bool
 }
 
 TEST(EvaluateTest, FilesToReportEndToEnd) {
-  std::string post = temp_path("eval", "post.h5"), truth = temp_path("eval", "truth.h5"), report = temp_path("eval", "report");
+  std::string post = temp_path("eval", "post.h5"), truth = temp_path("eval", "truth.h5"),
+              report = temp_path("eval", "report");
   std::vector<double> truth_values;
   write_posterior(post, 300, 64, /*with_samples=*/true, truth_values);
   write_truth(truth, truth_values, true);
@@ -483,7 +484,8 @@ TEST(ManifestTest, StatusOfEveryInputFromItsOutputAndAttempts) {
   std::ofstream(d + "/a.post.h5.status") << "attempt\t3\t10.5\t7_0\tinterrupted\nattempt\t0\t4.5\t7_0\t\n";
   std::ofstream(d + "/b.post.h5.progress") << "irisml-sample-progress 1\n";  // partial
   std::ofstream(d + "/b.post.h5.status") << "attempt\t3\t2\t7_1\tinterrupted\n";
-  std::ofstream(d + "/c.post.h5.status") << "attempt\t2\t0.3\t7_1\tirisml: error: catalogue 'c.csv' line 4: ragged row\n";
+  std::ofstream(d + "/c.post.h5.status")
+      << "attempt\t2\t0.3\t7_1\tirisml: error: catalogue 'c.csv' line 4: ragged row\n";
   std::ofstream(d + "/e.post.h5") << "not hdf5";  // d.post.h5: never run
   std::ofstream(d + "/plan.tsv") << "# input\toutput\n"
                                  << "a.csv\t" << d << "/a.post.h5\n"
@@ -523,7 +525,8 @@ TEST(ManifestTest, StatusOfEveryInputFromItsOutputAndAttempts) {
   std::ofstream(d + "/dup.tsv") << "a.csv\t" << d << "/a.post.h5\nz/a.csv\t" << d << "/a.post.h5\n";
   test_support::expect_error<InputError>([&] { build_manifest(d + "/dup.tsv"); }, {"named twice", "line 2"});
   std::ofstream(d + "/bad.tsv") << "a.csv " << d << "/a.post.h5\n";
-  test_support::expect_error<InputError>([&] { build_manifest(d + "/bad.tsv"); }, {"bad.tsv", "line 1", "input<TAB>output"});
+  test_support::expect_error<InputError>([&] { build_manifest(d + "/bad.tsv"); },
+                                         {"bad.tsv", "line 1", "input<TAB>output"});
 }
 
 }  // namespace

@@ -75,8 +75,8 @@ const Physics& physics() {
     auto registry = test_support::project_registry();
     x.synth = std::make_unique<sim::Synthesizer>(
         x.grid, registry,
-        std::vector<std::string>{"Gaia_G", "Gaia_BP", "Gaia_RP", "PS1_g", "PS1_r", "PS1_i", "PS1_z", "PS1_y",
-                                 "2MASS_J", "2MASS_H", "2MASS_Ks", "WISE_W1", "WISE_W2"});
+        std::vector<std::string>{"Gaia_G", "Gaia_BP", "Gaia_RP", "PS1_g", "PS1_r", "PS1_i", "PS1_z", "PS1_y", "2MASS_J",
+                                 "2MASS_H", "2MASS_Ks", "WISE_W1", "WISE_W2"});
     x.prior = std::make_unique<sim::Prior>(sim::PriorConfig{}, *x.grid);
     x.post = std::make_unique<sim::PhotometricPosterior>(*x.synth, *x.prior);
     return x;
@@ -93,7 +93,8 @@ sim::ObservedStar simulated_star(std::uint64_t index, double sigma, sim::StarPar
   EXPECT_TRUE(ph.synth->magnitudes(truth, mags.data(), work, 10.0));
   Philox rng(22, index);
   sim::ObservedStar star;
-  for (std::size_t b = 0; b < mags.size(); ++b) star.add(static_cast<int>(b), mags[b] + sigma * rng.normal(), sigma, 0.0);
+  for (std::size_t b = 0; b < mags.size(); ++b)
+    star.add(static_cast<int>(b), mags[b] + sigma * rng.normal(), sigma, 0.0);
   return star;
 }
 
@@ -119,7 +120,8 @@ TEST(ReferenceFitTest, IsCalibratedOnStarsFromItsOwnModel) {
     for (double x : res.log_w) top = std::max(top, x);
     for (int p = 0; p < 5; ++p) {
       std::vector<WeightedValue> v;
-      for (std::size_t k = 0; k < res.log_w.size(); ++k) v.push_back({res.theta[k * 5 + p], std::exp(res.log_w[k] - top)});
+      for (std::size_t k = 0; k < res.log_w.size(); ++k)
+        v.push_back({res.theta[k * 5 + p], std::exp(res.log_w[k] - top)});
       // central 90 %: fraction of weight below the truth in [0.05, 0.95]
       double below = 0, total = 0;
       for (const auto& x : v) {

@@ -22,8 +22,8 @@
 namespace irisml::infer {
 namespace {
 
-using test::RunResult;
 using test::run_command;
+using test::RunResult;
 
 RunResult irisml(const std::string& arguments) {
   return run_command(std::string(IRISML_BINARY) + " " + arguments + " --data-dir " + IRISML_TEST_DATA_DIR);
@@ -254,7 +254,8 @@ TEST_F(SampleCliTest, SecondRunOnTheSameOutputFailsAtOnceAndLeavesNothing) {
   {
     OutputLock held(out);  // this test process plays the first run
     ASSERT_TRUE(held.held());
-    for (const std::string& launcher : {std::string(), std::string("mpiexec -n 2 --oversubscribe --allow-run-as-root ")}) {
+    for (const std::string& launcher :
+         {std::string(), std::string("mpiexec -n 2 --oversubscribe --allow-run-as-root ")}) {
       auto r = run_command(launcher + IRISML_BINARY + " " + base("cat.csv", "locked.h5") + " --data-dir " +
                            IRISML_TEST_DATA_DIR);
       EXPECT_EQ(r.code, 2) << launcher << r.output;
@@ -384,7 +385,8 @@ TEST_F(SampleCliTest, BadModelFilesAreClearErrors) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.h5"));
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.h5.partial"));
   // A checkpoint without one of its attributes is bad input (exit 2, issue 11 item 9), named.
-  std::filesystem::copy_file(dir_ + "/model.h5", dir_ + "/no_step.h5", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(dir_ + "/model.h5", dir_ + "/no_step.h5",
+                             std::filesystem::copy_options::overwrite_existing);
   {
     hid_t f = H5Fopen((dir_ + "/no_step.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     H5Adelete(f, "step");

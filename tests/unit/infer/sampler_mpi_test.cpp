@@ -65,8 +65,8 @@ CatalogReader shared_catalog(const std::string& path, std::size_t rows, std::uin
 void expect_same_bytes_as_one_process(const CatalogReader& catalog, const SamplerSettings& settings,
                                       const std::string& dir, const std::string& out) {
   if (world_rank() == 0) {
-    auto ref = sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/ref.h5"), settings, nullptr,
-                              MPI_COMM_SELF);
+    auto ref =
+        sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/ref.h5"), settings, nullptr, MPI_COMM_SELF);
     EXPECT_TRUE(ref.complete);
     EXPECT_TRUE(testing::read_bytes(dir + "/ref.h5") == testing::read_bytes(out))
         << "output differs from one process sampling the whole catalogue";
@@ -80,8 +80,8 @@ TEST(SampleCatalogMpiTest, ByteIdenticalForAnyRankCountAndCollective) {
   const auto settings = small_settings();
   // Reference: one process alone.
   if (world_rank() == 0) {
-    auto report = sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/ref.h5"), settings, nullptr,
-                                 MPI_COMM_SELF);
+    auto report =
+        sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/ref.h5"), settings, nullptr, MPI_COMM_SELF);
     EXPECT_TRUE(report.complete);
     EXPECT_EQ(report.blocks, 9u);
     EXPECT_EQ(report.blocks_run, 9u);
@@ -136,8 +136,8 @@ TEST(SampleCatalogMpiTest, InterruptedRunResumesToTheSameBytes) {
   auto settings = small_settings();
   settings.keep_samples = false;
   if (world_rank() == 0) {
-    auto ref = sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/ref.h5"), settings, nullptr,
-                              MPI_COMM_SELF);
+    auto ref =
+        sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/ref.h5"), settings, nullptr, MPI_COMM_SELF);
     ASSERT_TRUE(ref.complete);
   }
   MPI_Barrier(MPI_COMM_WORLD);
@@ -287,9 +287,9 @@ TEST(SampleCatalogMpiTest, AFailureOnOneRankStopsEveryRank) {
     EXPECT_EQ(catalog.has_id(), with_ids);
     auto settings = small_settings();
     settings.block_rows = 10;  // 3 blocks; only the last one is corrupt
-    EXPECT_THROW(sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/out.h5"), settings, nullptr,
-                                MPI_COMM_WORLD),
-                 Error);
+    EXPECT_THROW(
+        sample_catalog(testing::tiny_model(), catalog, job_for(dir + "/out.h5"), settings, nullptr, MPI_COMM_WORLD),
+        Error);
     MPI_Barrier(MPI_COMM_WORLD);
     EXPECT_FALSE(std::filesystem::exists(dir + "/out.h5"));
   }
@@ -320,7 +320,7 @@ class FailOnBlock : public BlockProcessor {
 TEST(SampleCatalogMpiTest, AFailedRunRemovesWhatItMadeUnlessBlocksAreFinished) {
   const std::string dir = scratch("failed_run");
   auto catalog = shared_catalog(dir + "/cat.h5", 61, 21);
-  const auto settings = small_settings();                  // 9 blocks of 7 rows
+  const auto settings = small_settings();                            // 9 blocks of 7 rows
   const auto last = shard_range(9, world_size() - 1, world_size());  // the last rank's blocks
   const std::string out = dir + "/out.h5";
   for (const bool after_a_block : {false, true}) {

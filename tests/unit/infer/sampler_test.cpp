@@ -22,8 +22,8 @@ using testing::model_filters;
 
 TEST(SummaryTest, QuantilesInterpolateLikeNumpy) {
   std::vector<double> v;
-  for (int i = 0; i < 10; ++i) v.push_back(i * i);  // 0 1 4 9 … 81
-  EXPECT_DOUBLE_EQ(quantile_sorted(v.data(), v.size(), 0.5), 20.5);  // (16 + 25) / 2
+  for (int i = 0; i < 10; ++i) v.push_back(i * i);                      // 0 1 4 9 … 81
+  EXPECT_DOUBLE_EQ(quantile_sorted(v.data(), v.size(), 0.5), 20.5);     // (16 + 25) / 2
   EXPECT_NEAR(quantile_sorted(v.data(), v.size(), 0.16), 2.32, 1e-12);  // pos 1.44: 1 + 0.44·3
   EXPECT_NEAR(quantile_sorted(v.data(), v.size(), 0.84), 57.4, 1e-12);  // pos 7.56: 49 + 0.56·15
   EXPECT_DOUBLE_EQ(quantile_sorted(v.data(), v.size(), 0.0), 0.0);
@@ -92,8 +92,7 @@ TEST(SummaryTest, HdiOfASkewedSampleIsShiftedTowardsTheMode) {
 }
 
 TEST(SummaryTest, MeanStdAndNonFiniteSamples) {
-  std::vector<double> v{4, 1, std::numeric_limits<double>::quiet_NaN(), 3, 2,
-                        std::numeric_limits<double>::infinity()};
+  std::vector<double> v{4, 1, std::numeric_limits<double>::quiet_NaN(), 3, 2, std::numeric_limits<double>::infinity()};
   auto s = summarize(v);
   EXPECT_DOUBLE_EQ(s.mean, 2.5);
   EXPECT_NEAR(s.std, std::sqrt(5.0 / 3.0), 1e-12);  // n − 1 denominator
@@ -166,12 +165,12 @@ TEST(PosteriorSamplerTest, FlagsAndTooFewBandRowsKept) {
     }
   };
   const std::vector<double> ok_err{0.02, 0.02, 0.02, 0.02, 0.03, 0.03};
-  set_row(0, {nan, nan, nan, nan, nan, nan}, ok_err);         // no bands
-  set_row(1, {15.0, 14.8, nan, nan, nan, nan}, ok_err);       // 2 bands < bands_min 3
-  set_row(2, {15.0, 14.8, 14.7, 14.65, 14.2, 14.0}, ok_err);  // normal
-  set_row(3, {15.0, 14.8, 14.7, 24.65, 14.2, 14.0}, ok_err);  // one band 10 mag off
+  set_row(0, {nan, nan, nan, nan, nan, nan}, ok_err);                                      // no bands
+  set_row(1, {15.0, 14.8, nan, nan, nan, nan}, ok_err);                                    // 2 bands < bands_min 3
+  set_row(2, {15.0, 14.8, 14.7, 14.65, 14.2, 14.0}, ok_err);                               // normal
+  set_row(3, {15.0, 14.8, 14.7, 24.65, 14.2, 14.0}, ok_err);                               // one band 10 mag off
   set_row(4, {15.0, 14.8, 14.7, 14.65, 14.2, 14.0}, {0.02, 0.02, 0.5, 0.02, 0.03, 0.03});  // σ 0.5 > 0.2
-  set_row(5, {15.0, 14.8, 14.7, nan, nan, nan}, {0.02, -1.0, 0.02, 0.02, 0.03, 0.03});      // bad error → 2 bands
+  set_row(5, {15.0, 14.8, 14.7, nan, nan, nan}, {0.02, -1.0, 0.02, 0.02, 0.03, 0.03});     // bad error → 2 bands
   SamplerSettings s;
   s.samples = 32;
   s.bands_min = 3;
@@ -271,7 +270,8 @@ TEST(PosteriorSamplerTest, ErrorsBelowTheTrainingMinimumAreRaisedAndFlagged) {
   sampler.run(block_from(total), e);
   for (std::size_t r = 0; r < d.rows; ++r) {
     if (d.flags[r] & kFlagTooFewBands) continue;
-    for (int p = 0; p < 5; ++p) EXPECT_NEAR(d.median[r * 5 + p], e.median[r * 5 + p], 1e-4 * (1 + std::fabs(e.median[r * 5 + p]))) << r;
+    for (int p = 0; p < 5; ++p)
+      EXPECT_NEAR(d.median[r * 5 + p], e.median[r * 5 + p], 1e-4 * (1 + std::fabs(e.median[r * 5 + p]))) << r;
   }
 }
 
@@ -356,7 +356,8 @@ TEST(PosteriorSamplerTest, ResultsIndependentOfBatchSizeAndCompanions) {
   BlockResult r2;
   other.run(block_from(cat), r2);
   int differ = 0;
-  for (std::size_t i = 0; i < ref.median.size(); ++i) differ += std::abs(r2.median[i] - ref.median[i]) > 1e-3 * std::abs(ref.median[i]);
+  for (std::size_t i = 0; i < ref.median.size(); ++i)
+    differ += std::abs(r2.median[i] - ref.median[i]) > 1e-3 * std::abs(ref.median[i]);
   EXPECT_GT(differ, 50);
 }
 
@@ -431,8 +432,8 @@ TEST_F(PpcTest, ChiSquareOfOwnMagnitudesAndOffset) {
   for (std::uint64_t star = 0; star < 200; ++star) {
     Philox rng(4, star);
     for (int i = 0; i < 6; ++i) mag[i] = static_cast<float>(clean[i] + 3.0 + err[i] * rng.normal());
-    floored += ppc_chi2(*synth_, theta, bands.data(), mag.data(), err.data(), 6, scratch, work, nullptr, nullptr,
-                        0.03) / 200;
+    floored +=
+        ppc_chi2(*synth_, theta, bands.data(), mag.data(), err.data(), 6, scratch, work, nullptr, nullptr, 0.03) / 200;
   }
   for (int i = 0; i < 6; ++i) expected += err[i] * err[i] / (err[i] * err[i] + 0.03 * 0.03) / 6;
   EXPECT_NEAR(floored, expected, 0.12);
@@ -485,7 +486,8 @@ TEST_F(PpcTest, PValuesAreCalibratedOnStarsTheModelDescribes) {
     below50 += r.p < 0.5;
   }
   ASSERT_GT(computed, stars * 3 / 4);
-  EXPECT_NEAR(below05 / static_cast<double>(computed), 0.05, 0.035) << computed << " stars, " << below50 << " below 0.5";
+  EXPECT_NEAR(below05 / static_cast<double>(computed), 0.05, 0.035)
+      << computed << " stars, " << below50 << " below 0.5";
   EXPECT_NEAR(below50 / static_cast<double>(computed), 0.5, 0.12) << computed << " stars, " << below05 << " below 0.05";
 }
 

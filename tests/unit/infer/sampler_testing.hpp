@@ -168,7 +168,8 @@ inline TinyCatalog make_catalog(std::size_t rows, std::uint64_t seed = 5) {
     const double base = 14.0 + 3.0 * rng.uniform(), slope = -0.3 + 0.6 * rng.uniform();
     std::vector<std::size_t> order(F);
     for (std::size_t i = 0; i < F; ++i) order[i] = i;
-    for (std::size_t i = F - 1; i > 0; --i) std::swap(order[i], order[static_cast<std::size_t>(rng.uniform() * (i + 1))]);
+    for (std::size_t i = F - 1; i > 0; --i)
+      std::swap(order[i], order[static_cast<std::size_t>(rng.uniform() * (i + 1))]);
     for (std::size_t i = 0; i < std::min(k, F); ++i) {
       const std::size_t f = order[i];
       c.mag[r * F + f] = base + slope * static_cast<double>(f) + 0.05 * rng.normal();

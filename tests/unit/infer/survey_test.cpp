@@ -35,7 +35,8 @@ TEST(SurveyTest, ObservesWithLimitsMagnitudeDependentErrorsAndTheDocumentedNoise
     Philox rng(5, static_cast<std::uint64_t>(s)), replay(5, static_cast<std::uint64_t>(s));
     const int k = observe_survey_star(rng, pattern, clean.data(), sigma_sys, scale, mag.data(), err.data(), observed);
     // the reference magnitude comes from the stream's first uniform (inversion of ∝ e^{k m})
-    const double m_ref = std::log(std::exp(k_exp * lo) + replay.uniform() * (std::exp(k_exp * hi) - std::exp(k_exp * lo))) / k_exp;
+    const double m_ref =
+        std::log(std::exp(k_exp * lo) + replay.uniform() * (std::exp(k_exp * hi) - std::exp(k_exp * lo))) / k_exp;
     ASSERT_GE(m_ref, lo);
     ASSERT_LE(m_ref, hi);
     faint_half += m_ref > 0.5 * (lo + hi);

@@ -186,7 +186,8 @@ TEST(CatalogTest, GzippedCsvReadsAsThePlainFile) {
     EXPECT_EQ(x.id, y.id);
     EXPECT_EQ(x.mag.size(), y.mag.size());
     for (std::size_t i = 0; i < x.mag.size(); ++i) {
-      ASSERT_TRUE((std::isnan(x.mag[i]) && std::isnan(y.mag[i])) || x.mag[i] == y.mag[i]) << "row0 " << row0 << " i " << i;
+      ASSERT_TRUE((std::isnan(x.mag[i]) && std::isnan(y.mag[i])) || x.mag[i] == y.mag[i])
+          << "row0 " << row0 << " i " << i;
       ASSERT_TRUE((std::isnan(x.err[i]) && std::isnan(y.err[i])) || x.err[i] == y.err[i]);
     }
   }
@@ -198,7 +199,8 @@ TEST(CatalogTest, GzippedCsvReadsAsThePlainFile) {
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   }
-  expect_error<IoError>([&] { CatalogReader::open(truncated, kKnown); }, {truncated, "gzip stream is corrupt or truncated"});
+  expect_error<IoError>([&] { CatalogReader::open(truncated, kKnown); },
+                        {truncated, "gzip stream is corrupt or truncated"});
   for (const auto& p : {plain, zipped, truncated}) fs::remove(p);
 }
 
@@ -351,10 +353,11 @@ TEST(CatalogTest, TruncatedOrForeignFilesAreErrorsNamingTheFile) {
   expect_error<IoError>([&] { CatalogReader::open(truncated, kKnown); }, {truncated});
   std::string fake = write_text("fake.h5", "SDSS_g,SDSS_g_err\n17,0.1\n");
   expect_error<InputError>([&] { CatalogReader::open(fake, kKnown); },
-                            {fake, "not an HDF5 file", "a CSV catalogue must be named .csv"});
+                           {fake, "not an HDF5 file", "a CSV catalogue must be named .csv"});
   std::string fake_fits = write_text("fake.fits", "hello");
   expect_error<InputError>([&] { CatalogReader::open(fake_fits, kKnown); }, {fake_fits, "not a FITS file"});
-  expect_error<IoError>([&] { CatalogReader::open(temp_path("catalog", "missing.csv"), kKnown); }, {"missing.csv", "cannot open"});
+  expect_error<IoError>([&] { CatalogReader::open(temp_path("catalog", "missing.csv"), kKnown); },
+                        {"missing.csv", "cannot open"});
   std::string odd = write_text("cat.dat", "x");
   expect_error<InputError>([&] { CatalogReader::open(odd, kKnown); }, {"cannot tell the format"});
   for (const auto& p : {good, truncated, fake, fake_fits, odd}) fs::remove(p);

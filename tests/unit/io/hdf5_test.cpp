@@ -48,7 +48,10 @@ TEST(Hdf5Test, RoundTripsDatasetsStringsAndAttributes) {
 
 TEST(Hdf5Test, ErrorsNameTheFileAndObject) {
   std::string path = temp_file("errors.h5");
-  { auto f = h5::File::create(path); f.create_dataset<float>("t", {2, 2}); }
+  {
+    auto f = h5::File::create(path);
+    f.create_dataset<float>("t", {2, 2});
+  }
   auto f = h5::File::open(path);
   try {  // what a file given to us lacks is an input error (exit 2)
     f.dims("absent");
@@ -69,9 +72,17 @@ TEST(Hdf5Test, RejectsNonHdf5AndTruncatedFiles) {
   EXPECT_THROW(h5::File::open(text), IoError);
   EXPECT_THROW(h5::File::open(temp_file("does_not_exist.h5")), IoError);
   std::string path = temp_file("trunc.h5");
-  { auto f = h5::File::create(path); f.write<double>("x", std::vector<double>(1000, 1.0), {1000}); }
+  {
+    auto f = h5::File::create(path);
+    f.write<double>("x", std::vector<double>(1000, 1.0), {1000});
+  }
   std::filesystem::resize_file(path, 100);
-  EXPECT_THROW({ auto f = h5::File::open(path); f.read<double>("x"); }, IoError);
+  EXPECT_THROW(
+      {
+        auto f = h5::File::open(path);
+        f.read<double>("x");
+      },
+      IoError);
   std::remove(text.c_str());
   std::remove(path.c_str());
 }

@@ -58,12 +58,12 @@ TEST(SetEncoderTest, PaddedTokensDoNotLeakEvenWhenNaN) {
   auto ref = enc->forward(t.ids, t.mags, t.errs, t.mask);
   // Same stars in a wider layout with pads interleaved, holding NaN and invalid ids.
   auto ids = torch::tensor({{-7, 3, 0, 99, 5, 0, 12, 0}, {1, 2, 1000, 4, -1, 0, 5, 3}}, torch::kInt64);
-  auto mags = torch::tensor({{kNaN, 0.3f, -1.2f, kNaN, 0.8f, kNaN, kNaN, kNaN},
-                             {1.1f, -0.4f, kNaN, 0.2f, kNaN, 0.9f, -1.5f, kNaN}});
-  auto errs = torch::tensor({{kNaN, -1.0f, 0.5f, kNaN, 0.1f, kNaN, kNaN, kNaN},
-                             {0.2f, -0.3f, kNaN, 1.4f, kNaN, -2.0f, 0.6f, kNaN}});
-  auto mask = torch::tensor({{false, true, true, false, true, false, false, false},
-                             {true, true, false, true, false, true, true, false}});
+  auto mags = torch::tensor(
+      {{kNaN, 0.3f, -1.2f, kNaN, 0.8f, kNaN, kNaN, kNaN}, {1.1f, -0.4f, kNaN, 0.2f, kNaN, 0.9f, -1.5f, kNaN}});
+  auto errs = torch::tensor(
+      {{kNaN, -1.0f, 0.5f, kNaN, 0.1f, kNaN, kNaN, kNaN}, {0.2f, -0.3f, kNaN, 1.4f, kNaN, -2.0f, 0.6f, kNaN}});
+  auto mask = torch::tensor(
+      {{false, true, true, false, true, false, false, false}, {true, true, false, true, false, true, true, false}});
   auto out = enc->forward(ids, mags, errs, mask);
   EXPECT_TRUE(torch::isfinite(out).all().item<bool>());
   EXPECT_LT(max_abs_diff(out, ref), 1e-5);

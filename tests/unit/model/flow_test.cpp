@@ -128,8 +128,8 @@ TEST(ConditionalMafTest, DensityIntegratesToOneIn2D) {
     // The transform is far from volume-preserving: a missing or wrong Jacobian term
     // would move the integral by e^{±|log det|}, far more than 1 %.
     auto logdet = flow->to_base(z, ctx.narrow(0, c, 1)).second;
-    std::printf("2-D flow log|det| over samples (context %d): mean %.3f std %.3f\n", c,
-                logdet.mean().item<double>(), logdet.std().item<double>());
+    std::printf("2-D flow log|det| over samples (context %d): mean %.3f std %.3f\n", c, logdet.mean().item<double>(),
+                logdet.std().item<double>());
     EXPECT_GT(logdet.abs().mean().item<double>(), 0.3);
     const double mass = integrate(flow, ctx.narrow(0, c, 1), 2, -15.0, 15.0, 600);
     std::printf("2-D flow density integral (context %d): %.5f\n", c, mass);

@@ -12,13 +12,18 @@ namespace {
 
 TEST(NormalizerTest, FitsCentredMagnitudeAndParameterStatistics) {
   // 4 stars × 2 filters; star 2 lacks filter 0. Centres: 11, 21, 32, 16.
-  const std::vector<float> mags{10.f, 12.f,   //
-                                20.f, 22.f,   //
-                                std::numeric_limits<float>::quiet_NaN(), 32.f, 14.f, 18.f};
-  const std::vector<double> params{5000, 4.0, 0.0, 1.0, 3.1,  //
+  const std::vector<float> mags{10.f,
+                                12.f,  //
+                                20.f,
+                                22.f,  //
+                                std::numeric_limits<float>::quiet_NaN(),
+                                32.f,
+                                14.f,
+                                18.f};
+  const std::vector<double> params{5000,  4.0, 0.0,  1.0, 3.1,  //
                                    10000, 3.0, -1.0, 0.5, 3.3,  //
-                                   4000, 2.0, -0.5, 2.0, 2.9,  //
-                                   6000, 1.0, 0.5, 0.1, 3.0};
+                                   4000,  2.0, -0.5, 2.0, 2.9,  //
+                                   6000,  1.0, 0.5,  0.1, 3.0};
   Normalizer norm;
   norm.fit(mags.data(), params.data(), 4, 2);
   ASSERT_EQ(norm.n_filters(), 2);
@@ -121,8 +126,8 @@ TEST(NormalizerTest, PhysicalTransformRoundTripAndJacobianMatchFiniteDifferences
     }
     EXPECT_NEAR(analytic[row].item<double>(), numeric, 1e-5) << "row " << row;
   }
-  auto support = physical_support(torch::tensor({{5000.0, 4.0, 0.0, 0.0, 3.1}, {5000.0, 4.0, 0.0, 0.1, 3.1}},
-                                                torch::kFloat64));
+  auto support =
+      physical_support(torch::tensor({{5000.0, 4.0, 0.0, 0.0, 3.1}, {5000.0, 4.0, 0.0, 0.1, 3.1}}, torch::kFloat64));
   EXPECT_FALSE(support[0].item<bool>());
   EXPECT_TRUE(support[1].item<bool>());
 }

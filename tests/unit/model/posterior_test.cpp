@@ -28,9 +28,7 @@ Normalizer example_normalizer(int n_filters) {
 }
 
 torch::Tensor example_theta() {
-  return torch::tensor({{5772.0, 4.44, 0.0, 0.05, 3.1},
-                        {4200.0, 1.5, -1.2, 2.5, 3.4},
-                        {9000.0, 4.0, 0.2, 0.004, 2.9}},
+  return torch::tensor({{5772.0, 4.44, 0.0, 0.05, 3.1}, {4200.0, 1.5, -1.2, 2.5, 3.4}, {9000.0, 4.0, 0.2, 0.004, 2.9}},
                        torch::kFloat64);
 }
 
@@ -103,8 +101,8 @@ TEST(PosteriorEstimatorTest, NamedStateRoundTripsAndRejectsMismatches) {
   // All parameters and buffers are there.
   std::vector<std::string> names;
   for (const auto& e : state) names.push_back(e.first);
-  for (const char* expect : {"encoder.cls", "encoder.layers.1.qkv.weight", "flow.blocks.2.mask_out",
-                             "flow.perm0", "flow.mixture_head.bias", "normalizer.param_std", "rng.dropout"}) {
+  for (const char* expect : {"encoder.cls", "encoder.layers.1.qkv.weight", "flow.blocks.2.mask_out", "flow.perm0",
+                             "flow.mixture_head.bias", "normalizer.param_std", "rng.dropout"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), expect), names.end()) << expect;
   }
   EXPECT_EQ(state.size(), a->parameters().size() + a->buffers().size() + 1);
@@ -186,9 +184,8 @@ TEST(PosteriorEstimatorTest, ShortTrainingOnAToyProblemReducesTheLoss) {
     auto av = theta.select(1, 3);
     auto g = theta.select(1, 1);
     // Colours driven by Teff and A_V (and weakly log g), plus a free zero point.
-    auto m = torch::stack({-8.0 * lt + 1.2 * av, -4.0 * lt + 0.8 * av + 0.05 * g, -1.0 * lt + 0.4 * av,
-                           0.5 * lt + 0.1 * av},
-                          1);
+    auto m = torch::stack(
+        {-8.0 * lt + 1.2 * av, -4.0 * lt + 0.8 * av + 0.05 * g, -1.0 * lt + 0.4 * av, 0.5 * lt + 0.1 * av}, 1);
     return (m + 12.0).to(torch::kFloat32);
   };
   auto theta_train = draw_theta(n_train, 1);

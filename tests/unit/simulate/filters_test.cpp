@@ -64,11 +64,11 @@ TEST(FilterRegistryTest, LoadsTheProjectRegistry) {
   ASSERT_EQ(paper.size(), 25u);
   // The published code's 25 bands (issue 10 §3): GALEX FUV out (chromospheric for FGKM
   // stars), SkyMapper v in.
-  const std::vector<std::string> published{
-      "Gaia_G",      "Gaia_BP",     "Gaia_RP",     "GALEX_NUV",   "PS1_g",       "PS1_r",   "PS1_i",
-      "PS1_z",       "PS1_y",       "SDSS_u",      "SDSS_g",      "SDSS_r",      "SDSS_i",  "SDSS_z",
-      "SkyMapper_u", "SkyMapper_v", "SkyMapper_g", "SkyMapper_r", "SkyMapper_i", "SkyMapper_z",
-      "2MASS_J",     "2MASS_H",     "2MASS_Ks",    "WISE_W1",     "WISE_W2"};
+  const std::vector<std::string> published{"Gaia_G",      "Gaia_BP",     "Gaia_RP",     "GALEX_NUV",   "PS1_g",
+                                           "PS1_r",       "PS1_i",       "PS1_z",       "PS1_y",       "SDSS_u",
+                                           "SDSS_g",      "SDSS_r",      "SDSS_i",      "SDSS_z",      "SkyMapper_u",
+                                           "SkyMapper_v", "SkyMapper_g", "SkyMapper_r", "SkyMapper_i", "SkyMapper_z",
+                                           "2MASS_J",     "2MASS_H",     "2MASS_Ks",    "WISE_W1",     "WISE_W2"};
   EXPECT_EQ(paper, published);
   EXPECT_EQ(reg.resolve("paper"), paper);
   const auto standard = reg.set("standard");  // the default training set: FUV only by name

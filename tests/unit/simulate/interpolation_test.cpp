@@ -23,7 +23,7 @@ namespace {
 
 using irisml::test_support::expect_error;
 
-const std::vector<std::string> kBands = {"Gaia_G", "Gaia_BP", "Gaia_RP", "SDSS_u",   "SDSS_g",  "SDSS_r",
+const std::vector<std::string> kBands = {"Gaia_G", "Gaia_BP",   "Gaia_RP", "SDSS_u",   "SDSS_g", "SDSS_r",
                                          "PS1_g",  "GALEX_NUV", "2MASS_J", "2MASS_Ks", "WISE_W1"};
 // Where the flux is most convex in Teff and the linear blend was measured too bright.
 const std::vector<std::string> kBlueBands = {"Gaia_BP", "SDSS_u", "SDSS_g", "PS1_g", "GALEX_NUV"};
@@ -139,8 +139,8 @@ TEST_F(LeaveOneOutCk04Test, SynthesizerUsesTheLogBlendAndKeepsNodes) {
   const auto [i0, i1] = phot_->active_range();
   // A node: the model's own photometry (the node's spectrum is returned exactly).
   ASSERT_TRUE(synth.magnitudes({5750, 4.5, 0.0, 0.0, 3.1}, mags.data(), work));
-  const float* f = grid_->spectrum(5, static_cast<std::size_t>(std::find(grid_->teff.begin(), grid_->teff.end(),
-                                                                         5750.0) - grid_->teff.begin()), 9);
+  const float* f = grid_->spectrum(
+      5, static_cast<std::size_t>(std::find(grid_->teff.begin(), grid_->teff.end(), 5750.0) - grid_->teff.begin()), 9);
   std::vector<double> node(f + i0, f + i1);
   phot_->magnitudes_active(node.data(), 0.0, 3.1, dilution_mag(1.0, 10.0), expect.data());
   for (std::size_t b = 0; b < kBands.size(); ++b) EXPECT_NEAR(mags[b], expect[b], 1e-9) << kBands[b];
@@ -191,7 +191,8 @@ SpectralGrid exponential_grid() {
     for (std::size_t t = 0; t < g.n_teff(); ++t)
       for (std::size_t l = 0; l < g.n_logg(); ++l)
         for (std::size_t i = 0; i < g.n_wave(); ++i)
-          g.flux[g.node_index(m, t, l) * g.n_wave() + i] = static_cast<float>(exp_flux(g.teff[t], g.logg[l], g.mh[m], i));
+          g.flux[g.node_index(m, t, l) * g.n_wave() + i] =
+              static_cast<float>(exp_flux(g.teff[t], g.logg[l], g.mh[m], i));
   g.source = "exponential test grid";
   g.check();
   return g;
@@ -266,7 +267,7 @@ TEST(InterpolationTest, ZeroFluxStaysZeroAndBlendsGeometrically) {
   EXPECT_EQ(out, (std::vector<double>{0.0, 0.0, 8.0}));
   const double mid = std::sqrt(4000.0 * 5000.0);
   ASSERT_TRUE(interp.spectrum(mid, 4.0, 0.0, out.data()));
-  EXPECT_EQ(out[0], 0.0);                                            // both corners 0
+  EXPECT_EQ(out[0], 0.0);                                           // both corners 0
   EXPECT_NEAR(out[1], std::sqrt(kFluxFloor * 4.0), 1e-5 * out[1]);  // 0 counts as kFluxFloor
   EXPECT_LT(out[1], 1e-18);
   EXPECT_NEAR(out[2], 4.0, 4e-6);  // sqrt(8 · 2)

@@ -51,7 +51,8 @@ TEST(LikelihoodTest, OffsetMarginalMatchesNumericalIntegration) {
 TEST(LikelihoodTest, PeaksAtTheTrueParametersForNoiseFreePhotometry) {
   auto grid = test_support::ck04_grid();
   FilterRegistry registry = test_support::project_registry();
-  Synthesizer synth(grid, registry, {"Gaia_G", "Gaia_BP", "Gaia_RP", "SDSS_u", "SDSS_g", "2MASS_J", "2MASS_Ks", "WISE_W1"});
+  Synthesizer synth(grid, registry,
+                    {"Gaia_G", "Gaia_BP", "Gaia_RP", "SDSS_u", "SDSS_g", "2MASS_J", "2MASS_Ks", "WISE_W1"});
   Prior prior(PriorConfig{}, *grid);
   PhotometricPosterior post(synth, prior);
   const StarParameters truth{5800.0, 4.3, -0.2, 0.4, 3.1};
@@ -61,8 +62,9 @@ TEST(LikelihoodTest, PeaksAtTheTrueParametersForNoiseFreePhotometry) {
   for (int b = 0; b < static_cast<int>(mags.size()); ++b) star.add(b, mags[static_cast<std::size_t>(b)], 0.02, 0.0);
   PhotometricPosterior::Workspace ws;
   const double at_truth = post.log_likelihood(truth, star, ws);
-  for (const StarParameters& off : {StarParameters{5900.0, 4.3, -0.2, 0.4, 3.1}, StarParameters{5800.0, 4.3, -0.2, 0.5, 3.1},
-                                    StarParameters{5800.0, 4.3, 0.2, 0.4, 3.1}}) {
+  for (const StarParameters& off :
+       {StarParameters{5900.0, 4.3, -0.2, 0.4, 3.1}, StarParameters{5800.0, 4.3, -0.2, 0.5, 3.1},
+        StarParameters{5800.0, 4.3, 0.2, 0.4, 3.1}}) {
     EXPECT_LT(post.log_likelihood(off, star, ws), at_truth - 1.0);
   }
   // outside the grid: likelihood 0; outside the prior: density 0

@@ -206,10 +206,16 @@ TEST(NoiseTest, ItemsRoundTripAndBadItemsNameTheSource) {
   EXPECT_DOUBLE_EQ(back.sigma_max, 0.15);
   EXPECT_DOUBLE_EQ(back.sigma_floor, 0.02);
   EXPECT_EQ(NoiseModel::from_items({}, "test").bands_min, NoiseModel{}.bands_min);
-  expect_input_error([] { NoiseModel::from_items({{"noise.sigma_max", "0.2x"}}, "checkpoint 'a.h5'"); },
-                     "checkpoint 'a.h5': noise.sigma_max = '0.2x'");
-  expect_input_error([] { NoiseModel::from_items({{"noise.bands", "3"}}, "checkpoint 'a.h5'"); },
-                     "unknown noise setting 'noise.bands'");
+  expect_input_error(
+      [] {
+        NoiseModel::from_items({{"noise.sigma_max", "0.2x"}}, "checkpoint 'a.h5'");
+      },
+      "checkpoint 'a.h5': noise.sigma_max = '0.2x'");
+  expect_input_error(
+      [] {
+        NoiseModel::from_items({{"noise.bands", "3"}}, "checkpoint 'a.h5'");
+      },
+      "unknown noise setting 'noise.bands'");
   expect_input_error([] { NoiseModel::from_items({{"noise.bands_min", "0"}}, "x"); }, "noise.bands_min = 0");
 }
 

@@ -30,10 +30,9 @@ struct Fixture {
   std::shared_ptr<const SpectralGrid> grid;
   FilterRegistry registry;
   static const Fixture& get() {
-    static const Fixture f{std::make_shared<const SpectralGrid>(
-                               import_ck04(join_path(IRISML_TEST_DATA_DIR, "spectra/ck04models"))),
-                           FilterRegistry::load(std::string(IRISML_SOURCE_DIR) + "/configs/filters.ini",
-                                                IRISML_TEST_DATA_DIR)};
+    static const Fixture f{
+        std::make_shared<const SpectralGrid>(import_ck04(join_path(IRISML_TEST_DATA_DIR, "spectra/ck04models"))),
+        FilterRegistry::load(std::string(IRISML_SOURCE_DIR) + "/configs/filters.ini", IRISML_TEST_DATA_DIR)};
     return f;
   }
 };

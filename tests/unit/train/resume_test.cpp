@@ -86,7 +86,7 @@ TEST_F(ResumeTest, StraightRunTrainsAndLogs) {
   EXPECT_TRUE(std::isfinite(straight_->val_loss));
   EXPECT_TRUE(fs::exists(dir_ + "/straight/best.h5"));
   auto ckpt = load_checkpoint(dir_ + "/straight/checkpoint.h5", /*with_optimizer=*/false);
-  EXPECT_EQ(ckpt.noise.size(), 7u);  // with noise.sigma_sys
+  EXPECT_EQ(ckpt.noise.size(), 7u);                                                         // with noise.sigma_sys
   EXPECT_EQ(ckpt.noise[0], (std::pair<std::string, std::string>("noise.bands_max", "0")));  // sorted by name
   bool found = false;
   for (const auto& [key, value] : ckpt.noise) found = found || (key == "noise.bands_min" && value == "3");

@@ -125,12 +125,12 @@ TEST_F(TrainMpiTest, SameParametersWhateverTheRankCount) {
       }
       std::string worst;
       const double rel = test_util::max_relative_difference(a, b, &worst);
-      EXPECT_LT(rel, 1e-5) << "1x64 vs " << ranks << "x" << 64 / ranks << " (adam eps " << eps << "): tensor "
-                           << worst;
+      EXPECT_LT(rel, 1e-5) << "1x64 vs " << ranks << "x" << 64 / ranks << " (adam eps " << eps << "): tensor " << worst;
       if (world_rank() == 0) {
-        std::printf("[ equivalence ] adam_eps %g%s: 1x64 vs %dx%d after 5 steps: max per-tensor relative "
-                    "difference %.3g (%s)\n",
-                    eps, eps < 1e-7 ? " (key biases excluded)" : "", ranks, 64 / ranks, rel, worst.c_str());
+        std::printf(
+            "[ equivalence ] adam_eps %g%s: 1x64 vs %dx%d after 5 steps: max per-tensor relative "
+            "difference %.3g (%s)\n",
+            eps, eps < 1e-7 ? " (key biases excluded)" : "", ranks, 64 / ranks, rel, worst.c_str());
       }
       if (eps > 1e-7) {
         EXPECT_LT(test_util::max_relative_difference(reference.optimizer_state, other.optimizer_state), 1e-4);

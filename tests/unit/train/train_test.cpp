@@ -125,13 +125,13 @@ TEST(AdamTest, StateRoundTripsAndContinuesIdentically) {
 
 TEST(LrScheduleTest, WarmupThenCosineToMinimum) {
   LrSchedule s{1e-3, 1e-5, 10, 110};
-  EXPECT_NEAR(s.at(0), 1e-4, 1e-15);        // first warm-up step: lr/warmup
+  EXPECT_NEAR(s.at(0), 1e-4, 1e-15);  // first warm-up step: lr/warmup
   EXPECT_NEAR(s.at(4), 5e-4, 1e-15);
-  EXPECT_NEAR(s.at(9), 1e-3, 1e-15);        // end of warm-up
-  EXPECT_NEAR(s.at(10), 1e-3, 1e-15);       // cosine starts at the peak
+  EXPECT_NEAR(s.at(9), 1e-3, 1e-15);                  // end of warm-up
+  EXPECT_NEAR(s.at(10), 1e-3, 1e-15);                 // cosine starts at the peak
   EXPECT_NEAR(s.at(60), 0.5 * (1e-3 + 1e-5), 1e-12);  // half way down
   EXPECT_NEAR(s.at(110), 1e-5, 1e-15);
-  EXPECT_NEAR(s.at(500), 1e-5, 1e-15);      // stays at the minimum
+  EXPECT_NEAR(s.at(500), 1e-5, 1e-15);  // stays at the minimum
   EXPECT_GT(s.at(30), s.at(31));
   LrSchedule flat{2e-3, 0.0, 0, 0};
   EXPECT_DOUBLE_EQ(flat.at(7), 2e-3);
@@ -386,7 +386,8 @@ TEST_F(TrainFilesTest, BatchObservationsDependOnlyOnTheStar) {
   ASSERT_EQ(na, nb);
   EXPECT_GE(na, 2);
   for (std::int64_t s = 0; s < na; ++s) {
-    EXPECT_EQ(a.observations.filter_ids[1][s].item<std::int64_t>(), b.observations.filter_ids[0][s].item<std::int64_t>());
+    EXPECT_EQ(a.observations.filter_ids[1][s].item<std::int64_t>(),
+              b.observations.filter_ids[0][s].item<std::int64_t>());
     EXPECT_EQ(a.observations.magnitudes[1][s].item<float>(), b.observations.magnitudes[0][s].item<float>());
     EXPECT_EQ(a.observations.errors[1][s].item<float>(), b.observations.errors[0][s].item<float>());
   }
@@ -458,8 +459,8 @@ TEST(QualityReportTest, OfAGivenCheckpoint) {
   q.train_data = train_path ? train_path : "";
   auto report = evaluate_quality(model, ckpt.filters, q, MPI_COMM_SELF);
   std::cout << "checkpoint " << ckpt_path << " (step " << ckpt.step << ", val_loss " << ckpt.last_val_loss << "), "
-            << report.stars << " test stars, " << report.mean_bands << " bands per star on average, "
-            << report.seconds << " s\n"
+            << report.stars << " test stars, " << report.mean_bands << " bands per star on average, " << report.seconds
+            << " s\n"
             << report.markdown();
 }
 

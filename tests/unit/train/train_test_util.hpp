@@ -43,9 +43,9 @@ inline void write_training_set(const std::string& path, std::int64_t n, int n_fi
     const double distance_modulus = rng.uniform(5.0, 12.0);
     for (int j = 0; j < n_filters; ++j) {
       const double x = static_cast<double>(j) / std::max(1, n_filters - 1);  // "wavelength" 0..1
-      mags[static_cast<std::size_t>(i * n_filters + j)] = static_cast<float>(
-          distance_modulus + 4.0 * (3.8 - log_teff) * (1.0 - x) + p[3] * (1.5 - x) * (p[4] / 3.1) +
-          0.1 * p[2] * (1.0 - x) + 0.05 * (p[1] - 3.0) * x * x);
+      mags[static_cast<std::size_t>(i * n_filters + j)] =
+          static_cast<float>(distance_modulus + 4.0 * (3.8 - log_teff) * (1.0 - x) + p[3] * (1.5 - x) * (p[4] / 3.1) +
+                             0.1 * p[2] * (1.0 - x) + 0.05 * (p[1] - 3.0) * x * x);
     }
   }
   auto f = h5::File::create(path);
