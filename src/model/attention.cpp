@@ -342,28 +342,34 @@ std::int64_t prob_layout(const PackedLayout& layout, bool cls_only, std::int64_t
 }
 
 // Runs the fused kernel forward. q/k/v are (rows, ≥ M) float32 with unit column stride.
+// The kernel's view of q, k, v (rows of M = heads × dh floats) and of the softmax weights.
+Problem make_problem(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const PackedLayout& layout,
+                     bool cls_only, std::int64_t heads, float* probs, const std::vector<std::int64_t>& starts) {
+  const std::int64_t dh = q.size(1) / heads;
+  return Problem{q.data_ptr<float>(),
+                 q.stride(0),
+                 k.data_ptr<float>(),
+                 k.stride(0),
+                 v.data_ptr<float>(),
+                 v.stride(0),
+                 layout.offsets.data_ptr<std::int64_t>(),
+                 cls_only,
+                 heads,
+                 dh,
+                 static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh))),
+                 probs,
+                 starts.data()};
+}
+
 torch::Tensor fused_forward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                             const PackedLayout& layout, bool cls_only, std::int64_t heads, double dropout_p,
                             std::uint64_t key, torch::Tensor& probs_out) {
   const std::int64_t M = q.size(1);
-  const std::int64_t dh = M / heads;
   std::vector<std::int64_t> starts;
   const std::int64_t n_probs = prob_layout(layout, cls_only, heads, starts);
   auto probs = torch::empty({n_probs}, q.options());
   auto out = torch::empty({q.size(0), M}, q.options());
-  Problem p{q.data_ptr<float>(),
-            q.stride(0),
-            k.data_ptr<float>(),
-            k.stride(0),
-            v.data_ptr<float>(),
-            v.stride(0),
-            layout.offsets.data_ptr<std::int64_t>(),
-            cls_only,
-            heads,
-            dh,
-            static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh))),
-            probs.data_ptr<float>(),
-            starts.data()};
+  const Problem p = make_problem(q, k, v, layout, cls_only, heads, probs.data_ptr<float>(), starts);
   const DropoutRule drop(dropout_p, key);
   float* o = out.data_ptr<float>();
   const std::int64_t n_tasks = layout.batch * heads;
@@ -380,22 +386,9 @@ void fused_backward(const torch::Tensor& q, const torch::Tensor& k, const torch:
                     double dropout_p, std::uint64_t key, float* dq, std::int64_t dq_stride, float* dk,
                     std::int64_t dk_stride, float* dv, std::int64_t dv_stride) {
   const std::int64_t M = q.size(1);
-  const std::int64_t dh = M / heads;
   std::vector<std::int64_t> starts;
   prob_layout(layout, cls_only, heads, starts);
-  Problem p{q.data_ptr<float>(),
-            q.stride(0),
-            k.data_ptr<float>(),
-            k.stride(0),
-            v.data_ptr<float>(),
-            v.stride(0),
-            layout.offsets.data_ptr<std::int64_t>(),
-            cls_only,
-            heads,
-            dh,
-            static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh))),
-            const_cast<float*>(probs.data_ptr<float>()),
-            starts.data()};
+  const Problem p = make_problem(q, k, v, layout, cls_only, heads, const_cast<float*>(probs.data_ptr<float>()), starts);
   const DropoutRule drop(dropout_p, key);
   auto g = dout.contiguous();
   const float* go = g.data_ptr<float>();
