@@ -57,9 +57,32 @@ std::vector<int> parameter_order(const std::vector<std::string>& stored, const s
   return order;
 }
 
+// The root attributes that make a file a posterior file this irisml reads.
+void check_posterior_format(const h5::File& f) {
+  if (!f.has_attr("/", "format") || f.attr_string("/", "format") != P::kFormat) {
+    fail_input("'{}' is not a posterior file: root attribute format should be '{}' (written by `irisml sample`)",
+               f.path(), P::kFormat);
+  }
+  if (f.has_attr("/", "format_version")) {
+    auto v = f.attr_int("/", "format_version");
+    if (v != P::kFormatVersion) {
+      fail_input("posterior file '{}' has format_version {}; this irisml reads version {}", f.path(), v,
+                 P::kFormatVersion);
+    }
+  }
+}
+
 }  // namespace
 
 bool has_importance(const std::string& path) { return h5::File::open(path).exists("importance/median"); }
+
+std::vector<std::uint32_t> read_posterior_flags(const std::string& path) {
+  h5::File f = h5::File::open(path);
+  check_posterior_format(f);
+  if (!f.exists("flags")) fail_input("posterior file '{}' lacks dataset /flags (see docs/posterior_format.md)", path);
+  if (f.dims("flags").size() != 1) fail_input("posterior file '{}': /flags is not one value per star", path);
+  return f.read<std::uint32_t>("flags");
+}
 
 PosteriorSummary read_posterior_summary(const std::string& path, const std::string& variant) {
   if (variant != "flow" && variant != "importance") {
@@ -69,16 +92,7 @@ PosteriorSummary read_posterior_summary(const std::string& path, const std::stri
   h5::File f = h5::File::open(path);
   PosteriorSummary s;
   s.path = path;
-  if (!f.has_attr("/", "format") || f.attr_string("/", "format") != P::kFormat) {
-    fail_input("'{}' is not a posterior file: root attribute format should be '{}' (written by `irisml sample`)", path,
-               P::kFormat);
-  }
-  if (f.has_attr("/", "format_version")) {
-    auto v = f.attr_int("/", "format_version");
-    if (v != P::kFormatVersion) {
-      fail_input("posterior file '{}' has format_version {}; this irisml reads version {}", path, v, P::kFormatVersion);
-    }
-  }
+  check_posterior_format(f);
   if (f.has_attr("/", "model")) s.model = f.attr_string("/", "model");
   if (!f.exists(g + "median")) {
     fail_input("posterior file '{}' lacks dataset /{}median{}", path, g,

@@ -55,6 +55,8 @@ struct PosteriorSummary {
 // the summaries: "flow" (the root datasets) or "importance" (/importance/*, with
 // /importance/samples as the samples when present; see posterior_format.md).
 PosteriorSummary read_posterior_summary(const std::string& path, const std::string& variant = "flow");
+// Only /flags (one per star) of a posterior file, after the same format check.
+std::vector<std::uint32_t> read_posterior_flags(const std::string& path);
 // Whether the file holds importance-reweighted summaries (/importance/median).
 bool has_importance(const std::string& path);
 

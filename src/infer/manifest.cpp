@@ -55,10 +55,9 @@ void read_status(ManifestRow& row) {
 
 void check_output(ManifestRow& row) {
   try {
-    const auto s = read_posterior_summary(row.output);
-    row.stars = s.stars;
-    for (std::uint64_t i = 0; i < s.stars; ++i) {
-      const std::uint32_t flags = s.flags[i];
+    const auto all_flags = read_posterior_flags(row.output);
+    row.stars = all_flags.size();
+    for (const std::uint32_t flags : all_flags) {
       if (flags == 0) ++row.clean;
       for (std::size_t b = 0; b < 6; ++b) row.flagged[b] += (flags & kFlagBits[b]) ? 1 : 0;
     }

@@ -5,31 +5,15 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cmath>
-#include <csignal>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <map>
 #include <numeric>
-#include <optional>
-#include <sstream>
 #include <thread>
 
-#include "core/chi2.hpp"
 #include "core/cpu_runtime.hpp"
 #include "core/error.hpp"
-#include "core/stop_signal.hpp"
-#include "core/text.hpp"
 #include "core/log.hpp"
-#include "core/paths.hpp"
 #include "core/rng.hpp"
-#include "core/shard.hpp"
-#include "distributed/collectives.hpp"
 #include "infer/summary.hpp"
-#include "io/catalog.hpp"
-#include "io/hdf5.hpp"
 #include "model/config.hpp"
 #include "model/normalizer.hpp"
 #include "simulate/likelihood.hpp"

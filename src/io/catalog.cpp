@@ -46,8 +46,6 @@ bool starts_with_bytes(const std::string& path, const char* magic, std::size_t n
   return std::memcmp(buf.data(), magic, n) == 0;
 }
 
-bool is_gzip(const std::string& path) { return starts_with_bytes(path, "\x1f\x8b", 2); }
-
 }  // namespace
 
 const char* to_string(CatalogFormat format) {
@@ -275,16 +273,19 @@ class CsvSource final : public CatalogReader::Source {
     std::string line;
     std::uint64_t line_no = 0;
     bool header = false;
-    bool yaml = false;                    // inside the ECSV YAML header ('# ---' seen)
-    std::vector<std::string> yaml_names;  // column names the ECSV header declares
+    bool ecsv = false;  // first line '# %ECSV': the '#' lines before the header row are its YAML header
+    EcsvHeader yaml;
     for (std::uint64_t offset = in_.tell(); in_.next(line); offset = in_.tell()) {
       ++line_no;
       strip_cr(line);
       // a UTF-8 byte-order mark (spreadsheet exports) is not part of the first column's name
       if (line_no == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
-      if (line_no == 1 && line.compare(0, 7, "# %ECSV") == 0) ecsv_ = true;
-      if (ecsv_ && !header && !line.empty() && line[0] == '#') {
-        read_ecsv_header_line(line, line_no, yaml, yaml_names);
+      if (line_no == 1 && line.compare(0, 7, "# %ECSV") == 0) {
+        ecsv = true;
+        delimiter_ = ' ';  // ECSV's default; ',' only when the YAML says so
+      }
+      if (ecsv && !header && !line.empty() && line[0] == '#') {
+        read_ecsv_header_line(line, line_no, yaml);
         continue;
       }
       if (skip_line(line)) continue;
@@ -301,7 +302,7 @@ class CsvSource final : public CatalogReader::Source {
           index_[name] = i;
           columns_.push_back(name);
         }
-        if (ecsv_) check_ecsv_names(yaml_names, line_no);
+        if (ecsv) check_ecsv_names(yaml.names, line_no);
         continue;
       }
       if (fields.size() != columns_.size()) {
@@ -435,22 +436,26 @@ class CsvSource final : public CatalogReader::Source {
     if (r < n) fail_io("catalogue '{}' changed while being read (ends before row {})", path_, row0 + r);
   }
 
+  // What the ECSV YAML header has said so far.
+  struct EcsvHeader {
+    bool open = false;               // '# ---' seen
+    std::string section;             // the top-level key being read
+    std::vector<std::string> names;  // the column names its datatype list declares
+  };
+
   // One '#' line before an ECSV file's header row: '# ---' opens the YAML, whose
   // 'delimiter:' and column 'name:' entries are kept.
-  void read_ecsv_header_line(const std::string& line, std::uint64_t line_no, bool& yaml,
-                             std::vector<std::string>& names) {
-    // (ECSV default delimiter is a space; ',' only when the YAML says so)
-    if (line_no == 1) delimiter_ = ' ';
+  void read_ecsv_header_line(const std::string& line, std::uint64_t line_no, EcsvHeader& yaml) {
     std::string body = line.substr(1);
     if (!body.empty() && body[0] == ' ') body.erase(0, 1);
     if (trim(body) == "---") {
-      yaml = true;
+      yaml.open = true;
       return;
     }
-    if (!yaml) return;
+    if (!yaml.open) return;
     const std::string t = trim(body);
     if (!body.empty() && body[0] != ' ' && body[0] != '-') {  // a top-level key opens a section
-      yaml_section_ = trim(body.substr(0, body.find(':')));
+      yaml.section = trim(body.substr(0, body.find(':')));
     }
     if (t.compare(0, 10, "delimiter:") == 0) {
       std::string d = trim(t.substr(10));
@@ -466,7 +471,7 @@ class CsvSource final : public CatalogReader::Source {
       return;
     }
     // a column of the datatype list: '- {name: x, datatype: float64, ...}' or block style '- name: x'
-    if (yaml_section_ != "datatype") return;
+    if (yaml.section != "datatype") return;
     std::size_t at = std::string::npos;
     if (t.compare(0, 9, "- {name: ") == 0) at = 9;
     if (t.compare(0, 8, "- name: ") == 0) at = 8;
@@ -478,7 +483,7 @@ class CsvSource final : public CatalogReader::Source {
     } else {
       name = trim(name.substr(0, name.find_first_of(",}")));
     }
-    names.push_back(name);
+    yaml.names.push_back(name);
   }
 
   // The ECSV header row must name the columns the YAML header declares, in order.
@@ -498,9 +503,7 @@ class CsvSource final : public CatalogReader::Source {
 
   std::string path_;
   mutable TextLines in_;
-  bool ecsv_ = false;
   char delimiter_ = ',';
-  std::string yaml_section_;  // the top-level YAML key being read
   std::vector<std::string> columns_;
   std::map<std::string, std::size_t> index_;
   std::uint64_t header_line_ = 0;
@@ -597,7 +600,7 @@ std::unique_ptr<CatalogReader::Source> open_source(const std::string& path, Cata
                : looks_like_text(path) ? "; it holds text: a CSV catalogue must be named .csv"
                                        : "; truncated, or another format?");
   }
-  if (fits_sig || ((ext == "fits" || ext == "fit" || ext == "fts") && is_gzip(path))) {
+  if (fits_sig || ((ext == "fits" || ext == "fit" || ext == "fts") && is_gzip_file(path))) {
     format = CatalogFormat::Fits;
     return std::make_unique<FitsSource>(path);
   }

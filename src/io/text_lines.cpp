@@ -1,5 +1,6 @@
 #include "io/text_lines.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <vector>

@@ -33,6 +33,14 @@ std::string write_text(const std::string& name, const std::string& content) {
   return path;
 }
 
+// The first 1/`divisor` of `path`'s bytes as a new scratch file `name` (a cut-off download).
+std::string truncated_copy(const std::string& path, const std::string& name, std::size_t divisor) {
+  const std::string bytes = test_support::read_bytes(path);
+  const std::string out = temp_path("catalog", name);
+  std::ofstream(out, std::ios::binary) << bytes.substr(0, bytes.size() / divisor);
+  return out;
+}
+
 bool absent(const CatalogBlock& b, std::size_t row, std::size_t f) {
   std::size_t nf = b.mag.size() / b.rows;
   return std::isnan(b.mag[row * nf + f]) && std::isnan(b.err[row * nf + f]);
@@ -193,12 +201,7 @@ TEST(CatalogTest, GzippedCsvReadsAsThePlainFile) {
   }
   EXPECT_EQ(b.read(5999, 1).id, (std::vector<std::string>{"star-5999"}));
   // a truncated download is an error naming the file, never a short catalogue
-  std::string truncated = temp_path("catalog", "gz_truncated.csv.gz");
-  {
-    std::ifstream in(zipped, std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
-  }
+  std::string truncated = truncated_copy(zipped, "gz_truncated.csv.gz", 2);
   expect_error<IoError>([&] { CatalogReader::open(truncated, kKnown); },
                         {truncated, "gzip stream is corrupt or truncated"});
   for (const auto& p : {plain, zipped, truncated}) fs::remove(p);
@@ -344,12 +347,7 @@ TEST(CatalogTest, Hdf5ReadsRowRangesTruthAndCountsDrops) {
 // is the user's input (exit 2), and the message says what it holds.
 TEST(CatalogTest, TruncatedOrForeignFilesAreErrorsNamingTheFile) {
   std::string good = write_hdf5_catalog("good.h5", false);
-  std::string truncated = temp_path("catalog", "truncated.h5");
-  {
-    std::ifstream in(good, std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
-  }
+  std::string truncated = truncated_copy(good, "truncated.h5", 3);
   expect_error<IoError>([&] { CatalogReader::open(truncated, kKnown); }, {truncated});
   std::string fake = write_text("fake.h5", "SDSS_g,SDSS_g_err\n17,0.1\n");
   expect_error<InputError>([&] { CatalogReader::open(fake, kKnown); },
