@@ -18,6 +18,7 @@
 #include "model/config.hpp"
 #include "simulate/filters.hpp"
 #include "simulate/noise.hpp"
+#include "simulate/photometry.hpp"
 #include "train/bench.hpp"
 #include "train/checkpoint.hpp"
 #include "train/evaluate.hpp"
@@ -66,6 +67,8 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
               "a checkpoint is written and the exit code is 3 (rerun with --resume; jobs/train.sbatch does this).",
               "mpirun -np N irisml train --config configs/paper.ini --data train.h5 [--validation val.h5] --output-dir "
               "run/ [--epochs E] [--max-steps K] [--batch-size B] [--resume | --overwrite] [--device cpu|cuda]\n"
+              "fine-tune: irisml train --init-from old/checkpoint.h5 --data with_new_bands.h5 --output-dir ft/ "
+              "--max-steps K [--freeze-steps N]\n"
               "exit codes: 0 done, 1 runtime error (non-finite loss, I/O), 2 bad input, 3 interrupted after a "
               "checkpoint",
               {"train", "model", "noise"});
@@ -104,6 +107,15 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
       ("resume", po::bool_switch(), "continue from <output-dir>/checkpoint.h5 (must exist)")
       ("resume-if-present", po::bool_switch(), "continue if <output-dir>/checkpoint.h5 exists, else start fresh")
       ("overwrite", po::bool_switch(), "start fresh in an output dir that holds a checkpoint (replaced at the first save)")
+      ("init-from", po::value<std::string>()->default_value(""),
+       "fine-tune: start from this trained checkpoint, whose filters must be a subset of this run's; new bands get "
+       "embedding rows (from the nearest band by pivot wavelength) and magnitude statistics; its own schedule "
+       "(docs/fine_tuning.md)")
+      ("freeze-steps", po::value<long long>()->default_value(0),
+       "with --init-from: the first N updates train only the new bands' embedding rows, then everything")
+      ("freeze-train-norms", po::bool_switch(), "with --freeze-steps: the layer norms train in the freeze phase too")
+      ("allow-prior-change", po::bool_switch(),
+       "with --init-from: accept training data simulated from another prior or grid than the checkpoint's")
       ("threads", po::value<int>()->default_value(0), "torch CPU threads per rank (0 = cores / ranks on the node)")
       ("device", po::value<std::string>()->default_value("cpu"), "cpu, or cuda (one GPU per rank, by local rank)")
       ("backend", po::value<std::string>()->default_value("auto"),
@@ -143,6 +155,20 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
   o.resume = vm["resume"].as<bool>();
   o.resume_if_present = vm["resume-if-present"].as<bool>();
   o.overwrite = vm["overwrite"].as<bool>();
+  o.finetune.init_from = vm["init-from"].as<std::string>();
+  o.finetune.freeze_steps = nonnegative(vm, "freeze-steps");
+  o.finetune.freeze_train_norms = vm["freeze-train-norms"].as<bool>();
+  o.finetune.allow_prior_change = vm["allow-prior-change"].as<bool>();
+  if (!o.finetune.init_from.empty()) {
+    const auto registry = load_registry(vm);
+    for (const auto& name : registry.names()) {
+      try {  // a band whose curve cannot be read starts from the mean row (finetune.hpp)
+        o.finetune.pivot_wavelengths[name] = sim::pivot_wavelength(registry.curve(name), registry.get(name).detector);
+      } catch (const Error& e) {
+        log::warn("train --init-from: no pivot wavelength for {} ({})", name, e.what());
+      }
+    }
+  }
   o.backend = vm["backend"].as<std::string>();
   const double bucket_mb = vm["bucket-mb"].as<double>();
   if (!(bucket_mb > 0)) fail_input("--bucket-mb = {} must be > 0", bucket_mb);

@@ -9,7 +9,9 @@
 #include <fmt/ranges.h>
 
 #include "core/error.hpp"
+#include "core/fnv1a.hpp"
 #include "core/paths.hpp"
+#include "core/text.hpp"
 #include "io/hdf5.hpp"
 
 namespace irisml::train {
@@ -133,6 +135,16 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
     for (const auto& [key, value] : c.noise) f.set_attr("/", key, value);
     for (const auto& [key, value] : c.prior) f.set_attr("/", "prior." + key, value);
     if (!c.grid_checksum.empty()) f.set_attr("/", "grid_checksum", c.grid_checksum);
+    if (!c.lineage.parent.empty()) {
+      const auto& l = c.lineage;
+      f.set_attr("/", "lineage.parent", l.parent);
+      f.set_attr("/", "lineage.parent_checksum", l.parent_checksum);
+      f.set_attr("/", "lineage.parent_step", l.parent_step);
+      f.set_attr("/", "lineage.filters_added", fmt::format("{}", fmt::join(l.filters_added, ",")));
+      f.set_attr("/", "lineage.embedding_init", l.embedding_init);
+      f.set_attr("/", "lineage.freeze_steps", l.freeze_steps);
+      f.set_attr("/", "lineage.freeze_train_norms", std::int64_t{l.freeze_train_norms ? 1 : 0});
+    }
     const auto& m = c.model_config;
     f.set_attr("/", "model_config", m.describe());
     f.set_attr("/", "model.n_filters", std::int64_t{m.n_filters});
@@ -196,6 +208,16 @@ Checkpoint load_checkpoint(const std::string& path, bool with_optimizer) {
   if (f.has_attr("/", "data_path")) c.data_path = f.attr_string("/", "data_path");
   if (f.has_attr("/", "code_version")) c.code_version = f.attr_string("/", "code_version");
   if (f.has_attr("/", "grid_checksum")) c.grid_checksum = f.attr_string("/", "grid_checksum");
+  if (f.has_attr("/", "lineage.parent")) {
+    auto& l = c.lineage;
+    l.parent = f.attr_string("/", "lineage.parent");
+    if (f.has_attr("/", "lineage.parent_checksum")) l.parent_checksum = f.attr_string("/", "lineage.parent_checksum");
+    l.parent_step = attr_or("lineage.parent_step", 0);
+    if (f.has_attr("/", "lineage.filters_added")) l.filters_added = split(f.attr_string("/", "lineage.filters_added"));
+    if (f.has_attr("/", "lineage.embedding_init")) l.embedding_init = f.attr_string("/", "lineage.embedding_init");
+    l.freeze_steps = attr_or("lineage.freeze_steps", 0);
+    l.freeze_train_norms = attr_or("lineage.freeze_train_norms", 0) != 0;
+  }
   for (const auto& name : f.attr_names("/")) {
     if (name.rfind("noise.", 0) == 0) c.noise.emplace_back(name, f.attr_string("/", name));
     if (name.rfind("prior.", 0) == 0) c.prior.emplace_back(name.substr(6), f.attr_double("/", name));
@@ -231,7 +253,7 @@ Checkpoint load_checkpoint(const std::string& path, bool with_optimizer) {
     for (const auto& name : f.dataset_names("/optimizer")) {
       c.optimizer_state.emplace_back(name, read_tensor(f, "/optimizer/" + name));
     }
-    for (const char* group : {"exp_avg", "exp_avg_sq"}) {
+    for (const char* group : {"exp_avg", "exp_avg_sq", "param_step"}) {
       const std::string g = std::string("/optimizer/") + group;
       if (!f.exists(g)) continue;
       for (const auto& name : f.dataset_names(g)) {
@@ -249,14 +271,28 @@ model::PosteriorEstimator build_model(const Checkpoint& checkpoint) {
   return model;
 }
 
+std::string model_checksum(const std::vector<std::pair<std::string, torch::Tensor>>& state) {
+  Fnv1a h;
+  for (const auto& [name, tensor] : state) {
+    h.u64(name.size());
+    h.bytes(name.data(), name.size());
+    auto t = tensor.detach().to(torch::kCPU).contiguous();
+    h.u64(static_cast<std::uint64_t>(t.scalar_type()));
+    h.u64(static_cast<std::uint64_t>(t.dim()));
+    for (auto d : t.sizes()) h.u64(static_cast<std::uint64_t>(d));
+    h.bytes(t.data_ptr(), t.numel() * t.element_size());
+  }
+  return h.to_hex_string();
+}
+
 std::vector<std::string> model_differences(const model::ModelConfig& a, const model::ModelConfig& b,
                                            const std::vector<std::string>& filters_a,
-                                           const std::vector<std::string>& filters_b) {
+                                           const std::vector<std::string>& filters_b, bool compare_filters) {
   std::vector<std::string> out;
   auto cmp = [&](const char* name, auto x, auto y) {
     if (x != y) out.push_back(fmt::format("{}: {} (checkpoint) vs {} (this run)", name, x, y));
   };
-  cmp("n_filters", a.n_filters, b.n_filters);
+  if (compare_filters) cmp("n_filters", a.n_filters, b.n_filters);
   cmp("width", a.width, b.width);
   cmp("layers", a.layers, b.layers);
   cmp("ffn", a.ffn, b.ffn);
@@ -267,7 +303,7 @@ std::vector<std::string> model_differences(const model::ModelConfig& a, const mo
       fmt::format("{}", fmt::join(b.made_hidden, ",")));
   cmp("mixture_components", a.mixture_components, b.mixture_components);
   cmp("activation", a.activation, b.activation);
-  if (filters_a != filters_b) {
+  if (compare_filters && filters_a != filters_b) {
     out.push_back(
         fmt::format("filters: {} (checkpoint) vs {} (this run)", fmt::join(filters_a, ","), fmt::join(filters_b, ",")));
   }

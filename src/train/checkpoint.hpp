@@ -24,6 +24,18 @@ namespace irisml::train {
 inline constexpr const char* kCheckpointFormat = "irisml-checkpoint";
 inline constexpr std::int64_t kCheckpointVersion = 1;
 
+// Where a fine-tuned model came from (`irisml train --init-from`); empty `parent` for a
+// model trained from scratch. The steps fine-tuned are the checkpoint's own `step`.
+struct Lineage {
+  std::string parent;           // the --init-from path as given
+  std::string parent_checksum;  // model_checksum() of the parent's model state
+  std::int64_t parent_step = 0;
+  std::vector<std::string> filters_added;  // bands the parent did not know
+  std::string embedding_init;              // "new<-source,..." how their embedding rows started
+  std::int64_t freeze_steps = 0;           // first updates that trained only the new bands' rows
+  bool freeze_train_norms = false;         // ... and the layer norms
+};
+
 struct Checkpoint {
   model::ModelConfig model_config;
   std::vector<std::string> filters;                                // the model's filter list; filter id i = filters[i]
@@ -55,6 +67,7 @@ struct Checkpoint {
   // checksum: the exact posterior the model approximates (empty in older checkpoints).
   std::vector<std::pair<std::string, double>> prior;
   std::string grid_checksum;
+  Lineage lineage;
 };
 using LoadedCheckpoint = Checkpoint;
 
@@ -72,10 +85,15 @@ Checkpoint load_checkpoint(const std::string& path, bool with_optimizer = true);
 // A model of the checkpoint's configuration with its state loaded (CPU, eval mode).
 model::PosteriorEstimator build_model(const Checkpoint& checkpoint);
 
+// Content checksum ("fnv1a64:…") of a model state: names, dtypes, shapes and values, in
+// order; the same trained weights give the same checksum wherever they are stored.
+std::string model_checksum(const std::vector<std::pair<std::string, torch::Tensor>>& state);
+
 // Differences between two model configurations / filter lists, one entry per field
-// ("width: 64 (checkpoint) vs 128 (this run)"); empty if they agree.
+// ("width: 64 (checkpoint) vs 128 (this run)"); empty if they agree. With
+// `compare_filters` false the filter lists and n_filters are not compared.
 std::vector<std::string> model_differences(const model::ModelConfig& checkpoint, const model::ModelConfig& run,
                                            const std::vector<std::string>& checkpoint_filters,
-                                           const std::vector<std::string>& run_filters);
+                                           const std::vector<std::string>& run_filters, bool compare_filters = true);
 
 }  // namespace irisml::train

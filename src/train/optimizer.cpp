@@ -1,5 +1,6 @@
 #include "train/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -37,18 +38,33 @@ void Adam::step(double lr) {
   torch::NoGradGuard no_grad;
   ++steps_;
   const double b1 = options_.beta1, b2 = options_.beta2;
-  const double bias1 = 1.0 - std::pow(b1, static_cast<double>(steps_));
-  const double bias2 = 1.0 - std::pow(b2, static_cast<double>(steps_));
-  const double step_size = lr / bias1;
-  const double inv_sqrt_bias2 = 1.0 / std::sqrt(bias2);
   for (auto& s : slots_) {
     const auto& g = s.param.grad();
-    if (!g.defined()) continue;
+    if (!g.defined() || s.frozen) continue;
+    ++s.steps;
+    const double bias1 = 1.0 - std::pow(b1, static_cast<double>(s.steps));
+    const double bias2 = 1.0 - std::pow(b2, static_cast<double>(s.steps));
+    const double step_size = lr / bias1;
+    const double inv_sqrt_bias2 = 1.0 / std::sqrt(bias2);
     if (options_.weight_decay > 0) s.param.mul_(1.0 - lr * options_.weight_decay);
     s.exp_avg.mul_(b1).add_(g, 1.0 - b1);
     s.exp_avg_sq.mul_(b2).addcmul_(g, g, 1.0 - b2);
     auto denom = s.exp_avg_sq.sqrt().mul_(inv_sqrt_bias2).add_(options_.eps);
     s.param.addcdiv_(s.exp_avg, denom, -step_size);
+  }
+}
+
+void Adam::set_frozen(const std::vector<std::string>& names) {
+  for (auto& s : slots_) s.frozen = std::find(names.begin(), names.end(), s.name) != names.end();
+}
+
+void Adam::reset_state(const std::string& name) {
+  torch::NoGradGuard no_grad;
+  for (auto& s : slots_) {
+    if (s.name != name) continue;
+    s.exp_avg.zero_();
+    s.exp_avg_sq.zero_();
+    s.steps = 0;
   }
 }
 
@@ -58,6 +74,9 @@ NamedTensors Adam::state() const {
   for (const auto& s : slots_) out.emplace_back("exp_avg/" + s.name, s.exp_avg.detach());
   for (const auto& s : slots_) out.emplace_back("exp_avg_sq/" + s.name, s.exp_avg_sq.detach());
   out.emplace_back("step", torch::tensor({steps_}, torch::kInt64));
+  for (const auto& s : slots_) {
+    if (s.steps != steps_) out.emplace_back("param_step/" + s.name, torch::tensor({s.steps}, torch::kInt64));
+  }
   return out;
 }
 
@@ -79,6 +98,9 @@ void Adam::load_state(const NamedTensors& state) {
   for (const auto& s : slots_) check("exp_avg/" + s.name, s.exp_avg);
   for (const auto& s : slots_) check("exp_avg_sq/" + s.name, s.exp_avg_sq);
   check("step", torch::zeros({1}, torch::kInt64));
+  for (const auto& s : slots_) {
+    if (given.count("param_step/" + s.name)) check("param_step/" + s.name, torch::zeros({1}, torch::kInt64));
+  }
   for (const auto& entry : given) problems.push_back(fmt::format("'{}' unexpected", entry.first));
   if (!problems.empty()) fail_input("optimizer state does not match the model: {}", fmt::join(problems, "; "));
   std::map<std::string, torch::Tensor> by_name(state.begin(), state.end());
@@ -87,7 +109,14 @@ void Adam::load_state(const NamedTensors& state) {
     s.exp_avg.copy_(by_name.at("exp_avg/" + s.name));
     s.exp_avg_sq.copy_(by_name.at("exp_avg_sq/" + s.name));
   }
-  steps_ = by_name.at("step").to(torch::kCPU, torch::kInt64).contiguous().data_ptr<std::int64_t>()[0];
+  auto count = [](const torch::Tensor& t) {
+    return t.to(torch::kCPU, torch::kInt64).contiguous().data_ptr<std::int64_t>()[0];
+  };
+  steps_ = count(by_name.at("step"));
+  for (auto& s : slots_) {
+    auto it = by_name.find("param_step/" + s.name);
+    s.steps = it == by_name.end() ? steps_ : count(it->second);
+  }
 }
 
 double LrSchedule::at(std::int64_t step) const {

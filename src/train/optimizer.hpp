@@ -34,23 +34,35 @@ class Adam {
 
   // Sets every gradient to zero (keeps the gradient tensors allocated).
   void zero_grad();
-  // One update with learning rate `lr`. A parameter without a gradient is left alone.
+  // One update with learning rate `lr`. A parameter without a gradient, or frozen, is
+  // left alone (its moments too); each parameter's bias correction counts the updates
+  // it received, so a parameter unfrozen later starts like a fresh one.
   void step(double lr);
+
+  // The parameters (by name) that step() skips until the next call; {} unfreezes all.
+  void set_frozen(const std::vector<std::string>& names);
+  // Restarts one parameter's moments and update count, as if it had never been updated.
+  void reset_state(const std::string& name);
 
   std::int64_t steps() const { return steps_; }
   const AdamOptions& options() const { return options_; }
 
-  // "exp_avg/<name>", "exp_avg_sq/<name>" for every parameter, and "step" = [t]
-  // (int64, shape [1]). Tensors are detached views of the live state.
+  // "exp_avg/<name>", "exp_avg_sq/<name>" for every parameter, "step" = [t] (int64,
+  // shape [1]; step() calls), and "param_step/<name>" = [t_p] for a parameter whose
+  // own update count differs from t (one frozen for a while). Tensors are detached
+  // views of the live state.
   NamedTensors state() const;
   // Inverse of state(): every name must be present with the right shape, or
-  // InputError lists what is missing or mis-shaped (and nothing is changed).
+  // InputError lists what is missing or mis-shaped (and nothing is changed). A
+  // parameter without "param_step/<name>" takes the global count.
   void load_state(const NamedTensors& state);
 
  private:
   struct Slot {
     std::string name;
     torch::Tensor param, exp_avg, exp_avg_sq;
+    std::int64_t steps = 0;  // updates this parameter received
+    bool frozen = false;
   };
   std::vector<Slot> slots_;
   AdamOptions options_;

@@ -26,6 +26,7 @@
 #include "io/hdf5.hpp"
 #include "train/checkpoint.hpp"
 #include "train/dataset.hpp"
+#include "train/finetune.hpp"
 #include "train/optimizer.hpp"
 
 namespace irisml::train {
@@ -71,6 +72,10 @@ void check_options(const TrainOptions& o, int size) {
   if (o.resume && o.overwrite) bad.push_back("--resume and --overwrite exclude each other");
   if (o.resume_if_present && o.overwrite) bad.push_back("--resume-if-present and --overwrite exclude each other");
   if (o.output_dir.empty()) bad.push_back("output-dir is empty");
+  if (o.finetune.freeze_steps < 0)
+    bad.push_back(fmt::format("freeze-steps={} (must be >= 0)", o.finetune.freeze_steps));
+  if (o.finetune.init_from.empty() && o.finetune.freeze_steps > 0)
+    bad.push_back("--freeze-steps needs --init-from (it freezes a trained model's weights)");
   if (!bad.empty()) fail_input("invalid training settings: {}", fmt::join(bad, "; "));
   if (o.batch_size % size != 0) {
     fail_input(
@@ -244,15 +249,31 @@ class TrainRun {
             ckpt_path, fmt::join(diffs, "; "));
       }
     }
+    std::optional<FinetuneInit> init;
+    if (!resuming && !o.finetune.init_from.empty()) {
+      init = plan_finetune(o.finetune, data.filters, config, data_prior, data_grid_checksum, o.data);
+      lineage = init->lineage;
+    }
     torch::manual_seed(o.seed);
     model::Normalizer normalizer(config.n_filters);
-    if (!resuming) {
+    if (init) {
+      normalizer = finetune_normalizer(*init, data, n_train);
+    } else if (!resuming) {
       normalizer.fit(data.magnitudes.data(), data.parameters.data(), n_train, config.n_filters);
       auto [log_mean, log_scale] = error_log_stats(data, n_train, o.noise, o.seed);
       normalizer.set_error_scaling(log_mean, log_scale);
     }
     model = model::PosteriorEstimator(config, normalizer);
     if (resuming) restore_counters(resumed);
+    if (init) {
+      load_finetune_state(*model, *init);
+      log::info("train: fine-tuning '{}' (step {}, {}): {} new band(s), embedding rows {}{}", lineage.parent,
+                lineage.parent_step, lineage.parent_checksum, lineage.filters_added.size(), lineage.embedding_init,
+                lineage.freeze_steps > 0
+                    ? fmt::format("; the first {} update(s) train only the new rows{}", lineage.freeze_steps,
+                                  lineage.freeze_train_norms ? " and the layer norms" : "")
+                    : "");
+    }
     device = torch::Device(o.device);
     model->to(device);
     model->train();
@@ -312,12 +333,15 @@ class TrainRun {
       auto observations = tb.observations.to(device);
       auto theta = tb.theta.to(device);
 
+      const bool freezing = step < lineage.freeze_steps;
+      if (lineage.freeze_steps > 0) update_freeze(freezing);
       model->set_dropout_seed(
           stream_seed(dropout_seed + static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(rank)));
       adam->zero_grad();
       auto loss = model->loss(observations, theta);
       loss.backward();
       reducer->average_gradients();
+      if (freezing) drop_frozen_gradients();
       const double local_loss = loss.item<double>();
       std::vector<double> metrics{local_loss * static_cast<double>(B_local), static_cast<double>(B_local),
                                   StopSignals::received() != 0 ? 1.0 : 0.0, std::isfinite(local_loss) ? 0.0 : 1.0};
@@ -339,6 +363,7 @@ class TrainRun {
       }
       const double lr_now = schedule.at(step);
       adam->step(lr_now);
+      if (freezing) keep_parent_rows();
       ++step;
       ++step_in_epoch;
       const double step_loss = metrics[0] / metrics[1];
@@ -428,9 +453,56 @@ class TrainRun {
   }
 
  private:
+  // The fine-tune's freeze phase (lineage.freeze_steps > 0), before update `step`: while
+  // freezing, Adam skips the frozen parameters and the parent's embedding rows get no
+  // gradient and are put back after each update (weight decay would move them); at the
+  // first update after it, the embedding's Adam moments restart, as the frozen
+  // parameters' start fresh. Decided by the step alone, so a resumed run does the same.
+  void update_freeze(bool freezing) {
+    if (freezing && frozen_names.empty()) {
+      frozen_names = frozen_parameter_names(*model, lineage.freeze_train_norms);
+      parent_rows = torch::tensor(parent_rows_in_run(lineage, data.filters), torch::kInt64).to(device);
+      torch::NoGradGuard no_grad;
+      parent_row_values = model->encoder->filter_embedding->weight.index_select(0, parent_rows).clone();
+    }
+    if (freezing != freeze_applied) {
+      adam->set_frozen(freezing ? frozen_names : std::vector<std::string>{});
+      freeze_applied = freezing;
+    }
+    if (!freezing && step == lineage.freeze_steps) {
+      adam->reset_state(kFilterEmbeddingName);
+      log::info("train: freeze phase over after {} update(s); training every parameter", step);
+    }
+  }
+  void drop_frozen_gradients() {
+    torch::NoGradGuard no_grad;
+    for (const auto& item : model->named_parameters(/*recurse=*/true)) {
+      if (std::find(frozen_names.begin(), frozen_names.end(), item.key()) != frozen_names.end()) {
+        auto& g = item.value().mutable_grad();
+        if (g.defined()) g.zero_();
+      }
+    }
+    auto& g = model->encoder->filter_embedding->weight.mutable_grad();
+    if (g.defined()) g.index_fill_(0, parent_rows, 0.0);
+  }
+  void keep_parent_rows() {
+    torch::NoGradGuard no_grad;
+    model->encoder->filter_embedding->weight.index_copy_(0, parent_rows, parent_row_values);
+  }
+
   // Step counters, best loss and warnings where the resumed run differs from this one.
   void restore_counters(const Checkpoint& resumed) {
     model->load_named_state(resumed.model_state);
+    lineage = resumed.lineage;
+    if (!o.finetune.init_from.empty() && lineage.parent != o.finetune.init_from) {
+      log::warn(
+          "resuming: --init-from '{}' is ignored; the checkpoint continues the run {}", o.finetune.init_from,
+          lineage.parent.empty() ? std::string("trained from scratch") : "fine-tuned from '" + lineage.parent + "'");
+    }
+    if (!lineage.parent.empty() && o.finetune.freeze_steps != lineage.freeze_steps) {
+      log::warn("resuming with the checkpoint's freeze phase of {} update(s), not --freeze-steps {}",
+                lineage.freeze_steps, o.finetune.freeze_steps);
+    }
     step = resumed.step;
     epoch = resumed.epoch;
     step_in_epoch = resumed.step_in_epoch;
@@ -517,6 +589,7 @@ class TrainRun {
         c.data_path = o.data;
         c.prior = data_prior;
         c.grid_checksum = data_grid_checksum;
+        c.lineage = lineage;
         c.code_version = o.code_version;
         save_checkpoint(ckpt_path, c);
         if (also_best) save_checkpoint(best_path, c);
@@ -557,9 +630,14 @@ class TrainRun {
   std::unique_ptr<dist::GradientReducer> reducer;
   std::vector<torch::Tensor> params;
   std::unique_ptr<Adam> adam;
+  Lineage lineage;  // of a fine-tune (empty parent: from scratch)
   std::int64_t step = 0, epoch = 0, step_in_epoch = 0;
   double best_val = std::numeric_limits<double>::quiet_NaN();
   double last_val = std::numeric_limits<double>::quiet_NaN();
+  // the freeze phase of a fine-tune
+  std::vector<std::string> frozen_names;
+  torch::Tensor parent_rows, parent_row_values;
+  bool freeze_applied = false;
   // log and control
   std::optional<StopSignals> signals;
   std::optional<JsonLog> json;

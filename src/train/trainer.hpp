@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <limits>
 #include <string>
 #include <vector>
@@ -28,6 +29,17 @@ namespace irisml::train {
 // Exit code of `irisml train` after SIGTERM/SIGUSR1: the step finished, a checkpoint
 // was written, rerun with --resume (jobs/train.sbatch requeues itself on it).
 inline constexpr int kExitInterrupted = 3;
+
+// Starting from a trained model with fewer bands (train/finetune.hpp, docs/fine_tuning.md).
+struct FinetuneOptions {
+  std::string init_from;            // the parent checkpoint; "" = train from scratch
+  std::int64_t freeze_steps = 0;    // first updates train only the new bands' embedding rows
+  bool freeze_train_norms = false;  // ... and the layer norms
+  bool allow_prior_change = false;  // accept a parent trained on another prior or grid
+  // Pivot wavelength [Å] per band name (the filter registry): where a new band's
+  // embedding row starts. A band missing here starts from the mean of the parent's rows.
+  std::map<std::string, double> pivot_wavelengths;
+};
 
 struct TrainOptions {
   std::string data;                  // training-set file
@@ -60,6 +72,7 @@ struct TrainOptions {
   bool resume = false;             // continue from output_dir/checkpoint.h5 (must exist)
   bool resume_if_present = false;  // resume if it exists, else start fresh
   bool overwrite = false;          // start fresh even though output_dir holds a checkpoint
+  FinetuneOptions finetune;        // init_from set: start from that model (not on resume)
 
   std::string device = "cpu";    // "cpu", "cuda", "cuda:N"
   std::string backend = "auto";  // auto | local | mpi | nccl
