@@ -105,7 +105,14 @@ void add_catalog_options(Command& cmd) {
   // clang-format off
   cmd.options.add_options()
       ("columns", po::value<std::string>()->default_value(""),
-       "map catalogue column names to canonical ones: file_name:canonical,... (e.g. gmag:PS1_g,e_gmag:PS1_g_err)")
+       "map catalogue column names to canonical ones: file_name:canonical,... (e.g. gmag:PS1_g,e_gmag:PS1_g_err); "
+       "wins over --columns-preset for the same column or band")
+      ("columns-preset", po::value<std::string>()->default_value(""),
+       "read a survey archive table by its own column names: comma list of presets, combined on one merged table "
+       "(gaia_dr3, 2mass_psc, allwise, ps1_dr2, sdss_dr17, galex_gr6, skymapper_dr4; id/ra/dec from the first "
+       "listed; docs/catalog_format.md)")
+      ("column-presets-config", po::value<std::string>()->default_value(""),
+       "column presets INI (default configs/column_presets.ini in the source tree)")
       ("missing", po::value<double>()->default_value(-99.0), "magnitude sentinel meaning 'band absent'")
       ("error-floor", po::value<double>()->default_value(0.0), "lower bound applied to every error [mag]")
       ("ignore-unknown-columns", po::bool_switch(),
@@ -122,7 +129,20 @@ CatalogOptions catalog_options_from(const po::variables_map& vm) {
     fail_input("--error-floor = {} must be a finite number >= 0 (mag)", copt.error_floor);
   }
   copt.ignore_unknown_columns = vm["ignore-unknown-columns"].as<bool>();
+  const std::string presets = vm["columns-preset"].as<std::string>();
+  if (!split_list(presets).empty()) {
+    copt.presets = ColumnPresets::load(column_presets_config(vm)).select(presets, "--columns-preset");
+  }
   return copt;
+}
+
+// The column presets for the resume key: names and file (empty without presets, so that
+// the key of a run without them is what it was before presets existed).
+std::string presets_key(const po::variables_map& vm, const CatalogOptions& copt) {
+  if (copt.presets.empty()) return "";
+  std::vector<std::string> names;
+  for (const auto& p : copt.presets) names.push_back(p.name);
+  return fmt::format(" column_presets={} column_presets_config={}", fmt::join(names, ","), column_presets_config(vm));
 }
 
 KnownFilters known_of(const sim::FilterRegistry& registry) {
@@ -178,7 +198,8 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
               "Resumable: rerun the same command after an interruption (exit code 3) and finished blocks are "
               "skipped.",
               "mpirun -np N irisml sample --model run/checkpoint.h5 --catalog cat.h5|cat.csv|cat.fits --output "
-              "post.h5 [--samples 64] [--keep-samples] [--batch B] [--seed S] [--columns a:b,...] [--missing -99] "
+              "post.h5 [--samples 64] [--keep-samples] [--batch B] [--seed S] [--columns a:b,...] "
+              "[--columns-preset gaia_dr3,...] [--missing -99] "
               "[--error-floor x] [--ignore-unknown-columns] [--grid G] [--overwrite] [--threads T]",
               {"sample"});
   add_common_options(cmd);
@@ -284,9 +305,9 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   job.model_filters = checkpoint.filters;
   job.ignore_unknown_filters = copt.ignore_unknown_columns;
   job.discard_unfinished = vm["overwrite"].as<bool>();
-  job.inputs_key = fmt::format("columns={} missing={} error_floor={} ignore_unknown={} grid={} filters_config={}",
+  job.inputs_key = fmt::format("columns={} missing={} error_floor={} ignore_unknown={} grid={} filters_config={}{}",
                                vm["columns"].as<std::string>(), copt.missing_sentinel, copt.error_floor,
-                               copt.ignore_unknown_columns, grid_key, registry.source());
+                               copt.ignore_unknown_columns, grid_key, registry.source(), presets_key(vm, copt));
   log::info(
       "sample: {} stars x {} samples, {} rank(s) x {} thread(s) ({}), batch {}, model {} ({} filters), "
       "bands_min {}, ppc {} -> {}",
@@ -297,9 +318,11 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   log::info(
       "sample: {} rows; this run: {} blocks ({} skipped as done), {} stars sampled in {:.1f} s ({:.1f} stars/s); "
       "flags: {} too few bands, {} outside the training range, {} posterior-predictive; {} bands dropped as "
-      "unusable (an error <= 0 or not finite, or a magnitude outside [-30, 60])",
+      "unusable (an error <= 0 or not finite, or a magnitude outside [-30, 60]), {} missing (empty, null, NaN or a "
+      "missing value), {} upper limits (a magnitude without an error), {} non-positive fluxes",
       report.rows, report.blocks_run, report.blocks_skipped, report.sampled, report.seconds, rate, report.too_few_bands,
-      report.outside_training, report.ppc_high, report.dropped_unusable);
+      report.outside_training, report.ppc_high, report.dropped_unusable, report.missing, report.upper_limits,
+      report.nonpositive_flux);
   if (s.importance) log::info("sample: {} stars with importance ESS/S below {}", report.low_ess, s.ess_threshold);
   if (report.interrupted) {
     log::info("sample: stopped before the end; rerun the same command to resume ({} keeps the finished blocks)",
@@ -320,7 +343,8 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
               "Method: docs/reference_posterior.md.",
               "mpirun -np N irisml fit --catalog cat.h5|cat.csv|cat.fits --output ref.h5 [--model run/checkpoint.h5] "
               "[--samples 64] [--proposals 4096] [--max-rounds 4] [--target-ess 1000] [--min-ess 100] "
-              "[--sigma-sys 0] [--seed S] [--threads T] [--grid G] [--overwrite]",
+              "[--sigma-sys 0] [--seed S] [--threads T] [--grid G] [--columns a:b,...] [--columns-preset NAME,...] "
+              "[--overwrite]",
               {"fit", "prior"});
   add_common_options(cmd);
   add_grid_option(cmd);
@@ -408,9 +432,9 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   job.discard_unfinished = vm["overwrite"].as<bool>();
   std::string prior_text;
   for (const auto& [k, v] : prior_config.items()) prior_text += fmt::format("{}={} ", k, v);
-  job.inputs_key = fmt::format("columns={} missing={} error_floor={} grid={} filters_config={} prior=[{}]",
+  job.inputs_key = fmt::format("columns={} missing={} error_floor={} grid={} filters_config={} prior=[{}]{}",
                                vm["columns"].as<std::string>(), copt.missing_sentinel, copt.error_floor, grid->checksum,
-                               registry.source(), prior_text);
+                               registry.source(), prior_text, presets_key(vm, copt));
   log::info("fit: {} stars, {} filters, {} rank(s) x {} thread(s), {} proposals x <= {} rounds -> {}", catalog.rows(),
             filters.size(), ctx.size, threads, r.proposals, r.max_rounds, output);
   auto report = infer::process_catalog(processor, catalog, job, s, /*with_ppc=*/false, ctx.comm, "fit");

@@ -103,4 +103,16 @@ std::string filters_config(const po::variables_map& vm) {
   return path;
 }
 
+std::string column_presets_config(const po::variables_map& vm) {
+  std::string path = vm["column-presets-config"].as<std::string>();
+  const bool by_default = path.empty();
+  if (by_default) path = std::string(IRISML_SOURCE_DIR) + "/configs/column_presets.ini";
+  if (!file_exists(path)) {
+    fail_input(
+        "column presets '{}' ({}) do not exist; pass --column-presets-config with the path of column_presets.ini", path,
+        by_default ? "the default in the source tree" : "from --column-presets-config");
+  }
+  return path;
+}
+
 }  // namespace irisml::cli

@@ -45,6 +45,9 @@ bool parse(Command& command, const std::vector<std::string>& args, po::variables
 // Reads the data directory and filter registry paths from parsed options.
 std::string data_dir(const po::variables_map& vm);
 std::string filters_config(const po::variables_map& vm);
+// --column-presets-config (sample, fit): the column presets INI, default
+// configs/column_presets.ini in the source tree.
+std::string column_presets_config(const po::variables_map& vm);
 
 // Splits "a,b,c" (spaces allowed) into names; empty entries are dropped.
 inline std::vector<std::string> split_list(const std::string& text) { return split(text, ","); }

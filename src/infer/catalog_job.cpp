@@ -242,7 +242,8 @@ void agree_or_throw(Job& j, const std::exception_ptr& local_error, const char* d
   rethrow_with_suffix(local_error, fmt::format("another rank failed {} (its message is above)", during), what);
 }
 
-// Per-rank counts of this run: sampled, too few bands, outside training, PPC, dropped, low ESS.
+// Per-rank counts of this run: sampled, too few bands, outside training, PPC, dropped, low ESS,
+// missing, upper limits, non-positive fluxes.
 using Counts = std::vector<std::uint64_t>;
 
 void run_blocks(Job& j, SampleReport& report, Counts& counts) {
@@ -276,6 +277,9 @@ void run_blocks(Job& j, SampleReport& report, Counts& counts) {
         stars.err = std::move(cb.err);
         ids = std::move(cb.id);
         for (auto d : cb.dropped_unusable) counts[4] += static_cast<std::uint64_t>(d);
+        for (auto d : cb.missing) counts[6] += static_cast<std::uint64_t>(d);
+        for (auto d : cb.upper_limits) counts[7] += static_cast<std::uint64_t>(d);
+        for (auto d : cb.nonpositive_flux) counts[8] += static_cast<std::uint64_t>(d);
         j.processor.run(stars, res);
         for (std::uint64_t r = 0; r < nrows; ++r) {
           counts[0] += (res.flags[r] & kFlagTooFewBands) ? 0 : 1;
@@ -328,6 +332,9 @@ void finish(Job& j, SampleReport& report, Counts& counts) {
   report.ppc_high = counts[3];
   report.dropped_unusable = counts[4];
   report.low_ess = counts[5];
+  report.missing = counts[6];
+  report.upper_limits = counts[7];
+  report.nonpositive_flux = counts[8];
 
   const bool all_done = blocks_done(j) == j.n_blocks;
   j.file->close();
@@ -378,7 +385,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   if (j.resume) {
     log::info("{}: resuming '{}': {} of {} blocks already done", verb, j.partial, report.blocks_skipped, j.n_blocks);
   }
-  Counts counts(6, 0);
+  Counts counts(9, 0);
   run_blocks(j, report, counts);
   finish(j, report, counts);
   report.seconds = now_seconds() - j.t_start;

@@ -252,6 +252,9 @@ struct SampleReport {
   std::uint64_t sampled = 0, too_few_bands = 0, outside_training = 0, ppc_high = 0;  // this run, all ranks
   std::uint64_t low_ess = 0;                                                         // kFlagLowEss, this run, all ranks
   std::uint64_t dropped_unusable = 0;  // bands dropped by the reader for a bad error (this run)
+  // Bands the reader found missing (empty, null, NaN or a sentinel), upper limits (a
+  // magnitude with a null error, column presets) and non-positive fluxes (this run).
+  std::uint64_t missing = 0, upper_limits = 0, nonpositive_flux = 0;
   double seconds = 0.0;
   bool all_transfers_collective = true;  // every row transfer of this run was collective (all ranks)
   bool interrupted = false;              // stopped early (signal or max_blocks); rerun to resume

@@ -623,24 +623,51 @@ std::unique_ptr<CatalogReader::Source> open_source(const std::string& path, Cata
 
 // ---------------------------------------------------------------------------
 
+namespace {
+
+// Where one output band's values come from.
+struct BandSource {
+  std::string value_column, error_column;  // the magnitude (or flux) and its error
+  bool flux = false;                       // converted with the zero point
+  double zero_point = 0.0, zero_point_error = 0.0;
+  const ColumnPreset* preset = nullptr;  // the preset it came from (its conventions), or none
+};
+
+bool same_value(double v, double reference) {
+  return std::fabs(v - reference) <= 1e-6 * std::max(1.0, std::fabs(reference));
+}
+
+// 2.5 / ln 10: d(mag) = kPogson * dF / F.
+const double kPogson = 2.5 / std::log(10.0);
+
+}  // namespace
+
 struct CatalogReader::Impl {
   std::string path;
   CatalogFormat format = CatalogFormat::Csv;
   std::unique_ptr<Source> source;
   CatalogOptions options;
-  std::vector<std::string> filters;      // registry names, output order
-  std::vector<double> offsets;           // per filter
-  std::vector<std::string> mag_columns;  // file column names per filter
-  std::vector<std::string> err_columns;
+  std::vector<std::string> filters;  // registry names, output order
+  std::vector<double> offsets;       // per filter
+  std::vector<BandSource> sources;   // per filter
   std::string id_column, ra_column, dec_column;
   std::vector<std::string> truth_columns;  // 5 file columns (CSV/FITS), empty otherwise
   bool truth_matrix = false;
-  std::vector<std::string> ignored;
+  std::vector<std::string> ignored, skipped;
 
-  bool is_missing(double v) const {
+  // A value equal to one of the band's preset missing values (-999, -9999, ...).
+  bool preset_missing(const BandSource& s, double v) const {
+    if (!s.preset) return false;
+    return std::any_of(s.preset->missing_values.begin(), s.preset->missing_values.end(),
+                       [&](double m) { return same_value(v, m); });
+  }
+  // A magnitude or flux that is not there: empty, null, NaN, ±inf, the magnitude sentinel
+  // (magnitudes only) or a preset missing value.
+  bool is_missing(const BandSource& s, double v) const {
     if (!std::isfinite(v)) return true;
-    const double s = options.missing_sentinel;
-    return std::isfinite(s) && std::fabs(v - s) <= 1e-6 * std::max(1.0, std::fabs(s));
+    const double sentinel = options.missing_sentinel;
+    if (!s.flux && std::isfinite(sentinel) && same_value(v, sentinel)) return true;
+    return preset_missing(s, v);
   }
 };
 
@@ -654,9 +681,11 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
   if (!(options.error_floor >= 0) || !std::isfinite(options.error_floor)) {
     fail_input("error floor = {} must be a finite number >= 0 (mag)", options.error_floor);
   }
+  check_compatible(options.presets);
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->options = options;
+  const CatalogOptions& opt = impl->options;  // presets referred to below live here
   impl->source = open_source(path, impl->format);
   const Source& src = *impl->source;
   const bool ci = src.case_insensitive();
@@ -665,21 +694,6 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
   std::vector<std::string> known_names;
   for (const auto& kf : known_filters) known_names.push_back(kf.first);
   auto known_list = [&] { return fmt::format("{}", fmt::join(known_names, ", ")); };
-
-  // --columns keys must exist in the file.
-  for (const auto& [from, to] : options.column_map) {
-    bool found = std::any_of(names.begin(), names.end(),
-                             [&](const std::string& n) { return ci ? iequals(n, from) : n == from; });
-    if (!found) {
-      fail_input("--columns maps '{}' to '{}', but catalogue '{}' has no column '{}'; its columns: {}", from, to, path,
-                 from, fmt::join(names, ", "));
-    }
-  }
-  auto mapped = [&](const std::string& n) -> std::pair<std::string, bool> {
-    for (const auto& [from, to] : options.column_map)
-      if (ci ? iequals(n, from) : n == from) return {to, true};
-    return {n, false};
-  };
   // Filter lookup: exact, then case-insensitive (FITS headers are often upper case).
   auto find_filter = [&](const std::string& name) -> int {
     for (std::size_t i = 0; i < known_filters.size(); ++i)
@@ -693,6 +707,153 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
     }
     return hit;
   };
+  auto filter_name = [&](int f) -> const std::string& { return known_filters[static_cast<std::size_t>(f)].first; };
+  // A mapping target in canonical spelling: a filter (or <filter>_err) as the registry
+  // writes it, anything else in lower case.
+  auto canonical_target = [&](const std::string& to) -> std::string {
+    if (int f = find_filter(to); f >= 0) return filter_name(f);
+    if (ends_with(lower(to), "_err")) {
+      if (int g = find_filter(to.substr(0, to.size() - 4)); g >= 0) return filter_name(g) + "_err";
+    }
+    return lower(to);
+  };
+  // The file column a preset (or flux mapping) names: exact, else the one matching
+  // case-insensitively; "" if absent.
+  auto column_named = [&](const std::string& want, const std::string& who) -> std::string {
+    std::vector<std::string> hits;
+    for (const auto& n : names) {
+      if (n == want) return n;
+      if (iequals(n, want)) hits.push_back(n);
+    }
+    if (hits.size() > 1) {
+      fail_input(
+          "catalogue '{}': {} column '{}' matches columns {} when case is ignored; keep one of them, or map the one "
+          "to use with --columns",
+          path, who, want, fmt::join(hits, ", "));
+    }
+    return hits.empty() ? std::string() : hits.front();
+  };
+
+  std::map<std::string, std::string> canon_of;           // file column → the name it stands for
+  std::map<std::string, std::string> origin_of;          // file column → " (column preset 'x')"
+  std::map<std::string, FluxColumns> flux_of;            // flux column → its conversion
+  std::map<std::string, const ColumnPreset*> preset_of;  // value column of a preset band → the preset
+  std::set<std::string> explicit_columns, explicit_targets, skipped;
+
+  // --columns keys must exist in the file.
+  for (const auto& [from, to] : opt.column_map) {
+    bool found = false;
+    for (const auto& n : names) {
+      if (ci ? iequals(n, from) : n == from) {
+        canon_of[n] = to;
+        explicit_columns.insert(n);
+        found = true;
+      }
+    }
+    if (!found) {
+      fail_input("--columns maps '{}' to '{}', but catalogue '{}' has no column '{}'; its columns: {}", from, to, path,
+                 from, fmt::join(names, ", "));
+    }
+    explicit_targets.insert(canonical_target(to));
+  }
+  // Flux columns given explicitly: both columns must be there.
+  for (const auto& fc : opt.flux_columns) {
+    const int f = find_filter(fc.band);
+    if (f < 0) {
+      fail_input("flux column '{}' is mapped to '{}', which is not a known filter; known filters: {}", fc.flux, fc.band,
+                 known_list());
+    }
+    const std::string flux = column_named(fc.flux, "flux"), error = column_named(fc.error, "flux error");
+    if (flux.empty() || error.empty()) {
+      fail_input("catalogue '{}' has no column '{}' (the {} of {}); its columns: {}", path,
+                 flux.empty() ? fc.flux : fc.error, flux.empty() ? "flux" : "flux error", filter_name(f),
+                 fmt::join(names, ", "));
+    }
+    const std::string& band = filter_name(f);
+    canon_of[flux] = band;
+    canon_of[error] = band + "_err";
+    flux_of[flux] = fc;
+    flux_of[flux].band = band;
+    explicit_columns.insert({flux, error});
+    explicit_targets.insert({band, band + "_err"});
+  }
+  // Presets: their bands present in the file, unless an explicit mapping replaces them.
+  for (const auto& p : opt.presets) {
+    const std::string who = fmt::format("column preset '{}'", p.name);
+    auto add_band = [&](const std::string& band_name, const std::string& value_want, const std::string& error_want,
+                        const FluxColumns* flux) {
+      const int f = find_filter(band_name);
+      if (f < 0) {
+        fail_input("{} ({}) maps '{}' to band '{}', which is not in the filter registry; known filters: {}", who,
+                   p.origin, value_want, band_name, known_list());
+      }
+      const std::string& band = filter_name(f);
+      const std::string value = column_named(value_want, who), error = column_named(error_want, who);
+      if (value.empty() && error.empty()) return;  // not in this file
+      if (explicit_columns.count(value) || explicit_columns.count(error) || explicit_targets.count(band) ||
+          explicit_targets.count(band + "_err")) {  // the explicit mapping wins
+        for (const auto& c : {value, error})
+          if (!c.empty() && !explicit_columns.count(c)) skipped.insert(c);
+        return;
+      }
+      const char* kind = flux ? "flux" : "magnitude";
+      if (error.empty()) {
+        fail_input(
+            "catalogue '{}': column '{}' is the {} of {} in {} ({}), but the file has no error column '{}'; every {} "
+            "needs its error (add the column, or map the band with --columns FILE_COLUMN:{},FILE_COLUMN:{}_err)",
+            path, value, kind, band, who, p.origin, error_want, kind, band, band);
+      }
+      if (value.empty()) {
+        fail_input(
+            "catalogue '{}': column '{}' is the error of {} in {} ({}), but the file has no {} column '{}'; an error "
+            "needs its {} (add the column, or map the band with --columns FILE_COLUMN:{},FILE_COLUMN:{}_err)",
+            path, error, band, who, p.origin, kind, value_want, kind, band, band);
+      }
+      canon_of[value] = band;
+      canon_of[error] = band + "_err";
+      origin_of[value] = origin_of[error] = fmt::format(" ({})", who);
+      preset_of[value] = &p;
+      if (flux) {
+        flux_of[value] = *flux;
+        flux_of[value].band = band;
+      }
+    };
+    for (const auto& m : p.magnitudes) add_band(m.band, m.magnitude, m.error, nullptr);
+    for (const auto& fc : p.fluxes) add_band(fc.band, fc.flux, fc.error, &fc);
+  }
+  // id, ra, dec: from the first preset that has them in the file (unless mapped
+  // explicitly); the other presets' become skipped columns.
+  for (const std::string role : {"id", "ra", "dec"}) {
+    bool taken = explicit_targets.count(role) > 0;
+    for (const auto& p : opt.presets) {
+      for (const auto& want : role == "id" ? p.id : role == "ra" ? p.ra : p.dec) {
+        const std::string c = column_named(want, fmt::format("column preset '{}'", p.name));
+        if (c.empty() || canon_of.count(c)) continue;  // absent, or mapped already
+        if (taken) {
+          skipped.insert(c);
+        } else {
+          canon_of[c] = role;
+          origin_of[c] = fmt::format(" (column preset '{}')", p.name);
+          taken = true;
+        }
+      }
+    }
+  }
+  // The presets' lists of their tables' other columns.
+  for (const auto& p : opt.presets) {
+    for (const auto& want : p.skip) {
+      const bool prefix = want.size() > 1 && want.back() == '*';
+      const std::string stem = prefix ? want.substr(0, want.size() - 1) : want;
+      for (const auto& n : names) {
+        const bool hit = prefix ? n.size() >= stem.size() && iequals(n.substr(0, stem.size()), stem) : iequals(n, want);
+        if (hit && !canon_of.count(n)) skipped.insert(n);
+      }
+    }
+  }
+  auto origin = [&](const std::string& column) {
+    auto it = origin_of.find(column);
+    return it == origin_of.end() ? std::string() : it->second;
+  };
 
   std::map<int, std::string> mag_of, err_of;   // known-filter index → file column
   std::vector<int> mag_order;                  // known-filter indices in file order
@@ -702,12 +863,19 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
   auto claim = [&](const std::string& canonical, const std::string& column) {
     auto it = claimed.find(canonical);
     if (it != claimed.end()) {
-      fail_input("catalogue '{}': columns '{}' and '{}' both stand for '{}'", path, it->second, column, canonical);
+      fail_input("catalogue '{}': columns '{}'{} and '{}'{} both stand for '{}'", path, it->second, origin(it->second),
+                 column, origin(column), canonical);
     }
     claimed[canonical] = column;
   };
   for (const auto& column : names) {
-    auto [canon, was_mapped] = mapped(column);
+    auto mapping = canon_of.find(column);
+    const bool was_mapped = mapping != canon_of.end();
+    if (!was_mapped && skipped.count(column)) {
+      impl->skipped.push_back(column);
+      continue;
+    }
+    const std::string canon = was_mapped ? mapping->second : column;
     const std::string lc = lower(canon);
     if (lc == "id") {
       claim("id", column);
@@ -728,12 +896,12 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
       }
       // other true_* columns are labels we do not use: skipped silently
     } else if (int f = find_filter(canon); f >= 0) {
-      claim(known_filters[static_cast<std::size_t>(f)].first, column);
+      claim(filter_name(f), column);
       mag_of[f] = column;
       mag_order.push_back(f);
     } else if (ends_with(lc, "_err") && find_filter(canon.substr(0, canon.size() - 4)) >= 0) {
       int g = find_filter(canon.substr(0, canon.size() - 4));
-      claim(known_filters[static_cast<std::size_t>(g)].first + "_err", column);
+      claim(filter_name(g) + "_err", column);
       err_of[g] = column;
     } else if (was_mapped) {
       fail_input(
@@ -746,7 +914,9 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
   }
   if (impl->format == CatalogFormat::Hdf5) {
     for (const auto& [name, what] : static_cast<const Hdf5Source&>(src).others()) {
-      const std::string canon = mapped(name).first, lc = lower(canon);
+      if (skipped.count(name)) continue;
+      auto mapping = canon_of.find(name);
+      const std::string canon = mapping == canon_of.end() ? name : mapping->second, lc = lower(canon);
       const bool known_name = lc == "id" || lc == "ra" || lc == "dec" || lc.rfind("true_", 0) == 0 ||
                               find_filter(canon) >= 0 ||
                               (ends_with(lc, "_err") && find_filter(canon.substr(0, canon.size() - 4)) >= 0);
@@ -755,12 +925,17 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
     }
   }
   if (!unknown.empty()) {
-    if (!options.ignore_unknown_columns) {
+    if (!opt.ignore_unknown_columns) {
+      std::vector<std::string> preset_names;
+      for (const auto& p : opt.presets) preset_names.push_back(p.name);
       fail_input(
           "catalogue '{}': column(s) {} are not known filters, <filter>_err error columns, id, ra, dec or "
-          "true_<parameter>; known filters: {}. Map other names with --columns NAME:FILTER, or pass "
+          "true_<parameter>{}; known filters: {}. Map other names with --columns NAME:FILTER, or pass "
           "--ignore-unknown-columns to skip them",
-          path, fmt::join(unknown, ", "), known_list());
+          path, fmt::join(unknown, ", "),
+          preset_names.empty() ? std::string()
+                               : fmt::format(", nor columns of column preset(s) {}", fmt::join(preset_names, ", ")),
+          known_list());
     }
     log::warn("catalogue '{}': ignoring {} unknown column(s): {}", path, unknown.size(), fmt::join(unknown, ", "));
     impl->ignored = unknown;
@@ -770,14 +945,12 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
       fail_input(
           "catalogue '{}': filter column '{}' ({}) has no error column '{}_err'; every magnitude needs its "
           "error (map another name with --columns NAME:{}_err)",
-          path, column, known_filters[static_cast<std::size_t>(f)].first,
-          known_filters[static_cast<std::size_t>(f)].first, known_filters[static_cast<std::size_t>(f)].first);
+          path, column, filter_name(f), filter_name(f), filter_name(f));
     }
   }
   for (const auto& [f, column] : err_of) {
     if (!mag_of.count(f)) {
-      fail_input("catalogue '{}': error column '{}' has no magnitude column '{}'", path, column,
-                 known_filters[static_cast<std::size_t>(f)].first);
+      fail_input("catalogue '{}': error column '{}' has no magnitude column '{}'", path, column, filter_name(f));
     }
   }
   if (mag_of.empty()) {
@@ -786,10 +959,18 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
   }
   if (impl->format == CatalogFormat::Hdf5) std::sort(mag_order.begin(), mag_order.end());  // registry order
   for (int f : mag_order) {
-    impl->filters.push_back(known_filters[static_cast<std::size_t>(f)].first);
+    BandSource s;
+    s.value_column = mag_of[f];
+    s.error_column = err_of[f];
+    if (auto it = flux_of.find(s.value_column); it != flux_of.end()) {
+      s.flux = true;
+      s.zero_point = it->second.zero_point;
+      s.zero_point_error = it->second.zero_point_error;
+    }
+    if (auto it = preset_of.find(s.value_column); it != preset_of.end()) s.preset = it->second;
+    impl->filters.push_back(filter_name(f));
     impl->offsets.push_back(known_filters[static_cast<std::size_t>(f)].second);
-    impl->mag_columns.push_back(mag_of[f]);
-    impl->err_columns.push_back(err_of[f]);
+    impl->sources.push_back(std::move(s));
   }
   if (impl->ra_column.empty() != impl->dec_column.empty()) {
     fail_input("catalogue '{}' has a{} column but no {} column", path, impl->ra_column.empty() ? " dec" : "n ra",
@@ -804,8 +985,9 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
   if (truth_present == 5) impl->truth_columns.assign(std::begin(truth_cols), std::end(truth_cols));
   impl->truth_matrix = src.has_truth_matrix();
 
-  std::vector<std::string> numeric = impl->mag_columns;
-  numeric.insert(numeric.end(), impl->err_columns.begin(), impl->err_columns.end());
+  std::vector<std::string> numeric;
+  for (const auto& s : impl->sources) numeric.push_back(s.value_column);
+  for (const auto& s : impl->sources) numeric.push_back(s.error_column);
   numeric.insert(numeric.end(), impl->truth_columns.begin(), impl->truth_columns.end());
   if (!impl->ra_column.empty()) {
     numeric.push_back(impl->ra_column);
@@ -824,6 +1006,7 @@ bool CatalogReader::has_truth() const { return impl_->truth_matrix || !impl_->tr
 bool CatalogReader::has_id() const { return !impl_->id_column.empty(); }
 bool CatalogReader::has_position() const { return !impl_->ra_column.empty(); }
 const std::vector<std::string>& CatalogReader::ignored_columns() const { return impl_->ignored; }
+const std::vector<std::string>& CatalogReader::skipped_columns() const { return impl_->skipped; }
 
 CatalogBlock CatalogReader::read(std::uint64_t row0, std::uint64_t n) const {
   const Impl& m = *impl_;
@@ -838,20 +1021,43 @@ CatalogBlock CatalogReader::read(std::uint64_t row0, std::uint64_t n) const {
   block.mag.assign(n * nf, std::numeric_limits<float>::quiet_NaN());
   block.err.assign(n * nf, std::numeric_limits<float>::quiet_NaN());
   block.dropped_unusable.assign(nf, 0);
-  std::vector<double> mag(n), err(n);
+  block.missing.assign(nf, 0);
+  block.upper_limits.assign(nf, 0);
+  block.nonpositive_flux.assign(nf, 0);
+  std::vector<double> value(n), error(n);
   for (std::size_t f = 0; f < nf; ++f) {
-    src.read_numeric(m.mag_columns[f], row0, n, mag.data());
-    src.read_numeric(m.err_columns[f], row0, n, err.data());
+    const BandSource& s = m.sources[f];
+    src.read_numeric(s.value_column, row0, n, value.data());
+    src.read_numeric(s.error_column, row0, n, error.data());
     for (std::uint64_t r = 0; r < n; ++r) {
-      if (m.is_missing(mag[r])) continue;
-      const double e = err[r];
+      const double v = value[r];
+      double e = error[r];
+      if (m.is_missing(s, v)) {
+        ++block.missing[f];
+        continue;
+      }
+      if (s.flux && !(v > 0)) {
+        ++block.nonpositive_flux[f];
+        continue;
+      }
+      if (s.preset && s.preset->upper_limits && (!std::isfinite(e) || m.preset_missing(s, e))) {
+        ++block.upper_limits[f];
+        continue;
+      }
+      double mag = v;
+      if (s.preset && e > s.preset->error_flags_above) {
+        e = std::numeric_limits<double>::quiet_NaN();  // a flag, not an error: unusable below
+      } else if (s.flux && std::isfinite(e) && e > 0) {
+        mag = s.zero_point - 2.5 * std::log10(v);
+        e = std::hypot(kPogson * e / v, s.zero_point_error);
+      }
       // A non-positive or non-finite error, or a magnitude no star can have (outside
       // [kMagnitudeMin, kMagnitudeMax]), makes the band unusable: dropped and counted.
-      if (!std::isfinite(e) || !(e > 0) || !(mag[r] >= kMagnitudeMin && mag[r] <= kMagnitudeMax)) {
+      if (!std::isfinite(e) || !(e > 0) || !(mag >= kMagnitudeMin && mag <= kMagnitudeMax)) {
         ++block.dropped_unusable[f];
         continue;
       }
-      block.mag[r * nf + f] = static_cast<float>(mag[r] + m.offsets[f]);
+      block.mag[r * nf + f] = static_cast<float>(mag + m.offsets[f]);
       block.err[r * nf + f] = static_cast<float>(std::max(e, m.options.error_floor));
     }
   }

@@ -5,13 +5,17 @@
 // (`PS1_g`, `PS1_g_err`), plus optional `id`, `ra`, `dec` and, for simulated
 // catalogues, the true parameters (HDF5 `/true_parameters` [N,5], or columns
 // `true_teff`, `true_logg`, `true_mh`, `true_av`, `true_rv`). Other names are
-// mapped with CatalogOptions::column_map (`--columns gmag:PS1_g,e_gmag:PS1_g_err`).
+// mapped with CatalogOptions::column_map (`--columns gmag:PS1_g,e_gmag:PS1_g_err`), by
+// survey column presets (CatalogOptions::presets, `--columns-preset gaia_dr3,2mass_psc`,
+// io/column_presets.hpp), or converted from flux columns (CatalogOptions::flux_columns).
 //
 // On reading, per star and band: a magnitude that is empty, NaN, ±inf or equal
 // to the missing sentinel (default −99) means the band is absent; a present
 // magnitude whose error is non-finite or ≤ 0 (the sentinel included) drops the
 // band and is counted per filter; kept bands get the filter's catalogue offset
-// added to the magnitude and the error floor applied (err = max(err, floor)).
+// added to the magnitude and the error floor applied (err = max(err, floor)). Flux
+// columns are converted to magnitudes first (a flux <= 0 is counted, not used); presets
+// add their survey's missing values and upper-limit convention.
 //
 // io does not depend on simulate: the caller passes the known filters as
 // (registry name, catalog_offset) pairs.
@@ -24,6 +28,8 @@
 #include <utility>
 #include <vector>
 
+#include "io/column_presets.hpp"
+
 namespace irisml {
 
 // (filter-registry name, catalog_offset [mag] added to a catalogue magnitude)
@@ -35,6 +41,13 @@ struct CatalogOptions {
   double missing_sentinel = -99.0;      // NaN disables the sentinel (NaN and empty always mean missing)
   double error_floor = 0.0;             // [mag]
   bool ignore_unknown_columns = false;  // unknown columns: warning instead of an error
+  // Flux columns converted to magnitudes per row (each must be in the file).
+  std::vector<FluxColumns> flux_columns;
+  // Survey presets, in priority order (ColumnPresets::select): resolved against the file's
+  // columns on open. Only their columns present in the file are used; an explicit
+  // column_map entry for a preset band's column (or for the band) replaces that band's
+  // preset mapping; id/ra/dec come from the first preset that has them in the file.
+  std::vector<ColumnPreset> presets;
 };
 
 // Parses "--columns" text: comma-separated `file_name:canonical_name` pairs.
@@ -58,9 +71,13 @@ struct CatalogBlock {
   std::vector<std::string> id;  // empty if the catalogue has no id column
   std::vector<double> ra, dec;  // empty if absent (NaN where a value is missing)
   std::vector<double> truth;    // rows × 5 (teff, logg, mh, av, rv) if has_truth(), else empty
-  // Per filter: bands dropped as unusable (a non-positive or non-finite error, or a
-  // magnitude outside [kMagnitudeMin, kMagnitudeMax]).
+  // Per filter: bands dropped as unusable (a non-positive or non-finite error, an error
+  // above a preset's error_flags_above, or a magnitude outside [kMagnitudeMin, kMagnitudeMax]).
   std::vector<std::int64_t> dropped_unusable;
+  // Per filter: bands missing (magnitude or flux empty, null, NaN, inf, the missing
+  // sentinel or a preset's missing value), upper limits (a preset with upper_limits: a
+  // magnitude whose error is null) and non-positive fluxes. None of them is used.
+  std::vector<std::int64_t> missing, upper_limits, nonpositive_flux;
 
   int bands(std::uint64_t row) const;  // observed bands of one row
 };
@@ -93,6 +110,10 @@ class CatalogReader {
   bool has_position() const;  // ra and dec
   // Columns skipped because ignore_unknown_columns was set (file names).
   const std::vector<std::string>& ignored_columns() const;
+  // Columns skipped silently because a column preset knows them: its list of the archive
+  // table's other columns, a band replaced by an explicit mapping, or the id/ra/dec of a
+  // later preset (file names, file order).
+  const std::vector<std::string>& skipped_columns() const;
 
   // Reads rows [row0, row0 + n); HDF5 reads only those rows. Throws IoError if
   // the range is out of bounds, InputError for bad values (CSV).

@@ -86,6 +86,44 @@ TEST(FitCliTest, FitsModelStarsAndRefusesBadInput) {
   fs::remove_all(dir);
 }
 
+// --columns-preset reads an archive cross-match by its own column names (ids from the
+// first preset); the presets come from the command line or the [fit] section of --config,
+// and bad names or files are refused (exit 2) before anything is loaded.
+TEST(FitCliTest, ColumnPresetsReadAnArchiveCrossMatch) {
+  const std::string dir = scratch_dir("fit_presets");
+  const std::string cat = std::string(IRISML_SOURCE_DIR) + "/tests/data/surveys/gaia_2mass_allwise.csv";
+  const std::string out = dir + "/ref.h5";
+  auto r = run_irisml("fit --quiet " + data_flags() + " --catalog " + cat + " --output " + out +
+                      " --columns-preset gaia_dr3,2mass_psc,allwise --samples 4 --proposals 256 --max-rounds 1 "
+                      "--threads 1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  {
+    auto f = h5::File::open(out);
+    EXPECT_EQ(f.read_strings("/id"),
+              (std::vector<std::string>{"4685014217386329216", "4685014217386329344", "4685014217386329472"}));
+  }
+  auto unknown = run_irisml("fit --quiet " + data_flags() + " --catalog " + cat + " --output " + dir +
+                            "/x.h5 --columns-preset gaia_dr3,gaia_dr4");
+  EXPECT_EQ(unknown.code, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("unknown preset 'gaia_dr4'"), std::string::npos) << unknown.output;
+  EXPECT_NE(unknown.output.find("gaia_dr3, 2mass_psc, allwise, ps1_dr2"), std::string::npos) << unknown.output;
+  {
+    std::ofstream ini(dir + "/fit.ini");
+    ini << "[fit]\ncolumns-preset = gaia_dr3,2mass_psc\n";
+  }
+  auto from_config = run_irisml("fit --quiet " + data_flags() + " --config " + dir + "/fit.ini --catalog " + cat +
+                                " --output " + dir + "/x.h5");
+  EXPECT_EQ(from_config.code, 2) << from_config.output;  // the AllWISE columns are unknown without allwise
+  EXPECT_NE(from_config.output.find("w1mpro"), std::string::npos) << from_config.output;
+  EXPECT_NE(from_config.output.find("column preset(s) gaia_dr3, 2mass_psc"), std::string::npos) << from_config.output;
+  auto no_file = run_irisml("fit --quiet " + data_flags() + " --catalog " + cat + " --output " + dir +
+                            "/x.h5 --columns-preset gaia_dr3 --column-presets-config " + dir + "/none.ini");
+  EXPECT_EQ(no_file.code, 2) << no_file.output;
+  EXPECT_NE(no_file.output.find("from --column-presets-config"), std::string::npos) << no_file.output;
+  EXPECT_FALSE(fs::exists(dir + "/x.h5"));
+  fs::remove_all(dir);
+}
+
 TEST(FitCliTest, ThreadsAboveTheCoresAreCappedWithAWarning) {
   auto r = run_irisml(
       "bench sample --model.width 16 --model.layers 1 --model.ffn 32 --model.heads 2 "
