@@ -57,6 +57,58 @@ long long nonnegative(const po::variables_map& vm, const std::string& name) {
   return v;
 }
 
+// --filters: a comma list of registry bands or set names ("paper,Gaia_DR2_G"); empty =
+// the data's.
+std::vector<std::string> model_filters_from(const po::variables_map& vm) {
+  const std::string text = vm["filters"].as<std::string>();
+  if (split_list(text).empty()) return {};
+  return load_registry(vm).resolve(text);
+}
+
+// `bench train --data`: the real job at this rank count, then synthetic batches of the
+// same per-rank size on every rank at once (the job's compute without its data path and
+// all-reduce); prints both and their ratio.
+int bench_train_job_command(const po::variables_map& vm, const Context& ctx) {
+  train::TrainOptions t;
+  t.data = vm["data"].as<std::string>();
+  t.filters = model_filters_from(vm);
+  t.model = model_config_from(vm);
+  t.noise = noise_from(vm);
+  t.batch_size = vm["batch"].as<long long>();
+  t.seed = static_cast<std::uint64_t>(vm["seed"].as<long long>());
+  const std::string device = vm["device"].as<std::string>();
+  t.device = resolve_device(device == "auto" ? "cpu" : device, ctx.local_rank);
+  t.code_version = IRISML_VERSION;
+  const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
+  const int warmup = std::max(vm["warmup"].as<int>(), 1), steps = vm["steps"].as<int>();
+  auto job = train::bench_train_job(t, warmup, steps, ctx.comm);
+
+  model::ModelConfig config = t.model;
+  config.n_filters = job.filters;
+  train::BenchTrainOptions so;
+  so.batch = t.batch_size / ctx.size;
+  so.steps = steps;
+  so.warmup = warmup;
+  so.min_bands = std::min(t.noise.bands_min, job.filters);
+  so.max_bands = t.noise.bands_max > 0 ? std::min(t.noise.bands_max, job.filters) : job.filters;
+  so.seed = t.seed;
+  so.device = t.device;
+  MPI_Barrier(ctx.comm);
+  const double mine = train::bench_train(config, so).stars_per_second;
+  double synthetic = 0.0;
+  MPI_Allreduce(&mine, &synthetic, 1, MPI_DOUBLE, MPI_SUM, ctx.comm);
+  if (ctx.rank == 0) {
+    std::cout << fmt::format(
+        "bench train job: ranks={} threads={} blas=[{}] device={} data={} filters={} global_batch={} ({} per rank) "
+        "model=[{}] median_step_s={:.4f} best_step_s={:.4f} stars_per_s={:.1f} first_update_s={:.1f} | synthetic "
+        "same batch per rank, all ranks at once: stars_per_s={:.1f} | job/synthetic={:.3f}\n",
+        ctx.size, threads, blas_description(), t.device, t.data, job.filters, job.global_batch, so.batch,
+        config.describe(), job.median_seconds, job.best_seconds, job.stars_per_second, job.first_update_seconds,
+        synthetic, job.stars_per_second / synthetic);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_train(const std::vector<std::string>& args, const Context& ctx) {
@@ -83,7 +135,8 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
        "separate validation set (default: hold out the last validation-fraction of --data)")
       ("output-dir", po::value<std::string>()->required(), "run directory: checkpoint.h5, best.h5, train_log.jsonl")
       ("filters", po::value<std::string>()->default_value(""),
-       "the model's filters, a comma list (subset of the data's, in this order; default: all of the data's)")
+       "the model's filters: bands or registry set names, a comma list (subset of the data's, in this order; default: "
+       "all of the data's)")
       ("epochs", po::value<long long>()->default_value(d.epochs), "epochs (passes over the training rows)")
       ("max-steps", po::value<long long>()->default_value(0),
        "train this many updates in all instead (also the schedule's length); 0 = epochs decide")
@@ -130,7 +183,7 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
   o.data = vm["data"].as<std::string>();
   o.validation = vm["validation"].as<std::string>();
   o.output_dir = vm["output-dir"].as<std::string>();
-  o.filters = split_list(vm["filters"].as<std::string>());
+  o.filters = model_filters_from(vm);
   o.known_filters = load_registry(vm).names();
   o.model = model_config_from(vm);
   o.noise = noise_from(vm);
@@ -190,10 +243,13 @@ int run_bench_train(const std::vector<std::string>& args, const Context& ctx) {
               "[model] section (default: the paper sizes) on synthetic batches of stars observing 6-25 of 25 "
               "filters; prints stars/s on the CPU and, when available, on CUDA.",
               "irisml bench train [--batch 64] [--steps 10] [--warmup 3] [--config configs/paper.ini] [--threads T] "
-              "[--device auto|cpu|cuda]",
-              {"bench-train", "model"});
+              "[--device auto|cpu|cuda]\n"
+              "the real job: mpirun -np N irisml bench train --data train.h5 --batch 512 [--filters LIST] "
+              "[--config ...]",
+              {"bench-train", "model", "noise"});
   add_common_options(cmd);
   add_model_options(cmd);
+  add_noise_options(cmd);
   // clang-format off
   cmd.options.add_options()
       ("batch", po::value<long long>()->default_value(64), "stars per step")
@@ -204,10 +260,15 @@ int run_bench_train(const std::vector<std::string>& args, const Context& ctx) {
       ("max-bands", po::value<int>()->default_value(25), "most bands per star")
       ("threads", po::value<int>()->default_value(0), "torch CPU threads (0 = cores / ranks on the node)")
       ("device", po::value<std::string>()->default_value("auto"), "auto (cpu, and cuda when available) | cpu | cuda")
-      ("seed", po::value<long long>()->default_value(1), "seed of the synthetic batches");
+      ("seed", po::value<long long>()->default_value(1), "seed of the synthetic batches")
+      ("data", po::value<std::string>()->default_value(""),
+       "time the real training job on this training set instead (data batching, noise, all-reduce over the ranks "
+       "of mpirun; --batch is then the global batch), next to synthetic batches of the same size per rank")
+      ("filters", po::value<std::string>()->default_value(""), "with --data: the model's filters, bands or set names (default: the data's)");
   // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
+  if (!vm["data"].as<std::string>().empty()) return bench_train_job_command(vm, ctx);
   model::ModelConfig config = model_config_from(vm);
   config.n_filters = vm["n-filters"].as<int>();
   train::BenchTrainOptions o;

@@ -1,16 +1,22 @@
 #include "train/bench.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/text.hpp"
+#include "distributed/collectives.hpp"
 #include "distributed/communicator.hpp"
 #include "distributed/gradient_reducer.hpp"
 #include "model/posterior.hpp"
 #include "model/synthetic.hpp"
+#include "io/hdf5.hpp"
 #include "train/optimizer.hpp"
 
 namespace irisml::train {
@@ -60,6 +66,54 @@ BenchTrainResult bench_train(const model::ModelConfig& config, const BenchTrainO
   result.best_seconds = times.front();
   result.stars_per_second = static_cast<double>(o.batch) / result.median_seconds;
   return result;
+}
+
+BenchTrainJobResult bench_train_job(TrainOptions o, int warmup, int steps, MPI_Comm comm) {
+  if (warmup < 1 || steps < 1) fail_input("bench train --data: warmup={} and steps={} must be >= 1", warmup, steps);
+  const int rank = dist::rank_of(comm);
+  std::string dir;
+  if (rank == 0) {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base && *base ? base : "/tmp") + "/irisml_bench_train_XXXXXX";
+    if (!mkdtemp(pattern.data())) fail_io("bench train: cannot create a temporary directory from '{}'", pattern);
+    dir = pattern;
+  }
+  dir = dist::broadcast_from_root(dir, comm);
+  o.output_dir = dir;
+  o.max_steps = warmup + steps;
+  o.validation.clear();
+  o.validation_fraction = 0.0;
+  o.checkpoint_every = 0;
+  o.keep_best = false;
+  o.log_every = o.max_steps + 1;
+  o.resume = o.resume_if_present = false;
+  o.overwrite = true;
+  std::vector<double> marks;
+  o.on_step = [&](std::int64_t, double) { marks.push_back(now_seconds()); };
+  const double t0 = now_seconds();
+  BenchTrainJobResult r;
+  try {
+    train(o, comm);
+  } catch (...) {
+    if (rank == 0) std::filesystem::remove_all(dir);
+    throw;
+  }
+  if (rank == 0) std::filesystem::remove_all(dir);
+  std::vector<double> times;
+  for (std::size_t k = static_cast<std::size_t>(warmup); k < marks.size(); ++k)
+    times.push_back(marks[k] - marks[k - 1]);
+  std::sort(times.begin(), times.end());
+  r.median_seconds = times[times.size() / 2];
+  r.best_seconds = times.front();
+  r.first_update_seconds = marks.front() - t0;
+  r.global_batch = o.batch_size;
+  r.stars_per_second = static_cast<double>(o.batch_size) / r.median_seconds;
+  if (!o.filters.empty()) {
+    r.filters = static_cast<int>(o.filters.size());
+  } else {
+    r.filters = static_cast<int>(h5::File::open(o.data).read_strings("/filters").size());
+  }
+  return r;
 }
 
 }  // namespace irisml::train
