@@ -117,7 +117,7 @@ IN=$W/survey; mkdir -p "$IN"
 real=tests/data/real_stars/real_stars.csv
 grep -v '^#' $real | tail -n +2 > "$W/rows"
 split -n l/9 -d "$W/rows" "$W/part"
-header=$(grep -v '^#' $real | head -1)
+header=$(grep -m1 -v '^#' "$real")  # no pipe into head: with pipefail its early exit can SIGPIPE grep
 i=0
 for p in "$W"/part*; do
   { echo "$header"; cat "$p"; } > "$IN/gbs_$i.csv"
