@@ -197,20 +197,16 @@ void check_compatible(const std::vector<ColumnPreset>& presets) {
   };
   for (const auto& p : presets) {
     std::vector<std::pair<std::string, Use>> columns;  // photometric columns of p
-    for (const auto& m : p.magnitudes) {
-      const Use use{p.name, fmt::format("'{}' and '{}'", m.magnitude, m.error)};
-      auto [it, fresh] = bands.emplace(lower(m.band), use);
-      if (!fresh && it->second.preset != p.name) clash(it->second, use, fmt::format("both map band {}", m.band));
-      columns.push_back({m.magnitude, {p.name, "magnitude of " + m.band}});
-      columns.push_back({m.error, {p.name, "error of " + m.band}});
-    }
-    for (const auto& f : p.fluxes) {
-      const Use use{p.name, fmt::format("'{}' and '{}'", f.flux, f.error)};
-      auto [it, fresh] = bands.emplace(lower(f.band), use);
-      if (!fresh && it->second.preset != p.name) clash(it->second, use, fmt::format("both map band {}", f.band));
-      columns.push_back({f.flux, {p.name, "flux of " + f.band}});
-      columns.push_back({f.error, {p.name, "flux error of " + f.band}});
-    }
+    auto add_band = [&](const std::string& band, const std::string& value, const std::string& error,
+                        const char* value_kind, const char* error_kind) {
+      const Use use{p.name, fmt::format("'{}' and '{}'", value, error)};
+      auto [it, fresh] = bands.emplace(lower(band), use);
+      if (!fresh && it->second.preset != p.name) clash(it->second, use, fmt::format("both map band {}", band));
+      columns.push_back({value, {p.name, std::string(value_kind) + " of " + band}});
+      columns.push_back({error, {p.name, std::string(error_kind) + " of " + band}});
+    };
+    for (const auto& m : p.magnitudes) add_band(m.band, m.magnitude, m.error, "magnitude", "error");
+    for (const auto& f : p.fluxes) add_band(f.band, f.flux, f.error, "flux", "flux error");
     for (const auto& [column, use] : columns) {
       const std::string key = lower(column);
       if (auto it = photometry.find(key); it != photometry.end() && it->second.preset != p.name) {

@@ -16,7 +16,6 @@
 #include "distributed/gradient_reducer.hpp"
 #include "model/posterior.hpp"
 #include "model/synthetic.hpp"
-#include "io/hdf5.hpp"
 #include "train/optimizer.hpp"
 
 namespace irisml::train {
@@ -92,8 +91,9 @@ BenchTrainJobResult bench_train_job(TrainOptions o, int warmup, int steps, MPI_C
   o.on_step = [&](std::int64_t, double) { marks.push_back(now_seconds()); };
   const double t0 = now_seconds();
   BenchTrainJobResult r;
+  TrainResult run;
   try {
-    train(o, comm);
+    run = train(o, comm);
   } catch (...) {
     if (rank == 0) std::filesystem::remove_all(dir);
     throw;
@@ -108,11 +108,7 @@ BenchTrainJobResult bench_train_job(TrainOptions o, int warmup, int steps, MPI_C
   r.first_update_seconds = marks.front() - t0;
   r.global_batch = o.batch_size;
   r.stars_per_second = static_cast<double>(o.batch_size) / r.median_seconds;
-  if (!o.filters.empty()) {
-    r.filters = static_cast<int>(o.filters.size());
-  } else {
-    r.filters = static_cast<int>(h5::File::open(o.data).read_strings("/filters").size());
-  }
+  r.filters = run.n_filters;
   return r;
 }
 

@@ -437,6 +437,7 @@ class TrainRun {
   TrainResult finish() {
     result.step = step;
     result.epoch = epoch;
+    result.n_filters = data.n_filters();
     result.val_loss = last_val;
     result.best_val_loss = best_val;
     result.seconds = now_seconds() - t_start;
@@ -461,6 +462,10 @@ class TrainRun {
   void update_freeze(bool freezing) {
     if (freezing && frozen_names.empty()) {
       frozen_names = frozen_parameter_names(*model, lineage.freeze_train_norms);
+      for (const auto& item : model->named_parameters(/*recurse=*/true)) {
+        if (std::find(frozen_names.begin(), frozen_names.end(), item.key()) != frozen_names.end())
+          frozen_params.push_back(item.value());
+      }
       parent_rows = torch::tensor(parent_rows_in_run(lineage, data.filters), torch::kInt64).to(device);
       torch::NoGradGuard no_grad;
       parent_row_values = model->encoder->filter_embedding->weight.index_select(0, parent_rows).clone();
@@ -476,11 +481,9 @@ class TrainRun {
   }
   void drop_frozen_gradients() {
     torch::NoGradGuard no_grad;
-    for (const auto& item : model->named_parameters(/*recurse=*/true)) {
-      if (std::find(frozen_names.begin(), frozen_names.end(), item.key()) != frozen_names.end()) {
-        auto& g = item.value().mutable_grad();
-        if (g.defined()) g.zero_();
-      }
+    for (auto& p : frozen_params) {
+      auto& g = p.mutable_grad();
+      if (g.defined()) g.zero_();
     }
     auto& g = model->encoder->filter_embedding->weight.mutable_grad();
     if (g.defined()) g.index_fill_(0, parent_rows, 0.0);
@@ -636,6 +639,7 @@ class TrainRun {
   double last_val = std::numeric_limits<double>::quiet_NaN();
   // the freeze phase of a fine-tune
   std::vector<std::string> frozen_names;
+  std::vector<torch::Tensor> frozen_params;  // the same parameters, looked up once
   torch::Tensor parent_rows, parent_row_values;
   bool freeze_applied = false;
   // log and control

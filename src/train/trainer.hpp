@@ -91,6 +91,7 @@ struct TrainResult {
   std::int64_t step = 0;     // updates done in total
   std::int64_t epoch = 0;    // epochs completed
   std::int64_t steps_per_epoch = 0;
+  int n_filters = 0;                                             // the model's filters
   double train_loss = std::numeric_limits<double>::quiet_NaN();  // mean over the last log interval
   double val_loss = std::numeric_limits<double>::quiet_NaN();    // last validation
   double best_val_loss = std::numeric_limits<double>::quiet_NaN();
