@@ -5,6 +5,7 @@
 # labels and 68 % HDI coverage. usage: scripts/validate-real.sh MODEL.h5 [GRID] [OUT_DIR]
 # Environment: IRISML (binary), ERROR_FLOOR (mag, default 0.02: the stars are bright and
 # their quoted errors omit calibration errors), SIGMA_SYS (mag, default: the checkpoint's noise.sigma_sys),
+# PRECISION (fp32 | bf16: the network's matrix products when sampling, default fp32),
 # PYTHON (with h5py, numpy).
 # Stars with fewer than 6 usable bands (the training minimum) are flagged and not scored.
 set -euo pipefail
@@ -20,7 +21,7 @@ DATA=tests/data/real_stars
 grid=(); [ -n "$GRID" ] && grid=(--grid "$GRID")
 sys=(); [ -n "${SIGMA_SYS:-}" ] && sys=(--sigma-sys "$SIGMA_SYS")
 "$IRISML" sample --model "$MODEL" --catalog "$DATA/real_stars.csv" "${grid[@]}" --output "$OUT/flow.h5" \
-    --error-floor "$FLOOR" "${sys[@]}" --importance --keep-samples --sir --overwrite --quiet
+    --precision "${PRECISION:-fp32}" --error-floor "$FLOOR" "${sys[@]}" --importance --keep-samples --sir --overwrite --quiet
 "$IRISML" fit --model "$MODEL" --catalog "$DATA/real_stars.csv" "${grid[@]}" --output "$OUT/reference.h5" \
     --error-floor "$FLOOR" "${sys[@]}" --bands-min 6 --overwrite --quiet
 "${PYTHON:-python3}" scripts/validate-real.py "$DATA/real_stars_labels.csv" flow="$OUT/flow.h5" \

@@ -207,6 +207,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   infer::SamplerSettings d;
   add_job_options(cmd, static_cast<long long>(d.block_rows));
   add_sampler_options(cmd);
+  add_precision_option(cmd);
   add_catalog_options(cmd);
   // clang-format off
   cmd.options.add_options()
@@ -236,6 +237,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
+  const auto precision = precision_from(vm, "cpu", ctx.rank);
   const std::string model_path = vm["model"].as<std::string>();
   const std::string catalog_path = vm["catalog"].as<std::string>();
   const std::string output = checked_output(vm, model_path);
@@ -248,6 +250,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   s.batch = vm["batch"].as<long long>();
   s.workers = workers_for(vm, threads);
   s.intra_op_threads = s.workers == 1 ? threads : 1;
+  s.precision = precision;
   job_settings_from(vm, s);
   s.range_sigma = vm["range-sigma"].as<double>();
   s.ppc_alpha = vm["ppc-alpha"].as<double>();
@@ -482,6 +485,7 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
               {"bench-sample", "model"});
   add_common_options(cmd);
   add_model_options(cmd);
+  add_precision_option(cmd, /*list=*/true);
   // clang-format off
   cmd.options.add_options()
       ("batch", po::value<std::string>()->default_value("64,256,1024"), "batch sizes to time, comma list")
@@ -531,10 +535,15 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
       fail_input("--parallel: '{}' is not known; allowed: batches, intra-op", mode);
     }
   }
-  for (std::size_t k = 0; k < modes.size() * batches.size(); ++k) {
-    const std::string& mode = modes[k / batches.size()];
-    const long long batch = batches[k % batches.size()];
+  const auto precisions = precisions_from(vm, "cpu", ctx.rank);
+  std::vector<double> first_rate(modes.size() * batches.size(), 0.0);  // per (mode, batch): the first precision's
+  for (std::size_t k = 0; k < modes.size() * batches.size() * precisions.size(); ++k) {
+    const std::size_t cell = k % (modes.size() * batches.size());
+    const auto precision = precisions[k / (modes.size() * batches.size())];
+    const std::string& mode = modes[cell / batches.size()];
+    const long long batch = batches[cell % batches.size()];
     infer::SamplerSettings s;
+    s.precision = precision;
     s.workers = mode == "batches" ? threads : 1;
     s.samples = vm["samples"].as<int>();
     s.batch = batch;
@@ -582,12 +591,15 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
         best_cpu = cpu_seconds_now() - c0;
       }
     }
+    if (first_rate[cell] == 0.0) first_rate[cell] = rows / best;
     if (ctx.rank == 0) {
       std::cout << fmt::format(
-          "bench sample: parallel={} batch={} samples={} bands={} threads={} stars={} model=[{}] best_s={:.3f} "
-          "cpu_s={:.3f} stars_per_s={:.1f} samples_per_s={:.0f} stars_per_cpu_s={:.1f}\n",
-          mode, batch, s.samples, bands, threads, rows, config.describe(), best, best_cpu, rows / best,
-          rows * s.samples / best, rows / std::max(best_cpu, 1e-9));
+          "bench sample: parallel={} precision={} batch={} samples={} bands={} threads={} stars={} model=[{}] "
+          "best_s={:.3f} cpu_s={:.3f} stars_per_s={:.1f} samples_per_s={:.0f} stars_per_cpu_s={:.1f}{}\n",
+          mode, model::precision_name(precision), batch, s.samples, bands, threads, rows, config.describe(), best,
+          best_cpu, rows / best, rows * s.samples / best, rows / std::max(best_cpu, 1e-9),
+          precisions.size() > 1 ? fmt::format(" vs_first_precision={:.2f}x", rows / best / first_rate[cell])
+                                : std::string());
     }
   }
   return 0;

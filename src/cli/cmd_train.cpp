@@ -81,30 +81,39 @@ int bench_train_job_command(const po::variables_map& vm, const Context& ctx) {
   t.code_version = IRISML_VERSION;
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
   const int warmup = std::max(vm["warmup"].as<int>(), 1), steps = vm["steps"].as<int>();
-  auto job = train::bench_train_job(t, warmup, steps, ctx.comm);
+  const auto precisions = precisions_from(vm, t.device, ctx.rank);
+  double first_job = 0.0;
+  for (const auto precision : precisions) {
+    t.precision = precision;
+    auto job = train::bench_train_job(t, warmup, steps, ctx.comm);
 
-  model::ModelConfig config = t.model;
-  config.n_filters = job.filters;
-  train::BenchTrainOptions so;
-  so.batch = t.batch_size / ctx.size;
-  so.steps = steps;
-  so.warmup = warmup;
-  so.min_bands = std::min(t.noise.bands_min, job.filters);
-  so.max_bands = t.noise.bands_max > 0 ? std::min(t.noise.bands_max, job.filters) : job.filters;
-  so.seed = t.seed;
-  so.device = t.device;
-  MPI_Barrier(ctx.comm);
-  const double mine = train::bench_train(config, so).stars_per_second;
-  double synthetic = 0.0;
-  MPI_Allreduce(&mine, &synthetic, 1, MPI_DOUBLE, MPI_SUM, ctx.comm);
-  if (ctx.rank == 0) {
-    std::cout << fmt::format(
-        "bench train job: ranks={} threads={} blas=[{}] device={} data={} filters={} global_batch={} ({} per rank) "
-        "model=[{}] median_step_s={:.4f} best_step_s={:.4f} stars_per_s={:.1f} first_update_s={:.1f} | synthetic "
-        "same batch per rank, all ranks at once: stars_per_s={:.1f} | job/synthetic={:.3f}\n",
-        ctx.size, threads, blas_description(), t.device, t.data, job.filters, job.global_batch, so.batch,
-        config.describe(), job.median_seconds, job.best_seconds, job.stars_per_second, job.first_update_seconds,
-        synthetic, job.stars_per_second / synthetic);
+    model::ModelConfig config = t.model;
+    config.n_filters = job.filters;
+    train::BenchTrainOptions so;
+    so.batch = t.batch_size / ctx.size;
+    so.steps = steps;
+    so.warmup = warmup;
+    so.min_bands = std::min(t.noise.bands_min, job.filters);
+    so.max_bands = t.noise.bands_max > 0 ? std::min(t.noise.bands_max, job.filters) : job.filters;
+    so.seed = t.seed;
+    so.device = t.device;
+    so.precision = precision;
+    MPI_Barrier(ctx.comm);
+    const double mine = train::bench_train(config, so).stars_per_second;
+    double synthetic = 0.0;
+    MPI_Allreduce(&mine, &synthetic, 1, MPI_DOUBLE, MPI_SUM, ctx.comm);
+    if (first_job == 0.0) first_job = job.stars_per_second;
+    if (ctx.rank == 0) {
+      std::cout << fmt::format(
+          "bench train job: ranks={} threads={} blas=[{}] device={} precision={} data={} filters={} global_batch={} "
+          "({} per rank) model=[{}] median_step_s={:.4f} best_step_s={:.4f} stars_per_s={:.1f} first_update_s={:.1f} "
+          "| synthetic same batch per rank, all ranks at once: stars_per_s={:.1f} | job/synthetic={:.3f}{}\n",
+          ctx.size, threads, blas_description(), t.device, model::precision_name(precision), t.data, job.filters,
+          job.global_batch, so.batch, config.describe(), job.median_seconds, job.best_seconds, job.stars_per_second,
+          job.first_update_seconds, synthetic, job.stars_per_second / synthetic,
+          precisions.size() > 1 ? fmt::format(" | job vs first precision={:.2f}x", job.stars_per_second / first_job)
+                                : std::string());
+    }
   }
   return 0;
 }
@@ -127,6 +136,7 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
   add_common_options(cmd);
   add_model_options(cmd);
   add_noise_options(cmd);
+  add_precision_option(cmd);
   train::TrainOptions d;
   // clang-format off
   cmd.options.add_options()
@@ -229,6 +239,7 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
   o.overlap = vm["overlap"].as<bool>();
   o.code_version = IRISML_VERSION;
   o.device = resolve_device(vm["device"].as<std::string>(), ctx.local_rank);
+  o.precision = precision_from(vm, o.device, ctx.rank);
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
   log::info("train: {} CPU thread(s) per rank ({}), {} rank(s) on this node", threads, blas_description(),
             ctx.local_size);
@@ -250,6 +261,7 @@ int run_bench_train(const std::vector<std::string>& args, const Context& ctx) {
   add_common_options(cmd);
   add_model_options(cmd);
   add_noise_options(cmd);
+  add_precision_option(cmd, /*list=*/true);
   // clang-format off
   cmd.options.add_options()
       ("batch", po::value<long long>()->default_value(64), "stars per step")
@@ -289,13 +301,21 @@ int run_bench_train(const std::vector<std::string>& args, const Context& ctx) {
   }
   for (const auto& dev : devices) {
     o.device = dev;
-    auto r = train::bench_train(config, o);
-    if (ctx.rank == 0) {
-      std::cout << fmt::format(
-          "bench train: device={} threads={} blas=[{}] batch={} bands={}..{} params={} model=[{}] median_step_s={:.4f} "
-          "best_step_s={:.4f} stars_per_s={:.1f}\n",
-          dev, dev == "cpu" ? threads : 0, blas_description(), o.batch, o.min_bands, o.max_bands, r.parameters,
-          config.describe(), r.median_seconds, r.best_seconds, r.stars_per_second);
+    double first = 0.0;
+    const auto precisions = precisions_from(vm, dev, ctx.rank);
+    for (const auto precision : precisions) {
+      o.precision = precision;
+      auto r = train::bench_train(config, o);
+      if (first == 0.0) first = r.stars_per_second;
+      if (ctx.rank == 0) {
+        std::cout << fmt::format(
+            "bench train: device={} precision={} threads={} blas=[{}] batch={} bands={}..{} params={} model=[{}] "
+            "median_step_s={:.4f} best_step_s={:.4f} stars_per_s={:.1f}{}\n",
+            dev, model::precision_name(precision), dev == "cpu" ? threads : 0, blas_description(), o.batch, o.min_bands,
+            o.max_bands, r.parameters, config.describe(), r.median_seconds, r.best_seconds, r.stars_per_second,
+            precisions.size() > 1 ? fmt::format(" vs_first_precision={:.2f}x", r.stars_per_second / first)
+                                  : std::string());
+      }
     }
   }
   return 0;

@@ -182,4 +182,33 @@ sim::NoiseModel noise_from(const po::variables_map& vm, bool validate) {
   return n;
 }
 
+void add_precision_option(Command& command, bool list) {
+  command.options.add_options()(
+      "precision", po::value<std::string>()->default_value("fp32"),
+      list ? "precisions to time, comma list: fp32 | bf16 (bf16: the encoder's matrix products in bfloat16, "
+             "everything else fp32; fp32 where the CPU lacks AVX512_BF16/AMX)"
+           : "fp32 | bf16 (bf16: the encoder's matrix products in bfloat16, weights, flow, loss and optimizer fp32; "
+             "falls back to fp32, logged, on a CPU without AVX512_BF16/AMX)");
+}
+
+namespace {
+model::Precision resolve_logged(const std::string& text, const std::string& device, int rank) {
+  const auto resolved = model::resolve_precision(model::parse_precision(text, "--precision"), device);
+  if (!resolved.note.empty() && rank == 0) log::warn("{}", resolved.note);
+  return resolved.precision;
+}
+}  // namespace
+
+std::vector<model::Precision> precisions_from(const po::variables_map& vm, const std::string& device, int rank) {
+  std::vector<model::Precision> out;
+  for (const auto& item : split_list(vm["precision"].as<std::string>()))
+    out.push_back(resolve_logged(item, device, rank));
+  if (out.empty()) fail_input("--precision is empty; allowed: fp32, bf16");
+  return out;
+}
+
+model::Precision precision_from(const po::variables_map& vm, const std::string& device, int rank) {
+  return resolve_logged(vm["precision"].as<std::string>(), device, rank);
+}
+
 }  // namespace irisml::cli

@@ -8,6 +8,7 @@
 
 #include "cli/options.hpp"
 #include "model/config.hpp"
+#include "model/precision.hpp"
 #include "simulate/noise.hpp"
 #include "simulate/prior.hpp"
 
@@ -44,6 +45,13 @@ int apply_threads(int requested, int ranks_on_node);
 // override some values first and validate the result).
 void add_noise_options(Command& command);
 sim::NoiseModel noise_from(const po::variables_map& vm, bool validate = true);
+
+// --precision (model/precision.hpp). With `list`, a comma list (the benchmarks time
+// each in the same run). precision_from resolves the request for `device` and logs, on
+// rank 0, why a bf16 request falls back to fp32.
+void add_precision_option(Command& command, bool list = false);
+model::Precision precision_from(const po::variables_map& vm, const std::string& device, int rank);
+std::vector<model::Precision> precisions_from(const po::variables_map& vm, const std::string& device, int rank);
 
 // Checks a positive count option, naming it in the error.
 std::uint64_t positive_count(const po::variables_map& vm, const std::string& name);

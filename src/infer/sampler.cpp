@@ -162,6 +162,7 @@ PosteriorSampler::PosteriorSampler(model::PosteriorEstimator model, const Sample
     fail_input("importance reweighting needs the likelihood and prior (a spectral grid and the training prior)");
   }
   model_->eval();
+  model_->set_precision(settings_.precision);
   n_filters_ = model_->config().n_filters;
   auto normalizer = model_->normalizer();
   mag_mean_ = normalizer.mag_mean();
@@ -271,7 +272,10 @@ std::string PosteriorSampler::describe() const {
              s.batch, s.input_error_min, s.input_sigma_sys, ppc_ != nullptr, s.ppc_alpha, s.ppc_sigma_floor,
              s.bands_min, s.bands_max, s.sigma_max, s.range_sigma, s.importance, s.ess_threshold, s.retry_factor, s.sir,
              s.sigma_sys) +
-         (round_off_depends_on_threads(s) ? fmt::format(" intra_op_threads={}", s.intra_op_threads) : std::string());
+         (round_off_depends_on_threads(s) ? fmt::format(" intra_op_threads={}", s.intra_op_threads) : std::string()) +
+         // fp32 (the default) is left out: fp32 outputs and resume keys stay as they were.
+         (s.precision == model::Precision::kFloat32 ? std::string()
+                                                    : fmt::format(" precision={}", model::precision_name(s.precision)));
 }
 
 std::vector<std::pair<std::string, std::string>> PosteriorSampler::attributes() const {
@@ -280,6 +284,12 @@ std::vector<std::pair<std::string, std::string>> PosteriorSampler::attributes() 
     a.push_back({"parallel", fmt::format("intra-op, {} threads: results differ from --parallel batches (and from "
                                          "other thread counts) at float32 round-off",
                                          settings_.intra_op_threads)});
+  }
+  if (settings_.precision != model::Precision::kFloat32) {
+    a.push_back({"precision",
+                 fmt::format("{}: the encoder's matrix products in {}, the rest fp32 "
+                             "(docs/precision.md)",
+                             model::precision_name(settings_.precision), model::precision_name(settings_.precision))});
   }
   if (!settings_.importance) return a;
   a.insert(a.end(), {{"importance", "log w = log prior + log L - log q (docs/posterior_format.md)"},

@@ -28,6 +28,7 @@
 #include "infer/ppc.hpp"
 #include "infer/progress.hpp"
 #include "model/posterior.hpp"
+#include "model/precision.hpp"
 
 namespace irisml {
 class CatalogReader;
@@ -62,15 +63,18 @@ inline float training_error(float quoted, double error_min, std::uint32_t& flags
 }
 
 struct SamplerSettings {
-  int samples = 64;                 // posterior samples per star
-  bool keep_samples = false;        // also write /samples [N, S, 5]
-  std::int64_t batch = 256;         // stars per network call
-  int workers = 1;                  // threads running whole batches concurrently (each with one
-                                    // LibTorch intra-op thread); 1 = the caller's thread and settings
-  int intra_op_threads = 1;         // with workers == 1: LibTorch's threads inside each operation.
-                                    // Above 1 the reductions split differently, so results differ
-                                    // at float32 round-off: recorded in the output and the resume key
-  std::uint64_t seed = 1;           // with the row index, keys every star's random numbers
+  int samples = 64;           // posterior samples per star
+  bool keep_samples = false;  // also write /samples [N, S, 5]
+  std::int64_t batch = 256;   // stars per network call
+  int workers = 1;            // threads running whole batches concurrently (each with one
+                              // LibTorch intra-op thread); 1 = the caller's thread and settings
+  int intra_op_threads = 1;   // with workers == 1: LibTorch's threads inside each operation.
+                              // Above 1 the reductions split differently, so results differ
+                              // at float32 round-off: recorded in the output and the resume key
+  std::uint64_t seed = 1;     // with the row index, keys every star's random numbers
+  // The encoder's matrix products (model/precision.hpp), already resolved for the device.
+  // bf16 changes the samples (recorded in the output and the resume key).
+  model::Precision precision = model::Precision::kFloat32;
   std::uint64_t block_rows = 4096;  // rows per block (the unit of I/O and of resume)
 
   // Training-range checks (from the checkpoint's noise settings).

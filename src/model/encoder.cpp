@@ -84,6 +84,11 @@ torch::Tensor SetEncoderImpl::forward(const torch::Tensor& filter_ids, const tor
     if (gelu_) return dropout(F::gelu(t));
     return train_dropout ? relu_dropout(t, dropout_p_, next_dropout_key()) : torch::relu(t);
   };
+  // The layers' products, in bf16 under mixed precision (inputs and result fp32).
+  const auto compute = precision_ == Precision::kBFloat16 ? torch::kBFloat16 : dtype;
+  auto linear = [compute](const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
+    return model::linear(in, w, b, compute);
+  };
   const double attn_p = train_dropout ? dropout_p_ : 0.0;
   const size_t n_layers = layer_list_.size();
   torch::Tensor x_cls;

@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include "model/config.hpp"
+#include "model/precision.hpp"
 
 namespace irisml::model {
 
@@ -47,6 +48,10 @@ class SetEncoderImpl : public torch::nn::Module {
   std::uint64_t dropout_counter() const { return dropout_counter_; }
   void set_dropout_counter(std::uint64_t counter) { dropout_counter_ = counter; }
 
+  // Precision of the layers' matrix products (model/precision.hpp); fp32 by default.
+  void set_precision(Precision precision) { precision_ = precision; }
+  Precision precision() const { return precision_; }
+
   // Tests: run attention through the generic (device-independent) path on CPU too.
   void set_generic_attention(bool generic) { generic_attention_ = generic; }
 
@@ -66,6 +71,7 @@ class SetEncoderImpl : public torch::nn::Module {
   std::uint64_t dropout_seed_ = 0x1A15u;
   std::uint64_t dropout_counter_ = 0;
   bool generic_attention_ = false;
+  Precision precision_ = Precision::kFloat32;
   std::vector<EncoderLayer> layer_list_;
 };
 TORCH_MODULE(SetEncoder);

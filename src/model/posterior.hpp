@@ -72,6 +72,11 @@ class PosteriorEstimatorImpl : public torch::nn::Module {
 
   void set_dropout_seed(std::uint64_t seed) { encoder->set_dropout_seed(seed); }
 
+  // Precision of the encoder's matrix products (model/precision.hpp; resolve it for the
+  // device first). Weights, flow and loss stay fp32 either way.
+  void set_precision(Precision precision) { encoder->set_precision(precision); }
+  Precision precision() const { return encoder->precision(); }
+
   SetEncoder encoder{nullptr};
   ConditionalMaf flow{nullptr};
   NormalizerBuffers normalizer_buffers{nullptr};

@@ -104,7 +104,52 @@ struct KeyedDropoutFunction : public torch::autograd::Function<KeyedDropoutFunct
   }
 };
 
+// y = x·wᵀ + b with both factors rounded to `compute` (bf16) and y in x's type. The rounded
+// copies are what backward needs, so they are saved instead of x and w (half the
+// memory). Written out rather than left to autograd's casts: autograd would hand the
+// weight's gradient back transposed and cast it strided, and would run the forward
+// product as x·wᵀ, which oneDNN runs slower than x·w with a contiguous transposed copy.
+struct LowPrecisionLinearFunction : public torch::autograd::Function<LowPrecisionLinearFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
+                               const torch::Tensor& b, std::int64_t compute) {
+    const auto type = static_cast<torch::ScalarType>(compute);
+    auto x2 = x.reshape({-1, x.size(-1)}).to(type).contiguous();  // (T, K)
+    auto wc = w.to(type).contiguous();                            // (N, K)
+    auto y = torch::mm(x2, wc.t().contiguous()).to(x.scalar_type());
+    if (b.defined()) y.add_(b);
+    ctx->save_for_backward({x2, wc});
+    ctx->saved_data["bias"] = b.defined();
+    if (x.dim() == 2) return y;
+    auto sizes = x.sizes().vec();
+    sizes.back() = w.size(0);
+    return y.reshape(sizes).clone();  // not a view: callers may modify it in place
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& x2 = saved[0];
+    const auto& wc = saved[1];
+    const auto out_type = grads[0].scalar_type();
+    auto g32 = grads[0].reshape({-1, wc.size(0)});  // (T, N)
+    auto g = g32.to(wc.scalar_type()).contiguous();
+    torch::Tensor dx, dw, db;
+    if (ctx->needs_input_grad(0)) {
+      auto sizes = grads[0].sizes().vec();
+      sizes.back() = wc.size(1);
+      dx = torch::mm(g, wc).to(out_type).reshape(sizes);
+    }
+    if (ctx->needs_input_grad(1)) dw = torch::mm(g.t(), x2).to(out_type);
+    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) db = g32.sum(0);
+    return {dx, dw, db, torch::Tensor()};
+  }
+};
+
 }  // namespace
+
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                     torch::ScalarType compute) {
+  if (compute == x.scalar_type()) return linear(x, w, b);
+  return LowPrecisionLinearFunction::apply(x, w, b, static_cast<std::int64_t>(compute));
+}
 
 torch::Tensor keyed_dropout(const torch::Tensor& x, double p, std::uint64_t key) {
   if (p <= 0.0) return x;

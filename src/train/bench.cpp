@@ -32,6 +32,7 @@ BenchTrainResult bench_train(const model::ModelConfig& config, const BenchTrainO
   model::PosteriorEstimator model(config);
   model->to(device);
   model->train();
+  model->set_precision(o.precision);
   dist::LocalCommunicator comm;
   dist::GradientReducer reducer(*model, comm);
   NamedTensors named;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "model/config.hpp"
+#include "model/precision.hpp"
 #include "train/trainer.hpp"
 
 namespace irisml::train {
@@ -20,6 +21,7 @@ struct BenchTrainOptions {
   int max_bands = 25;
   std::uint64_t seed = 1;
   std::string device = "cpu";
+  model::Precision precision = model::Precision::kFloat32;  // already resolved for the device
 };
 
 struct BenchTrainResult {

@@ -111,11 +111,14 @@ std::string noise_text(const sim::NoiseModel& noise) {
 
 std::string describe(const TrainOptions& o) {
   return fmt::format(
-      "batch_size={} epochs={} max_steps={} lr={} min_lr={} warmup_steps={} warmup_epochs={} weight_decay={} "
-      "adam_eps={} clip={} validation_fraction={} seed={} filters={} noise=[{}]",
-      o.batch_size, o.epochs, o.max_steps, o.lr, o.min_lr, o.warmup_steps, o.warmup_epochs, o.weight_decay, o.adam_eps,
-      o.clip, o.validation_fraction, o.seed, o.filters.empty() ? "data" : fmt::format("{}", fmt::join(o.filters, ",")),
-      noise_text(o.noise));
+             "batch_size={} epochs={} max_steps={} lr={} min_lr={} warmup_steps={} warmup_epochs={} weight_decay={} "
+             "adam_eps={} clip={} validation_fraction={} seed={} filters={} noise=[{}]",
+             o.batch_size, o.epochs, o.max_steps, o.lr, o.min_lr, o.warmup_steps, o.warmup_epochs, o.weight_decay,
+             o.adam_eps, o.clip, o.validation_fraction, o.seed,
+             o.filters.empty() ? "data" : fmt::format("{}", fmt::join(o.filters, ",")), noise_text(o.noise)) +
+         // fp32 (the default) is left out, so fp32 runs record the same settings as before.
+         (o.precision == model::Precision::kFloat32 ? std::string()
+                                                    : fmt::format(" precision={}", model::precision_name(o.precision)));
 }
 
 namespace {
@@ -277,6 +280,7 @@ class TrainRun {
     device = torch::Device(o.device);
     model->to(device);
     model->train();
+    model->set_precision(o.precision);
     communicator = dist::make_communicator(o.backend, comm, device, o.bucket_bytes);
     reducer = std::make_unique<dist::GradientReducer>(*model, *communicator, o.bucket_bytes, o.overlap);
     reducer->broadcast_parameters();

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "model/config.hpp"
+#include "model/precision.hpp"
 #include "simulate/noise.hpp"
 
 namespace irisml::train {
@@ -74,7 +75,10 @@ struct TrainOptions {
   bool overwrite = false;          // start fresh even though output_dir holds a checkpoint
   FinetuneOptions finetune;        // init_from set: start from that model (not on resume)
 
-  std::string device = "cpu";    // "cpu", "cuda", "cuda:N"
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
+  // Matrix-product precision (model/precision.hpp), already resolved for the device. A
+  // run may resume in another precision: weights and optimizer state are fp32 in both.
+  model::Precision precision = model::Precision::kFloat32;
   std::string backend = "auto";  // auto | local | mpi | nccl
   std::size_t bucket_bytes = std::size_t{25} << 20;
   bool overlap = true;  // start bucket reductions from autograd hooks

@@ -64,6 +64,31 @@ TEST_F(TrainCliTest, ExitCodesAndRefusedRunsKeepTheCheckpoint) {
   EXPECT_NE(r.output.find("missing.h5"), std::string::npos) << r.output;
 }
 
+// Issue 15: --precision bf16 trains, and the run's settings say so; on a CPU without
+// native bf16 it falls back to fp32 with a warning. A bad value is refused before the run
+// directory exists.
+TEST_F(TrainCliTest, PrecisionBf16TrainsAndBadValuesAreRefused) {
+  auto r = run_irisml(train("bf16", "--max-steps 3 --precision bf16"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto log = read_bytes(dir_ + "/bf16/train_log.jsonl");
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16")) {
+    EXPECT_NE(log.find("precision=bf16"), std::string::npos) << log;
+  } else {
+    EXPECT_EQ(log.find("precision=bf16"), std::string::npos) << log;
+    EXPECT_NE(r.output.find("running fp32"), std::string::npos) << r.output;
+  }
+  // fp32 runs record no precision (their settings are what they were before bf16 existed).
+  r = run_irisml(train("fp32", "--max-steps 1"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(read_bytes(dir_ + "/fp32/train_log.jsonl").find("precision="), std::string::npos);
+
+  r = run_irisml(train("fp16", "--max-steps 3 --precision fp16"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("precision 'fp16' is not known; allowed: fp32, bf16"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ + "/fp16"));
+}
+
 // Issue 11 item 1: a run directory another run is training in is refused at once.
 TEST_F(TrainCliTest, ASecondRunInTheSameDirectoryIsRefusedAtOnce) {
   const std::string run = dir_ + "/busy";

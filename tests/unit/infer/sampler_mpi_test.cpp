@@ -229,6 +229,44 @@ TEST(SampleCatalogMpiTest, ChangedSettingsAreRefusedOrStartOverNeverMix) {
   expect_same_bytes_as_one_process(catalog, settings, dir, out);
 }
 
+// Issue 15: bf16 sampling is rank-count independent too (each batch is the same
+// computation on any rank), gives other bytes than fp32, records its precision, and a
+// partial fp32 run is not continued in bf16.
+TEST(SampleCatalogMpiTest, Bf16IsByteIdenticalForAnyRankCountAndNeverMixedWithFp32) {
+  const std::string dir = scratch("bf16");
+  auto catalog = shared_catalog(dir + "/cat.h5", 30, 4);
+  auto settings = small_settings();
+  const std::string fp32_out = dir + "/fp32.h5", out = dir + "/out.h5";
+  EXPECT_TRUE(
+      sample_catalog(testing::tiny_model(), catalog, job_for(fp32_out), settings, nullptr, MPI_COMM_WORLD).complete);
+  settings.max_blocks = 1;
+  sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD);
+  settings.max_blocks = 0;
+  settings.precision = model::Precision::kBFloat16;
+  EXPECT_THROW(sample_catalog(testing::tiny_model(), catalog, job_for(out), settings, nullptr, MPI_COMM_WORLD),
+               InputError);
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto discard = job_for(out);
+  discard.discard_unfinished = true;
+  EXPECT_TRUE(sample_catalog(testing::tiny_model(), catalog, discard, settings, nullptr, MPI_COMM_WORLD).complete);
+  expect_same_bytes_as_one_process(catalog, settings, dir, out);
+  if (world_rank() == 0) {
+    auto f = h5::File::open(out);
+    EXPECT_EQ(f.attr_string("/", "precision").rfind("bf16:", 0), 0u) << f.attr_string("/", "precision");
+    auto g = h5::File::open(fp32_out);
+    const auto m16 = f.read<float>("/median"), m32 = g.read<float>("/median");
+    ASSERT_EQ(m16.size(), m32.size());
+    std::size_t differ = 0;
+    for (std::size_t i = 0; i < m16.size(); ++i) {
+      if (std::isnan(m32[i])) continue;
+      differ += m16[i] != m32[i];
+      EXPECT_NEAR(m16[i], m32[i], 0.05 * std::abs(m32[i]) + 0.05) << "median " << i;
+    }
+    EXPECT_GT(differ, 0u);  // bf16 really ran
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
 // Rewrites `name` in an HDF5 file as a chunked dataset (`chunk` rows) with Fletcher-32
 // checksums, and corrupts its last chunk on disk: reading those rows then fails.
 void corrupt_last_chunk(const std::string& path, const std::string& name, hsize_t chunk) {
