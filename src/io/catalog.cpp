@@ -676,88 +676,140 @@ CatalogReader::CatalogReader(CatalogReader&&) noexcept = default;
 CatalogReader& CatalogReader::operator=(CatalogReader&&) noexcept = default;
 CatalogReader::~CatalogReader() = default;
 
-CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& known_filters,
-                                  const CatalogOptions& options) {
-  if (!(options.error_floor >= 0) || !std::isfinite(options.error_floor)) {
-    fail_input("error floor = {} must be a finite number >= 0 (mag)", options.error_floor);
-  }
-  check_compatible(options.presets);
-  auto impl = std::make_unique<Impl>();
-  impl->path = path;
-  impl->options = options;
-  const CatalogOptions& opt = impl->options;  // presets referred to below live here
-  impl->source = open_source(path, impl->format);
-  const Source& src = *impl->source;
-  const bool ci = src.case_insensitive();
-  const auto& names = src.columns();
+namespace {
 
+// What CatalogReader::open learns from a file's column names.
+struct ResolvedColumns {
+  std::vector<std::string> filters;  // registry names, output order
+  std::vector<double> offsets;       // per filter
+  std::vector<BandSource> sources;   // per filter
+  std::string id_column, ra_column, dec_column;
+  std::vector<std::string> truth_columns;  // 5 file columns, or none
+  std::vector<std::string> ignored, skipped;
+};
+
+// Resolves a catalogue's columns in named steps (CatalogReader::open calls them in
+// order): the explicit --columns and flux mappings, the column presets' bands, their
+// id/ra/dec and their lists of other columns, then every column classified (a band, its
+// error, id, ra, dec, a truth column, skipped or unknown) and the result checked.
+class ColumnResolver {
+ public:
+  ColumnResolver(const std::string& path, const KnownFilters& known_filters, const CatalogOptions& options,
+                 const std::vector<std::string>& names, bool case_insensitive)
+      : path_(path), known_(known_filters), opt_(options), names_(names), ci_(case_insensitive) {}
+
+  void map_explicit_columns();
+  void map_explicit_fluxes();
+  void map_preset_bands();
+  void map_preset_positions();
+  void skip_preset_columns();
+  // `hdf5_others`: an HDF5 file's datasets that are not catalogue columns, with why.
+  ResolvedColumns classify(bool registry_order, const std::vector<std::pair<std::string, std::string>>& hdf5_others);
+
+ private:
+  std::string known_list() const;
+  int find_filter(const std::string& name) const;
+  const std::string& filter_name(int f) const { return known_[static_cast<std::size_t>(f)].first; }
+  std::string canonical_target(const std::string& to) const;
+  std::string column_named(const std::string& want, const std::string& who) const;
+  std::string origin(const std::string& column) const;
+  void add_preset_band(const ColumnPreset& p, const std::string& band_name, const std::string& value_want,
+                       const std::string& error_want, const FluxColumns* flux);
+  void claim(const std::string& canonical, const std::string& column);
+  void check_unknown(const std::vector<std::string>& unknown, ResolvedColumns& out) const;
+  void check_pairs() const;
+  void check_positions_and_truth(ResolvedColumns& out, const std::string (&truth_cols)[5]) const;
+
+  const std::string& path_;
+  const KnownFilters& known_;
+  const CatalogOptions& opt_;
+  const std::vector<std::string>& names_;
+  const bool ci_;
+
+  std::map<std::string, std::string> canon_of_;           // file column → the name it stands for
+  std::map<std::string, std::string> origin_of_;          // file column → " (column preset 'x')"
+  std::map<std::string, FluxColumns> flux_of_;            // flux column → its conversion
+  std::map<std::string, const ColumnPreset*> preset_of_;  // value column of a preset band → the preset
+  std::set<std::string> explicit_columns_, explicit_targets_, skipped_;
+  std::map<int, std::string> mag_of_, err_of_;  // known-filter index → file column
+  std::map<std::string, std::string> claimed_;  // canonical → file column
+};
+
+std::string ColumnResolver::known_list() const {
   std::vector<std::string> known_names;
-  for (const auto& kf : known_filters) known_names.push_back(kf.first);
-  auto known_list = [&] { return fmt::format("{}", fmt::join(known_names, ", ")); };
-  // Filter lookup: exact, then case-insensitive (FITS headers are often upper case).
-  auto find_filter = [&](const std::string& name) -> int {
-    for (std::size_t i = 0; i < known_filters.size(); ++i)
-      if (known_filters[i].first == name) return static_cast<int>(i);
-    int hit = -1;
-    for (std::size_t i = 0; i < known_filters.size(); ++i) {
-      if (iequals(known_filters[i].first, name)) {
-        if (hit >= 0) return -1;  // ambiguous
-        hit = static_cast<int>(i);
-      }
-    }
-    return hit;
-  };
-  auto filter_name = [&](int f) -> const std::string& { return known_filters[static_cast<std::size_t>(f)].first; };
-  // A mapping target in canonical spelling: a filter (or <filter>_err) as the registry
-  // writes it, anything else in lower case.
-  auto canonical_target = [&](const std::string& to) -> std::string {
-    if (int f = find_filter(to); f >= 0) return filter_name(f);
-    if (ends_with(lower(to), "_err")) {
-      if (int g = find_filter(to.substr(0, to.size() - 4)); g >= 0) return filter_name(g) + "_err";
-    }
-    return lower(to);
-  };
-  // The file column a preset (or flux mapping) names: exact, else the one matching
-  // case-insensitively; "" if absent.
-  auto column_named = [&](const std::string& want, const std::string& who) -> std::string {
-    std::vector<std::string> hits;
-    for (const auto& n : names) {
-      if (n == want) return n;
-      if (iequals(n, want)) hits.push_back(n);
-    }
-    if (hits.size() > 1) {
-      fail_input(
-          "catalogue '{}': {} column '{}' matches columns {} when case is ignored; keep one of them, or map the one "
-          "to use with --columns",
-          path, who, want, fmt::join(hits, ", "));
-    }
-    return hits.empty() ? std::string() : hits.front();
-  };
+  for (const auto& kf : known_) known_names.push_back(kf.first);
+  return fmt::format("{}", fmt::join(known_names, ", "));
+}
 
-  std::map<std::string, std::string> canon_of;           // file column → the name it stands for
-  std::map<std::string, std::string> origin_of;          // file column → " (column preset 'x')"
-  std::map<std::string, FluxColumns> flux_of;            // flux column → its conversion
-  std::map<std::string, const ColumnPreset*> preset_of;  // value column of a preset band → the preset
-  std::set<std::string> explicit_columns, explicit_targets, skipped;
+// Filter lookup: exact, then case-insensitive (FITS headers are often upper case); -1
+// when absent or ambiguous.
+int ColumnResolver::find_filter(const std::string& name) const {
+  for (std::size_t i = 0; i < known_.size(); ++i)
+    if (known_[i].first == name) return static_cast<int>(i);
+  int hit = -1;
+  for (std::size_t i = 0; i < known_.size(); ++i) {
+    if (iequals(known_[i].first, name)) {
+      if (hit >= 0) return -1;  // ambiguous
+      hit = static_cast<int>(i);
+    }
+  }
+  return hit;
+}
 
-  // --columns keys must exist in the file.
-  for (const auto& [from, to] : opt.column_map) {
+// A mapping target in canonical spelling: a filter (or <filter>_err) as the registry
+// writes it, anything else in lower case.
+std::string ColumnResolver::canonical_target(const std::string& to) const {
+  if (int f = find_filter(to); f >= 0) return filter_name(f);
+  if (ends_with(lower(to), "_err")) {
+    if (int g = find_filter(to.substr(0, to.size() - 4)); g >= 0) return filter_name(g) + "_err";
+  }
+  return lower(to);
+}
+
+// The file column a preset (or flux mapping) names: exact, else the one matching
+// case-insensitively; "" if absent.
+std::string ColumnResolver::column_named(const std::string& want, const std::string& who) const {
+  std::vector<std::string> hits;
+  for (const auto& n : names_) {
+    if (n == want) return n;
+    if (iequals(n, want)) hits.push_back(n);
+  }
+  if (hits.size() > 1) {
+    fail_input(
+        "catalogue '{}': {} column '{}' matches columns {} when case is ignored; keep one of them, or map the one "
+        "to use with --columns",
+        path_, who, want, fmt::join(hits, ", "));
+  }
+  return hits.empty() ? std::string() : hits.front();
+}
+
+std::string ColumnResolver::origin(const std::string& column) const {
+  auto it = origin_of_.find(column);
+  return it == origin_of_.end() ? std::string() : it->second;
+}
+
+// --columns keys must exist in the file.
+void ColumnResolver::map_explicit_columns() {
+  for (const auto& [from, to] : opt_.column_map) {
     bool found = false;
-    for (const auto& n : names) {
-      if (ci ? iequals(n, from) : n == from) {
-        canon_of[n] = to;
-        explicit_columns.insert(n);
+    for (const auto& n : names_) {
+      if (ci_ ? iequals(n, from) : n == from) {
+        canon_of_[n] = to;
+        explicit_columns_.insert(n);
         found = true;
       }
     }
     if (!found) {
-      fail_input("--columns maps '{}' to '{}', but catalogue '{}' has no column '{}'; its columns: {}", from, to, path,
-                 from, fmt::join(names, ", "));
+      fail_input("--columns maps '{}' to '{}', but catalogue '{}' has no column '{}'; its columns: {}", from, to, path_,
+                 from, fmt::join(names_, ", "));
     }
-    explicit_targets.insert(canonical_target(to));
+    explicit_targets_.insert(canonical_target(to));
   }
-  // Flux columns given explicitly: both columns must be there.
-  for (const auto& fc : opt.flux_columns) {
+}
+
+// Flux columns given explicitly: both columns must be there.
+void ColumnResolver::map_explicit_fluxes() {
+  for (const auto& fc : opt_.flux_columns) {
     const int f = find_filter(fc.band);
     if (f < 0) {
       fail_input("flux column '{}' is mapped to '{}', which is not a known filter; known filters: {}", fc.flux, fc.band,
@@ -765,127 +817,139 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
     }
     const std::string flux = column_named(fc.flux, "flux"), error = column_named(fc.error, "flux error");
     if (flux.empty() || error.empty()) {
-      fail_input("catalogue '{}' has no column '{}' (the {} of {}); its columns: {}", path,
+      fail_input("catalogue '{}' has no column '{}' (the {} of {}); its columns: {}", path_,
                  flux.empty() ? fc.flux : fc.error, flux.empty() ? "flux" : "flux error", filter_name(f),
-                 fmt::join(names, ", "));
+                 fmt::join(names_, ", "));
     }
     const std::string& band = filter_name(f);
-    canon_of[flux] = band;
-    canon_of[error] = band + "_err";
-    flux_of[flux] = fc;
-    flux_of[flux].band = band;
-    explicit_columns.insert({flux, error});
-    explicit_targets.insert({band, band + "_err"});
+    canon_of_[flux] = band;
+    canon_of_[error] = band + "_err";
+    flux_of_[flux] = fc;
+    flux_of_[flux].band = band;
+    explicit_columns_.insert({flux, error});
+    explicit_targets_.insert({band, band + "_err"});
   }
-  // Presets: their bands present in the file, unless an explicit mapping replaces them.
-  for (const auto& p : opt.presets) {
-    const std::string who = fmt::format("column preset '{}'", p.name);
-    auto add_band = [&](const std::string& band_name, const std::string& value_want, const std::string& error_want,
-                        const FluxColumns* flux) {
-      const int f = find_filter(band_name);
-      if (f < 0) {
-        fail_input("{} ({}) maps '{}' to band '{}', which is not in the filter registry; known filters: {}", who,
-                   p.origin, value_want, band_name, known_list());
-      }
-      const std::string& band = filter_name(f);
-      const std::string value = column_named(value_want, who), error = column_named(error_want, who);
-      if (value.empty() && error.empty()) return;  // not in this file
-      if (explicit_columns.count(value) || explicit_columns.count(error) || explicit_targets.count(band) ||
-          explicit_targets.count(band + "_err")) {  // the explicit mapping wins
-        for (const auto& c : {value, error})
-          if (!c.empty() && !explicit_columns.count(c)) skipped.insert(c);
-        return;
-      }
-      const char* kind = flux ? "flux" : "magnitude";
-      if (error.empty()) {
-        fail_input(
-            "catalogue '{}': column '{}' is the {} of {} in {} ({}), but the file has no error column '{}'; every {} "
-            "needs its error (add the column, or map the band with --columns FILE_COLUMN:{},FILE_COLUMN:{}_err)",
-            path, value, kind, band, who, p.origin, error_want, kind, band, band);
-      }
-      if (value.empty()) {
-        fail_input(
-            "catalogue '{}': column '{}' is the error of {} in {} ({}), but the file has no {} column '{}'; an error "
-            "needs its {} (add the column, or map the band with --columns FILE_COLUMN:{},FILE_COLUMN:{}_err)",
-            path, error, band, who, p.origin, kind, value_want, kind, band, band);
-      }
-      canon_of[value] = band;
-      canon_of[error] = band + "_err";
-      origin_of[value] = origin_of[error] = fmt::format(" ({})", who);
-      preset_of[value] = &p;
-      if (flux) {
-        flux_of[value] = *flux;
-        flux_of[value].band = band;
-      }
-    };
-    for (const auto& m : p.magnitudes) add_band(m.band, m.magnitude, m.error, nullptr);
-    for (const auto& fc : p.fluxes) add_band(fc.band, fc.flux, fc.error, &fc);
+}
+
+// One band of preset `p` (a magnitude, or a flux when `flux` is set): mapped when its
+// columns are in the file, unless an explicit mapping replaces it.
+void ColumnResolver::add_preset_band(const ColumnPreset& p, const std::string& band_name, const std::string& value_want,
+                                     const std::string& error_want, const FluxColumns* flux) {
+  const std::string who = fmt::format("column preset '{}'", p.name);
+  const int f = find_filter(band_name);
+  if (f < 0) {
+    fail_input("{} ({}) maps '{}' to band '{}', which is not in the filter registry; known filters: {}", who, p.origin,
+               value_want, band_name, known_list());
   }
-  // id, ra, dec: from the first preset that has them in the file (unless mapped
-  // explicitly); the other presets' become skipped columns.
+  const std::string& band = filter_name(f);
+  const std::string value = column_named(value_want, who), error = column_named(error_want, who);
+  if (value.empty() && error.empty()) return;  // not in this file
+  if (explicit_columns_.count(value) || explicit_columns_.count(error) || explicit_targets_.count(band) ||
+      explicit_targets_.count(band + "_err")) {  // the explicit mapping wins
+    for (const auto& c : {value, error})
+      if (!c.empty() && !explicit_columns_.count(c)) skipped_.insert(c);
+    return;
+  }
+  const char* kind = flux ? "flux" : "magnitude";
+  if (error.empty()) {
+    fail_input(
+        "catalogue '{}': column '{}' is the {} of {} in {} ({}), but the file has no error column '{}'; every {} "
+        "needs its error (add the column, or map the band with --columns FILE_COLUMN:{},FILE_COLUMN:{}_err)",
+        path_, value, kind, band, who, p.origin, error_want, kind, band, band);
+  }
+  if (value.empty()) {
+    fail_input(
+        "catalogue '{}': column '{}' is the error of {} in {} ({}), but the file has no {} column '{}'; an error "
+        "needs its {} (add the column, or map the band with --columns FILE_COLUMN:{},FILE_COLUMN:{}_err)",
+        path_, error, band, who, p.origin, kind, value_want, kind, band, band);
+  }
+  canon_of_[value] = band;
+  canon_of_[error] = band + "_err";
+  origin_of_[value] = origin_of_[error] = fmt::format(" ({})", who);
+  preset_of_[value] = &p;
+  if (flux) {
+    flux_of_[value] = *flux;
+    flux_of_[value].band = band;
+  }
+}
+
+// Presets: their bands present in the file, unless an explicit mapping replaces them.
+void ColumnResolver::map_preset_bands() {
+  for (const auto& p : opt_.presets) {
+    for (const auto& m : p.magnitudes) add_preset_band(p, m.band, m.magnitude, m.error, nullptr);
+    for (const auto& fc : p.fluxes) add_preset_band(p, fc.band, fc.flux, fc.error, &fc);
+  }
+}
+
+// id, ra, dec: from the first preset that has them in the file (unless mapped
+// explicitly); the other presets' become skipped columns.
+void ColumnResolver::map_preset_positions() {
   for (const std::string role : {"id", "ra", "dec"}) {
-    bool taken = explicit_targets.count(role) > 0;
-    for (const auto& p : opt.presets) {
+    bool taken = explicit_targets_.count(role) > 0;
+    for (const auto& p : opt_.presets) {
       for (const auto& want : role == "id" ? p.id : role == "ra" ? p.ra : p.dec) {
         const std::string c = column_named(want, fmt::format("column preset '{}'", p.name));
-        if (c.empty() || canon_of.count(c)) continue;  // absent, or mapped already
+        if (c.empty() || canon_of_.count(c)) continue;  // absent, or mapped already
         if (taken) {
-          skipped.insert(c);
+          skipped_.insert(c);
         } else {
-          canon_of[c] = role;
-          origin_of[c] = fmt::format(" (column preset '{}')", p.name);
+          canon_of_[c] = role;
+          origin_of_[c] = fmt::format(" (column preset '{}')", p.name);
           taken = true;
         }
       }
     }
   }
-  // The presets' lists of their tables' other columns.
-  for (const auto& p : opt.presets) {
+}
+
+// The presets' lists of their tables' other columns.
+void ColumnResolver::skip_preset_columns() {
+  for (const auto& p : opt_.presets) {
     for (const auto& want : p.skip) {
       const bool prefix = want.size() > 1 && want.back() == '*';
       const std::string stem = prefix ? want.substr(0, want.size() - 1) : want;
-      for (const auto& n : names) {
+      for (const auto& n : names_) {
         const bool hit = prefix ? n.size() >= stem.size() && iequals(n.substr(0, stem.size()), stem) : iequals(n, want);
-        if (hit && !canon_of.count(n)) skipped.insert(n);
+        if (hit && !canon_of_.count(n)) skipped_.insert(n);
       }
     }
   }
-  auto origin = [&](const std::string& column) {
-    auto it = origin_of.find(column);
-    return it == origin_of.end() ? std::string() : it->second;
-  };
+}
 
-  std::map<int, std::string> mag_of, err_of;   // known-filter index → file column
-  std::vector<int> mag_order;                  // known-filter indices in file order
-  std::map<std::string, std::string> claimed;  // canonical → file column
+void ColumnResolver::claim(const std::string& canonical, const std::string& column) {
+  auto it = claimed_.find(canonical);
+  if (it != claimed_.end()) {
+    fail_input("catalogue '{}': columns '{}'{} and '{}'{} both stand for '{}'", path_, it->second, origin(it->second),
+               column, origin(column), canonical);
+  }
+  claimed_[canonical] = column;
+}
+
+// Every column: a band, its error, id, ra, dec, a truth column, skipped or unknown.
+ResolvedColumns ColumnResolver::classify(bool registry_order,
+                                         const std::vector<std::pair<std::string, std::string>>& hdf5_others) {
+  ResolvedColumns out;
+  std::vector<int> mag_order;  // known-filter indices in file order
   std::vector<std::string> unknown;
   std::string truth_cols[5];
-  auto claim = [&](const std::string& canonical, const std::string& column) {
-    auto it = claimed.find(canonical);
-    if (it != claimed.end()) {
-      fail_input("catalogue '{}': columns '{}'{} and '{}'{} both stand for '{}'", path, it->second, origin(it->second),
-                 column, origin(column), canonical);
-    }
-    claimed[canonical] = column;
-  };
-  for (const auto& column : names) {
-    auto mapping = canon_of.find(column);
-    const bool was_mapped = mapping != canon_of.end();
-    if (!was_mapped && skipped.count(column)) {
-      impl->skipped.push_back(column);
+  for (const auto& column : names_) {
+    auto mapping = canon_of_.find(column);
+    const bool was_mapped = mapping != canon_of_.end();
+    if (!was_mapped && skipped_.count(column)) {
+      out.skipped.push_back(column);
       continue;
     }
     const std::string canon = was_mapped ? mapping->second : column;
     const std::string lc = lower(canon);
     if (lc == "id") {
       claim("id", column);
-      impl->id_column = column;
+      out.id_column = column;
     } else if (lc == "ra") {
       claim("ra", column);
-      impl->ra_column = column;
+      out.ra_column = column;
     } else if (lc == "dec") {
       claim("dec", column);
-      impl->dec_column = column;
+      out.dec_column = column;
     } else if (lc.rfind("true_", 0) == 0) {
       std::string param = lc.substr(5);
       for (int p = 0; p < 5; ++p) {
@@ -897,12 +961,12 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
       // other true_* columns are labels we do not use: skipped silently
     } else if (int f = find_filter(canon); f >= 0) {
       claim(filter_name(f), column);
-      mag_of[f] = column;
+      mag_of_[f] = column;
       mag_order.push_back(f);
     } else if (ends_with(lc, "_err") && find_filter(canon.substr(0, canon.size() - 4)) >= 0) {
       int g = find_filter(canon.substr(0, canon.size() - 4));
       claim(filter_name(g) + "_err", column);
-      err_of[g] = column;
+      err_of_[g] = column;
     } else if (was_mapped) {
       fail_input(
           "--columns maps '{}' to '{}', which is not a known filter, a <filter>_err column, id, ra, dec or "
@@ -912,77 +976,127 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
       unknown.push_back(column);
     }
   }
-  if (impl->format == CatalogFormat::Hdf5) {
-    for (const auto& [name, what] : static_cast<const Hdf5Source&>(src).others()) {
-      if (skipped.count(name)) continue;
-      auto mapping = canon_of.find(name);
-      const std::string canon = mapping == canon_of.end() ? name : mapping->second, lc = lower(canon);
-      const bool known_name = lc == "id" || lc == "ra" || lc == "dec" || lc.rfind("true_", 0) == 0 ||
-                              find_filter(canon) >= 0 ||
-                              (ends_with(lc, "_err") && find_filter(canon.substr(0, canon.size() - 4)) >= 0);
-      if (known_name) fail_input("HDF5 catalogue '{}': /{} {}", path, name, what);
-      unknown.push_back(fmt::format("{} ({})", name, what));
-    }
+  for (const auto& [name, what] : hdf5_others) {
+    if (skipped_.count(name)) continue;
+    auto mapping = canon_of_.find(name);
+    const std::string canon = mapping == canon_of_.end() ? name : mapping->second, lc = lower(canon);
+    const bool known_name = lc == "id" || lc == "ra" || lc == "dec" || lc.rfind("true_", 0) == 0 ||
+                            find_filter(canon) >= 0 ||
+                            (ends_with(lc, "_err") && find_filter(canon.substr(0, canon.size() - 4)) >= 0);
+    if (known_name) fail_input("HDF5 catalogue '{}': /{} {}", path_, name, what);
+    unknown.push_back(fmt::format("{} ({})", name, what));
   }
-  if (!unknown.empty()) {
-    if (!opt.ignore_unknown_columns) {
-      std::vector<std::string> preset_names;
-      for (const auto& p : opt.presets) preset_names.push_back(p.name);
-      fail_input(
-          "catalogue '{}': column(s) {} are not known filters, <filter>_err error columns, id, ra, dec or "
-          "true_<parameter>{}; known filters: {}. Map other names with --columns NAME:FILTER, or pass "
-          "--ignore-unknown-columns to skip them",
-          path, fmt::join(unknown, ", "),
-          preset_names.empty() ? std::string()
-                               : fmt::format(", nor columns of column preset(s) {}", fmt::join(preset_names, ", ")),
-          known_list());
-    }
-    log::warn("catalogue '{}': ignoring {} unknown column(s): {}", path, unknown.size(), fmt::join(unknown, ", "));
-    impl->ignored = unknown;
-  }
-  for (const auto& [f, column] : mag_of) {
-    if (!err_of.count(f)) {
-      fail_input(
-          "catalogue '{}': filter column '{}' ({}) has no error column '{}_err'; every magnitude needs its "
-          "error (map another name with --columns NAME:{}_err)",
-          path, column, filter_name(f), filter_name(f), filter_name(f));
-    }
-  }
-  for (const auto& [f, column] : err_of) {
-    if (!mag_of.count(f)) {
-      fail_input("catalogue '{}': error column '{}' has no magnitude column '{}'", path, column, filter_name(f));
-    }
-  }
-  if (mag_of.empty()) {
-    fail_input("catalogue '{}' has no filter columns (columns: {}); known filters: {}", path, fmt::join(names, ", "),
-               known_list());
-  }
-  if (impl->format == CatalogFormat::Hdf5) std::sort(mag_order.begin(), mag_order.end());  // registry order
+  check_unknown(unknown, out);
+  check_pairs();
+  if (registry_order) std::sort(mag_order.begin(), mag_order.end());
   for (int f : mag_order) {
     BandSource s;
-    s.value_column = mag_of[f];
-    s.error_column = err_of[f];
-    if (auto it = flux_of.find(s.value_column); it != flux_of.end()) {
+    s.value_column = mag_of_[f];
+    s.error_column = err_of_[f];
+    if (auto it = flux_of_.find(s.value_column); it != flux_of_.end()) {
       s.flux = true;
       s.zero_point = it->second.zero_point;
       s.zero_point_error = it->second.zero_point_error;
     }
-    if (auto it = preset_of.find(s.value_column); it != preset_of.end()) s.preset = it->second;
-    impl->filters.push_back(filter_name(f));
-    impl->offsets.push_back(known_filters[static_cast<std::size_t>(f)].second);
-    impl->sources.push_back(std::move(s));
+    if (auto it = preset_of_.find(s.value_column); it != preset_of_.end()) s.preset = it->second;
+    out.filters.push_back(filter_name(f));
+    out.offsets.push_back(known_[static_cast<std::size_t>(f)].second);
+    out.sources.push_back(std::move(s));
   }
-  if (impl->ra_column.empty() != impl->dec_column.empty()) {
-    fail_input("catalogue '{}' has a{} column but no {} column", path, impl->ra_column.empty() ? " dec" : "n ra",
-               impl->ra_column.empty() ? "ra" : "dec");
+  check_positions_and_truth(out, truth_cols);
+  return out;
+}
+
+// Columns that are none of the known kinds: an error, or with --ignore-unknown-columns
+// a warning and a list.
+void ColumnResolver::check_unknown(const std::vector<std::string>& unknown, ResolvedColumns& out) const {
+  if (unknown.empty()) return;
+  if (!opt_.ignore_unknown_columns) {
+    std::vector<std::string> preset_names;
+    for (const auto& p : opt_.presets) preset_names.push_back(p.name);
+    fail_input(
+        "catalogue '{}': column(s) {} are not known filters, <filter>_err error columns, id, ra, dec or "
+        "true_<parameter>{}; known filters: {}. Map other names with --columns NAME:FILTER, or pass "
+        "--ignore-unknown-columns to skip them",
+        path_, fmt::join(unknown, ", "),
+        preset_names.empty() ? std::string()
+                             : fmt::format(", nor columns of column preset(s) {}", fmt::join(preset_names, ", ")),
+        known_list());
+  }
+  log::warn("catalogue '{}': ignoring {} unknown column(s): {}", path_, unknown.size(), fmt::join(unknown, ", "));
+  out.ignored = unknown;
+}
+
+// Every magnitude has its error and every error its magnitude; at least one band.
+void ColumnResolver::check_pairs() const {
+  for (const auto& [f, column] : mag_of_) {
+    if (!err_of_.count(f)) {
+      fail_input(
+          "catalogue '{}': filter column '{}' ({}) has no error column '{}_err'; every magnitude needs its "
+          "error (map another name with --columns NAME:{}_err)",
+          path_, column, filter_name(f), filter_name(f), filter_name(f));
+    }
+  }
+  for (const auto& [f, column] : err_of_) {
+    if (!mag_of_.count(f)) {
+      fail_input("catalogue '{}': error column '{}' has no magnitude column '{}'", path_, column, filter_name(f));
+    }
+  }
+  if (mag_of_.empty()) {
+    fail_input("catalogue '{}' has no filter columns (columns: {}); known filters: {}", path_, fmt::join(names_, ", "),
+               known_list());
+  }
+}
+
+// ra and dec come together; the truth columns all five or none.
+void ColumnResolver::check_positions_and_truth(ResolvedColumns& out, const std::string (&truth_cols)[5]) const {
+  if (out.ra_column.empty() != out.dec_column.empty()) {
+    fail_input("catalogue '{}' has a{} column but no {} column", path_, out.ra_column.empty() ? " dec" : "n ra",
+               out.ra_column.empty() ? "ra" : "dec");
   }
   int truth_present = 0;
   for (const auto& c : truth_cols) truth_present += c.empty() ? 0 : 1;
   if (truth_present > 0 && truth_present < 5) {
     fail_input("catalogue '{}' has only {} of the 5 truth columns true_teff, true_logg, true_mh, true_av, true_rv",
-               path, truth_present);
+               path_, truth_present);
   }
-  if (truth_present == 5) impl->truth_columns.assign(std::begin(truth_cols), std::end(truth_cols));
+  if (truth_present == 5) out.truth_columns.assign(std::begin(truth_cols), std::end(truth_cols));
+}
+
+}  // namespace
+
+CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& known_filters,
+                                  const CatalogOptions& options) {
+  if (!(options.error_floor >= 0) || !std::isfinite(options.error_floor)) {
+    fail_input("error floor = {} must be a finite number >= 0 (mag)", options.error_floor);
+  }
+  check_compatible(options.presets);
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->options = options;
+  impl->source = open_source(path, impl->format);
+  const Source& src = *impl->source;
+  const bool hdf5 = impl->format == CatalogFormat::Hdf5;
+
+  // impl->options, not options: the resolved bands point at its presets.
+  ColumnResolver resolver(path, known_filters, impl->options, src.columns(), src.case_insensitive());
+  resolver.map_explicit_columns();
+  resolver.map_explicit_fluxes();
+  resolver.map_preset_bands();
+  resolver.map_preset_positions();
+  resolver.skip_preset_columns();
+  static const std::vector<std::pair<std::string, std::string>> kNoOthers;
+  auto columns =
+      resolver.classify(/*registry_order=*/hdf5, hdf5 ? static_cast<const Hdf5Source&>(src).others() : kNoOthers);
+  impl->filters = std::move(columns.filters);
+  impl->offsets = std::move(columns.offsets);
+  impl->sources = std::move(columns.sources);
+  impl->id_column = columns.id_column;
+  impl->ra_column = columns.ra_column;
+  impl->dec_column = columns.dec_column;
+  impl->truth_columns = std::move(columns.truth_columns);
+  impl->ignored = std::move(columns.ignored);
+  impl->skipped = std::move(columns.skipped);
   impl->truth_matrix = src.has_truth_matrix();
 
   std::vector<std::string> numeric;
