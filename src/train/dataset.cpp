@@ -22,15 +22,12 @@ namespace {
 
 // Every rank ends with all rows: rank r contributes rows [begin_r, end_r) of
 // `width` values of `type` from `local`.
+// `all` (rows × width) holds this rank's shard_range rows; every rank receives the others'
+// in place (no second copy of the table).
 template <typename T>
-void allgather_rows(const std::vector<T>& local, std::vector<T>& all, std::int64_t rows, int width, MPI_Datatype type,
-                    MPI_Comm comm) {
+void allgather_rows_in_place(std::vector<T>& all, std::int64_t rows, int width, MPI_Datatype type, MPI_Comm comm) {
   const int size = dist::size_of(comm);
-  all.resize(static_cast<std::size_t>(rows) * static_cast<std::size_t>(width));
-  if (size == 1) {
-    std::copy(local.begin(), local.end(), all.begin());
-    return;
-  }
+  if (size == 1) return;
   if (rows > std::numeric_limits<int>::max()) fail_input("{} rows exceed what one MPI_Allgatherv moves", rows);
   std::vector<int> counts(static_cast<std::size_t>(size)), displs(static_cast<std::size_t>(size));
   for (int r = 0; r < size; ++r) {
@@ -41,8 +38,8 @@ void allgather_rows(const std::vector<T>& local, std::vector<T>& all, std::int64
   MPI_Datatype row_type;
   IRISML_MPI_CHECK(MPI_Type_contiguous(width, type, &row_type));
   IRISML_MPI_CHECK(MPI_Type_commit(&row_type));
-  const int mine = counts[static_cast<std::size_t>(dist::rank_of(comm))];
-  const int rc = MPI_Allgatherv(local.data(), mine, row_type, all.data(), counts.data(), displs.data(), row_type, comm);
+  const int rc =
+      MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all.data(), counts.data(), displs.data(), row_type, comm);
   MPI_Type_free(&row_type);
   IRISML_MPI_CHECK(rc);
 }
@@ -118,32 +115,40 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
   const int kept = t.n_filters();
   auto [b, e] = shard_range(static_cast<std::uint64_t>(t.rows), rank, size);
   const std::uint64_t n_local = e - b;
-  std::vector<double> params_local(n_local * 5);
-  std::vector<float> file_mags(n_local * static_cast<std::uint64_t>(width));
-  f.read_rows<double>("/parameters", b, n_local, params_local.data());
-  f.read_rows<float>("/magnitudes", b, n_local, file_mags.data());
-  f.close();
-  std::vector<float> mags_local(n_local * static_cast<std::uint64_t>(kept));
-  for (std::uint64_t i = 0; i < n_local; ++i) {
-    for (int j = 0; j < kept; ++j) {
-      mags_local[i * static_cast<std::uint64_t>(kept) + static_cast<std::uint64_t>(j)] =
-          file_mags[i * static_cast<std::uint64_t>(width) +
-                    static_cast<std::uint64_t>(cols[static_cast<std::size_t>(j)])];
+  // Straight into the whole-table arrays (this rank's rows), the magnitudes through a
+  // bounded buffer that keeps only the used columns: the peak is the table once.
+  t.parameters.resize(static_cast<std::size_t>(t.rows) * 5);
+  t.magnitudes.resize(static_cast<std::size_t>(t.rows) * static_cast<std::size_t>(kept));
+  f.read_rows<double>("/parameters", b, n_local, t.parameters.data() + b * 5);
+  {
+    constexpr std::uint64_t kChunkRows = 65536;
+    const std::uint64_t largest_shard =
+        (static_cast<std::uint64_t>(t.rows) + size - 1) / static_cast<std::uint64_t>(size);
+    const std::uint64_t chunks = (largest_shard + kChunkRows - 1) / kChunkRows;  // the same on every rank (collective)
+    std::vector<float> buffer(std::min(n_local, kChunkRows) * static_cast<std::uint64_t>(width));
+    for (std::uint64_t c = 0; c < chunks; ++c) {
+      const std::uint64_t i0 = std::min(c * kChunkRows, n_local), n = std::min(kChunkRows, n_local - i0);
+      f.read_rows<float>("/magnitudes", b + i0, n, buffer.data());
+      for (std::uint64_t i = 0; i < n; ++i) {
+        float* row = t.magnitudes.data() + (b + i0 + i) * static_cast<std::uint64_t>(kept);
+        for (int j = 0; j < kept; ++j) {
+          row[j] = buffer[i * static_cast<std::uint64_t>(width) +
+                          static_cast<std::uint64_t>(cols[static_cast<std::size_t>(j)])];
+        }
+      }
     }
   }
-  file_mags.clear();
-  file_mags.shrink_to_fit();
+  f.close();
   // Non-finite values would poison the loss: refuse them here, naming the first one.
   std::int64_t bad_row = -1;
-  for (std::uint64_t i = 0; i < n_local && bad_row < 0; ++i) {
+  for (std::uint64_t i = b; i < e && bad_row < 0; ++i) {
     for (int j = 0; j < kept; ++j) {
-      if (!std::isfinite(mags_local[i * static_cast<std::uint64_t>(kept) + static_cast<std::uint64_t>(j)])) {
-        bad_row = static_cast<std::int64_t>(b + i);
+      if (!std::isfinite(t.magnitudes[i * static_cast<std::uint64_t>(kept) + static_cast<std::uint64_t>(j)])) {
+        bad_row = static_cast<std::int64_t>(i);
       }
     }
     for (int j = 0; j < 5; ++j) {
-      if (!std::isfinite(params_local[i * 5 + static_cast<std::uint64_t>(j)]))
-        bad_row = static_cast<std::int64_t>(b + i);
+      if (!std::isfinite(t.parameters[i * 5 + static_cast<std::uint64_t>(j)])) bad_row = static_cast<std::int64_t>(i);
     }
   }
   std::int64_t first_bad = bad_row < 0 ? std::numeric_limits<std::int64_t>::max() : bad_row;
@@ -154,8 +159,8 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
         "magnitudes in every used filter",
         what, path, global_bad);
   }
-  allgather_rows(params_local, t.parameters, t.rows, 5, MPI_DOUBLE, comm);
-  allgather_rows(mags_local, t.magnitudes, t.rows, kept, MPI_FLOAT, comm);
+  allgather_rows_in_place(t.parameters, t.rows, 5, MPI_DOUBLE, comm);
+  allgather_rows_in_place(t.magnitudes, t.rows, kept, MPI_FLOAT, comm);
   return t;
 }
 

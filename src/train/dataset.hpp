@@ -3,7 +3,9 @@
 // Memory: every rank holds every row of the training set (and of a separate
 // validation file) — N·F·4 bytes of magnitudes plus N·40 bytes of parameters per
 // rank, e.g. 1.5e6 stars × 25 filters ≈ 210 MB. Rows are read by collective
-// parallel I/O (each rank its shard) and exchanged with MPI_Allgatherv.
+// parallel I/O (each rank its shard, straight into the table) and exchanged in place
+// with MPI_Allgatherv, so loading peaks at the table once, not twice (measured peaks
+// per rank in docs/scaling.md).
 #pragma once
 
 #include <mpi.h>
