@@ -598,8 +598,7 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
           "best_s={:.3f} cpu_s={:.3f} stars_per_s={:.1f} samples_per_s={:.0f} stars_per_cpu_s={:.1f}{}\n",
           mode, model::precision_name(precision), batch, s.samples, bands, threads, rows, config.describe(), best,
           best_cpu, rows / best, rows * s.samples / best, rows / std::max(best_cpu, 1e-9),
-          precisions.size() > 1 ? fmt::format(" vs_first_precision={:.2f}x", rows / best / first_rate[cell])
-                                : std::string());
+          vs_first_precision(precisions.size(), rows / best, first_rate[cell]));
     }
   }
   return 0;

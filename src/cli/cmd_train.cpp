@@ -111,8 +111,7 @@ int bench_train_job_command(const po::variables_map& vm, const Context& ctx) {
           ctx.size, threads, blas_description(), t.device, model::precision_name(precision), t.data, job.filters,
           job.global_batch, so.batch, config.describe(), job.median_seconds, job.best_seconds, job.stars_per_second,
           job.first_update_seconds, synthetic, job.stars_per_second / synthetic,
-          precisions.size() > 1 ? fmt::format(" | job vs first precision={:.2f}x", job.stars_per_second / first_job)
-                                : std::string());
+          vs_first_precision(precisions.size(), job.stars_per_second, first_job));
     }
   }
   return 0;
@@ -313,8 +312,7 @@ int run_bench_train(const std::vector<std::string>& args, const Context& ctx) {
             "median_step_s={:.4f} best_step_s={:.4f} stars_per_s={:.1f}{}\n",
             dev, model::precision_name(precision), dev == "cpu" ? threads : 0, blas_description(), o.batch, o.min_bands,
             o.max_bands, r.parameters, config.describe(), r.median_seconds, r.best_seconds, r.stars_per_second,
-            precisions.size() > 1 ? fmt::format(" vs_first_precision={:.2f}x", r.stars_per_second / first)
-                                  : std::string());
+            vs_first_precision(precisions.size(), r.stars_per_second, first));
       }
     }
   }

@@ -207,6 +207,10 @@ std::vector<model::Precision> precisions_from(const po::variables_map& vm, const
   return out;
 }
 
+std::string vs_first_precision(std::size_t precisions, double rate, double first_rate) {
+  return precisions > 1 ? fmt::format(" vs_first_precision={:.2f}x", rate / first_rate) : std::string();
+}
+
 model::Precision precision_from(const po::variables_map& vm, const std::string& device, int rank) {
   return resolve_logged(vm["precision"].as<std::string>(), device, rank);
 }

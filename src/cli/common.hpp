@@ -52,6 +52,8 @@ sim::NoiseModel noise_from(const po::variables_map& vm, bool validate = true);
 void add_precision_option(Command& command, bool list = false);
 model::Precision precision_from(const po::variables_map& vm, const std::string& device, int rank);
 std::vector<model::Precision> precisions_from(const po::variables_map& vm, const std::string& device, int rank);
+// " vs_first_precision=1.97x" when a benchmark times more than one precision, else "".
+std::string vs_first_precision(std::size_t precisions, double rate, double first_rate);
 
 // Checks a positive count option, naming it in the error.
 std::uint64_t positive_count(const po::variables_map& vm, const std::string& name);

@@ -273,9 +273,7 @@ std::string PosteriorSampler::describe() const {
              s.bands_min, s.bands_max, s.sigma_max, s.range_sigma, s.importance, s.ess_threshold, s.retry_factor, s.sir,
              s.sigma_sys) +
          (round_off_depends_on_threads(s) ? fmt::format(" intra_op_threads={}", s.intra_op_threads) : std::string()) +
-         // fp32 (the default) is left out: fp32 outputs and resume keys stay as they were.
-         (s.precision == model::Precision::kFloat32 ? std::string()
-                                                    : fmt::format(" precision={}", model::precision_name(s.precision)));
+         model::precision_setting(s.precision);
 }
 
 std::vector<std::pair<std::string, std::string>> PosteriorSampler::attributes() const {
@@ -286,10 +284,9 @@ std::vector<std::pair<std::string, std::string>> PosteriorSampler::attributes() 
                                          settings_.intra_op_threads)});
   }
   if (settings_.precision != model::Precision::kFloat32) {
-    a.push_back({"precision",
-                 fmt::format("{}: the encoder's matrix products in {}, the rest fp32 "
-                             "(docs/precision.md)",
-                             model::precision_name(settings_.precision), model::precision_name(settings_.precision))});
+    a.push_back(
+        {"precision", fmt::format("{0}: the encoder's matrix products in {0}, the rest fp32 (docs/precision.md)",
+                                  model::precision_name(settings_.precision))});
   }
   if (!settings_.importance) return a;
   a.insert(a.end(), {{"importance", "log w = log prior + log L - log q (docs/posterior_format.md)"},

@@ -14,6 +14,10 @@ Precision parse_precision(const std::string& text, const std::string& where) {
 
 const char* precision_name(Precision precision) { return precision == Precision::kBFloat16 ? "bf16" : "fp32"; }
 
+std::string precision_setting(Precision precision) {
+  return precision == Precision::kFloat32 ? std::string() : std::string(" precision=") + precision_name(precision);
+}
+
 bool cpu_has_native_bf16() {
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
   __builtin_cpu_init();

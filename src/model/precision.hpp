@@ -28,6 +28,10 @@ Precision parse_precision(const std::string& text, const std::string& where);
 // "fp32" or "bf16".
 const char* precision_name(Precision precision);
 
+// " precision=bf16" for settings lines and resume keys; "" for fp32, so that fp32 runs
+// record exactly what they recorded before bf16 existed.
+std::string precision_setting(Precision precision);
+
 // Whether this CPU multiplies bf16 natively (AVX512_BF16 or AMX-BF16).
 bool cpu_has_native_bf16();
 

@@ -116,9 +116,7 @@ std::string describe(const TrainOptions& o) {
              o.batch_size, o.epochs, o.max_steps, o.lr, o.min_lr, o.warmup_steps, o.warmup_epochs, o.weight_decay,
              o.adam_eps, o.clip, o.validation_fraction, o.seed,
              o.filters.empty() ? "data" : fmt::format("{}", fmt::join(o.filters, ",")), noise_text(o.noise)) +
-         // fp32 (the default) is left out, so fp32 runs record the same settings as before.
-         (o.precision == model::Precision::kFloat32 ? std::string()
-                                                    : fmt::format(" precision={}", model::precision_name(o.precision)));
+         model::precision_setting(o.precision);
 }
 
 namespace {
