@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <limits>
+#include <stdexcept>
 
 #include "core/error.hpp"
 #include "distributed/mpi_check.hpp"
@@ -106,6 +107,29 @@ void agree_on_failure(const std::exception_ptr& local_error, MPI_Comm comm, cons
   if (!any_rank_failed(local_error, comm)) return;
   if (local_error) std::rethrow_exception(local_error);
   throw Error(fmt::format("another rank failed {} (its message is above)", during));
+}
+
+void ordered_scan(std::vector<double>& acc, MPI_Comm comm, const std::function<void(std::vector<double>&)>& add,
+                  const std::string& during) {
+  constexpr int kTag = 0x5343;  // "SC"
+  const int rank = rank_of(comm), size = size_of(comm);
+  const std::size_t length = acc.size();
+  const int n = count_of(length);
+  if (rank > 0) IRISML_MPI_CHECK(MPI_Recv(acc.data(), n, MPI_DOUBLE, rank - 1, kTag, comm, MPI_STATUS_IGNORE));
+  std::exception_ptr error;
+  try {
+    add(acc);
+    if (acc.size() != length) {
+      throw std::logic_error(
+          fmt::format("ordered_scan: the accumulator changed length from {} to {} {}", length, acc.size(), during));
+    }
+  } catch (...) {
+    error = std::current_exception();
+    acc.resize(length);
+  }
+  if (rank + 1 < size) IRISML_MPI_CHECK(MPI_Send(acc.data(), n, MPI_DOUBLE, rank + 1, kTag, comm));
+  if (size > 1) IRISML_MPI_CHECK(MPI_Bcast(acc.data(), n, MPI_DOUBLE, size - 1, comm));
+  agree_on_failure(error, comm, during);
 }
 
 }  // namespace irisml::dist

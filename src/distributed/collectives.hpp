@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,16 @@ std::string broadcast_from_root(const std::string& value, MPI_Comm comm);
 void broadcast_from_root(std::vector<char>& bytes, MPI_Comm comm);
 
 void barrier(MPI_Comm comm);
+
+// A running sum (or any accumulation) over data spread across the ranks in rank order:
+// rank 0 runs `add` on `acc`, passes the result to rank 1, which continues from it, and
+// so on; every rank ends with the last rank's `acc`. The floating-point operations happen
+// in the order one process would make them walking every rank's part in turn, so the
+// result is bitwise the same for any rank count. The ranks run one after another: meant
+// for one-off statistics, not per-step work. If `add` throws (or changes acc's length)
+// on any rank, every rank throws after the scan, as agree_on_failure(…, `during`).
+void ordered_scan(std::vector<double>& acc, MPI_Comm comm, const std::function<void(std::vector<double>&)>& add,
+                  const std::string& during);
 
 // Failure agreement. any_rank_failed: whether any rank holds an error. agree_on_failure:
 // returns if no rank failed; otherwise every rank throws (a failing rank its own error,

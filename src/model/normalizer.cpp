@@ -47,15 +47,38 @@ Normalizer::Normalizer(int n_filters)
       param_std_(kNumParams, 1.0) {}
 
 void Normalizer::fit(const float* mags, const double* params, std::int64_t n, int n_filters) {
+  const RowScan all_rows = [&](std::vector<double>& acc, const RowVisit& visit) {
+    for (std::int64_t i = 0; i < n; ++i) visit(acc, i, mags + i * n_filters, params + i * kNumParams);
+  };
+  fit(all_rows, n, n_filters);
+}
+
+namespace {
+
+// A star's centre: the mean of its finite magnitudes (0 when it has none).
+double centre_of(const float* row, std::size_t nf) {
+  double s = 0.0;
+  int k = 0;
+  for (std::size_t f = 0; f < nf; ++f) {
+    if (std::isfinite(row[f])) {
+      s += row[f];
+      ++k;
+    }
+  }
+  return k > 0 ? s / k : 0.0;
+}
+
+}  // namespace
+
+void Normalizer::fit(const RowScan& scan, std::int64_t n, int n_filters) {
   if (n < 2) fail_input("normalizer: need at least 2 training stars to fit statistics, got {}", n);
   if (n_filters < 1) fail_input("normalizer: n_filters={} (must be >= 1)", n_filters);
   const auto nf = static_cast<std::size_t>(n_filters);
 
-  // Parameters: u-space mean and std (two-pass for accuracy).
-  std::vector<double> sum(kNumParams, 0.0), sum_sq(kNumParams, 0.0);
-  std::vector<double> u(kNumParams);
-  auto transform_row = [&](std::int64_t i) {
-    const double* p = params + i * kNumParams;
+  // Four ordered passes over the rows (two-pass mean and spread, for accuracy), each
+  // accumulating in the same order whether the rows live in one process or many.
+  // Parameters: u-space mean and std.
+  auto transform_row = [](std::int64_t i, const double* p, double* u) {
     for (int k = 0; k < kNumParams; ++k) {
       if (!std::isfinite(p[k])) {
         fail_input("normalizer: training parameter {} of star {} is {} (must be finite)", parameter_names()[k], i,
@@ -70,16 +93,20 @@ void Normalizer::fit(const float* mags, const double* params, std::int64_t n, in
     u[3] = inverse_softplus(p[3]);
     u[4] = p[4];
   };
-  for (std::int64_t i = 0; i < n; ++i) {
-    transform_row(i);
-    for (int k = 0; k < kNumParams; ++k) sum[k] += u[k];
-  }
+  std::vector<double> sum(kNumParams, 0.0);
+  scan(sum, [&](std::vector<double>& acc, std::int64_t i, const float*, const double* p) {
+    double u[kNumParams];
+    transform_row(i, p, u);
+    for (int k = 0; k < kNumParams; ++k) acc[k] += u[k];
+  });
   std::vector<double> mean(kNumParams);
   for (int k = 0; k < kNumParams; ++k) mean[k] = sum[k] / static_cast<double>(n);
-  for (std::int64_t i = 0; i < n; ++i) {
-    transform_row(i);
-    for (int k = 0; k < kNumParams; ++k) sum_sq[k] += (u[k] - mean[k]) * (u[k] - mean[k]);
-  }
+  std::vector<double> sum_sq(kNumParams, 0.0);
+  scan(sum_sq, [&](std::vector<double>& acc, std::int64_t i, const float*, const double* p) {
+    double u[kNumParams];
+    transform_row(i, p, u);
+    for (int k = 0; k < kNumParams; ++k) acc[k] += (u[k] - mean[k]) * (u[k] - mean[k]);
+  });
   std::vector<double> stdev(kNumParams);
   for (int k = 0; k < kNumParams; ++k) {
     stdev[k] = std::sqrt(sum_sq[k] / static_cast<double>(n - 1));
@@ -92,45 +119,38 @@ void Normalizer::fit(const float* mags, const double* params, std::int64_t n, in
   }
 
   // Magnitudes: centre each star by the mean of its finite bands, then per-filter stats.
-  std::vector<double> centre(static_cast<std::size_t>(n), 0.0);
-  std::vector<double> msum(nf, 0.0), msq(nf, 0.0);
-  std::vector<std::int64_t> count(nf, 0);
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float* row = mags + i * n_filters;
-    double s = 0.0;
-    int k = 0;
+  // acc = [sums of the centred magnitudes (F), their counts (F)], then [squared deviations (F)].
+  std::vector<double> msum(2 * nf, 0.0);
+  scan(msum, [&](std::vector<double>& acc, std::int64_t, const float* row, const double*) {
+    const double centre = centre_of(row, nf);
     for (std::size_t f = 0; f < nf; ++f) {
       if (std::isfinite(row[f])) {
-        s += row[f];
-        ++k;
+        acc[f] += row[f] - centre;
+        acc[nf + f] += 1.0;
       }
     }
-    centre[static_cast<std::size_t>(i)] = k > 0 ? s / k : 0.0;
-    for (std::size_t f = 0; f < nf; ++f) {
-      if (std::isfinite(row[f])) {
-        msum[f] += row[f] - centre[static_cast<std::size_t>(i)];
-        ++count[f];
-      }
-    }
-  }
+  });
   std::vector<double> mmean(nf), mstd(nf);
   for (std::size_t f = 0; f < nf; ++f) {
-    if (count[f] < 2) {
-      fail_input("normalizer: filter {} has {} finite training magnitudes (need at least 2)", f, count[f]);
+    const double count = msum[nf + f];
+    if (count < 2) {
+      fail_input("normalizer: filter {} has {} finite training magnitudes (need at least 2)", f,
+                 static_cast<std::int64_t>(count));
     }
-    mmean[f] = msum[f] / static_cast<double>(count[f]);
+    mmean[f] = msum[f] / count;
   }
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float* row = mags + i * n_filters;
+  std::vector<double> msq(nf, 0.0);
+  scan(msq, [&](std::vector<double>& acc, std::int64_t, const float* row, const double*) {
+    const double centre = centre_of(row, nf);
     for (std::size_t f = 0; f < nf; ++f) {
       if (std::isfinite(row[f])) {
-        const double d = row[f] - centre[static_cast<std::size_t>(i)] - mmean[f];
-        msq[f] += d * d;
+        const double d = row[f] - centre - mmean[f];
+        acc[f] += d * d;
       }
     }
-  }
+  });
   for (std::size_t f = 0; f < nf; ++f) {
-    mstd[f] = std::sqrt(msq[f] / static_cast<double>(count[f] - 1));
+    mstd[f] = std::sqrt(msq[f] / (msum[nf + f] - 1.0));
     if (!(mstd[f] > 1e-9)) {
       fail_input("normalizer: centred training magnitudes of filter {} have zero spread (std {})", f, mstd[f]);
     }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,17 @@ class Normalizer {
   // N × 5 physical θ. Throws InputError for a non-physical θ (Teff ≤ 0, A_V ≤ 0,
   // non-finite), a filter with fewer than two finite values, or a zero spread.
   void fit(const float* mags, const double* params, std::int64_t n, int n_filters);
+
+  // One training row as a pass meets it: visit(acc, row index, its n_filters magnitudes,
+  // its 5 parameters), adding into `acc`.
+  using RowVisit =
+      std::function<void(std::vector<double>& acc, std::int64_t row, const float* mags, const double* params)>;
+  // A pass over rows 0..n-1 in increasing order: calls visit for each, threading `acc`
+  // through (the rows may be spread over processes, as train::ordered_rows does), so
+  // the sums are made in one order whatever holds the rows.
+  using RowScan = std::function<void(std::vector<double>& acc, const RowVisit& visit)>;
+  // Same fit, the rows met through `scan` (four passes).
+  void fit(const RowScan& scan, std::int64_t n, int n_filters);
   // Same from tensors (N, F) and (N, 5), any floating dtype, CPU.
   void fit(const torch::Tensor& mags, const torch::Tensor& params);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -58,7 +59,7 @@ std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t purpose) {
 }
 
 TrainingTable load_training_table(const std::string& path, const std::vector<std::string>& filters, MPI_Comm comm,
-                                  const std::string& what) {
+                                  const std::string& what, TableLayout layout) {
   if (path.empty()) fail_input("{} is empty; give a training-set file from `irisml simulate`", what);
   if (!file_exists(path)) fail_input("{} '{}' does not exist", what, path);
   if (!h5::is_hdf5(path))
@@ -115,11 +116,22 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
   const int kept = t.n_filters();
   auto [b, e] = shard_range(static_cast<std::uint64_t>(t.rows), rank, size);
   const std::uint64_t n_local = e - b;
-  // Straight into the whole-table arrays (this rank's rows), the magnitudes through a
-  // bounded buffer that keeps only the used columns: the peak is the table once.
-  t.parameters.resize(static_cast<std::size_t>(t.rows) * 5);
-  t.magnitudes.resize(static_cast<std::size_t>(t.rows) * static_cast<std::size_t>(kept));
-  f.read_rows<double>("/parameters", b, n_local, t.parameters.data() + b * 5);
+  const bool whole = layout == TableLayout::whole || size == 1;
+  t.first = whole ? 0 : static_cast<std::int64_t>(b);
+  t.held = whole ? t.rows : static_cast<std::int64_t>(n_local);
+  if (!whole) {
+    for (int r = 0; r <= size; ++r) {
+      // shard_range(n, size, size) begins at n: the last entry is the row count
+      t.block_begin.push_back(
+          static_cast<std::int64_t>(shard_range(static_cast<std::uint64_t>(t.rows), r, size).first));
+    }
+  }
+  // Straight into the table's arrays (this rank's rows), the magnitudes through a bounded
+  // buffer that keeps only the used columns: the peak is the table held here, once.
+  const std::uint64_t offset = whole ? b : 0;  // of this rank's block in the arrays
+  t.parameters.resize(static_cast<std::size_t>(t.held) * 5);
+  t.magnitudes.resize(static_cast<std::size_t>(t.held) * static_cast<std::size_t>(kept));
+  f.read_rows<double>("/parameters", b, n_local, t.parameters.data() + offset * 5);
   {
     constexpr std::uint64_t kChunkRows = 65536;
     const std::uint64_t largest_shard =
@@ -130,7 +142,7 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
       const std::uint64_t i0 = std::min(c * kChunkRows, n_local), n = std::min(kChunkRows, n_local - i0);
       f.read_rows<float>("/magnitudes", b + i0, n, buffer.data());
       for (std::uint64_t i = 0; i < n; ++i) {
-        float* row = t.magnitudes.data() + (b + i0 + i) * static_cast<std::uint64_t>(kept);
+        float* row = t.magnitudes.data() + (offset + i0 + i) * static_cast<std::uint64_t>(kept);
         for (int j = 0; j < kept; ++j) {
           row[j] = buffer[i * static_cast<std::uint64_t>(width) +
                           static_cast<std::uint64_t>(cols[static_cast<std::size_t>(j)])];
@@ -142,13 +154,14 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
   // Non-finite values would poison the loss: refuse them here, naming the first one.
   std::int64_t bad_row = -1;
   for (std::uint64_t i = b; i < e && bad_row < 0; ++i) {
+    const std::uint64_t k = i - b + offset;
     for (int j = 0; j < kept; ++j) {
-      if (!std::isfinite(t.magnitudes[i * static_cast<std::uint64_t>(kept) + static_cast<std::uint64_t>(j)])) {
+      if (!std::isfinite(t.magnitudes[k * static_cast<std::uint64_t>(kept) + static_cast<std::uint64_t>(j)])) {
         bad_row = static_cast<std::int64_t>(i);
       }
     }
     for (int j = 0; j < 5; ++j) {
-      if (!std::isfinite(t.parameters[i * 5 + static_cast<std::uint64_t>(j)])) bad_row = static_cast<std::int64_t>(i);
+      if (!std::isfinite(t.parameters[k * 5 + static_cast<std::uint64_t>(j)])) bad_row = static_cast<std::int64_t>(i);
     }
   }
   std::int64_t first_bad = bad_row < 0 ? std::numeric_limits<std::int64_t>::max() : bad_row;
@@ -159,14 +172,132 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
         "magnitudes in every used filter",
         what, path, global_bad);
   }
-  allgather_rows_in_place(t.parameters, t.rows, 5, MPI_DOUBLE, comm);
-  allgather_rows_in_place(t.magnitudes, t.rows, kept, MPI_FLOAT, comm);
+  if (whole) {
+    allgather_rows_in_place(t.parameters, t.rows, 5, MPI_DOUBLE, comm);
+    allgather_rows_in_place(t.magnitudes, t.rows, kept, MPI_FLOAT, comm);
+  }
   return t;
 }
 
-std::vector<std::int64_t> epoch_permutation(std::uint64_t seed, std::int64_t epoch, std::int64_t n) {
-  std::vector<std::int64_t> perm(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) perm[static_cast<std::size_t>(i)] = i;
+RowBlock take_rows(const TrainingTable& table, const std::int64_t* rows, std::int64_t count) {
+  const int F = table.n_filters();
+  RowBlock block;
+  block.n_filters = F;
+  block.index.assign(rows, rows + count);
+  block.magnitudes.resize(static_cast<std::size_t>(count * F));
+  block.parameters.resize(static_cast<std::size_t>(count * 5));
+  for (std::int64_t i = 0; i < count; ++i) {
+    const std::int64_t row = rows[i];
+    if (row < table.first || row >= table.first + table.held) {
+      throw std::logic_error(fmt::format("take_rows: row {} of '{}' is not held here (rows {} to {})", row, table.path,
+                                         table.first, table.first + table.held - 1));
+    }
+    std::copy_n(table.magnitudes_of(row), F, block.magnitudes.data() + i * F);
+    std::copy_n(table.parameters_of(row), 5, block.parameters.data() + i * 5);
+  }
+  return block;
+}
+
+RowBlock gather_rows(const TrainingTable& table, const std::int64_t* rows, std::int64_t count, MPI_Comm comm) {
+  if (table.whole()) return take_rows(table, rows, count);
+  const int size = dist::size_of(comm);
+  const auto& begin = table.block_begin;
+  if (static_cast<int>(begin.size()) != size + 1) {
+    throw std::logic_error(fmt::format("gather_rows: '{}' is sharded over {} ranks, not this communicator's {}",
+                                       table.path, static_cast<int>(begin.size()) - 1, size));
+  }
+  // Requests grouped by owner, each owner's in request order; slot[k]: where the k-th
+  // answer goes in the result.
+  std::vector<int> send_counts(static_cast<std::size_t>(size), 0), owner(static_cast<std::size_t>(count));
+  std::exception_ptr error;
+  for (std::int64_t i = 0; i < count; ++i) {
+    if (rows[i] < 0 || rows[i] >= table.rows) {
+      if (!error) {
+        error = std::make_exception_ptr(std::logic_error(
+            fmt::format("gather_rows: row {} is outside '{}' (rows 0 to {})", rows[i], table.path, table.rows - 1)));
+      }
+      continue;
+    }
+    const auto r = std::upper_bound(begin.begin(), begin.end(), rows[i]) - begin.begin() - 1;
+    owner[static_cast<std::size_t>(i)] = static_cast<int>(r);
+    ++send_counts[static_cast<std::size_t>(r)];
+  }
+  dist::agree_on_failure(error, comm, "gathering training rows");
+  auto displacements = [size](const std::vector<int>& counts) {
+    std::vector<int> displs(static_cast<std::size_t>(size), 0);
+    for (int r = 1; r < size; ++r)
+      displs[static_cast<std::size_t>(r)] =
+          displs[static_cast<std::size_t>(r - 1)] + counts[static_cast<std::size_t>(r - 1)];
+    return displs;
+  };
+  const auto send_displs = displacements(send_counts);
+  std::vector<std::int64_t> request(static_cast<std::size_t>(count));
+  std::vector<std::int64_t> slot(static_cast<std::size_t>(count));
+  {
+    auto next = send_displs;
+    for (std::int64_t i = 0; i < count; ++i) {
+      const int k = next[static_cast<std::size_t>(owner[static_cast<std::size_t>(i)])]++;
+      request[static_cast<std::size_t>(k)] = rows[i];
+      slot[static_cast<std::size_t>(k)] = i;
+    }
+  }
+  std::vector<int> recv_counts(static_cast<std::size_t>(size));
+  IRISML_MPI_CHECK(MPI_Alltoall(send_counts.data(), 1, MPI_INT, recv_counts.data(), 1, MPI_INT, comm));
+  const auto recv_displs = displacements(recv_counts);
+  const std::int64_t n_asked = recv_displs.back() + recv_counts.back();
+  std::vector<std::int64_t> asked(static_cast<std::size_t>(n_asked));
+  IRISML_MPI_CHECK(MPI_Alltoallv(request.data(), send_counts.data(), send_displs.data(), MPI_INT64_T, asked.data(),
+                                 recv_counts.data(), recv_displs.data(), MPI_INT64_T, comm));
+  // Answer in the order asked; the replies come back in request order.
+  const RowBlock answer = take_rows(table, asked.data(), n_asked);
+  const int F = table.n_filters();
+  std::vector<float> mags(static_cast<std::size_t>(count * F));
+  std::vector<double> params(static_cast<std::size_t>(count * 5));
+  auto exchange = [&](const void* out, void* in, int width, MPI_Datatype type) {
+    MPI_Datatype row_type;
+    IRISML_MPI_CHECK(MPI_Type_contiguous(width, type, &row_type));
+    IRISML_MPI_CHECK(MPI_Type_commit(&row_type));
+    const int rc = MPI_Alltoallv(out, recv_counts.data(), recv_displs.data(), row_type, in, send_counts.data(),
+                                 send_displs.data(), row_type, comm);
+    MPI_Type_free(&row_type);
+    IRISML_MPI_CHECK(rc);
+  };
+  exchange(answer.magnitudes.data(), mags.data(), F, MPI_FLOAT);
+  exchange(answer.parameters.data(), params.data(), 5, MPI_DOUBLE);
+  RowBlock block;
+  block.n_filters = F;
+  block.index.assign(rows, rows + count);
+  block.magnitudes.resize(mags.size());
+  block.parameters.resize(params.size());
+  for (std::int64_t k = 0; k < count; ++k) {
+    const std::int64_t i = slot[static_cast<std::size_t>(k)];
+    std::copy_n(mags.data() + k * F, F, block.magnitudes.data() + i * F);
+    std::copy_n(params.data() + k * 5, 5, block.parameters.data() + i * 5);
+  }
+  return block;
+}
+
+model::Normalizer::RowScan ordered_rows(const TrainingTable& table, std::int64_t n, MPI_Comm comm) {
+  return [&table, n, comm](std::vector<double>& acc, const model::Normalizer::RowVisit& visit) {
+    auto walk = [&](std::vector<double>& a) {
+      const std::int64_t end = std::min(table.first + table.held, n);
+      for (std::int64_t row = table.first; row < end; ++row)
+        visit(a, row, table.magnitudes_of(row), table.parameters_of(row));
+    };
+    if (table.whole()) {
+      walk(acc);
+    } else {
+      dist::ordered_scan(acc, comm, walk, "computing statistics over the training rows");
+    }
+  };
+}
+
+std::vector<std::uint32_t> epoch_permutation(std::uint64_t seed, std::int64_t epoch, std::int64_t n) {
+  if (n < 0 || n > kMaxTrainingRows) {
+    throw std::logic_error(fmt::format("epoch_permutation: {} rows (at most {})", n, kMaxTrainingRows));
+  }
+  std::vector<std::uint32_t> perm(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) perm[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(i);
   Philox rng(stream_seed(seed, kShuffleStream), static_cast<std::uint64_t>(epoch));
   for (std::int64_t i = n - 1; i > 0; --i) {
     // uniform() is in (0, 1): j in [0, i]
@@ -179,16 +310,22 @@ std::vector<std::int64_t> epoch_permutation(std::uint64_t seed, std::int64_t epo
 
 TrainingBatch make_batch(const TrainingTable& table, const std::int64_t* rows, std::int64_t count,
                          const sim::NoiseModel& noise, std::uint64_t noise_seed, std::uint64_t stream_base) {
-  const int F = table.n_filters();
+  return make_batch(take_rows(table, rows, count), noise, noise_seed, stream_base);
+}
+
+TrainingBatch make_batch(const RowBlock& block, const sim::NoiseModel& noise, std::uint64_t noise_seed,
+                         std::uint64_t stream_base, std::int64_t begin, std::int64_t count) {
+  if (count < 0) count = block.size() - begin;
+  const int F = block.n_filters;
   std::vector<int> n_obs(static_cast<std::size_t>(count));
   std::vector<int> ids(static_cast<std::size_t>(count * F));
   std::vector<float> mags(static_cast<std::size_t>(count * F)), errs(static_cast<std::size_t>(count * F));
   int s_max = 1;
   for (std::int64_t i = 0; i < count; ++i) {
-    const std::int64_t row = rows[i];
-    Philox rng(noise_seed, stream_base + static_cast<std::uint64_t>(row));
-    const int n = sim::observe_star(rng, table.magnitudes_of(row), F, noise, ids.data() + i * F, mags.data() + i * F,
-                                    errs.data() + i * F);
+    const std::int64_t k = begin + i;
+    Philox rng(noise_seed, stream_base + static_cast<std::uint64_t>(block.index[static_cast<std::size_t>(k)]));
+    const int n = sim::observe_star(rng, block.magnitudes.data() + k * F, F, noise, ids.data() + i * F,
+                                    mags.data() + i * F, errs.data() + i * F);
     n_obs[static_cast<std::size_t>(i)] = n;
     s_max = std::max(s_max, n);
   }
@@ -210,7 +347,7 @@ TrainingBatch make_batch(const TrainingTable& table, const std::int64_t* rows, s
       err_p[i * s_max + s] = static_cast<float>(noise.network_error(errs[static_cast<std::size_t>(i * F + s)]));
       mask_p[i * s_max + s] = true;
     }
-    std::copy_n(table.parameters_of(rows[i]), 5, theta_p + i * 5);
+    std::copy_n(block.parameters.data() + (begin + i) * 5, 5, theta_p + i * 5);
   }
   return {{filter_ids, magnitudes, errors, mask}, theta};
 }

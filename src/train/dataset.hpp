@@ -1,11 +1,12 @@
 // Training data in memory, the epoch shuffle and the augmented batches.
 //
-// Memory: every rank holds every row of the training set (and of a separate
-// validation file) — N·F·4 bytes of magnitudes plus N·40 bytes of parameters per
-// rank, e.g. 1.5e6 stars × 25 filters ≈ 210 MB. Rows are read by collective
-// parallel I/O (each rank its shard, straight into the table) and exchanged in place
-// with MPI_Allgatherv, so loading peaks at the table once, not twice (measured peaks
-// per rank in docs/scaling.md).
+// Memory: a table holds N·F·4 bytes of magnitudes plus N·40 bytes of parameters, e.g.
+// 1.5e6 stars × 25 filters ≈ 210 MB. The training job loads it sharded: each rank
+// keeps one contiguous block of rows (shard_range), so memory per rank is N/ranks rows
+// (plus the epoch permutation, 4 bytes per star), and the rows of each batch are
+// fetched from their owners every step (gather_rows, one all-to-all). Evaluation loads
+// whole tables: every rank reads its block by collective parallel I/O and the ranks
+// exchange them in place (MPI_Allgatherv). Measured peaks per rank in docs/scaling.md.
 #pragma once
 
 #include <mpi.h>
@@ -17,6 +18,7 @@
 #include <torch/torch.h>
 
 #include "model/batch.hpp"
+#include "model/normalizer.hpp"
 #include "simulate/noise.hpp"
 
 namespace irisml::train {
@@ -25,23 +27,57 @@ struct TrainingTable {
   std::string path;
   std::vector<std::string> file_filters;  // the file's /filters, in column order
   std::vector<std::string> filters;       // the columns kept, in this order
-  std::int64_t rows = 0;
-  std::vector<float> magnitudes;   // rows × filters.size(), row-major
-  std::vector<double> parameters;  // rows × 5 (Teff, log g, [M/H], A_V, R_V)
+  std::int64_t rows = 0;                  // in the file
+  std::int64_t first = 0, held = 0;       // rows [first, first + held) are in memory here
+  // Rank r of a sharded table holds block_begin[r] .. block_begin[r + 1] (size + 1
+  // entries); empty for a whole table.
+  std::vector<std::int64_t> block_begin;
+  std::vector<float> magnitudes;   // held × filters.size(), row-major
+  std::vector<double> parameters;  // held × 5 (Teff, log g, [M/H], A_V, R_V)
 
   int n_filters() const { return static_cast<int>(filters.size()); }
-  const float* magnitudes_of(std::int64_t row) const { return magnitudes.data() + row * n_filters(); }
-  const double* parameters_of(std::int64_t row) const { return parameters.data() + row * 5; }
+  bool whole() const { return held == rows; }
+  // By row index in the file; the row must be held here.
+  const float* magnitudes_of(std::int64_t row) const { return magnitudes.data() + (row - first) * n_filters(); }
+  const double* parameters_of(std::int64_t row) const { return parameters.data() + (row - first) * 5; }
+};
+
+enum class TableLayout {
+  whole,  // every rank holds every row
+  shard,  // rank r holds its shard_range block only
 };
 
 // Reads a training-set file (docs/training_set_format.md) on every rank of `comm`
 // (collective). `filters` picks and orders the magnitude columns by name (empty:
 // all, in file order). `what` names the file's role in messages ("--data").
 // Throws InputError if the file is missing, not HDF5, lacks /parameters,
-// /magnitudes or /filters, has inconsistent shapes, or lacks a requested filter
-// (the message lists the file's filters).
+// /magnitudes or /filters, has inconsistent shapes, lacks a requested filter
+// (the message lists the file's filters) or holds a non-finite value (naming the
+// first such row, the same on every rank).
 TrainingTable load_training_table(const std::string& path, const std::vector<std::string>& filters, MPI_Comm comm,
-                                  const std::string& what);
+                                  const std::string& what, TableLayout layout = TableLayout::whole);
+
+// Some rows of a table, in a given order: their row indices in the file and values.
+struct RowBlock {
+  int n_filters = 0;
+  std::vector<std::int64_t> index;
+  std::vector<float> magnitudes;   // index.size() × n_filters
+  std::vector<double> parameters;  // index.size() × 5
+  std::int64_t size() const { return static_cast<std::int64_t>(index.size()); }
+};
+
+// rows[0..count) of `table`, each held here (not collective).
+RowBlock take_rows(const TrainingTable& table, const std::int64_t* rows, std::int64_t count);
+// rows[0..count) of `table` wherever they are held (collective over the communicator
+// the table was loaded on: every rank calls it, each with its own request). A whole
+// table answers locally; a sharded one fetches the rows from their owners with one
+// all-to-all of indices and one of values.
+RowBlock gather_rows(const TrainingTable& table, const std::int64_t* rows, std::int64_t count, MPI_Comm comm);
+
+// A pass over rows [0, n) of a table, as model::Normalizer::fit takes it: a sharded
+// table is walked rank by rank (dist::ordered_scan), so the statistics are bitwise those
+// of one process walking the whole table (collective when sharded).
+model::Normalizer::RowScan ordered_rows(const TrainingTable& table, std::int64_t n, MPI_Comm comm);
 
 // Seeds of the independent random streams a training run uses, derived from its seed.
 std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t purpose);
@@ -51,16 +87,23 @@ inline constexpr std::uint64_t kValidationStream = 0x56414C4944ull;  // per vali
 inline constexpr std::uint64_t kDropoutStream = 0x44524F50ull;       // per (step, rank)
 
 // Fisher–Yates permutation of 0..n-1 from Philox keyed (stream_seed(seed, shuffle), epoch).
-std::vector<std::int64_t> epoch_permutation(std::uint64_t seed, std::int64_t epoch, std::int64_t n);
+// Every rank draws it whole, so it is kept in 32 bits (4 bytes per star per rank):
+// n must be at most kMaxTrainingRows.
+inline constexpr std::int64_t kMaxTrainingRows = 0xFFFFFFFFll;
+std::vector<std::uint32_t> epoch_permutation(std::uint64_t seed, std::int64_t epoch, std::int64_t n);
 
 struct TrainingBatch {
   model::ObservationBatch observations;  // (count, S) with S the largest band count drawn
   torch::Tensor theta;                   // (count, 5) float64, physical parameters
 };
 
-// Observations of rows[0..count) of `table`: star `rows[i]` is observed by
-// sim::observe_star with Philox keyed (noise_seed, stream_base + rows[i]), so a
-// star's noise depends only on (seed, epoch, star), not on ranks or batch layout.
+// Observations of rows [begin, begin + count) of `block` (count < 0: to its end): the
+// star with file row index r is observed by sim::observe_star with Philox keyed
+// (noise_seed, stream_base + r), so a star's noise depends only on (seed, epoch, star),
+// not on ranks, shards or batch layout.
+TrainingBatch make_batch(const RowBlock& block, const sim::NoiseModel& noise, std::uint64_t noise_seed,
+                         std::uint64_t stream_base, std::int64_t begin = 0, std::int64_t count = -1);
+// Same for rows[0..count) of `table`, each held here.
 TrainingBatch make_batch(const TrainingTable& table, const std::int64_t* rows, std::int64_t count,
                          const sim::NoiseModel& noise, std::uint64_t noise_seed, std::uint64_t stream_base);
 

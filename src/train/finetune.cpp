@@ -136,7 +136,9 @@ FinetuneInit plan_finetune(const FinetuneOptions& o, const std::vector<std::stri
   return init;
 }
 
-model::Normalizer finetune_normalizer(const FinetuneInit& init, const TrainingTable& data, std::int64_t n_train) {
+model::Normalizer finetune_normalizer(const FinetuneInit& init, const TrainingTable& data, std::int64_t n_train,
+                                      MPI_Comm comm) {
+  const auto rows = ordered_rows(data, n_train, comm);
   const std::string& path = init.lineage.parent;
   auto parent_stats = [&](const char* name) {
     auto t = state_tensor(init.parent, std::string("normalizer.") + name, path);
@@ -155,9 +157,8 @@ model::Normalizer finetune_normalizer(const FinetuneInit& init, const TrainingTa
       stdev[static_cast<std::size_t>(f)] = pstd[row].item<double>();
       continue;
     }
-    // Two passes over the training rows: mean, then spread, of m_f − centre(parent bands).
-    auto centred = [&](std::int64_t i, double* out) {
-      const float* m = data.magnitudes_of(i);
+    // Two ordered passes over the training rows: mean, then spread, of m_f − centre(parent bands).
+    auto centred = [&](const float* m, double* out) {
       if (!std::isfinite(m[f])) return false;
       double s = 0.0;
       int k = 0;
@@ -171,22 +172,26 @@ model::Normalizer finetune_normalizer(const FinetuneInit& init, const TrainingTa
       *out = m[f] - s / k;
       return true;
     };
-    double sum = 0.0, sq = 0.0, x = 0.0;
-    std::int64_t count = 0;
-    for (std::int64_t i = 0; i < n_train; ++i) {
-      if (centred(i, &x)) {
-        sum += x;
-        ++count;
+    std::vector<double> sum{0.0, 0.0};  // sum, count
+    rows(sum, [&](std::vector<double>& acc, std::int64_t, const float* m, const double*) {
+      double x = 0.0;
+      if (centred(m, &x)) {
+        acc[0] += x;
+        acc[1] += 1.0;
       }
-    }
+    });
+    const double count = sum[1];
     if (count < 2) {
       fail_input("--data '{}': filter {} has {} finite training magnitudes next to the model's bands (need >= 2)",
-                 data.path, data.filters[static_cast<std::size_t>(f)], count);
+                 data.path, data.filters[static_cast<std::size_t>(f)], static_cast<std::int64_t>(count));
     }
-    const double mu = sum / static_cast<double>(count);
-    for (std::int64_t i = 0; i < n_train; ++i)
-      if (centred(i, &x)) sq += (x - mu) * (x - mu);
-    const double sd = std::sqrt(sq / static_cast<double>(count - 1));
+    const double mu = sum[0] / count;
+    std::vector<double> sq{0.0};
+    rows(sq, [&](std::vector<double>& acc, std::int64_t, const float* m, const double*) {
+      double x = 0.0;
+      if (centred(m, &x)) acc[0] += (x - mu) * (x - mu);
+    });
+    const double sd = std::sqrt(sq[0] / (count - 1.0));
     if (!(sd > 1e-9)) {
       fail_input("--data '{}': the centred magnitudes of filter {} have zero spread", data.path,
                  data.filters[static_cast<std::size_t>(f)]);

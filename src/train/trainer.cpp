@@ -87,13 +87,14 @@ void check_options(const TrainOptions& o, int size) {
 }
 
 // Error scaling of the normaliser: mean and spread of ln σ over a sample of
-// augmented observations (so it follows whatever σ distribution is configured).
+// augmented observations of the first rows (so it follows whatever σ distribution is
+// configured). Collective when `table` is sharded: every rank fetches the same rows.
 std::pair<double, double> error_log_stats(const TrainingTable& table, std::int64_t n_rows, const sim::NoiseModel& noise,
-                                          std::uint64_t seed) {
+                                          std::uint64_t seed, MPI_Comm comm) {
   const std::int64_t n = std::min<std::int64_t>(n_rows, 4096);
   std::vector<std::int64_t> rows(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) rows[static_cast<std::size_t>(i)] = i;
-  auto b = make_batch(table, rows.data(), n, noise, stream_seed(seed, 0x45525253ull), 0);
+  auto b = make_batch(gather_rows(table, rows.data(), n, comm), noise, stream_seed(seed, 0x45525253ull), 0);
   auto logs = torch::log(b.observations.errors.to(torch::kFloat64).clamp_min(1e-6)).masked_select(b.observations.mask);
   if (logs.numel() < 2) return {model::Normalizer::kDefaultErrorLogMean, model::Normalizer::kDefaultErrorLogScale};
   const double mean = logs.mean().item<double>();
@@ -167,9 +168,9 @@ class TrainRun {
     }
   }
 
-  // The training set on every rank, its prior and grid, and the validation split.
+  // The training set, sharded over the ranks, its prior and grid, and the validation split.
   void load_data() {
-    data = load_training_table(o.data, o.filters, comm, "--data");
+    data = load_training_table(o.data, o.filters, comm, "--data", TableLayout::shard);
     // The prior and grid the set was simulated from: the checkpoint records them, so that
     // the exact posterior the model approximates can be rebuilt (fit, sample --importance).
     // (Read leniently: a hand-made set without them trains as before.)
@@ -196,7 +197,7 @@ class TrainRun {
     }
     n_train = data.rows;
     if (!o.validation.empty()) {
-      val_file = load_training_table(o.validation, data.filters, comm, "--validation");
+      val_file = load_training_table(o.validation, data.filters, comm, "--validation", TableLayout::shard);
       separate_validation = true;
       n_val = val_file.rows;
     } else {
@@ -213,6 +214,12 @@ class TrainRun {
           "--data '{}' leaves {} training stars (of {}, after holding out {} for validation): fewer than one "
           "global batch of {}; lower --batch-size or simulate more stars",
           o.data, n_train, data.rows, n_val, o.batch_size);
+    }
+    if (n_train > kMaxTrainingRows) {
+      fail_input(
+          "--data '{}' has {} training stars; a training set can have at most {} (every rank keeps the epoch's "
+          "shuffle as 32-bit row numbers); split it or train on a subset",
+          o.data, n_train, kMaxTrainingRows);
     }
     B = o.batch_size;
     B_local = B / size;
@@ -258,10 +265,10 @@ class TrainRun {
     torch::manual_seed(o.seed);
     model::Normalizer normalizer(config.n_filters);
     if (init) {
-      normalizer = finetune_normalizer(*init, data, n_train);
+      normalizer = finetune_normalizer(*init, data, n_train, comm);
     } else if (!resuming) {
-      normalizer.fit(data.magnitudes.data(), data.parameters.data(), n_train, config.n_filters);
-      auto [log_mean, log_scale] = error_log_stats(data, n_train, o.noise, o.seed);
+      normalizer.fit(ordered_rows(data, n_train, comm), n_train, config.n_filters);
+      auto [log_mean, log_scale] = error_log_stats(data, n_train, o.noise, o.seed, comm);
       normalizer.set_error_scaling(log_mean, log_scale);
     }
     model = model::PosteriorEstimator(config, normalizer);
@@ -316,7 +323,8 @@ class TrainRun {
   void run_steps() {
     result.steps_per_epoch = steps_per_epoch;
     result.checkpoint = ckpt_path;
-    std::vector<std::int64_t> permutation;
+    std::vector<std::uint32_t> permutation;
+    std::vector<std::int64_t> batch_rows;  // this rank's share of the step's global batch
     std::int64_t permutation_epoch = -1;
     double interval_loss = 0.0, interval_count = 0.0, interval_start = now_seconds();
     std::int64_t interval_stars = 0;
@@ -329,8 +337,9 @@ class TrainRun {
         permutation = epoch_permutation(o.seed, epoch, n_train);
         permutation_epoch = epoch;
       }
-      const std::int64_t* rows = permutation.data() + step_in_epoch * B + rank * B_local;
-      auto tb = make_batch(data, rows, B_local, o.noise, noise_seed,
+      const std::uint32_t* share = permutation.data() + step_in_epoch * B + rank * B_local;
+      batch_rows.assign(share, share + B_local);
+      auto tb = make_batch(gather_rows(data, batch_rows.data(), B_local, comm), o.noise, noise_seed,
                            static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(data.rows));
       auto observations = tb.observations.to(device);
       auto theta = tb.theta.to(device);
@@ -544,20 +553,23 @@ class TrainRun {
     }
   }
 
-  // Mean validation loss over all ranks (NaN without validation stars).
+  // Mean validation loss over all ranks (NaN without validation stars). Each rank scores
+  // its shard_range share of the validation stars, fetched once and kept.
   double validate() {
     if (n_val == 0) return std::numeric_limits<double>::quiet_NaN();
+    if (val_rows.n_filters == 0) {
+      auto [b, e] = shard_range(static_cast<std::uint64_t>(n_val), rank, size);
+      std::vector<std::int64_t> rows(e - b);
+      for (std::uint64_t i = b; i < e; ++i) rows[i - b] = val_first + static_cast<std::int64_t>(i);
+      val_rows =
+          gather_rows(separate_validation ? val_file : data, rows.data(), static_cast<std::int64_t>(rows.size()), comm);
+    }
     torch::NoGradGuard no_grad;
     model->eval();
-    const TrainingTable& val_table = separate_validation ? val_file : data;
-    auto [b, e] = shard_range(static_cast<std::uint64_t>(n_val), rank, size);
     std::vector<double> sums{0.0, 0.0};
-    std::vector<std::int64_t> rows;
-    for (std::uint64_t i = b; i < e; i += static_cast<std::uint64_t>(o.validation_batch)) {
-      const std::uint64_t n = std::min<std::uint64_t>(e - i, static_cast<std::uint64_t>(o.validation_batch));
-      rows.resize(n);
-      for (std::uint64_t k = 0; k < n; ++k) rows[k] = val_first + static_cast<std::int64_t>(i + k);
-      auto vb = make_batch(val_table, rows.data(), static_cast<std::int64_t>(n), o.noise, val_seed, 0);
+    for (std::int64_t i = 0; i < val_rows.size(); i += o.validation_batch) {
+      const std::int64_t n = std::min<std::int64_t>(val_rows.size() - i, o.validation_batch);
+      auto vb = make_batch(val_rows, o.noise, val_seed, 0, i, n);
       auto lp = model->log_prob(vb.theta.to(device), model->context(vb.observations.to(device)));
       sums[0] -= lp.sum().item<double>();
       sums[1] += static_cast<double>(n);
@@ -619,7 +631,8 @@ class TrainRun {
   std::string ckpt_path, best_path, log_path;
   bool resuming = false;
   // data
-  TrainingTable data, val_file;
+  TrainingTable data, val_file;      // sharded over the ranks
+  RowBlock val_rows;                 // this rank's validation stars (fetched at the first validation)
   bool separate_validation = false;  // --validation given (else the tail of --data)
   std::int64_t n_train = 0, val_first = 0, n_val = 0;
   std::vector<std::pair<std::string, double>> data_prior;

@@ -1,6 +1,8 @@
-// The data-parallel training job (`irisml train`): every rank holds the training set,
-// takes its share of each globally shuffled batch, averages gradients over the
-// communicator, and rank 0 checkpoints and logs. Science: science.md §3; data:
+// The data-parallel training job (`irisml train`): every rank holds one contiguous shard
+// of the training set, takes its share of each globally shuffled batch (the rows fetched
+// from their owners each step), averages gradients over the communicator, and rank 0
+// checkpoints and logs. The normaliser's statistics are summed rank by rank in row
+// order, so they are bitwise those of one process. Science: science.md §3; data:
 // docs/training_set_format.md; checkpoints: docs/checkpoint_format.md.
 //
 // Reproducibility: the shuffle is keyed (seed, epoch), a star's augmentation

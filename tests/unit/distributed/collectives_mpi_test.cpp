@@ -56,6 +56,54 @@ TEST(CollectivesMpiTest, BroadcastsCarryRankZerosValue) {
   barrier(MPI_COMM_WORLD);
 }
 
+// A sum whose value depends on the order of its terms (large and small values mixed):
+// ordered_scan over blocks of it must give bitwise the serial loop's result.
+TEST(CollectivesMpiTest, OrderedScanSumsInTheSerialOrderForAnyRankCount) {
+  const int rank = world_rank(), size = world_size();
+  constexpr int n = 1000;
+  auto term = [](int i) { return i == 0 ? 1e16 : 1.0 + 1e-3 * i; };  // each small term rounds against 1e16
+  std::vector<double> serial{0.0, 0.0};
+  for (int i = 0; i < n; ++i) {
+    serial[0] += term(i);
+    serial[1] += term(i) * term(i);
+  }
+  std::vector<double> acc{0.0, 0.0};
+  const int begin = n * rank / size, end = n * (rank + 1) / size;
+  ordered_scan(
+      acc, MPI_COMM_WORLD,
+      [&](std::vector<double>& a) {
+        for (int i = begin; i < end; ++i) {
+          a[0] += term(i);
+          a[1] += term(i) * term(i);
+        }
+      },
+      "while testing");
+  EXPECT_EQ(acc[0], serial[0]);
+  EXPECT_EQ(acc[1], serial[1]);
+  // a pairwise (rank-count-dependent) order would differ: the test can fail
+  double halves = 0.0, second = 0.0;
+  for (int i = 0; i < n / 2; ++i) halves += term(i);
+  for (int i = n / 2; i < n; ++i) second += term(i);
+  EXPECT_NE(halves + second, serial[0]);
+
+  // a failure on one rank, mid-scan, reaches every rank and no rank is left waiting
+  try {
+    ordered_scan(
+        acc, MPI_COMM_WORLD,
+        [&](std::vector<double>&) {
+          if (rank == size / 2) throw InputError("bad row on rank " + std::to_string(rank));
+        },
+        "while testing the scan");
+    ADD_FAILURE() << "no rank threw";
+  } catch (const InputError& e) {
+    EXPECT_EQ(rank, size / 2);
+    EXPECT_EQ(std::string(e.what()), "bad row on rank " + std::to_string(rank));
+  } catch (const Error& e) {
+    EXPECT_NE(rank, size / 2);
+    EXPECT_NE(std::string(e.what()).find("another rank failed while testing the scan"), std::string::npos) << e.what();
+  }
+}
+
 TEST(CollectivesMpiTest, AFailureOnOneRankReachesEveryRank) {
   const int rank = world_rank(), size = world_size();
   std::exception_ptr none;

@@ -20,11 +20,15 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/shard.hpp"
+#include "model/normalizer.hpp"
+#include "simulate/noise.hpp"
 #include "train/checkpoint.hpp"
 #include "train/dataset.hpp"
 #include "train/trainer.hpp"
@@ -200,6 +204,98 @@ TEST_F(TrainMpiTest, EveryRankHoldsTheWholeTableAfterParallelLoading) {
   auto serial = load_training_table(data_, {"F4", "F1"}, MPI_COMM_SELF, "--data");
   EXPECT_EQ(serial.magnitudes, table.magnitudes);
   EXPECT_EQ(serial.parameters, table.parameters);
+}
+
+// Sharded loading: each rank holds its shard_range block only, and gather_rows returns
+// any rows (another rank's, repeated, out of order, none) as a whole-table read would.
+TEST_F(TrainMpiTest, ShardedTableHoldsOneBlockPerRankAndGathersAnyRows) {
+  const int rank = world_rank(), size = world_size();
+  auto shard =
+      load_training_table(data_, {"F4", "F1", "F0", "F2", "F5", "F3"}, MPI_COMM_WORLD, "--data", TableLayout::shard);
+  auto whole = load_training_table(data_, {"F4", "F1", "F0", "F2", "F5", "F3"}, MPI_COMM_SELF, "--data");
+  ASSERT_EQ(shard.rows, 704);
+  auto [b, e] = irisml::shard_range(704, rank, size);
+  EXPECT_EQ(shard.first, static_cast<std::int64_t>(b));
+  EXPECT_EQ(shard.held, static_cast<std::int64_t>(e - b));
+  EXPECT_EQ(shard.whole(), size == 1);
+  EXPECT_EQ(shard.magnitudes.size(), (e - b) * 6);
+  EXPECT_EQ(shard.parameters.size(), (e - b) * 5);
+  // each rank asks for a different list: its own rows, the last rank's, repeats, reversed
+  std::vector<std::int64_t> rows;
+  for (std::int64_t i = 0; i < 37 * (rank + 1); ++i) rows.push_back(((703 - 19 * i - 5 * rank) % 704 + 704) % 704);
+  rows.push_back(703);
+  rows.push_back(0);
+  rows.push_back(0);
+  auto got = gather_rows(shard, rows.data(), static_cast<std::int64_t>(rows.size()), MPI_COMM_WORLD);
+  auto want = take_rows(whole, rows.data(), static_cast<std::int64_t>(rows.size()));
+  EXPECT_EQ(got.index, rows);
+  EXPECT_EQ(got.magnitudes, want.magnitudes);
+  EXPECT_EQ(got.parameters, want.parameters);
+  // an empty request on some ranks is still a collective the others can finish
+  auto none = gather_rows(shard, rows.data(), rank == 0 ? 5 : 0, MPI_COMM_WORLD);
+  EXPECT_EQ(none.size(), rank == 0 ? 5 : 0);
+  // the same noise for a star however it was fetched
+  sim::NoiseModel noise;
+  auto a = make_batch(got, noise, 7, 100);
+  auto c = make_batch(whole, rows.data(), static_cast<std::int64_t>(rows.size()), noise, 7, 100);
+  EXPECT_TRUE(torch::equal(a.observations.magnitudes, c.observations.magnitudes));
+  EXPECT_TRUE(torch::equal(a.observations.errors, c.observations.errors));
+  EXPECT_TRUE(torch::equal(a.theta, c.theta));
+  // a row outside the table is refused on every rank
+  std::vector<std::int64_t> bad{rank == size - 1 ? 704 : 1};
+  EXPECT_THROW(gather_rows(shard, bad.data(), 1, MPI_COMM_WORLD), std::exception);
+}
+
+// The normaliser fitted over a sharded table (rows walked rank by rank) is bitwise the
+// one fitted by one process over the whole table, so training does not depend on the
+// rank count through it.
+TEST_F(TrainMpiTest, NormaliserFromAShardedTableIsBitwiseTheSerialOne) {
+  auto shard = load_training_table(data_, {}, MPI_COMM_WORLD, "--data", TableLayout::shard);
+  auto whole = load_training_table(data_, {}, MPI_COMM_SELF, "--data");
+  for (std::int64_t n : {std::int64_t{704}, std::int64_t{650}, std::int64_t{3}}) {
+    model::Normalizer sharded(6), serial(6);
+    sharded.fit(ordered_rows(shard, n, MPI_COMM_WORLD), n, 6);
+    serial.fit(whole.magnitudes.data(), whole.parameters.data(), n, 6);
+    EXPECT_EQ(sharded.mag_mean(), serial.mag_mean()) << n;
+    EXPECT_EQ(sharded.mag_std(), serial.mag_std()) << n;
+    EXPECT_EQ(sharded.param_mean(), serial.param_mean()) << n;
+    EXPECT_EQ(sharded.param_std(), serial.param_std()) << n;
+  }
+  // a bad value on one rank's shard fails on every rank, naming the row there
+  auto broken = shard;
+  const std::int64_t row = broken.first + broken.held - 1;
+  const bool mine = world_rank() == world_size() - 1;
+  if (mine) broken.parameters[static_cast<std::size_t>(row - broken.first) * 5 + 3] = -1.0;  // A_V <= 0
+  model::Normalizer n(6);
+  try {
+    n.fit(ordered_rows(broken, 704, MPI_COMM_WORLD), 704, 6);
+    ADD_FAILURE() << "no rank threw";
+  } catch (const InputError& e) {
+    EXPECT_TRUE(mine);
+    EXPECT_NE(std::string(e.what()).find(fmt::format("A_V of training star {}", row)), std::string::npos) << e.what();
+  } catch (const Error& e) {
+    EXPECT_FALSE(mine);
+    EXPECT_NE(std::string(e.what()).find("another rank failed"), std::string::npos) << e.what();
+  }
+}
+
+// Training with a separate --validation file, sharded like --data: the same validation
+// loss for 1 rank × 96 and the world's ranks (the noise of a validation star is keyed on
+// its row, the loss summed over ranks).
+TEST_F(TrainMpiTest, SeparateValidationFileGivesTheSameLossOnAnyRankCount) {
+  const std::string val = dir_ + "/val.h5";
+  if (world_rank() == 0) test_util::write_training_set(val, 101, 6, 9);
+  MPI_Barrier(MPI_COMM_WORLD);
+  const int size = world_size();
+  auto with_val = [&](TrainOptions& o) {
+    o.validation = val;
+    o.batch_size = 96;  // divides over 1, 2, 3 and 4 ranks
+  };
+  const auto one = run_on(1, 1e-6, "val_one_", with_val);
+  const auto all = run_on(size, 1e-6, "val_all_", with_val);
+  auto a = load_checkpoint(one + "/checkpoint.h5"), b = load_checkpoint(all + "/checkpoint.h5");
+  EXPECT_TRUE(std::isfinite(a.last_val_loss));
+  EXPECT_NEAR(a.last_val_loss, b.last_val_loss, 1e-5 * std::abs(a.last_val_loss));
 }
 
 }  // namespace

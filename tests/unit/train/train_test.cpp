@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <stdexcept>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -367,8 +368,10 @@ TEST(EpochPermutationTest, IsAPermutationKeyedBySeedAndEpoch) {
   EXPECT_EQ(*seen.begin(), 0);
   EXPECT_EQ(*seen.rbegin(), 999);
   int fixed = 0;
-  for (std::int64_t i = 0; i < 1000; ++i) fixed += p0[static_cast<std::size_t>(i)] == i;
+  for (std::int64_t i = 0; i < 1000; ++i) fixed += p0[static_cast<std::size_t>(i)] == static_cast<std::uint32_t>(i);
   EXPECT_LT(fixed, 10);  // a shuffle leaves ~1 element in place
+  // 32-bit rows: larger sets are refused before anything is allocated
+  EXPECT_THROW(epoch_permutation(3, 0, kMaxTrainingRows + 1), std::logic_error);
 }
 
 TEST_F(TrainFilesTest, BatchObservationsDependOnlyOnTheStar) {
