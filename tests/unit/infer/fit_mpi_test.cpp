@@ -20,7 +20,7 @@ namespace {
 
 using irisml::test_support::world_rank;
 
-std::string scratch(const std::string& name) { return test_support::mpi_scratch_dir("fit_mpi", name); }
+std::string fit_scratch(const std::string& name) { return test_support::mpi_scratch_dir("fit_mpi", name); }
 
 struct Fitter {
   sim::Synthesizer synth{test_support::ck04_grid(), test_support::project_registry(), testing::model_filters()};
@@ -45,18 +45,18 @@ SamplerSettings settings() {
   return s;
 }
 
-SampleJob job_for(const std::string& output) { return testing::job_for(output, "ck04"); }
+SampleJob fit_job_for(const std::string& output) { return testing::job_for(output, "ck04"); }
 
 SampleReport fit(Fitter& f, const CatalogReader& catalog, const std::string& output, MPI_Comm comm,
                  int max_blocks = 0) {
   auto s = settings();
   s.max_blocks = max_blocks;
   FitProcessor processor(f.fitter, s);
-  return process_catalog(processor, catalog, job_for(output), s, /*with_ppc=*/false, comm, "fit");
+  return process_catalog(processor, catalog, fit_job_for(output), s, /*with_ppc=*/false, comm, "fit");
 }
 
 TEST(FitMpiTest, ByteIdenticalForAnyRankCountAndResumable) {
-  const std::string dir = scratch("ranks");
+  const std::string dir = fit_scratch("ranks");
   if (world_rank() == 0) testing::write_hdf5_catalog(dir + "/cat.h5", testing::make_catalog(14, 9));
   MPI_Barrier(MPI_COMM_WORLD);
   auto catalog = CatalogReader::open(dir + "/cat.h5", testing::known_filters());
