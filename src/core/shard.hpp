@@ -14,4 +14,11 @@ inline std::pair<std::uint64_t, std::uint64_t> shard_range(std::uint64_t n, int 
   return {begin, begin + base + (r < extra ? 1 : 0)};
 }
 
+// The rank whose shard_range(n, rank, size) holds item `index` (< n).
+inline int shard_of(std::uint64_t n, std::uint64_t index, int size) {
+  const std::uint64_t s = static_cast<std::uint64_t>(size);
+  const std::uint64_t base = n / s, extra = n % s, long_part = extra * (base + 1);
+  return static_cast<int>(index < long_part ? index / (base + 1) : extra + (index - long_part) / base);
+}
+
 }  // namespace irisml

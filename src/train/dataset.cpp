@@ -21,6 +21,18 @@ namespace irisml::train {
 
 namespace {
 
+// An MPI datatype of `width` contiguous values of `element`: one table row.
+struct RowType {
+  MPI_Datatype type = MPI_DATATYPE_NULL;
+  RowType(int width, MPI_Datatype element) {
+    IRISML_MPI_CHECK(MPI_Type_contiguous(width, element, &type));
+    IRISML_MPI_CHECK(MPI_Type_commit(&type));
+  }
+  ~RowType() { MPI_Type_free(&type); }
+  RowType(const RowType&) = delete;
+  RowType& operator=(const RowType&) = delete;
+};
+
 // Every rank ends with all rows: rank r contributes rows [begin_r, end_r) of
 // `width` values of `type` from `local`.
 // `all` (rows × width) holds this rank's shard_range rows; every rank receives the others'
@@ -36,13 +48,9 @@ void allgather_rows_in_place(std::vector<T>& all, std::int64_t rows, int width, 
     counts[static_cast<std::size_t>(r)] = static_cast<int>(e - b);
     displs[static_cast<std::size_t>(r)] = static_cast<int>(b);
   }
-  MPI_Datatype row_type;
-  IRISML_MPI_CHECK(MPI_Type_contiguous(width, type, &row_type));
-  IRISML_MPI_CHECK(MPI_Type_commit(&row_type));
-  const int rc =
-      MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all.data(), counts.data(), displs.data(), row_type, comm);
-  MPI_Type_free(&row_type);
-  IRISML_MPI_CHECK(rc);
+  const RowType row(width, type);
+  IRISML_MPI_CHECK(
+      MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all.data(), counts.data(), displs.data(), row.type, comm));
 }
 
 std::string shape_text(const std::vector<std::uint64_t>& d) { return fmt::format("[{}]", fmt::join(d, ", ")); }
@@ -119,13 +127,7 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
   const bool whole = layout == TableLayout::whole || size == 1;
   t.first = whole ? 0 : static_cast<std::int64_t>(b);
   t.held = whole ? t.rows : static_cast<std::int64_t>(n_local);
-  if (!whole) {
-    for (int r = 0; r <= size; ++r) {
-      // shard_range(n, size, size) begins at n: the last entry is the row count
-      t.block_begin.push_back(
-          static_cast<std::int64_t>(shard_range(static_cast<std::uint64_t>(t.rows), r, size).first));
-    }
-  }
+  t.shards = whole ? 1 : size;
   // Straight into the table's arrays (this rank's rows), the magnitudes through a bounded
   // buffer that keeps only the used columns: the peak is the table held here, once.
   const std::uint64_t offset = whole ? b : 0;  // of this rank's block in the arrays
@@ -201,10 +203,9 @@ RowBlock take_rows(const TrainingTable& table, const std::int64_t* rows, std::in
 RowBlock gather_rows(const TrainingTable& table, const std::int64_t* rows, std::int64_t count, MPI_Comm comm) {
   if (table.whole()) return take_rows(table, rows, count);
   const int size = dist::size_of(comm);
-  const auto& begin = table.block_begin;
-  if (static_cast<int>(begin.size()) != size + 1) {
+  if (table.shards != size) {
     throw std::logic_error(fmt::format("gather_rows: '{}' is sharded over {} ranks, not this communicator's {}",
-                                       table.path, static_cast<int>(begin.size()) - 1, size));
+                                       table.path, table.shards, size));
   }
   // Requests grouped by owner, each owner's in request order; slot[k]: where the k-th
   // answer goes in the result.
@@ -218,8 +219,8 @@ RowBlock gather_rows(const TrainingTable& table, const std::int64_t* rows, std::
       }
       continue;
     }
-    const auto r = std::upper_bound(begin.begin(), begin.end(), rows[i]) - begin.begin() - 1;
-    owner[static_cast<std::size_t>(i)] = static_cast<int>(r);
+    const int r = shard_of(static_cast<std::uint64_t>(table.rows), static_cast<std::uint64_t>(rows[i]), size);
+    owner[static_cast<std::size_t>(i)] = r;
     ++send_counts[static_cast<std::size_t>(r)];
   }
   dist::agree_on_failure(error, comm, "gathering training rows");
@@ -253,14 +254,10 @@ RowBlock gather_rows(const TrainingTable& table, const std::int64_t* rows, std::
   const int F = table.n_filters();
   std::vector<float> mags(static_cast<std::size_t>(count * F));
   std::vector<double> params(static_cast<std::size_t>(count * 5));
-  auto exchange = [&](const void* out, void* in, int width, MPI_Datatype type) {
-    MPI_Datatype row_type;
-    IRISML_MPI_CHECK(MPI_Type_contiguous(width, type, &row_type));
-    IRISML_MPI_CHECK(MPI_Type_commit(&row_type));
-    const int rc = MPI_Alltoallv(out, recv_counts.data(), recv_displs.data(), row_type, in, send_counts.data(),
-                                 send_displs.data(), row_type, comm);
-    MPI_Type_free(&row_type);
-    IRISML_MPI_CHECK(rc);
+  auto exchange = [&](const void* out, void* in, int width, MPI_Datatype element) {
+    const RowType row(width, element);
+    IRISML_MPI_CHECK(MPI_Alltoallv(out, recv_counts.data(), recv_displs.data(), row.type, in, send_counts.data(),
+                                   send_displs.data(), row.type, comm));
   };
   exchange(answer.magnitudes.data(), mags.data(), F, MPI_FLOAT);
   exchange(answer.parameters.data(), params.data(), 5, MPI_DOUBLE);

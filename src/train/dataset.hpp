@@ -29,9 +29,7 @@ struct TrainingTable {
   std::vector<std::string> filters;       // the columns kept, in this order
   std::int64_t rows = 0;                  // in the file
   std::int64_t first = 0, held = 0;       // rows [first, first + held) are in memory here
-  // Rank r of a sharded table holds block_begin[r] .. block_begin[r + 1] (size + 1
-  // entries); empty for a whole table.
-  std::vector<std::int64_t> block_begin;
+  int shards = 1;                  // ranks the rows are split over (rank r: shard_range(rows, r, shards)); 1: whole
   std::vector<float> magnitudes;   // held × filters.size(), row-major
   std::vector<double> parameters;  // held × 5 (Teff, log g, [M/H], A_V, R_V)
 

@@ -205,6 +205,12 @@ class TrainRun {
       n_train = data.rows - n_val;
       val_first = n_train;
     }
+    // This rank's shard_range share of the validation stars, fetched once and kept.
+    auto [b, e] = shard_range(static_cast<std::uint64_t>(n_val), rank, size);
+    std::vector<std::int64_t> rows(e - b);
+    for (std::uint64_t i = b; i < e; ++i) rows[i - b] = val_first + static_cast<std::int64_t>(i);
+    val_rows =
+        gather_rows(separate_validation ? val_file : data, rows.data(), static_cast<std::int64_t>(rows.size()), comm);
   }
 
   // Batches per rank, steps, warm-up and the learning-rate schedule.
@@ -554,16 +560,9 @@ class TrainRun {
   }
 
   // Mean validation loss over all ranks (NaN without validation stars). Each rank scores
-  // its shard_range share of the validation stars, fetched once and kept.
+  // its share of the validation stars (val_rows).
   double validate() {
     if (n_val == 0) return std::numeric_limits<double>::quiet_NaN();
-    if (val_rows.n_filters == 0) {
-      auto [b, e] = shard_range(static_cast<std::uint64_t>(n_val), rank, size);
-      std::vector<std::int64_t> rows(e - b);
-      for (std::uint64_t i = b; i < e; ++i) rows[i - b] = val_first + static_cast<std::int64_t>(i);
-      val_rows =
-          gather_rows(separate_validation ? val_file : data, rows.data(), static_cast<std::int64_t>(rows.size()), comm);
-    }
     torch::NoGradGuard no_grad;
     model->eval();
     std::vector<double> sums{0.0, 0.0};
@@ -632,7 +631,7 @@ class TrainRun {
   bool resuming = false;
   // data
   TrainingTable data, val_file;      // sharded over the ranks
-  RowBlock val_rows;                 // this rank's validation stars (fetched at the first validation)
+  RowBlock val_rows;                 // this rank's share of the validation stars
   bool separate_validation = false;  // --validation given (else the tail of --data)
   std::int64_t n_train = 0, val_first = 0, n_val = 0;
   std::vector<std::pair<std::string, double>> data_prior;
