@@ -10,7 +10,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <torch/torch.h>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
@@ -31,7 +30,7 @@
 #include "infer/fit.hpp"
 #include "simulate/noise.hpp"
 #include "simulate/synthesizer.hpp"
-#include "train/checkpoint.hpp"
+#include "train/checkpoint_info.hpp"
 
 namespace irisml::cli {
 
@@ -154,7 +153,7 @@ KnownFilters known_of(const sim::FilterRegistry& registry) {
 // The prior a model was trained with: recorded in its checkpoint, or (older
 // checkpoints) read from the training set it names. The grid must be the training
 // grid, or the likelihood would not be the physics the model learned.
-sim::PriorConfig training_prior(const train::Checkpoint& ckpt, const std::string& model_path,
+sim::PriorConfig training_prior(const train::CheckpointInfo& ckpt, const std::string& model_path,
                                 const sim::SpectralGrid& grid) {
   auto items = ckpt.prior;
   std::string checksum = ckpt.grid_checksum;
@@ -265,8 +264,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   }
   s.validate();
 
-  auto checkpoint = train::load_checkpoint(model_path, /*with_optimizer=*/false);
-  auto model = train::build_model(checkpoint);
+  const auto checkpoint = train::load_checkpoint_info(model_path);
   const auto noise = sim::NoiseModel::from_items(checkpoint.noise, fmt::format("checkpoint '{}'", model_path));
   if (checkpoint.noise.empty()) {
     log::warn("checkpoint '{}' records no noise settings; assuming the defaults (bands_min={}, sigma_max={})",
@@ -316,7 +314,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
       "bands_min {}, ppc {} -> {}",
       catalog.rows(), s.samples, ctx.size, threads, s.workers > 1 ? "batch-parallel" : "intra-op", s.batch, model_path,
       checkpoint.filters.size(), s.bands_min, ppc_on ? "on" : "off", output);
-  auto report = infer::sample_catalog(model, catalog, job, s, ppc_on ? synth.get() : nullptr, ctx.comm, target.get());
+  auto report = infer::sample_catalog(catalog, job, s, ppc_on ? synth.get() : nullptr, ctx.comm, target.get());
   const double rate = static_cast<double>(report.sampled) / std::max(report.seconds, 1e-9);
   log::info(
       "sample: {} rows; this run: {} blocks ({} skipped as done), {} stars sampled in {:.1f} s ({:.1f} stars/s); "
@@ -403,7 +401,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   std::vector<std::string> filters;
   sim::PriorConfig prior_config;
   if (!model_path.empty()) {
-    auto checkpoint = train::load_checkpoint(model_path, /*with_optimizer=*/false);
+    const auto checkpoint = train::load_checkpoint_info(model_path);
     filters = checkpoint.filters;
     prior_config = training_prior(checkpoint, model_path, *grid);
     // The training observation model: its error minimum and systematic term, as the
@@ -525,10 +523,6 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
   }
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
   const auto seed = static_cast<std::uint64_t>(vm["seed"].as<long long>());
-  torch::manual_seed(seed);
-  model::PosteriorEstimator model(config);
-  model->eval();
-
   std::vector<std::string> modes = split_list(vm["parallel"].as<std::string>());
   for (const auto& mode : modes) {
     if (mode != "batches" && mode != "intra-op") {
@@ -549,7 +543,7 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
     s.batch = batch;
     s.bands_min = 1;
     s.seed = seed;
-    infer::PosteriorSampler sampler(model, s);
+    const auto sampler = infer::random_posterior_sampler(config, seed, s);
     // A block of stars, each observing `bands` distinct random filters.
     // Whole batches, at least one per worker thread.
     const std::uint64_t rows =
@@ -579,12 +573,12 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
       warm.rows = static_cast<std::uint64_t>(batch);
       warm.mag.resize(warm.rows * config.n_filters);
       warm.err.resize(warm.rows * config.n_filters);
-      sampler.run(warm, out);
+      sampler->run(warm, out);
     }
     double best = 1e300, best_cpu = 0.0;
     for (int r = 0; r < repeat; ++r) {
       const double t0 = seconds_now(), c0 = cpu_seconds_now();
-      sampler.run(block, out);
+      sampler->run(block, out);
       const double t = seconds_now() - t0;
       if (t < best) {
         best = t;

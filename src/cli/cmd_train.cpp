@@ -7,7 +7,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <torch/torch.h>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
@@ -16,11 +15,11 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "model/config.hpp"
+#include "model/runtime.hpp"
 #include "simulate/filters.hpp"
 #include "simulate/noise.hpp"
 #include "simulate/photometry.hpp"
 #include "train/bench.hpp"
-#include "train/checkpoint.hpp"
 #include "train/evaluate.hpp"
 #include "train/trainer.hpp"
 
@@ -38,14 +37,14 @@ namespace {
 std::string resolve_device(const std::string& requested, int local_rank) {
   if (requested == "cpu") return "cpu";
   if (requested == "cuda" || requested.rfind("cuda:", 0) == 0) {
-    if (!torch::cuda::is_available()) {
+    if (!model::cuda_available()) {
       fail_input(
           "--device {}: no CUDA device is available to this process (LibTorch without CUDA, or no GPU "
           "visible); use --device cpu",
           requested);
     }
     if (requested != "cuda") return requested;
-    const int n = static_cast<int>(torch::cuda::device_count());
+    const int n = model::cuda_device_count();
     return fmt::format("cuda:{}", local_rank % std::max(n, 1));
   }
   fail_input("--device '{}' is not known; allowed: cpu, cuda, cuda:N", requested);
@@ -294,7 +293,7 @@ int run_bench_train(const std::vector<std::string>& args, const Context& ctx) {
   std::vector<std::string> devices;
   if (device == "auto") {
     devices.push_back("cpu");
-    if (torch::cuda::is_available()) devices.push_back(resolve_device("cuda", ctx.local_rank));
+    if (model::cuda_available()) devices.push_back(resolve_device("cuda", ctx.local_rank));
   } else {
     devices.push_back(resolve_device(device, ctx.local_rank));
   }
@@ -344,8 +343,6 @@ int run_train_evaluate(const std::vector<std::string>& args, const Context& ctx)
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   apply_threads(vm["threads"].as<int>(), ctx.local_size);
-  auto checkpoint = train::load_checkpoint(vm["checkpoint"].as<std::string>(), /*with_optimizer=*/false);
-  auto model = train::build_model(checkpoint);
   train::QualityOptions o;
   o.test_data = vm["data"].as<std::string>();
   o.train_data = vm["train-data"].as<std::string>();
@@ -356,13 +353,13 @@ int run_train_evaluate(const std::vector<std::string>& args, const Context& ctx)
   const long long seed = vm["seed"].as<long long>();
   if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
   o.seed = static_cast<std::uint64_t>(seed);
-  auto report = train::evaluate_quality(model, checkpoint.filters, o, ctx.comm);
+  auto report = train::evaluate_quality(vm["checkpoint"].as<std::string>(), o, ctx.comm);
   if (ctx.rank == 0) {
     std::cout << fmt::format(
                      "evaluate: {} stars of {} ({:.1f} bands per star on average, noise {}), {} samples per "
                      "star, checkpoint step {}; {:.1f} s\n\n",
                      report.stars, o.test_data, report.mean_bands, o.noise.sigma_distribution, o.samples,
-                     checkpoint.step, report.seconds)
+                     report.checkpoint_step, report.seconds)
               << report.markdown();
   }
   return 0;

@@ -4,8 +4,6 @@
 #include <filesystem>
 #include <thread>
 
-#include <ATen/Parallel.h>
-
 #include <fmt/format.h>
 
 #include "core/cpu_runtime.hpp"
@@ -13,6 +11,7 @@
 #include "core/log.hpp"
 #include "core/paths.hpp"
 #include "io/hdf5.hpp"
+#include "model/runtime.hpp"
 #include "simulate/filters.hpp"
 #include "simulate/grid.hpp"
 #include "simulate/noise.hpp"
@@ -146,7 +145,7 @@ int apply_threads(int requested, int ranks_on_node) {
     log::warn("--threads = {} is more than the {} cores of this node; using {}", threads, cores, cores);
     threads = cores;
   }
-  at::set_num_threads(threads);
+  model::set_cpu_threads(threads);
   set_blas_threads(threads);
   if (const auto advice = blas_kernel_advice(); !advice.empty()) log::info("note: {}", advice);
   return threads;

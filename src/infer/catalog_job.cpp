@@ -17,6 +17,7 @@
 #include <optional>
 #include <tuple>
 
+#include <c10/util/Exception.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -354,17 +355,6 @@ void finish(Job& j, SampleReport& report, Counts& counts) {
 }
 
 }  // namespace
-
-SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader& catalog, const SampleJob& job,
-                            const SamplerSettings& settings, const sim::Synthesizer* ppc, MPI_Comm comm,
-                            const sim::PhotometricPosterior* target) {
-  const int n_filters = model->config().n_filters;
-  if (job.model_filters.size() != static_cast<std::size_t>(n_filters)) {
-    fail_input("the model has {} filters but {} filter names were given", n_filters, job.model_filters.size());
-  }
-  PosteriorSampler sampler(model, settings, ppc, target);
-  return process_catalog(sampler, catalog, job, settings, ppc != nullptr, comm, "sample");
-}
 
 SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& catalog, const SampleJob& job,
                              const SamplerSettings& settings, bool with_ppc, MPI_Comm comm, const std::string& verb) {

@@ -5,6 +5,11 @@
 // converged (docs/reference_posterior.md).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "infer/reference.hpp"
 #include "infer/sampler.hpp"
 

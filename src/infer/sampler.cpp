@@ -1,4 +1,4 @@
-#include "infer/sampler.hpp"
+#include "infer/posterior_sampler.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -8,6 +8,8 @@
 #include <cmath>
 #include <numeric>
 #include <thread>
+
+#include <torch/utils.h>
 
 #include "core/cpu_runtime.hpp"
 #include "core/error.hpp"
@@ -20,6 +22,7 @@
 #include "simulate/noise.hpp"
 #include "simulate/prior.hpp"
 #include "simulate/synthesizer.hpp"
+#include "train/checkpoint.hpp"
 
 namespace irisml::infer {
 
@@ -532,6 +535,33 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   for (auto& e : errors) {
     if (e) std::rethrow_exception(e);
   }
+}
+
+// ------------------------------------------------------------- catalogue jobs -----
+
+SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader& catalog, const SampleJob& job,
+                            const SamplerSettings& settings, const sim::Synthesizer* ppc, MPI_Comm comm,
+                            const sim::PhotometricPosterior* target) {
+  const int n_filters = model->config().n_filters;
+  if (job.model_filters.size() != static_cast<std::size_t>(n_filters)) {
+    fail_input("the model has {} filters but {} filter names were given", n_filters, job.model_filters.size());
+  }
+  PosteriorSampler sampler(model, settings, ppc, target);
+  return process_catalog(sampler, catalog, job, settings, ppc != nullptr, comm, "sample");
+}
+
+SampleReport sample_catalog(const CatalogReader& catalog, const SampleJob& job, const SamplerSettings& settings,
+                            const sim::Synthesizer* ppc, MPI_Comm comm, const sim::PhotometricPosterior* target) {
+  const auto checkpoint = train::load_checkpoint(job.model_path, /*with_optimizer=*/false);
+  return sample_catalog(train::build_model(checkpoint), catalog, job, settings, ppc, comm, target);
+}
+
+std::unique_ptr<BlockProcessor> random_posterior_sampler(const model::ModelConfig& config, std::uint64_t weight_seed,
+                                                         const SamplerSettings& settings) {
+  torch::manual_seed(weight_seed);
+  model::PosteriorEstimator model(config);
+  model->eval();
+  return std::make_unique<PosteriorSampler>(model, settings);
 }
 
 }  // namespace irisml::infer

@@ -17,17 +17,17 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "infer/posterior_format.hpp"
 #include "infer/ppc.hpp"
 #include "infer/progress.hpp"
-#include "model/posterior.hpp"
+#include "model/config.hpp"
 #include "model/precision.hpp"
 
 namespace irisml {
@@ -175,37 +175,6 @@ class BlockProcessor {
   virtual std::string flags_description() const;
 };
 
-// Network + summaries for blocks of stars; no I/O. Used by sample_catalog and by
-// `irisml bench sample`. `ppc` (optional) must predict the model's filters in
-// filter-id order.
-class PosteriorSampler : public BlockProcessor {
- public:
-  // `target` (needed for settings.importance) must predict the model's filters in
-  // filter-id order, as `ppc` must.
-  PosteriorSampler(model::PosteriorEstimator model, const SamplerSettings& settings,
-                   const sim::Synthesizer* ppc = nullptr, const sim::PhotometricPosterior* target = nullptr);
-
-  const SamplerSettings& settings() const { return settings_; }
-
-  // Samples every star of `block` with enough bands and summarises it.
-  void run(const StarBlock& block, BlockResult& out) override;
-  std::vector<ExtraColumn> extra_columns() const override;
-  std::string describe() const override;
-  std::vector<std::pair<std::string, std::string>> attributes() const override;
-
-  // Stars sent through the network so far (for throughput figures).
-  std::uint64_t sampled_stars() const { return sampled_; }
-
- private:
-  model::PosteriorEstimator model_;
-  SamplerSettings settings_;
-  const sim::Synthesizer* ppc_;
-  const sim::PhotometricPosterior* target_;
-  int n_filters_;
-  std::vector<double> mag_mean_, mag_std_;
-  std::atomic<std::uint64_t> sampled_{0};
-};
-
 // Bytes of working memory one rank needs at once to sample with these settings (an
 // estimate, ~2x generous): the flow's activations for batch x samples rows per network
 // call, `workers` calls at a time (S x retry_factor rows for a retried star), and the
@@ -265,11 +234,17 @@ struct SampleReport {
   bool complete = false;                 // the output was renamed into place
 };
 
-// Samples a whole catalogue collectively over `comm` (MPI_COMM_SELF for one process).
-// Every rank must call it with the same arguments; each rank opens its own reader.
-SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader& catalog, const SampleJob& job,
-                            const SamplerSettings& settings, const sim::Synthesizer* ppc, MPI_Comm comm,
+// Samples a whole catalogue collectively over `comm` (MPI_COMM_SELF for one process)
+// with the model of the checkpoint `job.model_path` (each rank loads it). Every rank must
+// call it with the same arguments; each rank opens its own reader. The same with a model
+// in memory: infer/posterior_sampler.hpp.
+SampleReport sample_catalog(const CatalogReader& catalog, const SampleJob& job, const SamplerSettings& settings,
+                            const sim::Synthesizer* ppc, MPI_Comm comm,
                             const sim::PhotometricPosterior* target = nullptr);
+// The flow sampler (PosteriorSampler) of a model of `config` with random weights (LibTorch
+// seeded with `weight_seed`; the same seed gives the same weights): `irisml bench sample`.
+std::unique_ptr<BlockProcessor> random_posterior_sampler(const model::ModelConfig& config, std::uint64_t weight_seed,
+                                                         const SamplerSettings& settings);
 // The same with any processor. `settings` gives the job's layout and control (samples,
 // keep_samples, seed, block_rows, max_blocks, progress, signals); `with_ppc` whether
 // /ppc_chi2 is meaningful. `verb` names the command in messages ("sample", "fit").

@@ -8,6 +8,8 @@
 #include <limits>
 #include <vector>
 
+#include <torch/torch.h>
+
 #include "model/tensor_util.hpp"
 
 namespace irisml::model {

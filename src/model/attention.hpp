@@ -12,7 +12,7 @@
 
 #include <cstdint>
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 namespace irisml::model {
 
@@ -20,22 +20,22 @@ struct PackedLayout {
   std::int64_t batch = 0;    // B stars
   std::int64_t tokens = 0;   // T rows (B CLS tokens + observed bands)
   std::int64_t max_len = 0;  // longest star (CLS included)
-  torch::Tensor offsets;     // (B+1) int64 on CPU
-  torch::Tensor cls_rows;    // (B) int64 on the device: offsets[0..B)
+  at::Tensor offsets;        // (B+1) int64 on CPU
+  at::Tensor cls_rows;       // (B) int64 on the device: offsets[0..B)
 
   // From per-star token counts (CLS included), (B) int64 on any device.
-  static PackedLayout from_lengths(const torch::Tensor& lengths);
+  static PackedLayout from_lengths(const at::Tensor& lengths);
 };
 
 // Self-attention of every token of a star over the tokens of the same star.
 // qkv (T, 3M) = [queries | keys | values]; returns (T, M) (heads concatenated).
 // Dropout with probability `dropout_p` on the attention weights, keyed by `key`
 // (training only; pass 0 to disable).
-torch::Tensor packed_self_attention(const torch::Tensor& qkv, const PackedLayout& layout, std::int64_t heads,
-                                    double dropout_p, std::uint64_t key, bool force_generic = false);
+at::Tensor packed_self_attention(const at::Tensor& qkv, const PackedLayout& layout, std::int64_t heads,
+                                 double dropout_p, std::uint64_t key, bool force_generic = false);
 
 // Attention of each star's CLS query over its tokens: q (B, M), kv (T, 2M) → (B, M).
-torch::Tensor packed_cls_attention(const torch::Tensor& q, const torch::Tensor& kv, const PackedLayout& layout,
-                                   std::int64_t heads, double dropout_p, std::uint64_t key, bool force_generic = false);
+at::Tensor packed_cls_attention(const at::Tensor& q, const at::Tensor& kv, const PackedLayout& layout,
+                                std::int64_t heads, double dropout_p, std::uint64_t key, bool force_generic = false);
 
 }  // namespace irisml::model

@@ -1,5 +1,7 @@
 #include "model/batch.hpp"
 
+#include <torch/torch.h>
+
 #include "core/error.hpp"
 #include "model/tensor_util.hpp"
 

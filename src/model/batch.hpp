@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 namespace irisml::model {
 
@@ -11,10 +11,10 @@ namespace irisml::model {
 // only where mask[b][s] is true. Values under a false mask are ignored entirely
 // (they may be anything, NaN included); filter ids there need not be valid.
 struct ObservationBatch {
-  torch::Tensor filter_ids;  // (B, S) int64, index into the model's filter list
-  torch::Tensor magnitudes;  // (B, S) float32, raw observed magnitudes
-  torch::Tensor errors;      // (B, S) float32, 1-sigma magnitude errors (> 0 where observed)
-  torch::Tensor mask;        // (B, S) bool, true = observed
+  at::Tensor filter_ids;  // (B, S) int64, index into the model's filter list
+  at::Tensor magnitudes;  // (B, S) float32, raw observed magnitudes
+  at::Tensor errors;      // (B, S) float32, 1-sigma magnitude errors (> 0 where observed)
+  at::Tensor mask;        // (B, S) bool, true = observed
 
   std::int64_t size() const { return mask.defined() ? mask.size(0) : 0; }
 
@@ -22,7 +22,7 @@ struct ObservationBatch {
   // [0, n_filters). Throws InputError naming the offending tensor or value.
   void validate(int n_filters) const;
 
-  ObservationBatch to(const torch::Device& device) const;
+  ObservationBatch to(const c10::Device& device) const;
 };
 
 }  // namespace irisml::model

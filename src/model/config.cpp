@@ -9,6 +9,11 @@
 
 namespace irisml::model {
 
+const std::vector<std::string>& parameter_names() {
+  static const std::vector<std::string> names{"teff", "logg", "mh", "av", "rv"};
+  return names;
+}
+
 void ModelConfig::validate() const {
   std::vector<std::string> bad;
   if (n_filters < 1) bad.push_back(fmt::format("n_filters={} (must be >= 1)", n_filters));

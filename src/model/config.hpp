@@ -11,6 +11,9 @@ namespace irisml::model {
 // Number of physical parameters: Teff [K], log g, [M/H], A_V, R_V.
 inline constexpr int kNumParams = 5;
 
+// Names of the parameters in θ order (for messages and files).
+const std::vector<std::string>& parameter_names();
+
 struct ModelConfig {
   int n_filters = 0;                       // filter vocabulary (embedding rows)
   int width = 256;                         // token / context width M

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <torch/torch.h>
+
 #include "model/attention.hpp"
 #include "model/tensor_util.hpp"
 

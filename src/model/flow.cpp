@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <torch/torch.h>
+
 #include "core/error.hpp"
 #include "core/rng.hpp"
 

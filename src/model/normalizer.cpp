@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <torch/torch.h>
+
 #include "core/error.hpp"
 #include "model/tensor_util.hpp"
 
@@ -34,11 +36,6 @@ std::vector<double> to_vector(const torch::Tensor& t, const std::string& name, i
 }
 
 }  // namespace
-
-const std::vector<std::string>& parameter_names() {
-  static const std::vector<std::string> names{"teff", "logg", "mh", "av", "rv"};
-  return names;
-}
 
 Normalizer::Normalizer(int n_filters)
     : mag_mean_(static_cast<std::size_t>(std::max(n_filters, 0)), 0.0),

@@ -15,16 +15,13 @@
 #include <utility>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 #include "model/config.hpp"
 
 namespace irisml::model {
 
-using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
-
-// Names of the parameters in θ order (for messages and files).
-const std::vector<std::string>& parameter_names();
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 class Normalizer {
  public:
@@ -52,7 +49,7 @@ class Normalizer {
   // Same fit, the rows met through `scan` (four passes).
   void fit(const RowScan& scan, std::int64_t n, int n_filters);
   // Same from tensors (N, F) and (N, 5), any floating dtype, CPU.
-  void fit(const torch::Tensor& mags, const torch::Tensor& params);
+  void fit(const at::Tensor& mags, const at::Tensor& params);
 
   // Error feature scaling (the training job may set it from its error distribution).
   void set_error_scaling(double log_mean, double log_scale);
@@ -82,24 +79,22 @@ class Normalizer {
 // ---- Tensor helpers (work on any device; statistics tensors as in named_tensors()) ----
 
 // (B, S) float32 standardised centred magnitudes; exactly 0 where mask is false.
-torch::Tensor magnitude_features(const torch::Tensor& filter_ids, const torch::Tensor& magnitudes,
-                                 const torch::Tensor& mask, const torch::Tensor& mag_mean,
-                                 const torch::Tensor& mag_std);
+at::Tensor magnitude_features(const at::Tensor& filter_ids, const at::Tensor& magnitudes, const at::Tensor& mask,
+                              const at::Tensor& mag_mean, const at::Tensor& mag_std);
 
 // (B, S) float32 error features; exactly 0 where mask is false. Errors are floored
 // at 1e-6 mag before the logarithm.
-torch::Tensor error_features(const torch::Tensor& errors, const torch::Tensor& mask,
-                             const torch::Tensor& error_log_mean, const torch::Tensor& error_log_scale);
+at::Tensor error_features(const at::Tensor& errors, const at::Tensor& mask, const at::Tensor& error_log_mean,
+                          const at::Tensor& error_log_scale);
 
 // θ (…, 5) → z (…, 5), computed in float64. Non-physical rows (Teff ≤ 0, A_V ≤ 0) give NaN.
-torch::Tensor physical_to_z(const torch::Tensor& theta, const torch::Tensor& param_mean,
-                            const torch::Tensor& param_std);
+at::Tensor physical_to_z(const at::Tensor& theta, const at::Tensor& param_mean, const at::Tensor& param_std);
 // z (…, 5) → θ (…, 5), float64.
-torch::Tensor z_to_physical(const torch::Tensor& z, const torch::Tensor& param_mean, const torch::Tensor& param_std);
+at::Tensor z_to_physical(const at::Tensor& z, const at::Tensor& param_mean, const at::Tensor& param_std);
 // log |det ∂z/∂θ| (…), float64: −Σ ln σ_i − ln(Teff ln 10) − ln(1 − e^{−A_V}).
 // Non-physical rows give NaN (callers map them to a −inf density).
-torch::Tensor log_abs_det_dz_dtheta(const torch::Tensor& theta, const torch::Tensor& param_std);
+at::Tensor log_abs_det_dz_dtheta(const at::Tensor& theta, const at::Tensor& param_std);
 // True where θ is inside the support (finite, Teff > 0, A_V > 0).
-torch::Tensor physical_support(const torch::Tensor& theta);
+at::Tensor physical_support(const at::Tensor& theta);
 
 }  // namespace irisml::model

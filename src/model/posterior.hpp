@@ -8,7 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
 
 #include "model/batch.hpp"
 #include "model/config.hpp"

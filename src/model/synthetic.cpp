@@ -6,6 +6,8 @@
 #include <numeric>
 #include <vector>
 
+#include <torch/torch.h>
+
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "model/config.hpp"

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 #include "model/batch.hpp"
 
@@ -18,6 +18,6 @@ ObservationBatch random_observation_batch(std::int64_t batch, int n_filters, int
 
 // (batch, 5) float64 physical parameters (Teff K, log g, [M/H], A_V, R_V) drawn
 // roughly like the prior. Deterministic in `seed`.
-torch::Tensor random_theta(std::int64_t batch, std::uint64_t seed);
+at::Tensor random_theta(std::int64_t batch, std::uint64_t seed);
 
 }  // namespace irisml::model

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <torch/torch.h>
+
 namespace irisml::model {
 
 std::string shape_string(const torch::Tensor& t) {

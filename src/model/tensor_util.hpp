@@ -4,12 +4,12 @@
 #include <cstdint>
 #include <string>
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 namespace irisml::model {
 
 // "(64, 25)" — for error messages.
-std::string shape_string(const torch::Tensor& t);
+std::string shape_string(const at::Tensor& t);
 
 // Dropout whose randomness is a pure function of (key, element index): a
 // stateless counter-based hash, evaluated in parallel on CPU, in the forward pass and
@@ -17,22 +17,22 @@ std::string shape_string(const torch::Tensor& t);
 // Elements are kept with probability 1 − round(p·2¹⁶)/2¹⁶ and scaled by its inverse,
 // so the expectation is exact. Non-float32 or non-CPU tensors fall back to
 // torch::dropout (the device generator).
-torch::Tensor keyed_dropout(const torch::Tensor& x, double p, std::uint64_t key);
+at::Tensor keyed_dropout(const at::Tensor& x, double p, std::uint64_t key);
 
 // keyed_dropout(relu(x)) in one pass; the backward needs only the output (which the
 // next layer keeps anyway), so no mask and no input are stored.
-torch::Tensor relu_dropout(const torch::Tensor& x, double p, std::uint64_t key);
+at::Tensor relu_dropout(const at::Tensor& x, double p, std::uint64_t key);
 
 // x·wᵀ + b like torch::nn::functional::linear, but for 2-D x as a plain product
 // followed by an in-place bias add: LibTorch's addmm (what linear calls) runs 10–50 %
 // slower on CPU with OpenBLAS at the encoder's sizes (measured: (1056×256)·(256×768)
 // 2.6 ms vs 2.4 ms with AVX2 kernels, 2.7 vs 1.4 ms with AVX-512 kernels).
-torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
 
 // The same with the product computed in `compute` (bf16 for mixed precision): x and w
 // are multiplied as `compute` copies, the product comes back in x's type and the bias
 // is added there. With compute == x's type this is linear(x, w, b).
-torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, torch::ScalarType compute);
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::ScalarType compute);
 
 // splitmix64 finaliser: a good 64-bit mixing function.
 inline std::uint64_t mix64(std::uint64_t z) {

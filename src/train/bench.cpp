@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <vector>
 
+#include <torch/torch.h>
+
 #include "core/error.hpp"
 #include "core/text.hpp"
 #include "distributed/collectives.hpp"

@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <torch/torch.h>
+
 #include "core/error.hpp"
 #include "core/paths.hpp"
 #include "core/rng.hpp"

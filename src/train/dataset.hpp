@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 #include "model/batch.hpp"
 #include "model/normalizer.hpp"
@@ -92,7 +92,7 @@ std::vector<std::uint32_t> epoch_permutation(std::uint64_t seed, std::int64_t ep
 
 struct TrainingBatch {
   model::ObservationBatch observations;  // (count, S) with S the largest band count drawn
-  torch::Tensor theta;                   // (count, 5) float64, physical parameters
+  at::Tensor theta;                      // (count, 5) float64, physical parameters
 };
 
 // Observations of rows [begin, begin + count) of `block` (count < 0: to its end): the

@@ -6,12 +6,15 @@
 
 #include <fmt/format.h>
 
+#include <torch/torch.h>
+
 #include "core/error.hpp"
 #include "core/error_stats.hpp"
 #include "core/rng.hpp"
 #include "core/shard.hpp"
 #include "distributed/collectives.hpp"
 #include "model/normalizer.hpp"
+#include "train/checkpoint.hpp"
 #include "train/dataset.hpp"
 
 namespace irisml::train {
@@ -43,8 +46,10 @@ std::string QualityReport::markdown() const {
   return out;
 }
 
-QualityReport evaluate_quality(model::PosteriorEstimator& model, const std::vector<std::string>& filters,
-                               const QualityOptions& o, MPI_Comm comm) {
+namespace {
+
+QualityReport evaluate_model(model::PosteriorEstimator& model, const std::vector<std::string>& filters,
+                             const QualityOptions& o, MPI_Comm comm) {
   const auto t0 = std::chrono::steady_clock::now();
   if (o.samples < 1 || o.batch < 1) fail_input("evaluate: samples={} and batch={} must be >= 1", o.samples, o.batch);
   const int rank = dist::rank_of(comm), size = dist::size_of(comm);
@@ -132,6 +137,16 @@ QualityReport evaluate_quality(model::PosteriorEstimator& model, const std::vect
     report.rows.push_back(r);
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+}  // namespace
+
+QualityReport evaluate_quality(const std::string& checkpoint_path, const QualityOptions& options, MPI_Comm comm) {
+  const auto checkpoint = load_checkpoint(checkpoint_path, /*with_optimizer=*/false);
+  auto model = build_model(checkpoint);
+  auto report = evaluate_model(model, checkpoint.filters, options, comm);
+  report.checkpoint_step = checkpoint.step;
   return report;
 }
 

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "simulate/noise.hpp"
-#include "train/checkpoint.hpp"
 
 namespace irisml::train {
 
@@ -32,6 +31,7 @@ struct QualityRow {
 };
 
 struct QualityReport {
+  std::int64_t checkpoint_step = 0;  // the evaluated model's training updates
   std::int64_t stars = 0;
   double seconds = 0;
   double mean_bands = 0;
@@ -41,8 +41,8 @@ struct QualityReport {
   std::string markdown() const;
 };
 
-// Collective over `comm`: each rank evaluates its shard of the test stars.
-QualityReport evaluate_quality(model::PosteriorEstimator& model, const std::vector<std::string>& filters,
-                               const QualityOptions& options, MPI_Comm comm);
+// The model of a checkpoint of `irisml train`, evaluated collectively over `comm`: each
+// rank loads it and evaluates its shard of the test stars. `seconds` excludes the load.
+QualityReport evaluate_quality(const std::string& checkpoint_path, const QualityOptions& options, MPI_Comm comm);
 
 }  // namespace irisml::train

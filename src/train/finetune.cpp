@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <torch/torch.h>
+
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "model/posterior.hpp"

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <torch/torch.h>
+
 #include "core/error.hpp"
 
 namespace irisml::train {

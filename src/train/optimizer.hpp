@@ -11,11 +11,11 @@
 #include <utility>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 namespace irisml::train {
 
-using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 struct AdamOptions {
   double beta1 = 0.9;
@@ -60,7 +60,7 @@ class Adam {
  private:
   struct Slot {
     std::string name;
-    torch::Tensor param, exp_avg, exp_avg_sq;
+    at::Tensor param, exp_avg, exp_avg_sq;
     std::int64_t steps = 0;  // updates this parameter received
     bool frozen = false;
   };
@@ -85,6 +85,6 @@ struct LrSchedule {
 // `max_norm` (no-op when max_norm <= 0); returns the norm before scaling (may be
 // non-finite, in which case nothing is scaled). Call after gradients were averaged
 // over ranks, so every rank computes the same norm.
-double clip_grad_norm(const std::vector<torch::Tensor>& parameters, double max_norm);
+double clip_grad_norm(const std::vector<at::Tensor>& parameters, double max_norm);
 
 }  // namespace irisml::train

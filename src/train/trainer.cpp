@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <torch/torch.h>
+
 #include "core/error.hpp"
 #include "core/json.hpp"
 #include "core/stop_signal.hpp"

@@ -15,7 +15,7 @@
 #include "core/error.hpp"
 #include "core/paths.hpp"
 #include "core/shard.hpp"
-#include "infer/sampler.hpp"
+#include "infer/posterior_sampler.hpp"
 #include "io/catalog.hpp"
 #include "io/hdf5.hpp"
 #include "sampler_testing.hpp"

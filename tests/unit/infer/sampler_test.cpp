@@ -9,7 +9,7 @@
 #include <random>
 
 #include "core/error.hpp"
-#include "infer/sampler.hpp"
+#include "infer/posterior_sampler.hpp"
 #include "infer/summary.hpp"
 #include "sampler_testing.hpp"
 #include "simulate/filters.hpp"

@@ -18,7 +18,7 @@
 #include "core/rng.hpp"
 #include "io/catalog.hpp"
 #include "io/fits.hpp"
-#include "infer/sampler.hpp"
+#include "infer/posterior_sampler.hpp"
 #include "io/hdf5.hpp"
 #include "model/config.hpp"
 #include "model/normalizer.hpp"

@@ -411,18 +411,18 @@ TEST_F(TrainFilesTest, QualityTableComparesWithTheTrainingMedianAndIgnoresBatchi
   test_util::write_training_set(test, 150, 6, /*seed=*/8);
   auto o = test_util::tiny_options(data, dir_ + "/run");
   train(o, MPI_COMM_SELF);
-  auto ckpt = load_checkpoint(dir_ + "/run/checkpoint.h5", /*with_optimizer=*/false);
-  auto model = build_model(ckpt);
+  const std::string checkpoint = dir_ + "/run/checkpoint.h5";
   QualityOptions q;
   q.test_data = test;
   q.train_data = data;
   q.noise = o.noise;
   q.samples = 16;
   q.batch = 64;
-  auto a = evaluate_quality(model, ckpt.filters, q, MPI_COMM_SELF);
+  auto a = evaluate_quality(checkpoint, q, MPI_COMM_SELF);
   q.batch = 7;
-  auto b = evaluate_quality(model, ckpt.filters, q, MPI_COMM_SELF);
+  auto b = evaluate_quality(checkpoint, q, MPI_COMM_SELF);
   EXPECT_EQ(a.stars, 150);
+  EXPECT_EQ(a.checkpoint_step, load_checkpoint_info(checkpoint).step);
   ASSERT_EQ(a.rows.size(), 5u);
   EXPECT_EQ(a.rows[0].parameter, "teff");
   EXPECT_EQ(a.rows[3].parameter, "av");
@@ -455,12 +455,11 @@ TEST(QualityReportTest, OfAGivenCheckpoint) {
   if (!ckpt_path || !test_path) GTEST_SKIP() << "set IRISML_QUALITY_CHECKPOINT and IRISML_QUALITY_TEST";
   const char* train_path = std::getenv("IRISML_QUALITY_TRAIN");
   torch::set_num_threads(2);
-  auto ckpt = load_checkpoint(ckpt_path, /*with_optimizer=*/false);
-  auto model = build_model(ckpt);
+  const auto ckpt = load_checkpoint_info(ckpt_path);
   QualityOptions q;
   q.test_data = test_path;
   q.train_data = train_path ? train_path : "";
-  auto report = evaluate_quality(model, ckpt.filters, q, MPI_COMM_SELF);
+  auto report = evaluate_quality(ckpt_path, q, MPI_COMM_SELF);
   std::cout << "checkpoint " << ckpt_path << " (step " << ckpt.step << ", val_loss " << ckpt.last_val_loss << "), "
             << report.stars << " test stars, " << report.mean_bands << " bands per star on average, " << report.seconds
             << " s\n"
