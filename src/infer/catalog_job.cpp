@@ -70,14 +70,14 @@ struct Job {
   double t_start = 0;
 
   // plan
-  std::vector<int> column_filter;
+  std::vector<int> column_filter{};
   std::uint64_t rows = 0, block_rows = 0, n_blocks = 0, my_begin = 0, my_end = 0;
   OutputLayout layout{};
-  std::string key, partial, sidecar;
+  std::string key{}, partial{}, sidecar{};
   // resume / open output
-  Progress progress;
+  Progress progress{};
   bool resume = false;
-  std::optional<h5::File> file;
+  std::optional<h5::File> file{};
 };
 
 // The longest id over all rows (a read pass over this rank's blocks, then a max over ranks).
