@@ -67,7 +67,7 @@ add_library(irisml::zlib ALIAS irisml_zlib)
 # --- Boost.Program_options (CONFIG mode: CMake >= 3.30 dropped FindBoost) -----
 find_package(Boost 1.74 CONFIG REQUIRED COMPONENTS program_options)
 
-# --- fmt: header-only (PyTorch 2.x bundles its own fmt headers) ---------------
+# --- fmt (irisml::fmt): compiled, unless LibTorch brings its own headers -------
 find_package(fmt REQUIRED)
 
 # --- LibTorch -----------------------------------------------------------------
@@ -76,6 +76,36 @@ add_library(irisml_torch INTERFACE)
 target_link_libraries(irisml_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(irisml_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 add_library(irisml::torch ALIAS irisml_torch)
+# PyTorch 2.x installs its own fmt headers (fmt/*.h beside torch/), which shadow the
+# system's: code must then use fmt header-only, or it would call the system's compiled fmt
+# through the bundled fmt's declarations. Debian's LibTorch 1.13 has none, and there the
+# compiled fmt is used: header-only fmt compiles its formatting core into every translation
+# unit, ~4 s each on the dev VM (docs/benchmarks.md, "Build times").
+# (Debian's LibTorch lists /usr/include, where the system fmt lives: not a bundled one.)
+get_target_property(_irisml_fmt_dirs fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
+set(_irisml_torch_fmt "")
+foreach(_dir ${TORCH_INCLUDE_DIRS})
+  get_filename_component(_dir "${_dir}" REALPATH)
+  set(_own FALSE)
+  foreach(_fmt_dir ${_irisml_fmt_dirs})
+    get_filename_component(_fmt_dir "${_fmt_dir}" REALPATH)
+    if(_dir STREQUAL _fmt_dir)
+      set(_own TRUE)
+    endif()
+  endforeach()
+  if(NOT _own AND EXISTS "${_dir}/fmt/core.h")
+    set(_irisml_torch_fmt "${_dir}")
+  endif()
+endforeach()
+add_library(irisml_fmt INTERFACE)
+if(_irisml_torch_fmt)
+  message(STATUS "fmt: header-only (LibTorch bundles fmt headers in ${_irisml_torch_fmt})")
+  target_link_libraries(irisml_fmt INTERFACE fmt::fmt-header-only)
+else()
+  message(STATUS "fmt: compiled library ${fmt_VERSION}")
+  target_link_libraries(irisml_fmt INTERFACE fmt::fmt)
+endif()
+add_library(irisml::fmt ALIAS irisml_fmt)
 if(IRISML_WITH_CUDA)
   if(NOT TARGET torch_cuda AND NOT TORCH_CUDA_LIBRARIES)
     message(FATAL_ERROR "IRISML_WITH_CUDA=ON needs a LibTorch built with CUDA; the one found (${Torch_DIR}) has "
