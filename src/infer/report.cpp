@@ -506,11 +506,14 @@ std::string report_html(const EvaluationResult& r, const ReportInfo& info) {
     h += "</table>\n";
   }
 
-  if (!r.n_bands.empty()) {
-    h += "<h2>Posterior median vs truth</h2>\n<div class=\"figs\">\n";
-    for (int p = 0; p < P::kParameters; ++p) h += density_svg(r, p);
+  // A section of one figure per parameter (none without per-star results).
+  auto per_parameter = [&](const char* title, std::string (*figure)(const EvaluationResult&, int)) {
+    if (r.n_bands.empty()) return;
+    h += fmt::format("<h2>{}</h2>\n<div class=\"figs\">\n", title);
+    for (int p = 0; p < P::kParameters; ++p) h += figure(r, p);
     h += "</div>\n";
-  }
+  };
+  per_parameter("Posterior median vs truth", density_svg);
 
   h += "<h2>Coverage (calibration)</h2>\n";
   if (r.coverage_source == "samples") {
@@ -556,11 +559,7 @@ std::string report_html(const EvaluationResult& r, const ReportInfo& info) {
   }
   h += "</div>\n";
 
-  if (!r.n_bands.empty()) {
-    h += "<h2>Residuals vs number of bands</h2>\n<div class=\"figs\">\n";
-    for (int p = 0; p < P::kParameters; ++p) h += residual_svg(r, p);
-    h += "</div>\n";
-  }
+  per_parameter("Residuals vs number of bands", residual_svg);
   h += "<p class=\"note\">Numbers: metrics.json in this directory.</p>\n</body>\n</html>\n";
   return h;
 }

@@ -17,7 +17,9 @@ h5::File open_checkpoint(const std::string& path) {
   return h5::File::open(path);
 }
 
-CheckpointInfo load_checkpoint_info(const std::string& path) { return read_checkpoint_info(open_checkpoint(path), path); }
+CheckpointInfo load_checkpoint_info(const std::string& path) {
+  return read_checkpoint_info(open_checkpoint(path), path);
+}
 
 CheckpointInfo read_checkpoint_info(const h5::File& f, const std::string& path) {
   if (!f.has_attr("/", "format") || f.attr_string("/", "format") != kCheckpointFormat) {

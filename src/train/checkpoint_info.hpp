@@ -36,7 +36,7 @@ struct Lineage {
 
 struct CheckpointInfo {
   model::ModelConfig model_config;
-  std::vector<std::string> filters;                                // the model's filter list; filter id i = filters[i]
+  std::vector<std::string> filters;  // the model's filter list; filter id i = filters[i]
 
   // Training position: `step` optimiser updates done in total; the next update is
   // update `step_in_epoch` (0-based) of epoch `epoch` (0-based).
