@@ -1,6 +1,7 @@
 // Training checkpoints: one HDF5 file holding the model's named tensors, the
-// optimiser state and the training position (train/checkpoint_info.hpp, torch-free), readable without LibTorch (h5py)
-// and portable across LibTorch versions and devices. Schema: docs/checkpoint_format.md.
+// optimiser state and the training position, readable without LibTorch (h5py) and
+// portable across LibTorch versions and devices. Schema: docs/checkpoint_format.md.
+// The metadata alone, without LibTorch: train/checkpoint_info.hpp.
 //
 // The sampler loads a trained model with
 //   auto ckpt = train::load_checkpoint(path, /*with_optimizer=*/false);
