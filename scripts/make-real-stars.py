@@ -11,9 +11,9 @@ Usage:
   scripts/make-real-stars.py --git-dir /path/to/gbs_v3/.git [OUTDIR]
 
 OUTDIR defaults to tests/data/real_stars next to this script's repository root.
-Writes OUTDIR/real_stars.csv (photometry in the irisml catalogue format,
-docs/catalog_format.md) and OUTDIR/real_stars_labels.csv (labels + quality
-metadata, same rows in the same order, joined on `id`).
+Writes OUTDIR/real_stars.csv (photometry and the Gaia DR3 parallax in the
+irisml catalogue format, docs/catalog_format.md) and OUTDIR/real_stars_labels.csv
+(labels + quality metadata, same rows in the same order, joined on `id`).
 
 Python 3 standard library only (a minimal FITS binary-table reader is below).
 """
@@ -161,6 +161,16 @@ def gaia_band(row, band):
     return mag, MAG_PER_RELFLUX * eflux / flux
 
 
+def gaia_parallax(row):
+    """Gaia DR3 parallax and parallax_error [mas] as catalogued (no zero-point
+    correction), or (None, None) without Gaia DR3 astrometry or a usable error."""
+    plx = row.get("parallax")
+    err = row.get("parallax_error")
+    if not (finite(plx) and finite(err)) or err <= 0:
+        return None, None
+    return plx, err
+
+
 def tmass_band(row, band, idx):
     mag = row.get("%s_m" % band)
     err = row.get("%s_msigcom" % band)
@@ -215,7 +225,8 @@ def main():
         args.outdir = os.path.join(root, "tests", "data", "real_stars")
 
     names, rows = read_bintable(load_source(args))
-    for need in ("hip", "teff", "e_teff", "logg", "e_logg", "fe_h", "j_m", "phot_g_mean_flux", "w1mpro"):
+    for need in ("hip", "teff", "e_teff", "logg", "e_logg", "fe_h", "j_m", "phot_g_mean_flux", "w1mpro",
+                 "parallax", "parallax_error", "r_med_geo"):
         if need not in names:
             sys.exit("source lacks column %s" % need)
 
@@ -255,19 +266,20 @@ def main():
         fp.write("# Labels (Teff, log g, [Fe/H]) are in real_stars_labels.csv, same rows and ids; see README.md.\n")
         wp = csv.writer(fp, lineterminator="\n")
         wl = csv.writer(fl, lineterminator="\n")
-        header = ["id", "ra", "dec"]
+        header = ["id", "ra", "dec", "parallax", "parallax_err"]
         for i in used:
             header += [bands[i][0], bands[i][0] + "_err"]
         wp.writerow(header)
         wl.writerow(["id", "teff", "teff_err", "logg", "logg_err", "mh", "mh_err", "hd", "gaia_dr3_source_id",
                      "tmass_id", "allwise_id", "theta_ld_mas", "e_theta_ld_mas", "ref_theta_ld",
                      "gaia_ruwe", "gaia_non_single_star", "gaia_phot_variable_flag",
-                     "tmass_ph_qual", "allwise_ph_qual", "allwise_cc_flags", "n_bands"])
+                     "tmass_ph_qual", "allwise_ph_qual", "allwise_cc_flags", "n_bands", "dist_bj_pc"])
         for r, vals, n in stars:
             # position: Gaia DR3 (epoch 2016.0) if present, else the 2MASS J2000 position of the GBS table
             has_gaia = finite(r.get("ra_gaiadr3")) and finite(r.get("dec_gaiadr3"))
             ra, dec = (r["ra_gaiadr3"], r["dec_gaiadr3"]) if has_gaia else (r.get("ra_j2000"), r.get("dec_j2000"))
-            out = [r["hip"], fmt_num(ra, 7), fmt_num(dec, 7)]
+            plx, eplx = gaia_parallax(r) if has_gaia else (None, None)
+            out = [r["hip"], fmt_num(ra, 7), fmt_num(dec, 7), fmt_num(plx, 4), fmt_num(eplx, 4)]
             for i in used:
                 m, e = vals[i]
                 out += ["", ""] if m is None else [fmt_num(m, 4), fmt_num(e, 4 if e >= 0.0005 else 5)]
@@ -281,13 +293,17 @@ def main():
                          (r.get("ref_theta_ld") or "").replace("\\&", "&"),
                          fmt_num(r.get("ruwe"), 3) if has_gaia else "", "" if nss is None or not has_gaia else nss,
                          (r.get("phot_variable_flag") or "") if has_gaia else "", r.get("ph_qual_tmass") or "",
-                         r.get("ph_qual_allwise") or "", r.get("cc_flags") or "", n])
+                         r.get("ph_qual_allwise") or "", r.get("cc_flags") or "", n,
+                         fmt_num(r.get("r_med_geo"), 2) if has_gaia else ""])
     print("wrote %d stars to %s and %s" % (len(stars), phot_path, lab_path))
     for b, why in dropped:
         print("  dropped %s (%s)" % (b, why))
     for i, (b, _) in enumerate(bands):
         k = sum(1 for _, v, _ in stars if v[i][0] is not None)
         print("  %-9s %4d stars%s" % (b, k, "" if k else " (column left out)"))
+    k = sum(1 for r, _, _ in stars if finite(r.get("ra_gaiadr3")) and finite(r.get("dec_gaiadr3"))
+            and gaia_parallax(r)[0] is not None)
+    print("  %-9s %4d stars" % ("parallax", k))
 
 
 if __name__ == "__main__":

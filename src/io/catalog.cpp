@@ -651,7 +651,8 @@ struct CatalogReader::Impl {
   std::vector<double> offsets;       // per filter
   std::vector<BandSource> sources;   // per filter
   std::string id_column, ra_column, dec_column;
-  std::vector<std::string> truth_columns;  // 5 file columns (CSV/FITS), empty otherwise
+  std::string constraint_columns[kConstraintCount];  // file columns ("" = absent)
+  std::vector<std::string> truth_columns;            // 5 file columns (CSV/FITS), empty otherwise
   bool truth_matrix = false;
   std::vector<std::string> ignored, skipped;
 
@@ -684,9 +685,17 @@ struct ResolvedColumns {
   std::vector<double> offsets;       // per filter
   std::vector<BandSource> sources;   // per filter
   std::string id_column, ra_column, dec_column;
-  std::vector<std::string> truth_columns;  // 5 file columns, or none
+  std::string constraint_columns[kConstraintCount];  // file columns ("" = absent)
+  std::vector<std::string> truth_columns;            // 5 file columns, or none
   std::vector<std::string> ignored, skipped;
 };
+
+// The star-constraint index of a canonical (lower-case) name, or −1.
+int constraint_index(const std::string& lc) {
+  for (int c = 0; c < kConstraintCount; ++c)
+    if (lc == kConstraintNames[c]) return c;
+  return -1;
+}
 
 // Resolves a catalogue's columns in named steps (CatalogReader::open calls them in
 // order): the explicit --columns and flux mappings, the column presets' bands, their
@@ -881,8 +890,8 @@ void ColumnResolver::map_preset_bands() {
   }
 }
 
-// id, ra, dec: from the first preset that has them in the file (unless mapped
-// explicitly); the other presets' become skipped columns.
+// id, ra, dec, and the parallax pair: from the first preset that has them in the file
+// (unless mapped explicitly); the other presets' become skipped columns.
 void ColumnResolver::map_preset_positions() {
   for (const std::string role : {"id", "ra", "dec"}) {
     bool taken = explicit_targets_.count(role) > 0;
@@ -899,6 +908,32 @@ void ColumnResolver::map_preset_positions() {
         }
       }
     }
+  }
+  // The parallax and its error, as a pair: the first preset with both in the file gives
+  // them; one without the other is not used (a warning names it).
+  bool taken = explicit_targets_.count("parallax") > 0 || explicit_targets_.count("parallax_err") > 0;
+  for (const auto& p : opt_.presets) {
+    const std::string who = fmt::format("column preset '{}'", p.name);
+    std::string value, error;
+    for (const auto& want : p.parallax)
+      if (value.empty()) value = column_named(want, who);
+    for (const auto& want : p.parallax_err)
+      if (error.empty()) error = column_named(want, who);
+    if (value.empty() && error.empty()) continue;
+    if (canon_of_.count(value) || canon_of_.count(error)) continue;  // mapped already
+    if (taken || value.empty() || error.empty()) {
+      for (const auto& c : {value, error})
+        if (!c.empty()) skipped_.insert(c);
+      if (!taken) {
+        log::warn("catalogue '{}': {} has column '{}' but not its {}; the parallax is not used", path_, who,
+                  value.empty() ? error : value, value.empty() ? "value" : "error");
+      }
+      continue;
+    }
+    canon_of_[value] = "parallax";
+    canon_of_[error] = "parallax_err";
+    origin_of_[value] = origin_of_[error] = fmt::format(" ({})", who);
+    taken = true;
   }
 }
 
@@ -950,6 +985,9 @@ ResolvedColumns ColumnResolver::classify(bool registry_order,
     } else if (lc == "dec") {
       claim("dec", column);
       out.dec_column = column;
+    } else if (const int c = constraint_index(lc); c >= 0) {
+      claim(lc, column);
+      out.constraint_columns[c] = column;
     } else if (lc.rfind("true_", 0) == 0) {
       std::string param = lc.substr(5);
       for (int p = 0; p < 5; ++p) {
@@ -969,8 +1007,8 @@ ResolvedColumns ColumnResolver::classify(bool registry_order,
       err_of_[g] = column;
     } else if (was_mapped) {
       fail_input(
-          "--columns maps '{}' to '{}', which is not a known filter, a <filter>_err column, id, ra, dec or "
-          "true_<parameter>; known filters: {}",
+          "--columns maps '{}' to '{}', which is not a known filter, a <filter>_err column, id, ra, dec, "
+          "parallax, parallax_err, av_prior, av_prior_err, av_max or true_<parameter>; known filters: {}",
           column, canon, known_list());
     } else {
       unknown.push_back(column);
@@ -980,8 +1018,8 @@ ResolvedColumns ColumnResolver::classify(bool registry_order,
     if (skipped_.count(name)) continue;
     auto mapping = canon_of_.find(name);
     const std::string canon = mapping == canon_of_.end() ? name : mapping->second, lc = lower(canon);
-    const bool known_name = lc == "id" || lc == "ra" || lc == "dec" || lc.rfind("true_", 0) == 0 ||
-                            find_filter(canon) >= 0 ||
+    const bool known_name = lc == "id" || lc == "ra" || lc == "dec" || constraint_index(lc) >= 0 ||
+                            lc.rfind("true_", 0) == 0 || find_filter(canon) >= 0 ||
                             (ends_with(lc, "_err") && find_filter(canon.substr(0, canon.size() - 4)) >= 0);
     if (known_name) fail_input("HDF5 catalogue '{}': /{} {}", path_, name, what);
     unknown.push_back(fmt::format("{} ({})", name, what));
@@ -1015,8 +1053,9 @@ void ColumnResolver::check_unknown(const std::vector<std::string>& unknown, Reso
     std::vector<std::string> preset_names;
     for (const auto& p : opt_.presets) preset_names.push_back(p.name);
     fail_input(
-        "catalogue '{}': column(s) {} are not known filters, <filter>_err error columns, id, ra, dec or "
-        "true_<parameter>{}; known filters: {}. Map other names with --columns NAME:FILTER, or pass "
+        "catalogue '{}': column(s) {} are not known filters, <filter>_err error columns, id, ra, dec, "
+        "parallax, parallax_err, av_prior, av_prior_err, av_max or true_<parameter>{}; known filters: {}. Map other "
+        "names with --columns NAME:FILTER, or pass "
         "--ignore-unknown-columns to skip them",
         path_, fmt::join(unknown, ", "),
         preset_names.empty() ? std::string()
@@ -1048,11 +1087,21 @@ void ColumnResolver::check_pairs() const {
   }
 }
 
-// ra and dec come together; the truth columns all five or none.
+// ra and dec come together, and so do parallax and parallax_err, av_prior and
+// av_prior_err; the truth columns all five or none.
 void ColumnResolver::check_positions_and_truth(ResolvedColumns& out, const std::string (&truth_cols)[5]) const {
   if (out.ra_column.empty() != out.dec_column.empty()) {
     fail_input("catalogue '{}' has a{} column but no {} column", path_, out.ra_column.empty() ? " dec" : "n ra",
                out.ra_column.empty() ? "ra" : "dec");
+  }
+  for (const auto& [value, error] : {std::pair<int, int>{kParallax, kParallaxErr}, {kAvPrior, kAvPriorErr}}) {
+    const std::string &v = out.constraint_columns[value], &e = out.constraint_columns[error];
+    if (v.empty() != e.empty()) {
+      fail_input("catalogue '{}' has a '{}' column ('{}') but no '{}' column; a {} needs its {}", path_,
+                 kConstraintNames[v.empty() ? error : value], v.empty() ? e : v,
+                 kConstraintNames[v.empty() ? value : error], kConstraintNames[value],
+                 value == kParallax ? "error (mas)" : "width (mag)");
+    }
   }
   int truth_present = 0;
   for (const auto& c : truth_cols) truth_present += c.empty() ? 0 : 1;
@@ -1094,6 +1143,7 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
   impl->id_column = columns.id_column;
   impl->ra_column = columns.ra_column;
   impl->dec_column = columns.dec_column;
+  for (int c = 0; c < kConstraintCount; ++c) impl->constraint_columns[c] = columns.constraint_columns[c];
   impl->truth_columns = std::move(columns.truth_columns);
   impl->ignored = std::move(columns.ignored);
   impl->skipped = std::move(columns.skipped);
@@ -1107,6 +1157,8 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
     numeric.push_back(impl->ra_column);
     numeric.push_back(impl->dec_column);
   }
+  for (const auto& c : impl->constraint_columns)
+    if (!c.empty()) numeric.push_back(c);
   src.validate(numeric);
   return CatalogReader(std::move(impl));
 }
@@ -1119,8 +1171,41 @@ const std::vector<double>& CatalogReader::offsets() const { return impl_->offset
 bool CatalogReader::has_truth() const { return impl_->truth_matrix || !impl_->truth_columns.empty(); }
 bool CatalogReader::has_id() const { return !impl_->id_column.empty(); }
 bool CatalogReader::has_position() const { return !impl_->ra_column.empty(); }
+bool CatalogReader::has_constraints() const {
+  return std::any_of(std::begin(impl_->constraint_columns), std::end(impl_->constraint_columns),
+                     [](const std::string& c) { return !c.empty(); });
+}
+bool CatalogReader::has_constraint(ConstraintColumn c) const { return !impl_->constraint_columns[c].empty(); }
 const std::vector<std::string>& CatalogReader::ignored_columns() const { return impl_->ignored; }
 const std::vector<std::string>& CatalogReader::skipped_columns() const { return impl_->skipped; }
+
+void CatalogReader::read_constraints(std::uint64_t row0, std::uint64_t n, CatalogBlock& block) const {
+  const Impl& m = *impl_;
+  constexpr auto K = static_cast<std::size_t>(kConstraintCount);
+  block.constraints.assign(n * K, std::numeric_limits<double>::quiet_NaN());
+  std::vector<double> col(n);
+  for (std::size_t c = 0; c < K; ++c) {
+    if (m.constraint_columns[c].empty()) continue;
+    m.source->read_numeric(m.constraint_columns[c], row0, n, col.data());
+    for (std::uint64_t r = 0; r < n; ++r) block.constraints[r * K + c] = col[r];
+  }
+  // A value with an unusable error or width drops the pair; a bad bound drops the bound.
+  auto bad_scale = [](double e) { return !std::isfinite(e) || !(e > 0); };
+  for (std::uint64_t r = 0; r < n; ++r) {
+    double* row = block.constraints.data() + r * K;
+    for (const auto& [value, error] : {std::pair<int, int>{kParallax, kParallaxErr}, {kAvPrior, kAvPriorErr}}) {
+      if (!std::isfinite(row[value]) && !std::isfinite(row[error])) continue;  // not given
+      if (!std::isfinite(row[value]) || bad_scale(row[error])) {
+        ++block.constraints_dropped;
+        row[value] = row[error] = std::numeric_limits<double>::quiet_NaN();
+      }
+    }
+    if (!std::isnan(row[kAvMax]) && bad_scale(row[kAvMax])) {
+      ++block.constraints_dropped;
+      row[kAvMax] = std::numeric_limits<double>::quiet_NaN();
+    }
+  }
+}
 
 CatalogBlock CatalogReader::read(std::uint64_t row0, std::uint64_t n) const {
   const Impl& m = *impl_;
@@ -1182,6 +1267,7 @@ CatalogBlock CatalogReader::read(std::uint64_t row0, std::uint64_t n) const {
     src.read_numeric(m.ra_column, row0, n, block.ra.data());
     src.read_numeric(m.dec_column, row0, n, block.dec.data());
   }
+  if (has_constraints()) read_constraints(row0, n, block);
   if (m.truth_matrix) {
     block.truth.resize(n * 5);
     src.read_truth_matrix(row0, n, block.truth.data());

@@ -65,12 +65,26 @@ const char* to_string(CatalogFormat format);
 inline constexpr double kMagnitudeMin = -30.0;
 inline constexpr double kMagnitudeMax = 60.0;
 
+// Star constraints: per-star columns beyond photometry, used by `fit` and
+// `sample --importance` (docs/catalog_format.md): a parallax and its error [mas], a
+// Gaussian A_V prior and its width [mag], an upper bound on A_V [mag].
+inline constexpr int kConstraintCount = 5;
+inline constexpr const char* kConstraintNames[kConstraintCount] = {"parallax", "parallax_err", "av_prior",
+                                                                   "av_prior_err", "av_max"};
+enum ConstraintColumn { kParallax, kParallaxErr, kAvPrior, kAvPriorErr, kAvMax };
+
 struct CatalogBlock {
   std::uint64_t row0 = 0, rows = 0;
   std::vector<float> mag, err;  // NaN = band absent (either both NaN or neither)
   std::vector<std::string> id;  // empty if the catalogue has no id column
   std::vector<double> ra, dec;  // empty if absent (NaN where a value is missing)
   std::vector<double> truth;    // rows × 5 (teff, logg, mh, av, rv) if has_truth(), else empty
+  // rows × kConstraintCount if has_constraints(), else empty; NaN where a row has none.
+  // An unusable value is NaN here, counted in constraints_dropped: a parallax error or an
+  // A_V prior width that is not finite and > 0 drops the pair; an av_max that is not
+  // finite and > 0 drops it. A negative parallax is a measurement and is kept.
+  std::vector<double> constraints;
+  std::int64_t constraints_dropped = 0;
   // Per filter: bands dropped as unusable (a non-positive or non-finite error, an error
   // above a preset's error_flags_above, or a magnitude outside [kMagnitudeMin, kMagnitudeMax]).
   std::vector<std::int64_t> dropped_unusable;
@@ -107,7 +121,9 @@ class CatalogReader {
   const std::vector<double>& offsets() const;
   bool has_truth() const;
   bool has_id() const;
-  bool has_position() const;  // ra and dec
+  bool has_position() const;     // ra and dec
+  bool has_constraints() const;  // any star-constraint column (kConstraintNames)
+  bool has_constraint(ConstraintColumn c) const;
   // Columns skipped because ignore_unknown_columns was set (file names).
   const std::vector<std::string>& ignored_columns() const;
   // Columns skipped silently because a column preset knows them: its list of the archive
@@ -123,6 +139,7 @@ class CatalogReader {
   class Source;  // format back-end (catalog.cpp)
 
  private:
+  void read_constraints(std::uint64_t row0, std::uint64_t n, CatalogBlock& block) const;
   struct Impl;
   explicit CatalogReader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

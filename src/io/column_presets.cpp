@@ -24,7 +24,8 @@ constexpr const char* kFluxesForm =
     "FLUX_COLUMN:ERROR_COLUMN:BAND:ZERO_POINT:ZERO_POINT_ERROR (e.g. "
     "phot_g_mean_flux:phot_g_mean_flux_error:Gaia_G:25.6874:0.0028)";
 constexpr const char* kKeys =
-    "description, id, ra, dec, magnitudes, fluxes, missing, upper_limits, error_flags_above, skip";
+    "description, id, ra, dec, parallax, parallax_err, magnitudes, fluxes, missing, upper_limits, error_flags_above, "
+    "skip";
 
 bool valid_preset_name(const std::string& name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
@@ -66,6 +67,8 @@ ColumnPreset parse_preset(const std::string& path, const IniSection& section) {
       p.description = e.value;
     } else if (e.key == "id" || e.key == "ra" || e.key == "dec") {
       (e.key == "id" ? p.id : e.key == "ra" ? p.ra : p.dec) = items();
+    } else if (e.key == "parallax" || e.key == "parallax_err") {
+      (e.key == "parallax" ? p.parallax : p.parallax_err) = items();
     } else if (e.key == "magnitudes") {
       for (const auto& item : items()) {
         auto f = fields(item, 3, kMagnitudesForm);
@@ -217,8 +220,11 @@ void check_compatible(const std::vector<ColumnPreset>& presets) {
       }
       photometry.emplace(key, use);
     }
-    for (const auto& [role, names] :
-         {std::pair<const char*, const std::vector<std::string>*>{"id", &p.id}, {"ra", &p.ra}, {"dec", &p.dec}}) {
+    for (const auto& [role, names] : {std::pair<const char*, const std::vector<std::string>*>{"id", &p.id},
+                                      {"ra", &p.ra},
+                                      {"dec", &p.dec},
+                                      {"parallax", &p.parallax},
+                                      {"parallax_err", &p.parallax_err}}) {
       for (const auto& column : *names) {
         const Use use{p.name, fmt::format("its {} column", role)};
         const std::string key = lower(column);

@@ -34,6 +34,8 @@ struct ColumnPreset {
   std::string description;
   // Alternatives for the star's id and position: the first one present in the file is used.
   std::vector<std::string> id, ra, dec;
+  // The same for the parallax and its error [mas] (docs/catalog_format.md, star constraints).
+  std::vector<std::string> parallax, parallax_err;
   std::vector<MagnitudeColumns> magnitudes;
   std::vector<FluxColumns> fluxes;
   // Values meaning "no measurement" in its magnitude, flux and error columns (besides

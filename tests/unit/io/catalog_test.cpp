@@ -117,6 +117,50 @@ TEST(CatalogTest, UnusableBandsAreDroppedAndCounted) {
   fs::remove(path);
 }
 
+// Star constraints: parallax (any sign) with its error, a Gaussian A_V prior with its
+// width, an upper bound on A_V; an unusable error or width drops the pair, a bad bound
+// drops the bound, each counted; mapped names work; a value without its error is refused.
+TEST(CatalogTest, StarConstraintColumnsAreReadCheckedAndCounted) {
+  std::string path = write_text("constraints.csv",
+                                "id,SDSS_g,SDSS_g_err,plx,e_plx,av_prior,av_prior_err,av_max\n"
+                                "a,17,0.02,1.5,0.1,0.3,0.05,1.2\n"
+                                "b,17,0.02,-0.4,0.3,,,\n"
+                                "c,17,0.02,2.0,0,0.3,-1,0\n"
+                                "d,17,0.02,,,0.2,0.1,inf\n");
+  CatalogOptions options;
+  options.column_map = parse_column_map("plx:parallax,e_plx:parallax_err");
+  auto cat = CatalogReader::open(path, kKnown, options);
+  ASSERT_TRUE(cat.has_constraints());
+  EXPECT_TRUE(cat.has_constraint(kParallax));
+  EXPECT_TRUE(cat.has_constraint(kAvMax));
+  auto b = cat.read(0, 4);
+  ASSERT_EQ(b.constraints.size(), 4u * kConstraintCount);
+  auto at = [&](int r, int c) { return b.constraints[static_cast<std::size_t>(r * kConstraintCount + c)]; };
+  EXPECT_DOUBLE_EQ(at(0, kParallax), 1.5);
+  EXPECT_DOUBLE_EQ(at(0, kParallaxErr), 0.1);
+  EXPECT_DOUBLE_EQ(at(0, kAvPrior), 0.3);
+  EXPECT_DOUBLE_EQ(at(0, kAvMax), 1.2);
+  EXPECT_DOUBLE_EQ(at(1, kParallax), -0.4);   // a negative parallax is a measurement
+  EXPECT_TRUE(std::isnan(at(1, kAvPrior)));   // not given: not counted
+  EXPECT_TRUE(std::isnan(at(2, kParallax)));  // error 0: dropped
+  EXPECT_TRUE(std::isnan(at(2, kAvPrior)));   // width −1: dropped
+  EXPECT_TRUE(std::isnan(at(2, kAvMax)));     // bound 0: dropped
+  EXPECT_TRUE(std::isnan(at(3, kAvMax)));     // bound inf: dropped
+  EXPECT_DOUBLE_EQ(at(3, kAvPrior), 0.2);
+  EXPECT_EQ(b.constraints_dropped, 4);
+  // a parallax without its error (and the reverse) is refused, naming both
+  std::string orphan = write_text("orphan.csv", "SDSS_g,SDSS_g_err,parallax\n17,0.02,1.0\n");
+  expect_error<InputError>([&] { CatalogReader::open(orphan, kKnown); }, {"'parallax'", "no 'parallax_err' column"});
+  std::string orphan_av = write_text("orphan_av.csv", "SDSS_g,SDSS_g_err,av_prior_err\n17,0.02,1.0\n");
+  expect_error<InputError>([&] { CatalogReader::open(orphan_av, kKnown); }, {"'av_prior_err'", "no 'av_prior'"});
+  // a catalogue without them has none
+  std::string plain = write_text("plain.csv", "SDSS_g,SDSS_g_err\n17,0.02\n");
+  auto pc = CatalogReader::open(plain, kKnown);
+  EXPECT_FALSE(pc.has_constraints());
+  EXPECT_TRUE(pc.read(0, 1).constraints.empty());
+  for (const auto& p : {path, orphan, orphan_av, plain}) fs::remove(p);
+}
+
 TEST(CatalogTest, ColumnMapAndSentinelOption) {
   std::string path = write_text("mapped.csv",
                                 "name,gmag,e_gmag,Jmag,e_Jmag\n"
@@ -267,16 +311,16 @@ TEST(CatalogTest, EcsvHeaderIsReadAndItsColumnNamesUsed) {
 
 TEST(CatalogTest, UnknownColumnsListKnownFiltersOrWarnWhenIgnored) {
   std::string path = write_text("unknown.csv",
-                                "id,SDSS_g,SDSS_g_err,PS1_q,PS1_q_err,parallax\n"
+                                "id,SDSS_g,SDSS_g_err,PS1_q,PS1_q_err,pmra\n"
                                 "a,17,0.1,16,0.1,1.5\n");
   expect_error<InputError>(
       [&] { CatalogReader::open(path, kKnown); },
-      {"PS1_q, PS1_q_err, parallax", "SDSS_u, SDSS_g, PS1_g, SDSS_z, 2MASS_J", "--ignore-unknown-columns"});
+      {"PS1_q, PS1_q_err, pmra", "SDSS_u, SDSS_g, PS1_g, SDSS_z, 2MASS_J", "--ignore-unknown-columns"});
   CatalogOptions options;
   options.ignore_unknown_columns = true;
   auto cat = CatalogReader::open(path, kKnown, options);
   EXPECT_EQ(cat.filters(), (std::vector<std::string>{"SDSS_g"}));
-  EXPECT_EQ(cat.ignored_columns(), (std::vector<std::string>{"PS1_q", "PS1_q_err", "parallax"}));
+  EXPECT_EQ(cat.ignored_columns(), (std::vector<std::string>{"PS1_q", "PS1_q_err", "pmra"}));
   fs::remove(path);
 }
 

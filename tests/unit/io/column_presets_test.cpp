@@ -152,6 +152,13 @@ TEST(ColumnPresetsTest, GaiaDr3FluxesBecomeMagnitudesWithZeroPointErrors) {
   EXPECT_EQ(b.upper_limits, (std::vector<std::int64_t>{0, 0, 0}));
   EXPECT_EQ(b.bands(0), 3);
   EXPECT_EQ(b.bands(4), 0);
+  // parallax and parallax_error are star constraints, as published (no zero point here)
+  ASSERT_TRUE(cat.has_constraint(kParallax));
+  ASSERT_EQ(b.constraints.size(), 5u * kConstraintCount);
+  EXPECT_DOUBLE_EQ(b.constraints[kParallax], 4.1052);
+  EXPECT_DOUBLE_EQ(b.constraints[kParallaxErr], 0.0201);
+  EXPECT_TRUE(std::isnan(b.constraints[kAvPrior]));
+  EXPECT_FALSE(contains(cat.skipped_columns(), "parallax"));
 }
 
 // Default magnitudes with [jhk]_msigcom; a null error is an upper limit, a null magnitude
@@ -286,6 +293,9 @@ TEST(ColumnPresetsTest, PresetsCombineOnACrossMatchedTable) {
   EXPECT_EQ(b.bands(2), 9);  // W4 missing
   EXPECT_EQ(b.upper_limits, (std::vector<std::int64_t>{0, 0, 0, 0, 0, 1, 0, 0, 1, 1}));
   EXPECT_EQ(b.missing, (std::vector<std::int64_t>{0, 0, 0, 0, 0, 0, 0, 0, 0, 1}));
+  // its parallax has no error column: skipped (with a warning), not a star constraint
+  EXPECT_FALSE(cat.has_constraints());
+  EXPECT_TRUE(contains(cat.skipped_columns(), "parallax"));
   // 2MASS listed first: its designation is the id and Gaia's source_id is skipped.
   auto tm_first =
       CatalogReader::open(fixture("gaia_2mass_allwise.csv"), known(), with_presets("2mass_psc,gaia_dr3,allwise"));
