@@ -178,6 +178,13 @@ double Prior::log_density(const StarParameters& p) const {
   return log_p;
 }
 
+double Prior::log_av_density(double av) const {
+  if (!(av >= config_.av_offset) || (config_.av_max > 0 && av > config_.av_max)) {
+    return -std::numeric_limits<double>::infinity();
+  }
+  return -(av - config_.av_offset) / config_.av_scale - std::log(config_.av_scale) - log_av_norm_;
+}
+
 std::uint32_t Prior::draw(std::uint64_t seed, std::uint64_t index, StarParameters& out) const {
   Philox rng(seed, index);
   std::uint32_t rejected = 0;

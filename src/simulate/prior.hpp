@@ -59,6 +59,8 @@ class Prior {
   // the truncated normal. −inf outside the support (a point draw() never returns);
   // with a one-node [M/H] axis that dimension is a point mass and contributes 0.
   double log_density(const StarParameters& p) const;
+  // The A_V factor of log_density() alone (−inf outside its support).
+  double log_av_density(double av) const;
 
   // The support, for samplers that must stay inside it.
   double mh_min() const { return mh_lo_; }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/rng.hpp"
 #include "simulate/filters.hpp"
 #include "simulate/grid.hpp"
 #include "simulate/likelihood.hpp"
@@ -143,5 +144,224 @@ TEST(PriorDensityTest, FromItemsRoundTripsAndNamesBadKeys) {
   EXPECT_THROW(PriorConfig::from_items(items, "test"), InputError);
 }
 
+// ---------------------------------------------------------------- star constraints ----
+
+// The parallax factor against a brute-force double integral over the true parallax ϖ_t
+// and the radius term u, with nothing shared with the tabulation: the parallax's
+// Gaussian, the space density p(d) = d² e^{−d/L} / (2L³) with d = 1000/ϖ_t, the
+// uniform u of the log-uniform mass prior, and N(x − u | μ̂, 1/W), x = 5 log10(d/10 pc).
+double brute_force_factor(double plx, double err, double sigma_k, double mu_hat, double logg,
+                          const DistanceSettings& s) {
+  const double u1 = radius_term(s.mass_min, logg), u2 = radius_term(s.mass_max, logg);
+  const double L = s.length_scale;
+  const double t_lo = std::max(1e-6, plx - 12 * err), t_hi = plx + 12 * err;
+  const int nt = 20000;
+  const double ht = (t_hi - t_lo) / nt;
+  double total = 0.0;
+  for (int i = 0; i <= nt; ++i) {
+    const double t = t_lo + i * ht;
+    const double d = 1000.0 / t;
+    const double zp = (plx - t) / err;
+    const double weight_t = std::exp(-0.5 * zp * zp) / (err * std::sqrt(2 * M_PI)) * d * d * std::exp(-d / L) /
+                            (2 * L * L * L) * 1000.0 / (t * t);
+    if (weight_t == 0.0) continue;
+    const double x = 5.0 * std::log10(d / 10.0);
+    // ∫ over u ∈ [u1, u2] of the normal N(x − u | μ̂, σ_k²), Simpson on the part within 12σ
+    const double a = std::max(u1, x - mu_hat - 12 * sigma_k), b = std::min(u2, x - mu_hat + 12 * sigma_k);
+    double inner = 0.0;
+    if (b > a) {
+      const int nu = 400;
+      const double hu = (b - a) / nu;
+      for (int k = 0; k <= nu; ++k) {
+        const double z = (x - (a + k * hu) - mu_hat) / sigma_k;
+        inner += (k == 0 || k == nu ? 1 : (k % 2 ? 4 : 2)) * std::exp(-0.5 * z * z);
+      }
+      inner *= hu / 3.0 / (sigma_k * std::sqrt(2 * M_PI));
+    }
+    total += (i == 0 || i == nt ? 0.5 : 1.0) * weight_t * inner / (u2 - u1);
+  }
+  return std::log(total * ht);
+}
+
+TEST(ParallaxTermTest, MatchesBruteForceIntegration) {
+  DistanceSettings s;
+  struct Case {
+    double plx, err, sigma_k;
+    const char* what;
+  };
+  // The three regimes of the table: offset far better than the parallax (no smoothing),
+  // comparable, and far worse (the parallax nearly a point), plus low S/N and negative.
+  const Case cases[] = {
+      {10.0, 0.1, 0.0045, "S/N 100"}, {2.0, 0.2, 0.05, "S/N 10, smoothed"}, {2.0, 0.4, 0.001, "S/N 5, unsmoothed"},
+      {100.0, 0.01, 0.01, "S/N 1e4"}, {0.5, 0.3, 0.02, "S/N 1.7"},          {-0.2, 0.4, 0.03, "negative"}};
+  for (const auto& c : cases) {
+    const double W = 1.0 / (c.sigma_k * c.sigma_k);
+    const ParallaxTerm term(c.plx, c.err, W, s);
+    ASSERT_FALSE(term.empty());
+    const double logg = 4.3;
+    // offsets across and beyond the mass window at the measured distance
+    const double x_meas = c.plx > 0 ? 5.0 * std::log10(100.0 / c.plx) : 12.0;
+    const double u_mid = 0.5 * (radius_term(s.mass_min, logg) + radius_term(s.mass_max, logg));
+    for (double du : {0.0, -1.2, 1.1, 1.3, -1.4}) {
+      const double mu_hat = x_meas - (u_mid + du);
+      const double exact = brute_force_factor(c.plx, c.err, c.sigma_k, mu_hat, logg, s);
+      const double table = term.log_factor(mu_hat, logg);
+      if (exact < -30) {  // far outside: the table may say 0 (−inf) or something as small
+        EXPECT_LT(table, -20) << c.what << " du " << du;
+        continue;
+      }
+      EXPECT_NEAR(table, exact, 3e-3 + 1e-3 * std::abs(exact)) << c.what << " du " << du;
+    }
+  }
+}
+
+// Draws of (x, u) given θ follow their density g(x) · 1[u1 ≤ u ≤ u2] · N(x − u | μ̂, 1/W):
+// the mean and spread of x and of u against the same integrals done numerically.
+TEST(ParallaxTermTest, DrawsFollowTheConditional) {
+  DistanceSettings s;
+  const double plx = 2.0, err = 0.3, sigma_k = 0.03, logg = 4.0;
+  const ParallaxTerm term(plx, err, 1.0 / (sigma_k * sigma_k), s);
+  const double u1 = radius_term(s.mass_min, logg), u2 = radius_term(s.mass_max, logg);
+  const double mu_hat = 5.0 * std::log10(100.0 / plx) - (u1 + 0.3);  // near the window's low edge
+  // numerical moments over a fine (x, u) lattice
+  double m0 = 0, mx = 0, mxx = 0, mu = 0;
+  for (int i = 0; i < 6000; ++i) {
+    const double x = 3.0 + 12.0 * (i + 0.5) / 6000;
+    const double d = std::pow(10.0, 0.2 * x + 1);
+    const double z = (plx - 1000.0 / d) / err;
+    const double gx = std::exp(-0.5 * z * z) * d * d * d * std::exp(-d / s.length_scale);
+    for (int k = 0; k < 400; ++k) {
+      const double u = u1 + (u2 - u1) * (k + 0.5) / 400;
+      const double q = (x - u - mu_hat) / sigma_k;
+      const double w = gx * std::exp(-0.5 * q * q);
+      m0 += w;
+      mx += w * x;
+      mxx += w * x * x;
+      mu += w * u;
+    }
+  }
+  const double ex = mx / m0, sx = std::sqrt(mxx / m0 - ex * ex), eu = mu / m0;
+  Philox rng(7, 0);
+  double sum = 0, sum2 = 0, sumu = 0;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) {
+    double x = 0, u = 0;
+    ASSERT_TRUE(term.draw(mu_hat, logg, rng, x, u));
+    ASSERT_GE(u, u1);
+    ASSERT_LE(u, u2);
+    sum += x;
+    sum2 += x * x;
+    sumu += u;
+  }
+  const double dx = sum / n, dsx = std::sqrt(sum2 / n - dx * dx);
+  EXPECT_NEAR(dx, ex, 4 * sx / std::sqrt(n) + 2e-3);
+  EXPECT_NEAR(dsx, sx, 0.03 * sx);
+  EXPECT_NEAR(sumu / n, eu, 4 * sx / std::sqrt(n) + 2e-3);
+}
+
+TEST(ParallaxTermTest, RadiusTermAndPhysicalDrawAreInverse) {
+  // The Sun: 1 M_sun at log g 4.438 has R = 1 R_sun, u = 0.
+  EXPECT_NEAR(radius_term(1.0, 4.438), 0.0, 2e-3);
+  const double u = radius_term(1.7, 3.2);
+  const PhysicalDraw d = physical_draw(5.0, u, 3.2);
+  EXPECT_NEAR(d.mass, 1.7, 1e-12);
+  EXPECT_NEAR(d.distance, 100.0, 1e-9);
+  EXPECT_NEAR(d.radius, std::sqrt(1.7 / std::pow(10.0, 3.2 - 4.438)), 2e-3 * d.radius);
+}
+
+TEST(StarConstraintsTest, AvPriorsAreNormalisedAndReplaceTheTrainingFactor) {
+  auto grid = test_support::ck04_grid();
+  FilterRegistry registry = test_support::project_registry();
+  Synthesizer synth(grid, registry, {"Gaia_G", "Gaia_BP", "Gaia_RP"});
+  Prior prior(PriorConfig{}, *grid);
+  PhotometricPosterior post(synth, prior);
+  ObservedStar star;
+  star.add(0, 10.0, 0.01, 0.0);
+  star.add(1, 10.3, 0.01, 0.0);
+  star.add(2, 9.6, 0.01, 0.0);
+  const StarParameters base{5800.0, 4.3, -0.2, 0.4, 3.1};
+  post.prepare(star);  // no constraints: the training prior, exactly
+  EXPECT_EQ(post.log_prior(base, star), prior.log_density(base));
+  auto integral_over_av = [&](double hi) {  // ∫ exp(log prior) dA_V, the other parameters fixed
+    double sum = 0.0;
+    const int n = 200000;
+    for (int i = 0; i < n; ++i) {
+      StarParameters p = base;
+      p.av = (i + 0.5) * hi / n;
+      sum += std::exp(post.log_prior(p, star));
+    }
+    return sum * hi / n;
+  };
+  // the other factors of the training prior at this point
+  StarParameters ref = base;
+  ref.av = prior.config().av_offset;
+  const double rest = std::exp(prior.log_density(ref) - prior.log_av_density(ref.av));
+  star.constraints.av_prior = 0.3;
+  star.constraints.av_prior_err = 0.1;
+  post.prepare(star);
+  EXPECT_NEAR(integral_over_av(2.0) / rest, 1.0, 1e-4);
+  star.constraints.av_prior = 0.05;  // truncated at 0 and at av_max
+  star.constraints.av_prior_err = 0.2;
+  star.constraints.av_max = 0.25;
+  post.prepare(star);
+  EXPECT_NEAR(integral_over_av(0.25) / rest, 1.0, 1e-4);
+  StarParameters above = base;
+  above.av = 0.26;
+  EXPECT_EQ(post.log_prior(above, star), -INFINITY);
+  star.constraints.av_prior = StarConstraints::kNaN;  // av_max alone: the exponential cut there
+  post.prepare(star);
+  EXPECT_EQ(star.av_prior.kind, AvPrior::Kind::kExponential);
+  EXPECT_NEAR(integral_over_av(0.25) / rest, 1.0, 1e-4);
+  StarParameters low = base;
+  low.av = 0.001;  // below the training prior's offset, inside the star's [0, av_max]
+  EXPECT_TRUE(std::isfinite(post.log_prior(low, star)));
+}
+
+TEST(StarConstraintsTest, ParallaxEntersTheLikelihoodOnlyWhenGiven) {
+  auto grid = test_support::ck04_grid();
+  FilterRegistry registry = test_support::project_registry();
+  Synthesizer synth(grid, registry, {"Gaia_G", "Gaia_BP", "Gaia_RP", "2MASS_J", "2MASS_Ks"});
+  Prior prior(PriorConfig{}, *grid);
+  PhotometricPosterior post(synth, prior);
+  // A dwarf and a giant with the same Teff: at a known distance only one fits the flux.
+  const StarParameters dwarf{5000.0, 4.6, 0.0, 0.1, 3.1}, giant{5000.0, 2.6, 0.0, 0.1, 3.1};
+  std::vector<double> mags(synth.bands().size()), work;
+  const double mass = 0.8, distance = 50.0;
+  const double u = radius_term(mass, dwarf.logg), x = 5.0 * std::log10(distance / 10.0);
+  ASSERT_TRUE(synth.magnitudes(dwarf, mags.data(), work, x - u));
+  ObservedStar star;
+  for (int b = 0; b < 5; ++b) star.add(b, mags[static_cast<std::size_t>(b)], 0.01, 0.0);
+  PhotometricPosterior::Workspace ws;
+  post.prepare(star);
+  const double flat_dwarf = post.log_likelihood(dwarf, star, ws), flat_giant = post.log_likelihood(giant, star, ws);
+  star.constraints.parallax = 1000.0 / distance;
+  star.constraints.parallax_err = 0.05;
+  post.prepare(star);
+  ASSERT_FALSE(star.parallax.empty());
+  const double plx_dwarf = post.log_likelihood(dwarf, star, ws), plx_giant = post.log_likelihood(giant, star, ws);
+  EXPECT_GT(plx_dwarf - plx_giant, (flat_dwarf - flat_giant) + 20.0);
+  // the physical draws recover the distance and mass window
+  Philox rng(1, 2);
+  PhysicalDraw d;
+  ASSERT_TRUE(post.draw_physical(dwarf, star, ws, rng, d));
+  EXPECT_NEAR(d.distance, distance, 1.0);
+  EXPECT_NEAR(d.mass, mass, 0.1);
+  star.constraints = StarConstraints{};  // cleared: the flat offset again, exactly
+  post.prepare(star);
+  EXPECT_EQ(post.log_likelihood(dwarf, star, ws), flat_dwarf);
+}
+
+TEST(StarConstraintsTest, DistanceSettingsAreValidated) {
+  DistanceSettings d;
+  d.validate();
+  d.mass_min = 3.0;
+  EXPECT_THROW(d.validate(), InputError);
+  d = DistanceSettings{};
+  d.length_scale = -1;
+  EXPECT_THROW(d.validate(), InputError);
+  d = DistanceSettings{};
+  d.parallax_zero_point = NAN;
+  EXPECT_THROW(d.validate(), InputError);
+}
 }  // namespace
 }  // namespace irisml::sim
