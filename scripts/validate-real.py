@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
 """Scores posterior files of the real labelled stars (tests/data/real_stars) against
 their labels: RMS, mean |error| and median |error| of Teff (4000-7000 K stars only),
-log g and [M/H] ([Fe/H] labels), and the fraction of labels inside the 68 % HDI.
+log g and [M/H] ([Fe/H] labels), the fraction of labels inside the 68 % HDI, the median
+importance ESS/S (reweighted posteriors) and, where the file has /physical, the median
+|distance - d_BJ| / d_BJ against the labels' Bailer-Jones distances.
 
 usage: validate-real.py LABELS.csv NAME=POSTERIOR.h5[:variant] ...
+       validate-real.py configs CATALOG.csv OUT_DIR
 variant: flow (default) or importance (the /importance summaries of sample --importance).
+`configs` writes the four star-constraint configurations of CATALOG.csv into OUT_DIR:
+photometry.csv (no parallax), av.csv (an A_V bound), parallax.csv, both.csv. The A_V bound
+is an assumption for these nearby stars, not a dust-map value: av_max = 0.05 mag +
+1 mag/kpc x (1/parallax), for stars with parallax/error > 5 (docs/distance.md).
 Needs python3-h5py and python3-numpy (Debian packages)."""
 import csv
+import os
 import sys
 
 try:
@@ -24,7 +32,7 @@ def labels(path):
     return ids, lab
 
 
-def score(name, path, variant, ids, lab):
+def score(name, path, variant, ids, lab, dist=None):
     f = h5py.File(path, "r")
     g = "importance/" if variant == "importance" else ""
     med, hdi = f[g + "median"][:], f[g + "hdi68"][:]
@@ -34,6 +42,15 @@ def score(name, path, variant, ids, lab):
         if pid != ids:
             sys.exit(f"{path}: its /id rows differ from the labels' ids")
     used = (flags & 1) == 0
+    extra = ""
+    if variant == "importance" and "importance/ess_fraction" in f:
+        ess = f["importance/ess_fraction"][:]
+        extra += f" ESS/S median {np.nanmedian(ess[used]):.3f}"
+    if "physical/distance" in f and dist is not None:
+        d = f["physical/distance"][:, 1]
+        ok = used & np.isfinite(d) & np.isfinite(dist)
+        if ok.any():
+            extra += f" distance: {ok.sum()} stars, median |d - d_BJ|/d_BJ {np.median(np.abs(d[ok] / dist[ok] - 1)):.4f}"
     out = []
     for p, (pname, sel) in enumerate([("teff", (lab[:, 0] >= 4000) & (lab[:, 0] <= 7000)),
                                       ("logg", np.ones(len(ids), bool)), ("mh", np.ones(len(ids), bool))]):
@@ -42,18 +59,63 @@ def score(name, path, variant, ids, lab):
         cover = np.mean((lab[ok, p] >= hdi[ok, p, 0]) & (lab[ok, p] <= hdi[ok, p, 1]))
         out.append(f"{name:<14} {pname:<5} {ok.sum():>4} {np.mean(err):>9.3f} {np.sqrt(np.mean(err ** 2)):>9.3f} "
                    f"{np.mean(np.abs(err)):>9.3f} {np.median(np.abs(err)):>9.3f} {cover:>8.2f}")
+    if extra:
+        out.append(f"{name:<14} {extra.strip()}")
     return out
+
+
+def distances(path):
+    """The labels' Bailer-Jones distances [pc] (NaN where absent), or None without the column."""
+    with open(path) as f:
+        rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    if not rows or "dist_bj_pc" not in rows[0]:
+        return None
+    return np.array([float(r["dist_bj_pc"]) if r["dist_bj_pc"] else np.nan for r in rows])
+
+
+def write_configs(catalog, out_dir):
+    with open(catalog) as f:
+        comments = [line for line in f if line.startswith("#")]
+    with open(catalog) as f:
+        rows = list(csv.reader(line for line in f if not line.startswith("#")))
+    head, body = rows[0], rows[1:]
+    if "parallax" not in head:
+        sys.exit(f"{catalog} has no parallax column")
+    ip, ie = head.index("parallax"), head.index("parallax_err")
+    keep = [i for i, c in enumerate(head) if c not in ("parallax", "parallax_err")]
+
+    def av_max(row):
+        if not row[ip] or not row[ie] or float(row[ip]) <= 5 * float(row[ie]):
+            return ""
+        return f"{0.05 + 1.0 / float(row[ip]):.4f}"  # 1 mag/kpc x d[kpc], d = 1/parallax[mas]
+
+    os.makedirs(out_dir, exist_ok=True)
+    for name, parallax, av in (("photometry", False, False), ("av", False, True), ("parallax", True, False),
+                               ("both", True, True)):
+        cols = list(range(len(head))) if parallax else keep
+        with open(os.path.join(out_dir, name + ".csv"), "w", newline="") as f:
+            f.writelines(comments)
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow([head[i] for i in cols] + (["av_max"] if av else []))
+            for row in body:
+                w.writerow([row[i] for i in cols] + ([av_max(row)] if av else []))
 
 
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
+    if sys.argv[1] == "configs":
+        if len(sys.argv) != 4:
+            sys.exit(__doc__)
+        write_configs(sys.argv[2], sys.argv[3])
+        return
     ids, lab = labels(sys.argv[1])
+    dist = distances(sys.argv[1])
     print(f"{'posterior':<14} {'param':<5} {'N':>4} {'bias':>9} {'RMS':>9} {'mean|e|':>9} {'med|e|':>9} {'HDI68':>8}")
     for arg in sys.argv[2:]:
         name, spec = arg.split("=", 1)
         path, _, variant = spec.partition(":")
-        print("\n".join(score(name, path, variant or "flow", ids, lab)))
+        print("\n".join(score(name, path, variant or "flow", ids, lab, dist)))
 
 
 if __name__ == "__main__":

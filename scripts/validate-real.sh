@@ -2,7 +2,9 @@
 # Real labelled stars (tests/data/real_stars: Gaia FGK benchmark stars, Gaia DR3 + 2MASS):
 # samples them with a trained model (flow and importance-reweighted), fits the exact
 # reference posterior, and prints Teff (4000-7000 K) / log g / [M/H] errors against the
-# labels and 68 % HDI coverage. usage: scripts/validate-real.sh MODEL.h5 [GRID] [OUT_DIR]
+# labels, 68 % HDI coverage, the median ESS/S and the distance error, for four star-
+# constraint configurations: photometry only, + an A_V bound, + the Gaia parallax, both
+# (docs/distance.md). usage: scripts/validate-real.sh MODEL.h5 [GRID] [OUT_DIR]
 # Environment: IRISML (binary), ERROR_FLOOR (mag, default 0.02: the stars are bright and
 # their quoted errors omit calibration errors), SIGMA_SYS (mag, default: the checkpoint's noise.sigma_sys),
 # PRECISION (fp32 | bf16: the network's matrix products when sampling, default fp32),
@@ -20,9 +22,15 @@ mkdir -p "$OUT"
 DATA=tests/data/real_stars
 grid=(); [ -n "$GRID" ] && grid=(--grid "$GRID")
 sys=(); [ -n "${SIGMA_SYS:-}" ] && sys=(--sigma-sys "$SIGMA_SYS")
-"$IRISML" sample --model "$MODEL" --catalog "$DATA/real_stars.csv" "${grid[@]}" --output "$OUT/flow.h5" \
-    --precision "${PRECISION:-fp32}" --error-floor "$FLOOR" "${sys[@]}" --importance --keep-samples --sir --overwrite --quiet
-"$IRISML" fit --model "$MODEL" --catalog "$DATA/real_stars.csv" "${grid[@]}" --output "$OUT/reference.h5" \
-    --error-floor "$FLOOR" "${sys[@]}" --bands-min 6 --overwrite --quiet
-"${PYTHON:-python3}" scripts/validate-real.py "$DATA/real_stars_labels.csv" flow="$OUT/flow.h5" \
-    reweighted="$OUT/flow.h5:importance" reference="$OUT/reference.h5"
+CONFIGS=${CONFIGS:-photometry av parallax both}
+"${PYTHON:-python3}" scripts/validate-real.py configs "$DATA/real_stars.csv" "$OUT/catalogs"
+scores=()
+for c in $CONFIGS; do
+  "$IRISML" sample --model "$MODEL" --catalog "$OUT/catalogs/$c.csv" "${grid[@]}" --output "$OUT/flow_$c.h5" \
+      --precision "${PRECISION:-fp32}" --error-floor "$FLOOR" "${sys[@]}" --importance --keep-samples --sir \
+      --overwrite --quiet
+  "$IRISML" fit --model "$MODEL" --catalog "$OUT/catalogs/$c.csv" "${grid[@]}" --output "$OUT/reference_$c.h5" \
+      --error-floor "$FLOOR" "${sys[@]}" --bands-min 6 --overwrite --quiet
+  scores+=("$c/flow=$OUT/flow_$c.h5" "$c/reweighted=$OUT/flow_$c.h5:importance" "$c/exact=$OUT/reference_$c.h5")
+done
+"${PYTHON:-python3}" scripts/validate-real.py "$DATA/real_stars_labels.csv" "${scores[@]}"

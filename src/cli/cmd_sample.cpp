@@ -144,6 +144,43 @@ std::string presets_key(const po::variables_map& vm, const CatalogOptions& copt)
   return fmt::format(" column_presets={} column_presets_config={}", fmt::join(names, ","), column_presets_config(vm));
 }
 
+// The distance model used for stars with a parallax (fit, sample --importance).
+void add_distance_options(Command& cmd) {
+  sim::DistanceSettings d;
+  // clang-format off
+  cmd.options.add_options()
+      ("parallax-zero-point", po::value<double>()->default_value(d.parallax_zero_point),
+       "parallax zero point (mas), subtracted from every catalogue parallax (Gaia DR3: about -0.017 for "
+       "5-parameter solutions, Lindegren et al. 2021; docs/distance.md)")
+      ("mass-min", po::value<double>()->default_value(d.mass_min),
+       "lower end (M_sun) of the log-uniform mass prior that ties a parallax to the photometry")
+      ("mass-max", po::value<double>()->default_value(d.mass_max), "upper end (M_sun) of that mass prior")
+      ("distance-length-scale", po::value<double>()->default_value(d.length_scale),
+       "length scale L (pc) of the distance prior p(d) ~ d^2 exp(-d/L)");
+  // clang-format on
+}
+
+sim::DistanceSettings distance_settings_from(const po::variables_map& vm) {
+  sim::DistanceSettings d;
+  d.parallax_zero_point = vm["parallax-zero-point"].as<double>();
+  d.mass_min = vm["mass-min"].as<double>();
+  d.mass_max = vm["mass-max"].as<double>();
+  d.length_scale = vm["distance-length-scale"].as<double>();
+  d.validate();
+  return d;
+}
+
+// The star-constraint columns and distance model for the resume key (empty without
+// constraint columns, so that other runs keep their key).
+std::string constraints_key(const CatalogReader& catalog, const sim::DistanceSettings& d) {
+  if (!catalog.has_constraints()) return "";
+  std::vector<std::string> present;
+  for (int c = 0; c < kConstraintCount; ++c) {
+    if (catalog.has_constraint(static_cast<ConstraintColumn>(c))) present.push_back(kConstraintNames[c]);
+  }
+  return fmt::format(" constraints={} distance=[{}]", fmt::join(present, ","), d.describe());
+}
+
 KnownFilters known_of(const sim::FilterRegistry& registry) {
   KnownFilters known;
   for (const auto& name : registry.names()) known.emplace_back(name, registry.get(name).catalog_offset);
@@ -208,6 +245,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   add_sampler_options(cmd);
   add_precision_option(cmd);
   add_catalog_options(cmd);
+  add_distance_options(cmd);
   // clang-format off
   cmd.options.add_options()
       ("model", po::value<std::string>()->required(), "checkpoint of `irisml train` (checkpoint.h5 or best.h5)")
@@ -263,6 +301,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
     fail_input("--sir, --retry-factor and --ess-threshold need --importance");
   }
   s.validate();
+  const sim::DistanceSettings distance = distance_settings_from(vm);
 
   const auto checkpoint = train::load_checkpoint_info(model_path);
   const auto noise = sim::NoiseModel::from_items(checkpoint.noise, fmt::format("checkpoint '{}'", model_path));
@@ -285,6 +324,14 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
     infer::map_catalog_filters(catalog.filters(), checkpoint.filters, false, catalog_path);
   }
 
+  if (catalog.has_constraints() && !s.importance && ctx.rank == 0) {
+    log::warn(
+        "sample: catalogue '{}' has star constraints (parallax / A_V prior); the flow does not use them, only "
+        "--importance (and `irisml fit`) do",
+        catalog_path);
+  }
+  s.physical = s.importance && catalog.has_constraint(kParallax);
+
   std::unique_ptr<sim::Synthesizer> synth;
   std::unique_ptr<sim::Prior> prior;
   std::unique_ptr<sim::PhotometricPosterior> target;
@@ -295,7 +342,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
     synth = std::make_unique<sim::Synthesizer>(grid, registry, checkpoint.filters);
     if (s.importance) {
       prior = std::make_unique<sim::Prior>(training_prior(checkpoint, model_path, *grid), *grid);
-      target = std::make_unique<sim::PhotometricPosterior>(*synth, *prior);
+      target = std::make_unique<sim::PhotometricPosterior>(*synth, *prior, distance);
     }
   }
   const bool ppc_on = !vm["no-ppc"].as<bool>();
@@ -306,9 +353,10 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   job.model_filters = checkpoint.filters;
   job.ignore_unknown_filters = copt.ignore_unknown_columns;
   job.discard_unfinished = vm["overwrite"].as<bool>();
-  job.inputs_key = fmt::format("columns={} missing={} error_floor={} ignore_unknown={} grid={} filters_config={}{}",
+  job.inputs_key = fmt::format("columns={} missing={} error_floor={} ignore_unknown={} grid={} filters_config={}{}{}",
                                vm["columns"].as<std::string>(), copt.missing_sentinel, copt.error_floor,
-                               copt.ignore_unknown_columns, grid_key, registry.source(), presets_key(vm, copt));
+                               copt.ignore_unknown_columns, grid_key, registry.source(), presets_key(vm, copt),
+                               s.importance ? constraints_key(catalog, distance) : std::string());
   log::info(
       "sample: {} stars x {} samples, {} rank(s) x {} thread(s) ({}), batch {}, model {} ({} filters), "
       "bands_min {}, ppc {} -> {}",
@@ -325,6 +373,10 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
       report.outside_training, report.ppc_high, report.dropped_unusable, report.missing, report.upper_limits,
       report.nonpositive_flux);
   if (s.importance) log::info("sample: {} stars with importance ESS/S below {}", report.low_ess, s.ess_threshold);
+  if (report.constraints_dropped > 0) {
+    log::info("sample: {} star constraints dropped as unusable (an error or width not finite and > 0)",
+              report.constraints_dropped);
+  }
   if (report.interrupted) {
     log::info("sample: stopped before the end; rerun the same command to resume ({} keeps the finished blocks)",
               infer::progress_path(output));
@@ -352,6 +404,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   add_prior_options(cmd);
   add_job_options(cmd, 256);
   add_catalog_options(cmd);
+  add_distance_options(cmd);
   infer::ReferenceSettings r;
   // clang-format off
   cmd.options.add_options()
@@ -393,6 +446,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   if (s.bands_min < 2) fail_input("--bands-min = {} must be at least 2 (one band carries no colour)", s.bands_min);
   s.sigma_sys = vm["sigma-sys"].as<double>();
   s.validate();
+  const sim::DistanceSettings distance = distance_settings_from(vm);
 
   auto registry = load_registry(vm);
   const CatalogOptions copt = catalog_options_from(vm);
@@ -413,9 +467,10 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
     filters = catalog.filters();
     prior_config = prior_from(vm);
   }
+  s.physical = catalog.has_constraint(kParallax);
   sim::Synthesizer synth(grid, registry, filters);
   sim::Prior prior(prior_config, *grid);
-  sim::PhotometricPosterior target(synth, prior);
+  sim::PhotometricPosterior target(synth, prior, distance);
   auto clock = [] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   };
@@ -433,9 +488,10 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   job.discard_unfinished = vm["overwrite"].as<bool>();
   std::string prior_text;
   for (const auto& [k, v] : prior_config.items()) prior_text += fmt::format("{}={} ", k, v);
-  job.inputs_key = fmt::format("columns={} missing={} error_floor={} grid={} filters_config={} prior=[{}]{}",
-                               vm["columns"].as<std::string>(), copt.missing_sentinel, copt.error_floor, grid->checksum,
-                               registry.source(), prior_text, presets_key(vm, copt));
+  job.inputs_key =
+      fmt::format("columns={} missing={} error_floor={} grid={} filters_config={} prior=[{}]{}{}",
+                  vm["columns"].as<std::string>(), copt.missing_sentinel, copt.error_floor, grid->checksum,
+                  registry.source(), prior_text, presets_key(vm, copt), constraints_key(catalog, distance));
   log::info("fit: {} stars, {} filters, {} rank(s) x {} thread(s), {} proposals x <= {} rounds -> {}", catalog.rows(),
             filters.size(), ctx.size, threads, r.proposals, r.max_rounds, output);
   auto report = infer::process_catalog(processor, catalog, job, s, /*with_ppc=*/false, ctx.comm, "fit");
@@ -447,6 +503,10 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
       static_cast<double>(processor.evaluations()) * ctx.size /
           std::max<double>(1.0, static_cast<double>(report.sampled)),
       report.too_few_bands, report.low_ess, r.min_ess);
+  if (report.constraints_dropped > 0) {
+    log::info("fit: {} star constraints dropped as unusable (an error or width not finite and > 0)",
+              report.constraints_dropped);
+  }
   if (report.interrupted) {
     log::info("fit: stopped before the end; rerun the same command to resume");
     return kExitInterrupted;

@@ -276,6 +276,8 @@ void run_blocks(Job& j, SampleReport& report, Counts& counts) {
         stars.rows = nrows;
         stars.mag = std::move(cb.mag);
         stars.err = std::move(cb.err);
+        stars.constraints = std::move(cb.constraints);
+        counts[9] += static_cast<std::uint64_t>(cb.constraints_dropped);
         ids = std::move(cb.id);
         for (auto d : cb.dropped_unusable) counts[4] += static_cast<std::uint64_t>(d);
         for (auto d : cb.missing) counts[6] += static_cast<std::uint64_t>(d);
@@ -336,6 +338,7 @@ void finish(Job& j, SampleReport& report, Counts& counts) {
   report.missing = counts[6];
   report.upper_limits = counts[7];
   report.nonpositive_flux = counts[8];
+  report.constraints_dropped = counts[9];
 
   const bool all_done = blocks_done(j) == j.n_blocks;
   j.file->close();
@@ -375,7 +378,7 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   if (j.resume) {
     log::info("{}: resuming '{}': {} of {} blocks already done", verb, j.partial, report.blocks_skipped, j.n_blocks);
   }
-  Counts counts(9, 0);
+  Counts counts(10, 0);
   run_blocks(j, report, counts);
   finish(j, report, counts);
   report.seconds = now_seconds() - j.t_start;

@@ -8,12 +8,13 @@
 #include <limits>
 #include <thread>
 
+#include "infer/physical.hpp"
 #include "infer/summary.hpp"
 
 namespace irisml::infer {
 
 namespace {
-enum FitColumn { kEss, kRounds, kEvaluations };
+enum FitColumn { kEss, kRounds, kEvaluations, kPhysical };
 constexpr int D = posterior::kParameters;
 }  // namespace
 
@@ -23,7 +24,11 @@ FitProcessor::FitProcessor(const ReferenceFitter& fitter, const SamplerSettings&
 }
 
 std::vector<ExtraColumn> FitProcessor::extra_columns() const {
-  return {{"/reference/ess", {}}, {"/reference/rounds", {}}, {"/reference/evaluations", {}}};
+  std::vector<ExtraColumn> c = {{"/reference/ess", {}}, {"/reference/rounds", {}}, {"/reference/evaluations", {}}};
+  if (settings_.physical) {
+    for (auto& p : physical_columns()) c.push_back(std::move(p));
+  }
+  return c;
 }
 
 std::string FitProcessor::describe() const {
@@ -55,6 +60,7 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
   auto work = [&]() {
     sim::ObservedStar star;
     std::vector<WeightedValue> weighted;
+    PhysicalScratch physical;
     for (std::size_t r = next++; r < R; r = next++) {
       star.clear();
       for (int j = 0; j < C; ++j) {
@@ -63,6 +69,7 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
                    training_error(block.err[r * C + j], settings_.input_error_min, out.flags[r]), settings_.sigma_sys);
         }
       }
+      apply_constraints(block, r, fitter_->posterior(), star);
       out.n_bands[r] = star.size();
       if (star.size() < min_bands) {
         out.flags[r] |= kFlagTooFewBands;
@@ -82,6 +89,10 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
       if (settings_.keep_samples) {
         resample_draws(res.theta.data(), res.log_w.data(), n, S, settings_.seed, block.row0 + r,
                        out.samples.data() + r * S * D);
+      }
+      if (settings_.physical) {
+        physical_summary(star, res.theta.data(), res.mu_hat.data(), res.log_w.data(), n, settings_.seed, block.row0 + r,
+                         out, kPhysical, r, physical);
       }
     }
   };

@@ -130,6 +130,41 @@ normal::Truncated av_proposal(const LinearAv& f, double a0, double cap, double s
   return {f.shift, std::sqrt(widen * widen / f.skk + floor * floor), a0, cap};
 }
 
+// linear_av with a star's own Gaussian A_V prior N(mean, sd²) on [lo, hi] (normalised):
+// the product with the likelihood is a Gaussian of precision P = skk + 1/sd² (in `skk`).
+template <class Mag>
+LinearAv linear_av_gaussian(const Mag* m0, const Mag* slope, const sim::ObservedStar& star, const double* w, double W,
+                            const sim::AvPrior& prior) {
+  const int nb = star.size();
+  double rbar = 0.0, kbar = 0.0;
+  for (int b = 0; b < nb; ++b) {
+    const auto i = static_cast<std::size_t>(b);
+    const auto f = static_cast<std::size_t>(star.bands[i]);
+    rbar += w[i] * (star.mag[i] - m0[f]);
+    kbar += w[i] * slope[f];
+  }
+  rbar /= W;
+  kbar /= W;
+  double srr = 0.0, srk = 0.0, skk = 0.0;
+  for (int b = 0; b < nb; ++b) {
+    const auto i = static_cast<std::size_t>(b);
+    const auto f = static_cast<std::size_t>(star.bands[i]);
+    const double r = star.mag[i] - m0[f] - rbar, k = slope[f] - kbar;
+    srr += w[i] * r * r;
+    srk += w[i] * r * k;
+    skk += w[i] * k * k;
+  }
+  const double t = 1.0 / (prior.sd * prior.sd);
+  LinearAv out;
+  out.skk = skk + t;
+  out.shift = (srk + prior.mean * t) / out.skk;
+  const double root = std::sqrt(out.skk);
+  out.log_integral = -0.5 * srr - 0.5 * prior.mean * prior.mean * t - prior.log_norm +
+                     0.5 * out.skk * out.shift * out.shift + 0.5 * (kLog2Pi - std::log(out.skk)) +
+                     normal::log_interval_mass((prior.lo - out.shift) * root, (prior.hi - out.shift) * root);
+  return out;
+}
+
 // A full-covariance Gaussian mixture over the first kX coordinates.
 struct Mixture {
   struct Component {
@@ -445,8 +480,16 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
   const int nb = star.size();
   ReferenceResult result;
   if (nb < 1) return result;
-  const double a0 = pc.av_offset, scale = pc.av_scale;
-  const double cap = pc.av_max > 0 ? pc.av_max : kInf;
+  // The A_V prior: the training prior's exponential, or the star's own (docs/distance.md).
+  const sim::AvPrior& star_av = star.av_prior;
+  const bool gaussian_av = star_av.kind == sim::AvPrior::Kind::kGaussian;
+  const bool exponential_av = star_av.kind == sim::AvPrior::Kind::kExponential;
+  const double a0 = exponential_av ? star_av.lo : pc.av_offset, scale = exponential_av ? star_av.scale : pc.av_scale;
+  const double cap = exponential_av ? star_av.hi : pc.av_max > 0 ? pc.av_max : kInf;
+  auto av_integral = [&](const auto* m0, const auto* slope, const double* w, double W) {
+    return gaussian_av ? linear_av_gaussian(m0, slope, star, w, W, star_av)
+                       : linear_av(m0, slope, star, w, W, a0, cap, scale);
+  };
 
   // ---- coarse stage: each box's posterior mass, A_V integrated out (tempered errors) ----
   const auto nbs = static_cast<std::size_t>(nb);
@@ -460,8 +503,8 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
   std::vector<double> log_mass(nbox), cum(nbox);
   double top = kNegInf;
   for (std::size_t k = 0; k < nbox; ++k) {
-    const LinearAv f = linear_av(L.mag0.data() + k * L.bands, L.slope.data() + k * L.bands, star, w_coarse.data(),
-                                 W_coarse, a0, cap, scale);
+    const LinearAv f =
+        av_integral(L.mag0.data() + k * L.bands, L.slope.data() + k * L.bands, w_coarse.data(), W_coarse);
     log_mass[k] = L.log_prior[k] + f.log_integral + L.log_volume[k];
     top = std::max(top, log_mass[k]);
   }
@@ -477,6 +520,14 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
   auto log_prior_u = [&](const Point& u) {
     const auto p = physical(u);
     const double lp = prior.log_density(p);
+    return lp == kNegInf ? kNegInf : lp + std::log(p.teff * kLn10);
+  };
+  // The target's prior in u: the training prior's (the same as the proposal's prior
+  // component) unless the star has its own A_V prior.
+  auto log_target_prior_u = [&](const Point& u, double training) {
+    if (!star_av.custom()) return training;
+    const auto p = physical(u);
+    const double lp = posterior_->log_prior(p, star);
     return lp == kNegInf ? kNegInf : lp + std::log(p.teff * kLn10);
   };
   auto log_q_box = [&](const Point& u) {
@@ -504,7 +555,10 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
   // from the prior) where x is outside the grid — such points get weight 0 anyway.
   auto conditional_av = [&](Point& u, bool draw) {
     if (!synth.magnitudes_at_extinctions(physical(u), av01, 2, mags.data(), work)) {
-      if (draw) u[kAv] = a0 + rng.exponential(scale);
+      if (draw) {
+        u[kAv] = gaussian_av ? normal::Truncated{star_av.mean, star_av.sd, star_av.lo, star_av.hi}.draw(rng.uniform())
+                             : a0 + rng.exponential(scale);
+      }
       return kNegInf;
     }
     const std::size_t F = synth.bands().size();
@@ -512,8 +566,10 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
       m0[b] = mags[b];
       slope[b] = mags[F + b] - mags[b];
     }
-    const auto q = av_proposal(linear_av(m0.data(), slope.data(), star, w_exact.data(), W_exact, a0, cap, scale), a0,
-                               cap, scale, 1.5, 0.01);
+    const LinearAv f = av_integral(m0.data(), slope.data(), w_exact.data(), W_exact);
+    const auto q = gaussian_av
+                       ? normal::Truncated{f.shift, std::sqrt(1.5 * 1.5 / f.skk + 0.01 * 0.01), star_av.lo, star_av.hi}
+                       : av_proposal(f, a0, cap, scale, 1.5, 0.01);
     if (draw) u[kAv] = q.draw(rng.uniform());
     return q.log_pdf(u[kAv]);
   };
@@ -531,7 +587,7 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
   std::vector<Mixture> mixtures;  // per round (no parts in round 1)
   std::vector<Point> pts;
   // per point: log target, log p_u, log q_box + log q(A_V | x), and per round log q_mix + log q(A_V | x)
-  std::vector<double> lt_all, lpu_all, lbox_all, lqav_all;
+  std::vector<double> lt_all, lpu_all, lbox_all, lqav_all, mu_all;
   std::vector<std::vector<double>> lmix_all;
   std::vector<double> log_w;
   sim::PhotometricPosterior::Workspace ws;
@@ -598,14 +654,17 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
         log_q_av = conditional_av(u, /*draw=*/true);
       }
       const double lpu = log_prior_u(u);
+      const double lpt = log_target_prior_u(u, lpu);
       double lt = kNegInf;
-      if (lpu != kNegInf && log_q_av != kNegInf) {
-        lt = lpu + posterior_->log_likelihood(physical(u), star, ws);
+      ws.mu_hat = std::numeric_limits<double>::quiet_NaN();
+      if (lpt != kNegInf && log_q_av != kNegInf) {
+        lt = lpt + posterior_->log_likelihood(physical(u), star, ws);
         ++result.evaluations;
       }
       if (!(lt > kNegInf)) lt = kNegInf;  // outside the support or the grid (or NaN): weight 0
       pts.push_back(u);
       lt_all.push_back(lt);
+      mu_all.push_back(ws.mu_hat);
       lpu_all.push_back(lpu);
       lqav_all.push_back(log_q_av);
       lbox_all.push_back(lt == kNegInf ? kNegInf : log_q_box(u) + log_q_av);
@@ -621,6 +680,7 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
   }
   result.theta.resize(pts.size() * D);
   result.log_w = log_w;
+  result.mu_hat = std::move(mu_all);
   for (std::size_t i = 0; i < pts.size(); ++i) {
     const auto p = physical(pts[i]);
     const double values[D] = {p.teff, p.logg, p.mh, p.av, p.rv};  // the posterior file's order

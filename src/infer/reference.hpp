@@ -58,9 +58,10 @@ struct ReferenceSettings {
 
 // A star's reference posterior: weighted samples over physical θ.
 struct ReferenceResult {
-  std::vector<double> theta;  // n × 5 (Teff, log g, [M/H], A_V, R_V)
-  std::vector<double> log_w;  // n: log importance weights (−inf = 0), unnormalised
-  double ess = 0.0;           // (Σw)²/Σw² of the final round
+  std::vector<double> theta;   // n × 5 (Teff, log g, [M/H], A_V, R_V)
+  std::vector<double> log_w;   // n: log importance weights (−inf = 0), unnormalised
+  std::vector<double> mu_hat;  // n: the photometric offset μ̂ at each point (NaN where not evaluated)
+  double ess = 0.0;            // (Σw)²/Σw² of the final round
   int rounds = 0;
   std::uint64_t evaluations = 0;  // likelihood evaluations
 };
@@ -73,6 +74,7 @@ class ReferenceFitter {
   ReferenceFitter(ReferenceFitter&&) noexcept;
 
   const ReferenceSettings& settings() const { return settings_; }
+  const sim::PhotometricPosterior& posterior() const { return *posterior_; }
   std::size_t lattice_boxes() const;  // boxes with a valid centre
 
   // Thread-safe. `star` in the synthesizer's band order; `seed` and `row` key the

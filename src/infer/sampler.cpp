@@ -1,4 +1,5 @@
 #include "infer/posterior_sampler.hpp"
+#include "infer/physical.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -183,7 +184,8 @@ PosteriorSampler::PosteriorSampler(model::PosteriorEstimator model, const Sample
 namespace {
 // Per-thread scratch space of PosteriorSampler::run.
 struct BatchScratch {
-  std::vector<double> values, model_mags, work, log_w;
+  std::vector<double> values, model_mags, work, log_w, mu_hat;
+  PhysicalScratch physical;
   std::vector<WeightedValue> weighted;
   sim::ObservedStar star;
   sim::PhotometricPosterior::Workspace ws;
@@ -257,6 +259,9 @@ std::vector<ExtraColumn> PosteriorSampler::extra_columns() const {
     c.push_back({"/importance/log_w", {S}});
   }
   if (settings_.sir) c.push_back({"/importance/samples", {S, 5}});
+  if (settings_.physical) {
+    for (auto& p : physical_columns()) c.push_back(std::move(p));
+  }
   return c;
 }
 
@@ -310,6 +315,7 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   }
   out.reset(R, S, settings_.keep_samples, extra_columns());
   const std::size_t col_log_q = kImpFixedCount, col_sir = kImpFixedCount + (settings_.keep_samples ? 2 : 0);
+  const std::size_t col_physical = col_sir + (settings_.sir ? 1 : 0);
 
   // Observed bands per star (CSR), band counts and the training-range checks.
   std::vector<std::size_t> start(R + 1, 0);
@@ -360,10 +366,14 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   auto reweight = [&](std::size_t r, const double* ts, const double* lq, int n, BatchScratch& sc) {
     sc.star.clear();
     for (std::size_t i = start[r]; i < start[r + 1]; ++i) sc.star.add(band[i], mag[i], err[i], settings_.sigma_sys);
+    apply_constraints(block, r, *target_, sc.star);
     sc.log_w.resize(static_cast<std::size_t>(n));
+    sc.mu_hat.assign(static_cast<std::size_t>(n), std::numeric_limits<double>::quiet_NaN());
     for (int k = 0; k < n; ++k) {
       const double* t = ts + static_cast<std::size_t>(k) * D;
+      sc.ws.mu_hat = std::numeric_limits<double>::quiet_NaN();
       const double lt = target_->log_density({t[0], t[1], t[2], t[3], t[4]}, sc.star, sc.ws);
+      sc.mu_hat[static_cast<std::size_t>(k)] = sc.ws.mu_hat;
       const double lw = lt - lq[k];
       sc.log_w[static_cast<std::size_t>(k)] = std::isnan(lw) || lt == -std::numeric_limits<double>::infinity()
                                                   ? -std::numeric_limits<double>::infinity()
@@ -385,6 +395,10 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
     if (settings_.sir && ess > 0) {
       resample_draws(ts, sc.log_w.data(), sc.log_w.size(), S, settings_.seed, block.row0 + r,
                      X[col_sir].data() + r * S * D);
+    }
+    if (settings_.physical && ess > 0) {
+      physical_summary(sc.star, ts, sc.mu_hat.data(), sc.log_w.data(), sc.log_w.size(), settings_.seed, block.row0 + r,
+                       out, col_physical, r, sc.physical);
     }
   };
   auto process = [&](std::size_t c0, BatchScratch& sc) {

@@ -102,6 +102,9 @@ struct SamplerSettings {
   int retry_factor = 0;        // stars below ess_threshold are redrawn with retry_factor·S proposals (0 = no retry)
   bool sir = false;            // also store S equal-weight resampled draws (/importance/samples)
   double sigma_sys = 0.0;      // [mag] systematic term added in quadrature in the likelihood
+  // Write distance, radius and mass summaries (/physical, docs/posterior_format.md) for
+  // stars with a parallax; set when the catalogue has a parallax column (fit, importance).
+  bool physical = false;
 
   int max_blocks = 0;          // stop (as if interrupted) after this many blocks per rank; 0 = no limit
   bool progress = true;        // progress lines on rank 0
@@ -120,6 +123,8 @@ struct StarBlock {
   int n_columns = 0;
   std::vector<int> column_filter;
   std::vector<float> mag, err;
+  // rows × kConstraintCount star constraints (io/catalog.hpp), or empty: NaN = not given.
+  std::vector<double> constraints;
 
   // Whether column j of row r is an observed band of the model: a known filter, a
   // finite magnitude and a finite error > 0.
@@ -228,6 +233,9 @@ struct SampleReport {
   // Bands the reader found missing (empty, null, NaN or a sentinel), upper limits (a
   // magnitude with a null error, column presets) and non-positive fluxes (this run).
   std::uint64_t missing = 0, upper_limits = 0, nonpositive_flux = 0;
+  // Star constraints dropped by the reader as unusable (a parallax error or A_V prior
+  // width not finite and > 0, an av_max not finite and > 0; this run).
+  std::uint64_t constraints_dropped = 0;
   double seconds = 0.0;
   bool all_transfers_collective = true;  // every row transfer of this run was collective (all ranks)
   bool interrupted = false;              // stopped early (signal or max_blocks); rerun to resume

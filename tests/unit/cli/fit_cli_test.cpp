@@ -65,10 +65,13 @@ TEST(FitCliTest, FitsModelStarsAndRefusesBadInput) {
   f.close();
 
   const auto bytes = fs::file_size(out);
-  for (const auto& [args, needle] :
-       std::vector<std::pair<std::string, std::string>>{{" --bands-min 1", "--bands-min = 1"},
-                                                        {" --proposals 10", "--proposals = 10"},
-                                                        {" --coarse-sigma -1", "--coarse-sigma = -1"}}) {
+  for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
+           {" --bands-min 1", "--bands-min = 1"},
+           {" --proposals 10", "--proposals = 10"},
+           {" --coarse-sigma -1", "--coarse-sigma = -1"},
+           {" --mass-min 5", "--mass-min = 5 and --mass-max = 3"},
+           {" --distance-length-scale 0", "--distance-length-scale = 0"},
+           {" --parallax-zero-point nan", "--parallax-zero-point = nan"}}) {
     auto bad =
         run_irisml("fit --quiet " + data_flags() + " --catalog " + cat + " --output " + out + " --overwrite" + args);
     EXPECT_EQ(bad.code, 2) << bad.output;

@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "core/paths.hpp"
+#include "core/rng.hpp"
 #include "infer/fit.hpp"
 #include "io/catalog.hpp"
 #include "io/hdf5.hpp"
@@ -91,6 +94,86 @@ TEST(FitMpiTest, ByteIdenticalForAnyRankCountAndResumable) {
     int fitted = 0;
     for (float e : ess) fitted += e > 0;
     EXPECT_GT(fitted, 8);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+// Star constraints (parallax, A_V prior) under MPI: the same bytes for any rank count,
+// and /physical summaries exactly for the stars with a parallax.
+TEST(FitMpiTest, StarConstraintsGiveDistancesAndTheSameBytesForAnyRankCount) {
+  const std::string dir = fit_scratch("constraints");
+  Fitter f;
+  const std::size_t rows = 14;
+  if (world_rank() == 0) {
+    // Stars of the model itself: θ from the prior, 1 M_sun, at distance 1000/ϖ with
+    // ϖ = 0.5 + 0.1 r mas, 0.02 mag noise; even rows carry the parallax (± 0.05 mas),
+    // every third row an A_V prior around the truth.
+    std::ofstream out(dir + "/cat.csv");
+    const auto& filters = testing::model_filters();
+    out << "id,parallax,parallax_err,av_prior,av_prior_err";
+    for (const auto& name : filters) out << "," << name << "," << name << "_err";
+    out << "\n";
+    out.precision(9);
+    std::vector<double> mags(filters.size()), work;
+    for (std::size_t r = 0; r < rows; ++r) {
+      sim::StarParameters truth;
+      f.prior.draw(41, r, truth);
+      const double plx = 0.5 + 0.1 * static_cast<double>(r);
+      const double x = 5.0 * std::log10(100.0 / plx), u = sim::radius_term(1.0, truth.logg);
+      ASSERT_TRUE(f.synth.magnitudes(truth, mags.data(), work, x - u));
+      Philox rng(42, r);
+      out << "star-" << r << ",";
+      if (r % 2 == 0)
+        out << plx << ",0.05";
+      else
+        out << ",";
+      out << ",";
+      if (r % 3 == 0)
+        out << truth.av << ",0.1";
+      else
+        out << ",";
+      for (double m : mags) out << "," << m + 0.02 * rng.normal() << ",0.02";
+      out << "\n";
+    }
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto catalog = CatalogReader::open(dir + "/cat.csv", testing::known_filters());
+  ASSERT_TRUE(catalog.has_constraint(kParallax));
+  auto s = settings();
+  s.physical = true;
+  auto run = [&](const std::string& output, MPI_Comm comm) {
+    FitProcessor processor(f.fitter, s);
+    return process_catalog(processor, catalog, fit_job_for(output), s, /*with_ppc=*/false, comm, "fit");
+  };
+  if (world_rank() == 0) EXPECT_TRUE(run(dir + "/ref.h5", MPI_COMM_SELF).complete);
+  MPI_Barrier(MPI_COMM_WORLD);
+  EXPECT_TRUE(run(dir + "/out.h5", MPI_COMM_WORLD).complete);
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (world_rank() == 0) {
+    EXPECT_TRUE(testing::read_bytes(dir + "/ref.h5") == testing::read_bytes(dir + "/out.h5"))
+        << "output differs from the one-process file";
+    auto file = h5::File::open(dir + "/out.h5");
+    ASSERT_EQ(file.dims("/physical/distance"), (std::vector<std::uint64_t>{rows, 3}));
+    const auto distance = file.read<float>("/physical/distance");
+    const auto mass = file.read<float>("/physical/mass");
+    const auto ess = file.read<float>("/reference/ess");
+    int with_distance = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const float* d = distance.data() + r * 3;
+      if (r % 2 == 1 || !(ess[r] > 0)) {
+        EXPECT_TRUE(std::isnan(d[1])) << "row " << r;  // no parallax (or not fitted): no distance
+        continue;
+      }
+      ++with_distance;
+      // the truth within 4σ of the parallax (S/N ≥ 10)
+      const double plx = 0.5 + 0.1 * static_cast<double>(r);
+      EXPECT_LE(d[0], d[1]);
+      EXPECT_LE(d[1], d[2]);
+      EXPECT_NEAR(1000.0 / d[1], plx, 4 * 0.05) << "row " << r;
+      EXPECT_GE(mass[r * 3], 0.3 * 0.999);  // inside the mass prior
+      EXPECT_LE(mass[r * 3 + 2], 3.0 * 1.001);
+    }
+    EXPECT_GE(with_distance, 4);
   }
   MPI_Barrier(MPI_COMM_WORLD);
 }

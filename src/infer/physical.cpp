@@ -1,0 +1,65 @@
+#include "infer/physical.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/rng.hpp"
+#include "io/catalog.hpp"
+
+namespace irisml::infer {
+
+std::vector<ExtraColumn> physical_columns() {
+  return {{"/physical/distance", {3}}, {"/physical/radius", {3}}, {"/physical/mass", {3}}};
+}
+
+void apply_constraints(const StarBlock& block, std::size_t r, const sim::PhotometricPosterior& target,
+                       sim::ObservedStar& star) {
+  if (block.constraints.empty()) return;
+  const double* c = block.constraints.data() + r * static_cast<std::size_t>(kConstraintCount);
+  star.constraints.parallax = c[kParallax];
+  star.constraints.parallax_err = c[kParallaxErr];
+  star.constraints.av_prior = c[kAvPrior];
+  star.constraints.av_prior_err = c[kAvPriorErr];
+  star.constraints.av_max = c[kAvMax];
+  target.prepare(star);
+}
+
+void physical_summary(const sim::ObservedStar& star, const double* theta, const double* mu_hat, const double* log_w,
+                      std::size_t n, std::uint64_t seed, std::uint64_t row, BlockResult& out, std::size_t first,
+                      std::size_t r, PhysicalScratch& scratch) {
+  if (star.parallax.empty() || n == 0) return;
+  constexpr int D = 5, Q = 3;
+  constexpr std::size_t kDraws = 512;
+  scratch.log_w.assign(log_w, log_w + n);
+  bool any = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(mu_hat[i])) scratch.log_w[i] = -std::numeric_limits<double>::infinity();
+    any = any || scratch.log_w[i] > -std::numeric_limits<double>::infinity();
+  }
+  if (!any) return;
+  Philox rng(seed ^ 0x5048595349434Cull, row);  // "PHYSICL"
+  // Points by weight (systematic resampling), then one draw of (x, u) given each.
+  const auto picks = systematic_resample(scratch.log_w.data(), n, kDraws, rng.uniform());
+  for (auto& v : scratch.columns) v.clear();
+  for (std::size_t i : picks) {
+    const double logg = theta[i * D + 1];
+    double x = 0.0, u = 0.0;
+    if (!star.parallax.draw(mu_hat[i], logg, rng, x, u)) continue;
+    const sim::PhysicalDraw d = sim::physical_draw(x, u, logg);
+    scratch.columns[0].push_back(d.distance);
+    scratch.columns[1].push_back(d.radius);
+    scratch.columns[2].push_back(d.mass);
+  }
+  for (int q = 0; q < Q; ++q) {
+    auto& v = scratch.columns[static_cast<std::size_t>(q)];
+    if (v.empty()) continue;
+    std::sort(v.begin(), v.end());
+    float* dst = out.extra[first + static_cast<std::size_t>(q)].data() + r * Q;
+    dst[0] = static_cast<float>(quantile_sorted(v.data(), v.size(), 0.16));
+    dst[1] = static_cast<float>(quantile_sorted(v.data(), v.size(), 0.5));
+    dst[2] = static_cast<float>(quantile_sorted(v.data(), v.size(), 0.84));
+  }
+}
+
+}  // namespace irisml::infer
