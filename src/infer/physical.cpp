@@ -42,14 +42,22 @@ void physical_summary(const sim::ObservedStar& star, const double* theta, const 
   // Points by weight (systematic resampling), then one draw of (x, u) given each.
   const auto picks = systematic_resample(scratch.log_w.data(), n, kDraws, rng.uniform());
   for (auto& v : scratch.columns) v.clear();
-  for (std::size_t i : picks) {
+  // picks are ascending: the draws of one point come together
+  for (std::size_t k = 0; k < picks.size();) {
+    const std::size_t i = picks[k];
+    int count = 0;
+    while (k < picks.size() && picks[k] == i) ++k, ++count;
     const double logg = theta[i * D + 1];
-    double x = 0.0, u = 0.0;
-    if (!star.parallax.draw(mu_hat[i], logg, rng, x, u)) continue;
-    const sim::PhysicalDraw d = sim::physical_draw(x, u, logg);
-    scratch.columns[0].push_back(d.distance);
-    scratch.columns[1].push_back(d.radius);
-    scratch.columns[2].push_back(d.mass);
+    scratch.x.resize(static_cast<std::size_t>(count));
+    scratch.u.resize(static_cast<std::size_t>(count));
+    const int got = star.parallax.draw(mu_hat[i], logg, rng, count, scratch.x.data(), scratch.u.data());
+    for (int j = 0; j < got; ++j) {
+      const sim::PhysicalDraw d =
+          sim::physical_draw(scratch.x[static_cast<std::size_t>(j)], scratch.u[static_cast<std::size_t>(j)], logg);
+      scratch.columns[0].push_back(d.distance);
+      scratch.columns[1].push_back(d.radius);
+      scratch.columns[2].push_back(d.mass);
+    }
   }
   for (int q = 0; q < Q; ++q) {
     auto& v = scratch.columns[static_cast<std::size_t>(q)];

@@ -23,7 +23,7 @@ void apply_constraints(const StarBlock& block, std::size_t r, const sim::Photome
 
 // Per-thread scratch space of physical_summary.
 struct PhysicalScratch {
-  std::vector<double> log_w;
+  std::vector<double> log_w, x, u;
   std::vector<double> columns[3];
 };
 

@@ -553,8 +553,16 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
   const double av01[2] = {0.0, 1.0};
   // Completes u (draws A_V unless given) and returns log q(A_V | x); −inf (and u[kAv]
   // from the prior) where x is outside the grid — such points get weight 0 anyway.
+  // With a star's own (Gaussian) A_V prior the proposal must be as narrow as that prior, so
+  // the magnitudes are linearised on the segment of {0, 1, 2.5, 5, 8} mag of A_V where the
+  // conditional lies (extinction is not linear over several magnitudes); otherwise on
+  // [0, 1], as always (outputs of stars without constraints unchanged).
+  static const double kAvNodes[5] = {0.0, 1.0, 2.5, 5.0, 8.0};
+  const double* av_nodes = gaussian_av ? kAvNodes : av01;
+  const int n_nodes = gaussian_av ? 5 : 2;
+  if (gaussian_av) mags.resize(5 * synth.bands().size());
   auto conditional_av = [&](Point& u, bool draw) {
-    if (!synth.magnitudes_at_extinctions(physical(u), av01, 2, mags.data(), work)) {
+    if (!synth.magnitudes_at_extinctions(physical(u), av_nodes, n_nodes, mags.data(), work)) {
       if (draw) {
         u[kAv] = gaussian_av ? normal::Truncated{star_av.mean, star_av.sd, star_av.lo, star_av.hi}.draw(rng.uniform())
                              : a0 + rng.exponential(scale);
@@ -562,11 +570,24 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
       return kNegInf;
     }
     const std::size_t F = synth.bands().size();
-    for (std::size_t b = 0; b < F; ++b) {
-      m0[b] = mags[b];
-      slope[b] = mags[F + b] - mags[b];
+    auto linearise = [&](int k) {  // on the segment [node k, node k + 1]
+      const double a = av_nodes[k], b = av_nodes[k + 1];
+      for (std::size_t i = 0; i < F; ++i) {
+        slope[i] =
+            (mags[static_cast<std::size_t>(k + 1) * F + i] - mags[static_cast<std::size_t>(k) * F + i]) / (b - a);
+        m0[i] = mags[static_cast<std::size_t>(k) * F + i] - a * slope[i];
+      }
+      return av_integral(m0.data(), slope.data(), w_exact.data(), W_exact);
+    };
+    LinearAv f = linearise(0);
+    if (gaussian_av) {
+      for (int pass = 0; pass < 2; ++pass) {  // move to the segment holding the conditional's centre
+        int k = 0;
+        while (k < n_nodes - 2 && f.shift > av_nodes[k + 1]) ++k;
+        if (k == 0 && pass == 0) break;
+        f = linearise(k);
+      }
     }
-    const LinearAv f = av_integral(m0.data(), slope.data(), w_exact.data(), W_exact);
     const auto q = gaussian_av
                        ? normal::Truncated{f.shift, std::sqrt(1.5 * 1.5 / f.skk + 0.01 * 0.01), star_av.lo, star_av.hi}
                        : av_proposal(f, a0, cap, scale, 1.5, 0.01);

@@ -27,12 +27,13 @@ const double kLog10RSun5 = 5.0 * std::log10(kRSun);
 // N(ϖ | 1000/d, σ²) · p(d) · dd/dx, so that its integral is the parallax's evidence.
 struct ParallaxDensity {
   double parallax, err, length;
+  double constant;  // the x-independent terms
   double operator()(double x) const {
-    const double d = std::pow(10.0, 0.2 * x + 1.0);  // [pc]
+    const double log_d = kLn10 * (0.2 * x + 1.0);  // d [pc]
+    const double d = std::exp(log_d);
     const double z = (parallax - 1000.0 / d) / err;
     // N(ϖ | 1000/d, σ²) · d² e^{−d/L} / (2 L³) · d ln10 / 5
-    return -0.5 * z * z - std::log(err) - 0.5 * kLog2Pi + 3.0 * std::log(d) - d / length -
-           std::log(2.0 * length * length * length) + std::log(kLn10 / 5.0);
+    return -0.5 * z * z + 3.0 * log_d - d / length + constant;
   }
 };
 }  // namespace
@@ -70,7 +71,11 @@ ParallaxTerm::ParallaxTerm(double parallax, double parallax_err, double W, const
     fail_input("parallax {} +- {} mas (W = {}) cannot be used: needs a finite parallax and an error > 0", parallax,
                parallax_err, W);
   }
-  const ParallaxDensity log_g{parallax, parallax_err, settings.length_scale};
+  const ParallaxDensity log_g{
+      parallax, parallax_err, settings.length_scale,
+      -std::log(parallax_err) - 0.5 * kLog2Pi -
+          std::log(2.0 * settings.length_scale * settings.length_scale * settings.length_scale) +
+          std::log(kLn10 / 5.0)};
   // Where g has mass. A parallax measured to better than 1/8 of itself bounds it within
   // ±8σ of the measurement (the space density cannot outweigh e^{-32}); otherwise a scan
   // over 1 pc – 1 Mpc finds where log g is within 46 (1e-20) of its peak.
@@ -170,6 +175,10 @@ double ParallaxTerm::log_factor(double mu_hat, double logg) const {
 }
 
 bool ParallaxTerm::draw(double mu_hat, double logg, Philox& rng, double& x, double& u) const {
+  return draw(mu_hat, logg, rng, 1, &x, &u) == 1;
+}
+
+int ParallaxTerm::draw(double mu_hat, double logg, Philox& rng, int count, double* x, double* u) const {
   const double u1 = u_min_offset_ - 2.5 * logg, u2 = u_max_offset_ - 2.5 * logg;
   const double sigma = 1.0 / sqrt_w_;
   const std::size_t bins = cdf_.size() - 1;
@@ -183,36 +192,46 @@ bool ParallaxTerm::draw(double mu_hat, double logg, Philox& rng, double& x, doub
     return draw_x0_ + (static_cast<double>(i) + f) * draw_h_;
   };
   // Rejection: x from g, then u = x − μ̂ − ε/√W, kept when in [u1, u2]. Its acceptance
-  // rate is the factor itself (relative to Z/Δ), high wherever θ carries weight.
-  for (int attempt = 0; attempt < 64; ++attempt) {
+  // rate is the factor itself (relative to Z/Δ), high wherever θ carries weight. A budget
+  // of tries for all `count` draws together.
+  int done = 0;
+  for (int attempt = 0; done < count && attempt < 8 * count + 56; ++attempt) {
     const double xd = x_from_g(rng.uniform());
     const double ud = xd - mu_hat - rng.normal() * sigma;
     if (ud >= u1 && ud <= u2) {
-      x = xd;
-      u = ud;
-      return true;
+      x[done] = xd;
+      u[done] = ud;
+      ++done;
     }
   }
-  // Otherwise (θ where the parallax and the photometry barely meet) by inversion: x's
-  // density g(x) · [Φ((x − μ̂ − u1)/σ) − Φ((x − μ̂ − u2)/σ)] on g's bins, then u given x
-  // from its normal truncated to [u1, u2].
-  std::vector<double> cum(bins + 1, 0.0);
-  for (std::size_t i = 0; i < bins; ++i) {
+  if (done == count) return done;
+  // The rest (θ where the parallax and the photometry barely meet) by inversion: x's
+  // density g(x) · [Φ((x − μ̂ − u1)/σ) − Φ((x − μ̂ − u2)/σ)] on g's bins (only those within
+  // 8σ of the window), then u given x from its normal truncated to [u1, u2].
+  const double lo = mu_hat + u1 - 8.0 * sigma, hi = mu_hat + u2 + 8.0 * sigma;
+  const auto first = static_cast<std::size_t>(std::clamp(std::floor((lo - draw_x0_) / draw_h_), 0.0, double(bins)));
+  const auto last = static_cast<std::size_t>(std::clamp(std::ceil((hi - draw_x0_) / draw_h_), 0.0, double(bins)));
+  if (last <= first) return done;
+  std::vector<double> cum(last - first + 1, 0.0);
+  for (std::size_t i = first; i < last; ++i) {
     const double xc = draw_x0_ + (static_cast<double>(i) + 0.5) * draw_h_;
     const double a = (xc - mu_hat - u1) / sigma, b = (xc - mu_hat - u2) / sigma;
     const double p = a < -8.0 || b > 8.0 ? 0.0 : (a > 8.0 && b < -8.0 ? 1.0 : normal::cdf(a) - normal::cdf(b));
-    cum[i + 1] = cum[i] + (cdf_[i + 1] - cdf_[i]) * p;
+    cum[i - first + 1] = cum[i - first] + (cdf_[i + 1] - cdf_[i]) * p;
   }
-  if (!(cum.back() > 0)) return false;
-  const double v = rng.uniform() * cum.back();
-  auto it = std::upper_bound(cum.begin(), cum.end(), v);
-  std::size_t i = static_cast<std::size_t>(std::max<std::ptrdiff_t>(it - cum.begin() - 1, 0));
-  i = std::min(i, bins - 1);
-  const double width = cum[i + 1] - cum[i];
-  const double f = width > 0 ? std::clamp((v - cum[i]) / width, 0.0, 1.0) : 0.5;
-  x = draw_x0_ + (static_cast<double>(i) + f) * draw_h_;
-  u = normal::Truncated{x - mu_hat, sigma, u1, u2}.draw(rng.uniform());
-  return std::isfinite(u);
+  if (!(cum.back() > 0)) return done;
+  for (; done < count; ++done) {
+    const double v = rng.uniform() * cum.back();
+    auto it = std::upper_bound(cum.begin(), cum.end(), v);
+    std::size_t k = static_cast<std::size_t>(std::max<std::ptrdiff_t>(it - cum.begin() - 1, 0));
+    k = std::min(k, cum.size() - 2);
+    const double width = cum[k + 1] - cum[k];
+    const double f = width > 0 ? std::clamp((v - cum[k]) / width, 0.0, 1.0) : 0.5;
+    x[done] = draw_x0_ + (static_cast<double>(first + k) + f) * draw_h_;
+    u[done] = normal::Truncated{x[done] - mu_hat, sigma, u1, u2}.draw(rng.uniform());
+    if (!std::isfinite(u[done])) return done;
+  }
+  return done;
 }
 
 AvPrior AvPrior::from(const StarConstraints& c, double training_scale) {

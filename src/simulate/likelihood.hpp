@@ -90,6 +90,8 @@ class ParallaxTerm {
   // One draw of (x, u) from their distribution given θ (through μ̂ and log g); false when
   // none was found in a bounded number of tries (θ of negligible weight).
   bool draw(double mu_hat, double logg, Philox& rng, double& x, double& u) const;
+  // `count` such draws into x[], u[] (one θ); returns how many were found.
+  int draw(double mu_hat, double logg, Philox& rng, int count, double* x, double* u) const;
   double log_evidence() const { return log_z_; }
   std::size_t nodes() const { return s_.size(); }
 
