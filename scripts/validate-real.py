@@ -5,9 +5,11 @@ log g and [M/H] ([Fe/H] labels), the fraction of labels inside the 68 % HDI, the
 importance ESS/S (reweighted posteriors) and, where the file has /physical, the median
 |distance - d_BJ| / d_BJ against the labels' Bailer-Jones distances.
 
-usage: validate-real.py LABELS.csv NAME=POSTERIOR.h5[:variant] ...
+usage: validate-real.py [--rows even|odd] LABELS.csv NAME=POSTERIOR.h5[:variant] ...
        validate-real.py configs CATALOG.csv OUT_DIR
 variant: flow (default) or importance (the /importance summaries of sample --importance).
+--rows even|odd scores only the even (odd) rows: the stars held out of a calibration
+made with `irisml calibrate --holdout even|odd`.
 `configs` writes the four star-constraint configurations of CATALOG.csv into OUT_DIR:
 photometry.csv (no parallax), av.csv (an A_V bound), parallax.csv, both.csv. The A_V bound
 is an assumption for these nearby stars, not a dust-map value: av_max = 0.05 mag +
@@ -25,14 +27,17 @@ except ImportError:
 
 
 def labels(path):
+    """ids, labels (N x 3) and their errors (N x 3; [Fe/H] without one: 0.1 dex, README)."""
     with open(path) as f:
         rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
     ids = [r["id"] for r in rows]
     lab = np.array([[float(r[k]) if r[k] else np.nan for k in ("teff", "logg", "mh")] for r in rows])
-    return ids, lab
+    err = np.array([[float(r.get(k) or d) for k, d in (("teff_err", "nan"), ("logg_err", "nan"), ("mh_err", "0.1"))]
+                    for r in rows])
+    return ids, lab, err
 
 
-def score(name, path, variant, ids, lab, dist=None):
+def score(name, path, variant, ids, lab, lab_err, dist=None, rows=None):
     f = h5py.File(path, "r")
     g = "importance/" if variant == "importance" else ""
     med, hdi = f[g + "median"][:], f[g + "hdi68"][:]
@@ -42,11 +47,13 @@ def score(name, path, variant, ids, lab, dist=None):
         if pid != ids:
             sys.exit(f"{path}: its /id rows differ from the labels' ids")
     used = (flags & 1) == 0
+    if rows is not None:
+        used &= (np.arange(len(ids)) % 2) == (0 if rows == "even" else 1)
     extra = ""
     if variant == "importance" and "importance/ess_fraction" in f:
         ess = f["importance/ess_fraction"][:]
         extra += f" ESS/S median {np.nanmedian(ess[used]):.3f}"
-    if "physical/distance" in f and dist is not None:
+    if "physical/distance" in f and dist is not None and (variant == "importance" or "reference" in f):
         d = f["physical/distance"][:, 1]
         ok = used & np.isfinite(d) & np.isfinite(dist)
         if ok.any():
@@ -57,8 +64,13 @@ def score(name, path, variant, ids, lab, dist=None):
         ok = sel & used & np.isfinite(med[:, p]) & np.isfinite(lab[:, p])
         err = med[ok, p] - lab[ok, p]
         cover = np.mean((lab[ok, p] >= hdi[ok, p, 0]) & (lab[ok, p] <= hdi[ok, p, 1]))
+        # with the label's own error: each side of the HDI widened by it in quadrature
+        e = np.nan_to_num(lab_err[ok, p])
+        lo = med[ok, p] - np.hypot(med[ok, p] - hdi[ok, p, 0], e)
+        hi = med[ok, p] + np.hypot(hdi[ok, p, 1] - med[ok, p], e)
+        cover_e = np.mean((lab[ok, p] >= lo) & (lab[ok, p] <= hi))
         out.append(f"{name:<14} {pname:<5} {ok.sum():>4} {np.mean(err):>9.3f} {np.sqrt(np.mean(err ** 2)):>9.3f} "
-                   f"{np.mean(np.abs(err)):>9.3f} {np.median(np.abs(err)):>9.3f} {cover:>8.2f}")
+                   f"{np.mean(np.abs(err)):>9.3f} {np.median(np.abs(err)):>9.3f} {cover:>8.2f} {cover_e:>8.2f}")
     if extra:
         out.append(f"{name:<14} {extra.strip()}")
     return out
@@ -109,13 +121,21 @@ def main():
             sys.exit(__doc__)
         write_configs(sys.argv[2], sys.argv[3])
         return
-    ids, lab = labels(sys.argv[1])
-    dist = distances(sys.argv[1])
-    print(f"{'posterior':<14} {'param':<5} {'N':>4} {'bias':>9} {'RMS':>9} {'mean|e|':>9} {'med|e|':>9} {'HDI68':>8}")
-    for arg in sys.argv[2:]:
+    args = sys.argv[1:]
+    rows = None
+    if args[0] == "--rows":
+        rows = args[1]
+        if rows not in ("even", "odd"):
+            sys.exit("--rows takes even or odd")
+        args = args[2:]
+    ids, lab, lab_err = labels(args[0])
+    dist = distances(args[0])
+    print(f"{'posterior':<14} {'param':<5} {'N':>4} {'bias':>9} {'RMS':>9} {'mean|e|':>9} {'med|e|':>9} {'HDI68':>8} "
+          f"{'+lab.err':>8}")
+    for arg in args[1:]:
         name, spec = arg.split("=", 1)
         path, _, variant = spec.partition(":")
-        print("\n".join(score(name, path, variant or "flow", ids, lab, dist)))
+        print("\n".join(score(name, path, variant or "flow", ids, lab, lab_err, dist, rows)))
 
 
 if __name__ == "__main__":

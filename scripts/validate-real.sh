@@ -8,6 +8,9 @@
 # Environment: IRISML (binary), ERROR_FLOOR (mag, default 0.02: the stars are bright and
 # their quoted errors omit calibration errors), SIGMA_SYS (mag, default: the checkpoint's noise.sigma_sys),
 # PRECISION (fp32 | bf16: the network's matrix products when sampling, default fp32),
+# CALIBRATION (a per-band calibration file of `irisml calibrate`: with it ERROR_FLOOR
+# defaults to 0 and the file's sigma_sys replace SIGMA_SYS; docs/observation_model.md),
+# CONFIGS (which of photometry av parallax both, default all four),
 # PYTHON (with h5py, numpy).
 # Stars with fewer than 6 usable bands (the training minimum) are flagged and not scored.
 set -euo pipefail
@@ -17,7 +20,8 @@ MODEL=${1:?usage: scripts/validate-real.sh MODEL.h5 [GRID] [OUT_DIR]}
 GRID=${2:-}
 OUT=${3:-out/real}
 IRISML=${IRISML:-build/src/cli/irisml}
-FLOOR=${ERROR_FLOOR:-0.02}
+cal=(); [ -n "${CALIBRATION:-}" ] && cal=(--calibration "$CALIBRATION")
+FLOOR=${ERROR_FLOOR:-$([ -n "${CALIBRATION:-}" ] && echo 0 || echo 0.02)}
 mkdir -p "$OUT"
 DATA=tests/data/real_stars
 grid=(); [ -n "$GRID" ] && grid=(--grid "$GRID")
@@ -27,10 +31,10 @@ CONFIGS=${CONFIGS:-photometry av parallax both}
 scores=()
 for c in $CONFIGS; do
   "$IRISML" sample --model "$MODEL" --catalog "$OUT/catalogs/$c.csv" "${grid[@]}" --output "$OUT/flow_$c.h5" \
-      --precision "${PRECISION:-fp32}" --error-floor "$FLOOR" "${sys[@]}" --importance --keep-samples --sir \
+      --precision "${PRECISION:-fp32}" --error-floor "$FLOOR" "${sys[@]}" "${cal[@]}" --importance --keep-samples --sir \
       --overwrite --quiet
   "$IRISML" fit --model "$MODEL" --catalog "$OUT/catalogs/$c.csv" "${grid[@]}" --output "$OUT/reference_$c.h5" \
-      --error-floor "$FLOOR" "${sys[@]}" --bands-min 6 --overwrite --quiet
+      --error-floor "$FLOOR" "${sys[@]}" "${cal[@]}" --bands-min 6 --overwrite --quiet
   scores+=("$c/flow=$OUT/flow_$c.h5" "$c/reweighted=$OUT/flow_$c.h5:importance" "$c/exact=$OUT/reference_$c.h5")
 done
 "${PYTHON:-python3}" scripts/validate-real.py "$DATA/real_stars_labels.csv" "${scores[@]}"

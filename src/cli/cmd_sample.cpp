@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "cli/catalog_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/options.hpp"
@@ -23,6 +24,7 @@
 #include "infer/sampler.hpp"
 #include "io/catalog.hpp"
 #include "model/config.hpp"
+#include "simulate/calibration.hpp"
 #include "simulate/filters.hpp"
 #include "simulate/grid.hpp"
 #include "simulate/likelihood.hpp"
@@ -99,51 +101,6 @@ void use_training_noise(const sim::NoiseModel& noise, const po::variables_map& v
   if (vm["sigma-sys"].defaulted()) s.sigma_sys = noise.sigma_sys;
 }
 
-// Catalogue options shared by sample and fit.
-void add_catalog_options(Command& cmd) {
-  // clang-format off
-  cmd.options.add_options()
-      ("columns", po::value<std::string>()->default_value(""),
-       "map catalogue column names to canonical ones: file_name:canonical,... (e.g. gmag:PS1_g,e_gmag:PS1_g_err); "
-       "wins over --columns-preset for the same column or band")
-      ("columns-preset", po::value<std::string>()->default_value(""),
-       "read a survey archive table by its own column names: comma list of presets, combined on one merged table "
-       "(gaia_dr3, 2mass_psc, allwise, ps1_dr2, sdss_dr17, galex_gr6, skymapper_dr4; id/ra/dec from the first "
-       "listed; docs/catalog_format.md)")
-      ("column-presets-config", po::value<std::string>()->default_value(""),
-       "column presets INI (default configs/column_presets.ini in the source tree)")
-      ("missing", po::value<double>()->default_value(-99.0), "magnitude sentinel meaning 'band absent'")
-      ("error-floor", po::value<double>()->default_value(0.0), "lower bound applied to every error [mag]")
-      ("ignore-unknown-columns", po::bool_switch(),
-       "warn about (instead of refusing) columns and filters that neither the registry nor the model knows");
-  // clang-format on
-}
-
-CatalogOptions catalog_options_from(const po::variables_map& vm) {
-  CatalogOptions copt;
-  copt.column_map = parse_column_map(vm["columns"].as<std::string>());
-  copt.missing_sentinel = vm["missing"].as<double>();
-  copt.error_floor = vm["error-floor"].as<double>();
-  if (!(copt.error_floor >= 0) || !std::isfinite(copt.error_floor)) {
-    fail_input("--error-floor = {} must be a finite number >= 0 (mag)", copt.error_floor);
-  }
-  copt.ignore_unknown_columns = vm["ignore-unknown-columns"].as<bool>();
-  const std::string presets = vm["columns-preset"].as<std::string>();
-  if (!split_list(presets).empty()) {
-    copt.presets = ColumnPresets::load(column_presets_config(vm)).select(presets, "--columns-preset");
-  }
-  return copt;
-}
-
-// The column presets for the resume key: names and file (empty without presets, so that
-// the key of a run without them is what it was before presets existed).
-std::string presets_key(const po::variables_map& vm, const CatalogOptions& copt) {
-  if (copt.presets.empty()) return "";
-  std::vector<std::string> names;
-  for (const auto& p : copt.presets) names.push_back(p.name);
-  return fmt::format(" column_presets={} column_presets_config={}", fmt::join(names, ","), column_presets_config(vm));
-}
-
 // The distance model used for stars with a parallax (fit, sample --importance).
 void add_distance_options(Command& cmd) {
   sim::DistanceSettings d;
@@ -181,10 +138,35 @@ std::string constraints_key(const CatalogReader& catalog, const sim::DistanceSet
   return fmt::format(" constraints={} distance=[{}]", fmt::join(present, ","), d.describe());
 }
 
-KnownFilters known_of(const sim::FilterRegistry& registry) {
-  KnownFilters known;
-  for (const auto& name : registry.names()) known.emplace_back(name, registry.get(name).catalog_offset);
-  return known;
+void add_calibration_option(Command& cmd) {
+  cmd.options.add_options()("calibration", po::value<std::string>()->default_value(""),
+                            "per-band calibration file of `irisml calibrate` (zero-point offsets and systematic "
+                            "errors; docs/observation_model.md): it must cover every band the catalogue gives the "
+                            "model");
+}
+
+// --calibration into `s` for the model's filters (after s.sigma_sys is final): every band
+// the catalogue gives the model must be covered (InputError naming the missing ones).
+void apply_calibration(const po::variables_map& vm, const sim::FilterRegistry& registry,
+                       const std::vector<std::string>& model_filters, const CatalogReader& catalog,
+                       infer::SamplerSettings& s) {
+  const std::string path = vm["calibration"].as<std::string>();
+  if (path.empty()) return;
+  const auto calibration = sim::Calibration::load(path, registry.names());
+  std::vector<std::string> used;
+  for (const auto& f : catalog.filters()) {
+    if (std::find(model_filters.begin(), model_filters.end(), f) != model_filters.end()) used.push_back(f);
+  }
+  calibration.for_bands(used, fmt::format("catalogue '{}'", catalog.path()));
+  s.band_offset.assign(model_filters.size(), 0.0);
+  s.band_sigma_sys.assign(model_filters.size(), s.sigma_sys);
+  for (std::size_t i = 0; i < model_filters.size(); ++i) {
+    if (const auto* b = calibration.find(model_filters[i])) {
+      s.band_offset[i] = b->offset;
+      s.band_sigma_sys[i] = b->sigma_sys;
+    }
+  }
+  s.calibration = calibration.describe();
 }
 
 // The prior a model was trained with: recorded in its checkpoint, or (older
@@ -246,6 +228,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   add_precision_option(cmd);
   add_catalog_options(cmd);
   add_distance_options(cmd);
+  add_calibration_option(cmd);
   // clang-format off
   cmd.options.add_options()
       ("model", po::value<std::string>()->required(), "checkpoint of `irisml train` (checkpoint.h5 or best.h5)")
@@ -324,6 +307,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
     infer::map_catalog_filters(catalog.filters(), checkpoint.filters, false, catalog_path);
   }
 
+  apply_calibration(vm, registry, checkpoint.filters, catalog, s);
   if (catalog.has_constraints() && !s.importance && ctx.rank == 0) {
     log::warn(
         "sample: catalogue '{}' has star constraints (parallax / A_V prior); the flow does not use them, only "
@@ -405,6 +389,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   add_job_options(cmd, 256);
   add_catalog_options(cmd);
   add_distance_options(cmd);
+  add_calibration_option(cmd);
   infer::ReferenceSettings r;
   // clang-format off
   cmd.options.add_options()
@@ -468,6 +453,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
     prior_config = prior_from(vm);
   }
   s.physical = catalog.has_constraint(kParallax);
+  apply_calibration(vm, registry, filters, catalog, s);
   sim::Synthesizer synth(grid, registry, filters);
   sim::Prior prior(prior_config, *grid);
   sim::PhotometricPosterior target(synth, prior, distance);

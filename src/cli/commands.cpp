@@ -15,6 +15,7 @@ int run_evaluate(const std::vector<std::string>&, const Context&);
 int run_manifest(const std::vector<std::string>&, const Context&);
 int run_sample(const std::vector<std::string>&, const Context&);
 int run_fit(const std::vector<std::string>&, const Context&);
+int run_calibrate(const std::vector<std::string>&, const Context&);
 int run_bench_sample(const std::vector<std::string>&, const Context&);
 
 const std::vector<CommandEntry>& all_commands() {
@@ -34,6 +35,9 @@ const std::vector<CommandEntry>& all_commands() {
       {{"fit"},
        "the exact reference posterior of catalogue stars (prior x likelihood, importance sampling; slow)",
        run_fit},
+      {{"calibrate"},
+       "per-band zero-point offsets and systematic errors from real labelled stars (a calibration file)",
+       run_calibrate},
       {{"evaluate"}, "metrics, HDI coverage and an HTML report of posteriors against truth", run_evaluate},
       {{"manifest"},
        "check every output of a reprocessing run (jobs/reprocess.sh) and write its manifest",

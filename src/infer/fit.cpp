@@ -34,19 +34,23 @@ std::vector<ExtraColumn> FitProcessor::extra_columns() const {
 std::string FitProcessor::describe() const {
   const auto& r = fitter_->settings();
   return fmt::format(
-      "reference proposals={} max_rounds={} target_ess={} min_ess={} coarse_sigma={} "
-      "defensive_prior={} defensive={} components={} steps={},{},{} rv_boxes={} "
-      "bands_min={} sigma_sys={} input_error_min={}",
-      r.proposals, r.max_rounds, r.target_ess, r.min_ess, r.coarse_sigma, r.defensive_prior, r.defensive, r.components,
-      r.step_log_teff, r.step_logg, r.step_mh, r.rv_boxes, settings_.bands_min, settings_.sigma_sys,
-      settings_.input_error_min);
+             "reference proposals={} max_rounds={} target_ess={} min_ess={} coarse_sigma={} "
+             "defensive_prior={} defensive={} components={} steps={},{},{} rv_boxes={} "
+             "bands_min={} sigma_sys={} input_error_min={}",
+             r.proposals, r.max_rounds, r.target_ess, r.min_ess, r.coarse_sigma, r.defensive_prior, r.defensive,
+             r.components, r.step_log_teff, r.step_logg, r.step_mh, r.rv_boxes, settings_.bands_min,
+             settings_.sigma_sys, settings_.input_error_min) +
+         (settings_.calibrated() ? " " + settings_.calibration : std::string());
 }
 
 std::vector<std::pair<std::string, std::string>> FitProcessor::attributes() const {
-  return {{"reference", "adaptive importance sampling of prior x likelihood (docs/reference_posterior.md)"},
-          {"reference_settings", describe()},
-          {"reference_min_ess", fmt::format("{}", fitter_->settings().min_ess)},
-          {"likelihood_sigma_sys", fmt::format("{}", settings_.sigma_sys)}};
+  std::vector<std::pair<std::string, std::string>> a = {
+      {"reference", "adaptive importance sampling of prior x likelihood (docs/reference_posterior.md)"},
+      {"reference_settings", describe()},
+      {"reference_min_ess", fmt::format("{}", fitter_->settings().min_ess)},
+      {"likelihood_sigma_sys", fmt::format("{}", settings_.sigma_sys)}};
+  if (settings_.calibrated()) a.push_back({"calibration", settings_.calibration});
+  return a;
 }
 
 void FitProcessor::run(const StarBlock& block, BlockResult& out) {
@@ -65,8 +69,11 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
       star.clear();
       for (int j = 0; j < C; ++j) {
         if (block.usable(r, j)) {
-          star.add(block.column_filter[static_cast<std::size_t>(j)], block.mag[r * C + j],
-                   training_error(block.err[r * C + j], settings_.input_error_min, out.flags[r]), settings_.sigma_sys);
+          const int f = block.column_filter[static_cast<std::size_t>(j)];
+          const double offset = settings_.calibrated() ? settings_.band_offset[static_cast<std::size_t>(f)] : 0.0;
+          star.add(f, block.mag[r * C + j] - offset,
+                   training_error(block.err[r * C + j], settings_.input_error_min, out.flags[r]),
+                   settings_.likelihood_sigma_sys(f));
         }
       }
       apply_constraints(block, r, fitter_->posterior(), star);

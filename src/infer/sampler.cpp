@@ -281,7 +281,7 @@ std::string PosteriorSampler::describe() const {
              s.bands_min, s.bands_max, s.sigma_max, s.range_sigma, s.importance, s.ess_threshold, s.retry_factor, s.sir,
              s.sigma_sys) +
          (round_off_depends_on_threads(s) ? fmt::format(" intra_op_threads={}", s.intra_op_threads) : std::string()) +
-         model::precision_setting(s.precision);
+         model::precision_setting(s.precision) + (s.calibrated() ? " " + s.calibration : std::string());
 }
 
 std::vector<std::pair<std::string, std::string>> PosteriorSampler::attributes() const {
@@ -296,6 +296,7 @@ std::vector<std::pair<std::string, std::string>> PosteriorSampler::attributes() 
         {"precision", fmt::format("{0}: the encoder's matrix products in {0}, the rest fp32 (docs/precision.md)",
                                   model::precision_name(settings_.precision))});
   }
+  if (settings_.calibrated()) a.push_back({"calibration", settings_.calibration});
   if (!settings_.importance) return a;
   a.insert(a.end(), {{"importance", "log w = log prior + log L - log q (docs/posterior_format.md)"},
                      {"importance_ess_threshold", fmt::format("{}", settings_.ess_threshold)},
@@ -319,17 +320,25 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
 
   // Observed bands per star (CSR), band counts and the training-range checks.
   std::vector<std::size_t> start(R + 1, 0);
-  std::vector<int> band;  // model filter ids
-  std::vector<float> mag, err;
+  std::vector<int> band;                 // model filter ids
+  std::vector<float> mag, err, ppc_err;  // ppc_err: with a calibration, err and σ_sys,b in quadrature
   band.reserve(R * C);
   mag.reserve(R * C);
   err.reserve(R * C);
+  const bool calibrated = settings_.calibrated();
   for (std::size_t r = 0; r < R; ++r) {
     for (int j = 0; j < C; ++j) {
       if (!block.usable(r, j)) continue;
-      band.push_back(block.column_filter[static_cast<std::size_t>(j)]);
-      mag.push_back(block.mag[r * C + j]);
+      const int f = block.column_filter[static_cast<std::size_t>(j)];
+      band.push_back(f);
+      if (calibrated) {
+        mag.push_back(static_cast<float>(block.mag[r * C + j] - settings_.band_offset[static_cast<std::size_t>(f)]));
+      } else {
+        mag.push_back(block.mag[r * C + j]);
+      }
       err.push_back(training_error(block.err[r * C + j], settings_.input_error_min, out.flags[r]));
+      if (calibrated)
+        ppc_err.push_back(static_cast<float>(sim::in_quadrature(err.back(), settings_.likelihood_sigma_sys(f))));
     }
     start[r + 1] = band.size();
   }
@@ -365,7 +374,9 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   // Importance weights and weighted summaries of one star's n proposals (θ n×5, log q n).
   auto reweight = [&](std::size_t r, const double* ts, const double* lq, int n, BatchScratch& sc) {
     sc.star.clear();
-    for (std::size_t i = start[r]; i < start[r + 1]; ++i) sc.star.add(band[i], mag[i], err[i], settings_.sigma_sys);
+    for (std::size_t i = start[r]; i < start[r + 1]; ++i) {
+      sc.star.add(band[i], mag[i], err[i], settings_.likelihood_sigma_sys(band[i]));
+    }
     apply_constraints(block, r, *target_, sc.star);
     sc.log_w.resize(static_cast<std::size_t>(n));
     sc.mu_hat.assign(static_cast<std::size_t>(n), std::numeric_limits<double>::quiet_NaN());
@@ -463,8 +474,11 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
       }
       if (ppc_) {
         const int k = static_cast<int>(start[r + 1] - start[r]);
-        const PpcResult check = ppc_over_samples(*ppc_, ts, S, band.data() + start[r], mag.data() + start[r],
-                                                 err.data() + start[r], k, settings_.ppc_sigma_floor, model_mags, work);
+        const PpcResult check =
+            calibrated ? ppc_over_samples(*ppc_, ts, S, band.data() + start[r], mag.data() + start[r],
+                                          ppc_err.data() + start[r], k, 0.0, model_mags, work)
+                       : ppc_over_samples(*ppc_, ts, S, band.data() + start[r], mag.data() + start[r],
+                                          err.data() + start[r], k, settings_.ppc_sigma_floor, model_mags, work);
         out.ppc_chi2[r] = static_cast<float>(check.chi2_dof);
         out.ppc_p[r] = static_cast<float>(check.p);
         // Flagged: a fit worse than chance allows, or most of the posterior off the grid.

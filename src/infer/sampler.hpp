@@ -102,6 +102,16 @@ struct SamplerSettings {
   int retry_factor = 0;        // stars below ess_threshold are redrawn with retry_factor·S proposals (0 = no retry)
   bool sir = false;            // also store S equal-weight resampled draws (/importance/samples)
   double sigma_sys = 0.0;      // [mag] systematic term added in quadrature in the likelihood
+  // Per-band calibration (simulate/calibration.hpp), indexed by model filter id; empty =
+  // none. With it a magnitude is read as m − band_offset (network, likelihood and PPC),
+  // and band_sigma_sys replaces sigma_sys in the likelihood and ppc_sigma_floor in the PPC.
+  std::vector<double> band_offset, band_sigma_sys;
+  std::string calibration;  // its describe() text (resume key, attributes); empty = none
+  bool calibrated() const { return !band_offset.empty(); }
+  // The likelihood's systematic term of model filter f.
+  double likelihood_sigma_sys(int f) const {
+    return calibrated() ? band_sigma_sys[static_cast<std::size_t>(f)] : sigma_sys;
+  }
   // Write distance, radius and mass summaries (/physical, docs/posterior_format.md) for
   // stars with a parallax; set when the catalogue has a parallax column (fit, importance).
   bool physical = false;

@@ -33,15 +33,6 @@ bool valid_preset_name(const std::string& name) {
   });
 }
 
-// The whole text as a finite number, or false.
-bool parse_number(const std::string& text, double& value) {
-  if (text.empty()) return false;
-  errno = 0;
-  char* end = nullptr;
-  value = std::strtod(text.c_str(), &end);
-  return end == text.c_str() + text.size() && errno != ERANGE && std::isfinite(value);
-}
-
 // Parses one preset section; `path` and the entry lines locate errors.
 ColumnPreset parse_preset(const std::string& path, const IniSection& section) {
   ColumnPreset p;

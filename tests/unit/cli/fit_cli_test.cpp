@@ -78,6 +78,28 @@ TEST(FitCliTest, FitsModelStarsAndRefusesBadInput) {
     EXPECT_NE(bad.output.find(needle), std::string::npos) << bad.output;
     EXPECT_EQ(fs::file_size(out), bytes);  // the existing output is untouched
   }
+  // a calibration file must cover every band the catalogue gives: missing ones are named
+  {
+    std::ofstream partial(dir + "/partial.ini");
+    partial << "[Gaia_G]\noffset = 0.01\nsigma_sys = 0.02\n";
+  }
+  auto uncovered = run_irisml("fit --quiet " + data_flags() + " --catalog " + cat + " --output " + out +
+                              " --overwrite --calibration " + dir + "/partial.ini");
+  EXPECT_EQ(uncovered.code, 2) << uncovered.output;
+  EXPECT_NE(uncovered.output.find("Gaia_BP, Gaia_RP, 2MASS_J, 2MASS_H, 2MASS_Ks"), std::string::npos)
+      << uncovered.output;
+  EXPECT_EQ(fs::file_size(out), bytes);
+  {
+    std::ofstream full(dir + "/full.ini");
+    std::istringstream names(kBands);
+    std::string b;
+    while (std::getline(names, b, ',')) full << "[" << b << "]\noffset = 0\nsigma_sys = 0.02\n";
+  }
+  const std::string calibrated = dir + "/calibrated.h5";
+  auto with = run_irisml("fit --quiet " + data_flags() + " --catalog " + cat + " --output " + calibrated +
+                         " --samples 8 --proposals 1024 --threads 1 --calibration " + dir + "/full.ini");
+  ASSERT_EQ(with.code, 0) << with.output;
+  EXPECT_NE(h5::File::open(calibrated).attr_string("/", "calibration").find("Gaia_G:0:0.02"), std::string::npos);
   // an existing output is never replaced without --overwrite
   auto again = run_irisml("fit --quiet " + data_flags() + " --catalog " + cat + " --output " + out);
   EXPECT_EQ(again.code, 2) << again.output;
