@@ -165,9 +165,8 @@ int run_calibrate(const std::vector<std::string>& args, const Context& ctx) {
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   const std::string output = vm["output"].as<std::string>();
+  check_output_against_inputs(vm, output);
   check_output_path(output, vm["overwrite"].as<bool>(), "--output");
-  check_not_input(output, "--output", vm["catalog"].as<std::string>(), "--catalog");
-  check_not_input(output, "--output", vm["labels"].as<std::string>(), "--labels");
   const std::string holdout = vm["holdout"].as<std::string>();
   if (holdout != "none" && holdout != "even" && holdout != "odd") {
     fail_input("--holdout = '{}' is not known; allowed: none, even, odd", holdout);

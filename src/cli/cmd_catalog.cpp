@@ -103,6 +103,7 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
   options.stars = static_cast<std::uint64_t>(stars);
   options.block_rows = positive_count(vm, "block-rows");
   options.overwrite = vm["overwrite"].as<bool>();
+  check_output_against_inputs(vm, options.output);
   check_output_path(options.output, options.overwrite, "--output");
   const auto lock = dist::lock_output(options.output, ctx.comm);  // held to the end: one run per output
   auto registry = load_registry(vm);
@@ -225,6 +226,7 @@ int run_manifest(const std::vector<std::string>& args, const Context& ctx) {
   if (!parse(cmd, args, vm)) return 0;
   const std::string plan = vm["plan"].as<std::string>();
   const std::string output = vm["output"].as<std::string>();
+  check_output_against_inputs(vm, output);
   int code = 0;
   if (ctx.rank == 0) {
     const auto m = infer::build_manifest(plan);

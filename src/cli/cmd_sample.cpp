@@ -76,9 +76,9 @@ void add_job_options(Command& cmd, long long block_rows) {
 // --output, checked against the inputs (`model_path` may be empty); returns it.
 std::string checked_output(const po::variables_map& vm, const std::string& model_path) {
   const std::string output = vm["output"].as<std::string>();
+  check_output_against_inputs(vm, output);
   check_output_path(output, vm["overwrite"].as<bool>(), "--output");
-  check_not_input(output, "--output", vm["catalog"].as<std::string>(), "--catalog");
-  if (!model_path.empty()) check_not_input(output, "--output", model_path, "--model");
+  (void)model_path;  // --model is among the inputs checked
   return output;
 }
 

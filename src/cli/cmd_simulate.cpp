@@ -40,6 +40,7 @@ int run_grid_import(const std::vector<std::string>& args, const Context& ctx) {
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   const std::string output = vm["output"].as<std::string>();
+  check_output_against_inputs(vm, output);
   check_output_path(output, vm["overwrite"].as<bool>(), "--output");
   const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
   std::string format = vm["format"].as<std::string>();
@@ -149,6 +150,7 @@ int run_simulate(const std::vector<std::string>& args, const Context& ctx) {
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
   const std::string output = vm["output"].as<std::string>();
+  check_output_against_inputs(vm, output);
   check_output_path(output, vm["overwrite"].as<bool>(), "--output");
   const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
   sim::SimulationSpec spec;
@@ -193,6 +195,11 @@ int run_add_filters(const std::vector<std::string>& args, const Context& ctx) {
   const std::string input = vm["input"].as<std::string>();
   std::string output = vm["output"].as<std::string>();
   if (!file_exists(input)) fail_input("--input '{}' does not exist", input);
+  // the output may replace --input (that is the default), never another input
+  check_outputs_not_inputs(output.empty() ? input : output, "--output",
+                           {{vm["grid"].as<std::string>(), "--grid"},
+                            {vm.count("config") ? vm["config"].as<std::string>() : "", "--config"},
+                            {vm["filters-config"].as<std::string>(), "--filters-config"}});
   if (output.empty() || output == input) {
     output = input;
     check_output_path(output, true, "--output");

@@ -13,6 +13,7 @@
 #include "cli/options.hpp"
 #include "core/cpu_runtime.hpp"
 #include "core/error.hpp"
+#include "core/paths.hpp"
 #include "core/log.hpp"
 #include "model/config.hpp"
 #include "model/runtime.hpp"
@@ -191,6 +192,9 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
   o.data = vm["data"].as<std::string>();
   o.validation = vm["validation"].as<std::string>();
   o.output_dir = vm["output-dir"].as<std::string>();
+  for (const char* file : {"checkpoint.h5", "best.h5", "train_log.jsonl"}) {
+    check_output_against_inputs(vm, join_path(o.output_dir, file), "--output-dir");
+  }
   o.filters = model_filters_from(vm);
   o.known_filters = load_registry(vm).names();
   o.model = model_config_from(vm);

@@ -115,4 +115,18 @@ std::string column_presets_config(const po::variables_map& vm) {
   return path;
 }
 
+void check_output_against_inputs(const po::variables_map& vm, const std::string& output,
+                                 const std::string& output_option) {
+  static const char* const kInputs[] = {"grid",        "catalog",   "model",  "from",           "plan",
+                                        "data",        "labels",    "config", "filters-config", "column-presets-config",
+                                        "calibration", "init-from", "input",  "validation"};
+  std::vector<std::pair<std::string, std::string>> inputs;
+  for (const char* name : kInputs) {
+    if (!vm.count(name)) continue;
+    const auto& value = vm[name].value();
+    if (const auto* text = boost::any_cast<std::string>(&value)) inputs.emplace_back(*text, std::string("--") + name);
+  }
+  check_outputs_not_inputs(output, output_option, inputs);
+}
+
 }  // namespace irisml::cli

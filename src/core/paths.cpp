@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/output_lock.hpp"
 
 #ifndef IRISML_DEFAULT_DATA_DIR
 #define IRISML_DEFAULT_DATA_DIR "../shared/data"
@@ -76,6 +77,30 @@ void check_not_input(const std::string& output, const std::string& what_output, 
   std::error_code ec;
   if (fs::equivalent(input, output, ec)) {
     fail_input("{} '{}' is the {} file; write to another path", what_output, output, what_input);
+  }
+}
+
+std::vector<std::string> output_family(const std::string& output) {
+  return {output, partial_path(output), output + ".progress", OutputLock::lock_path(output)};
+}
+
+void check_outputs_not_inputs(const std::string& output, const std::string& what_output,
+                              const std::vector<std::pair<std::string, std::string>>& inputs) {
+  const auto family = output_family(output);
+  for (const auto& [input, what_input] : inputs) {
+    if (input.empty()) continue;
+    for (std::size_t k = 0; k < family.size(); ++k) {
+      std::error_code ec;
+      if (!fs::equivalent(input, family[k], ec)) continue;
+      if (k == 0) {
+        fail_input(
+            "{} '{}' is the {} file ('{}'); an output never replaces an input, even with --overwrite: write "
+            "to another path",
+            what_output, output, what_input, input);
+      }
+      fail_input("{} '{}' would write '{}', which is the {} file ('{}'); write to another path", what_output, output,
+                 family[k], what_input, input);
+    }
   }
 }
 

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace irisml {
 
@@ -29,6 +31,16 @@ void commit_partial(const std::string& output);
 // name the options, e.g. "--output", "--catalog".
 void check_not_input(const std::string& output, const std::string& what_output, const std::string& input,
                      const std::string& what_input);
+
+// The files a job writes for `output`: the output itself, its partial file, its resume
+// sidecar ("<output>.progress") and its lock ("<output>.lock").
+std::vector<std::string> output_family(const std::string& output);
+
+// InputError (exit 2) if the output or any file of its family is the same file (device
+// and inode, through symlinks and ./..) as one of `inputs` (path, option name): whatever
+// --overwrite says, a job never writes over what it reads. Names both options.
+void check_outputs_not_inputs(const std::string& output, const std::string& what_output,
+                              const std::vector<std::pair<std::string, std::string>>& inputs);
 
 bool file_exists(const std::string& path);
 
