@@ -24,6 +24,9 @@ struct CommandEntry {
   std::vector<std::string> words;  // e.g. {"grid", "import"}
   std::string summary;
   CommandFn run;
+  // Polls SIGTERM/SIGUSR1 (checkpoint, exit 3): a signal in the first second is kept for
+  // the job instead of killing the process (core/stop_signal.hpp).
+  bool polls_stop_signals = false;
 };
 
 // Every subcommand, registered in commands.cpp.

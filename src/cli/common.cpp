@@ -138,8 +138,9 @@ std::uint64_t positive_count(const po::variables_map& vm, const std::string& nam
 
 int apply_threads(int requested, int ranks_on_node) {
   int threads = requested;
+  if (threads < 0) fail_input("--threads = {} must be >= 0 (0 = the node's cores shared by its ranks)", threads);
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (threads <= 0) {
+  if (threads == 0) {
     threads = std::max(1, cores / std::max(ranks_on_node, 1));
   } else if (threads > cores) {
     log::warn("--threads = {} is more than the {} cores of this node; using {}", threads, cores, cores);

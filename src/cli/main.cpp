@@ -10,6 +10,7 @@
 #include "core/cpu_runtime.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/stop_signal.hpp"
 #include "distributed/environment.hpp"
 
 #ifndef IRISML_VERSION
@@ -51,6 +52,9 @@ const irisml::cli::CommandEntry* find_command(const std::vector<std::string>& ar
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Hold SIGTERM/SIGUSR1 back until the command is known (issue 26 item 6): a job that
+  // checkpoints on them must not die of one that came in its first second.
+  irisml::StopSignals::block();
   irisml::prepare_cpu_environment(argv);  // may re-execute this program: before MPI or any thread exists
   irisml::tune_allocator();
   irisml::dist::MpiEnvironment env(&argc, &argv);  // MPI_Init_thread here, MPI_Finalize on return
@@ -81,6 +85,11 @@ int main(int argc, char** argv) {
           known += (known.empty() ? "" : ", ") + words;
         }
         irisml::fail_input("unknown command '{}'; known commands: {}", args[0], known);
+      }
+      if (command->polls_stop_signals) {
+        irisml::StopSignals::catch_early();
+      } else {
+        irisml::StopSignals::release_default();
       }
       code = command->run(std::vector<std::string>(args.begin() + consumed, args.end()), ctx);
     }

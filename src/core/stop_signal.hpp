@@ -19,6 +19,16 @@ class StopSignals {
   // The last stop signal received since construction, or 0.
   static int received();
 
+  // Early signals (a preemption in a job's first second): block() first thing in main
+  // (the mask survives the runtime's re-exec) holds SIGTERM and SIGUSR1 back; then either
+  // catch_early() installs the flag-setting handlers for the whole process and unblocks,
+  // so a signal that came while blocked reaches the job (a StopSignals constructed later
+  // keeps it), or release_default() restores the default action and unblocks (a command
+  // that never polls ends on the signal as before).
+  static void block();
+  static void catch_early();
+  static void release_default();
+
  private:
   bool enabled_;
   struct sigaction old_term_ {

@@ -17,6 +17,31 @@ namespace {
 constexpr double kAvStep = 0.05;    // [mag] the A_V lattice of the precomputed magnitudes
 constexpr double kAvCeiling = 8.0;  // [mag] A_V searched at most
 
+// The minimum of f on [lo, hi] by golden-section search (f unimodal there), to a bracket
+// narrower than `width` or after `iterations` steps: the bracket's centre.
+template <class F>
+double golden_minimum(F&& f, double lo, double hi, int iterations, double width) {
+  const double g = 0.5 * (std::sqrt(5.0) - 1.0);
+  double x1 = hi - g * (hi - lo), x2 = lo + g * (hi - lo);
+  double f1 = f(x1), f2 = f(x2);
+  for (int it = 0; it < iterations && hi - lo > width; ++it) {
+    if (f1 < f2) {
+      hi = x2;
+      x2 = x1;
+      f2 = f1;
+      x1 = hi - g * (hi - lo);
+      f1 = f(x1);
+    } else {
+      lo = x1;
+      x1 = x2;
+      f1 = f2;
+      x2 = lo + g * (hi - lo);
+      f2 = f(x2);
+    }
+  }
+  return 0.5 * (lo + hi);
+}
+
 // A star's model magnitudes at its labels on an A_V lattice (bands in the star's order).
 struct StarModel {
   int n_av = 0;              // lattice nodes 0, kAvStep, …
@@ -93,27 +118,9 @@ StarFit fit_star(const CalibrationStar& s, const StarModel& m, const std::vector
       best = k;
     }
   }
-  double lo = std::max(0.0, (best - 1) * kAvStep), hi = std::min(m.av_hi, (best + 1) * kAvStep);
-  const double g = 0.5 * (std::sqrt(5.0) - 1.0);
-  double x1 = hi - g * (hi - lo), x2 = lo + g * (hi - lo);
-  double f1 = chi2_at(x1, nullptr), f2 = chi2_at(x2, nullptr);
-  for (int it = 0; it < 60 && hi - lo > 1e-7; ++it) {
-    if (f1 < f2) {
-      hi = x2;
-      x2 = x1;
-      f2 = f1;
-      x1 = hi - g * (hi - lo);
-      f1 = chi2_at(x1, nullptr);
-    } else {
-      lo = x1;
-      x1 = x2;
-      f1 = f2;
-      x2 = lo + g * (hi - lo);
-      f2 = chi2_at(x2, nullptr);
-    }
-  }
   StarFit fit;
-  fit.av = 0.5 * (lo + hi);
+  fit.av = golden_minimum([&](double a) { return chi2_at(a, nullptr); }, std::max(0.0, (best - 1) * kAvStep),
+                          std::min(m.av_hi, (best + 1) * kAvStep), 60, 1e-7);
   for (double a : {0.0, m.av_hi}) {  // a bound may beat the interior
     if (chi2_at(a, nullptr) < chi2_at(fit.av, nullptr)) fit.av = a;
   }
@@ -173,26 +180,8 @@ void update_band(const std::vector<double>& rho, const std::vector<double>& err2
       best = k;
     }
   }
-  double lo = sigma_max * std::max(best - 1, 0) / n, hi = sigma_max * std::min(best + 1, n) / n;
-  const double g = 0.5 * (std::sqrt(5.0) - 1.0);
-  double x1 = hi - g * (hi - lo), x2 = lo + g * (hi - lo);
-  double f1 = profile(x1, nullptr), f2 = profile(x2, nullptr);
-  for (int it = 0; it < 80 && hi - lo > 1e-8; ++it) {
-    if (f1 > f2) {
-      hi = x2;
-      x2 = x1;
-      f2 = f1;
-      x1 = hi - g * (hi - lo);
-      f1 = profile(x1, nullptr);
-    } else {
-      lo = x1;
-      x1 = x2;
-      f1 = f2;
-      x2 = lo + g * (hi - lo);
-      f2 = profile(x2, nullptr);
-    }
-  }
-  sigma = 0.5 * (lo + hi);
+  sigma = golden_minimum([&](double x) { return -profile(x, nullptr); }, sigma_max * std::max(best - 1, 0) / n,
+                         sigma_max * std::min(best + 1, n) / n, 80, 1e-8);
   if (profile(0.0, nullptr) >= profile(sigma, nullptr)) sigma = 0.0;
   profile(sigma, &delta);
 }

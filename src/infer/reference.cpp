@@ -82,9 +82,15 @@ double mahalanobis2(const Matrix& l, const Point& d) {
 struct LinearAv {
   double log_integral = kNegInf, shift = 0.0, skk = 0.0;
 };
+
+// The weighted sums of the magnitudes linear in A_V, M_b(A) = m0_b + A k_b, with the
+// offset μ profiled out: Σ w r², Σ w r k, Σ w k² of the weighted-mean-centred residuals
+// r_b = m_b − m0_b and slopes k_b.
+struct CentredSums {
+  double srr, srk, skk;
+};
 template <class Mag>
-LinearAv linear_av(const Mag* m0, const Mag* slope, const sim::ObservedStar& star, const double* w, double W, double a0,
-                   double cap, double scale) {
+CentredSums centred_sums(const Mag* m0, const Mag* slope, const sim::ObservedStar& star, const double* w, double W) {
   const int nb = star.size();
   double rbar = 0.0, kbar = 0.0;
   for (int b = 0; b < nb; ++b) {
@@ -104,6 +110,12 @@ LinearAv linear_av(const Mag* m0, const Mag* slope, const sim::ObservedStar& sta
     srk += w[i] * r * k;
     skk += w[i] * k * k;
   }
+  return {srr, srk, skk};
+}
+template <class Mag>
+LinearAv linear_av(const Mag* m0, const Mag* slope, const sim::ObservedStar& star, const double* w, double W, double a0,
+                   double cap, double scale) {
+  const auto [srr, srk, skk] = centred_sums(m0, slope, star, w, W);
   LinearAv out;
   out.skk = skk;
   if (skk < 1e-10) {  // A_V leaves the colours alone: the prior alone constrains it
@@ -135,25 +147,7 @@ normal::Truncated av_proposal(const LinearAv& f, double a0, double cap, double s
 template <class Mag>
 LinearAv linear_av_gaussian(const Mag* m0, const Mag* slope, const sim::ObservedStar& star, const double* w, double W,
                             const sim::AvPrior& prior) {
-  const int nb = star.size();
-  double rbar = 0.0, kbar = 0.0;
-  for (int b = 0; b < nb; ++b) {
-    const auto i = static_cast<std::size_t>(b);
-    const auto f = static_cast<std::size_t>(star.bands[i]);
-    rbar += w[i] * (star.mag[i] - m0[f]);
-    kbar += w[i] * slope[f];
-  }
-  rbar /= W;
-  kbar /= W;
-  double srr = 0.0, srk = 0.0, skk = 0.0;
-  for (int b = 0; b < nb; ++b) {
-    const auto i = static_cast<std::size_t>(b);
-    const auto f = static_cast<std::size_t>(star.bands[i]);
-    const double r = star.mag[i] - m0[f] - rbar, k = slope[f] - kbar;
-    srr += w[i] * r * r;
-    srk += w[i] * r * k;
-    skk += w[i] * k * k;
-  }
+  const auto [srr, srk, skk] = centred_sums(m0, slope, star, w, W);
   const double t = 1.0 / (prior.sd * prior.sd);
   LinearAv out;
   out.skk = skk + t;

@@ -80,6 +80,14 @@ void check_sampling_memory(const SamplerSettings& s, const model::ModelConfig& c
   const double need = sampling_memory_bytes(s, config);
   if (need <= 0.75 * limit_bytes) return;
   constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
+  SamplerSettings flow = s;
+  flow.block_rows = 0;
+  if (sampling_memory_bytes(flow, config) <= 0.5 * need) {  // the block buffers dominate
+    fail_input(
+        "--block-rows {} x --samples {} needs about {:.3g} GiB of memory per rank for one block's samples, more "
+        "than 3/4 of this rank's share of the node's memory ({:.3g} GiB); lower --block-rows",
+        s.block_rows, s.samples, need / GiB, limit_bytes / GiB);
+  }
   fail_input(
       "--samples {} x --batch {} x {} worker thread(s) (--block-rows {}{}) needs about {:.3g} GiB of memory "
       "per rank, more than 3/4 of this rank's share of the node's memory ({:.3g} GiB); lower --batch or "

@@ -270,6 +270,35 @@ class Hdf5Source final : public CatalogReader::Source {
 class CsvSource final : public CatalogReader::Source {
  public:
   explicit CsvSource(const std::string& path) : path_(path), in_(path) {
+    try {
+      scan();
+    } catch (const InputError& e) {
+      // In a gzip file, a parse error may be what a damaged stream decompresses to (the
+      // CRC is checked only at its end): read it whole, and report the damage if it is.
+      if (in_.compressed()) check_stream(e.what());
+      throw;
+    }
+  }
+
+  CatalogFormat format() const override { return CatalogFormat::Csv; }
+  const std::vector<std::string>& columns() const override { return columns_; }
+  std::uint64_t rows() const override { return offsets_.size(); }
+
+ private:
+  void check_stream(const std::string& parse_error) const {
+    TextLines whole(path_);
+    std::string line;
+    try {
+      while (whole.next(line)) {
+      }
+    } catch (const IoError& damaged) {
+      fail_io("catalogue '{}' is a damaged gzip file: {} (it decompresses to text that reads as: {})", path_,
+              damaged.what(), parse_error);
+    }
+  }
+
+  // Reads the header (and an ECSV YAML header) and every row's offset.
+  void scan() {
     std::string line;
     std::uint64_t line_no = 0;
     bool header = false;
@@ -324,10 +353,7 @@ class CsvSource final : public CatalogReader::Source {
     if (!header) fail_input("catalogue '{}' is empty: no header row", path_);
   }
 
-  CatalogFormat format() const override { return CatalogFormat::Csv; }
-  const std::vector<std::string>& columns() const override { return columns_; }
-  std::uint64_t rows() const override { return offsets_.size(); }
-
+ public:
   void read_numeric(const std::string& column, std::uint64_t row0, std::uint64_t n, double* out) const override {
     load(row0, n);
     const std::size_t c = index_.at(column);
@@ -584,8 +610,9 @@ std::unique_ptr<CatalogReader::Source> open_source(const std::string& path, Cata
     if (std::filesystem::is_directory(path, ec)) {
       fail_input("catalogue '{}' is a directory; give a catalogue file (.h5/.hdf5, .csv/.ecsv[.gz] or .fits)", path);
     }
+    if (!std::filesystem::exists(path, ec)) fail_input("catalogue '{}' does not exist", path);
     std::ifstream probe(path, std::ios::binary);
-    if (!probe) fail_io("cannot open catalogue '{}': file missing or unreadable", path);
+    if (!probe) fail_io("cannot open catalogue '{}': file unreadable", path);
   }
   const std::string ext = extension_of(path);
   const bool hdf5_sig = h5::is_hdf5(path);
@@ -1260,7 +1287,21 @@ CatalogBlock CatalogReader::read(std::uint64_t row0, std::uint64_t n) const {
       block.err[r * nf + f] = static_cast<float>(std::max(e, m.options.error_floor));
     }
   }
-  if (!m.id_column.empty()) block.id = src.read_text(m.id_column, row0, n);
+  if (!m.id_column.empty()) {
+    block.id = src.read_text(m.id_column, row0, n);
+    // Ids are stored fixed-length (the longest sets every row's width): a runaway field
+    // must not multiply the output, and a NUL byte would truncate the id in every reader.
+    for (std::uint64_t r = 0; r < n; ++r) {
+      const std::string& id = block.id[r];
+      if (id.size() > kIdMaxBytes) {
+        fail_input("catalogue '{}': the id of row {} (column '{}') is {} bytes long; ids are limited to {} bytes",
+                   m.path, row0 + r, m.id_column, id.size(), kIdMaxBytes);
+      }
+      if (id.find('\0') != std::string::npos) {
+        fail_input("catalogue '{}': the id of row {} (column '{}') contains a NUL byte", m.path, row0 + r, m.id_column);
+      }
+    }
+  }
   if (!m.ra_column.empty()) {
     block.ra.resize(n);
     block.dec.resize(n);

@@ -63,6 +63,8 @@ const char* to_string(CatalogFormat format);
 // 60): a value outside is a corrupt entry, and its band is dropped, never fed to the
 // network (where e.g. 1e30 would turn every summary into NaN).
 inline constexpr double kMagnitudeMin = -30.0;
+// Longest star id accepted (bytes): outputs store ids fixed-length.
+inline constexpr std::size_t kIdMaxBytes = 256;
 inline constexpr double kMagnitudeMax = 60.0;
 
 // Star constraints: per-star columns beyond photometry, used by `fit` and

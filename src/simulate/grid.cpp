@@ -642,15 +642,15 @@ void save_grid(const SpectralGrid& grid, const std::string& path) {
 SpectralGrid load_grid(const std::string& path) {
   auto f = h5::File::open(path);
   const std::string format = f.has_attr("/", "format") ? f.attr_string("/", "format") : std::string("(none)");
-  if (format != kGridFormatName) {
-    fail_io(
+  if (format != kGridFormatName) {  // another kind of HDF5 file given as a grid: bad input
+    fail_input(
         "'{}' is not an irisml spectral grid (attribute format = '{}', expected '{}'); create one with `irisml "
         "grid import`",
         path, format, kGridFormatName);
   }
   const std::int64_t version = f.attr_int("/", "format_version");
   if (version < 1 || version > kGridFormatVersion) {
-    fail_io("'{}' has grid format version {}; this build reads version 1 to {}", path, version, kGridFormatVersion);
+    fail_input("'{}' has grid format version {}; this build reads version 1 to {}", path, version, kGridFormatVersion);
   }
   for (const char* name : {"teff", "logg", "mh", "wavelength", "flux", "valid"}) {
     if (!f.exists(name)) fail_io("grid file '{}' lacks the dataset '{}' (damaged or incomplete?)", path, name);

@@ -8,6 +8,8 @@
 #include <memory>
 #include <optional>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -143,10 +145,14 @@ class TrainRun {
     if (rank == 0) {
       std::error_code ec;
       fs::create_directories(o.output_dir, ec);
-      if (ec || !fs::is_directory(o.output_dir)) dir_message = ec ? ec.message() : "not a directory";
+      if (ec || !fs::is_directory(o.output_dir)) {
+        dir_message = fmt::format("cannot be created: {}", ec ? ec.message() : "not a directory");
+      } else if (::access(o.output_dir.c_str(), W_OK) != 0) {
+        dir_message = "is not writable";  // bad input (exit 2), as for every other command's output
+      }
     }
     dir_message = dist::broadcast_from_root(dir_message, comm);
-    if (!dir_message.empty()) fail_input("--output-dir '{}' cannot be created: {}", o.output_dir, dir_message);
+    if (!dir_message.empty()) fail_input("--output-dir '{}' {}", o.output_dir, dir_message);
     // One run per directory, held to the end (a second run would race this one's checkpoints).
     lock = dist::lock_output(o.output_dir, comm, join_path(o.output_dir, "train.lock"));
     ckpt_path = join_path(o.output_dir, "checkpoint.h5");
@@ -453,6 +459,9 @@ class TrainRun {
     }
   }
 
+  // Gives the run directory's lock up now (a refused run: see train()).
+  void release_lock() { lock = OutputLock(); }
+
   TrainResult finish() {
     result.step = step;
     result.epoch = epoch;
@@ -672,14 +681,26 @@ class TrainRun {
 
 TrainResult train(const TrainOptions& o, MPI_Comm comm) {
   check_options(o, dist::size_of(comm));
+  std::error_code ec;
+  const bool dir_existed = std::filesystem::exists(o.output_dir, ec);  // before this run
   TrainRun run(o, comm);
-  run.open_run_dir();
-  run.load_data();
-  run.plan_schedule();
-  run.build_model();
-  run.start_log();
-  run.run_steps();
-  return run.finish();
+  try {
+    run.open_run_dir();
+    run.load_data();
+    run.plan_schedule();
+    run.build_model();
+    run.start_log();
+    run.run_steps();
+    return run.finish();
+  } catch (...) {
+    // A run refused before it wrote anything leaves no trace: its lock goes, and so does
+    // the output directory it created if nothing else is in it.
+    run.release_lock();
+    if (!dir_existed && dist::rank_of(comm) == 0 && std::filesystem::is_empty(o.output_dir, ec)) {
+      std::filesystem::remove(o.output_dir, ec);
+    }
+    throw;
+  }
 }
 
 }  // namespace irisml::train

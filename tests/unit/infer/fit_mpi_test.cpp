@@ -145,7 +145,9 @@ TEST(FitMpiTest, StarConstraintsGiveDistancesAndTheSameBytesForAnyRankCount) {
     FitProcessor processor(f.fitter, s);
     return process_catalog(processor, catalog, fit_job_for(output), s, /*with_ppc=*/false, comm, "fit");
   };
-  if (world_rank() == 0) EXPECT_TRUE(run(dir + "/ref.h5", MPI_COMM_SELF).complete);
+  if (world_rank() == 0) {
+    EXPECT_TRUE(run(dir + "/ref.h5", MPI_COMM_SELF).complete);
+  }
   MPI_Barrier(MPI_COMM_WORLD);
   EXPECT_TRUE(run(dir + "/out.h5", MPI_COMM_WORLD).complete);
   MPI_Barrier(MPI_COMM_WORLD);

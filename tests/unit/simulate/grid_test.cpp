@@ -483,7 +483,7 @@ TEST(GridTableTest, SyntheticSaveLoadAndCorruption) {
   write_bytes(bad, bytes);
   expect_error<IoError>([&] { load_grid(bad); }, {bad, "checksum mismatch"});
   // A table file is not a grid file, and a missing file says so.
-  expect_error<IoError>([&] { load_grid(table); }, {table, "not an irisml spectral grid"});
+  expect_error<InputError>([&] { load_grid(table); }, {table, "not an irisml spectral grid"});
   expect_error<IoError>([&] { load_grid(dir.file("nope.h5")); }, {"nope.h5"});
 }
 
