@@ -45,6 +45,14 @@ else
   echo "reprocess: INPUTS '$INPUTS' is neither a directory nor a file list" >&2; exit 2
 fi
 [ ${#files[@]} -gt 0 ] || { echo "reprocess: no input in '$INPUTS' (GLOB '$GLOB')" >&2; exit 2; }
+# plan.tsv holds one input<TAB>output per line: a name with a tab or a line break cannot
+# be written there. Refused before anything is written or submitted.
+for f in "${files[@]}" "$OUT_DIR"; do
+  if [[ "$f" == *$'\t'* || "$f" == *$'\n'* || "$f" == *$'\r'* ]]; then
+    printf 'reprocess: the path %q holds a tab or a line break, which plan.tsv cannot hold; rename it\n' "$f" >&2
+    exit 2
+  fi
+done
 
 mkdir -p "$OUT_DIR"
 OUT_DIR=$(realpath "$OUT_DIR")
@@ -70,6 +78,10 @@ tasks=$(( (n + FILES_PER_TASK - 1) / FILES_PER_TASK ))
 submit() { sbatch --parsable --chdir="$PWD" "$@"; }
 # shellcheck disable=SC2086 # SAMPLE_ARGS is a word list
 array=$(PLAN=$plan submit --array=0-$((tasks - 1))%"$MAX_RUNNING" "$@" jobs/reprocess.sbatch ${SAMPLE_ARGS:-})
+# --wrap takes one shell command line: every word quoted (printf %q: backslash escapes that
+# any POSIX shell reads back, since tabs and line breaks were refused above), so a quote
+# or a space in a path cannot split it differently.
+wrap=$(printf '%q ' "$IRISML" manifest --plan "$plan" --output "$OUT_DIR/manifest.tsv")
 manifest=$(submit --job-name=irisml-manifest --ntasks=1 --output="$OUT_DIR/manifest-%j.out" "$@" \
-  --dependency=afterany:"$array" --wrap "'$IRISML' manifest --plan '$plan' --output '$OUT_DIR/manifest.tsv'")
+  --dependency=afterany:"$array" --wrap "$wrap")
 echo "$n input(s) in $tasks array task(s): array $array -> manifest $manifest ($OUT_DIR/manifest.tsv)"

@@ -12,6 +12,7 @@
 // Every collective call is made by every rank in the same order; rank-0-only actions are
 // the sidecar, the file layout and the final rename.
 #include <algorithm>
+#include <filesystem>
 #include <cstdio>
 #include <exception>
 #include <optional>
@@ -108,13 +109,19 @@ void plan(Job& j, SampleReport& report) {
   std::tie(j.my_begin, j.my_end) = shard_range(j.n_blocks, j.rank, j.size);
   const std::size_t id_width = id_width_over_ranks(j);
   j.layout = OutputLayout{j.rows, j.settings.samples, j.settings.keep_samples, id_width, j.processor.extra_columns()};
+  std::error_code ec;  // the output however it is named (relative, absolute, ./..)
+  const std::string canonical_output = std::filesystem::weakly_canonical(j.spec.output, ec).string();
   j.key = fmt::format(
       "{} rows={} blocks={} catalog=[{}] catalog_filters={} model=[{}] model_filters={} samples={} keep_samples={} "
       "seed={} block_rows={} id_width={} output={} processor=[{}] inputs=[{}]",
       j.verb, j.rows, j.n_blocks, file_identity(j.catalog.path()), fmt::join(j.catalog.filters(), ","),
       file_identity(j.spec.model_path), fmt::join(j.spec.model_filters, ","), j.settings.samples,
-      j.settings.keep_samples, j.settings.seed, j.block_rows, id_width, j.spec.output, j.processor.describe(),
+      j.settings.keep_samples, j.settings.seed, j.block_rows, id_width, canonical_output, j.processor.describe(),
       j.spec.inputs_key);
+  // One line in the sidecar whatever the paths hold.
+  for (std::size_t at = 0; (at = j.key.find_first_of("\n\r", at)) != std::string::npos; at += 2) {
+    j.key.replace(at, 1, j.key[at] == '\n' ? "\\n" : "\\r");
+  }
   j.partial = partial_path(j.spec.output);
   j.sidecar = progress_path(j.spec.output);
   j.progress.key = j.key;
@@ -127,6 +134,7 @@ void decide_resume(Job& j) {
   // 1 = continue; 0 = nothing to continue; -1 = an unfinished run of other inputs or
   // settings is in the way (refused unless spec.discard_unfinished).
   int resume = 0;
+  std::string difference;
   if (j.rank == 0) {
     Progress old;
     if (read_progress(j.sidecar, old)) {
@@ -147,16 +155,17 @@ void decide_resume(Job& j) {
             j.sidecar);
       } else {
         resume = -1;
+        difference = describe_key_difference(old.key, j.key);
       }
     }
   }
   resume = dist::broadcast_from_root(resume, j.comm);
   if (resume < 0) {
+    difference = dist::broadcast_from_root(difference, j.comm);
     fail_input(
-        "'{}' records an unfinished run of '{}' with other inputs or settings (catalogue, model, --batch, "
-        "--block-rows, --samples, --seed, column options, ...); rerun that command to finish it, or pass "
-        "--overwrite to discard the blocks it finished in '{}'",
-        j.sidecar, j.spec.output, j.partial);
+        "'{}' records an unfinished run of '{}' with other inputs or settings ({}); rerun that command to "
+        "finish it, or pass --overwrite to discard the blocks it finished in '{}'",
+        j.sidecar, j.spec.output, difference, j.partial);
   }
   // Every rank must see the partial file before the collective open (a node-local
   // directory would otherwise leave the others waiting inside it).

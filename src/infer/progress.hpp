@@ -17,9 +17,14 @@ struct Progress {
 // Path of the resume sidecar of an output.
 std::string progress_path(const std::string& output);
 
-// "<path> size=<bytes> mtime=<ticks>": a file's part of a resume key (a changed input
-// file makes an unfinished run not resumable).
+// "<canonical path> size=<bytes> content=<checksum>": a file's part of a resume key (a
+// changed input file makes an unfinished run not resumable; the same file named another
+// way, or only touched, does not). The checksum covers the first and last MiB.
 std::string file_identity(const std::string& path);
+
+// Which items of two resume keys differ ("name: was 'a', now 'b'", at most four), for a
+// refusal that says what changed.
+std::string describe_key_difference(const std::string& old_key, const std::string& new_key);
 
 // False when the file is missing or not a progress file of this version.
 bool read_progress(const std::string& path, Progress& p);

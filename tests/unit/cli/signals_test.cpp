@@ -34,7 +34,8 @@ TEST(SignalsTest, EarlySignalsStopFitCleanlyAndResumeToTheSameBytes) {
     }
   }
   const std::string args = std::string(IRISML_BINARY) + " fit --quiet " + data_flags() + " --catalog " + dir +
-                           "/stars.csv --grid " + dir + "/ck04.h5 --threads 1 --block-rows 6 --proposals 1024 "
+                           "/stars.csv --grid " + dir +
+                           "/ck04.h5 --threads 1 --block-rows 6 --proposals 1024 "
                            "--max-rounds 3 --bands-min 3 --samples 8";
   ASSERT_EQ(run_command(args + " --output " + dir + "/ref.h5").code, 0);
   const std::string ref = read_bytes(dir + "/ref.h5");

@@ -2,6 +2,8 @@
 // independence under mpiexec, resume after an interruption, and bad input (exit
 // codes, messages, nothing previously written damaged).
 #include <gtest/gtest.h>
+
+#include <chrono>
 #include <hdf5.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -245,6 +247,52 @@ TEST_F(SampleCliTest, UnfinishedRunWithOtherSettingsIsKeptUnlessOverwrite) {
   EXPECT_EQ(fresh.code, 0) << fresh.output;
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/other.h5"));
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/other.h5.progress"));
+}
+
+// Issue 26 item 3: resume goes by content, not names or times. A touched catalogue, the same
+// files named by absolute paths through ./.., and an output path holding a newline all
+// resume; a changed setting is refused naming what changed.
+TEST_F(SampleCliTest, ResumeIsByContentAndARefusalNamesWhatChanged) {
+  ASSERT_EQ(csv_run().code, 0) << csv_run().output;
+  // the posteriors (the files' attributes record the paths as given, so not their bytes)
+  auto same_data = [&](const std::string& path) {
+    auto a = h5::File::open(dir_ + "/post.h5"), b = h5::File::open(path);
+    return same_values(a.read<float>("/median"), b.read<float>("/median"), 0.0) &&
+           a.read<std::uint32_t>("/flags") == b.read<std::uint32_t>("/flags");
+  };
+  std::filesystem::copy_file(dir_ + "/cat.csv", dir_ + "/touched.csv",
+                             std::filesystem::copy_options::overwrite_existing);
+  auto first = irisml(base("touched.csv", "touched.h5") + " --max-blocks 1");
+  ASSERT_EQ(first.code, 3) << first.output;
+  // a bare touch, and the same files named differently (./sub/.. and the absolute path)
+  std::filesystem::last_write_time(dir_ + "/touched.csv",
+                                   std::filesystem::last_write_time(dir_ + "/touched.csv") + std::chrono::hours(1));
+  std::filesystem::create_directories(dir_ + "/sub");
+  const std::string renamed = "sample --model " + dir_ + "/sub/../model.h5 --catalog " + dir_ +
+                              "/sub/../touched.csv --output " + dir_ + "/sub/../touched.h5" +
+                              " --no-ppc --samples 16 --batch 8 --block-rows 10 --threads 1 --quiet";
+  auto second = irisml(renamed);
+  EXPECT_EQ(second.code, 0) << second.output;
+  EXPECT_TRUE(same_data(dir_ + "/touched.h5")) << "resumed output differs";
+  // a newline in the output path (quoted for the shell): the sidecar's key stays one
+  // line, so the run resumes
+  const std::string quoted = "'odd\nname.h5'";
+  auto third = run_command(std::string(IRISML_BINARY) + " " + base("cat.csv", quoted) + " --max-blocks 1 --data-dir " +
+                           IRISML_TEST_DATA_DIR);
+  EXPECT_EQ(third.code, 3) << third.output;
+  std::string loud = base("cat.csv", quoted);
+  loud.erase(loud.find(" --quiet"), 8);  // its resume message, not a silent start over
+  auto fourth = run_command(std::string(IRISML_BINARY) + " " + loud + " --data-dir " + IRISML_TEST_DATA_DIR);
+  EXPECT_EQ(fourth.code, 0) << fourth.output;
+  EXPECT_NE(fourth.output.find("already done"), std::string::npos) << fourth.output;
+  EXPECT_TRUE(testing::read_bytes(dir_ + "/odd\nname.h5").size() > 0);
+  EXPECT_TRUE(same_data(dir_ + "/odd\nname.h5")) << "resumed output differs";
+  // a changed setting is refused, naming it
+  auto fifth = irisml(base("cat.csv", "named.h5") + " --max-blocks 1");
+  ASSERT_EQ(fifth.code, 3) << fifth.output;
+  auto changed = irisml(base("cat.csv", "named.h5") + " --seed 9");
+  EXPECT_EQ(changed.code, 2) << changed.output;
+  EXPECT_NE(changed.output.find("seed: was '1', now '9'"), std::string::npos) << changed.output;
 }
 
 // Issue 11 item 1: a second run on an output another run is writing fails at once
