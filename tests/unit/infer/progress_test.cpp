@@ -39,8 +39,9 @@ TEST(FileIdentityTest, ContentNotNameNorTime) {
 }
 
 TEST(FileIdentityTest, KeyDifferencesAreNamed) {
-  EXPECT_EQ(describe_key_difference("sample rows=3 seed=1 catalog=[a size=1] x=2", "sample rows=3 seed=9 "
-                                                                                    "catalog=[a size=1] y=3"),
+  EXPECT_EQ(describe_key_difference("sample rows=3 seed=1 catalog=[a size=1] x=2",
+                                    "sample rows=3 seed=9 "
+                                    "catalog=[a size=1] y=3"),
             "seed: was '1', now '9'; 'x=2' (now absent); 'y=3' (new)");
   EXPECT_NE(describe_key_difference("a=1", "a=1").find("no setting differs"), std::string::npos);
 }
