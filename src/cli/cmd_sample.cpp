@@ -73,12 +73,11 @@ void add_job_options(Command& cmd, long long block_rows) {
   // clang-format on
 }
 
-// --output, checked against the inputs (`model_path` may be empty); returns it.
-std::string checked_output(const po::variables_map& vm, const std::string& model_path) {
+// --output, checked against every input (--catalog, --model, --grid, ...); returns it.
+std::string checked_output(const po::variables_map& vm) {
   const std::string output = vm["output"].as<std::string>();
   check_output_against_inputs(vm, output);
   check_output_path(output, vm["overwrite"].as<bool>(), "--output");
-  (void)model_path;  // --model is among the inputs checked
   return output;
 }
 
@@ -260,7 +259,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   const auto precision = precision_from(vm, "cpu", ctx.rank);
   const std::string model_path = vm["model"].as<std::string>();
   const std::string catalog_path = vm["catalog"].as<std::string>();
-  const std::string output = checked_output(vm, model_path);
+  const std::string output = checked_output(vm);
   const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
@@ -412,7 +411,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   if (!parse(cmd, args, vm)) return 0;
   const std::string catalog_path = vm["catalog"].as<std::string>();
   const std::string model_path = vm["model"].as<std::string>();
-  const std::string output = checked_output(vm, model_path);
+  const std::string output = checked_output(vm);
   const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 

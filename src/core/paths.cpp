@@ -72,14 +72,6 @@ void check_output_path(const std::string& output, bool overwrite, const std::str
   }
 }
 
-void check_not_input(const std::string& output, const std::string& what_output, const std::string& input,
-                     const std::string& what_input) {
-  std::error_code ec;
-  if (fs::equivalent(input, output, ec)) {
-    fail_input("{} '{}' is the {} file; write to another path", what_output, output, what_input);
-  }
-}
-
 std::vector<std::string> output_family(const std::string& output) {
   return {output, partial_path(output), output + ".progress", OutputLock::lock_path(output)};
 }

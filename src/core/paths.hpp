@@ -26,12 +26,6 @@ void check_output_path(const std::string& output, bool overwrite, const std::str
 // Renames the partial file onto the final name (atomic on one filesystem).
 void commit_partial(const std::string& output);
 
-// InputError if `output` names the same existing file as `input` (an output written
-// with --overwrite would otherwise replace its own input). `what_output`/`what_input`
-// name the options, e.g. "--output", "--catalog".
-void check_not_input(const std::string& output, const std::string& what_output, const std::string& input,
-                     const std::string& what_input);
-
 // The files a job writes for `output`: the output itself, its partial file, its resume
 // sidecar ("<output>.progress") and its lock ("<output>.lock").
 std::vector<std::string> output_family(const std::string& output);

@@ -98,6 +98,24 @@ std::size_t id_width_over_ranks(const Job& j) {
   return std::max<std::size_t>(1, static_cast<std::size_t>(dist::max_over_ranks(local, j.comm)));
 }
 
+// The resume key of a job: every input (by content) and setting that changes the output.
+std::string resume_key(const Job& j, std::size_t id_width) {
+  std::error_code ec;  // the output however it is named (relative, absolute, ./..)
+  const std::string canonical_output = std::filesystem::weakly_canonical(j.spec.output, ec).string();
+  std::string key = fmt::format(
+      "{} rows={} blocks={} catalog=[{}] catalog_filters={} model=[{}] model_filters={} samples={} keep_samples={} "
+      "seed={} block_rows={} id_width={} output={} processor=[{}] inputs=[{}]",
+      j.verb, j.rows, j.n_blocks, file_identity(j.catalog.path()), fmt::join(j.catalog.filters(), ","),
+      file_identity(j.spec.model_path), fmt::join(j.spec.model_filters, ","), j.settings.samples,
+      j.settings.keep_samples, j.settings.seed, j.block_rows, id_width, canonical_output, j.processor.describe(),
+      j.spec.inputs_key);
+  // One line in the sidecar whatever the paths hold.
+  for (std::size_t at = 0; (at = key.find_first_of("\n\r", at)) != std::string::npos; at += 2) {
+    key.replace(at, 1, key[at] == '\n' ? "\\n" : "\\r");
+  }
+  return key;
+}
+
 void plan(Job& j, SampleReport& report) {
   j.column_filter = map_catalog_filters(j.catalog.filters(), j.spec.model_filters, j.spec.ignore_unknown_filters,
                                         j.catalog.path(), j.rank == 0);
@@ -109,19 +127,9 @@ void plan(Job& j, SampleReport& report) {
   std::tie(j.my_begin, j.my_end) = shard_range(j.n_blocks, j.rank, j.size);
   const std::size_t id_width = id_width_over_ranks(j);
   j.layout = OutputLayout{j.rows, j.settings.samples, j.settings.keep_samples, id_width, j.processor.extra_columns()};
-  std::error_code ec;  // the output however it is named (relative, absolute, ./..)
-  const std::string canonical_output = std::filesystem::weakly_canonical(j.spec.output, ec).string();
-  j.key = fmt::format(
-      "{} rows={} blocks={} catalog=[{}] catalog_filters={} model=[{}] model_filters={} samples={} keep_samples={} "
-      "seed={} block_rows={} id_width={} output={} processor=[{}] inputs=[{}]",
-      j.verb, j.rows, j.n_blocks, file_identity(j.catalog.path()), fmt::join(j.catalog.filters(), ","),
-      file_identity(j.spec.model_path), fmt::join(j.spec.model_filters, ","), j.settings.samples,
-      j.settings.keep_samples, j.settings.seed, j.block_rows, id_width, canonical_output, j.processor.describe(),
-      j.spec.inputs_key);
-  // One line in the sidecar whatever the paths hold.
-  for (std::size_t at = 0; (at = j.key.find_first_of("\n\r", at)) != std::string::npos; at += 2) {
-    j.key.replace(at, 1, j.key[at] == '\n' ? "\\n" : "\\r");
-  }
+  // The resume key: rank 0 alone reads, compares and writes the sidecar, so only it makes
+  // the key (it reads a checksum's worth of the catalogue and the model).
+  if (j.rank == 0) j.key = resume_key(j, id_width);
   j.partial = partial_path(j.spec.output);
   j.sidecar = progress_path(j.spec.output);
   j.progress.key = j.key;

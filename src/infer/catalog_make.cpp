@@ -79,7 +79,7 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
   if (!file_exists(options.from)) fail_input("--from '{}' does not exist", options.from);
   if (options.block_rows == 0) fail_input("block rows must be > 0");
   check_output_path(options.output, options.overwrite, "--output");
-  check_not_input(options.output, "--output", options.from, "--from");
+  check_outputs_not_inputs(options.output, "--output", {{options.from, "--from"}});
 
   h5::File in = h5::File::open(options.from);
   Source src = inspect_training_set(in);

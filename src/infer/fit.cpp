@@ -70,8 +70,7 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
       for (int j = 0; j < C; ++j) {
         if (block.usable(r, j)) {
           const int f = block.column_filter[static_cast<std::size_t>(j)];
-          const double offset = settings_.calibrated() ? settings_.band_offset[static_cast<std::size_t>(f)] : 0.0;
-          star.add(f, block.mag[r * C + j] - offset,
+          star.add(f, block.mag[r * C + j] - settings_.magnitude_offset(f),
                    training_error(block.err[r * C + j], settings_.input_error_min, out.flags[r]),
                    settings_.likelihood_sigma_sys(f));
         }

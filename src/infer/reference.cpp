@@ -476,10 +476,11 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
   if (nb < 1) return result;
   // The A_V prior: the training prior's exponential, or the star's own (docs/distance.md).
   const sim::AvPrior& star_av = star.av_prior;
+  // Its support [a0, cap], and the exponential's scale (the training one for a Gaussian).
   const bool gaussian_av = star_av.kind == sim::AvPrior::Kind::kGaussian;
-  const bool exponential_av = star_av.kind == sim::AvPrior::Kind::kExponential;
-  const double a0 = exponential_av ? star_av.lo : pc.av_offset, scale = exponential_av ? star_av.scale : pc.av_scale;
-  const double cap = exponential_av ? star_av.hi : pc.av_max > 0 ? pc.av_max : kInf;
+  const double a0 = star_av.custom() ? star_av.lo : pc.av_offset;
+  const double cap = star_av.custom() ? star_av.hi : pc.av_max > 0 ? pc.av_max : kInf;
+  const double scale = star_av.kind == sim::AvPrior::Kind::kExponential ? star_av.scale : pc.av_scale;
   auto av_integral = [&](const auto* m0, const auto* slope, const double* w, double W) {
     return gaussian_av ? linear_av_gaussian(m0, slope, star, w, W, star_av)
                        : linear_av(m0, slope, star, w, W, a0, cap, scale);
@@ -558,7 +559,7 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
   auto conditional_av = [&](Point& u, bool draw) {
     if (!synth.magnitudes_at_extinctions(physical(u), av_nodes, n_nodes, mags.data(), work)) {
       if (draw) {
-        u[kAv] = gaussian_av ? normal::Truncated{star_av.mean, star_av.sd, star_av.lo, star_av.hi}.draw(rng.uniform())
+        u[kAv] = gaussian_av ? normal::Truncated{star_av.mean, star_av.sd, a0, cap}.draw(rng.uniform())
                              : a0 + rng.exponential(scale);
       }
       return kNegInf;
@@ -574,17 +575,13 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
       return av_integral(m0.data(), slope.data(), w_exact.data(), W_exact);
     };
     LinearAv f = linearise(0);
-    if (gaussian_av) {
-      for (int pass = 0; pass < 2; ++pass) {  // move to the segment holding the conditional's centre
-        int k = 0;
-        while (k < n_nodes - 2 && f.shift > av_nodes[k + 1]) ++k;
-        if (k == 0 && pass == 0) break;
-        f = linearise(k);
-      }
+    for (int pass = 0, segment = 0; gaussian_av && pass < 2; ++pass) {  // to the segment of the conditional's centre
+      int k = 0;
+      while (k < n_nodes - 2 && f.shift > av_nodes[k + 1]) ++k;
+      if (k == segment) break;
+      f = linearise(segment = k);
     }
-    const auto q = gaussian_av
-                       ? normal::Truncated{f.shift, std::sqrt(1.5 * 1.5 / f.skk + 0.01 * 0.01), star_av.lo, star_av.hi}
-                       : av_proposal(f, a0, cap, scale, 1.5, 0.01);
+    const auto q = av_proposal(f, a0, cap, scale, 1.5, 0.01);
     if (draw) u[kAv] = q.draw(rng.uniform());
     return q.log_pdf(u[kAv]);
   };

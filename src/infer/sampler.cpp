@@ -340,9 +340,9 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
       const int f = block.column_filter[static_cast<std::size_t>(j)];
       band.push_back(f);
       if (calibrated) {
-        mag.push_back(static_cast<float>(block.mag[r * C + j] - settings_.band_offset[static_cast<std::size_t>(f)]));
+        mag.push_back(static_cast<float>(block.mag[r * C + j] - settings_.magnitude_offset(f)));
       } else {
-        mag.push_back(block.mag[r * C + j]);
+        mag.push_back(block.mag[r * C + j]);  // as float, bitwise what it was before calibrations existed
       }
       err.push_back(training_error(block.err[r * C + j], settings_.input_error_min, out.flags[r]));
       if (calibrated)

@@ -108,6 +108,8 @@ struct SamplerSettings {
   std::vector<double> band_offset, band_sigma_sys;
   std::string calibration;  // its describe() text (resume key, attributes); empty = none
   bool calibrated() const { return !band_offset.empty(); }
+  // The calibration offset subtracted from model filter f's magnitudes (0 without one).
+  double magnitude_offset(int f) const { return calibrated() ? band_offset[static_cast<std::size_t>(f)] : 0.0; }
   // The likelihood's systematic term of model filter f.
   double likelihood_sigma_sys(int f) const {
     return calibrated() ? band_sigma_sys[static_cast<std::size_t>(f)] : sigma_sys;

@@ -1121,7 +1121,7 @@ void ColumnResolver::check_positions_and_truth(ResolvedColumns& out, const std::
     fail_input("catalogue '{}' has a{} column but no {} column", path_, out.ra_column.empty() ? " dec" : "n ra",
                out.ra_column.empty() ? "ra" : "dec");
   }
-  for (const auto& [value, error] : {std::pair<int, int>{kParallax, kParallaxErr}, {kAvPrior, kAvPriorErr}}) {
+  for (const auto& [value, error] : kConstraintPairs) {
     const std::string &v = out.constraint_columns[value], &e = out.constraint_columns[error];
     if (v.empty() != e.empty()) {
       fail_input("catalogue '{}' has a '{}' column ('{}') but no '{}' column; a {} needs its {}", path_,
@@ -1220,7 +1220,7 @@ void CatalogReader::read_constraints(std::uint64_t row0, std::uint64_t n, Catalo
   auto bad_scale = [](double e) { return !std::isfinite(e) || !(e > 0); };
   for (std::uint64_t r = 0; r < n; ++r) {
     double* row = block.constraints.data() + r * K;
-    for (const auto& [value, error] : {std::pair<int, int>{kParallax, kParallaxErr}, {kAvPrior, kAvPriorErr}}) {
+    for (const auto& [value, error] : kConstraintPairs) {
       if (!std::isfinite(row[value]) && !std::isfinite(row[error])) continue;  // not given
       if (!std::isfinite(row[value]) || bad_scale(row[error])) {
         ++block.constraints_dropped;

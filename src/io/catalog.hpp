@@ -74,6 +74,9 @@ inline constexpr int kConstraintCount = 5;
 inline constexpr const char* kConstraintNames[kConstraintCount] = {"parallax", "parallax_err", "av_prior",
                                                                    "av_prior_err", "av_max"};
 enum ConstraintColumn { kParallax, kParallaxErr, kAvPrior, kAvPriorErr, kAvMax };
+// The constraints that come as (value, its error or width) pairs.
+inline constexpr std::pair<ConstraintColumn, ConstraintColumn> kConstraintPairs[2] = {{kParallax, kParallaxErr},
+                                                                                      {kAvPrior, kAvPriorErr}};
 
 struct CatalogBlock {
   std::uint64_t row0 = 0, rows = 0;

@@ -36,6 +36,18 @@ struct ParallaxDensity {
     return -0.5 * z * z + 3.0 * log_d - d / length + constant;
   }
 };
+// The point of a piecewise-uniform distribution at cumulative value v: `cum` holds its
+// n + 1 bin edges' cumulative masses (ascending, cum[0] = 0); the result is the bin index
+// plus the fraction of the way through it, in [0, n].
+double invert_binned(const std::vector<double>& cum, double v) {
+  const std::size_t bins = cum.size() - 1;
+  auto it = std::upper_bound(cum.begin(), cum.end(), v);
+  std::size_t i = static_cast<std::size_t>(std::max<std::ptrdiff_t>(it - cum.begin() - 1, 0));
+  i = std::min(i, bins - 1);
+  const double width = cum[i + 1] - cum[i];
+  const double f = width > 0 ? std::clamp((v - cum[i]) / width, 0.0, 1.0) : 0.5;
+  return static_cast<double>(i) + f;
+}
 }  // namespace
 
 void DistanceSettings::validate() const {
@@ -183,14 +195,7 @@ int ParallaxTerm::draw(double mu_hat, double logg, Philox& rng, int count, doubl
   const double sigma = 1.0 / sqrt_w_;
   const std::size_t bins = cdf_.size() - 1;
   // A draw of x from g's bins: inversion of the binned CDF, uniform inside the bin.
-  auto x_from_g = [&](double v) {
-    auto it = std::upper_bound(cdf_.begin(), cdf_.end(), v);
-    std::size_t i = static_cast<std::size_t>(std::max<std::ptrdiff_t>(it - cdf_.begin() - 1, 0));
-    i = std::min(i, bins - 1);
-    const double width = cdf_[i + 1] - cdf_[i];
-    const double f = width > 0 ? std::clamp((v - cdf_[i]) / width, 0.0, 1.0) : 0.5;
-    return draw_x0_ + (static_cast<double>(i) + f) * draw_h_;
-  };
+  auto x_from_g = [&](double v) { return draw_x0_ + invert_binned(cdf_, v) * draw_h_; };
   // Rejection: x from g, then u = x − μ̂ − ε/√W, kept when in [u1, u2]. Its acceptance
   // rate is the factor itself (relative to Z/Δ), high wherever θ carries weight. A budget
   // of tries for all `count` draws together.
@@ -221,13 +226,7 @@ int ParallaxTerm::draw(double mu_hat, double logg, Philox& rng, int count, doubl
   }
   if (!(cum.back() > 0)) return done;
   for (; done < count; ++done) {
-    const double v = rng.uniform() * cum.back();
-    auto it = std::upper_bound(cum.begin(), cum.end(), v);
-    std::size_t k = static_cast<std::size_t>(std::max<std::ptrdiff_t>(it - cum.begin() - 1, 0));
-    k = std::min(k, cum.size() - 2);
-    const double width = cum[k + 1] - cum[k];
-    const double f = width > 0 ? std::clamp((v - cum[k]) / width, 0.0, 1.0) : 0.5;
-    x[done] = draw_x0_ + (static_cast<double>(first + k) + f) * draw_h_;
+    x[done] = draw_x0_ + (static_cast<double>(first) + invert_binned(cum, rng.uniform() * cum.back())) * draw_h_;
     u[done] = normal::Truncated{x[done] - mu_hat, sigma, u1, u2}.draw(rng.uniform());
     if (!std::isfinite(u[done])) return done;
   }
