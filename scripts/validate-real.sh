@@ -11,6 +11,8 @@
 # CALIBRATION (a per-band calibration file of `irisml calibrate`: with it ERROR_FLOOR
 # defaults to 0 and the file's sigma_sys replace SIGMA_SYS; docs/observation_model.md),
 # CONFIGS (which of photometry av parallax both, default all four),
+# RETRY_FACTOR (sample's --retry-factor: stars below ESS/S 0.1 redrawn with that many
+# times the proposals, default 0 = none),
 # PYTHON (with h5py, numpy).
 # Stars with fewer than 6 usable bands (the training minimum) are flagged and not scored.
 set -euo pipefail
@@ -21,6 +23,7 @@ GRID=${2:-}
 OUT=${3:-out/real}
 IRISML=${IRISML:-build/src/cli/irisml}
 cal=(); [ -n "${CALIBRATION:-}" ] && cal=(--calibration "$CALIBRATION")
+retry=(--retry-factor "${RETRY_FACTOR:-0}")
 FLOOR=${ERROR_FLOOR:-$([ -n "${CALIBRATION:-}" ] && echo 0 || echo 0.02)}
 mkdir -p "$OUT"
 DATA=tests/data/real_stars
@@ -31,7 +34,7 @@ CONFIGS=${CONFIGS:-photometry av parallax both}
 scores=()
 for c in $CONFIGS; do
   "$IRISML" sample --model "$MODEL" --catalog "$OUT/catalogs/$c.csv" "${grid[@]}" --output "$OUT/flow_$c.h5" \
-      --precision "${PRECISION:-fp32}" --error-floor "$FLOOR" "${sys[@]}" "${cal[@]}" --importance --keep-samples --sir \
+      --precision "${PRECISION:-fp32}" --error-floor "$FLOOR" "${sys[@]}" "${cal[@]}" --importance "${retry[@]}" --keep-samples --sir \
       --overwrite --quiet
   "$IRISML" fit --model "$MODEL" --catalog "$OUT/catalogs/$c.csv" "${grid[@]}" --output "$OUT/reference_$c.h5" \
       --error-floor "$FLOOR" "${sys[@]}" "${cal[@]}" --bands-min 6 --overwrite --quiet

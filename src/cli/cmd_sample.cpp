@@ -146,10 +146,25 @@ void add_calibration_option(Command& cmd) {
 
 // --calibration into `s` for the model's filters (after s.sigma_sys is final): every band
 // the catalogue gives the model must be covered (InputError naming the missing ones).
+// Without --calibration, a model trained for a calibration (`train --calibration`) brings
+// its own: the checkpoint's per-band offsets and sigma_sys (`trained`, its noise model).
 void apply_calibration(const po::variables_map& vm, const sim::FilterRegistry& registry,
                        const std::vector<std::string>& model_filters, const CatalogReader& catalog,
-                       infer::SamplerSettings& s) {
+                       infer::SamplerSettings& s, const sim::NoiseModel* trained = nullptr) {
   const std::string path = vm["calibration"].as<std::string>();
+  if (path.empty() && trained && trained->calibrated()) {
+    if (trained->band_sigma_sys.size() != model_filters.size()) {
+      fail_input("the checkpoint's noise.band_sigma_sys has {} values for {} filters", trained->band_sigma_sys.size(),
+                 model_filters.size());
+    }
+    s.band_offset = trained->band_offset;
+    s.band_sigma_sys = trained->band_sigma_sys;
+    s.calibration = fmt::format("calibration=[trained with {}: offset={} sigma_sys={}]", trained->calibration,
+                                fmt::join(s.band_offset, ","), fmt::join(s.band_sigma_sys, ","));
+    log::info("calibration: the model's own (trained with '{}'); --calibration FILE overrides it for the likelihood",
+              trained->calibration);
+    return;
+  }
   if (path.empty()) return;
   const auto calibration = sim::Calibration::load(path, registry.names());
   std::vector<std::string> used;
@@ -296,6 +311,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   s.sigma_max = std::max(noise.sigma_max, noise.sigma_floor);
   use_training_noise(noise, vm, s);
   s.input_sigma_sys = noise.sigma_sys;
+  s.input_band_sigma_sys = noise.band_sigma_sys;
   infer::check_sampling_memory(s, checkpoint.model_config,
                                static_cast<double>(usable_memory_bytes()) / std::max(1, ctx.local_size));
 
@@ -306,12 +322,22 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
     infer::map_catalog_filters(catalog.filters(), checkpoint.filters, false, catalog_path);
   }
 
-  apply_calibration(vm, registry, checkpoint.filters, catalog, s);
-  if (catalog.has_constraints() && !s.importance && ctx.rank == 0) {
+  apply_calibration(vm, registry, checkpoint.filters, catalog, s, &noise);
+  s.parallax_zero_point = distance.parallax_zero_point;
+  // The constraints the flow itself reads (the model's star tokens) and those it does not.
+  const auto& mc = checkpoint.model_config;
+  const bool flow_parallax = mc.parallax_token && catalog.has_constraint(kParallax);
+  const bool flow_av = mc.av_prior_token && (catalog.has_constraint(kAvPrior) || catalog.has_constraint(kAvMax));
+  const bool flow_uses = flow_parallax || flow_av;
+  const bool unread = (catalog.has_constraint(kParallax) && !mc.parallax_token) ||
+                      ((catalog.has_constraint(kAvPrior) || catalog.has_constraint(kAvMax)) && !mc.av_prior_token);
+  if (unread && !s.importance && ctx.rank == 0) {  // rank 0: one warning per job
     log::warn(
-        "sample: catalogue '{}' has star constraints (parallax / A_V prior); the flow does not use them, only "
-        "--importance (and `irisml fit`) do",
-        catalog_path);
+        "sample: catalogue '{}' has star constraints (parallax / A_V prior) that this model's flow does not read "
+        "(it has {}); only --importance (and `irisml fit`) use them",
+        catalog_path,
+        mc.parallax_token ? "a parallax token only"
+                          : (mc.av_prior_token ? "an A_V-prior token only" : "no star tokens"));
   }
   s.physical = s.importance && catalog.has_constraint(kParallax);
 
@@ -339,7 +365,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   job.inputs_key = fmt::format("columns={} missing={} error_floor={} ignore_unknown={} grid={} filters_config={}{}{}",
                                vm["columns"].as<std::string>(), copt.missing_sentinel, copt.error_floor,
                                copt.ignore_unknown_columns, grid_key, registry.source(), presets_key(vm, copt),
-                               s.importance ? constraints_key(catalog, distance) : std::string());
+                               s.importance || flow_uses ? constraints_key(catalog, distance) : std::string());
   log::info(
       "sample: {} stars x {} samples, {} rank(s) x {} thread(s) ({}), batch {}, model {} ({} filters), "
       "bands_min {}, ppc {} -> {}",
@@ -438,21 +464,22 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   auto grid = load_grid(vm);
   std::vector<std::string> filters;
   sim::PriorConfig prior_config;
+  sim::NoiseModel trained_noise;
   if (!model_path.empty()) {
     const auto checkpoint = train::load_checkpoint_info(model_path);
     filters = checkpoint.filters;
     prior_config = training_prior(checkpoint, model_path, *grid);
     // The training observation model: its error minimum and systematic term, as the
     // network (and `sample --importance`) use them.
-    use_training_noise(sim::NoiseModel::from_items(checkpoint.noise, fmt::format("checkpoint '{}'", model_path)), vm,
-                       s);
+    trained_noise = sim::NoiseModel::from_items(checkpoint.noise, fmt::format("checkpoint '{}'", model_path));
+    use_training_noise(trained_noise, vm, s);
     if (!vm["prior.logg_min"].defaulted()) log::warn("fit: --model given: the [prior] options are ignored");
   } else {
     filters = catalog.filters();
     prior_config = prior_from(vm);
   }
   s.physical = catalog.has_constraint(kParallax);
-  apply_calibration(vm, registry, filters, catalog, s);
+  apply_calibration(vm, registry, filters, catalog, s, model_path.empty() ? nullptr : &trained_noise);
   sim::Synthesizer synth(grid, registry, filters);
   sim::Prior prior(prior_config, *grid);
   sim::PhotometricPosterior target(synth, prior, distance);

@@ -18,6 +18,7 @@
 #include "model/config.hpp"
 #include "model/runtime.hpp"
 #include "simulate/filters.hpp"
+#include "simulate/calibration.hpp"
 #include "simulate/noise.hpp"
 #include "simulate/photometry.hpp"
 #include "train/bench.hpp"
@@ -169,6 +170,9 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
       ("resume", po::bool_switch(), "continue from <output-dir>/checkpoint.h5 (must exist)")
       ("resume-if-present", po::bool_switch(), "continue if <output-dir>/checkpoint.h5 exists, else start fresh")
       ("overwrite", po::bool_switch(), "start fresh in an output dir that holds a checkpoint (replaced at the first save)")
+      ("calibration", po::value<std::string>()->default_value(""),
+       "per-band calibration file of `irisml calibrate`: its sigma_sys replace noise.sigma_sys band by band in the "
+       "training noise; the checkpoint records it and sample/fit use it by default (docs/observation_model.md)")
       ("init-from", po::value<std::string>()->default_value(""),
        "fine-tune: start from this trained checkpoint, whose filters must be a subset of this run's; new bands get "
        "embedding rows (from the nearest band by pivot wavelength) and magnitude statistics; its own schedule "
@@ -199,6 +203,9 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
   o.known_filters = load_registry(vm).names();
   o.model = model_config_from(vm);
   o.noise = noise_from(vm);
+  if (const std::string path = vm["calibration"].as<std::string>(); !path.empty()) {
+    o.calibration = std::make_shared<const sim::Calibration>(sim::Calibration::load(path, o.known_filters));
+  }
   o.epochs = vm["epochs"].as<long long>();
   o.max_steps = nonnegative(vm, "max-steps");
   o.batch_size = vm["batch-size"].as<long long>();

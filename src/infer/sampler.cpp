@@ -19,6 +19,7 @@
 #include "infer/summary.hpp"
 #include "model/config.hpp"
 #include "model/normalizer.hpp"
+#include "model/star_tokens.hpp"
 #include "simulate/likelihood.hpp"
 #include "simulate/noise.hpp"
 #include "simulate/prior.hpp"
@@ -289,7 +290,10 @@ std::string PosteriorSampler::describe() const {
              s.bands_min, s.bands_max, s.sigma_max, s.range_sigma, s.importance, s.ess_threshold, s.retry_factor, s.sir,
              s.sigma_sys) +
          (round_off_depends_on_threads(s) ? fmt::format(" intra_op_threads={}", s.intra_op_threads) : std::string()) +
-         model::precision_setting(s.precision) + (s.calibrated() ? " " + s.calibration : std::string());
+         model::precision_setting(s.precision) + (s.calibrated() ? " " + s.calibration : std::string()) +
+         (s.input_band_sigma_sys.empty()
+              ? std::string()
+              : fmt::format(" input_band_sigma_sys={}", fmt::join(s.input_band_sigma_sys, ",")));
 }
 
 std::vector<std::pair<std::string, std::string>> PosteriorSampler::attributes() const {
@@ -334,6 +338,8 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   mag.reserve(R * C);
   err.reserve(R * C);
   const bool calibrated = settings_.calibrated();
+  const bool parallax_token = model_->config().parallax_token;
+  const bool av_token = model_->config().av_prior_token;
   for (std::size_t r = 0; r < R; ++r) {
     for (int j = 0; j < C; ++j) {
       if (!block.usable(r, j)) continue;
@@ -452,13 +458,35 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
           const std::size_t o = b * static_cast<std::size_t>(width) + s;
           pid[o] = band[i];
           pm[o] = mag[i];
-          pe[o] = static_cast<float>(sim::in_quadrature(err[i], settings_.input_sigma_sys));  // as in training
+          pe[o] =
+              static_cast<float>(sim::in_quadrature(err[i], settings_.input_sigma_sys_of(band[i])));  // as in training
           pk[o] = true;
         }
         star_random_numbers(settings_.seed, block.row0 + r, S, pn + b * S * D, pu + b * S);
       }
     }
     model::ObservationBatch batch{ids, mags, errs, mask};
+    if (parallax_token && !block.constraints.empty()) {
+      batch.parallax = torch::full({Bi}, std::numeric_limits<float>::quiet_NaN(), torch::kFloat32);
+      batch.parallax_err = torch::full({Bi}, std::numeric_limits<float>::quiet_NaN(), torch::kFloat32);
+      for (std::size_t b = 0; b < B; ++b) {
+        const double* c = block.constraints.data() + todo[c0 + b] * static_cast<std::size_t>(kConstraintCount);
+        batch.parallax.data_ptr<float>()[b] = static_cast<float>(c[kParallax] - settings_.parallax_zero_point);
+        batch.parallax_err.data_ptr<float>()[b] = static_cast<float>(c[kParallaxErr]);
+      }
+    }
+    if (av_token && !block.constraints.empty()) {
+      batch.av_prior = torch::full({Bi}, std::numeric_limits<float>::quiet_NaN(), torch::kFloat32);
+      batch.av_prior_err = torch::full({Bi}, std::numeric_limits<float>::quiet_NaN(), torch::kFloat32);
+      for (std::size_t b = 0; b < B; ++b) {
+        const double* c = block.constraints.data() + todo[c0 + b] * static_cast<std::size_t>(kConstraintCount);
+        double a = 0, w = 0;
+        if (model::av_token_from_constraints(c[kAvPrior], c[kAvPriorErr], c[kAvMax], a, w)) {
+          batch.av_prior.data_ptr<float>()[b] = static_cast<float>(a);
+          batch.av_prior_err.data_ptr<float>()[b] = static_cast<float>(w);
+        }
+      }
+    }
     auto context = model_->context(batch);
     auto drawn = model_->sample(context, normal, uniform);
     auto theta = drawn.theta.contiguous();  // (B, S, D) float64

@@ -87,6 +87,12 @@ struct SamplerSettings {
   // and the network is given √(σ² + input_sigma_sys²), as in training.
   double input_error_min = 0.0;
   double input_sigma_sys = 0.0;
+  // A model trained for a per-band calibration: its terms by model filter id (replacing
+  // input_sigma_sys band by band); empty = none.
+  std::vector<double> input_band_sigma_sys;
+  double input_sigma_sys_of(int f) const {
+    return input_band_sigma_sys.empty() ? input_sigma_sys : input_band_sigma_sys[static_cast<std::size_t>(f)];
+  }
 
   // Posterior-predictive check (when a synthesizer is given): p-value below this →
   // kFlagPpcHigh; on stars that follow the model, about this fraction is flagged.
@@ -114,6 +120,9 @@ struct SamplerSettings {
   double likelihood_sigma_sys(int f) const {
     return calibrated() ? band_sigma_sys[static_cast<std::size_t>(f)] : sigma_sys;
   }
+  // [mas] subtracted from catalogue parallaxes before a model's parallax token sees them
+  // (the same setting as the likelihood's, sim::DistanceSettings).
+  double parallax_zero_point = 0.0;
   // Write distance, radius and mass summaries (/physical, docs/posterior_format.md) for
   // stars with a parallax; set when the catalogue has a parallax column (fit, importance).
   bool physical = false;

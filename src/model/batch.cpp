@@ -35,6 +35,19 @@ void ObservationBatch::validate(int n_filters) const {
       fail_input("observation batch: {} must be floating point, got {}", name, c10::toString(t->scalar_type()));
     }
   }
+  if (parallax.defined() != parallax_err.defined() || av_prior.defined() != av_prior_err.defined()) {
+    fail_input("observation batch: parallax and parallax_err (av_prior and av_prior_err) must be given together");
+  }
+  for (const auto& [name, t] : {std::pair<const char*, const torch::Tensor*>{"parallax", &parallax},
+                                {"parallax_err", &parallax_err},
+                                {"av_prior", &av_prior},
+                                {"av_prior_err", &av_prior_err}}) {
+    if (!t->defined()) continue;
+    if (t->dim() != 1 || t->size(0) != mask.size(0) || !t->is_floating_point()) {
+      fail_input("observation batch: '{}' has shape {} ({}), expected ({}) floating point", name, shape_string(*t),
+                 c10::toString(t->scalar_type()), mask.size(0));
+    }
+  }
   if (mask.numel() > 0) {
     auto observed_ids = filter_ids.masked_select(mask);
     if (observed_ids.numel() > 0) {
@@ -49,7 +62,16 @@ void ObservationBatch::validate(int n_filters) const {
 }
 
 ObservationBatch ObservationBatch::to(const torch::Device& device) const {
-  return {filter_ids.to(device), magnitudes.to(device), errors.to(device), mask.to(device)};
+  ObservationBatch b{filter_ids.to(device), magnitudes.to(device), errors.to(device), mask.to(device)};
+  if (parallax.defined()) {
+    b.parallax = parallax.to(device);
+    b.parallax_err = parallax_err.to(device);
+  }
+  if (av_prior.defined()) {
+    b.av_prior = av_prior.to(device);
+    b.av_prior_err = av_prior_err.to(device);
+  }
+  return b;
 }
 
 }  // namespace irisml::model

@@ -48,10 +48,11 @@ void ModelConfig::validate() const {
 
 std::string ModelConfig::describe() const {
   return fmt::format(
-      "n_filters={} width={} layers={} ffn={} heads={} dropout={} flow_blocks={} made_hidden={} "
-      "mixture_components={} activation={}",
-      n_filters, width, layers, ffn, heads, dropout, flow_blocks, fmt::join(made_hidden, ","), mixture_components,
-      activation);
+             "n_filters={} width={} layers={} ffn={} heads={} dropout={} flow_blocks={} made_hidden={} "
+             "mixture_components={} activation={}",
+             n_filters, width, layers, ffn, heads, dropout, flow_blocks, fmt::join(made_hidden, ","),
+             mixture_components, activation) +
+         (parallax_token ? " parallax_token=1" : "") + (av_prior_token ? " av_prior_token=1" : "");
 }
 
 }  // namespace irisml::model

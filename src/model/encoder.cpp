@@ -28,7 +28,7 @@ SetEncoderImpl::SetEncoderImpl(const ModelConfig& config)
       dropout_p_(config.dropout),
       gelu_(config.activation == "gelu") {
   config.validate();
-  filter_embedding = register_module("filter_embedding", torch::nn::Embedding(config.n_filters, width_));
+  filter_embedding = register_module("filter_embedding", torch::nn::Embedding(config.embedding_rows(), width_));
   mag_proj = register_module("mag_proj", torch::nn::Linear(1, width_));
   err_proj = register_module("err_proj", torch::nn::Linear(1, width_));
   cls = register_parameter("cls", torch::randn({width_}));

@@ -2,6 +2,7 @@
 
 #include <limits>
 #include <map>
+#include <vector>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -9,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "core/error.hpp"
+#include "model/star_tokens.hpp"
 #include "model/tensor_util.hpp"
 
 namespace irisml::model {
@@ -68,7 +70,29 @@ torch::Tensor PosteriorEstimatorImpl::context(const ObservationBatch& batch) {
   const auto& nb = *normalizer_buffers;
   auto mags = magnitude_features(batch.filter_ids, batch.magnitudes, batch.mask, nb.mag_mean, nb.mag_std);
   auto errs = error_features(batch.errors, batch.mask, nb.error_log_mean, nb.error_log_scale);
-  return encoder->forward(batch.filter_ids, mags, errs, batch.mask);
+  const bool with_parallax = config_.parallax_token && batch.parallax.defined();
+  const bool with_av = config_.av_prior_token && batch.av_prior.defined();
+  if (!with_parallax && !with_av) return encoder->forward(batch.filter_ids, mags, errs, batch.mask);
+  // Star tokens as more slots, each with its own embedding row (model/star_tokens.hpp).
+  std::vector<torch::Tensor> ids{batch.filter_ids}, mag_cols{mags}, err_cols{errs}, mask_cols{batch.mask};
+  auto add = [&](const torch::Tensor& magnitude, const torch::Tensor& error, const torch::Tensor& present, int row) {
+    auto p = present.unsqueeze(1);
+    ids.push_back(torch::full_like(p, row, batch.filter_ids.options()));
+    mag_cols.push_back(magnitude.unsqueeze(1).to(mags.scalar_type()));
+    err_cols.push_back(
+        error_features(error.unsqueeze(1), p, nb.error_log_mean, nb.error_log_scale).to(errs.scalar_type()));
+    mask_cols.push_back(p);
+  };
+  if (with_parallax) {
+    auto t = parallax_token_features(batch.magnitudes, batch.mask, batch.parallax, batch.parallax_err);
+    add(t.magnitude, t.error, t.present, config_.parallax_row());
+  }
+  if (with_av) {
+    auto t = av_token_features(batch.av_prior, batch.av_prior_err);
+    add(t.magnitude, t.error, t.present & batch.mask.any(/*dim=*/1), config_.av_prior_row());
+  }
+  return encoder->forward(torch::cat(ids, /*dim=*/1), torch::cat(mag_cols, /*dim=*/1), torch::cat(err_cols, /*dim=*/1),
+                          torch::cat(mask_cols, /*dim=*/1));
 }
 
 torch::Tensor PosteriorEstimatorImpl::log_prob(const torch::Tensor& theta_physical, const torch::Tensor& ctx) {

@@ -6,10 +6,34 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "simulate/likelihood.hpp"
 
 namespace irisml::sim {
 
 namespace {
+// "0.01,0.02": round-trip exact (shortest representation).
+std::string join_numbers(const std::vector<double>& v) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + fmt::format("{}", v[i]);
+  return out;
+}
+bool split_numbers(const std::string& text, std::vector<double>& out) {
+  out.clear();
+  std::size_t begin = 0;
+  while (begin <= text.size()) {
+    const std::size_t end = std::min(text.find(',', begin), text.size());
+    const std::string item = text.substr(begin, end - begin);
+    std::size_t used = 0;
+    try {
+      out.push_back(std::stod(item, &used));
+    } catch (const std::logic_error&) {
+      return false;
+    }
+    if (used != item.size() || item.empty()) return false;
+    begin = end + 1;
+  }
+  return true;
+}
 bool is_loguniform(const std::string& d) { return d == "loguniform"; }
 bool is_uniform(const std::string& d) { return d == "uniform"; }
 }  // namespace
@@ -36,6 +60,41 @@ void NoiseModel::validate() const {
   if (!(sigma_sys >= 0) || !std::isfinite(sigma_sys) || sigma_sys > 1.0) {
     fail_input("noise.sigma_sys = {} must be a number in [0, 1] (mag)", sigma_sys);
   }
+  if (band_offset.size() != band_sigma_sys.size()) {
+    throw std::logic_error("NoiseModel: band_offset and band_sigma_sys differ in length");
+  }
+  for (std::size_t f = 0; f < band_sigma_sys.size(); ++f) {
+    if (!(band_sigma_sys[f] >= 0 && band_sigma_sys[f] < 1.0)) {
+      fail_input("noise.band_sigma_sys: {} mag for filter {} is not allowed; it must be in [0, 1) ({})",
+                 band_sigma_sys[f], f, calibration);
+    }
+  }
+  if (!(parallax_fraction >= 0 && parallax_fraction <= 1)) {
+    fail_input("noise.parallax_fraction = {} must be in [0, 1] (0 = no parallaxes)", parallax_fraction);
+  }
+  if (!(parallax_mass_min > 0) || !(parallax_mass_max > parallax_mass_min) || !std::isfinite(parallax_mass_max)) {
+    fail_input("noise.parallax_mass_min = {}, noise.parallax_mass_max = {}: need 0 < min < max (M_sun)",
+               parallax_mass_min, parallax_mass_max);
+  }
+  if (!(parallax_length_scale > 0) || !std::isfinite(parallax_length_scale)) {
+    fail_input("noise.parallax_length_scale = {} must be a finite number > 0 (pc)", parallax_length_scale);
+  }
+  if (!(parallax_near_fraction >= 0 && parallax_near_fraction <= 1)) {
+    fail_input("noise.parallax_near_fraction = {} must be in [0, 1]", parallax_near_fraction);
+  }
+  if (!(parallax_error_scale > 0) || !std::isfinite(parallax_error_scale)) {
+    fail_input("noise.parallax_error_scale = {} must be a finite number > 0", parallax_error_scale);
+  }
+  if (!(parallax_error_min > 0) || !std::isfinite(parallax_error_min)) {
+    fail_input("noise.parallax_error_min = {} must be a finite number > 0 (mas)", parallax_error_min);
+  }
+  if (!(av_prior_fraction >= 0 && av_prior_fraction <= 1)) {
+    fail_input("noise.av_prior_fraction = {} must be in [0, 1] (0 = no A_V priors)", av_prior_fraction);
+  }
+  if (!(av_prior_sigma_min > 0) || !(av_prior_sigma_max >= av_prior_sigma_min) || !std::isfinite(av_prior_sigma_max)) {
+    fail_input("noise.av_prior_sigma_min = {}, noise.av_prior_sigma_max = {}: need 0 < min <= max (mag)",
+               av_prior_sigma_min, av_prior_sigma_max);
+  }
 }
 
 void NoiseModel::validate(int n_filters) const {
@@ -47,10 +106,31 @@ void NoiseModel::validate(int n_filters) const {
 }
 
 std::vector<std::pair<std::string, std::string>> NoiseModel::items() const {
-  return {{"noise.bands_min", std::to_string(bands_min)},    {"noise.bands_max", std::to_string(bands_max)},
-          {"noise.sigma_distribution", sigma_distribution},  {"noise.sigma_min", fmt::format("{}", sigma_min)},
-          {"noise.sigma_max", fmt::format("{}", sigma_max)}, {"noise.sigma_floor", fmt::format("{}", sigma_floor)},
-          {"noise.sigma_sys", fmt::format("{}", sigma_sys)}};
+  std::vector<std::pair<std::string, std::string>> items = {
+      {"noise.bands_min", std::to_string(bands_min)},    {"noise.bands_max", std::to_string(bands_max)},
+      {"noise.sigma_distribution", sigma_distribution},  {"noise.sigma_min", fmt::format("{}", sigma_min)},
+      {"noise.sigma_max", fmt::format("{}", sigma_max)}, {"noise.sigma_floor", fmt::format("{}", sigma_floor)},
+      {"noise.sigma_sys", fmt::format("{}", sigma_sys)}};
+  if (calibrated()) {
+    items.insert(items.end(), {{"noise.calibration", calibration},
+                               {"noise.band_sigma_sys", join_numbers(band_sigma_sys)},
+                               {"noise.band_offset", join_numbers(band_offset)}});
+  }
+  if (parallaxes()) {
+    items.insert(items.end(), {{"noise.parallax_fraction", fmt::format("{}", parallax_fraction)},
+                               {"noise.parallax_mass_min", fmt::format("{}", parallax_mass_min)},
+                               {"noise.parallax_mass_max", fmt::format("{}", parallax_mass_max)},
+                               {"noise.parallax_length_scale", fmt::format("{}", parallax_length_scale)},
+                               {"noise.parallax_near_fraction", fmt::format("{}", parallax_near_fraction)},
+                               {"noise.parallax_error_scale", fmt::format("{}", parallax_error_scale)},
+                               {"noise.parallax_error_min", fmt::format("{}", parallax_error_min)}});
+  }
+  if (av_priors()) {
+    items.insert(items.end(), {{"noise.av_prior_fraction", fmt::format("{}", av_prior_fraction)},
+                               {"noise.av_prior_sigma_min", fmt::format("{}", av_prior_sigma_min)},
+                               {"noise.av_prior_sigma_max", fmt::format("{}", av_prior_sigma_max)}});
+  }
+  return items;
 }
 
 NoiseModel NoiseModel::from_items(const std::vector<std::pair<std::string, std::string>>& items,
@@ -75,16 +155,35 @@ NoiseModel NoiseModel::from_items(const std::vector<std::pair<std::string, std::
         m.sigma_floor = std::stod(value, &used);
       } else if (key == "noise.sigma_sys") {
         m.sigma_sys = std::stod(value, &used);
+      } else if (key == "noise.calibration") {
+        m.calibration = value;
+        used = value.size();
+      } else if (key == "noise.band_sigma_sys" || key == "noise.band_offset") {
+        auto& list = key == "noise.band_sigma_sys" ? m.band_sigma_sys : m.band_offset;
+        if (!split_numbers(value, list)) fail_input("{}: {} = '{}' is not a comma list of numbers", source, key, value);
+        used = value.size();
+      } else if (double* p = m.token_setting(key)) {
+        *p = std::stod(value, &used);
       } else {
         fail_input(
             "{}: unknown noise setting '{}' (known: noise.bands_min, noise.bands_max, "
-            "noise.sigma_distribution, noise.sigma_min, noise.sigma_max, noise.sigma_floor, noise.sigma_sys)",
+            "noise.sigma_distribution, noise.sigma_min, noise.sigma_max, noise.sigma_floor, noise.sigma_sys, "
+            "noise.calibration, noise.band_sigma_sys, noise.band_offset, noise.parallax_fraction, "
+            "noise.parallax_mass_min, noise.parallax_mass_max, "
+            "noise.parallax_length_scale, noise.parallax_near_fraction, noise.parallax_error_scale, "
+            "noise.parallax_error_min, noise.av_prior_fraction, noise.av_prior_sigma_min, noise.av_prior_sigma_max)",
             source, key);
       }
     } catch (const std::logic_error&) {  // std::invalid_argument, std::out_of_range
       used = 0;
     }
-    if (used != value.size() || value.empty()) fail_input("{}: {} = '{}' is not a number", source, key, value);
+    if (used != value.size() || (value.empty() && key != "noise.calibration")) {
+      fail_input("{}: {} = '{}' is not a number", source, key, value);
+    }
+  }
+  if (m.band_sigma_sys.size() != m.band_offset.size()) {
+    fail_input("{}: noise.band_sigma_sys has {} values but noise.band_offset {}", source, m.band_sigma_sys.size(),
+               m.band_offset.size());
   }
   m.validate();
   return m;
@@ -115,11 +214,68 @@ int observe_star(Philox& rng, const float* clean_mags, int n_filters, const Nois
     double sigma = loguniform ? std::exp(rng.uniform(log_lo, log_hi)) : rng.uniform(model.sigma_min, model.sigma_max);
     sigma = std::max(sigma, model.sigma_floor);
     const double noise = rng.normal();
-    const double total = in_quadrature(sigma, model.sigma_sys);
+    const double total = in_quadrature(sigma, model.sigma_sys_of(filter_index_out[i]));
     mag_out[i] = static_cast<float>(clean_mags[filter_index_out[i]] + total * noise);
     err_out[i] = static_cast<float>(sigma);
   }
   return k;
+}
+
+double* NoiseModel::token_setting(const std::string& key) {
+  if (key == "noise.av_prior_fraction") return &av_prior_fraction;
+  if (key == "noise.av_prior_sigma_min") return &av_prior_sigma_min;
+  if (key == "noise.av_prior_sigma_max") return &av_prior_sigma_max;
+  if (key == "noise.parallax_fraction") return &parallax_fraction;
+  if (key == "noise.parallax_mass_min") return &parallax_mass_min;
+  if (key == "noise.parallax_mass_max") return &parallax_mass_max;
+  if (key == "noise.parallax_length_scale") return &parallax_length_scale;
+  if (key == "noise.parallax_near_fraction") return &parallax_near_fraction;
+  if (key == "noise.parallax_error_scale") return &parallax_error_scale;
+  if (key == "noise.parallax_error_min") return &parallax_error_min;
+  return nullptr;
+}
+
+double gaia_parallax_error(double g) {
+  const double z = std::pow(10.0, 0.4 * (std::max(g, 13.0) - 15.0));
+  // 0.8 µas × √(40 + 800 z + 30 z²): 0.02 mas at G = 15, 0.06 at 17, 0.49 at 20, 1.16 at 21.
+  return 0.8e-3 * std::sqrt(40.0 + 800.0 * z + 30.0 * z * z);
+}
+
+bool observe_parallax(Philox& rng, const float* clean_mags, int n_filters, double logg, const NoiseModel& model,
+                      double& parallax, double& parallax_err, double& offset) {
+  if (!(rng.uniform() < model.parallax_fraction)) return false;
+  const double mass = std::exp(rng.uniform(std::log(model.parallax_mass_min), std::log(model.parallax_mass_max)));
+  double distance;
+  if (rng.uniform() < model.parallax_near_fraction) {
+    distance = std::exp(rng.uniform(std::log(10.0), std::log(5000.0)));
+  } else {  // Gamma(3, L): the sum of three exponentials
+    distance =
+        -model.parallax_length_scale * (std::log(rng.uniform()) + std::log(rng.uniform()) + std::log(rng.uniform()));
+  }
+  offset = 5.0 * std::log10(distance / 10.0) - radius_term(mass, logg);
+  // A G-like apparent magnitude: the median of the star's finite clean magnitudes, shifted.
+  std::vector<double> finite;
+  finite.reserve(static_cast<std::size_t>(n_filters));
+  for (int f = 0; f < n_filters; ++f) {
+    if (std::isfinite(clean_mags[f])) finite.push_back(clean_mags[f]);
+  }
+  double g = 15.0;
+  if (!finite.empty()) {
+    auto mid = finite.begin() + static_cast<std::ptrdiff_t>(finite.size() / 2);
+    std::nth_element(finite.begin(), mid, finite.end());
+    g = *mid + offset;
+  }
+  parallax_err = std::max(model.parallax_error_min,
+                          model.parallax_error_scale * gaia_parallax_error(g) * std::exp(0.3 * rng.normal()));
+  parallax = 1000.0 / distance + parallax_err * rng.normal();
+  return true;
+}
+
+bool observe_av_prior(Philox& rng, double av, const NoiseModel& model, double& mean, double& width) {
+  if (!(rng.uniform() < model.av_prior_fraction)) return false;
+  width = std::exp(rng.uniform(std::log(model.av_prior_sigma_min), std::log(model.av_prior_sigma_max)));
+  mean = av + width * rng.normal();
+  return true;
 }
 
 }  // namespace irisml::sim

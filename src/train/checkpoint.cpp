@@ -159,6 +159,8 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
     f.set_attr("/", "model.made_hidden", to_doubles(m.made_hidden));
     f.set_attr("/", "model.mixture_components", std::int64_t{m.mixture_components});
     f.set_attr("/", "model.activation", m.activation);
+    if (m.parallax_token) f.set_attr("/", "model.parallax_token", std::int64_t{1});  // absent = none
+    if (m.av_prior_token) f.set_attr("/", "model.av_prior_token", std::int64_t{1});
     if (c.filters.size() != static_cast<std::size_t>(m.n_filters)) {
       fail_input("checkpoint: {} filters given for a model with n_filters={}", c.filters.size(), m.n_filters);
     }

@@ -78,6 +78,8 @@ CheckpointInfo read_checkpoint_info(const h5::File& f, const std::string& path) 
   for (double h : f.attr_doubles("/", "model.made_hidden")) m.made_hidden.push_back(static_cast<int>(h));
   m.mixture_components = static_cast<int>(f.attr_int("/", "model.mixture_components"));
   if (f.has_attr("/", "model.activation")) m.activation = f.attr_string("/", "model.activation");
+  m.parallax_token = f.has_attr("/", "model.parallax_token") && f.attr_int("/", "model.parallax_token") == 1;
+  m.av_prior_token = f.has_attr("/", "model.av_prior_token") && f.attr_int("/", "model.av_prior_token") == 1;
   c.filters = f.read_strings("/filters");
   if (c.filters.size() != static_cast<std::size_t>(m.n_filters)) {
     fail_input("checkpoint '{}' lists {} filters but model.n_filters = {}", path, c.filters.size(), m.n_filters);
@@ -103,6 +105,8 @@ std::vector<std::string> model_differences(const model::ModelConfig& a, const mo
       fmt::format("{}", fmt::join(b.made_hidden, ",")));
   cmp("mixture_components", a.mixture_components, b.mixture_components);
   cmp("activation", a.activation, b.activation);
+  cmp("parallax_token", a.parallax_token, b.parallax_token);
+  cmp("av_prior_token", a.av_prior_token, b.av_prior_token);
   if (compare_filters && filters_a != filters_b) {
     out.push_back(
         fmt::format("filters: {} (checkpoint) vs {} (this run)", fmt::join(filters_a, ","), fmt::join(filters_b, ",")));

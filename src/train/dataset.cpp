@@ -320,13 +320,44 @@ TrainingBatch make_batch(const RowBlock& block, const sim::NoiseModel& noise, st
   std::vector<int> ids(static_cast<std::size_t>(count * F));
   std::vector<float> mags(static_cast<std::size_t>(count * F)), errs(static_cast<std::size_t>(count * F));
   int s_max = 1;
+  const bool parallaxes = noise.parallaxes();
+  const std::uint64_t parallax_seed = parallaxes ? stream_seed(noise_seed, kParallaxStream) : 0;
+  const bool av_priors = noise.av_priors();
+  const std::uint64_t av_seed = av_priors ? stream_seed(noise_seed, kAvPriorStream) : 0;
+  auto nans = [count] { return torch::full({count}, std::numeric_limits<float>::quiet_NaN(), torch::kFloat32); };
+  at::Tensor parallax, parallax_err, av_prior, av_prior_err;
+  if (parallaxes) {
+    parallax = nans();
+    parallax_err = nans();
+  }
+  if (av_priors) {
+    av_prior = nans();
+    av_prior_err = nans();
+  }
   for (std::int64_t i = 0; i < count; ++i) {
     const std::int64_t k = begin + i;
-    Philox rng(noise_seed, stream_base + static_cast<std::uint64_t>(block.index[static_cast<std::size_t>(k)]));
+    const auto stream = stream_base + static_cast<std::uint64_t>(block.index[static_cast<std::size_t>(k)]);
+    Philox rng(noise_seed, stream);
     const int n = sim::observe_star(rng, block.magnitudes.data() + k * F, F, noise, ids.data() + i * F,
                                     mags.data() + i * F, errs.data() + i * F);
     n_obs[static_cast<std::size_t>(i)] = n;
     s_max = std::max(s_max, n);
+    double plx = 0, plx_err = 0, offset = 0;
+    Philox parallax_rng(parallax_seed, stream);
+    if (parallaxes &&
+        sim::observe_parallax(parallax_rng, block.magnitudes.data() + k * F, F,
+                              block.parameters[static_cast<std::size_t>(k * 5 + 1)], noise, plx, plx_err, offset)) {
+      for (int s = 0; s < n; ++s) mags[static_cast<std::size_t>(i * F + s)] += static_cast<float>(offset);
+      parallax.data_ptr<float>()[i] = static_cast<float>(plx);
+      parallax_err.data_ptr<float>()[i] = static_cast<float>(plx_err);
+    }
+    double av_mean = 0, av_width = 0;
+    Philox av_rng(av_seed, stream);
+    if (av_priors && sim::observe_av_prior(av_rng, block.parameters[static_cast<std::size_t>(k * 5 + 3)], noise,
+                                           av_mean, av_width)) {
+      av_prior.data_ptr<float>()[i] = static_cast<float>(av_mean);
+      av_prior_err.data_ptr<float>()[i] = static_cast<float>(av_width);
+    }
   }
   auto filter_ids = torch::zeros({count, s_max}, torch::kInt64);
   auto magnitudes = torch::zeros({count, s_max}, torch::kFloat32);
@@ -343,12 +374,18 @@ TrainingBatch make_batch(const RowBlock& block, const sim::NoiseModel& noise, st
     for (int s = 0; s < n; ++s) {
       id_p[i * s_max + s] = ids[static_cast<std::size_t>(i * F + s)];
       mag_p[i * s_max + s] = mags[static_cast<std::size_t>(i * F + s)];
-      err_p[i * s_max + s] = static_cast<float>(noise.network_error(errs[static_cast<std::size_t>(i * F + s)]));
+      err_p[i * s_max + s] = static_cast<float>(
+          noise.network_error(errs[static_cast<std::size_t>(i * F + s)], ids[static_cast<std::size_t>(i * F + s)]));
       mask_p[i * s_max + s] = true;
     }
     std::copy_n(block.parameters.data() + (begin + i) * 5, 5, theta_p + i * 5);
   }
-  return {{filter_ids, magnitudes, errors, mask}, theta};
+  model::ObservationBatch observations{filter_ids, magnitudes, errors, mask};
+  observations.parallax = parallax;
+  observations.parallax_err = parallax_err;
+  observations.av_prior = av_prior;
+  observations.av_prior_err = av_prior_err;
+  return {observations, theta};
 }
 
 }  // namespace irisml::train

@@ -83,6 +83,9 @@ inline constexpr std::uint64_t kShuffleStream = 0x5348554646ull;     // per epoc
 inline constexpr std::uint64_t kNoiseStream = 0x4E4F495345ull;       // per (epoch, star)
 inline constexpr std::uint64_t kValidationStream = 0x56414C4944ull;  // per validation star
 inline constexpr std::uint64_t kDropoutStream = 0x44524F50ull;       // per (step, rank)
+// Derived from a noise seed (stream_seed(noise_seed, kParallaxStream)), same counter.
+inline constexpr std::uint64_t kParallaxStream = 0x504C5853ull;
+inline constexpr std::uint64_t kAvPriorStream = 0x41565052ull;
 
 // Fisher–Yates permutation of 0..n-1 from Philox keyed (stream_seed(seed, shuffle), epoch).
 // Every rank draws it whole, so it is kept in 32 bits (4 bytes per star per rank):
@@ -98,7 +101,11 @@ struct TrainingBatch {
 // Observations of rows [begin, begin + count) of `block` (count < 0: to its end): the
 // star with file row index r is observed by sim::observe_star with Philox keyed
 // (noise_seed, stream_base + r), so a star's noise depends only on (seed, epoch, star),
-// not on ranks, shards or batch layout.
+// not on ranks, shards or batch layout. With parallaxes in the noise model
+// (noise.parallaxes()) a star's parallax comes from sim::observe_parallax with Philox
+// keyed (stream_seed(noise_seed, kParallaxStream), stream_base + r), its magnitudes are
+// made apparent, and the batch carries parallax tensors (NaN = none); without, the
+// batch is exactly what it was before parallaxes existed.
 TrainingBatch make_batch(const RowBlock& block, const sim::NoiseModel& noise, std::uint64_t noise_seed,
                          std::uint64_t stream_base, std::int64_t begin = 0, std::int64_t count = -1);
 // Same for rows[0..count) of `table`, each held here.

@@ -61,13 +61,20 @@ FinetuneInit plan_finetune(const FinetuneOptions& o, const std::vector<std::stri
         "not have; a fine-tune can only add bands, so the run's filters must include all of the model's: {}",
         o.init_from, fmt::join(missing, ", "), data_path, fmt::join(p.filters, ", "));
   }
-  if (run_filters.size() == p.filters.size()) {
+  // A photometry-only parent may gain the parallax token (its row starts from the mean of
+  // the parent's rows); a parent with one cannot lose it.
+  const bool adds_parallax = run_config.parallax_token && !p.model_config.parallax_token;
+  const bool adds_av = run_config.av_prior_token && !p.model_config.av_prior_token;
+  if (run_filters.size() == p.filters.size() && !adds_parallax && !adds_av) {
     fail_input(
         "--init-from '{}': this run's filters are the model's own ({}); there is no new band to fine-tune for. "
         "Continue that run with --resume in its own --output-dir, or add bands with `irisml simulate add-filters`",
         o.init_from, fmt::join(p.filters, ", "));
   }
-  auto diffs = model_differences(p.model_config, run_config, p.filters, run_filters, /*compare_filters=*/false);
+  model::ModelConfig parent_config = p.model_config;
+  if (adds_parallax) parent_config.parallax_token = true;
+  if (adds_av) parent_config.av_prior_token = true;
+  auto diffs = model_differences(parent_config, run_config, p.filters, run_filters, /*compare_filters=*/false);
   if (!diffs.empty()) {
     fail_input(
         "--init-from '{}': the checkpoint's model has another shape than this run's [model] settings — {}. Use "
@@ -129,6 +136,22 @@ FinetuneInit plan_finetune(const FinetuneOptions& o, const std::vector<std::stri
       init_text.push_back(name + "<-mean");
     }
   }
+  // Token rows follow the bands: the parallax's, then the A_V prior's; the parent's own
+  // token rows keep their trained values, a new one starts from the mean of its bands.
+  const int parent_bands = static_cast<int>(p.filters.size());
+  auto token_row = [&](bool in_run, bool in_parent, int parent_index, const char* name) {
+    if (!in_run) return;
+    if (in_parent) {
+      init.init_rows.push_back({parent_index});
+      return;
+    }
+    init.init_rows.push_back(std::vector<int>(all_parent_rows.begin(), all_parent_rows.begin() + parent_bands));
+    init.lineage.filters_added.push_back(name);
+    init_text.push_back(std::string(name) + "<-mean");
+  };
+  token_row(run_config.parallax_token, p.model_config.parallax_token, p.model_config.parallax_row(),
+            kParallaxTokenName);
+  token_row(run_config.av_prior_token, p.model_config.av_prior_token, p.model_config.av_prior_row(), kAvTokenName);
   init.lineage.parent = o.init_from;
   init.lineage.parent_checksum = model_checksum(p.model_state);
   init.lineage.parent_step = p.step;

@@ -3,7 +3,8 @@
 // the filter embedding grows by one row per new band, started from the row of the
 // parent band nearest in pivot wavelength; the new bands' magnitude statistics are
 // fitted on the training rows; every other tensor is loaded as trained. An optional
-// first phase trains only the new bands' rows (and optionally the layer norms).
+// first phase trains only the new bands' rows (and optionally the layer norms). A
+// photometry-only parent may also gain the parallax token (a run with parallaxes).
 // docs/fine_tuning.md.
 #pragma once
 
@@ -26,6 +27,9 @@ class PosteriorEstimatorImpl;
 namespace irisml::train {
 
 inline constexpr const char* kFilterEmbeddingName = "encoder.filter_embedding.weight";
+// How the parallax token's embedding row is named in a lineage's added bands.
+inline constexpr const char* kParallaxTokenName = "parallax";
+inline constexpr const char* kAvTokenName = "av_prior";
 
 // The parent model and how it maps onto the run's filter list.
 struct FinetuneInit {

@@ -223,6 +223,16 @@ class TrainRun {
 
   // Batches per rank, steps, warm-up and the learning-rate schedule.
   void plan_schedule() {
+    if (o.calibration) {  // the per-band terms of the model's filters (every rank alike)
+      const auto bands = o.calibration->for_bands(data.filters, "train --calibration");
+      o.noise.band_sigma_sys.clear();
+      o.noise.band_offset.clear();
+      for (const auto& b : bands) {
+        o.noise.band_sigma_sys.push_back(b.sigma_sys);
+        o.noise.band_offset.push_back(b.offset);
+      }
+      o.noise.calibration = o.calibration->source().empty() ? "(unnamed)" : o.calibration->source();
+    }
     if (n_train < o.batch_size) {
       fail_input(
           "--data '{}' leaves {} training stars (of {}, after holding out {} for validation): fewer than one "
@@ -250,6 +260,8 @@ class TrainRun {
   void build_model() {
     config = o.model;
     config.n_filters = data.n_filters();
+    config.parallax_token = o.noise.parallaxes();
+    config.av_prior_token = o.noise.av_priors();
     config.validate();
     Checkpoint resumed;
     if (resuming) {

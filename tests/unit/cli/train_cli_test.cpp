@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "cli_support.hpp"
 #include "core/output_lock.hpp"
+#include "io/hdf5.hpp"
 #include "test_support.hpp"
 
 namespace irisml::test {
@@ -167,6 +170,58 @@ TEST_F(TrainCliTest, CatalogMakeFollowsTheNoiseSectionUnlessOverridden) {
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("noise.sigma_min = -1"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir_ + "/cat_bad.h5"));
+}
+
+}  // namespace
+}  // namespace irisml::test
+
+namespace irisml::test {
+namespace {
+
+// Issues 25 and 31: a model trained with star tokens and a per-band calibration records
+// both; `sample` then reads the catalogue's parallax and A_V columns and uses the model's
+// own calibration. A calibration without every model band is refused (exit 2).
+TEST_F(TrainCliTest, StarTokensAndACalibrationTravelFromTrainToSample) {
+  const std::string bands = "Gaia_G,Gaia_BP,Gaia_RP,2MASS_J,2MASS_H,2MASS_Ks";
+  {
+    std::ofstream partial(dir_ + "/partial.ini");
+    partial << "[Gaia_G]\noffset = 0.01\nsigma_sys = 0.02\n";
+    std::ofstream full(dir_ + "/full.ini");
+    std::istringstream names(bands);
+    std::string b;
+    while (std::getline(names, b, ',')) full << "[" << b << "]\noffset = 0.01\nsigma_sys = 0.03\n";
+  }
+  const std::string tokens = "--max-steps 3 --filters " + bands +
+                             " --noise.parallax_fraction 0.5 --noise.av_prior_fraction 0.5 --calibration ";
+  auto r = run_irisml(train("partial_cal", tokens + dir_ + "/partial.ini"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("Gaia_BP, Gaia_RP, 2MASS_J, 2MASS_H, 2MASS_Ks"), std::string::npos) << r.output;
+  r = run_irisml(train("tokens", tokens + dir_ + "/full.ini"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string ckpt = dir_ + "/tokens/checkpoint.h5";
+  {
+    auto f = h5::File::open(ckpt);
+    EXPECT_EQ(f.attr_int("/", "model.parallax_token"), 1);
+    EXPECT_EQ(f.attr_int("/", "model.av_prior_token"), 1);
+    EXPECT_EQ(f.attr_string("/", "noise.band_sigma_sys"), "0.03,0.03,0.03,0.03,0.03,0.03");
+  }
+  const std::string cat = dir_ + "/stars.csv";
+  {
+    std::ofstream csv(cat);
+    csv << "id,Gaia_G,Gaia_G_err,Gaia_BP,Gaia_BP_err,Gaia_RP,Gaia_RP_err,2MASS_J,2MASS_J_err,2MASS_H,2MASS_H_err,"
+           "2MASS_Ks,2MASS_Ks_err,parallax,parallax_err,av_max\n"
+           "a,12.0,0.01,12.4,0.01,11.4,0.01,10.9,0.02,10.6,0.02,10.5,0.02,2.5,0.03,0.3\n"
+           "b,14.0,0.01,14.6,0.01,13.3,0.01,12.5,0.02,12.0,0.02,11.9,0.02,,,\n";
+  }
+  const std::string post = dir_ + "/post.h5";
+  r = run_irisml("sample " + data_flags() + " --model " + ckpt + " --catalog " + cat + " --output " + post +
+                 " --no-ppc --samples 8 --threads 1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("calibration: the model's own"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("does not read"), std::string::npos) << r.output;  // the flow reads both columns
+  auto f = h5::File::open(post);
+  EXPECT_NE(f.attr_string("/", "calibration").find("trained with"), std::string::npos);
+  EXPECT_EQ(f.read<float>("/median").size(), 10u);
 }
 
 }  // namespace

@@ -362,6 +362,55 @@ TEST(PosteriorSamplerTest, ResultsIndependentOfBatchSizeAndCompanions) {
 }
 
 // Batch-parallel workers compute each batch exactly as the caller's thread would.
+// A model with a parallax token reads the catalogue's parallaxes (after the zero point);
+// a photometry-only model is unchanged by them.
+TEST(PosteriorSamplerTest, AParallaxTokenModelUsesTheParallaxColumn) {
+  auto cat = testing::make_catalog(4);
+  SamplerSettings s;
+  s.samples = 16;
+  s.bands_min = 3;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  StarBlock plain = block_from(cat);
+  StarBlock with = plain;
+  with.constraints.assign(4 * kConstraintCount, nan);
+  with.constraints[1 * kConstraintCount + kParallax] = 2.0;  // star 1 only
+  with.constraints[1 * kConstraintCount + kParallaxErr] = 0.05;
+  auto run = [&](model::PosteriorEstimator m, const StarBlock& block, double zero_point) {
+    SamplerSettings settings = s;
+    settings.parallax_zero_point = zero_point;
+    PosteriorSampler sampler(m, settings);
+    BlockResult out;
+    sampler.run(block, out);
+    return out.median;
+  };
+  auto star = [](const std::vector<float>& median, std::size_t r) {
+    return std::vector<float>(median.begin() + static_cast<std::ptrdiff_t>(r * 5),
+                              median.begin() + static_cast<std::ptrdiff_t>(r * 5 + 5));
+  };
+  torch::manual_seed(11);
+  auto config = testing::tiny_config();
+  config.parallax_token = true;
+  model::PosteriorEstimator token_model(config, testing::tiny_normalizer());
+  token_model->eval();
+  const auto a = run(token_model, plain, 0.0), b = run(token_model, with, 0.0), c = run(token_model, with, -0.5);
+  auto max_rel = [&](const std::vector<float>& x, const std::vector<float>& y) {
+    double m = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      if (std::isnan(x[i]) && std::isnan(y[i])) continue;
+      m = std::max(m, std::abs(double(x[i]) - y[i]) / std::abs(double(y[i])));
+    }
+    return m;
+  };
+  // Stars without a parallax: the same posterior (to the round-off of a wider batch).
+  for (std::size_t r : {0u, 2u, 3u}) EXPECT_LT(max_rel(star(a, r), star(b, r)), 1e-4) << "star " << r;
+  EXPECT_GT(max_rel(star(a, 1), star(b, 1)), 1e-3);
+  EXPECT_GT(max_rel(star(b, 1), star(c, 1)), 1e-4);  // the zero point reaches the token
+  auto photometric = testing::tiny_model();
+  const auto p0 = run(photometric, plain, 0.0), p1 = run(photometric, with, 0.0);
+  ASSERT_EQ(p0.size(), p1.size());
+  for (std::size_t i = 0; i < p0.size(); ++i) EXPECT_TRUE(p0[i] == p1[i] || (std::isnan(p0[i]) && std::isnan(p1[i])));
+}
+
 TEST(PosteriorSamplerTest, WorkersGiveIdenticalBits) {
   auto cat = testing::make_catalog(50, 9);
   SamplerSettings s;

@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "model/synthetic.hpp"
+#include "model/star_tokens.hpp"
 #include "model/posterior.hpp"
 #include "test_util.hpp"
 
@@ -222,6 +223,114 @@ TEST(PosteriorEstimatorTest, ShortTrainingOnAToyProblemReducesTheLoss) {
   const double after = val_loss();
   std::printf("toy validation loss: before %.3f after %.3f\n", before, after);
   EXPECT_LT(after, before - 3.0);
+}
+
+}  // namespace
+}  // namespace irisml::model
+
+namespace irisml::model {
+namespace {
+
+TEST(ParallaxTokenTest, IsTheAbsoluteMagnitudeOfTheMeanBand) {
+  // ϖ/σ ≫ 1: A = m̄ + 5 log10 ϖ − 10 (+ 2.17 σ²/ϖ², the asinh's next term), σ_A = 2.17 σ/ϖ.
+  EXPECT_NEAR(parallax_magnitude(12.0, 10.0, 0.01), 12.0 + 5.0 - 10.0 + 2.1714724e-6, 1e-9);
+  EXPECT_NEAR(parallax_magnitude_error(10.0, 0.01), 2.1714724 * 0.001, 1e-8);
+  // Finite and monotonic in ϖ through zero and below.
+  double last = -1e9;
+  for (double p : {-3.0, -1.0, 0.0, 0.5, 1.0, 3.0, 30.0}) {
+    const double a = parallax_magnitude(12.0, p, 1.0);
+    EXPECT_TRUE(std::isfinite(a));
+    EXPECT_GT(a, last);
+    last = a;
+  }
+  EXPECT_NEAR(parallax_magnitude_error(0.0, 1.0), 2.1714724 / 2.0, 1e-6);
+  // The batch version: same values, absent rows marked.
+  auto mags = torch::tensor({{11.0f, 13.0f, 99.0f}, {10.0f, 0.0f, 0.0f}, {10.0f, 0.0f, 0.0f}});
+  auto mask = torch::tensor({{true, true, false}, {true, false, false}, {true, false, false}});
+  auto plx = torch::tensor({2.0f, std::numeric_limits<float>::quiet_NaN(), 1.0f});
+  auto err = torch::tensor({0.1f, 0.1f, -1.0f});
+  auto t = parallax_token_features(mags, mask, plx, err);
+  EXPECT_TRUE(t.present[0].item<bool>());
+  EXPECT_FALSE(t.present[1].item<bool>());
+  EXPECT_FALSE(t.present[2].item<bool>());  // error not > 0
+  EXPECT_NEAR(t.magnitude[0].item<float>(),
+              (parallax_magnitude(12.0, 2.0, 0.1) - kParallaxFeatureCentre) / kParallaxFeatureScale, 1e-5);
+  EXPECT_NEAR(t.error[0].item<float>(), parallax_magnitude_error(2.0, 0.1), 1e-6);
+}
+
+TEST(ParallaxTokenTest, OnlyAPresentParallaxChangesTheContext) {
+  torch::manual_seed(3);
+  auto config = testing::small_config(6);
+  config.parallax_token = true;
+  PosteriorEstimator model(config);
+  EXPECT_EQ(model->encoder->filter_embedding->weight.size(0), 7);
+  auto ids = torch::tensor({{0, 2, 4}, {1, 3, 5}}, torch::kInt64);
+  auto mags = torch::tensor({{10.0f, 10.5f, 11.0f}, {12.0f, 12.2f, 12.9f}});
+  auto errs = torch::full({2, 3}, 0.02f);
+  auto mask = torch::ones({2, 3}, torch::kBool);
+  ObservationBatch plain{ids, mags, errs, mask};
+  ObservationBatch with = plain;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  with.parallax = torch::tensor({nan, nan});
+  with.parallax_err = torch::tensor({nan, nan});
+  auto c0 = model->context(plain);
+  EXPECT_EQ(testing::max_abs_diff(c0, model->context(with)), 0.0);  // all absent: as without
+  with.parallax = torch::tensor({5.0f, nan});
+  with.parallax_err = torch::tensor({0.05f, nan});
+  auto c1 = model->context(with);
+  EXPECT_GT(testing::max_abs_diff(c1[0], c0[0]), 1e-4);  // star 0 gained a token
+  EXPECT_LT(testing::max_abs_diff(c1[1], c0[1]), 1e-5);  // star 1 did not (round-off of a wider batch)
+  // A photometry-only model ignores parallaxes.
+  torch::manual_seed(3);
+  auto plain_config = testing::small_config(6);
+  PosteriorEstimator photometric(plain_config);
+  EXPECT_EQ(testing::max_abs_diff(photometric->context(plain), photometric->context(with)), 0.0);
+  EXPECT_NE(config.describe(), plain_config.describe());
+}
+
+}  // namespace
+}  // namespace irisml::model
+
+namespace irisml::model {
+namespace {
+
+TEST(AvTokenTest, ConstraintsBecomeAGaussianAndOnlyPresentOnesChangeTheContext) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  double a = 0, s = 0;
+  EXPECT_FALSE(av_token_from_constraints(nan, nan, nan, a, s));
+  EXPECT_FALSE(av_token_from_constraints(0.3, 0.0, -1.0, a, s));  // unusable width and bound
+  ASSERT_TRUE(av_token_from_constraints(0.3, 0.05, 1.0, a, s));   // the Gaussian wins
+  EXPECT_EQ(a, 0.3);
+  EXPECT_EQ(s, 0.05);
+  ASSERT_TRUE(av_token_from_constraints(nan, nan, 0.6, a, s));  // a bound: uniform's mean and spread
+  EXPECT_DOUBLE_EQ(a, 0.3);
+  EXPECT_DOUBLE_EQ(s, 0.6 / std::sqrt(12.0));
+  ASSERT_TRUE(av_token_from_constraints(nan, nan, 0.01, a, s));
+  EXPECT_EQ(s, kAvTokenMinWidth);
+
+  torch::manual_seed(5);
+  auto config = testing::small_config(6);
+  config.parallax_token = true;
+  config.av_prior_token = true;
+  EXPECT_EQ(config.parallax_row(), 6);
+  EXPECT_EQ(config.av_prior_row(), 7);
+  PosteriorEstimator model(config);
+  EXPECT_EQ(model->encoder->filter_embedding->weight.size(0), 8);
+  auto ids = torch::tensor({{0, 2, 4}, {1, 3, 5}}, torch::kInt64);
+  auto mags = torch::tensor({{10.0f, 10.5f, 11.0f}, {12.0f, 12.2f, 12.9f}});
+  ObservationBatch plain{ids, mags, torch::full({2, 3}, 0.02f), torch::ones({2, 3}, torch::kBool)};
+  ObservationBatch with = plain;
+  const float fnan = std::numeric_limits<float>::quiet_NaN();
+  with.av_prior = torch::tensor({0.4f, fnan});
+  with.av_prior_err = torch::tensor({0.1f, fnan});
+  auto c0 = model->context(plain), c1 = model->context(with);
+  EXPECT_GT(testing::max_abs_diff(c1[0], c0[0]), 1e-4);
+  EXPECT_LT(testing::max_abs_diff(c1[1], c0[1]), 1e-5);
+  // With a parallax too: a third change, and the rows are distinct tokens.
+  with.parallax = torch::tensor({5.0f, fnan});
+  with.parallax_err = torch::tensor({0.05f, fnan});
+  EXPECT_GT(testing::max_abs_diff(model->context(with)[0], c1[0]), 1e-4);
+  EXPECT_NE(config.describe().find("av_prior_token=1"), std::string::npos);
 }
 
 }  // namespace

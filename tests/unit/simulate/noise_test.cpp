@@ -240,11 +240,147 @@ TEST(NoiseTest, SystematicTermIsRecordedFlooredAndAddedInQuadrature) {
   }
   EXPECT_DOUBLE_EQ(NoiseModel::from_items(older, "old checkpoint").sigma_sys, 0.0);
   EXPECT_DOUBLE_EQ(model.error_min(), 0.005);
-  EXPECT_DOUBLE_EQ(model.network_error(0.03), std::sqrt(0.03 * 0.03 + 0.02 * 0.02));
-  EXPECT_DOUBLE_EQ(model.network_error(0.0001), std::sqrt(0.005 * 0.005 + 0.02 * 0.02));  // raised to the minimum
+  EXPECT_DOUBLE_EQ(model.network_error(0.03, 0), std::sqrt(0.03 * 0.03 + 0.02 * 0.02));
+  EXPECT_DOUBLE_EQ(model.network_error(0.0001, 0), std::sqrt(0.005 * 0.005 + 0.02 * 0.02));  // raised to the minimum
   model.sigma_floor = 0.01;
   EXPECT_DOUBLE_EQ(model.error_min(), 0.01);
   model.sigma_sys = -0.01;
+  EXPECT_THROW(model.validate(), InputError);
+}
+
+}  // namespace
+}  // namespace irisml::sim
+
+namespace irisml::sim {
+namespace {
+
+TEST(ParallaxNoiseTest, GaiaErrorFollowsTheDr3Medians) {
+  EXPECT_NEAR(gaia_parallax_error(15.0), 0.024, 0.006);            // DR3: ~0.02-0.03 mas
+  EXPECT_NEAR(gaia_parallax_error(17.0), 0.065, 0.015);            // ~0.07
+  EXPECT_NEAR(gaia_parallax_error(20.0), 0.5, 0.1);                // ~0.5
+  EXPECT_NEAR(gaia_parallax_error(21.0), 1.2, 0.2);                // ~1.3
+  EXPECT_EQ(gaia_parallax_error(8.0), gaia_parallax_error(13.0));  // flat for bright stars
+}
+
+TEST(ParallaxNoiseTest, SettingsAreRecordedOnlyWhenParallaxesAreOn) {
+  NoiseModel off;
+  EXPECT_EQ(off.items().size(), 7u);  // as before parallaxes existed
+  NoiseModel on;
+  on.parallax_fraction = 0.75;
+  on.parallax_error_scale = 1.5;
+  on.parallax_near_fraction = 0.25;
+  const auto items = on.items();
+  EXPECT_EQ(items.size(), 14u);
+  const NoiseModel back = NoiseModel::from_items(items, "test");
+  EXPECT_EQ(back.parallax_fraction, 0.75);
+  EXPECT_EQ(back.parallax_error_scale, 1.5);
+  EXPECT_EQ(back.parallax_near_fraction, 0.25);
+  EXPECT_EQ(back.items(), items);
+  NoiseModel bad;
+  bad.parallax_fraction = 1.5;
+  EXPECT_THROW(bad.validate(), InputError);
+  bad.parallax_fraction = 0.5;
+  bad.parallax_mass_max = 0.2;  // below mass_min
+  EXPECT_THROW(bad.validate(), InputError);
+}
+
+TEST(ParallaxNoiseTest, DrawsArePhysicalAndKeyedByTheStream) {
+  NoiseModel model;
+  model.parallax_fraction = 0.6;
+  const auto clean = clean_mags();
+  int with = 0, high_snr = 0;
+  constexpr int kStars = 4000;
+  for (int star = 0; star < kStars; ++star) {
+    double p = 0, e = 0, offset = 0;
+    Philox rng(9, static_cast<std::uint64_t>(star));
+    const bool has = observe_parallax(rng, clean.data(), kFilters, 4.44, model, p, e, offset);
+    double p2 = 0, e2 = 0, offset2 = 0;
+    Philox again(9, static_cast<std::uint64_t>(star));
+    EXPECT_EQ(has, observe_parallax(again, clean.data(), kFilters, 4.44, model, p2, e2, offset2));
+    if (!has) continue;
+    ++with;
+    EXPECT_EQ(p, p2);
+    EXPECT_EQ(e, e2);
+    EXPECT_GE(e, model.parallax_error_min);
+    // The distance behind the offset: 10 pc · 10^((offset + u)/5) with u of a 0.3–3 M_sun
+    // dwarf within ±2.5 mag of the Sun's 0: the parallax lies near 1000/d.
+    EXPECT_TRUE(std::isfinite(offset));
+    EXPECT_GT(offset, -10.0);
+    EXPECT_LT(offset, 25.0);
+    if (p / e > 20) ++high_snr;
+  }
+  EXPECT_NEAR(static_cast<double>(with) / kStars, 0.6, 0.03);
+  EXPECT_GT(high_snr, with / 4);  // the near distances give many precise parallaxes
+}
+
+}  // namespace
+}  // namespace irisml::sim
+
+namespace irisml::sim {
+namespace {
+
+TEST(CalibratedNoiseTest, EachBandDrawsAndReportsItsOwnSystematicTerm) {
+  NoiseModel model;
+  model.bands_min = kFilters;  // every band, every star
+  model.sigma_min = model.sigma_max = 0.01;
+  model.band_sigma_sys.assign(kFilters, 0.0);
+  model.band_offset.assign(kFilters, 0.0);
+  model.band_sigma_sys[3] = 0.2;
+  model.calibration = "cal.ini";
+  model.validate();
+  EXPECT_DOUBLE_EQ(model.network_error(0.01, 3), std::sqrt(0.01 * 0.01 + 0.2 * 0.2));
+  EXPECT_DOUBLE_EQ(model.network_error(0.01, 4), 0.01);
+  const auto clean = clean_mags();
+  double sq3 = 0, sq4 = 0;
+  constexpr int kStars = 2000;
+  for (int star = 0; star < kStars; ++star) {
+    const auto o = observe(5, static_cast<std::uint64_t>(star), model);
+    ASSERT_EQ(o.index.size(), static_cast<std::size_t>(kFilters));
+    sq3 += std::pow(o.mag[3] - clean[3], 2);
+    sq4 += std::pow(o.mag[4] - clean[4], 2);
+    EXPECT_FLOAT_EQ(o.err[3], 0.01f);  // the quoted error leaves the systematic term out
+  }
+  EXPECT_NEAR(std::sqrt(sq3 / kStars), std::sqrt(0.01 * 0.01 + 0.2 * 0.2), 0.01);
+  EXPECT_NEAR(std::sqrt(sq4 / kStars), 0.01, 0.001);
+  // Recorded (three keys) and read back; an uncalibrated model records none of them.
+  const auto items = model.items();
+  EXPECT_EQ(items.size(), 10u);
+  const auto back = NoiseModel::from_items(items, "test");
+  EXPECT_EQ(back.band_sigma_sys, model.band_sigma_sys);
+  EXPECT_EQ(back.band_offset, model.band_offset);
+  EXPECT_EQ(back.calibration, "cal.ini");
+  auto bad = items;
+  for (auto& [k, v] : bad)
+    if (k == "noise.band_offset") v = "0.1,x";
+  EXPECT_THROW(NoiseModel::from_items(bad, "test"), InputError);
+}
+
+}  // namespace
+}  // namespace irisml::sim
+
+namespace irisml::sim {
+namespace {
+
+TEST(AvPriorNoiseTest, PriorsScatterAroundTheTruthByTheirWidth) {
+  NoiseModel model;
+  model.av_prior_fraction = 0.5;
+  EXPECT_EQ(model.items().size(), 10u);
+  EXPECT_EQ(NoiseModel::from_items(model.items(), "test").av_prior_fraction, 0.5);
+  int with = 0;
+  double pull2 = 0;
+  constexpr int kStars = 4000;
+  for (int star = 0; star < kStars; ++star) {
+    Philox rng(3, static_cast<std::uint64_t>(star));
+    double mean = 0, width = 0;
+    if (!observe_av_prior(rng, 0.7, model, mean, width)) continue;
+    ++with;
+    EXPECT_GE(width, model.av_prior_sigma_min);
+    EXPECT_LE(width, model.av_prior_sigma_max);
+    pull2 += std::pow((mean - 0.7) / width, 2);
+  }
+  EXPECT_NEAR(static_cast<double>(with) / kStars, 0.5, 0.03);
+  EXPECT_NEAR(std::sqrt(pull2 / with), 1.0, 0.05);
+  model.av_prior_sigma_max = 0.01;  // below the minimum
   EXPECT_THROW(model.validate(), InputError);
 }
 

@@ -107,6 +107,31 @@ TEST_F(FinetuneTest, TheGrownModelStartsAsTheParent) {
   EXPECT_TRUE(torch::allclose(a, b, 1e-6, 1e-6)) << a << " vs " << b;
 }
 
+TEST_F(FinetuneTest, APhotometryOnlyModelGainsTheParallaxToken) {
+  auto o = finetune_options("parallax");
+  o.filters = kParentFilters;  // no new band: the token alone is the addition
+  o.noise.parallax_fraction = 0.5;
+  auto config = o.model;
+  config.parallax_token = true;
+  auto table = load_training_table(data_, kParentFilters, MPI_COMM_SELF, "--data");
+  auto init = plan_finetune(o.finetune, table.filters, config, {}, "", data_);
+  EXPECT_EQ(init.lineage.filters_added, (std::vector<std::string>{"parallax"}));
+  EXPECT_EQ(init.lineage.embedding_init, "parallax<-mean");
+  const auto result = train(o, MPI_COMM_SELF);
+  auto grown = load_checkpoint(result.checkpoint, false);
+  EXPECT_TRUE(grown.model_config.parallax_token);
+  EXPECT_EQ(tensor_of(grown, "encoder.filter_embedding.weight").size(0), 5);  // 4 bands + the token
+  // Without parallaxes in the run, the same parent and filters have nothing to add.
+  o = finetune_options("parallax_refused");
+  o.filters = kParentFilters;
+  try {
+    train(o, MPI_COMM_SELF);
+    ADD_FAILURE() << "accepted a fine-tune that adds nothing";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("no new band"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(FinetuneTest, TheFreezePhaseTrainsOnlyTheNewRows) {
   auto o = finetune_options("frozen");
   o.finetune.freeze_steps = 3;

@@ -467,3 +467,101 @@ TEST(QualityReportTest, OfAGivenCheckpoint) {
 }
 
 }  // namespace
+
+namespace irisml::train {
+namespace {
+
+TEST_F(TrainFilesTest, ParallaxesShiftTheMagnitudesAndLeaveTheBandDrawsAlone) {
+  const std::string path = dir_ + "/data.h5";
+  test_util::write_training_set(path, 40, 8);
+  auto table = load_training_table(path, {}, MPI_COMM_SELF, "--data");
+  sim::NoiseModel noise;
+  noise.bands_min = 2;
+  std::vector<std::int64_t> rows{5, 17, 3, 30, 9, 11, 0, 1, 2, 4};
+  const auto n = static_cast<std::int64_t>(rows.size());
+  auto plain = make_batch(table, rows.data(), n, noise, 42, 1000);
+  EXPECT_FALSE(plain.observations.parallax.defined());  // photometry-only: as before
+  noise.parallax_fraction = 0.5;
+  auto with = make_batch(table, rows.data(), n, noise, 42, 1000);
+  ASSERT_TRUE(with.observations.parallax.defined());
+  with.observations.validate(8);
+  EXPECT_TRUE(torch::equal(plain.observations.filter_ids, with.observations.filter_ids));
+  EXPECT_TRUE(torch::equal(plain.observations.errors, with.observations.errors));
+  EXPECT_TRUE(torch::equal(plain.observations.mask, with.observations.mask));
+  int present = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float p = with.observations.parallax[i].item<float>();
+    auto diff =
+        (with.observations.magnitudes[i] - plain.observations.magnitudes[i]).masked_select(with.observations.mask[i]);
+    if (std::isnan(p)) {
+      EXPECT_EQ(diff.abs().max().item<float>(), 0.0f);
+      continue;
+    }
+    ++present;
+    EXPECT_GT(with.observations.parallax_err[i].item<float>(), 0.0f);
+    // One shift per star (absolute → apparent), the same in every band.
+    EXPECT_LT((diff - diff[0]).abs().max().item<float>(), 1e-4f);
+  }
+  EXPECT_GT(present, 0);
+  EXPECT_LT(present, n);
+  // A_V priors: their own stream, so the parallaxes and band draws stay as they were.
+  noise.av_prior_fraction = 1.0;
+  auto both = make_batch(table, rows.data(), n, noise, 42, 1000);
+  EXPECT_TRUE(torch::equal(both.observations.magnitudes, with.observations.magnitudes));
+  EXPECT_TRUE(torch::allclose(both.observations.parallax, with.observations.parallax, 0, 0, /*equal_nan=*/true));
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double width = both.observations.av_prior_err[i].item<float>();
+    EXPECT_GE(width, noise.av_prior_sigma_min * 0.999);
+    EXPECT_LE(width, noise.av_prior_sigma_max * 1.001);
+    EXPECT_LT(std::abs(both.observations.av_prior[i].item<float>() - both.theta[i][3].item<double>()), 6 * width);
+  }
+  noise.av_prior_fraction = 0.0;
+  // The same star keyed alike in another batch gets the same parallax.
+  std::vector<std::int64_t> one{rows[3]};
+  auto single = make_batch(table, one.data(), 1, noise, 42, 1000);
+  const float a = with.observations.parallax[3].item<float>(), b = single.observations.parallax[0].item<float>();
+  EXPECT_TRUE((std::isnan(a) && std::isnan(b)) || a == b);
+}
+
+}  // namespace
+}  // namespace irisml::train
+
+namespace irisml::train {
+namespace {
+
+TEST_F(TrainFilesTest, ACalibratedRunRecordsItsPerBandTermsAndNeedsEveryBand) {
+  const std::string path = dir_ + "/data.h5";
+  test_util::write_training_set(path, 300, 6);
+  auto calibration = std::make_shared<sim::Calibration>();
+  for (int j = 0; j < 6; ++j) {
+    sim::BandCalibration b;
+    b.offset = 0.01 * j - 0.025;
+    b.sigma_sys = 0.005 * (j + 1);
+    calibration->set("F" + std::to_string(j), b);
+  }
+  auto o = test_util::tiny_options(path, dir_ + "/calibrated");
+  o.calibration = calibration;
+  o.filters = {"F5", "F0", "F1", "F2", "F3", "F4"};  // model order, not the file's
+  o.max_steps = 2;
+  const auto result = train(o, MPI_COMM_SELF);
+  const auto c = load_checkpoint(result.checkpoint, false);
+  const auto noise = sim::NoiseModel::from_items(c.noise, "checkpoint");
+  ASSERT_TRUE(noise.calibrated());
+  EXPECT_EQ(noise.band_sigma_sys, (std::vector<double>{0.03, 0.005, 0.01, 0.015, 0.02, 0.025}));
+  EXPECT_DOUBLE_EQ(noise.band_offset[0], 0.025);
+  // A model band the calibration does not cover: refused, naming it.
+  auto partial = std::make_shared<sim::Calibration>();
+  partial->set("F0", sim::BandCalibration{});
+  o = test_util::tiny_options(path, dir_ + "/partial");
+  o.calibration = partial;
+  o.max_steps = 1;
+  try {
+    train(o, MPI_COMM_SELF);
+    ADD_FAILURE() << "accepted a calibration without the model's bands";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("F3"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace irisml::train
