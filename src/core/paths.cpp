@@ -50,6 +50,15 @@ std::string join_path(const std::string& dir, const std::string& relative) {
 
 std::string partial_path(const std::string& output) { return output + ".partial"; }
 
+std::string full_disk_note(const std::string& path) {
+  std::error_code ec;
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  const auto space = fs::space(dir, ec);
+  if (ec || space.available >= (std::uintmax_t{1} << 20)) return {};
+  return fmt::format(" ({} bytes free on its file system)", space.available);
+}
+
 bool file_exists(const std::string& path) {
   std::error_code ec;
   return fs::exists(path, ec);

@@ -23,6 +23,10 @@ std::string partial_path(const std::string& output);
 // directory does not exist or is not writable. `what` names the setting.
 void check_output_path(const std::string& output, bool overwrite, const std::string& what);
 
+// After a failed write of `path`: " (N bytes free on its file system)" when the file
+// system holding it has under 1 MiB available (MPI-IO's errors do not say so), else "".
+std::string full_disk_note(const std::string& path);
+
 // Renames the partial file onto the final name (atomic on one filesystem).
 void commit_partial(const std::string& output);
 

@@ -239,10 +239,18 @@ std::uint64_t blocks_done(const Job& j) {
 // holds finished blocks worth resuming, removed otherwise.
 void agree_or_throw(Job& j, const std::exception_ptr& local_error, const char* during) {
   if (!dist::any_rank_failed(local_error, j.comm)) return;
-  const auto n_done = blocks_done(j);
+  auto n_done = blocks_done(j);
+  bool closed = true;
   try {
     j.file->close();
   } catch (const std::exception&) {  // the original error matters more
+    closed = false;
+  }
+  if (!closed) {
+    // HDF5 could not write its metadata (a full disk): the partial file is not readable,
+    // its blocks cannot be resumed. Discard it (a plain close would leave HDF5 holding it).
+    j.file->discard();
+    n_done = 0;
   }
   j.file.reset();
   std::string what;
@@ -255,7 +263,12 @@ void agree_or_throw(Job& j, const std::exception_ptr& local_error, const char* d
       std::remove(j.partial.c_str());
       std::remove(j.sidecar.c_str());
     }
-    what = fmt::format("; no block was finished, so this run's '{}' and '{}' were removed", j.partial, j.sidecar);
+    what = closed
+               ? fmt::format("; no block was finished, so this run's '{}' and '{}' were removed", j.partial, j.sidecar)
+               : fmt::format(
+                     "; '{}' could not be closed (its metadata could not be written), so it and '{}' "
+                     "were removed: a rerun starts over",
+                     j.partial, j.sidecar);
   }
   rethrow_with_suffix(local_error, fmt::format("another rank failed {} (its message is above)", during), what);
 }
@@ -313,8 +326,15 @@ void run_blocks(Job& j, SampleReport& report, Counts& counts) {
       }
     }
     agree_or_throw(j, local_error, "while reading or sampling a block");
-    // Every rank takes part in every collective write, with an empty selection if idle.
-    write_block(*j.file, j.layout, row0, nrows, res, ids);
+    // Every rank takes part in every collective write, with an empty selection if idle; a
+    // failed write (a full disk) ends the run like any other failure: finished blocks kept
+    // for a resume, or nothing left behind.
+    try {
+      write_block(*j.file, j.layout, row0, nrows, res, ids);
+    } catch (...) {
+      local_error = std::current_exception();
+    }
+    agree_or_throw(j, local_error, "while writing a block");
     for (std::int64_t b : dist::gather_from_all(block, j.comm)) {
       if (b < 0) continue;
       j.progress.done[static_cast<std::size_t>(b)] = 1;

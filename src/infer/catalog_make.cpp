@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <map>
 #include <memory>
 
@@ -152,8 +153,10 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
   report.filters = names;
   report.stars = n_stars;
   report.min_bands = std::numeric_limits<int>::max();
+  std::optional<h5::File> file;
   try {
-    h5::File out = h5::File::create(partial);
+    file.emplace(h5::File::create(partial));
+    h5::File& out = *file;
     out.set_attr("/", "format", std::string("irisml-catalog"));
     out.set_attr("/", "format_version", std::int64_t{1});
     out.set_attr("/", "stars", static_cast<std::int64_t>(n_stars));
@@ -250,6 +253,7 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
     commit_partial(options.output);
     report.mean_bands = band_sum / static_cast<double>(n_stars);
   } catch (...) {
+    if (file) file->discard();  // frees a full disk so the close succeeds, then removes it
     std::error_code ec;
     std::filesystem::remove(partial, ec);
     throw;

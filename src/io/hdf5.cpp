@@ -1,12 +1,16 @@
 #include "io/hdf5.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <mutex>
 
+#include <unistd.h>
+
 #include "core/error.hpp"
+#include "core/paths.hpp"
 
 namespace irisml::h5 {
 namespace {
@@ -27,8 +31,33 @@ std::string error_stack() {
   return text;
 }
 
+// The operating system's reason for a failed write or read, when there is one: HDF5's
+// stack quotes it ("errno = 28, error message = 'No space left on device'"); MPI-IO's
+// does not, but leaves errno set. Empty when neither says.
+std::string system_reason(const std::string& stack, int saved_errno) {
+  const std::string key = "error message = '";
+  if (auto at = stack.find(key); at != std::string::npos) {
+    const auto begin = at + key.size();
+    if (auto end = stack.find('\'', begin); end != std::string::npos) return stack.substr(begin, end - begin);
+  }
+  switch (saved_errno) {
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+    case EIO:
+    case EROFS: return std::strerror(saved_errno);
+    default: return {};
+  }
+}
+
 [[noreturn]] void raise(const char* expr, const char* file, int line, const std::string& context) {
+  const int saved_errno = errno;
   std::string stack = error_stack();
+  // A full disk, a quota or an I/O error: one line with the system's reason; the HDF5 stack
+  // would bury it (issue 26).
+  if (const std::string reason = system_reason(stack, saved_errno); !reason.empty()) {
+    throw IoError(fmt::format("{}: {}", context, reason));
+  }
   throw IoError(fmt::format("HDF5 error: {}: `{}` failed at {}:{}{}{}", context, expr, file, line,
                             stack.empty() ? "" : ": ", stack));
 }
@@ -140,6 +169,20 @@ void File::close() {
   }
 }
 
+void File::discard() noexcept {
+  int rank = 0;
+  if (parallel()) MPI_Comm_rank(comm_, &rank);
+  if (file_.valid()) {
+    [[maybe_unused]] const int truncated = ::truncate(path_.c_str(), 0);  // if not, the close is still tried
+    const hid_t id = file_.release();
+    if (H5Fclose(id) < 0) {
+      std::fprintf(stderr, "irisml: warning: could not close '%s' after a failure: %s\n", path_.c_str(),
+                   error_stack().c_str());
+    }
+  }
+  if (rank == 0) std::remove(path_.c_str());
+}
+
 bool File::exists(const std::string& name) const {
   // Walk each path component: H5Lexists fails on missing intermediate groups.
   std::size_t pos = 0;
@@ -248,7 +291,14 @@ void File::transfer_rows(bool write, const std::string& name, std::uint64_t row0
   Handle dxpl(IRISML_H5_CHECK(H5Pcreate(H5P_DATASET_XFER), "transfer list"));
   if (parallel()) IRISML_H5_CHECK(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE), "collective transfer");
   if (write) {
-    IRISML_H5_CHECK(H5Dwrite(dset.get(), type, mspace.get(), fspace.get(), dxpl.get(), data), "writing " + what);
+    if (H5Dwrite(dset.get(), type, mspace.get(), fspace.get(), dxpl.get(), data) < 0) {
+      // MPI-IO's stack does not say why a write failed; a full file system is the usual reason.
+      if (const std::string note = full_disk_note(path_); !note.empty()) {
+        error_stack();  // cleared
+        fail_io("writing {}: no space left on device{}", what, note);
+      }
+      raise("H5Dwrite", __FILE__, __LINE__, "writing " + what);
+    }
   } else {
     IRISML_H5_CHECK(H5Dread(dset.get(), type, mspace.get(), fspace.get(), dxpl.get(), data), "reading " + what);
   }

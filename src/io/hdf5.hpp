@@ -38,7 +38,8 @@ class Handle {
   ~Handle() { reset(); }
   hid_t get() const { return id_; }
   bool valid() const { return id_ >= 0; }
-  void reset() noexcept;  // never throws; a close failure is printed
+  void reset() noexcept;                                                    // never throws; a close failure is printed
+  hid_t release() noexcept { return std::exchange(id_, H5I_INVALID_HID); }  // without closing
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -118,6 +119,13 @@ class File {
 
   // Flushes and closes (collective); the destructor also closes.
   void close();
+
+  // Gives up a file being written after a failure (collective on parallel files): frees
+  // its space (truncates it), closes it, and removes it (rank 0 of a parallel file).
+  // Never throws. On a full disk a plain close fails to flush HDF5's metadata and leaves
+  // the library holding the file, which then crashes at exit (MPI_Finalize); this close
+  // succeeds because the truncation made room.
+  void discard() noexcept;
 
  private:
   File(std::string path, hid_t id, MPI_Comm comm) : path_(std::move(path)), file_(id), comm_(comm) {}

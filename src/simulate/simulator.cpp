@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <optional>
 
 #include <fmt/ranges.h>
 
@@ -122,8 +124,10 @@ SimulationReport write_set(const std::string& output, MPI_Comm comm, Header head
 
   const std::string partial = partial_path(output);
   std::uint64_t rejected_local = 0;
-  {
-    auto f = h5::File::create(partial, comm);
+  std::optional<h5::File> file;
+  try {
+    file.emplace(h5::File::create(partial, comm));
+    h5::File& f = *file;
     f.create_dataset<double>("parameters", {n, static_cast<std::uint64_t>(kParameterCount)});
     f.create_dataset<float>("magnitudes", {n, nf});
     f.write_strings("filters", filters);
@@ -145,6 +149,16 @@ SimulationReport write_set(const std::string& output, MPI_Comm comm, Header head
     header.rejected += dist::sum_over_ranks(rejected_local, comm);  // add-filters keeps the original count
     write_header(f, header);
     f.close();
+  } catch (const InputError&) {
+    if (file) file->discard();
+    if (rank == 0) std::remove(partial.c_str());
+    throw;
+  } catch (const std::exception& e) {
+    // Nothing to resume from: a set is written whole. The partial file goes (it may be
+    // what filled the disk).
+    if (file) file->discard();
+    if (rank == 0) std::remove(partial.c_str());
+    throw IoError(fmt::format("{} (the unfinished '{}' was removed; free space and rerun)", e.what(), partial));
   }
   dist::barrier(comm);  // every rank's data is on disk before the rename
   dist::on_root_agreed([&] { commit_partial(output); }, comm, fmt::format("renaming the finished '{}'", partial));

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -116,8 +117,10 @@ std::vector<double> to_doubles(const std::vector<int>& v) { return {v.begin(), v
 void save_checkpoint(const std::string& path, const Checkpoint& c) {
   h5::silence_errors();
   const std::string partial = partial_path(path);
-  {
-    auto f = h5::File::create(partial);
+  std::optional<h5::File> file;
+  try {
+    file.emplace(h5::File::create(partial));
+    h5::File& f = *file;
     f.set_attr("/", "format", std::string(kCheckpointFormat));
     f.set_attr("/", "format_version", kCheckpointVersion);
     f.set_attr("/", "code_version", c.code_version);
@@ -173,6 +176,11 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
       write_tensor(f, "/optimizer/" + name, t);
     }
     f.close();
+  } catch (...) {
+    // A partial checkpoint (it may have filled the disk) goes; the old one is intact.
+    if (file) file->discard();
+    std::remove(partial.c_str());
+    throw;
   }
   commit_partial(path);
 }

@@ -639,12 +639,17 @@ class TrainRun {
     }
     message = dist::broadcast_from_root(message, comm);
     if (dist::broadcast_from_root(failed != 0, comm)) {
-      if (rank == 0) throw IoError(message);
-      throw IoError(fmt::format("rank 0 could not write the checkpoint '{}': {}", ckpt_path, message));
+      std::error_code ec;
+      const std::string hint =
+          std::filesystem::exists(ckpt_path, ec)
+              ? fmt::format("; the last checkpoint '{}' is intact: free space and rerun with --resume", ckpt_path)
+              : std::string("; no checkpoint was written yet: free space and rerun");
+      if (rank == 0) throw IoError(message + hint);
+      throw IoError(fmt::format("rank 0 could not write the checkpoint '{}': {}{}", ckpt_path, message, hint));
     }
   }
 
-  const TrainOptions& o;
+  TrainOptions o;  // a copy: the calibration's per-band terms are filled in (plan_schedule)
   MPI_Comm comm;
   const int rank, size;
   const double t_start = now_seconds();

@@ -226,3 +226,50 @@ TEST_F(TrainCliTest, StarTokensAndACalibrationTravelFromTrainToSample) {
 
 }  // namespace
 }  // namespace irisml::test
+
+namespace irisml::test {
+namespace {
+
+// Issue 26 item 5: a full disk under simulate, train and sample ends the job with exit 1
+// and one line naming the file and "no space left on device"; nothing half-written stays
+// unless it can be resumed. Needs a small tmpfs (root with mount rights), else skipped.
+TEST_F(TrainCliTest, AFullDiskEndsEachJobWithOneLineAndLeavesNothingHalfWritten) {
+  const std::string disk = dir_ + "/tiny_disk";
+  fs::create_directories(disk);
+  if (run_command("mount -t tmpfs -o size=1M tmpfs " + disk).code != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { run_command("umount " + dir); }
+  } unmount{disk};
+  auto expect_full = [](const RunResult& r, const std::string& needle) {
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("no space left on device"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("HDF5-DIAG"), std::string::npos) << r.output;
+  };
+  auto r = run_irisml("simulate --quiet " + data_flags() + " --grid " + dir_ + "/ck04.h5 --stars 20000 --output " +
+                      disk + "/sim.h5");
+  expect_full(r, "was removed");
+  EXPECT_FALSE(fs::exists(disk + "/sim.h5.partial"));
+
+  r = run_irisml("train --quiet " + data_flags() + " --data " + dir_ + "/train.h5 --output-dir " + disk +
+                 "/run --model.width 256 --model.ffn 1024 --model.layers 2 --max-steps 1 --batch-size 64"
+                 " --validation-batch 256 --threads 1");
+  expect_full(r, "no checkpoint was written yet");
+  EXPECT_FALSE(fs::exists(disk + "/run/checkpoint.h5.partial"));
+
+  r = run_irisml(train("for_disk", "--max-steps 1"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_irisml("catalog make --quiet " + data_flags() + " --from " + dir_ + "/train.h5 --output " + dir_ +
+                 "/disk_cat.h5 --overwrite");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_irisml("sample --quiet " + data_flags() + " --model " + dir_ + "/for_disk/checkpoint.h5 --catalog " + dir_ +
+                 "/disk_cat.h5 --output " + disk + "/post.h5 --no-ppc --keep-samples --block-rows 100000 --threads 1");
+  expect_full(r, "no block was finished");
+  EXPECT_FALSE(fs::exists(disk + "/post.h5.partial"));
+  EXPECT_FALSE(fs::exists(disk + "/post.h5.progress"));
+  EXPECT_FALSE(fs::exists(disk + "/post.h5.lock"));
+}
+
+}  // namespace
+}  // namespace irisml::test
