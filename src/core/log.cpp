@@ -15,10 +15,12 @@ void set_quiet(bool quiet) { g_quiet = quiet; }
 bool quiet() { return g_quiet; }
 int rank() { return g_rank; }
 
+// Progress and notes go to stderr, like warnings: stdout carries only a command's results
+// (photometry's table, bench figures), so `irisml photometry ... > mags.txt` holds the
+// table alone (issue 29).
 void write_info(const std::string& line) {
-  std::fputs(line.c_str(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
+  std::fflush(stdout);  // results printed before this line come first in a shared log
+  std::fputs((line + "\n").c_str(), stderr);
 }
 
 void write_warn(const std::string& line) {

@@ -1,5 +1,5 @@
-// Rank-aware logging: info() prints on rank 0 only, warn()/error() on every
-// rank with a rank prefix when the world has more than one rank.
+// Rank-aware logging on stderr (stdout is for results): info() prints on rank 0 only,
+// warn()/error() on every rank with a rank prefix when the world has more than one rank.
 #pragma once
 
 #include <cstdio>
