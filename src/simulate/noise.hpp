@@ -117,7 +117,8 @@ int observe_star(Philox& rng, const float* clean_mags, int n_filters, const Nois
 
 // Median Gaia DR3 parallax error [mas] at G magnitude `g`: the science-performance
 // shape σ ∝ √(40 + 800 z + 30 z²), z = 10^(0.4 (max(G, 13) − 15)), scaled to DR3's
-// 0.02 / 0.07 / 0.5 / 1.3 mas at G = 15 / 17 / 20 / 21 (Lindegren et al. 2021, A&A 649, A2).
+// 0.02 / 0.07 / 0.5 / 1.3 mas at G = 15 / 17 / 20 / 21 (EDR3 = DR3 astrometry: Gaia
+// Collaboration, Brown et al. 2021, A&A 649, A1; Lindegren et al. 2021, A&A 649, A2).
 double gaia_parallax_error(double g);
 
 // A training star's parallax (model above). `clean_mags` are its n_filters noise-free
