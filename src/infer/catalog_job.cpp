@@ -352,8 +352,14 @@ void run_blocks(Job& j, SampleReport& report, Counts& counts) {
     if (j.settings.progress && j.rank == 0 && (now_seconds() - last_log > 10.0 || it + 1 == iters)) {
       last_log = now_seconds();
       const double elapsed = last_log - j.t_start;
-      log::info("{}: {}/{} blocks done, ~{:.0f} stars/s (all ranks)", j.verb, blocks_done(j), j.n_blocks,
-                static_cast<double>(report.blocks_run * j.block_rows) / std::max(elapsed, 1e-9));
+      // ETA from this run's pace over the blocks it finished (all ranks).
+      const std::uint64_t left = j.n_blocks - blocks_done(j);
+      const std::string eta =
+          report.blocks_run > 0
+              ? format_duration(elapsed * static_cast<double>(left) / static_cast<double>(report.blocks_run))
+              : std::string("?");
+      log::info("{}: {}/{} blocks done, ~{:.0f} stars/s (all ranks), ETA {}", j.verb, blocks_done(j), j.n_blocks,
+                static_cast<double>(report.blocks_run * j.block_rows) / std::max(elapsed, 1e-9), eta);
     }
     if (any_stop) {
       log::info("{}: stop signal received; {} blocks finished, rerun the same command to resume", j.verb,

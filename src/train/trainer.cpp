@@ -419,8 +419,10 @@ class TrainRun {
         const double t = now_seconds();
         const double rate = static_cast<double>(interval_stars) / std::max(t - interval_start, 1e-9);
         result.train_loss = interval_loss / interval_count;
-        log::info("epoch {} step {}/{} train_loss {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} stars/s", epoch, step,
-                  total_steps, result.train_loss, lr_now, grad_norm, rate);
+        // ETA from this interval's pace (validation passes not included).
+        const double eta = static_cast<double>(total_steps - step) * static_cast<double>(B) / std::max(rate, 1e-9);
+        log::info("epoch {} step {}/{} train_loss {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} stars/s, ETA {}", epoch,
+                  step, total_steps, result.train_loss, lr_now, grad_norm, rate, format_duration(eta));
         if (rank == 0) {
           json->write(fmt::format(
               R"({{"event":"step","epoch":{},"step":{},"train_loss":{},"lr":{},"grad_norm":{},"stars_per_s":{},"elapsed_s":{}}})",
