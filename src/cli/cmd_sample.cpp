@@ -326,11 +326,10 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   s.parallax_zero_point = distance.parallax_zero_point;
   // The constraints the flow itself reads (the model's star tokens) and those it does not.
   const auto& mc = checkpoint.model_config;
-  const bool flow_parallax = mc.parallax_token && catalog.has_constraint(kParallax);
-  const bool flow_av = mc.av_prior_token && (catalog.has_constraint(kAvPrior) || catalog.has_constraint(kAvMax));
-  const bool flow_uses = flow_parallax || flow_av;
-  const bool unread = (catalog.has_constraint(kParallax) && !mc.parallax_token) ||
-                      ((catalog.has_constraint(kAvPrior) || catalog.has_constraint(kAvMax)) && !mc.av_prior_token);
+  const bool has_parallax = catalog.has_constraint(kParallax);
+  const bool has_av = catalog.has_constraint(kAvPrior) || catalog.has_constraint(kAvMax);
+  const bool flow_uses = (has_parallax && mc.parallax_token) || (has_av && mc.av_prior_token);
+  const bool unread = (has_parallax && !mc.parallax_token) || (has_av && !mc.av_prior_token);
   if (unread && !s.importance && ctx.rank == 0) {  // rank 0: one warning per job
     log::warn(
         "sample: catalogue '{}' has star constraints (parallax / A_V prior) that this model's flow does not read "

@@ -152,22 +152,6 @@ int apply_threads(int requested, int ranks_on_node) {
   return threads;
 }
 
-// The star-token settings of [noise] (sim::NoiseModel::token_setting), with their help.
-const std::pair<const char*, const char*> kTokenNoiseOptions[] = {
-    {"noise.parallax_fraction",
-     "fraction of training stars given a Gaia-like parallax (> 0: the model gets a parallax token; docs/distance.md)"},
-    {"noise.parallax_mass_min", "lower end of the log-uniform mass of stars with a parallax [M_sun]"},
-    {"noise.parallax_mass_max", "upper end of that mass [M_sun]"},
-    {"noise.parallax_length_scale", "L of the space density p(d) ∝ d² exp(−d/L) the distances come from [pc]"},
-    {"noise.parallax_near_fraction",
-     "fraction of distances drawn log-uniform on [10, 5000] pc instead (nearby, high-S/N parallaxes)"},
-    {"noise.parallax_error_scale", "factor on the Gaia DR3-like parallax error at the star's magnitude"},
-    {"noise.parallax_error_min", "smallest parallax error drawn [mas]"},
-    {"noise.av_prior_fraction",
-     "fraction of training stars given a Gaussian A_V prior around their A_V (> 0: the model gets an A_V-prior token)"},
-    {"noise.av_prior_sigma_min", "narrowest such prior [mag] (widths log-uniform)"},
-    {"noise.av_prior_sigma_max", "widest such prior [mag]"}};
-
 void add_noise_options(Command& cmd) {
   sim::NoiseModel d;
   // clang-format off
@@ -183,9 +167,9 @@ void add_noise_options(Command& cmd) {
        "systematic error of every band [mag], in quadrature: in the noise drawn and in the error the network sees "
        "(quoted catalogue errors leave it out)");
   // clang-format on
-  for (const auto& [key, help] : kTokenNoiseOptions) {
-    const double value = *d.token_setting(key);
-    cmd.options.add_options()(key, po::value<double>()->default_value(value, fmt::format("{}", value)), help);
+  for (const auto& t : sim::noise_token_settings()) {
+    const double value = d.*(t.member);
+    cmd.options.add_options()(t.key, po::value<double>()->default_value(value, fmt::format("{}", value)), t.help);
   }
 }
 
@@ -198,9 +182,7 @@ sim::NoiseModel noise_from(const po::variables_map& vm, bool validate) {
   n.sigma_max = vm["noise.sigma_max"].as<double>();
   n.sigma_floor = vm["noise.sigma_floor"].as<double>();
   n.sigma_sys = vm["noise.sigma_sys"].as<double>();
-  for (const auto& [key, help] : kTokenNoiseOptions) {
-    *n.token_setting(key) = vm[key].as<double>();
-  }
+  for (const auto& t : sim::noise_token_settings()) n.*(t.member) = vm[t.key].as<double>();
   if (validate) n.validate();
   return n;
 }

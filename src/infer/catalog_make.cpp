@@ -253,9 +253,12 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
     commit_partial(options.output);
     report.mean_bands = band_sum / static_cast<double>(n_stars);
   } catch (...) {
-    if (file) file->discard();  // frees a full disk so the close succeeds, then removes it
-    std::error_code ec;
-    std::filesystem::remove(partial, ec);
+    if (file) {
+      file->discard();  // frees a full disk so the close succeeds, then removes it
+    } else {
+      std::error_code ec;
+      std::filesystem::remove(partial, ec);
+    }
     throw;
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -466,22 +466,24 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
       }
     }
     model::ObservationBatch batch{ids, mags, errs, mask};
-    if (parallax_token && !block.constraints.empty()) {
-      batch.parallax = torch::full({Bi}, std::numeric_limits<float>::quiet_NaN(), torch::kFloat32);
-      batch.parallax_err = torch::full({Bi}, std::numeric_limits<float>::quiet_NaN(), torch::kFloat32);
-      for (std::size_t b = 0; b < B; ++b) {
-        const double* c = block.constraints.data() + todo[c0 + b] * static_cast<std::size_t>(kConstraintCount);
-        batch.parallax.data_ptr<float>()[b] = static_cast<float>(c[kParallax] - settings_.parallax_zero_point);
-        batch.parallax_err.data_ptr<float>()[b] = static_cast<float>(c[kParallaxErr]);
+    if ((parallax_token || av_token) && !block.constraints.empty()) {  // the model's star tokens
+      auto nans = [Bi] { return torch::full({Bi}, std::numeric_limits<float>::quiet_NaN(), torch::kFloat32); };
+      if (parallax_token) {
+        batch.parallax = nans();
+        batch.parallax_err = nans();
       }
-    }
-    if (av_token && !block.constraints.empty()) {
-      batch.av_prior = torch::full({Bi}, std::numeric_limits<float>::quiet_NaN(), torch::kFloat32);
-      batch.av_prior_err = torch::full({Bi}, std::numeric_limits<float>::quiet_NaN(), torch::kFloat32);
+      if (av_token) {
+        batch.av_prior = nans();
+        batch.av_prior_err = nans();
+      }
       for (std::size_t b = 0; b < B; ++b) {
         const double* c = block.constraints.data() + todo[c0 + b] * static_cast<std::size_t>(kConstraintCount);
+        if (parallax_token) {
+          batch.parallax.data_ptr<float>()[b] = static_cast<float>(c[kParallax] - settings_.parallax_zero_point);
+          batch.parallax_err.data_ptr<float>()[b] = static_cast<float>(c[kParallaxErr]);
+        }
         double a = 0, w = 0;
-        if (model::av_token_from_constraints(c[kAvPrior], c[kAvPriorErr], c[kAvMax], a, w)) {
+        if (av_token && model::av_token_from_constraints(c[kAvPrior], c[kAvPriorErr], c[kAvMax], a, w)) {
           batch.av_prior.data_ptr<float>()[b] = static_cast<float>(a);
           batch.av_prior_err.data_ptr<float>()[b] = static_cast<float>(w);
         }

@@ -205,13 +205,23 @@ Normalizer Normalizer::from_named_tensors(const NamedTensors& tensors) {
 
 // ---- tensor helpers ----
 
+namespace {
+torch::Tensor observed_only(const torch::Tensor& magnitudes, const torch::Tensor& mask) {
+  return torch::where(mask, magnitudes.to(torch::kFloat32),
+                      torch::zeros({}, magnitudes.options().dtype(torch::kFloat32)));
+}
+}  // namespace
+
+torch::Tensor magnitude_centre(const torch::Tensor& magnitudes, const torch::Tensor& mask) {
+  auto count = mask.sum(/*dim=*/1, /*keepdim=*/true).clamp_min(1).to(torch::kFloat32);
+  return observed_only(magnitudes, mask).sum(/*dim=*/1, /*keepdim=*/true) / count;
+}
+
 torch::Tensor magnitude_features(const torch::Tensor& filter_ids, const torch::Tensor& magnitudes,
                                  const torch::Tensor& mask, const torch::Tensor& mag_mean,
                                  const torch::Tensor& mag_std) {
-  auto m =
-      torch::where(mask, magnitudes.to(torch::kFloat32), torch::zeros({}, magnitudes.options().dtype(torch::kFloat32)));
-  auto count = mask.sum(/*dim=*/1, /*keepdim=*/true).clamp_min(1).to(torch::kFloat32);
-  auto centre = m.sum(/*dim=*/1, /*keepdim=*/true) / count;
+  auto m = observed_only(magnitudes, mask);
+  auto centre = magnitude_centre(magnitudes, mask);
   // Pads may hold invalid ids: look statistics up with id 0 there, then zero them.
   auto ids = torch::where(mask, filter_ids, torch::zeros({}, filter_ids.options()));
   auto mean = mag_mean.to(torch::kFloat32).index_select(0, ids.flatten()).view(ids.sizes());

@@ -78,6 +78,9 @@ class Normalizer {
 
 // ---- Tensor helpers (work on any device; statistics tensors as in named_tensors()) ----
 
+// (B, 1) float32 mean of each star's observed magnitudes (the centre of its features).
+at::Tensor magnitude_centre(const at::Tensor& magnitudes, const at::Tensor& mask);
+
 // (B, S) float32 standardised centred magnitudes; exactly 0 where mask is false.
 at::Tensor magnitude_features(const at::Tensor& filter_ids, const at::Tensor& magnitudes, const at::Tensor& mask,
                               const at::Tensor& mag_mean, const at::Tensor& mag_std);

@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include "model/normalizer.hpp"
+
 namespace irisml::model {
 
 namespace {
@@ -22,11 +24,7 @@ double parallax_magnitude_error(double parallax, double err) {
 
 ParallaxTokenFeatures parallax_token_features(const at::Tensor& magnitudes, const at::Tensor& mask,
                                               const at::Tensor& parallax, const at::Tensor& parallax_err) {
-  // The same centre as magnitude_features(): the mean of the observed magnitudes, in fp32.
-  auto m =
-      torch::where(mask, magnitudes.to(torch::kFloat32), torch::zeros({}, magnitudes.options().dtype(torch::kFloat32)));
-  auto count = mask.sum(/*dim=*/1).clamp_min(1).to(torch::kFloat32);
-  auto centre = m.sum(/*dim=*/1) / count;
+  auto centre = magnitude_centre(magnitudes, mask).squeeze(1);  // the band features' centre
   auto p = parallax.to(torch::kFloat32);
   auto e = parallax_err.to(torch::kFloat32);
   auto present = torch::isfinite(p) & torch::isfinite(e) & (e > 0) & mask.any(/*dim=*/1);

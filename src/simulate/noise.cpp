@@ -34,6 +34,11 @@ bool split_numbers(const std::string& text, std::vector<double>& out) {
   }
   return true;
 }
+const NoiseTokenSetting* find_token_setting(const std::string& key) {
+  for (const auto& t : noise_token_settings())
+    if (key == t.key) return &t;
+  return nullptr;
+}
 bool is_loguniform(const std::string& d) { return d == "loguniform"; }
 bool is_uniform(const std::string& d) { return d == "uniform"; }
 }  // namespace
@@ -116,19 +121,8 @@ std::vector<std::pair<std::string, std::string>> NoiseModel::items() const {
                                {"noise.band_sigma_sys", join_numbers(band_sigma_sys)},
                                {"noise.band_offset", join_numbers(band_offset)}});
   }
-  if (parallaxes()) {
-    items.insert(items.end(), {{"noise.parallax_fraction", fmt::format("{}", parallax_fraction)},
-                               {"noise.parallax_mass_min", fmt::format("{}", parallax_mass_min)},
-                               {"noise.parallax_mass_max", fmt::format("{}", parallax_mass_max)},
-                               {"noise.parallax_length_scale", fmt::format("{}", parallax_length_scale)},
-                               {"noise.parallax_near_fraction", fmt::format("{}", parallax_near_fraction)},
-                               {"noise.parallax_error_scale", fmt::format("{}", parallax_error_scale)},
-                               {"noise.parallax_error_min", fmt::format("{}", parallax_error_min)}});
-  }
-  if (av_priors()) {
-    items.insert(items.end(), {{"noise.av_prior_fraction", fmt::format("{}", av_prior_fraction)},
-                               {"noise.av_prior_sigma_min", fmt::format("{}", av_prior_sigma_min)},
-                               {"noise.av_prior_sigma_max", fmt::format("{}", av_prior_sigma_max)}});
+  for (const auto& t : noise_token_settings()) {  // a group's keys only when it is on
+    if (t.parallax ? parallaxes() : av_priors()) items.emplace_back(t.key, fmt::format("{}", this->*t.member));
   }
   return items;
 }
@@ -162,17 +156,14 @@ NoiseModel NoiseModel::from_items(const std::vector<std::pair<std::string, std::
         auto& list = key == "noise.band_sigma_sys" ? m.band_sigma_sys : m.band_offset;
         if (!split_numbers(value, list)) fail_input("{}: {} = '{}' is not a comma list of numbers", source, key, value);
         used = value.size();
-      } else if (double* p = m.token_setting(key)) {
-        *p = std::stod(value, &used);
+      } else if (const auto* t = find_token_setting(key)) {
+        m.*(t->member) = std::stod(value, &used);
       } else {
-        fail_input(
-            "{}: unknown noise setting '{}' (known: noise.bands_min, noise.bands_max, "
-            "noise.sigma_distribution, noise.sigma_min, noise.sigma_max, noise.sigma_floor, noise.sigma_sys, "
-            "noise.calibration, noise.band_sigma_sys, noise.band_offset, noise.parallax_fraction, "
-            "noise.parallax_mass_min, noise.parallax_mass_max, "
-            "noise.parallax_length_scale, noise.parallax_near_fraction, noise.parallax_error_scale, "
-            "noise.parallax_error_min, noise.av_prior_fraction, noise.av_prior_sigma_min, noise.av_prior_sigma_max)",
-            source, key);
+        std::string known =
+            "noise.bands_min, noise.bands_max, noise.sigma_distribution, noise.sigma_min, noise.sigma_max, "
+            "noise.sigma_floor, noise.sigma_sys, noise.calibration, noise.band_sigma_sys, noise.band_offset";
+        for (const auto& setting : noise_token_settings()) known += std::string(", ") + setting.key;
+        fail_input("{}: unknown noise setting '{}' (known: {})", source, key, known);
       }
     } catch (const std::logic_error&) {  // std::invalid_argument, std::out_of_range
       used = 0;
@@ -221,18 +212,28 @@ int observe_star(Philox& rng, const float* clean_mags, int n_filters, const Nois
   return k;
 }
 
-double* NoiseModel::token_setting(const std::string& key) {
-  if (key == "noise.av_prior_fraction") return &av_prior_fraction;
-  if (key == "noise.av_prior_sigma_min") return &av_prior_sigma_min;
-  if (key == "noise.av_prior_sigma_max") return &av_prior_sigma_max;
-  if (key == "noise.parallax_fraction") return &parallax_fraction;
-  if (key == "noise.parallax_mass_min") return &parallax_mass_min;
-  if (key == "noise.parallax_mass_max") return &parallax_mass_max;
-  if (key == "noise.parallax_length_scale") return &parallax_length_scale;
-  if (key == "noise.parallax_near_fraction") return &parallax_near_fraction;
-  if (key == "noise.parallax_error_scale") return &parallax_error_scale;
-  if (key == "noise.parallax_error_min") return &parallax_error_min;
-  return nullptr;
+const std::vector<NoiseTokenSetting>& noise_token_settings() {
+  static const std::vector<NoiseTokenSetting> table = {
+      {"noise.parallax_fraction", &NoiseModel::parallax_fraction, true,
+       "fraction of training stars given a Gaia-like parallax (> 0: the model gets a parallax token; "
+       "docs/distance.md)"},
+      {"noise.parallax_mass_min", &NoiseModel::parallax_mass_min, true,
+       "lower end of the log-uniform mass of stars with a parallax [M_sun]"},
+      {"noise.parallax_mass_max", &NoiseModel::parallax_mass_max, true, "upper end of that mass [M_sun]"},
+      {"noise.parallax_length_scale", &NoiseModel::parallax_length_scale, true,
+       "L of the space density p(d) ∝ d² exp(−d/L) the distances come from [pc]"},
+      {"noise.parallax_near_fraction", &NoiseModel::parallax_near_fraction, true,
+       "fraction of distances drawn log-uniform on [10, 5000] pc instead (nearby, high-S/N parallaxes)"},
+      {"noise.parallax_error_scale", &NoiseModel::parallax_error_scale, true,
+       "factor on the Gaia DR3-like parallax error at the star's magnitude"},
+      {"noise.parallax_error_min", &NoiseModel::parallax_error_min, true, "smallest parallax error drawn [mas]"},
+      {"noise.av_prior_fraction", &NoiseModel::av_prior_fraction, false,
+       "fraction of training stars given a Gaussian A_V prior around their A_V (> 0: the model gets an A_V-prior "
+       "token)"},
+      {"noise.av_prior_sigma_min", &NoiseModel::av_prior_sigma_min, false,
+       "narrowest such prior [mag] (widths log-uniform)"},
+      {"noise.av_prior_sigma_max", &NoiseModel::av_prior_sigma_max, false, "widest such prior [mag]"}};
+  return table;
 }
 
 double gaia_parallax_error(double g) {

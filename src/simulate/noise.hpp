@@ -100,11 +100,20 @@ struct NoiseModel {
   std::vector<std::pair<std::string, std::string>> items() const;
   // The inverse of items(): keys not given keep their defaults; an unknown key or an
   // unreadable value is an InputError naming `source`, the key and the value.
-  // The parallax or A_V-prior setting a key names ("noise.parallax_fraction", ...), or nullptr.
-  double* token_setting(const std::string& key);
   static NoiseModel from_items(const std::vector<std::pair<std::string, std::string>>& items,
                                const std::string& source);
 };
+
+// The star-token settings of [noise] (parallax and A_V-prior draws), one row each: the
+// key, the member, its group (parallax, else A_V prior) and its help text. items(),
+// from_items() and the command line's options all read this one table.
+struct NoiseTokenSetting {
+  const char* key;
+  double NoiseModel::*member;
+  bool parallax;
+  const char* help;
+};
+const std::vector<NoiseTokenSetting>& noise_token_settings();
 
 // Observes one star. `clean_mags` holds its n_filters noise-free magnitudes;
 // `filter_index_out`, `mag_out` and `err_out` must each hold n_filters

@@ -149,15 +149,16 @@ SimulationReport write_set(const std::string& output, MPI_Comm comm, Header head
     header.rejected += dist::sum_over_ranks(rejected_local, comm);  // add-filters keeps the original count
     write_header(f, header);
     f.close();
-  } catch (const InputError&) {
-    if (file) file->discard();
-    if (rank == 0) std::remove(partial.c_str());
-    throw;
   } catch (const std::exception& e) {
     // Nothing to resume from: a set is written whole. The partial file goes (it may be
-    // what filled the disk).
-    if (file) file->discard();
-    if (rank == 0) std::remove(partial.c_str());
+    // what filled the disk): discard() closes and removes it (rank 0), or rank 0 removes
+    // what a failed create left.
+    if (file) {
+      file->discard();
+    } else if (rank == 0) {
+      std::remove(partial.c_str());
+    }
+    if (dynamic_cast<const InputError*>(&e)) throw;
     throw IoError(fmt::format("{} (the unfinished '{}' was removed; free space and rerun)", e.what(), partial));
   }
   dist::barrier(comm);  // every rank's data is on disk before the rename

@@ -178,8 +178,11 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
     f.close();
   } catch (...) {
     // A partial checkpoint (it may have filled the disk) goes; the old one is intact.
-    if (file) file->discard();
-    std::remove(partial.c_str());
+    if (file) {
+      file->discard();  // closes and removes it
+    } else {
+      std::remove(partial.c_str());
+    }
     throw;
   }
   commit_partial(path);

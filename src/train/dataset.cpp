@@ -342,21 +342,24 @@ TrainingBatch make_batch(const RowBlock& block, const sim::NoiseModel& noise, st
                                     mags.data() + i * F, errs.data() + i * F);
     n_obs[static_cast<std::size_t>(i)] = n;
     s_max = std::max(s_max, n);
-    double plx = 0, plx_err = 0, offset = 0;
-    Philox parallax_rng(parallax_seed, stream);
-    if (parallaxes &&
-        sim::observe_parallax(parallax_rng, block.magnitudes.data() + k * F, F,
-                              block.parameters[static_cast<std::size_t>(k * 5 + 1)], noise, plx, plx_err, offset)) {
-      for (int s = 0; s < n; ++s) mags[static_cast<std::size_t>(i * F + s)] += static_cast<float>(offset);
-      parallax.data_ptr<float>()[i] = static_cast<float>(plx);
-      parallax_err.data_ptr<float>()[i] = static_cast<float>(plx_err);
+    if (parallaxes) {
+      double plx = 0, plx_err = 0, offset = 0;
+      Philox parallax_rng(parallax_seed, stream);
+      if (sim::observe_parallax(parallax_rng, block.magnitudes.data() + k * F, F,
+                                block.parameters[static_cast<std::size_t>(k * 5 + 1)], noise, plx, plx_err, offset)) {
+        for (int s = 0; s < n; ++s) mags[static_cast<std::size_t>(i * F + s)] += static_cast<float>(offset);
+        parallax.data_ptr<float>()[i] = static_cast<float>(plx);
+        parallax_err.data_ptr<float>()[i] = static_cast<float>(plx_err);
+      }
     }
-    double av_mean = 0, av_width = 0;
-    Philox av_rng(av_seed, stream);
-    if (av_priors && sim::observe_av_prior(av_rng, block.parameters[static_cast<std::size_t>(k * 5 + 3)], noise,
-                                           av_mean, av_width)) {
-      av_prior.data_ptr<float>()[i] = static_cast<float>(av_mean);
-      av_prior_err.data_ptr<float>()[i] = static_cast<float>(av_width);
+    if (av_priors) {
+      double av_mean = 0, av_width = 0;
+      Philox av_rng(av_seed, stream);
+      if (sim::observe_av_prior(av_rng, block.parameters[static_cast<std::size_t>(k * 5 + 3)], noise, av_mean,
+                                av_width)) {
+        av_prior.data_ptr<float>()[i] = static_cast<float>(av_mean);
+        av_prior_err.data_ptr<float>()[i] = static_cast<float>(av_width);
+      }
     }
   }
   auto filter_ids = torch::zeros({count, s_max}, torch::kInt64);
