@@ -349,7 +349,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
     grid_key = grid->checksum;
     synth = std::make_unique<sim::Synthesizer>(grid, registry, checkpoint.filters);
     if (s.importance) {
-      prior = std::make_unique<sim::Prior>(training_prior(checkpoint, model_path, *grid), *grid);
+      prior = std::make_unique<sim::Prior>(make_prior(training_prior(checkpoint, model_path, *grid), *grid, vm));
       target = std::make_unique<sim::PhotometricPosterior>(*synth, *prior, distance);
     }
   }
@@ -480,7 +480,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   s.physical = catalog.has_constraint(kParallax);
   apply_calibration(vm, registry, filters, catalog, s, model_path.empty() ? nullptr : &trained_noise);
   sim::Synthesizer synth(grid, registry, filters);
-  sim::Prior prior(prior_config, *grid);
+  const sim::Prior prior = make_prior(prior_config, *grid, vm);
   sim::PhotometricPosterior target(synth, prior, distance);
   auto clock = [] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -498,7 +498,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   job.ignore_unknown_filters = copt.ignore_unknown_columns;
   job.discard_unfinished = vm["overwrite"].as<bool>();
   std::string prior_text;
-  for (const auto& [k, v] : prior_config.items()) prior_text += fmt::format("{}={} ", k, v);
+  for (const auto& [k, v] : prior.config().items()) prior_text += fmt::format("{}={} ", k, v);
   job.inputs_key =
       fmt::format("columns={} missing={} error_floor={} grid={} filters_config={} prior=[{}]{}{}",
                   vm["columns"].as<std::string>(), copt.missing_sentinel, copt.error_floor, grid->checksum,

@@ -165,7 +165,7 @@ int run_simulate(const std::vector<std::string>& args, const Context& ctx) {
   auto bands = registry.resolve(vm["filters"].as<std::string>());
   auto grid = load_grid(vm);
   sim::Synthesizer synth(grid, registry, bands, blend_from(vm));
-  sim::Prior prior(prior_config, *grid);
+  const sim::Prior prior = make_prior(prior_config, *grid, vm);
   log::info("simulate: {} stars, {} filters, seed {}, {} rank(s) -> {}", spec.stars, bands.size(), spec.seed, ctx.size,
             output);
   auto report = sim::simulate(spec, prior, synth, output, ctx.comm);
@@ -240,7 +240,7 @@ int run_bench_simulate(const std::vector<std::string>& args, const Context& ctx)
   auto bands = registry.resolve(vm["filters"].defaulted() ? "paper" : vm["filters"].as<std::string>());
   auto grid = load_grid(vm);
   sim::Synthesizer synth(grid, registry, bands, blend_from(vm));
-  sim::Prior prior(prior_from(vm), *grid);
+  const sim::Prior prior = make_prior(prior_from(vm), *grid, vm);
   // Each rank writes its own scratch file for the one-rank baseline.
   const std::string all_out = fmt::format("/tmp/irisml_bench_simulate_{}.h5", ctx.size);
   const std::string one_out = fmt::format("/tmp/irisml_bench_simulate_r0_{}.h5", ctx.size);

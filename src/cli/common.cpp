@@ -10,11 +10,17 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
+#include "core/text.hpp"
 #include "io/hdf5.hpp"
 #include "model/runtime.hpp"
 #include "simulate/filters.hpp"
 #include "simulate/grid.hpp"
+#include "simulate/isochrones.hpp"
 #include "simulate/noise.hpp"
+
+#ifndef IRISML_SOURCE_DIR
+#define IRISML_SOURCE_DIR "."
+#endif
 
 namespace irisml::cli {
 
@@ -23,8 +29,28 @@ void add_grid_option(Command& command) {
   command.options.add_options()(
       "grid", po::value<std::string>()->default_value(""),
       "spectral grid: an HDF5 grid written by `irisml grid import`, or a CK04 FITS directory (default: "
-      "<data-dir>/spectra/ck04models)");
+      "<data-dir>/spectra/ck04models)")(
+      "isochrones", po::value<std::string>()->default_value(""),
+      "stellar tracks for prior.kind = isochrone (docs/isochrone_prior.md; default: "
+      "data/isochrones/mist_v1.1_tracks.csv.gz in the source tree)");
   // clang-format on
+}
+
+sim::Prior make_prior(const sim::PriorConfig& config, const sim::SpectralGrid& grid, const po::variables_map& vm) {
+  if (!config.isochrone()) return sim::Prior(config, grid);
+  std::string path = vm.count("isochrones") ? vm["isochrones"].as<std::string>() : std::string();
+  const bool given = !path.empty();
+  if (!given) path = std::string(IRISML_SOURCE_DIR) + "/data/isochrones/mist_v1.1_tracks.csv.gz";
+  if (!file_exists(path)) {
+    fail_input("stellar tracks '{}' ({}) do not exist; prior.kind = isochrone needs them", path,
+               given ? "from --isochrones" : "the default in the source tree; give --isochrones");
+  }
+  const double t0 = now_seconds();
+  const auto tracks = sim::StellarTracks::load(path);
+  sim::Prior prior(config, grid, &tracks);
+  log::info("prior: isochrone, {} tracks ({} points) from {}, lattice built in {:.2f} s", tracks.tracks.size(),
+            tracks.rows, path, now_seconds() - t0);
+  return prior;
 }
 
 std::shared_ptr<const sim::SpectralGrid> load_grid(const po::variables_map& vm) {
@@ -61,7 +87,18 @@ void add_prior_options(Command& command) {
       ("prior.rv_mean", po::value<double>()->default_value(d.rv_mean), "R_V normal mean")
       ("prior.rv_sigma", po::value<double>()->default_value(d.rv_sigma), "R_V normal sigma")
       ("prior.rv_min", po::value<double>()->default_value(d.rv_min), "R_V truncation, lower")
-      ("prior.rv_max", po::value<double>()->default_value(d.rv_max), "R_V truncation, upper");
+      ("prior.rv_max", po::value<double>()->default_value(d.rv_max), "R_V truncation, upper")
+      ("prior.kind", po::value<std::string>()->default_value("flat"),
+       "flat: log g and log10 Teff uniform over the grid; isochrone: (Teff, log g) from stellar tracks at each "
+       "[M/H] (an IMF, constant star formation), mixed with the flat density (docs/isochrone_prior.md)")
+      ("prior.isochrone_flat_fraction", po::value<double>()->default_value(d.isochrone_flat_fraction),
+       "isochrone: weight of the flat density in the mixture (keeps stars off the tracks possible)")
+      ("prior.isochrone_age_min", po::value<double>()->default_value(d.isochrone_age_min), "isochrone: youngest age [Gyr]")
+      ("prior.isochrone_age_max", po::value<double>()->default_value(d.isochrone_age_max), "isochrone: oldest age [Gyr]")
+      ("prior.isochrone_smooth_log_teff", po::value<double>()->default_value(d.isochrone_smooth_log_teff),
+       "isochrone: Gaussian smoothing of the track density in log10 Teff [dex]")
+      ("prior.isochrone_smooth_logg", po::value<double>()->default_value(d.isochrone_smooth_logg),
+       "isochrone: Gaussian smoothing of the track density in log g [dex]");
   // clang-format on
 }
 
@@ -82,6 +119,14 @@ sim::PriorConfig prior_from(const po::variables_map& vm) {
   c.rv_sigma = get("rv_sigma");
   c.rv_min = get("rv_min");
   c.rv_max = get("rv_max");
+  const std::string kind = vm["prior.kind"].as<std::string>();
+  if (kind != "flat" && kind != "isochrone") fail_input("--prior.kind = '{}' must be flat or isochrone", kind);
+  c.kind = kind == "isochrone" ? 1.0 : 0.0;
+  c.isochrone_flat_fraction = get("isochrone_flat_fraction");
+  c.isochrone_age_min = get("isochrone_age_min");
+  c.isochrone_age_max = get("isochrone_age_max");
+  c.isochrone_smooth_log_teff = get("isochrone_smooth_log_teff");
+  c.isochrone_smooth_logg = get("isochrone_smooth_logg");
   c.validate();
   return c;
 }

@@ -29,6 +29,9 @@ sim::FilterRegistry load_registry(const po::variables_map& vm);
 // prior.* options (INI section [prior]).
 void add_prior_options(Command& command);
 sim::PriorConfig prior_from(const po::variables_map& vm);
+// The prior of `config` on `grid`; under prior.kind = isochrone it reads the stellar
+// tracks (--isochrones where the command has it, else the source tree's default).
+sim::Prior make_prior(const sim::PriorConfig& config, const sim::SpectralGrid& grid, const po::variables_map& vm);
 
 // model.* options ([model] section), shared by train and the benchmarks;
 // n_filters comes from the data.

@@ -97,8 +97,8 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
                        out.samples.data() + r * S * D);
       }
       if (settings_.physical) {
-        physical_summary(star, res.theta.data(), res.mu_hat.data(), res.log_w.data(), n, settings_.seed, block.row0 + r,
-                         out, kPhysical, r, physical);
+        physical_summary(fitter_->posterior(), star, res.theta.data(), res.mu_hat.data(), res.log_w.data(), n,
+                         settings_.seed, block.row0 + r, out, kPhysical, r, physical);
       }
     }
   };

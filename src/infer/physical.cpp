@@ -25,9 +25,9 @@ void apply_constraints(const StarBlock& block, std::size_t r, const sim::Photome
   target.prepare(star);
 }
 
-void physical_summary(const sim::ObservedStar& star, const double* theta, const double* mu_hat, const double* log_w,
-                      std::size_t n, std::uint64_t seed, std::uint64_t row, BlockResult& out, std::size_t first,
-                      std::size_t r, PhysicalScratch& scratch) {
+void physical_summary(const sim::PhotometricPosterior& target, const sim::ObservedStar& star, const double* theta,
+                      const double* mu_hat, const double* log_w, std::size_t n, std::uint64_t seed, std::uint64_t row,
+                      BlockResult& out, std::size_t first, std::size_t r, PhysicalScratch& scratch) {
   if (star.parallax.empty() || n == 0) return;
   constexpr int D = 5, Q = 3;
   constexpr std::size_t kDraws = 512;
@@ -47,10 +47,12 @@ void physical_summary(const sim::ObservedStar& star, const double* theta, const 
     const std::size_t i = picks[k];
     int count = 0;
     while (k < picks.size() && picks[k] == i) ++k, ++count;
-    const double logg = theta[i * D + 1];
+    const double* t = theta + i * D;
+    const double logg = t[1];
     scratch.x.resize(static_cast<std::size_t>(count));
     scratch.u.resize(static_cast<std::size_t>(count));
-    const int got = star.parallax.draw(mu_hat[i], logg, rng, count, scratch.x.data(), scratch.u.data());
+    const int got = target.draw_distance({t[0], t[1], t[2], t[3], t[4]}, mu_hat[i], star, rng, count, scratch.x.data(),
+                                         scratch.u.data());
     for (int j = 0; j < got; ++j) {
       const sim::PhysicalDraw d =
           sim::physical_draw(scratch.x[static_cast<std::size_t>(j)], scratch.u[static_cast<std::size_t>(j)], logg);

@@ -30,10 +30,10 @@ struct PhysicalScratch {
 // The /physical summaries of one star into out.extra[first..first+2] at row r: 512 points
 // picked by weight (systematic resampling) from n weighted points (θ n × 5, μ̂ and
 // log-weight per point), one (distance, radius, mass) draw from each one's distribution
-// given θ (sim::ParallaxTerm::draw), random numbers keyed by (seed, row); 16th, 50th and
+// given θ (PhotometricPosterior::draw_distance), random numbers keyed by (seed, row); 16th, 50th and
 // 84th percentiles. Nothing without a parallax.
-void physical_summary(const sim::ObservedStar& star, const double* theta, const double* mu_hat, const double* log_w,
-                      std::size_t n, std::uint64_t seed, std::uint64_t row, BlockResult& out, std::size_t first,
-                      std::size_t r, PhysicalScratch& scratch);
+void physical_summary(const sim::PhotometricPosterior& target, const sim::ObservedStar& star, const double* theta,
+                      const double* mu_hat, const double* log_w, std::size_t n, std::uint64_t seed, std::uint64_t row,
+                      BlockResult& out, std::size_t first, std::size_t r, PhysicalScratch& scratch);
 
 }  // namespace irisml::infer

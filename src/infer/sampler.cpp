@@ -422,8 +422,8 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
                      X[col_sir].data() + r * S * D);
     }
     if (settings_.physical && ess > 0) {
-      physical_summary(sc.star, ts, sc.mu_hat.data(), sc.log_w.data(), sc.log_w.size(), settings_.seed, block.row0 + r,
-                       out, col_physical, r, sc.physical);
+      physical_summary(*target_, sc.star, ts, sc.mu_hat.data(), sc.log_w.data(), sc.log_w.size(), settings_.seed,
+                       block.row0 + r, out, col_physical, r, sc.physical);
     }
   };
   auto process = [&](std::size_t c0, BatchScratch& sc) {

@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/normal.hpp"
 #include "core/rng.hpp"
+#include "simulate/photometry.hpp"
 #include "simulate/synthesizer.hpp"
 
 namespace irisml::sim {
@@ -18,8 +19,8 @@ constexpr double kLn10 = 2.30258509299404568402;
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 // IAU 2015 Resolution B3 nominal solar values (cgs).
-constexpr double kGMSun = 1.3271244e26;  // [cm^3 s^-2]
-constexpr double kRSun = 6.957e10;       // [cm]
+constexpr double kGMSun = kSolarGMCgs;    // [cm^3 s^-2]
+constexpr double kRSun = kSolarRadiusCm;  // [cm]
 // 5 log10(R_sun / 1 cm)
 const double kLog10RSun5 = 5.0 * std::log10(kRSun);
 
@@ -164,6 +165,7 @@ ParallaxTerm::ParallaxTerm(double parallax, double parallax_err, double W, const
       s_[j] = v;
     }
   }
+  u_one_ = radius_term(1.0, 0.0);
   u_min_offset_ = radius_term(settings.mass_min, 0.0);
   u_max_offset_ = radius_term(settings.mass_max, 0.0);
   log_delta_ = std::log(u_max_offset_ - u_min_offset_);
@@ -181,9 +183,19 @@ double ParallaxTerm::s_at(double t) const {
 
 double ParallaxTerm::log_factor(double mu_hat, double logg) const {
   const double a = u_min_offset_ - 2.5 * logg + mu_hat, b = u_max_offset_ - 2.5 * logg + mu_hat;
+  return log_factor_window(a, b, log_delta_);
+}
+
+double ParallaxTerm::log_factor(double mu_hat, double logg, double log_mass_lo, double log_mass_hi) const {
+  const double a = u_one_ + 2.5 * log_mass_lo - 2.5 * logg + mu_hat,
+               b = u_one_ + 2.5 * log_mass_hi - 2.5 * logg + mu_hat;
+  return log_factor_window(a, b, std::log(2.5 * (log_mass_hi - log_mass_lo)));
+}
+
+double ParallaxTerm::log_factor_window(double a, double b, double log_delta) const {
   const double diff = s_at(a) - s_at(b);
   if (!(diff > 0)) return kNegInf;
-  return log_z_ + std::log(diff) - log_delta_;
+  return log_z_ + std::log(diff) - log_delta;
 }
 
 bool ParallaxTerm::draw(double mu_hat, double logg, Philox& rng, double& x, double& u) const {
@@ -191,7 +203,16 @@ bool ParallaxTerm::draw(double mu_hat, double logg, Philox& rng, double& x, doub
 }
 
 int ParallaxTerm::draw(double mu_hat, double logg, Philox& rng, int count, double* x, double* u) const {
-  const double u1 = u_min_offset_ - 2.5 * logg, u2 = u_max_offset_ - 2.5 * logg;
+  return draw_window(mu_hat, u_min_offset_ - 2.5 * logg, u_max_offset_ - 2.5 * logg, rng, count, x, u);
+}
+
+int ParallaxTerm::draw(double mu_hat, double logg, double log_mass_lo, double log_mass_hi, Philox& rng, int count,
+                       double* x, double* u) const {
+  return draw_window(mu_hat, u_one_ + 2.5 * log_mass_lo - 2.5 * logg, u_one_ + 2.5 * log_mass_hi - 2.5 * logg, rng,
+                     count, x, u);
+}
+
+int ParallaxTerm::draw_window(double mu_hat, double u1, double u2, Philox& rng, int count, double* x, double* u) const {
   const double sigma = 1.0 / sqrt_w_;
   const std::size_t bins = cdf_.size() - 1;
   // A draw of x from g's bins: inversion of the binned CDF, uniform inside the bin.
@@ -300,7 +321,43 @@ double PhotometricPosterior::log_likelihood(const StarParameters& p, const Obser
   double mu_hat = 0.0;
   const double ll = residuals(p, star, work, &mu_hat);
   if (!(ll > kNegInf)) return ll;
-  return ll + star.parallax.log_factor(mu_hat, p.logg);
+  return ll + parallax_log_factor(p, star, mu_hat);
+}
+
+double PhotometricPosterior::parallax_log_factor(const StarParameters& p, const ObservedStar& star, double mu_hat,
+                                                 double* p_iso, Prior::IsochroneMass* window) const {
+  const double flat = star.parallax.log_factor(mu_hat, p.logg);
+  if (p_iso) *p_iso = 0.0;
+  if (!prior_->isochrone()) return flat;
+  const Prior::IsochroneMass m = prior_->isochrone_mass(p);
+  if (window) *window = m;
+  if (!(m.iso_weight > 0)) return flat;
+  const double iso = star.parallax.log_factor(mu_hat, p.logg, m.log_lo, m.log_hi);
+  // log(w e^iso + (1 − w) e^flat), stably
+  const double a = std::log(m.iso_weight) + iso, b = std::log1p(-m.iso_weight) + flat;
+  const double top = std::max(a, b);
+  if (!(top > kNegInf)) return kNegInf;
+  const double total = top + std::log(std::exp(a - top) + std::exp(b - top));
+  if (p_iso) *p_iso = std::exp(a - total);
+  return total;
+}
+
+int PhotometricPosterior::draw_distance(const StarParameters& p, double mu_hat, const ObservedStar& star, Philox& rng,
+                                        int count, double* x, double* u) const {
+  if (star.parallax.empty()) return 0;
+  if (!prior_->isochrone()) return star.parallax.draw(mu_hat, p.logg, rng, count, x, u);
+  double p_iso = 0.0;
+  Prior::IsochroneMass m;
+  if (!(parallax_log_factor(p, star, mu_hat, &p_iso, &m) > kNegInf)) return 0;
+  // Each draw picks its component by that component's share of the factor.
+  int done = 0;
+  for (int k = 0; k < count; ++k) {
+    const bool iso = rng.uniform() < p_iso;
+    const int got = iso ? star.parallax.draw(mu_hat, p.logg, m.log_lo, m.log_hi, rng, 1, x + done, u + done)
+                        : star.parallax.draw(mu_hat, p.logg, rng, 1, x + done, u + done);
+    done += got;
+  }
+  return done;
 }
 
 void PhotometricPosterior::prepare(ObservedStar& star) const {
@@ -331,7 +388,7 @@ bool PhotometricPosterior::draw_physical(const StarParameters& p, const Observed
   double mu_hat = 0.0;
   if (!(residuals(p, star, work, &mu_hat) > kNegInf)) return false;
   double x = 0.0, u = 0.0;
-  if (!star.parallax.draw(mu_hat, p.logg, rng, x, u)) return false;
+  if (draw_distance(p, mu_hat, star, rng, 1, &x, &u) != 1) return false;
   out = physical_draw(x, u, p.logg);
   return true;
 }

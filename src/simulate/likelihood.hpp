@@ -25,7 +25,10 @@
 // posterior from its parallax alone (normalised, Z its integral: the parallax's
 // evidence) and p(d) an exponentially decreasing space density. S is tabulated once per
 // star (it depends on the star's W, not on θ), so a θ costs two table look-ups. An A_V
-// prior per star replaces the training prior's A_V factor for that star.
+// prior per star replaces the training prior's A_V factor for that star. Under the
+// isochrone prior (docs/isochrone_prior.md) the mass at θ is the tracks' window with
+// probability w(θ) and the log-uniform one otherwise: the factor is the w-weighted sum of
+// the two windows' factors.
 #pragma once
 
 #include <cmath>
@@ -92,11 +95,19 @@ class ParallaxTerm {
   bool draw(double mu_hat, double logg, Philox& rng, double& x, double& u) const;
   // `count` such draws into x[], u[] (one θ); returns how many were found.
   int draw(double mu_hat, double logg, Philox& rng, int count, double* x, double* u) const;
+  // The same two for a log-uniform mass prior on [10^log_mass_lo, 10^log_mass_hi] [M_sun]
+  // instead of the settings' (the isochrone prior's mass at θ; log_mass_lo < log_mass_hi).
+  double log_factor(double mu_hat, double logg, double log_mass_lo, double log_mass_hi) const;
+  int draw(double mu_hat, double logg, double log_mass_lo, double log_mass_hi, Philox& rng, int count, double* x,
+           double* u) const;
   double log_evidence() const { return log_z_; }
   std::size_t nodes() const { return s_.size(); }
 
  private:
   double s_at(double t) const;
+  double log_factor_window(double a, double b, double log_delta) const;
+  int draw_window(double mu_hat, double u1, double u2, Philox& rng, int count, double* x, double* u) const;
+  double u_one_ = 0;  // radius_term(1 M_sun, log g = 0)
   double x0_ = 0, h_ = 1, sqrt_w_ = 1, log_z_ = 0, u_min_offset_ = 0, u_max_offset_ = 0, log_delta_ = 0;
   double draw_x0_ = 0, draw_h_ = 1;
   std::vector<double> s_;    // S at x0 + i h
@@ -177,6 +188,10 @@ class PhotometricPosterior {
   // Distance, radius and mass of one draw given θ (needs a parallax term); false if none.
   bool draw_physical(const StarParameters& p, const ObservedStar& star, Workspace& work, Philox& rng,
                      PhysicalDraw& out) const;
+  // `count` draws of (x, u) given θ and its photometric offset μ̂ (needs a parallax
+  // term), under this prior's mass model; returns how many were found.
+  int draw_distance(const StarParameters& p, double mu_hat, const ObservedStar& star, Philox& rng, int count, double* x,
+                    double* u) const;
 
   // log L(θ | star), with the parallax's factor when the star has one (prepare());
   // −inf outside the grid, NaN for a star without bands.
@@ -188,6 +203,11 @@ class PhotometricPosterior {
 
  private:
   double residuals(const StarParameters& p, const ObservedStar& star, Workspace& work, double* mu_hat) const;
+  // log of the parallax's factor at θ: under the isochrone prior, the mixture of the
+  // tracks' mass window (weight w) and the flat mass prior's; writes the probability that
+  // the tracks' component holds the star to *p_iso when given.
+  double parallax_log_factor(const StarParameters& p, const ObservedStar& star, double mu_hat, double* p_iso = nullptr,
+                             Prior::IsochroneMass* window = nullptr) const;
 
   const Synthesizer* synth_;
   const Prior* prior_;

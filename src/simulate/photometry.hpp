@@ -23,6 +23,7 @@ namespace irisml::sim {
 
 inline constexpr double kSpeedOfLightAngstrom = 2.99792458e18;  // Å/s
 inline constexpr double kSolarRadiusCm = 6.957e10;              // IAU nominal R_sun
+inline constexpr double kSolarGMCgs = 1.3271244e26;             // IAU nominal G M_sun [cm^3 s^-2]
 inline constexpr double kParsecCm = 3.0856775814913673e18;
 inline constexpr double kAbZeroPoint = 48.60;                                    // m_AB = −2.5 log10 f_ν − 48.60
 inline constexpr const char* kVegaSpectrumFile = "vega/alpha_lyr_stis_011.dat";  // under the data dir

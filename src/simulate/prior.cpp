@@ -1,12 +1,14 @@
 #include "simulate/prior.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "simulate/grid.hpp"
+#include "simulate/isochrones.hpp"
 
 namespace irisml::sim {
 
@@ -30,6 +32,23 @@ void PriorConfig::validate() const {
   if (rv_sigma <= 0) fail_input("prior.rv_sigma = {} must be > 0", rv_sigma);
   if (rv_min <= 0) fail_input("prior.rv_min = {} must be > 0 (R_V <= 0 is unphysical)", rv_min);
   if (!(rv_min < rv_max)) fail_input("prior.rv_min = {} must be below prior.rv_max = {}", rv_min, rv_max);
+  if (kind != 0.0 && kind != 1.0) fail_input("prior.kind = {} must be 0 (flat) or 1 (isochrone)", kind);
+  if (isochrone()) {
+    if (!(isochrone_flat_fraction > 0 && isochrone_flat_fraction <= 1)) {
+      fail_input(
+          "prior.isochrone_flat_fraction = {} must lie in (0, 1]: the flat part keeps stars the tracks do not "
+          "reach (hot stars, red clump, binaries) possible",
+          isochrone_flat_fraction);
+    }
+    if (!(isochrone_age_min >= 0 && isochrone_age_max > isochrone_age_min)) {
+      fail_input("prior.isochrone_age_min = {} and prior.isochrone_age_max = {} [Gyr] must satisfy 0 <= min < max",
+                 isochrone_age_min, isochrone_age_max);
+    }
+    if (!(isochrone_smooth_log_teff >= 0 && isochrone_smooth_logg >= 0)) {
+      fail_input("prior.isochrone_smooth_log_teff = {} and prior.isochrone_smooth_logg = {} [dex] must be >= 0",
+                 isochrone_smooth_log_teff, isochrone_smooth_logg);
+    }
+  }
   // Truncated normals are drawn by rejection: keep the accepted mass reasonable.
   if (rv_mean < rv_min - 4 * rv_sigma || rv_mean > rv_max + 4 * rv_sigma) {
     fail_input("prior.rv_mean = {} lies more than 4 sigma outside [prior.rv_min, prior.rv_max] = [{}, {}]", rv_mean,
@@ -37,21 +56,58 @@ void PriorConfig::validate() const {
   }
 }
 
+IsochroneSettings PriorConfig::isochrone_settings() const {
+  IsochroneSettings s;
+  s.age_min = isochrone_age_min;
+  s.age_max = isochrone_age_max;
+  s.smooth_log_teff = isochrone_smooth_log_teff;
+  s.smooth_logg = isochrone_smooth_logg;
+  return s;
+}
+
+const char* prior_kind_name(const PriorConfig& config) { return config.isochrone() ? "isochrone" : "flat"; }
+
+namespace {
+// The keys after the flat prior's, in items() order, with their fields.
+constexpr const char* kIsochroneKeys[] = {"kind",
+                                          "isochrone_flat_fraction",
+                                          "isochrone_age_min",
+                                          "isochrone_age_max",
+                                          "isochrone_smooth_log_teff",
+                                          "isochrone_smooth_logg",
+                                          "isochrone_tracks"};
+template <class Config>
+auto isochrone_fields(Config& c) {
+  return std::array{&c.kind,
+                    &c.isochrone_flat_fraction,
+                    &c.isochrone_age_min,
+                    &c.isochrone_age_max,
+                    &c.isochrone_smooth_log_teff,
+                    &c.isochrone_smooth_logg,
+                    &c.isochrone_tracks};
+}
+}  // namespace
+
 std::vector<std::pair<const char*, double>> PriorConfig::items() const {
-  return {{"logg_min", logg_min},
-          {"logg_max", logg_max},
-          {"mh_halo_fraction", mh_halo_fraction},
-          {"mh_halo_mean", mh_halo_mean},
-          {"mh_halo_sigma", mh_halo_sigma},
-          {"mh_disc_mean", mh_disc_mean},
-          {"mh_disc_sigma", mh_disc_sigma},
-          {"av_offset", av_offset},
-          {"av_scale", av_scale},
-          {"av_max", av_max},
-          {"rv_mean", rv_mean},
-          {"rv_sigma", rv_sigma},
-          {"rv_min", rv_min},
-          {"rv_max", rv_max}};
+  std::vector<std::pair<const char*, double>> out = {{"logg_min", logg_min},
+                                                     {"logg_max", logg_max},
+                                                     {"mh_halo_fraction", mh_halo_fraction},
+                                                     {"mh_halo_mean", mh_halo_mean},
+                                                     {"mh_halo_sigma", mh_halo_sigma},
+                                                     {"mh_disc_mean", mh_disc_mean},
+                                                     {"mh_disc_sigma", mh_disc_sigma},
+                                                     {"av_offset", av_offset},
+                                                     {"av_scale", av_scale},
+                                                     {"av_max", av_max},
+                                                     {"rv_mean", rv_mean},
+                                                     {"rv_sigma", rv_sigma},
+                                                     {"rv_min", rv_min},
+                                                     {"rv_max", rv_max}};
+  if (isochrone()) {
+    const auto fields = isochrone_fields(*this);
+    for (std::size_t k = 0; k < fields.size(); ++k) out.emplace_back(kIsochroneKeys[k], *fields[k]);
+  }
+  return out;
 }
 
 PriorConfig PriorConfig::from_items(const std::vector<std::pair<std::string, double>>& items,
@@ -62,23 +118,42 @@ PriorConfig PriorConfig::from_items(const std::vector<std::pair<std::string, dou
                       &c.mh_disc_mean, &c.mh_disc_sigma, &c.av_offset,        &c.av_scale,     &c.av_max,
                       &c.rv_mean,      &c.rv_sigma,      &c.rv_min,           &c.rv_max};
   const auto names = c.items();
-  std::vector<int> seen(names.size(), 0);
+  const auto optional = isochrone_fields(c);
+  constexpr std::size_t kOptional = sizeof kIsochroneKeys / sizeof kIsochroneKeys[0];
+  std::vector<int> seen(names.size() + kOptional, 0);
   for (const auto& [key, value] : items) {
     std::size_t k = 0;
     while (k < names.size() && key != names[k].first) ++k;
-    if (k == names.size()) fail_input("{}: prior key '{}' is not known", source, key);
-    *fields[k] = value;
+    if (k < names.size()) {
+      *fields[k] = value;
+    } else {
+      std::size_t j = 0;
+      while (j < kOptional && key != kIsochroneKeys[j]) ++j;
+      if (j == kOptional) fail_input("{}: prior key '{}' is not known", source, key);
+      *optional[j] = value;
+      k = names.size() + j;
+    }
     ++seen[k];
   }
-  for (std::size_t k = 0; k < names.size(); ++k) {
-    if (seen[k] != 1)
-      fail_input("{}: prior key '{}' is {}", source, names[k].first, seen[k] ? "given twice" : "missing");
+  for (std::size_t k = 0; k < seen.size(); ++k) {
+    const char* name = k < names.size() ? names[k].first : kIsochroneKeys[k - names.size()];
+    if (seen[k] > 1 || (seen[k] == 0 && k < names.size()))
+      fail_input("{}: prior key '{}' is {}", source, name, seen[k] ? "given twice" : "missing");
   }
   c.validate();
   return c;
 }
 
-Prior::Prior(const PriorConfig& config, const SpectralGrid& grid) : config_(config) {
+// The tracks' lattice normalised over the prior's support: per layer ([Fe/H] of the
+// tracks) the density per unit of (log10 Teff, log g) in each cell, the cumulative
+// in-support mass over the cells (for draws), and the cells' log-mass moments.
+struct Prior::Isochrone {
+  std::unique_ptr<IsochroneTable> table;
+  std::vector<double> support;                    // the part of each cell inside the support, in [0, 1]
+  std::vector<std::vector<double>> density, cdf;  // per layer: density per cell; cdf over cells (cells + 1)
+};
+
+Prior::Prior(const PriorConfig& config, const SpectralGrid& grid, const StellarTracks* tracks) : config_(config) {
   config_.validate();
   logg_nodes_ = grid.logg;
   mh_lo_ = grid.mh.front();
@@ -127,6 +202,127 @@ Prior::Prior(const PriorConfig& config, const SpectralGrid& grid) : config_(conf
     fail_input("prior.mh_disc_mean = {} lies far outside the grid's [M/H] range [{}, {}]", config_.mh_disc_mean, mh_lo_,
                mh_hi_);
   }
+  if (config_.isochrone()) build_isochrone(tracks);
+}
+
+void Prior::build_isochrone(const StellarTracks* tracks) {
+  if (!tracks) fail_input("prior.kind = isochrone needs stellar tracks (--isochrones), and none were given");
+  if (config_.isochrone_tracks != 0 && config_.isochrone_tracks != tracks->checksum_value()) {
+    fail_input(
+        "stellar tracks '{}' (checksum value {}) are not the tracks this prior was made with (prior.isochrone_tracks "
+        "= {}); give the same tracks file with --isochrones",
+        tracks->source, tracks->checksum_value(), config_.isochrone_tracks);
+  }
+  config_.isochrone_tracks = tracks->checksum_value();
+  // The lattice's box: the support's.
+  double t_lo = 1e9, t_hi = -1e9;
+  for (const auto& c : cells_) {
+    for (const auto& [lo, hi] : c.intervals) {
+      t_lo = std::min(t_lo, lo);
+      t_hi = std::max(t_hi, hi);
+    }
+  }
+  const double g_lo = std::max(config_.logg_min, logg_nodes_.front()),
+               g_hi = std::min(config_.logg_max, logg_nodes_.back());
+  auto iso = std::make_shared<Isochrone>();
+  iso->table = std::make_unique<IsochroneTable>(*tracks, config_.isochrone_settings(), t_lo, t_hi, g_lo, g_hi);
+  const IsochroneTable& table = *iso->table;
+  const int nt = table.n_teff(), ng = table.n_logg();
+  const double dt = IsochroneTable::kCellLogTeff, dg = IsochroneTable::kCellLogg;
+  // The in-support part of each cell: log g pieces cut at the grid's nodes, each with its
+  // valid log10 Teff intervals.
+  iso->support.assign(table.cells(), 0.0);
+  for (int ig = 0; ig < ng; ++ig) {
+    const double c_lo = std::max(table.logg0() + ig * dg, g_lo), c_hi = std::min(table.logg0() + (ig + 1) * dg, g_hi);
+    for (std::size_t j = 0; j < cells_.size(); ++j) {
+      const double lo = std::max(c_lo, logg_nodes_[j]), hi = std::min(c_hi, logg_nodes_[j + 1]);
+      if (!(hi > lo) || cells_[j].total <= 0) continue;
+      for (int it = 0; it < nt; ++it) {
+        const double a = table.log_teff0() + it * dt, b = a + dt;
+        double overlap = 0.0;
+        for (const auto& [ilo, ihi] : cells_[j].intervals)
+          overlap += std::max(0.0, std::min(b, ihi) - std::max(a, ilo));
+        iso->support[static_cast<std::size_t>(ig) * nt + it] += (hi - lo) * overlap / (dt * dg);
+      }
+    }
+  }
+  for (int k = 0; k < table.layers(); ++k) {
+    const auto& w = table.weight(k);
+    std::vector<double> cdf(table.cells() + 1, 0.0);
+    for (std::size_t c = 0; c < table.cells(); ++c) cdf[c + 1] = cdf[c] + w[c] * iso->support[c];
+    if (!(cdf.back() > 0)) {
+      fail_input("stellar tracks '{}': no star of the [Fe/H] = {} tracks falls inside the spectral grid's support",
+                 tracks->source, table.feh()[static_cast<std::size_t>(k)]);
+    }
+    std::vector<double> density(table.cells());
+    for (std::size_t c = 0; c < table.cells(); ++c) density[c] = w[c] / (cdf.back() * dt * dg);
+    iso->density.push_back(std::move(density));
+    iso->cdf.push_back(std::move(cdf));
+  }
+  iso_ = std::move(iso);
+}
+
+bool Prior::in_support(double log_teff, double logg) const {
+  if (!(logg >= config_.logg_min && logg <= config_.logg_max)) return false;
+  const Cell* cell = cell_for(logg);
+  if (!cell) return false;
+  for (const auto& [lo, hi] : cell->intervals) {
+    if (log_teff >= lo && log_teff <= hi) return true;
+  }
+  return false;
+}
+
+namespace {
+// The two layers around `mh` and the weight of the upper one (clamped at the ends).
+void bracket(const std::vector<double>& nodes, double mh, std::size_t& k, double& t) {
+  if (nodes.size() == 1 || mh <= nodes.front()) {
+    k = 0;
+    t = 0.0;
+    return;
+  }
+  if (mh >= nodes.back()) {
+    k = nodes.size() - 2;
+    t = 1.0;
+    return;
+  }
+  k = static_cast<std::size_t>(std::upper_bound(nodes.begin(), nodes.end(), mh) - nodes.begin()) - 1;
+  t = (mh - nodes[k]) / (nodes[k + 1] - nodes[k]);
+}
+}  // namespace
+
+double Prior::isochrone_density(double log_teff, double logg, double mh, IsochroneMass* mass) const {
+  const IsochroneTable& table = *iso_->table;
+  const long c = table.cell(log_teff, logg);
+  if (c < 0) return 0.0;
+  const auto cu = static_cast<std::size_t>(c);
+  std::size_t k = 0;
+  double t = 0.0;
+  bracket(table.feh(), mh, k, t);
+  const std::size_t k2 = std::min(k + 1, table.feh().size() - 1);
+  const double a = (1.0 - t) * iso_->density[k][cu], b = t * iso_->density[k2][cu];
+  if (mass && a + b > 0) {
+    const double ma = table.mean_log_mass(static_cast<int>(k))[cu], mb = table.mean_log_mass(static_cast<int>(k2))[cu];
+    const double mean = (a * ma + b * mb) / (a + b);
+    const double var = (a * (table.var_log_mass(static_cast<int>(k))[cu] + (ma - mean) * (ma - mean)) +
+                        b * (table.var_log_mass(static_cast<int>(k2))[cu] + (mb - mean) * (mb - mean))) /
+                       (a + b);
+    const double half = std::sqrt(3.0) * std::max(std::sqrt(var), kMinLogMassSd);
+    mass->log_lo = mean - half;
+    mass->log_hi = mean + half;
+  }
+  return a + b;
+}
+
+Prior::IsochroneMass Prior::isochrone_mass(const StarParameters& p) const {
+  IsochroneMass out;
+  if (!iso_ || !(p.teff > 0)) return out;
+  const double log_teff = std::log10(p.teff);
+  if (!in_support(log_teff, p.logg)) return out;
+  const double eps = config_.isochrone_flat_fraction;
+  const double d = (1.0 - eps) * isochrone_density(log_teff, p.logg, p.mh, &out);
+  const double flat = eps * std::exp(log_flat_density(*cell_for(p.logg)));
+  out.iso_weight = d > 0 ? d / (d + flat) : 0.0;
+  return out;
 }
 
 const Prior::Cell* Prior::cell_for(double logg) const {
@@ -152,22 +348,16 @@ double Prior::log_density(const StarParameters& p) const {
   bool inside = false;
   for (const auto& [lo, hi] : cell->intervals) inside = inside || (log_teff >= lo && log_teff <= hi);
   if (!inside) return kNegInf;
-  double log_p = -log_logg_measure_ - std::log(cell->total) - std::log(p.teff * std::log(10.0));
-
-  if (mh_hi_ > mh_lo_) {
-    if (p.mh < mh_lo_ || p.mh > mh_hi_) return kNegInf;
-    auto log_component = [&](double mean, double sigma, double log_norm) {
-      const double z = (p.mh - mean) / sigma;
-      return -0.5 * z * z - kLogSqrt2Pi - std::log(sigma) - log_norm;
-    };
-    const double f = config_.mh_halo_fraction;
-    double mix = 0.0;
-    if (f > 0) mix += f * std::exp(log_component(config_.mh_halo_mean, config_.mh_halo_sigma, log_mh_norm_halo_));
-    if (f < 1) mix += (1 - f) * std::exp(log_component(config_.mh_disc_mean, config_.mh_disc_sigma, log_mh_norm_disc_));
-    log_p += std::log(mix);
-  } else if (p.mh != mh_lo_) {
-    return kNegInf;
+  double log_p = log_flat_density(*cell) - std::log(p.teff * std::log(10.0));
+  const double log_mh = log_mh_density(p.mh);
+  if (!(log_mh > kNegInf)) return kNegInf;
+  if (iso_) {
+    const double eps = config_.isochrone_flat_fraction;
+    const double mix =
+        (1.0 - eps) * isochrone_density(log_teff, p.logg, p.mh, nullptr) + eps * std::exp(log_flat_density(*cell));
+    log_p = std::log(mix) - std::log(p.teff * std::log(10.0));
   }
+  log_p += log_mh;
 
   if (p.av < config_.av_offset || (config_.av_max > 0 && p.av > config_.av_max)) return kNegInf;
   log_p += -(p.av - config_.av_offset) / config_.av_scale - std::log(config_.av_scale) - log_av_norm_;
@@ -178,6 +368,21 @@ double Prior::log_density(const StarParameters& p) const {
   return log_p;
 }
 
+double Prior::log_mh_density(double mh) const {
+  constexpr double kLogSqrt2Pi = 0.91893853320467274178;
+  if (!(mh_hi_ > mh_lo_)) return mh == mh_lo_ ? 0.0 : -std::numeric_limits<double>::infinity();
+  if (mh < mh_lo_ || mh > mh_hi_) return -std::numeric_limits<double>::infinity();
+  auto log_component = [&](double mean, double sigma, double log_norm) {
+    const double z = (mh - mean) / sigma;
+    return -0.5 * z * z - kLogSqrt2Pi - std::log(sigma) - log_norm;
+  };
+  const double f = config_.mh_halo_fraction;
+  double mix = 0.0;
+  if (f > 0) mix += f * std::exp(log_component(config_.mh_halo_mean, config_.mh_halo_sigma, log_mh_norm_halo_));
+  if (f < 1) mix += (1 - f) * std::exp(log_component(config_.mh_disc_mean, config_.mh_disc_sigma, log_mh_norm_disc_));
+  return std::log(mix);
+}
+
 double Prior::log_av_density(double av) const {
   if (!(av >= config_.av_offset) || (config_.av_max > 0 && av > config_.av_max)) {
     return -std::numeric_limits<double>::infinity();
@@ -185,35 +390,67 @@ double Prior::log_av_density(double av) const {
   return -(av - config_.av_offset) / config_.av_scale - std::log(config_.av_scale) - log_av_norm_;
 }
 
+double Prior::draw_mh(Philox& rng) const {
+  bool halo = rng.uniform() < config_.mh_halo_fraction;
+  double mean = halo ? config_.mh_halo_mean : config_.mh_disc_mean;
+  double sigma = halo ? config_.mh_halo_sigma : config_.mh_disc_sigma;
+  double mh = mh_lo_;  // a grid with one [M/H] node: that node
+  if (mh_hi_ > mh_lo_) {
+    do {
+      mh = rng.normal(mean, sigma);
+    } while (mh < mh_lo_ || mh > mh_hi_);
+  }
+  return mh;
+}
+
 std::uint32_t Prior::draw(std::uint64_t seed, std::uint64_t index, StarParameters& out) const {
   Philox rng(seed, index);
   std::uint32_t rejected = 0;
   while (true) {
-    double logg = rng.uniform(config_.logg_min, config_.logg_max);
-    const Cell* cell = cell_for(logg);
-    if (!cell) {
-      ++rejected;
-      continue;
-    }
-    // log10 Teff uniform over the union of valid intervals at this log g.
-    double u = rng.uniform() * cell->total;
-    double log_teff = cell->intervals.back().second;
-    for (const auto& [lo, hi] : cell->intervals) {
-      if (u <= hi - lo) {
-        log_teff = lo + u;
-        break;
-      }
-      u -= hi - lo;
-    }
-    bool halo = rng.uniform() < config_.mh_halo_fraction;
-    double mean = halo ? config_.mh_halo_mean : config_.mh_disc_mean;
-    double sigma = halo ? config_.mh_halo_sigma : config_.mh_disc_sigma;
-    double mh = mh_lo_;  // a grid with one [M/H] node: that node
-    if (mh_hi_ > mh_lo_) {
+    // Under the isochrone kind [M/H] comes first: the (Teff, log g) density depends on it.
+    const double iso_mh = iso_ ? draw_mh(rng) : 0.0;
+    const bool from_tracks = iso_ && rng.uniform() >= config_.isochrone_flat_fraction;
+    double logg = 0.0, log_teff = 0.0;
+    if (from_tracks) {
+      // A layer by the [M/H] interpolation weights, a cell by its in-support mass, then a
+      // point uniform in the cell's part of the support.
+      const IsochroneTable& table = *iso_->table;
+      std::size_t k = 0;
+      double t = 0.0;
+      bracket(table.feh(), iso_mh, k, t);
+      if (rng.uniform() < t) k = std::min(k + 1, table.feh().size() - 1);
+      const auto& cdf = iso_->cdf[k];
+      const double v = rng.uniform() * cdf.back();
+      auto c = static_cast<std::size_t>(std::upper_bound(cdf.begin(), cdf.end(), v) - cdf.begin());
+      c = std::clamp<std::size_t>(c, 1, table.cells()) - 1;
+      while (c > 0 && !(cdf[c + 1] > cdf[c])) --c;  // v at the very top: the last cell with mass
+      const double t0 = table.log_teff0() + static_cast<double>(c % static_cast<std::size_t>(table.n_teff())) *
+                                                IsochroneTable::kCellLogTeff;
+      const double g0 =
+          table.logg0() + static_cast<double>(c / static_cast<std::size_t>(table.n_teff())) * IsochroneTable::kCellLogg;
       do {
-        mh = rng.normal(mean, sigma);
-      } while (mh < mh_lo_ || mh > mh_hi_);
+        log_teff = t0 + rng.uniform() * IsochroneTable::kCellLogTeff;
+        logg = g0 + rng.uniform() * IsochroneTable::kCellLogg;
+      } while (!in_support(log_teff, logg));
+    } else {
+      logg = rng.uniform(config_.logg_min, config_.logg_max);
+      const Cell* cell = cell_for(logg);
+      if (!cell) {
+        ++rejected;
+        continue;
+      }
+      // log10 Teff uniform over the union of valid intervals at this log g.
+      double u = rng.uniform() * cell->total;
+      log_teff = cell->intervals.back().second;
+      for (const auto& [lo, hi] : cell->intervals) {
+        if (u <= hi - lo) {
+          log_teff = lo + u;
+          break;
+        }
+        u -= hi - lo;
+      }
     }
+    const double mh = iso_ ? iso_mh : draw_mh(rng);
     double av;
     do {
       av = config_.av_offset + rng.exponential(config_.av_scale);

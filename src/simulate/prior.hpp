@@ -1,14 +1,22 @@
 // The training-set prior (science.md §2), every constant a setting.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+namespace irisml {
+class Philox;
+}
+
 namespace irisml::sim {
 
 struct SpectralGrid;
+struct StellarTracks;
+struct IsochroneSettings;
 
 // Physical stellar parameters, in the order stored everywhere:
 // Teff [K], log g [cgs dex], [M/H] [dex], A_V [mag], R_V.
@@ -29,20 +37,38 @@ struct PriorConfig {
   double av_max = 0.0;                       // optional cap (0 = none); draws above are redrawn
   double rv_mean = 3.13, rv_sigma = 0.18, rv_min = 2.5, rv_max = 4.5;  // truncated normal
 
+  // The stellar-evolution prior (docs/isochrone_prior.md). kind: 0 = flat (log g and
+  // log10 Teff as above), 1 = isochrone: (Teff, log g) at a given [M/H] from stellar
+  // tracks, mixed with the flat density with weight isochrone_flat_fraction.
+  double kind = 0.0;
+  double isochrone_flat_fraction = 0.05;
+  double isochrone_age_min = 0.0, isochrone_age_max = 13.5;              // [Gyr] constant star formation
+  double isochrone_smooth_log_teff = 0.01, isochrone_smooth_logg = 0.1;  // [dex]
+  double isochrone_tracks = 0.0;  // StellarTracks::checksum_value() of the tracks; 0 = not yet known
+
+  bool isochrone() const { return kind == 1.0; }
+  IsochroneSettings isochrone_settings() const;
   // Throws InputError naming the first inconsistent constant.
   void validate() const;
-  // (name, value) pairs, for file attributes and logs.
+  // (name, value) pairs, for file attributes and logs. The isochrone_* keys (and kind)
+  // only under the isochrone kind, so that flat-prior files are as they always were.
   std::vector<std::pair<const char*, double>> items() const;
   // The inverse of items() (names without the "prior." prefix): every key must be
-  // given once; an unknown or missing key is an InputError naming `source`.
+  // given once (kind and the isochrone_* keys at most once: absent = flat); an unknown or
+  // missing key is an InputError naming `source`.
   static PriorConfig from_items(const std::vector<std::pair<std::string, double>>& items, const std::string& source);
 };
+
+// "flat" or "isochrone", for options and logs.
+const char* prior_kind_name(const PriorConfig& config);
 
 // Draws stars inside the grid. Proposals whose log g has no valid grid cell
 // are rejected and redrawn; the count is returned so it can be reported.
 class Prior {
  public:
-  Prior(const PriorConfig& config, const SpectralGrid& grid);
+  // `tracks` is needed (and only read) under the isochrone kind; its checksum must match
+  // config.isochrone_tracks unless that is 0 (then it is recorded in config()).
+  Prior(const PriorConfig& config, const SpectralGrid& grid, const StellarTracks* tracks = nullptr);
 
   // Parameters of star `index` for this seed: a pure function of (seed, index).
   // Returns the number of rejected proposals before the accepted one.
@@ -62,6 +88,16 @@ class Prior {
   // The A_V factor of log_density() alone (−inf outside its support).
   double log_av_density(double av) const;
 
+  // Under the isochrone kind, the stars' log10 mass [M_sun] at θ: with probability
+  // iso_weight uniform on [log_lo, log_hi] (the tracks' cell: mean ± √3 sd, sd at least
+  // kMinLogMassSd), otherwise the flat component's mass prior (DistanceSettings).
+  struct IsochroneMass {
+    double iso_weight = 0, log_lo = 0, log_hi = 0;
+  };
+  static constexpr double kMinLogMassSd = 0.02;
+  bool isochrone() const { return iso_ != nullptr; }
+  IsochroneMass isochrone_mass(const StarParameters& p) const;
+
   // The support, for samplers that must stay inside it.
   double mh_min() const { return mh_lo_; }
   double mh_max() const { return mh_hi_; }
@@ -78,7 +114,17 @@ class Prior {
     double total = 0;
   };
   const Cell* cell_for(double logg) const;
+  bool in_support(double log_teff, double logg) const;
+  void build_isochrone(const StellarTracks* tracks);
+  // log of the flat (log10 Teff, log g) density at a point in the support.
+  double log_flat_density(const Cell& cell) const { return -log_logg_measure_ - std::log(cell.total); }
+  double draw_mh(Philox& rng) const;
+  double log_mh_density(double mh) const;  // −inf outside the support
+  // The isochrone density of (log10 Teff, log g) at [M/H], per unit of both, in the support.
+  double isochrone_density(double log_teff, double logg, double mh, IsochroneMass* mass) const;
 
+  struct Isochrone;  // the tracks' lattice, normalised over the support (prior.cpp)
+  std::shared_ptr<const Isochrone> iso_;
   PriorConfig config_;
   std::vector<double> logg_nodes_;
   std::vector<Cell> cells_;

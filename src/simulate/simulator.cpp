@@ -73,7 +73,9 @@ Header read_header(const h5::File& f) {
   // attr_names is alphabetical; the writer uses the prior's own order, so
   // restore it to keep rewritten files byte-identical to fresh ones.
   std::vector<std::pair<std::string, double>> ordered;
-  for (const auto& [name, value] : PriorConfig{}.items()) {
+  PriorConfig every_key;
+  every_key.kind = 1.0;  // the isochrone keys too
+  for (const auto& [name, value] : every_key.items()) {
     for (const auto& item : h.prior) {
       if (item.first == name) ordered.push_back(item);
     }

@@ -7,8 +7,10 @@
 #include <iterator>
 #include <map>
 #include <sstream>
+#include <vector>
 
 #include "cli_support.hpp"
+#include "io/hdf5.hpp"
 
 namespace irisml::test {
 namespace {
@@ -83,6 +85,42 @@ TEST_F(SimulateCliTest, RejectsBadSettingsWithoutWritingAnything) {
                      "/nonexistent/data");
   EXPECT_FALSE(fs::exists(out));
   EXPECT_FALSE(fs::exists(out + ".partial"));
+}
+
+TEST_F(SimulateCliTest, TheIsochronePriorIsRecordedAndItsTracksChecked) {
+  const std::string out = dir_ + "/iso.h5";
+  expect_input_error(run_irisml(sim("--output " + out + " --prior.kind tracks")), "--prior.kind = 'tracks'");
+  expect_input_error(run_irisml(sim("--output " + out + " --prior.kind isochrone --isochrones " + dir_ + "/none.csv")),
+                     "none.csv");
+  expect_input_error(run_irisml(sim("--output " + out + " --prior.kind isochrone --prior.isochrone_flat_fraction 0")),
+                     "prior.isochrone_flat_fraction = 0");
+  EXPECT_FALSE(fs::exists(out));
+  auto r = run_irisml(sim("--output " + out + " --stars 2000 --prior.kind isochrone"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  {
+    auto f = h5::File::open(out);
+    EXPECT_EQ(f.attr_double("/", "prior.kind"), 1.0);
+    EXPECT_GT(f.attr_double("/", "prior.isochrone_tracks"), 0.0);
+    // A population prior: most simulated stars are cool main-sequence dwarfs.
+    const auto theta = f.read<double>("/parameters");
+    ASSERT_EQ(theta.size(), 2000u * 5);
+    int dwarfs = 0;
+    for (int i = 0; i < 2000; ++i) dwarfs += theta[static_cast<std::size_t>(i) * 5 + 1] > 4.0;
+    EXPECT_GT(dwarfs, 1200);
+  }
+  // A flat-prior file carries none of the isochrone keys.
+  const std::string flat = dir_ + "/flat.h5";
+  ASSERT_EQ(run_irisml(sim("--output " + flat + " --stars 100")).code, 0);
+  EXPECT_FALSE(h5::File::open(flat).has_attr("/", "prior.kind"));
+  // A tracks file of one's own (--isochrones), the kind from a config file.
+  const std::string tracks = dir_ + "/tracks.csv";
+  std::ofstream(tracks) << "feh,mass_init,log_age,log_teff,log_g,log_r\n0,1,8,3.76,4.5,0\n0,1,10,3.76,4.4,0\n";
+  const std::string ini = dir_ + "/iso.ini";
+  std::ofstream(ini) << "[prior]\nkind = isochrone\n";
+  r = run_irisml(sim("--config " + ini + " --output " + dir_ + "/iso2.h5 --stars 10 --isochrones " + tracks));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(h5::File::open(dir_ + "/iso2.h5").attr_double("/", "prior.isochrone_tracks"),
+            h5::File::open(out).attr_double("/", "prior.isochrone_tracks"));
 }
 
 TEST_F(SimulateCliTest, ConfigFileErrorsNameTheKeyAndFile) {
