@@ -37,31 +37,32 @@ std::vector<double> kernel(double sigma) {
   return k;
 }
 
-// Separable smoothing of an nt × ng lattice (row-major in log g), zero beyond its edges.
+// One pass of a separable smoothing of an nt × ng lattice (row-major in log g) along
+// log10 Teff (stride 1, length nt) or log g (stride nt, length ng); zero beyond the edges.
+void convolve(const std::vector<double>& in, std::vector<double>& out, int nt, int ng, const std::vector<double>& k,
+              bool along_teff) {
+  std::fill(out.begin(), out.end(), 0.0);
+  const int half = static_cast<int>(k.size() / 2);
+  const int length = along_teff ? nt : ng;
+  const std::size_t stride = along_teff ? 1 : static_cast<std::size_t>(nt);
+  for (int g = 0; g < ng; ++g) {
+    for (int t = 0; t < nt; ++t) {
+      const std::size_t c = static_cast<std::size_t>(g) * nt + t;
+      const double v = in[c];
+      if (v == 0) continue;
+      const int pos = along_teff ? t : g;
+      for (int i = std::max(-half, -pos); i <= half && pos + i < length; ++i) {
+        const auto target = static_cast<std::ptrdiff_t>(c) + i * static_cast<std::ptrdiff_t>(stride);
+        out[static_cast<std::size_t>(target)] += v * k[static_cast<std::size_t>(i + half)];
+      }
+    }
+  }
+}
+
 void smooth(std::vector<double>& a, int nt, int ng, const std::vector<double>& kt, const std::vector<double>& kg) {
-  std::vector<double> tmp(a.size(), 0.0);
-  const int ht = static_cast<int>(kt.size() / 2), hg = static_cast<int>(kg.size() / 2);
-  for (int g = 0; g < ng; ++g) {
-    for (int t = 0; t < nt; ++t) {
-      const double v = a[static_cast<std::size_t>(g) * nt + t];
-      if (v == 0) continue;
-      for (int i = -ht; i <= ht; ++i) {
-        const int tt = t + i;
-        if (tt >= 0 && tt < nt) tmp[static_cast<std::size_t>(g) * nt + tt] += v * kt[static_cast<std::size_t>(i + ht)];
-      }
-    }
-  }
-  std::fill(a.begin(), a.end(), 0.0);
-  for (int g = 0; g < ng; ++g) {
-    for (int t = 0; t < nt; ++t) {
-      const double v = tmp[static_cast<std::size_t>(g) * nt + t];
-      if (v == 0) continue;
-      for (int i = -hg; i <= hg; ++i) {
-        const int gg = g + i;
-        if (gg >= 0 && gg < ng) a[static_cast<std::size_t>(gg) * nt + t] += v * kg[static_cast<std::size_t>(i + hg)];
-      }
-    }
-  }
+  std::vector<double> tmp(a.size());
+  convolve(a, tmp, nt, ng, kt, /*along_teff=*/true);
+  convolve(tmp, a, nt, ng, kg, /*along_teff=*/false);
 }
 
 }  // namespace
