@@ -350,6 +350,11 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
     synth = std::make_unique<sim::Synthesizer>(grid, registry, checkpoint.filters);
     if (s.importance) {
       prior = std::make_unique<sim::Prior>(make_prior(training_prior(checkpoint, model_path, *grid), *grid, vm));
+      if (prior->isochrone() && !s.physical) {
+        log::warn(
+            "sample: the model's isochrone prior without a parallax column: its volume density favours dwarfs, "
+            "so giants of a magnitude-limited catalogue get too high a log g (docs/isochrone_prior.md)");
+      }
       target = std::make_unique<sim::PhotometricPosterior>(*synth, *prior, distance);
     }
   }
@@ -481,6 +486,11 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   apply_calibration(vm, registry, filters, catalog, s, model_path.empty() ? nullptr : &trained_noise);
   sim::Synthesizer synth(grid, registry, filters);
   const sim::Prior prior = make_prior(prior_config, *grid, vm);
+  if (prior.isochrone() && !s.physical) {
+    log::warn(
+        "fit: the isochrone prior without a parallax column: its volume density favours dwarfs, so giants of a "
+        "magnitude-limited catalogue get too high a log g (docs/isochrone_prior.md)");
+  }
   sim::PhotometricPosterior target(synth, prior, distance);
   auto clock = [] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
