@@ -139,14 +139,6 @@ StellarTracks StellarTracks::load(const std::string& path) {
 IsochroneTable::IsochroneTable(const StellarTracks& tracks, const IsochroneSettings& settings, double log_teff_lo,
                                double log_teff_hi, double logg_lo, double logg_hi)
     : feh_(tracks.feh) {
-  if (!(settings.age_min >= 0 && settings.age_max > settings.age_min)) {
-    fail_input("prior.isochrone_age_min = {} and prior.isochrone_age_max = {} [Gyr] must satisfy 0 <= min < max",
-               settings.age_min, settings.age_max);
-  }
-  if (!(settings.smooth_log_teff >= 0 && settings.smooth_logg >= 0)) {
-    fail_input("prior.isochrone_smooth_log_teff = {} and prior.isochrone_smooth_logg = {} must be >= 0",
-               settings.smooth_log_teff, settings.smooth_logg);
-  }
   t0_ = std::floor(log_teff_lo / kCellLogTeff) * kCellLogTeff;
   g0_ = std::floor(logg_lo / kCellLogg) * kCellLogg;
   nt_ = static_cast<int>(std::ceil((log_teff_hi - t0_) / kCellLogTeff - 1e-9));

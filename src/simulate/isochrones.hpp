@@ -50,6 +50,8 @@ struct IsochroneSettings {
 // The lattice: cells of 0.005 dex in log10 Teff and 0.05 dex in log g over a given box,
 // one layer per track [Fe/H]. Each layer's weights are raw (not normalised: the prior
 // normalises them over its support).
+//
+// Settings are checked by PriorConfig::validate() before a table is built.
 class IsochroneTable {
  public:
   static constexpr double kCellLogTeff = 0.005, kCellLogg = 0.05;

@@ -65,8 +65,6 @@ IsochroneSettings PriorConfig::isochrone_settings() const {
   return s;
 }
 
-const char* prior_kind_name(const PriorConfig& config) { return config.isochrone() ? "isochrone" : "flat"; }
-
 namespace {
 // The keys after the flat prior's, in items() order, with their fields.
 constexpr const char* kIsochroneKeys[] = {"kind",
@@ -313,15 +311,18 @@ double Prior::isochrone_density(double log_teff, double logg, double mh, Isochro
   return a + b;
 }
 
+Prior::Mixture Prior::mixture(double log_teff, double logg, double mh, const Cell& cell, IsochroneMass* mass) const {
+  const double eps = config_.isochrone_flat_fraction;
+  return {(1.0 - eps) * isochrone_density(log_teff, logg, mh, mass), eps * std::exp(log_flat_density(cell))};
+}
+
 Prior::IsochroneMass Prior::isochrone_mass(const StarParameters& p) const {
   IsochroneMass out;
   if (!iso_ || !(p.teff > 0)) return out;
   const double log_teff = std::log10(p.teff);
   if (!in_support(log_teff, p.logg)) return out;
-  const double eps = config_.isochrone_flat_fraction;
-  const double d = (1.0 - eps) * isochrone_density(log_teff, p.logg, p.mh, &out);
-  const double flat = eps * std::exp(log_flat_density(*cell_for(p.logg)));
-  out.iso_weight = d > 0 ? d / (d + flat) : 0.0;
+  const Mixture m = mixture(log_teff, p.logg, p.mh, *cell_for(p.logg), &out);
+  out.iso_weight = m.iso > 0 ? m.iso / (m.iso + m.flat) : 0.0;
   return out;
 }
 
@@ -348,15 +349,14 @@ double Prior::log_density(const StarParameters& p) const {
   bool inside = false;
   for (const auto& [lo, hi] : cell->intervals) inside = inside || (log_teff >= lo && log_teff <= hi);
   if (!inside) return kNegInf;
-  double log_p = log_flat_density(*cell) - std::log(p.teff * std::log(10.0));
   const double log_mh = log_mh_density(p.mh);
   if (!(log_mh > kNegInf)) return kNegInf;
+  double log_teff_logg = log_flat_density(*cell);
   if (iso_) {
-    const double eps = config_.isochrone_flat_fraction;
-    const double mix =
-        (1.0 - eps) * isochrone_density(log_teff, p.logg, p.mh, nullptr) + eps * std::exp(log_flat_density(*cell));
-    log_p = std::log(mix) - std::log(p.teff * std::log(10.0));
+    const Mixture m = mixture(log_teff, p.logg, p.mh, *cell, nullptr);
+    log_teff_logg = std::log(m.iso + m.flat);
   }
+  double log_p = log_teff_logg - std::log(p.teff * std::log(10.0));
   log_p += log_mh;
 
   if (p.av < config_.av_offset || (config_.av_max > 0 && p.av > config_.av_max)) return kNegInf;

@@ -59,9 +59,6 @@ struct PriorConfig {
   static PriorConfig from_items(const std::vector<std::pair<std::string, double>>& items, const std::string& source);
 };
 
-// "flat" or "isochrone", for options and logs.
-const char* prior_kind_name(const PriorConfig& config);
-
 // Draws stars inside the grid. Proposals whose log g has no valid grid cell
 // are rejected and redrawn; the count is returned so it can be reported.
 class Prior {
@@ -122,6 +119,12 @@ class Prior {
   double log_mh_density(double mh) const;  // −inf outside the support
   // The isochrone density of (log10 Teff, log g) at [M/H], per unit of both, in the support.
   double isochrone_density(double log_teff, double logg, double mh, IsochroneMass* mass) const;
+  // The two weighted parts of the (log10 Teff, log g) density at a point of the support
+  // (in `cell`): (1 − ε) × the tracks' and ε × the flat one.
+  struct Mixture {
+    double iso = 0, flat = 0;
+  };
+  Mixture mixture(double log_teff, double logg, double mh, const Cell& cell, IsochroneMass* mass) const;
 
   struct Isochrone;  // the tracks' lattice, normalised over the support (prior.cpp)
   std::shared_ptr<const Isochrone> iso_;
