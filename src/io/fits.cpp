@@ -255,6 +255,10 @@ template <>
 int fits_datatype<std::int64_t>() {
   return TLONGLONG;
 }
+template <>
+int fits_datatype<char>() {
+  return TLOGICAL;
+}
 }  // namespace
 
 #define IRISML_FITS_READ_NUMERIC(T, FN)                                                                                \
@@ -281,6 +285,7 @@ int fits_datatype<std::int64_t>() {
 IRISML_FITS_READ_NUMERIC(float, read_float_column)
 IRISML_FITS_READ_NUMERIC(double, read_double_column)
 IRISML_FITS_READ_NUMERIC(std::int64_t, read_int_column)
+IRISML_FITS_READ_NUMERIC(char, read_logical_column)
 #undef IRISML_FITS_READ_NUMERIC
 
 std::vector<std::string> File::read_string_column(const std::string& name) const {
@@ -325,6 +330,28 @@ void File::write_key(const std::string& key, const std::string& value, const std
                     "writing key " + key);
 }
 
+std::int64_t File::optimal_rows() const {
+  long rows = 0;
+  IRISML_FITS_CHECK(fits_get_rowsize(static_cast<fitsfile*>(handle()), &rows, &status), "sizing row chunks");
+  return std::max<std::int64_t>(1, rows);
+}
+
+void File::write_long_key(const std::string& key, const std::string& value, const std::string& comment) {
+  fitsfile* f = static_cast<fitsfile*>(handle());
+  if (!long_strings_announced_) {
+    IRISML_FITS_CHECK(fits_write_key_longwarn(f, &status), "writing LONGSTRN");
+    long_strings_announced_ = true;
+  }
+  std::string v = value;
+  IRISML_FITS_CHECK(
+      fits_update_key_longstr(f, key.c_str(), v.data(), comment.empty() ? nullptr : comment.c_str(), &status),
+      "writing key " + key);
+}
+
+void File::write_comment(const std::string& text) {
+  IRISML_FITS_CHECK(fits_write_comment(static_cast<fitsfile*>(handle()), text.c_str(), &status), "writing a comment");
+}
+
 void File::create_table(const std::string& extname, const std::vector<ColumnSpec>& columns, std::int64_t rows) {
   std::vector<std::string> names, forms, units;
   for (const auto& c : columns) {
@@ -347,10 +374,75 @@ void File::create_table(const std::string& extname, const std::vector<ColumnSpec
   fits_get_hdu_num(static_cast<fitsfile*>(handle()), &number);
   hdu_ = number - 1;
   columns_hdu_ = -1;
+  long_strings_announced_ = false;
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (!columns[i].comment.empty()) write_long_key(fmt::format("TCOMM{}", i + 1), columns[i].comment);
+  }
+}
+
+void File::write_typed_rows(const std::string& name, std::int64_t first_row, int type, std::int64_t n, void* data) {
+  const int col = column_number(name);
+  const std::int64_t rows = num_rows();
+  if (first_row < 0 || first_row + n > rows) {
+    fail_io("writing rows {}..{} of column '{}' of FITS file '{}': the table has {} rows", first_row, first_row + n,
+            name, path_, rows);
+  }
+  if (n == 0) return;
+  IRISML_FITS_CHECK(fits_write_col(static_cast<fitsfile*>(handle()), type, col, first_row + 1, 1,
+                                   static_cast<LONGLONG>(n), data, &status),
+                    "writing column " + name);
+}
+
+void File::write_rows(const std::string& name, std::int64_t first_row, const std::vector<float>& values) {
+  std::vector<float> copy = values;  // cfitsio takes non-const buffers
+  write_typed_rows(name, first_row, TFLOAT, static_cast<std::int64_t>(copy.size()), copy.data());
+}
+
+void File::write_rows(const std::string& name, std::int64_t first_row, const std::vector<double>& values) {
+  std::vector<double> copy = values;
+  write_typed_rows(name, first_row, TDOUBLE, static_cast<std::int64_t>(copy.size()), copy.data());
+}
+
+void File::write_rows(const std::string& name, std::int64_t first_row, const std::vector<std::int32_t>& values) {
+  static_assert(sizeof(int) == sizeof(std::int32_t));
+  std::vector<int> copy(values.begin(), values.end());
+  write_typed_rows(name, first_row, TINT, static_cast<std::int64_t>(copy.size()), copy.data());
+}
+
+void File::write_rows(const std::string& name, std::int64_t first_row, const std::vector<std::int64_t>& values) {
+  std::vector<LONGLONG> copy(values.begin(), values.end());
+  write_typed_rows(name, first_row, TLONGLONG, static_cast<std::int64_t>(copy.size()), copy.data());
+}
+
+void File::write_rows(const std::string& name, std::int64_t first_row, const std::vector<std::string>& values) {
+  // NUL-padded, as the standard allows and astropy writes: cfitsio's own string writes pad
+  // with blanks, which readers such as astropy keep as part of the value.
+  int typecode = 0;
+  const std::int64_t width = column_repeat(column_number(name), &typecode);
+  if (typecode != TSTRING) fail_io("column '{}' of FITS file '{}' is not a character column", name, path_);
+  std::vector<unsigned char> bytes(values.size() * static_cast<std::size_t>(width), 0);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    std::copy_n(values[i].data(), std::min<std::size_t>(values[i].size(), static_cast<std::size_t>(width)),
+                bytes.begin() + static_cast<std::ptrdiff_t>(i * static_cast<std::size_t>(width)));
+  }
+  const auto rows = static_cast<std::int64_t>(values.size());
+  if (first_row < 0 || first_row + rows > num_rows()) {
+    fail_io("writing rows {}..{} of column '{}' of FITS file '{}': the table has {} rows", first_row, first_row + rows,
+            name, path_, num_rows());
+  }
+  if (bytes.empty()) return;
+  IRISML_FITS_CHECK(fits_write_col(static_cast<fitsfile*>(handle()), TBYTE, column_number(name), first_row + 1, 1,
+                                   static_cast<LONGLONG>(bytes.size()), bytes.data(), &status),
+                    "writing column " + name);
+}
+
+void File::write_logical_rows(const std::string& name, std::int64_t first_row,
+                              const std::vector<std::uint8_t>& values) {
+  std::vector<char> copy(values.begin(), values.end());
+  write_typed_rows(name, first_row, TLOGICAL, static_cast<std::int64_t>(copy.size()), copy.data());
 }
 
 namespace {
-template <typename T>
 void check_length(const std::string& path, const std::string& name, std::size_t given, std::int64_t rows) {
   if (static_cast<std::int64_t>(given) != rows) {
     fail_io("writing column '{}' of FITS file '{}': {} values for a table of {} rows", name, path, given, rows);
@@ -359,32 +451,18 @@ void check_length(const std::string& path, const std::string& name, std::size_t 
 }  // namespace
 
 void File::write_column(const std::string& name, const std::vector<float>& values) {
-  int col = column_number(name);
-  check_length<float>(path_, name, values.size(), num_rows());
-  std::vector<float> copy = values;
-  IRISML_FITS_CHECK(fits_write_col(static_cast<fitsfile*>(handle()), TFLOAT, col, 1, 1,
-                                   static_cast<LONGLONG>(copy.size()), copy.data(), &status),
-                    "writing column " + name);
+  check_length(path_, name, values.size(), num_rows());
+  write_rows(name, 0, values);
 }
 
 void File::write_column(const std::string& name, const std::vector<double>& values) {
-  int col = column_number(name);
-  check_length<double>(path_, name, values.size(), num_rows());
-  std::vector<double> copy = values;
-  IRISML_FITS_CHECK(fits_write_col(static_cast<fitsfile*>(handle()), TDOUBLE, col, 1, 1,
-                                   static_cast<LONGLONG>(copy.size()), copy.data(), &status),
-                    "writing column " + name);
+  check_length(path_, name, values.size(), num_rows());
+  write_rows(name, 0, values);
 }
 
 void File::write_column(const std::string& name, const std::vector<std::string>& values) {
-  int col = column_number(name);
-  check_length<std::string>(path_, name, values.size(), num_rows());
-  std::vector<std::string> copy = values;
-  std::vector<char*> pointers;
-  for (auto& s : copy) pointers.push_back(s.data());
-  IRISML_FITS_CHECK(fits_write_col(static_cast<fitsfile*>(handle()), TSTRING, col, 1, 1,
-                                   static_cast<LONGLONG>(pointers.size()), pointers.data(), &status),
-                    "writing column " + name);
+  check_length(path_, name, values.size(), num_rows());
+  write_rows(name, 0, values);
 }
 
 }  // namespace irisml::fits

@@ -13,12 +13,13 @@
 
 namespace irisml::fits {
 
-// One column of a table to create: name, TFORM (e.g. "1E", "1D", "1J", "16A")
-// and an optional unit.
+// One column of a table to create: name, TFORM (e.g. "1E", "1D", "1J", "16A"),
+// an optional unit (TUNITn) and description (TCOMMn).
 struct ColumnSpec {
   std::string name;
   std::string form;
   std::string unit;
+  std::string comment = "";
 };
 
 class File {
@@ -63,6 +64,8 @@ class File {
   std::vector<float> read_float_column(const std::string& name) const;
   std::vector<double> read_double_column(const std::string& name) const;
   std::vector<std::int64_t> read_int_column(const std::string& name) const;
+  // A logical column (TFORM "L"): 1 true, 0 false or undefined.
+  std::vector<char> read_logical_column(const std::string& name) const;
   // Character columns (TFORM rA): trailing blanks removed.
   std::vector<std::string> read_string_column(const std::string& name) const;
 
@@ -70,11 +73,25 @@ class File {
   void write_key(const std::string& key, double value, const std::string& comment = "");
   void write_key(const std::string& key, std::int64_t value, const std::string& comment = "");
   void write_key(const std::string& key, const std::string& value, const std::string& comment = "");
+  // A string of any length (the CONTINUE long-string convention, announced by LONGSTRN).
+  void write_long_key(const std::string& key, const std::string& value, const std::string& comment = "");
+  void write_comment(const std::string& text);
   // Appends a binary-table HDU with `rows` rows and makes it current.
   void create_table(const std::string& extname, const std::vector<ColumnSpec>& columns, std::int64_t rows);
   void write_column(const std::string& name, const std::vector<float>& values);
   void write_column(const std::string& name, const std::vector<double>& values);
   void write_column(const std::string& name, const std::vector<std::string>& values);
+  // Rows [first_row, first_row + values.size()) of a column (0-based first_row), for tables
+  // written block by block. Logical columns (TFORM "1L") take 0/1 bytes.
+  void write_rows(const std::string& name, std::int64_t first_row, const std::vector<float>& values);
+  void write_rows(const std::string& name, std::int64_t first_row, const std::vector<double>& values);
+  void write_rows(const std::string& name, std::int64_t first_row, const std::vector<std::int32_t>& values);
+  void write_rows(const std::string& name, std::int64_t first_row, const std::vector<std::int64_t>& values);
+  void write_rows(const std::string& name, std::int64_t first_row, const std::vector<std::string>& values);
+  void write_logical_rows(const std::string& name, std::int64_t first_row, const std::vector<std::uint8_t>& values);
+  // Rows per write that cfitsio's buffers hold (fits_get_rowsize): writing a table column
+  // by column in chunks of this many rows avoids re-reading the table once per column.
+  std::int64_t optimal_rows() const;
 
   // Flushes and closes; throws on failure. The destructor also closes.
   void close();
@@ -85,11 +102,14 @@ class File {
   // 1-based column number; throws IoError listing the columns present.
   int column_number(const std::string& name) const;
   std::int64_t column_repeat(int column, int* typecode) const;
+  // fits_write_col of `n` values of cfitsio type `type` from `data`, checking the row range.
+  void write_typed_rows(const std::string& name, std::int64_t first_row, int type, std::int64_t n, void* data);
 
   std::string path_;
   void* fptr_ = nullptr;  // fitsfile*
   int hdu_ = 0;
-  mutable int columns_hdu_ = -1;  // HDU whose names columns_ caches (-1: none)
+  bool long_strings_announced_ = false;  // LONGSTRN written in the current HDU
+  mutable int columns_hdu_ = -1;         // HDU whose names columns_ caches (-1: none)
   mutable std::vector<std::string> columns_;
 };
 

@@ -47,14 +47,27 @@ std::int64_t File::column_repeat(int, int*) const { unavailable(path_); }
 std::vector<float> File::read_float_column(const std::string&) const { unavailable(path_); }
 std::vector<double> File::read_double_column(const std::string&) const { unavailable(path_); }
 std::vector<std::int64_t> File::read_int_column(const std::string&) const { unavailable(path_); }
+std::vector<char> File::read_logical_column(const std::string&) const { unavailable(path_); }
 std::vector<std::string> File::read_string_column(const std::string&) const { unavailable(path_); }
 void File::write_key(const std::string&, double, const std::string&) { unavailable(path_); }
 void File::write_key(const std::string&, std::int64_t, const std::string&) { unavailable(path_); }
 void File::write_key(const std::string&, const std::string&, const std::string&) { unavailable(path_); }
+void File::write_long_key(const std::string&, const std::string&, const std::string&) { unavailable(path_); }
+void File::write_comment(const std::string&) { unavailable(path_); }
+std::int64_t File::optimal_rows() const { unavailable(path_); }
 void File::create_table(const std::string&, const std::vector<ColumnSpec>&, std::int64_t) { unavailable(path_); }
 void File::write_column(const std::string&, const std::vector<float>&) { unavailable(path_); }
 void File::write_column(const std::string&, const std::vector<double>&) { unavailable(path_); }
 void File::write_column(const std::string&, const std::vector<std::string>&) { unavailable(path_); }
+void File::write_typed_rows(const std::string&, std::int64_t, int, std::int64_t, void*) { unavailable(path_); }
+void File::write_rows(const std::string&, std::int64_t, const std::vector<float>&) { unavailable(path_); }
+void File::write_rows(const std::string&, std::int64_t, const std::vector<double>&) { unavailable(path_); }
+void File::write_rows(const std::string&, std::int64_t, const std::vector<std::int32_t>&) { unavailable(path_); }
+void File::write_rows(const std::string&, std::int64_t, const std::vector<std::int64_t>&) { unavailable(path_); }
+void File::write_rows(const std::string&, std::int64_t, const std::vector<std::string>&) { unavailable(path_); }
+void File::write_logical_rows(const std::string&, std::int64_t, const std::vector<std::uint8_t>&) {
+  unavailable(path_);
+}
 
 }  // namespace irisml::fits
 

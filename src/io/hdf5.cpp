@@ -369,7 +369,7 @@ void File::write_strings(const std::string& name, const std::vector<std::string>
   transfer_rows(true, name, 0, values.size(), type.get(), buffer.data());
 }
 
-std::vector<std::string> File::read_strings(const std::string& name) const {
+std::size_t File::string_width(const std::string& name) const {
   auto d = dims(name);
   const std::string what = describe(path_, name);
   if (d.size() != 1) fail_input("{} should be a 1-D string list", what);
@@ -381,16 +381,26 @@ std::vector<std::string> File::read_strings(const std::string& name) const {
                    ? " (variable-length strings are not read: store fixed-length ones, e.g. numpy bytes 'S<n>')"
                    : "");
   }
-  std::size_t width = H5Tget_size(ftype.get());
+  return H5Tget_size(ftype.get());
+}
+
+std::vector<std::string> File::read_string_rows(const std::string& name, std::uint64_t row0,
+                                                std::uint64_t nrows) const {
+  const std::size_t width = string_width(name);
   Handle mtype = string_type(width);
-  std::vector<char> buffer(width * d[0] + 1, '\0');
-  transfer_rows(false, name, 0, d[0], mtype.get(), buffer.data());
+  std::vector<char> buffer(width * nrows + 1, '\0');
+  transfer_rows(false, name, row0, nrows, mtype.get(), buffer.data());
   std::vector<std::string> out;
-  for (std::size_t i = 0; i < d[0]; ++i) {
+  out.reserve(nrows);
+  for (std::size_t i = 0; i < nrows; ++i) {
     const char* s = &buffer[i * width];
     out.emplace_back(s, strnlen(s, width));
   }
   return out;
+}
+
+std::vector<std::string> File::read_strings(const std::string& name) const {
+  return read_string_rows(name, 0, dims(name)[0]);  // read_string_rows checks shape and type
 }
 
 namespace {

@@ -98,6 +98,9 @@ class File {
   void write_string_rows(const std::string& name, std::uint64_t row0, const std::vector<std::string>& values,
                          std::size_t width);
   std::vector<std::string> read_strings(const std::string& name) const;
+  // Rows [row0, row0 + nrows) of a 1-D fixed-length string dataset, and its width in bytes.
+  std::vector<std::string> read_string_rows(const std::string& name, std::uint64_t row0, std::uint64_t nrows) const;
+  std::size_t string_width(const std::string& name) const;
 
   // Attributes on an object ("/" for the file itself).
   void set_attr(const std::string& object, const std::string& name, const std::string& value);
