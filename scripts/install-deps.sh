@@ -6,6 +6,7 @@ packages=(build-essential cmake ninja-build pkg-config
           libtorch-dev libopenblas0-pthread
           libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
           libboost-program-options-dev libfmt-dev libgtest-dev libcfitsio-dev zlib1g-dev
+          python3-astropy    # reads the exported summary tables in their test (Table.read)
           slurm-wlm munge)   # a live one-node SLURM cluster for the job-script tests
 missing=()
 for p in "${packages[@]}"; do

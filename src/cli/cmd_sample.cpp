@@ -14,6 +14,7 @@
 #include "cli/catalog_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/export_options.hpp"
 #include "cli/options.hpp"
 #include "core/cpu_runtime.hpp"
 #include "core/error.hpp"
@@ -71,6 +72,7 @@ void add_job_options(Command& cmd, long long block_rows) {
        "stop after this many blocks per rank, as if interrupted (testing; 0 = no limit)")
       ("overwrite", po::bool_switch(), "replace an existing --output (it is replaced only when the new one is complete)");
   // clang-format on
+  add_export_option(cmd);
 }
 
 // --output, checked against every input (--catalog, --model, --grid, ...); returns it.
@@ -275,6 +277,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   const std::string model_path = vm["model"].as<std::string>();
   const std::string catalog_path = vm["catalog"].as<std::string>();
   const std::string output = checked_output(vm);
+  const std::string export_path = checked_export_path(vm);
   const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
@@ -396,6 +399,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
     return kExitInterrupted;
   }
   log::info("sample: wrote {}", output);
+  if (!export_path.empty()) write_export(vm, output, export_path, command_line("sample", args), ctx);
   return 0;
 }
 
@@ -442,6 +446,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   const std::string catalog_path = vm["catalog"].as<std::string>();
   const std::string model_path = vm["model"].as<std::string>();
   const std::string output = checked_output(vm);
+  const std::string export_path = checked_export_path(vm);
   const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
@@ -533,6 +538,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
     return kExitInterrupted;
   }
   log::info("fit: wrote {}", output);
+  if (!export_path.empty()) write_export(vm, output, export_path, command_line("fit", args), ctx);
   return 0;
 }
 

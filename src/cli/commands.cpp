@@ -13,6 +13,7 @@ int run_train_evaluate(const std::vector<std::string>&, const Context&);
 int run_catalog_make(const std::vector<std::string>&, const Context&);
 int run_evaluate(const std::vector<std::string>&, const Context&);
 int run_manifest(const std::vector<std::string>&, const Context&);
+int run_export(const std::vector<std::string>&, const Context&);
 int run_sample(const std::vector<std::string>&, const Context&);
 int run_fit(const std::vector<std::string>&, const Context&);
 int run_calibrate(const std::vector<std::string>&, const Context&);
@@ -46,6 +47,7 @@ const std::vector<CommandEntry>& all_commands() {
        "per-band zero-point offsets and systematic errors from real labelled stars (a calibration file)",
        run_calibrate},
       {{"evaluate"}, "metrics, HDI coverage and an HTML report of posteriors against truth", run_evaluate},
+      {{"export"}, "summary table of a posterior file (FITS, ECSV or CSV) for TOPCAT, astropy or pandas", run_export},
       {{"manifest"},
        "check every output of a reprocessing run (jobs/reprocess.sh) and write its manifest",
        run_manifest},

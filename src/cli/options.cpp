@@ -119,7 +119,7 @@ void check_output_against_inputs(const po::variables_map& vm, const std::string&
                                  const std::string& output_option) {
   static const char* const kInputs[] = {"grid",        "catalog",   "model",  "from",           "plan",
                                         "data",        "labels",    "config", "filters-config", "column-presets-config",
-                                        "calibration", "init-from", "input",  "validation"};
+                                        "calibration", "init-from", "input",  "validation",     "posterior"};
   std::vector<std::pair<std::string, std::string>> inputs;
   for (const char* name : kInputs) {
     if (!vm.count(name)) continue;

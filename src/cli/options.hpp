@@ -51,7 +51,7 @@ std::string column_presets_config(const po::variables_map& vm);
 
 // The output option's value checked against every input file the command was given
 // (--grid, --catalog, --model, --from, --plan, --data, --validation, --labels,
-// --calibration, --init-from, --input, --config, --filters-config,
+// --calibration, --init-from, --input, --posterior, --config, --filters-config,
 // --column-presets-config, where the command has them): the output and its .partial/.progress/.lock may be none of them
 // (same device and inode), whatever --overwrite says (InputError naming both options, exit 2).
 void check_output_against_inputs(const po::variables_map& vm, const std::string& output,

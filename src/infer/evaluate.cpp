@@ -57,7 +57,8 @@ std::vector<int> parameter_order(const std::vector<std::string>& stored, const s
   return order;
 }
 
-// The root attributes that make a file a posterior file this irisml reads.
+}  // namespace
+
 void check_posterior_format(const h5::File& f) {
   if (!f.has_attr("/", "format") || f.attr_string("/", "format") != P::kFormat) {
     fail_input("'{}' is not a posterior file: root attribute format should be '{}' (written by `irisml sample`)",
@@ -71,8 +72,6 @@ void check_posterior_format(const h5::File& f) {
     }
   }
 }
-
-}  // namespace
 
 bool has_importance(const std::string& path) { return h5::File::open(path).exists("importance/median"); }
 

@@ -29,6 +29,10 @@
 #include "infer/posterior_format.hpp"
 #include "io/catalog.hpp"
 
+namespace irisml::h5 {
+class File;
+}
+
 namespace irisml::infer {
 
 // The posterior file schema (format name, flag bits): infer/posterior_format.hpp.
@@ -55,6 +59,9 @@ struct PosteriorSummary {
 // the summaries: "flow" (the root datasets) or "importance" (/importance/*, with
 // /importance/samples as the samples when present; see posterior_format.md).
 PosteriorSummary read_posterior_summary(const std::string& path, const std::string& variant = "flow");
+// InputError naming the file unless its root attributes make it a posterior file this
+// irisml reads (format, format_version).
+void check_posterior_format(const h5::File& f);
 // Only /flags (one per star) of a posterior file, after the same format check.
 std::vector<std::uint32_t> read_posterior_flags(const std::string& path);
 // Whether the file holds importance-reweighted summaries (/importance/median).

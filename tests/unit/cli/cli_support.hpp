@@ -1,13 +1,18 @@
 // Runs the built `irisml` binary and captures its exit code and output.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace irisml::test {
 
@@ -43,5 +48,39 @@ inline std::string scratch_dir(const std::string& name) {
 }
 
 inline std::string data_flags() { return std::string("--data-dir ") + IRISML_TEST_DATA_DIR; }
+
+// The bands of the model-star catalogues below.
+inline const char* kModelStarBands = "Gaia_G,Gaia_BP,Gaia_RP,2MASS_J,2MASS_H,2MASS_Ks";
+
+// One model star's magnitudes in kModelStarBands (`irisml photometry` arguments).
+inline std::map<std::string, double> model_magnitudes(const std::string& args) {
+  auto r = run_irisml("photometry --quiet " + data_flags() + " --filters " + kModelStarBands + " " + args);
+  EXPECT_EQ(r.code, 0) << r.output;
+  std::map<std::string, double> mag;
+  std::istringstream in(r.output);
+  std::string name;
+  double value;
+  while (in >> name >> value) mag[name] = value;
+  return mag;
+}
+
+// A CSV catalogue of model stars (ids s0, s1, ...) observed in kModelStarBands with
+// 0.01 mag errors; `extra` columns (a header, then one text per star) follow the id.
+inline void write_model_star_catalog(const std::string& path, const std::vector<std::string>& stars,
+                                     const std::string& extra_header = "", const std::vector<std::string>& extra = {}) {
+  std::ofstream csv(path);
+  std::vector<std::string> bands;
+  std::istringstream names(kModelStarBands);
+  for (std::string b; std::getline(names, b, ',');) bands.push_back(b);
+  csv << "id" << (extra_header.empty() ? "" : "," + extra_header);
+  for (const auto& band : bands) csv << "," << band << "," << band << "_err";
+  csv << "\n";
+  for (std::size_t i = 0; i < stars.size(); ++i) {
+    auto mag = model_magnitudes(stars[i]);
+    csv << "s" << i << (extra.empty() ? "" : "," + extra[i]);
+    for (const auto& band : bands) csv << "," << mag[band] << ",0.01";
+    csv << "\n";
+  }
+}
 
 }  // namespace irisml::test

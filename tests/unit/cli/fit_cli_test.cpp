@@ -16,40 +16,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* kBands = "Gaia_G,Gaia_BP,Gaia_RP,2MASS_J,2MASS_H,2MASS_Ks";
-
-std::map<std::string, double> photometry(const std::string& args) {
-  auto r = run_irisml("photometry --quiet " + data_flags() + " --filters " + kBands + " " + args);
-  EXPECT_EQ(r.code, 0) << r.output;
-  std::map<std::string, double> mag;
-  std::istringstream in(r.output);
-  std::string name;
-  double value;
-  while (in >> name >> value) mag[name] = value;
-  return mag;
-}
-
 TEST(FitCliTest, FitsModelStarsAndRefusesBadInput) {
   const std::string dir = scratch_dir("fit");
   const std::string cat = dir + "/stars.csv", out = dir + "/ref.h5";
-  {
-    std::ofstream csv(cat);
-    csv << "id";
-    std::istringstream names(kBands);
-    std::string b;
-    std::vector<std::string> bands;
-    while (std::getline(names, b, ',')) bands.push_back(b);
-    for (const auto& band : bands) csv << "," << band << "," << band << "_err";
-    csv << "\n";
-    int i = 0;
-    for (const char* star : {"--teff 5772 --logg 4.44 --mh 0 --av 0.1 --distance 50",
-                             "--teff 4500 --logg 2.5 --mh -0.5 --av 0.5 --distance 800"}) {
-      auto mag = photometry(star);
-      csv << "s" << i++;
-      for (const auto& band : bands) csv << "," << mag[band] << ",0.01";
-      csv << "\n";
-    }
-  }
+  write_model_star_catalog(cat, {"--teff 5772 --logg 4.44 --mh 0 --av 0.1 --distance 50",
+                                 "--teff 4500 --logg 2.5 --mh -0.5 --av 0.5 --distance 800"});
   auto r = run_irisml("fit --quiet " + data_flags() + " --catalog " + cat + " --output " + out +
                       " --samples 8 --proposals 1024 --threads 1");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -91,7 +62,7 @@ TEST(FitCliTest, FitsModelStarsAndRefusesBadInput) {
   EXPECT_EQ(fs::file_size(out), bytes);
   {
     std::ofstream full(dir + "/full.ini");
-    std::istringstream names(kBands);
+    std::istringstream names(kModelStarBands);
     std::string b;
     while (std::getline(names, b, ',')) full << "[" << b << "]\noffset = 0\nsigma_sys = 0.02\n";
   }
