@@ -1,4 +1,5 @@
-// export: summary tables (FITS, ECSV, CSV) of posterior files; --export of sample/fit.
+// export: summary tables (FITS, ECSV, CSV) of posterior files; --export of sample/fit;
+// report: the HTML page of a catalogue without truth.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -10,7 +11,9 @@
 #include "core/log.hpp"
 #include "core/paths.hpp"
 #include "distributed/collectives.hpp"
+#include "infer/catalog_report.hpp"
 #include "infer/export.hpp"
+#include "infer/report.hpp"
 #include "io/catalog.hpp"
 #include "io/hdf5.hpp"
 #include "simulate/filters.hpp"
@@ -21,34 +24,38 @@
 
 namespace irisml::cli {
 
-namespace {
-
-// Catalogue positions for the table, read block by block from the command's --catalog;
-// empty when it has no ra/dec. The row count (and the ids, when both files have them)
-// must match the posterior file's.
-void read_positions(const po::variables_map& vm, const std::string& posterior, std::vector<double>& ra,
-                    std::vector<double>& dec) {
+CatalogExtras read_catalog_extras(const po::variables_map& vm, const std::string& posterior, bool magnitude) {
+  CatalogExtras out;
   const std::string path = vm["catalog"].as<std::string>();
-  if (path.empty()) return;
+  if (path.empty()) return out;
   if (!file_exists(path)) fail_input("--catalog '{}' does not exist", path);
   const auto reader = CatalogReader::open(path, known_of(load_registry(vm)), catalog_options_from(vm));
-  if (!reader.has_position()) {
-    log::info("export: catalogue '{}' has no ra/dec columns; the table has no positions", path);
-    return;
-  }
   h5::File f = h5::File::open(posterior);
   const std::uint64_t rows = f.dims("flags").at(0);
   if (reader.rows() != rows) {
     fail_input("--catalog '{}' has {} rows but posterior file '{}' has {}: give the catalogue the posteriors came from",
                path, reader.rows(), posterior, rows);
   }
+  const bool positions = reader.has_position();
+  if (!positions) log::info("catalogue '{}' has no ra/dec columns: no positions", path);
+  // The magnitude shown: Gaia G when the catalogue has it, else its first band.
+  const auto& filters = reader.filters();
+  std::size_t band = 0;
+  for (std::size_t k = 0; k < filters.size(); ++k) {
+    if (filters[k] == "Gaia_G") band = k;
+  }
+  magnitude = magnitude && !filters.empty();
+  if (magnitude) out.band = filters[band];
   const bool check_ids = reader.has_id() && f.exists("id");
   const std::uint64_t step = 16384;
   for (std::uint64_t row0 = 0; row0 < rows; row0 += step) {
     const std::uint64_t n = std::min(step, rows - row0);
     const auto block = reader.read(row0, n);
-    ra.insert(ra.end(), block.ra.begin(), block.ra.end());
-    dec.insert(dec.end(), block.dec.begin(), block.dec.end());
+    if (positions) {
+      out.ra.insert(out.ra.end(), block.ra.begin(), block.ra.end());
+      out.dec.insert(out.dec.end(), block.dec.begin(), block.dec.end());
+    }
+    for (std::uint64_t i = 0; magnitude && i < n; ++i) out.magnitude.push_back(block.mag[i * filters.size() + band]);
     if (!check_ids) continue;
     const auto ids = f.read_string_rows("id", row0, n);
     for (std::uint64_t i = 0; i < n; ++i) {
@@ -58,9 +65,8 @@ void read_positions(const po::variables_map& vm, const std::string& posterior, s
       }
     }
   }
+  return out;
 }
-
-}  // namespace
 
 std::string command_line(const std::string& words, const std::vector<std::string>& args) {
   std::string out = "irisml " + words;
@@ -105,7 +111,9 @@ void write_export(const po::variables_map& vm, const std::string& posterior, con
     options.command = command;
     options.code_version = IRISML_VERSION;
     options.block_rows = block_rows;
-    read_positions(vm, posterior, options.ra, options.dec);
+    auto extras = read_catalog_extras(vm, posterior, false);
+    options.ra = std::move(extras.ra);
+    options.dec = std::move(extras.dec);
     const auto result = infer::export_table(options);
     log::info("export: {} rows x {} columns -> {} ({})", result.rows, result.columns.size(), output,
               infer::to_string(result.format.format));
@@ -148,6 +156,67 @@ int run_export(const std::vector<std::string>& args, const Context& ctx) {
   check_output_against_inputs(vm, output);
   check_output_path(output, vm["overwrite"].as<bool>(), "--output");
   write_export(vm, posterior, output, command_line("export", args), ctx, positive_count(vm, "block-rows"));
+  return 0;
+}
+
+int run_report(const std::vector<std::string>& args, const Context& ctx) {
+  Command cmd("report",
+              "A self-contained HTML page about the posteriors of a catalogue without true labels: the Kiel diagram "
+              "coloured by [M/H], the A_V distribution and (with positions) its sky map, posterior widths against "
+              "magnitude and band count, flag counts and their meaning, the importance ESS/S and the stars the flow "
+              "cannot be trusted on, the posterior-predictive p-values and the worst-fitting stars; summary.json "
+              "beside it. Runs on rank 0 alone (serial); other ranks wait.",
+              "irisml report --posterior post.h5 [--catalog cat.csv] --output report/ [--variant flow|importance] "
+              "[--overwrite]",
+              {"report"});
+  add_common_options(cmd);
+  add_catalog_options(cmd);
+  // clang-format off
+  cmd.options.add_options()
+      ("posterior", po::value<std::string>()->required(), "posterior file from `irisml sample` or `irisml fit`")
+      ("output", po::value<std::string>()->required(), "directory to write (index.html, summary.json)")
+      ("catalog", po::value<std::string>()->default_value(""),
+       "the catalogue the posteriors came from (with the same column options): ra/dec for the sky map, a magnitude "
+       "(Gaia G, else its first band) for the widths; rows and ids must match")
+      ("variant", po::value<std::string>()->default_value(""),
+       "summaries shown: flow (the sampler's, or the reference fit's) | importance; default importance when the "
+       "file has it")
+      ("worst", po::value<long long>()->default_value(20), "rows of the worst-fitting and lowest-ESS tables")
+      ("overwrite", po::bool_switch(), "replace an existing report directory (only one holding a previous report)");
+  // clang-format on
+  po::variables_map vm;
+  if (!parse(cmd, args, vm)) return 0;
+  infer::CatalogReportOptions options;
+  options.posterior = vm["posterior"].as<std::string>();
+  options.variant = vm["variant"].as<std::string>();
+  options.catalog = vm["catalog"].as<std::string>();
+  options.worst_rows = positive_count(vm, "worst");
+  options.command = command_line("report", args);
+  options.code_version = IRISML_VERSION;
+  const std::string output = vm["output"].as<std::string>();
+  const bool overwrite = vm["overwrite"].as<bool>();
+  if (!file_exists(options.posterior)) fail_input("--posterior '{}' does not exist", options.posterior);
+  if (!h5::is_hdf5(options.posterior)) {
+    fail_input("--posterior '{}' is not an HDF5 file (a posterior file from sample/fit)", options.posterior);
+  }
+  if (!options.variant.empty() && options.variant != "flow" && options.variant != "importance") {
+    fail_input("--variant = '{}' is not known; allowed: flow, importance", options.variant);
+  }
+  check_output_against_inputs(vm, output);
+  infer::check_report_dir(output, overwrite, "--output");
+  if (ctx.rank == 0) {
+    auto extras = read_catalog_extras(vm, options.posterior, true);
+    options.ra = std::move(extras.ra);
+    options.dec = std::move(extras.dec);
+    options.magnitude = std::move(extras.magnitude);
+    options.magnitude_band = extras.band;
+    const auto report = infer::build_catalog_report(options);
+    const std::string dir = infer::write_report_files(
+        output, overwrite, {{"index.html", report.html}, {"summary.json", report.summary_json}}, "--output");
+    log::info("report: {} stars ({} with a posterior, {} summaries) -> {}/index.html", report.stars, report.summarised,
+              report.variant, dir);
+  }
+  dist::barrier(ctx.comm);
   return 0;
 }
 

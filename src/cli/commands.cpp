@@ -14,6 +14,7 @@ int run_catalog_make(const std::vector<std::string>&, const Context&);
 int run_evaluate(const std::vector<std::string>&, const Context&);
 int run_manifest(const std::vector<std::string>&, const Context&);
 int run_export(const std::vector<std::string>&, const Context&);
+int run_report(const std::vector<std::string>&, const Context&);
 int run_sample(const std::vector<std::string>&, const Context&);
 int run_fit(const std::vector<std::string>&, const Context&);
 int run_calibrate(const std::vector<std::string>&, const Context&);
@@ -48,6 +49,9 @@ const std::vector<CommandEntry>& all_commands() {
        run_calibrate},
       {{"evaluate"}, "metrics, HDI coverage and an HTML report of posteriors against truth", run_evaluate},
       {{"export"}, "summary table of a posterior file (FITS, ECSV or CSV) for TOPCAT, astropy or pandas", run_export},
+      {{"report"},
+       "HTML report of the posteriors of a catalogue without truth (Kiel diagram, A_V, widths, flags, ESS, PPC)",
+       run_report},
       {{"manifest"},
        "check every output of a reprocessing run (jobs/reprocess.sh) and write its manifest",
        run_manifest},

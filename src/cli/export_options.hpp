@@ -1,5 +1,6 @@
-// Summary tables (infer/export.hpp) from the command line: `irisml export`, and the
-// --export option of sample and fit, which writes one beside the posterior file.
+// Summary tables (infer/export.hpp) and catalogue reports (infer/catalog_report.hpp) from
+// the command line: `irisml export`, the --export option of sample and fit, which writes
+// a table beside the posterior file, and `irisml report`.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,18 @@
 #include "cli/options.hpp"
 
 namespace irisml::cli {
+
+// What the catalogue behind a posterior file adds to its tables and reports, read from
+// the command's --catalog (with its column options) block by block: positions when it
+// has ra/dec, and one magnitude per star (Gaia G when present, else its first band) when
+// asked. Empty without --catalog. InputError when its rows (or ids, when both files have
+// them) differ from the posterior file's.
+struct CatalogExtras {
+  std::vector<double> ra, dec;
+  std::vector<float> magnitude;
+  std::string band;
+};
+CatalogExtras read_catalog_extras(const po::variables_map& vm, const std::string& posterior, bool magnitude);
 
 // --export PATH (sample, fit).
 void add_export_option(Command& cmd);

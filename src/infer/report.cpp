@@ -452,45 +452,47 @@ void write_file(const fs::path& path, const std::string& content) {
 }
 }  // namespace
 
-// A directory holding nothing but what write_report writes (empty counts).
+// A directory holding nothing but what a report writes: index.html and *.json (empty counts).
 static bool is_report_dir(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return false;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const auto name = entry.path().filename().string();
-    if (name != "metrics.json" && name != "index.html") return false;
+    const bool json = name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0;
+    if (name != "index.html" && !json) return false;
   }
   return !ec;
 }
 
-void check_report_dir(const std::string& dir_in, bool overwrite) {
-  if (dir_in.empty()) fail_input("--report is empty; give a directory path");
+void check_report_dir(const std::string& dir_in, bool overwrite, const std::string& option) {
+  if (dir_in.empty()) fail_input("{} is empty; give a directory path", option);
   const std::string dir = strip_slashes(dir_in);
   std::error_code ec;
   fs::path parent = fs::path(dir).parent_path();
   if (parent.empty()) parent = ".";
-  if (!fs::is_directory(parent, ec)) fail_input("--report '{}': directory '{}' does not exist", dir, parent.string());
+  if (!fs::is_directory(parent, ec)) fail_input("{} '{}': directory '{}' does not exist", option, dir, parent.string());
   if (!fs::exists(dir, ec)) return;
-  if (!fs::is_directory(dir, ec)) fail_input("--report '{}' exists and is not a directory", dir);
-  if (!overwrite) fail_input("--report '{}' already exists; pass --overwrite to replace it", dir);
+  if (!fs::is_directory(dir, ec)) fail_input("{} '{}' exists and is not a directory", option, dir);
+  if (!overwrite) fail_input("{} '{}' already exists; pass --overwrite to replace it", option, dir);
   if (!is_report_dir(dir)) {
     fail_input(
-        "--report '{}' holds files other than a previous report's (metrics.json, index.html); --overwrite only "
-        "replaces a previous report, choose another path",
-        dir);
+        "{} '{}' holds files other than a previous report's (index.html, *.json); --overwrite only replaces a "
+        "previous report, choose another path",
+        option, dir);
   }
   const std::string partial = dir + ".partial";
   if (fs::exists(partial, ec) && !is_report_dir(partial)) {
     fail_input(
         "'{}' (where the new report is assembled) exists and is not a leftover report; remove it or choose "
-        "another --report",
-        partial);
+        "another {}",
+        partial, option);
   }
 }
 
-std::string write_report(const EvaluationResult& result, const ReportInfo& info, const std::string& dir_in,
-                         bool overwrite, const std::vector<std::pair<std::string, std::string>>& extra) {
-  check_report_dir(dir_in, overwrite);
+std::string write_report_files(const std::string& dir_in, bool overwrite,
+                               const std::vector<std::pair<std::string, std::string>>& files,
+                               const std::string& option) {
+  check_report_dir(dir_in, overwrite, option);
   const std::string dir = strip_slashes(dir_in);
   const fs::path partial = dir + ".partial";
   std::error_code ec;
@@ -499,9 +501,7 @@ std::string write_report(const EvaluationResult& result, const ReportInfo& info,
     fail_io("could not create report directory '{}': {}", partial.string(), ec.message());
   }
   try {
-    write_file(partial / "metrics.json", metrics_json(result, info));
-    write_file(partial / "index.html", report_html(result, info));
-    for (const auto& [name, content] : extra) write_file(partial / name, content);
+    for (const auto& [name, content] : files) write_file(partial / name, content);
     if (fs::exists(dir, ec)) {
       fs::remove_all(dir, ec);
       if (ec) fail_io("could not remove the previous report '{}': {}", dir, ec.message());
@@ -513,6 +513,14 @@ std::string write_report(const EvaluationResult& result, const ReportInfo& info,
     throw;
   }
   return dir;
+}
+
+std::string write_report(const EvaluationResult& result, const ReportInfo& info, const std::string& dir, bool overwrite,
+                         const std::vector<std::pair<std::string, std::string>>& extra) {
+  std::vector<std::pair<std::string, std::string>> files = {{"metrics.json", metrics_json(result, info)},
+                                                            {"index.html", report_html(result, info)}};
+  files.insert(files.end(), extra.begin(), extra.end());
+  return write_report_files(dir, overwrite, files);
 }
 
 }  // namespace irisml::infer

@@ -27,11 +27,17 @@ std::string metrics_json(const EvaluationResult& result, const ReportInfo& info)
 // index.html: every figure an inline <svg>, no external resources.
 std::string report_html(const EvaluationResult& result, const ReportInfo& info);
 
-// Fails with InputError if `dir` exists and overwrite is false, if it exists
-// but is not a directory, or (with overwrite) if it is a non-empty directory
-// that does not hold a previous report (no metrics.json) — so --overwrite never
-// deletes an unrelated folder; also if the parent directory is missing.
-void check_report_dir(const std::string& dir, bool overwrite);
+// Fails with InputError (naming `option`) if `dir` exists and overwrite is false, if it
+// exists but is not a directory, or (with overwrite) if it holds anything but a previous
+// report's index.html and *.json files — so --overwrite never deletes an unrelated
+// folder; also if the parent directory is missing.
+void check_report_dir(const std::string& dir, bool overwrite, const std::string& option = "--report");
+
+// Writes each (file name, content) into "<dir>.partial/", then replaces `dir` with it
+// (after check_report_dir). Returns the final directory path (without a trailing slash).
+std::string write_report_files(const std::string& dir, bool overwrite,
+                               const std::vector<std::pair<std::string, std::string>>& files,
+                               const std::string& option = "--report");
 
 // Writes metrics.json and index.html (and each (file name, content) of `extra`) into
 // "<dir>.partial/", then replaces `dir` with it. Returns the final directory path

@@ -128,11 +128,12 @@ void Figure::circle(double x, double y, double r, const std::string& color) {
 void Figure::text_px(double x, double y, const std::string& text, const std::string& extra) {
   out_ << fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" {}>{}</text>\n", x, y, extra, html_escape(text));
 }
-void Figure::cell(double x0, double x1, double y0, double y1, const std::string& color) {
+void Figure::cell(double x0, double x1, double y0, double y1, const std::string& color, double opacity) {
   const double a = std::min(px(x0), px(x1)), b = std::max(px(x0), px(x1));
   const double c = std::min(py(y0), py(y1)), d = std::max(py(y0), py(y1));
-  out_ << fmt::format("<rect x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" fill=\"{}\"/>", a, c,
-                      b - a + 0.3, d - c + 0.3, color);
+  const std::string translucent = opacity < 1 ? fmt::format(" fill-opacity=\"{:.2f}\"", opacity) : "";
+  out_ << fmt::format("<rect x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" fill=\"{}\"{}/>", a, c,
+                      b - a + 0.3, d - c + 0.3, color, translucent);
 }
 
 }  // namespace irisml::infer::svg

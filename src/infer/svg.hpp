@@ -35,8 +35,8 @@ class Figure {
   void line(double x1, double y1, double x2, double y2, const std::string& style);
   void polyline(const std::vector<double>& xs, const std::vector<double>& ys, const std::string& color);
   void circle(double x, double y, double r, const std::string& color);
-  // A data-space rectangle [x0,x1]×[y0,y1].
-  void cell(double x0, double x1, double y0, double y1, const std::string& color);
+  // A data-space rectangle [x0,x1]×[y0,y1]; opacity below 1 makes it translucent.
+  void cell(double x0, double x1, double y0, double y1, const std::string& color, double opacity = 1.0);
   void text_px(double x, double y, const std::string& text, const std::string& extra = "");
   void raw(const std::string& s) { out_ << s; }
   std::string str() const { return out_.str() + "</svg>\n"; }

@@ -1,6 +1,7 @@
-// `irisml export` and `fit --export` from the command line: the tables are written beside
-// the posterior file, bad requests are refused with exit 2 and nothing written, and the
-// files open in astropy (`Table.read`) with the right dtypes, units and values.
+// `irisml export`, `fit --export` and `irisml report` from the command line: the tables
+// and the report are written beside the posterior file, bad requests are refused with exit
+// 2 and nothing written, and the tables open in astropy (`Table.read`) with the right
+// dtypes, units and values.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -15,7 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TEST(ExportCliTest, TablesOfAFitOpenInAstropy) {
+TEST(ExportCliTest, TablesAndReportOfAFit) {
   const std::string dir = scratch_dir("export");
   const std::string cat = dir + "/stars.csv", post = dir + "/ref.h5";
   write_model_star_catalog(cat,
@@ -62,6 +63,20 @@ TEST(ExportCliTest, TablesOfAFitOpenInAstropy) {
   EXPECT_EQ(fs::file_size(post), bytes);
   EXPECT_FALSE(fs::exists(dir + "/u.csv"));
   EXPECT_FALSE(fs::exists(dir + "/o.h5"));
+  // the catalogue report: written, never over an existing one without --overwrite, and
+  // --overwrite never replaces a directory that holds anything but a report
+  const std::string report = "report --quiet " + data_flags() + " --posterior " + post + " --catalog " + cat;
+  auto rep = run_irisml(report + " --output " + dir + "/rep");
+  ASSERT_EQ(rep.code, 0) << rep.output;
+  EXPECT_TRUE(fs::exists(dir + "/rep/index.html"));
+  EXPECT_TRUE(fs::exists(dir + "/rep/summary.json"));
+  EXPECT_EQ(run_irisml(report + " --output " + dir + "/rep").code, 2);
+  EXPECT_EQ(run_irisml(report + " --output " + dir + "/rep --overwrite").code, 0);
+  fs::create_directories(dir + "/other");
+  { std::ofstream(dir + "/other/notes.txt") << "mine\n"; }
+  EXPECT_EQ(run_irisml(report + " --output " + dir + "/other --overwrite").code, 2);
+  EXPECT_TRUE(fs::exists(dir + "/other/notes.txt"));
+  EXPECT_EQ(run_irisml(report + " --output " + dir + "/rep2 --variant importance").code, 2);  // a fit file has none
   // astropy reads all three formats alike
   auto probe = run_command("/usr/bin/python3 -c 'import astropy'");
   if (probe.code != 0) GTEST_SKIP() << "python3-astropy is not installed (scripts/install-deps.sh installs it)";

@@ -1,6 +1,7 @@
 // Summary tables (infer/export.hpp): a posterior file written as FITS, ECSV and CSV
 // (gzip too) reads back to the same values, with units, descriptions and provenance in
-// the headers; bad names and bad files are refused.
+// the headers; bad names and bad files are refused. The catalogue report
+// (infer/catalog_report.hpp) of the same file.
 #include "infer/export.hpp"
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/error.hpp"
+#include "infer/catalog_report.hpp"
 #include "core/text.hpp"
 #include "io/fits.hpp"
 #include "io/hdf5.hpp"
@@ -286,6 +288,56 @@ TEST(ExportTest, RefusesUnknownNamesOtherFilesAndWrongPositions) {
   o.output = dir + "/missing-directory/t.csv";
   EXPECT_THROW(export_table(o), IoError);
   EXPECT_FALSE(fs::exists(o.output + ".partial"));
+}
+
+TEST(CatalogReportTest, ShowsTheReweightedPosteriorsFlagsAndPositions) {
+  const std::string dir = scratch("report");
+  CatalogReportOptions o;
+  o.posterior = make_posterior(dir);
+  o.code_version = "test";
+  o.worst_rows = 3;
+  for (std::uint64_t i = 0; i < kStars; ++i) {
+    o.ra.push_back(30.0 * static_cast<double>(i));
+    o.dec.push_back(10.0);
+    o.magnitude.push_back(10.0f + static_cast<float>(i));
+  }
+  o.magnitude_band = "Gaia_G";
+  const auto r = build_catalog_report(o);
+  EXPECT_EQ(r.variant, "importance");  // the file has /importance
+  EXPECT_EQ(r.stars, kStars);
+  EXPECT_EQ(r.summarised, kStars - 1);  // star 2 has NaN summaries
+  ASSERT_EQ(r.flag_counts.size(), 6u);
+  EXPECT_EQ(r.flag_counts[0], 1u);
+  EXPECT_EQ(r.flag_counts[1], 1u);
+  EXPECT_EQ(r.flag_counts[3], 1u);
+  for (const char* part : {"Kiel diagram", "A_V distribution", "A_V on the sky", "Gaia_G [mag]", "Teff width",
+                           "Posterior-predictive check", "Worst-fitting stars", "star, &quot;three&quot;"}) {
+    EXPECT_NE(r.html.find(part), std::string::npos) << part;
+  }
+  EXPECT_NE(r.summary_json.find("\"stars\": 7, \"summarised\": 6"), std::string::npos) << r.summary_json;
+  o.variant = "flow";
+  EXPECT_EQ(build_catalog_report(o).variant, "flow");
+  o.variant = "";
+  o.ra.pop_back();
+  EXPECT_THROW(build_catalog_report(o), InputError);
+  o.ra.clear();
+  o.dec.clear();
+  o.magnitude.clear();
+  const auto bare = build_catalog_report(o);
+  EXPECT_EQ(bare.html.find("A_V on the sky"), std::string::npos);
+  EXPECT_NE(bare.html.find("No positions"), std::string::npos);
+}
+
+TEST(CatalogReportTest, GalacticCoordinatesOfKnownPoints) {
+  double l = 0, b = 0;
+  icrs_to_galactic(266.40499, -28.93617, l, b);  // the Galactic centre
+  EXPECT_NEAR(std::fmod(l + 180.0, 360.0) - 180.0, 0.0, 0.01);
+  EXPECT_NEAR(b, 0.0, 0.01);
+  icrs_to_galactic(192.85948, 27.12825, l, b);  // the north Galactic pole
+  EXPECT_NEAR(b, 90.0, 0.01);
+  icrs_to_galactic(0.0, 0.0, l, b);  // ra = dec = 0: l = 96.34, b = -60.19
+  EXPECT_NEAR(l, 96.337, 0.01);
+  EXPECT_NEAR(b, -60.189, 0.01);
 }
 
 }  // namespace
