@@ -44,23 +44,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 const char* kLabel[P::kParameters] = {"Teff", "log g", "[M/H]", "A_V", "R_V"};
 const char* kUnit[P::kParameters] = {"K", "dex", "dex", "mag", ""};
 
-struct FlagInfo {
-  std::uint32_t bit;
-  const char* name;
-  const char* meaning;
-};
-constexpr FlagInfo kFlags[] = {
-    {P::kFlagTooFewBands, "too few bands", "fewer usable bands than the model's minimum: no posterior (NaN)"},
-    {P::kFlagOutsideTrainingRange, "outside training",
-     "an input outside the training range (magnitude, error or band count): the network extrapolates"},
-    {P::kFlagPpcChi2, "posterior-predictive",
-     "no star of the grid reproduces the photometry within its errors near the posterior (a blend, binary, bad "
-     "band or non-stellar source), or most samples lie off the grid"},
-    {P::kFlagLowEss, "low ESS",
-     "importance weights (or the reference fit) have too few effective samples: the flow cannot be trusted here"},
-    {P::kFlagNonFinite, "non-finite", "the posterior is not finite"},
-    {P::kFlagErrorRaised, "error raised", "a quoted error below the training minimum, raised to it"},
-};
+constexpr const auto& kFlags = P::kFlagBits;
 
 // Per star, what the page needs (~50 bytes).
 struct Stars {
@@ -297,7 +281,7 @@ std::string num(double v, const char* format = "{:.3g}") {
 std::string flag_names(std::uint32_t flags) {
   std::string out;
   for (const auto& f : kFlags) {
-    if (flags & f.bit) out += (out.empty() ? "" : ", ") + std::string(f.name);
+    if (flags & f.bit) out += (out.empty() ? "" : ", ") + std::string(f.label);
   }
   return out.empty() ? "–" : out;
 }
@@ -394,7 +378,7 @@ CatalogReport build_catalog_report(const CatalogReportOptions& o) {
   // flags
   h += "<h2>Flags</h2>\n<ul class=\"flags\">\n";
   for (std::size_t k = 0; k < std::size(kFlags); ++k) {
-    h += fmt::format("<li><b>{}</b> (bit value {}): <b>{}</b> stars ({:.2f} %) — {}</li>\n", kFlags[k].name,
+    h += fmt::format("<li><b>{}</b> (bit value {}): <b>{}</b> stars ({:.2f} %) — {}</li>\n", kFlags[k].label,
                      kFlags[k].bit, r.flag_counts[k],
                      r.stars ? 100.0 * static_cast<double>(r.flag_counts[k]) / static_cast<double>(r.stars) : 0.0,
                      kFlags[k].meaning);
@@ -511,7 +495,7 @@ CatalogReport build_catalog_report(const CatalogReportOptions& o) {
 
   std::string flags_json;
   for (std::size_t k = 0; k < std::size(kFlags); ++k) {
-    flags_json += fmt::format("{}\"{}\": {}", k ? ", " : "", kFlags[k].name, r.flag_counts[k]);
+    flags_json += fmt::format("{}\"{}\": {}", k ? ", " : "", kFlags[k].key, r.flag_counts[k]);
   }
   std::vector<double> teff_w, logg_w;
   for (std::size_t i : ok) {

@@ -89,20 +89,6 @@ constexpr Statistic kStatistics[] = {
     {"hdi95", "hdi95_hi", 1, "upper end of the 95% highest-density interval"},
 };
 
-struct FlagColumn {
-  std::uint32_t bit;
-  const char* name;
-  const char* description;
-};
-constexpr FlagColumn kFlagColumns[] = {
-    {P::kFlagTooFewBands, "flag_too_few_bands", "fewer usable bands than the model's minimum (summaries NaN)"},
-    {P::kFlagOutsideTrainingRange, "flag_outside_training", "an input outside the training range"},
-    {P::kFlagPpcChi2, "flag_ppc", "posterior-predictive p-value below ppc_alpha, or samples off the grid"},
-    {P::kFlagLowEss, "flag_low_ess", "importance or reference effective sample size below its threshold"},
-    {P::kFlagNonFinite, "flag_non_finite", "the posterior is not finite"},
-    {P::kFlagErrorRaised, "flag_error_raised", "an input error below the training minimum, raised to it"},
-};
-
 struct Physical {
   const char* name;
   const char* unit;
@@ -167,8 +153,8 @@ std::vector<ExportColumn> export_columns(const std::string& posterior, bool with
   }
   out.push_back(column("n_bands", "", "bands used for the star", Type::Int32, "n_bands"));
   out.push_back(column("flags", "", "flag bits (the flag_* columns; docs/posterior_format.md)", Type::Int32, "flags"));
-  for (const auto& flag : kFlagColumns) {
-    auto c = column(flag.name, "", flag.description, Type::Bool, "flags");
+  for (const auto& flag : P::kFlagBits) {
+    auto c = column(std::string("flag_") + flag.key, "", flag.meaning, Type::Bool, "flags");
     c.bit = flag.bit;
     out.push_back(c);
   }

@@ -21,6 +21,28 @@ inline constexpr std::uint32_t kFlagErrorRaised = 1u
                                                   << 5;  // an input error below half the training minimum, raised to it
 inline constexpr std::uint32_t kFlagNonFinite = 1u
                                                 << 4;  // a sampled star whose posterior is not finite (summaries NaN)
+
+// Each flag bit with its key (the summary table's column is "flag_<key>"), a label for
+// people and its meaning: one list for the exported tables and the catalogue report.
+struct FlagBit {
+  std::uint32_t bit;
+  const char* key;
+  const char* label;
+  const char* meaning;
+};
+inline constexpr FlagBit kFlagBits[] = {
+    {kFlagTooFewBands, "too_few_bands", "too few bands",
+     "fewer usable bands than the model's minimum: no posterior (summaries NaN)"},
+    {kFlagOutsideTrainingRange, "outside_training", "outside training",
+     "an input outside the training range (magnitude, error or band count): the network extrapolates"},
+    {kFlagPpcChi2, "ppc", "posterior-predictive",
+     "posterior-predictive p-value below ppc_alpha: no star of the grid reproduces the photometry within its errors "
+     "(a blend, binary, bad band or non-stellar source), or most samples lie off the grid"},
+    {kFlagLowEss, "low_ess", "low ESS",
+     "importance weights (or the reference fit) have too few effective samples: the flow cannot be trusted here"},
+    {kFlagNonFinite, "non_finite", "non-finite", "the posterior is not finite"},
+    {kFlagErrorRaised, "error_raised", "error raised", "a quoted error below the training minimum, raised to it"},
+};
 }  // namespace posterior
 
 }  // namespace irisml::infer
