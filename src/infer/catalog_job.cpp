@@ -358,7 +358,8 @@ void run_blocks(Job& j, SampleReport& report, Counts& counts) {
           report.blocks_run > 0
               ? format_duration(elapsed * static_cast<double>(left) / static_cast<double>(report.blocks_run))
               : std::string("?");
-      log::info("{}: {}/{} blocks done, ~{:.0f} stars/s (all ranks), ETA {}", j.verb, blocks_done(j), j.n_blocks,
+      log::info("{}: {}/{} blocks done, elapsed {}, ~{:.0f} stars/s (all ranks), ETA {}", j.verb, blocks_done(j),
+                j.n_blocks, format_duration(elapsed),
                 static_cast<double>(report.blocks_run * j.block_rows) / std::max(elapsed, 1e-9), eta);
     }
     if (any_stop) {

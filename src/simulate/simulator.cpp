@@ -12,6 +12,7 @@
 #include "core/log.hpp"
 #include "core/paths.hpp"
 #include "core/shard.hpp"
+#include "core/text.hpp"
 #include "io/hdf5.hpp"
 #include "distributed/collectives.hpp"
 #include "simulate/grid.hpp"
@@ -95,13 +96,14 @@ class Progress {
   void update(std::uint64_t local_done) {
     if (!enabled_) return;
     auto now = std::chrono::steady_clock::now();
-    if (now - last_ < std::chrono::seconds(2)) return;
+    if (now - last_ < std::chrono::seconds(10)) return;  // at most a line per 10 s
     last_ = now;
     double elapsed = std::chrono::duration<double>(now - start_).count();
     double done = std::min<double>(static_cast<double>(total_), static_cast<double>(local_done) * size_);
     double rate = done / std::max(elapsed, 1e-9);
-    log::info("{}: {:.0f}/{} stars ({:.1f}%), {:.0f} stars/s, ETA {:.0f} s", what_, done, total_,
-              100.0 * done / std::max<double>(1, total_), rate, (total_ - done) / std::max(rate, 1e-9));
+    log::info("{}: {:.0f}/{} stars ({:.1f}%), {:.0f} stars/s, elapsed {}, ETA {}", what_, done, total_,
+              100.0 * done / std::max<double>(1, total_), rate, format_duration(elapsed),
+              format_duration((static_cast<double>(total_) - done) / std::max(rate, 1e-9)));
   }
 
  private:

@@ -355,6 +355,11 @@ class TrainRun {
     double interval_loss = 0.0, interval_count = 0.0, interval_start = now_seconds();
     std::int64_t interval_stars = 0;
     bool ended_on_epoch = false;
+    // The run's wall-clock pace, validation passes and checkpoints included, for the ETA.
+    const double loop_start = now_seconds();
+    const std::int64_t loop_first_step = step;
+    const bool stderr_is_terminal = ::isatty(2) != 0;
+    double last_console = -1e300;
     if (step >= total_steps)
       log::info("train: the checkpoint is already at step {} of {}; nothing to do", step, total_steps);
 
@@ -419,10 +424,21 @@ class TrainRun {
         const double t = now_seconds();
         const double rate = static_cast<double>(interval_stars) / std::max(t - interval_start, 1e-9);
         result.train_loss = interval_loss / interval_count;
-        // ETA from this interval's pace (validation passes not included).
-        const double eta = static_cast<double>(total_steps - step) * static_cast<double>(B) / std::max(rate, 1e-9);
-        log::info("epoch {} step {}/{} train_loss {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} stars/s, ETA {}", epoch,
-                  step, total_steps, result.train_loss, lr_now, grad_norm, rate, format_duration(eta));
+        // ETA from this run's wall-clock pace (validation and checkpoints included), or from
+        // this interval's when that is slower (the first interval pays the warm-up).
+        const double wall_per_step =
+            (t - loop_start) / static_cast<double>(std::max<std::int64_t>(1, step - loop_first_step));
+        const double per_step = std::max(wall_per_step, static_cast<double>(B) / std::max(rate, 1e-9));
+        const double eta = static_cast<double>(total_steps - step) * per_step;
+        // On a terminal at most a line per 10 s (and at epoch ends); in a log file every
+        // --log-every steps. The JSON log gets every one.
+        if (!stderr_is_terminal || t - last_console >= 10.0 || ended_on_epoch || step == total_steps) {
+          last_console = t;
+          log::info(
+              "epoch {} step {}/{} train_loss {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} stars/s, elapsed {}, ETA {}",
+              epoch, step, total_steps, result.train_loss, lr_now, grad_norm, rate, format_duration(t - loop_start),
+              format_duration(eta));
+        }
         if (rank == 0) {
           json->write(fmt::format(
               R"({{"event":"step","epoch":{},"step":{},"train_loss":{},"lr":{},"grad_norm":{},"stars_per_s":{},"elapsed_s":{}}})",
