@@ -2,7 +2,6 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <chrono>
 #include <sys/resource.h>
 #include <cmath>
 #include <iostream>
@@ -19,6 +18,7 @@
 #include "core/cpu_runtime.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "core/paths.hpp"
 #include "core/rng.hpp"
 #include "distributed/environment.hpp"
@@ -497,13 +497,10 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
         "magnitude-limited catalogue get too high a log g (docs/isochrone_prior.md)");
   }
   sim::PhotometricPosterior target(synth, prior, distance);
-  auto clock = [] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  };
-  const double t0 = clock();
+  const double t0 = now_seconds();
   infer::ReferenceFitter fitter(target, r);
   log::info("fit: coarse lattice of {} boxes over the prior's support built in {:.1f} s", fitter.lattice_boxes(),
-            clock() - t0);
+            now_seconds() - t0);
   infer::FitProcessor processor(fitter, s);
 
   infer::SampleJob job;
@@ -543,10 +540,6 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
 }
 
 namespace {
-
-double seconds_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // CPU seconds used by this process (all threads): with the wall time it shows how
 // much of the machine the benchmark actually got on a shared host.
@@ -664,9 +657,9 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
     }
     double best = 1e300, best_cpu = 0.0;
     for (int r = 0; r < repeat; ++r) {
-      const double t0 = seconds_now(), c0 = cpu_seconds_now();
+      const double t0 = now_seconds(), c0 = cpu_seconds_now();
       sampler->run(block, out);
-      const double t = seconds_now() - t0;
+      const double t = now_seconds() - t0;
       if (t < best) {
         best = t;
         best_cpu = cpu_seconds_now() - c0;
