@@ -317,8 +317,8 @@ void run_blocks(Job& j, SampleReport& report, Counts& counts) {
         for (std::uint64_t r = 0; r < nrows; ++r) {
           counts[0] += (res.flags[r] & kFlagTooFewBands) ? 0 : 1;
           counts[1] += (res.flags[r] & kFlagTooFewBands) ? 1 : 0;
-          counts[2] += (res.flags[r] & kFlagOutsideTraining) ? 1 : 0;
-          counts[3] += (res.flags[r] & kFlagPpcHigh) ? 1 : 0;
+          counts[2] += (res.flags[r] & kFlagOutsideTrainingRange) ? 1 : 0;
+          counts[3] += (res.flags[r] & kFlagPpc) ? 1 : 0;
           counts[5] += (res.flags[r] & kFlagLowEss) ? 1 : 0;
         }
       } catch (...) {

@@ -288,7 +288,7 @@ void Evaluator::add(const EvaluationBlock& b) {
     ++counts_.total;
     const std::uint32_t flags = b.flags ? b.flags[r] : 0u;
     if (flags & P::kFlagOutsideTrainingRange) ++counts_.flagged_outside_training_range;
-    if (flags & P::kFlagPpcChi2) ++counts_.flagged_ppc_chi2;
+    if (flags & P::kFlagPpc) ++counts_.flagged_ppc_chi2;
     if (flags & P::kFlagTooFewBands) {
       ++counts_.excluded_too_few_bands;
       continue;

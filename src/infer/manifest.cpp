@@ -20,8 +20,7 @@ namespace {
 
 namespace P = posterior;
 
-constexpr std::uint32_t kFlagBits[6] = {P::kFlagTooFewBands, P::kFlagOutsideTrainingRange,
-                                        P::kFlagPpcChi2,     P::kFlagLowEss,
+constexpr std::uint32_t kFlagBits[6] = {P::kFlagTooFewBands, P::kFlagOutsideTrainingRange, P::kFlagPpc, P::kFlagLowEss,
                                         P::kFlagNonFinite,   P::kFlagErrorRaised};
 
 // The attempts recorded in <output>.status.

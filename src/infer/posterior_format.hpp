@@ -15,7 +15,7 @@ inline constexpr const char* kParameterUnits[kParameters] = {"K", "dex", "dex", 
 // /flags bits
 inline constexpr std::uint32_t kFlagTooFewBands = 1u << 0;
 inline constexpr std::uint32_t kFlagOutsideTrainingRange = 1u << 1;
-inline constexpr std::uint32_t kFlagPpcChi2 = 1u << 2;
+inline constexpr std::uint32_t kFlagPpc = 1u << 2;
 inline constexpr std::uint32_t kFlagLowEss = 1u << 3;  // importance (sample) or reference (fit) ESS below threshold
 inline constexpr std::uint32_t kFlagErrorRaised = 1u
                                                   << 5;  // an input error below half the training minimum, raised to it
@@ -35,7 +35,7 @@ inline constexpr FlagBit kFlagBits[] = {
      "fewer usable bands than the model's minimum: no posterior (summaries NaN)"},
     {kFlagOutsideTrainingRange, "outside_training", "outside training",
      "an input outside the training range (magnitude, error or band count): the network extrapolates"},
-    {kFlagPpcChi2, "ppc", "posterior-predictive",
+    {kFlagPpc, "ppc", "posterior-predictive",
      "posterior-predictive p-value below ppc_alpha: no star of the grid reproduces the photometry within its errors "
      "(a blend, binary, bad band or non-stellar source), or most samples lie off the grid"},
     {kFlagLowEss, "low_ess", "low ESS",

@@ -376,7 +376,7 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
       if (!(std::abs(feature) <= settings_.range_sigma)) outside = true;
       if (err[i] > settings_.sigma_max * (1.0 + 1e-6)) outside = true;
     }
-    if (outside) out.flags[r] |= kFlagOutsideTraining;
+    if (outside) out.flags[r] |= kFlagOutsideTrainingRange;
   }
   // Group by band count to limit padding; stable, so the order is a function of the block alone.
   std::stable_sort(todo.begin(), todo.end(),
@@ -520,7 +520,7 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
         out.ppc_chi2[r] = static_cast<float>(check.chi2_dof);
         out.ppc_p[r] = static_cast<float>(check.p);
         // Flagged: a fit worse than chance allows, or most of the posterior off the grid.
-        if (check.p < settings_.ppc_alpha || 2 * check.outside_grid > S) out.flags[r] |= kFlagPpcHigh;
+        if (check.p < settings_.ppc_alpha || 2 * check.outside_grid > S) out.flags[r] |= kFlagPpc;
       }
       if (settings_.importance) {
         const double* lq = log_q.data_ptr<double>() + b * S;

@@ -43,17 +43,13 @@ namespace irisml::infer {
 inline constexpr const char* kPosteriorFormat = posterior::kFormat;
 inline constexpr std::int64_t kPosteriorFormatVersion = posterior::kFormatVersion;
 
-// Bits of /flags (the sampler's names for posterior::kFlag*).
-inline constexpr std::uint32_t kFlagTooFewBands =
-    posterior::kFlagTooFewBands;  // fewer usable bands than the model's minimum
-inline constexpr std::uint32_t kFlagOutsideTraining =
-    posterior::kFlagOutsideTrainingRange;  // an input outside the training range
-inline constexpr std::uint32_t kFlagPpcHigh =
-    posterior::kFlagPpcChi2;  // posterior-predictive χ²/dof high (or median off-grid)
-inline constexpr std::uint32_t kFlagLowEss = posterior::kFlagLowEss;  // importance / reference ESS below its threshold
-inline constexpr std::uint32_t kFlagNonFinite = posterior::kFlagNonFinite;  // the network gave no finite posterior
-inline constexpr std::uint32_t kFlagErrorRaised =
-    posterior::kFlagErrorRaised;  // an error raised > 2x to the training minimum
+// Bits of /flags: the one definition is in posterior_format.hpp.
+using posterior::kFlagErrorRaised;
+using posterior::kFlagLowEss;
+using posterior::kFlagNonFinite;
+using posterior::kFlagOutsideTrainingRange;
+using posterior::kFlagPpc;
+using posterior::kFlagTooFewBands;
 
 // A quoted error as the training observation model takes it: raised to `error_min` (the
 // smallest error training saw), adding kFlagErrorRaised to `flags` when by more than 2×.
@@ -79,9 +75,9 @@ struct SamplerSettings {
 
   // Training-range checks (from the checkpoint's noise settings).
   int bands_min = 6;  // fewer usable bands → kFlagTooFewBands, summaries NaN
-  int bands_max = 0;  // more bands than this (0 = no limit) → kFlagOutsideTraining
-  double sigma_max = std::numeric_limits<double>::infinity();  // an error above → kFlagOutsideTraining
-  double range_sigma = 10.0;  // |standardised centred magnitude| above → kFlagOutsideTraining
+  int bands_max = 0;  // more bands than this (0 = no limit) → kFlagOutsideTrainingRange
+  double sigma_max = std::numeric_limits<double>::infinity();  // an error above → kFlagOutsideTrainingRange
+  double range_sigma = 10.0;  // |standardised centred magnitude| above → kFlagOutsideTrainingRange
   // The observation model of training (the checkpoint's [noise]): a quoted error below
   // input_error_min is raised to it (kFlagErrorRaised when by more than a factor of 2),
   // and the network is given √(σ² + input_sigma_sys²), as in training.
@@ -95,7 +91,7 @@ struct SamplerSettings {
   }
 
   // Posterior-predictive check (when a synthesizer is given): p-value below this →
-  // kFlagPpcHigh; on stars that follow the model, about this fraction is flagged.
+  // kFlagPpc; on stars that follow the model, about this fraction is flagged.
   double ppc_alpha = 0.01;
   // [mag] model systematics added in quadrature to each band's error in the χ²: without
   // it, bands with 0.005 mag errors flag stars for percent-level model imperfections.

@@ -199,7 +199,7 @@ TEST(EvaluateTest, FlaggedAndNonFiniteStarsAreExcludedAndCounted) {
   std::vector<double> truth = {5100, 4, 0, 0.1, 3.1, 5000, 4, 0, 0, 3, 5000, 4, 0, 0, 3, 6000, 4.0, -0.5, 0.5, 3.0};
   std::vector<std::int32_t> bands = {7, 2, 9, 12};
   std::vector<std::uint32_t> flags = {0, posterior::kFlagTooFewBands, 0,
-                                      posterior::kFlagOutsideTrainingRange | posterior::kFlagPpcChi2};
+                                      posterior::kFlagOutsideTrainingRange | posterior::kFlagPpc};
   std::vector<float> hdi68(4 * 10), hdi95(4 * 10);
   for (int i = 0; i < 4; ++i)
     for (int p = 0; p < 5; ++p) {

@@ -184,8 +184,8 @@ TEST(PosteriorSamplerTest, FlagsAndTooFewBandRowsKept) {
   EXPECT_EQ(out.flags[0], kFlagTooFewBands);
   EXPECT_EQ(out.flags[1], kFlagTooFewBands);
   EXPECT_EQ(out.flags[2], 0u);
-  EXPECT_EQ(out.flags[3], kFlagOutsideTraining);  // centred, standardised: ~8.3/0.5 ≫ 5
-  EXPECT_EQ(out.flags[4], kFlagOutsideTraining);
+  EXPECT_EQ(out.flags[3], kFlagOutsideTrainingRange);  // centred, standardised: ~8.3/0.5 ≫ 5
+  EXPECT_EQ(out.flags[4], kFlagOutsideTrainingRange);
   EXPECT_EQ(out.flags[5], kFlagTooFewBands);
   for (int p = 0; p < 5; ++p) {
     EXPECT_TRUE(std::isnan(out.median[0 * 5 + p]));
@@ -571,11 +571,11 @@ TEST_F(PpcTest, SamplerFlagsStarsThePosteriorCannotReproduce) {
   for (std::size_t r : {0, 1, 3}) {
     EXPECT_LT(out.ppc_chi2[r], 0.2) << r;  // residuals ±0.004 mag at σ = 0.02 → χ²/dof ≈ 0.05
     EXPECT_GT(out.ppc_p[r], 0.9) << r;
-    EXPECT_EQ(out.flags[r] & kFlagPpcHigh, 0u) << r;
+    EXPECT_EQ(out.flags[r] & kFlagPpc, 0u) << r;
   }
   EXPECT_GT(out.ppc_chi2[2], 20.0f);
   EXPECT_LT(out.ppc_p[2], 1e-10f);
-  EXPECT_EQ(out.flags[2], kFlagPpcHigh);
+  EXPECT_EQ(out.flags[2], kFlagPpc);
 }
 
 }  // namespace
