@@ -51,6 +51,11 @@ inline std::string lower(std::string s) {
   return s;
 }
 
+// Whether `s` ends with `suffix` (case-sensitive).
+inline bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 // Equal ignoring ASCII case.
 inline bool iequals(const std::string& a, const std::string& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {

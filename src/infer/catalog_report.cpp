@@ -95,6 +95,23 @@ double attr_number(const h5::File& f, const std::string& name) {
   }
 }
 
+// The finite values of a per-star column, and their rows.
+void finite_values(const std::vector<float>& column, std::vector<double>& values, std::vector<std::size_t>& rows) {
+  for (std::size_t i = 0; i < column.size(); ++i) {
+    if (!std::isfinite(column[i])) continue;
+    values.push_back(column[i]);
+    rows.push_back(i);
+  }
+}
+
+// The first `n` of `rows` in the order `less`.
+template <typename Less>
+std::vector<std::size_t> first_rows(std::vector<std::size_t> rows, std::size_t n, Less less) {
+  std::sort(rows.begin(), rows.end(), less);
+  rows.resize(std::min(rows.size(), n));
+  return rows;
+}
+
 bool usable(const Stars& s, std::size_t i) {
   for (int p = 0; p < 4; ++p) {
     if (!std::isfinite(s.median[i * 5 + static_cast<std::size_t>(p)])) return false;
@@ -437,13 +454,9 @@ CatalogReport build_catalog_report(const CatalogReportOptions& o) {
   if (!s.ess_fraction.empty()) {
     const double threshold = attr_number(f, "importance_ess_threshold");
     std::vector<double> ess;
-    std::vector<std::size_t> order;
-    for (std::size_t i = 0; i < r.stars; ++i) {
-      if (!std::isfinite(s.ess_fraction[i])) continue;
-      ess.push_back(s.ess_fraction[i]);
-      order.push_back(i);
-      ess_low += std::isfinite(threshold) && s.ess_fraction[i] < threshold;
-    }
+    std::vector<std::size_t> rows;
+    finite_values(s.ess_fraction, ess, rows);
+    for (double e : ess) ess_low += std::isfinite(threshold) && e < threshold;
     ess_median = quantile(ess, 0.5);
     h += fmt::format(
         "<h2>Importance reweighting: can the flow be trusted?</h2>\n<p>ESS/S per star: median {}; {} stars below "
@@ -452,23 +465,17 @@ CatalogReport build_catalog_report(const CatalogReportOptions& o) {
         num(ess_median), ess_low, num(threshold));
     h += histogram_svg(ess, 0, 1, 25, "ESS / S", "effective sample fraction", threshold);
     h += "</div>\n";
-    std::sort(order.begin(), order.end(),
-              [&](std::size_t a, std::size_t b) { return s.ess_fraction[a] < s.ess_fraction[b]; });
-    order.resize(std::min(order.size(), o.worst_rows));
+    const auto order = first_rows(rows, o.worst_rows,
+                                  [&](std::size_t a, std::size_t b) { return s.ess_fraction[a] < s.ess_fraction[b]; });
     h += fmt::format("<p>The {} stars with the lowest ESS/S:</p>\n", order.size()) + star_table(f, s, order, o);
   }
 
   // posterior-predictive check
-  std::size_t ppc_n = 0;
-  for (float p : s.ppc_p) ppc_n += std::isfinite(p);
+  std::vector<double> p;
+  std::vector<std::size_t> checked;
+  finite_values(s.ppc_p, p, checked);
+  const std::size_t ppc_n = p.size();
   if (ppc_n > 0) {
-    std::vector<double> p;
-    std::vector<std::size_t> order;
-    for (std::size_t i = 0; i < r.stars; ++i) {
-      if (!std::isfinite(s.ppc_p[i])) continue;
-      p.push_back(s.ppc_p[i]);
-      order.push_back(i);
-    }
     const double alpha = attr_number(f, "ppc_alpha");
     h += fmt::format(
         "<h2>Posterior-predictive check</h2>\n<p>{} stars checked. For stars the model describes the p-value is "
@@ -478,11 +485,10 @@ CatalogReport build_catalog_report(const CatalogReportOptions& o) {
     h += histogram_svg(p, 0, 1, 20, "PPC p-value", "posterior-predictive p-values", alpha,
                        static_cast<double>(ppc_n) / 20.0);
     h += "</div>\n";
-    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const auto order = first_rows(checked, o.worst_rows, [&](std::size_t a, std::size_t b) {
       if (s.ppc_p[a] != s.ppc_p[b]) return s.ppc_p[a] < s.ppc_p[b];
       return !s.ppc_chi2.empty() && s.ppc_chi2[a] > s.ppc_chi2[b];
     });
-    order.resize(std::min(order.size(), o.worst_rows));
     h += fmt::format("<h2>Worst-fitting stars</h2>\n<p>The {} stars with the smallest p-value:</p>\n", order.size()) +
          star_table(f, s, order, o);
   } else {

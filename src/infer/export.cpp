@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -23,14 +24,6 @@ namespace irisml::infer {
 
 namespace P = posterior;
 using Type = ExportColumn::Type;
-
-namespace {
-
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
-}  // namespace
 
 const char* to_string(TableFormat format) {
   switch (format) {
@@ -128,10 +121,19 @@ void add_parameter_columns(const h5::File& f, const std::string& group, const st
   }
 }
 
-}  // namespace
+// One float column per (dataset, description) of `group` that the file holds, named
+// prefix + dataset.
+void add_scalar_columns(const h5::File& f, const std::string& group, const std::string& prefix,
+                        const std::vector<std::pair<std::string, std::string>>& datasets,
+                        std::vector<ExportColumn>& out) {
+  for (const auto& [name, what] : datasets) {
+    if (f.exists(group + name)) out.push_back(column(prefix + name, "", what, Type::Float32, group + name));
+  }
+}
 
-std::vector<ExportColumn> export_columns(const std::string& posterior, bool with_positions) {
-  h5::File f = h5::File::open(posterior);
+// The columns of an open posterior file (after its format check).
+std::vector<ExportColumn> columns_of(const h5::File& f, bool with_positions) {
+  const std::string& posterior = f.path();
   check_posterior_format(f);
   if (f.exists("parameter_names")) {
     const auto names = f.read_strings("parameter_names");
@@ -169,23 +171,17 @@ std::vector<ExportColumn> export_columns(const std::string& posterior, bool with
   }
   if (f.exists("importance/median")) {
     add_parameter_columns(f, "importance/", "iw_", " (importance-reweighted)", out);
-    const std::pair<const char*, const char*> extra[] = {
-        {"ess", "effective sample size of the importance weights"},
-        {"ess_fraction", "ESS / proposals: below the threshold the flow is not trusted (flag_low_ess)"},
-        {"proposals", "flow samples reweighted (S, or more after a retry)"}};
-    for (const auto& [name, what] : extra) {
-      const std::string dataset = std::string("importance/") + name;
-      if (f.exists(dataset)) out.push_back(column(std::string("iw_") + name, "", what, Type::Float32, dataset));
-    }
+    add_scalar_columns(f, "importance/", "iw_",
+                       {{"ess", "effective sample size of the importance weights"},
+                        {"ess_fraction", "ESS / proposals: below the threshold the flow is not trusted (flag_low_ess)"},
+                        {"proposals", "flow samples reweighted (S, or more after a retry)"}},
+                       out);
   }
-  const std::pair<const char*, const char*> reference[] = {
-      {"ess", "effective sample size of the reference fit"},
-      {"rounds", "adaptive rounds of the reference fit"},
-      {"evaluations", "likelihood evaluations of the reference fit"}};
-  for (const auto& [name, what] : reference) {
-    const std::string dataset = std::string("reference/") + name;
-    if (f.exists(dataset)) out.push_back(column(std::string("ref_") + name, "", what, Type::Float32, dataset));
-  }
+  add_scalar_columns(f, "reference/", "ref_",
+                     {{"ess", "effective sample size of the reference fit"},
+                      {"rounds", "adaptive rounds of the reference fit"},
+                      {"evaluations", "likelihood evaluations of the reference fit"}},
+                     out);
   for (const auto& q : kPhysical) {
     const std::string dataset = std::string("physical/") + q.name;
     if (!f.exists(dataset)) continue;
@@ -196,6 +192,12 @@ std::vector<ExportColumn> export_columns(const std::string& posterior, bool with
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<ExportColumn> export_columns(const std::string& posterior, bool with_positions) {
+  return columns_of(h5::File::open(posterior), with_positions);
 }
 
 // ------------------------------------------------------------ provenance ----
@@ -288,11 +290,12 @@ Block read_block(const h5::File& f, const std::vector<ExportColumn>& columns, st
   b.row0 = row0;
   b.rows = rows;
   for (const auto& c : columns) {
-    if (c.dataset.empty() || b.numbers.count(c.dataset) || (c.type == Type::String && !b.id.empty())) continue;
+    if (c.dataset.empty()) continue;  // the catalogue's positions
     if (c.type == Type::String) {
-      b.id = f.read_string_rows(c.dataset, row0, rows);
+      b.id = f.read_string_rows(c.dataset, row0, rows);  // the one string column
       continue;
     }
+    if (b.numbers.count(c.dataset)) continue;  // read for an earlier column
     auto& values = b.numbers[c.dataset];
     values.resize(rows * c.stride);
     f.read_rows<double>(c.dataset, row0, rows, values.data());
@@ -479,8 +482,8 @@ ExportResult export_table(const ExportOptions& options) {
   ExportResult result;
   result.format = table_format_of(options.output);
   const bool positions = !options.ra.empty() || !options.dec.empty();
-  result.columns = export_columns(options.posterior, positions);
   h5::File f = h5::File::open(options.posterior);
+  result.columns = columns_of(f, positions);
   const auto dims = f.dims("flags");
   result.rows = dims.empty() ? 0 : dims[0];
   if (positions && (options.ra.size() != result.rows || options.dec.size() != result.rows)) {

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "core/json.hpp"
 #include "infer/svg.hpp"
 
@@ -458,8 +459,7 @@ static bool is_report_dir(const fs::path& dir) {
   if (!fs::is_directory(dir, ec)) return false;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const auto name = entry.path().filename().string();
-    const bool json = name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0;
-    if (name != "index.html" && !json) return false;
+    if (name != "index.html" && !ends_with(name, ".json")) return false;
   }
   return !ec;
 }
