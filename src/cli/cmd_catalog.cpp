@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "cli/catalog_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "core/error.hpp"
@@ -24,12 +25,6 @@
 namespace irisml::cli {
 
 namespace {
-
-KnownFilters known_filters(const sim::FilterRegistry& registry) {
-  KnownFilters known;
-  for (const auto& name : registry.names()) known.emplace_back(name, registry.get(name).catalog_offset);
-  return known;
-}
 
 // Waits for rank 0's serial work; the error (if any) was thrown on rank 0 and
 // main() aborts the job, so the other ranks never wait forever.
@@ -111,7 +106,7 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
   if (!filters.empty()) options.filters = registry.resolve(filters);
 
   if (ctx.rank == 0) {
-    auto report = infer::make_catalog(options, known_filters(registry));
+    auto report = infer::make_catalog(options, known_of(registry));
     log::info(
         "catalog make: {} stars, {} filters ({}), {:.1f} bands per star on average (min {}, max {}), seed {} -> "
         "{} in {:.2f} s",
@@ -172,7 +167,7 @@ int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
 
   if (ctx.rank == 0) {
     KnownFilters known;
-    if (!h5::is_hdf5(options.truth)) known = known_filters(load_registry(vm));
+    if (!h5::is_hdf5(options.truth)) known = known_of(load_registry(vm));
     auto result = infer::evaluate_files(options, known);
     infer::ReportInfo info;
     info.posterior = options.posterior;
