@@ -242,10 +242,15 @@ double gaia_parallax_error(double g) {
   return 0.8e-3 * std::sqrt(40.0 + 800.0 * z + 30.0 * z * z);
 }
 
+double draw_parallax_mass(Philox& rng, const NoiseModel& model, const Prior::IsochroneMass* window) {
+  if (window && rng.uniform() < window->iso_weight) return std::pow(10.0, rng.uniform(window->log_lo, window->log_hi));
+  return std::exp(rng.uniform(std::log(model.parallax_mass_min), std::log(model.parallax_mass_max)));
+}
+
 bool observe_parallax(Philox& rng, const float* clean_mags, int n_filters, double logg, const NoiseModel& model,
-                      double& parallax, double& parallax_err, double& offset) {
+                      double& parallax, double& parallax_err, double& offset, const Prior::IsochroneMass* window) {
   if (!(rng.uniform() < model.parallax_fraction)) return false;
-  const double mass = std::exp(rng.uniform(std::log(model.parallax_mass_min), std::log(model.parallax_mass_max)));
+  const double mass = draw_parallax_mass(rng, model, window);
   double distance;
   if (rng.uniform() < model.parallax_near_fraction) {
     distance = std::exp(rng.uniform(std::log(10.0), std::log(5000.0)));

@@ -21,7 +21,8 @@
 //
 // Parallaxes (observe_parallax, for a model with a parallax token; docs/distance.md):
 // with probability parallax_fraction a star gets a mass (log-uniform on
-// [parallax_mass_min, parallax_mass_max]) and a distance (with probability
+// [parallax_mass_min, parallax_mass_max]; for a star of an isochrone-prior set, from the
+// tracks' mass window at its θ as the likelihood has it, draw_parallax_mass) and a distance (with probability
 // parallax_near_fraction log-uniform on [10 pc, 5 kpc], else from the space density
 // p(d) ∝ d² exp(−d/L) of the likelihood), hence apparent magnitudes (the clean ones
 // shifted by 5 log10(d / 10 pc) − 5 log10(R / R_sun)) and a Gaia-like parallax error
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "core/rng.hpp"
+#include "simulate/prior.hpp"
 
 namespace irisml::sim {
 
@@ -130,14 +132,24 @@ int observe_star(Philox& rng, const float* clean_mags, int n_filters, const Nois
 // Collaboration, Brown et al. 2021, A&A 649, A1; Lindegren et al. 2021, A&A 649, A2).
 double gaia_parallax_error(double g);
 
+// The mass [M_sun] of a training star given a parallax. Without a window (null, or a
+// star of a flat-prior set): log-uniform on [parallax_mass_min, parallax_mass_max], one
+// draw. With the star's isochrone mass window (Prior::isochrone_mass at its θ, stored by
+// `irisml simulate` under the isochrone prior as /isochrone_mass): with probability
+// window->iso_weight log10 M uniform on [log_lo, log_hi], else the log-uniform one, as
+// the likelihood's parallax term mixes them; two draws.
+double draw_parallax_mass(Philox& rng, const NoiseModel& model, const Prior::IsochroneMass* window);
+
 // A training star's parallax (model above). `clean_mags` are its n_filters noise-free
-// absolute magnitudes (1 R_sun at 10 pc), `logg` its surface gravity. Returns false
+// absolute magnitudes (1 R_sun at 10 pc), `logg` its surface gravity, `window` its
+// isochrone mass window or null (draw_parallax_mass). Returns false
 // (and draws nothing more) for a star without one; else sets the parallax and its error
 // [mas] and `offset`, the magnitude shift from absolute to apparent (5 log10(d/10 pc)
 // − 5 log10 R/R_sun). Its draws come from its own stream (callers key it apart from
 // observe_star's, so photometry draws do not change when parallaxes are switched on).
 bool observe_parallax(Philox& rng, const float* clean_mags, int n_filters, double logg, const NoiseModel& model,
-                      double& parallax, double& parallax_err, double& offset);
+                      double& parallax, double& parallax_err, double& offset,
+                      const Prior::IsochroneMass* window = nullptr);
 
 // A training star's A_V prior (model above) for its true A_V: false for a star without
 // one; else its mean and width [mag]. Its own stream, as observe_parallax.

@@ -85,9 +85,13 @@ Header read_header(const h5::File& f) {
   return h;
 }
 
-// Fills rows [row0, row0+n) of the local block: parameters (n×5) and
-// magnitudes (n×F). Returns rejected proposals in that block.
-using BlockFiller = std::function<std::uint64_t(std::uint64_t row0, std::uint64_t n, double* params, float* mags)>;
+// Fills rows [row0, row0+n) of the local block: parameters (n×5), magnitudes (n×F)
+// and, for a set with mass windows, the windows (n×3; else null). Returns rejected
+// proposals in that block.
+using BlockFiller =
+    std::function<std::uint64_t(std::uint64_t row0, std::uint64_t n, double* params, float* mags, float* windows)>;
+
+constexpr std::uint64_t kWindowWidth = kMassWindowWidth;  // as a row count type
 
 class Progress {
  public:
@@ -116,8 +120,8 @@ class Progress {
 };
 
 SimulationReport write_set(const std::string& output, MPI_Comm comm, Header header,
-                           const std::vector<std::string>& filters, std::uint64_t block_rows, bool progress,
-                           const BlockFiller& fill, const char* what) {
+                           const std::vector<std::string>& filters, bool mass_windows, std::uint64_t block_rows,
+                           bool progress, const BlockFiller& fill, const char* what) {
   const int rank = dist::rank_of(comm), size = dist::size_of(comm);
   auto t0 = std::chrono::steady_clock::now();
   const std::uint64_t n = header.stars, nf = filters.size();
@@ -134,20 +138,25 @@ SimulationReport write_set(const std::string& output, MPI_Comm comm, Header head
     h5::File& f = *file;
     f.create_dataset<double>("parameters", {n, static_cast<std::uint64_t>(kParameterCount)});
     f.create_dataset<float>("magnitudes", {n, nf});
+    if (mass_windows) f.create_dataset<float>(kMassWindowDataset, {n, kWindowWidth});
     f.write_strings("filters", filters);
     std::vector<std::string> names(kParameterNames, kParameterNames + kParameterCount);
     f.write_strings("parameter_names", names);
     std::vector<double> params;
-    std::vector<float> mags;
+    std::vector<float> mags, windows;
     Progress bar(progress, n, size, what);
     for (std::uint64_t r = 0; r < rounds; ++r) {
       std::uint64_t row0 = begin + std::min(local, r * block_rows);
       std::uint64_t rows = std::min(end, row0 + block_rows) - row0;
       params.resize(rows * kParameterCount);
       mags.resize(rows * nf);
-      if (rows > 0) rejected_local += fill(row0, rows, params.data(), mags.data());
+      windows.resize(mass_windows ? rows * kWindowWidth : 0);
+      if (rows > 0) {
+        rejected_local += fill(row0, rows, params.data(), mags.data(), mass_windows ? windows.data() : nullptr);
+      }
       f.write_rows<double>("parameters", row0, rows, params.data());
       f.write_rows<float>("magnitudes", row0, rows, mags.data());
+      if (mass_windows) f.write_rows<float>(kMassWindowDataset, row0, rows, windows.data());
       bar.update(row0 + rows - begin);
     }
     header.rejected += dist::sum_over_ranks(rejected_local, comm);  // add-filters keeps the original count
@@ -188,7 +197,8 @@ SimulationReport simulate(const SimulationSpec& spec, const Prior& prior, const 
   for (const auto& [name, value] : prior.config().items()) header.prior.emplace_back(name, value);
   const std::size_t nf = synth.bands().size();
   std::vector<double> work, row(nf);
-  auto fill = [&](std::uint64_t row0, std::uint64_t rows, double* params, float* mags) -> std::uint64_t {
+  auto fill = [&](std::uint64_t row0, std::uint64_t rows, double* params, float* mags,
+                  float* windows) -> std::uint64_t {
     std::uint64_t rejected = 0;
     for (std::uint64_t i = 0; i < rows; ++i) {
       StarParameters p;
@@ -202,10 +212,17 @@ SimulationReport simulate(const SimulationSpec& spec, const Prior& prior, const 
       double* pp = params + i * kParameterCount;
       pp[0] = p.teff, pp[1] = p.logg, pp[2] = p.mh, pp[3] = p.av, pp[4] = p.rv;
       for (std::size_t b = 0; b < nf; ++b) mags[i * nf + b] = static_cast<float>(row[b]);
+      if (windows) {
+        const Prior::IsochroneMass m = prior.isochrone_mass(p);
+        float* w = windows + i * kWindowWidth;
+        w[0] = static_cast<float>(m.iso_weight), w[1] = static_cast<float>(m.log_lo),
+        w[2] = static_cast<float>(m.log_hi);
+      }
     }
     return rejected;
   };
-  return write_set(output, comm, header, synth.bands(), spec.block_rows, spec.progress, fill, "simulate");
+  return write_set(output, comm, header, synth.bands(), prior.isochrone(), spec.block_rows, spec.progress, fill,
+                   "simulate");
 }
 
 TrainingSetInfo read_training_set_info(const std::string& path) {
@@ -224,6 +241,13 @@ TrainingSetInfo read_training_set_info(const std::string& path) {
   }
   if (md.size() != 2 || md[0] != h.stars || md[1] != info.filters.size()) {
     fail_input("'{}': /magnitudes should be {}x{} (stars x filters)", path, h.stars, info.filters.size());
+  }
+  if (f.exists(kMassWindowDataset)) {
+    auto wd = f.dims(kMassWindowDataset);
+    if (wd.size() != 2 || wd[0] != h.stars || wd[1] != kWindowWidth) {
+      fail_input("'{}': {} should be {}x{} (stars x (iso_weight, log10 M lo, log10 M hi))", path, kMassWindowDataset,
+                 h.stars, kWindowWidth);
+    }
   }
   return info;
 }
@@ -258,10 +282,13 @@ SimulationReport add_filters(const std::string& input, const Synthesizer& synth,
   // The input stays open read-only (independently per rank) while the
   // output is written under its partial name.
   auto in = h5::File::open(input);
+  const bool mass_windows = in.exists(kMassWindowDataset);
   std::vector<double> work, row(new_nf);
   std::vector<float> old_mags;
-  auto fill = [&](std::uint64_t row0, std::uint64_t rows, double* params, float* mags) -> std::uint64_t {
+  auto fill = [&](std::uint64_t row0, std::uint64_t rows, double* params, float* mags,
+                  float* windows) -> std::uint64_t {
     in.read_rows<double>("parameters", row0, rows, params);
+    if (windows) in.read_rows<float>(kMassWindowDataset, row0, rows, windows);
     old_mags.resize(rows * old_nf);
     in.read_rows<float>("magnitudes", row0, rows, old_mags.data());
     for (std::uint64_t i = 0; i < rows; ++i) {
@@ -276,7 +303,8 @@ SimulationReport add_filters(const std::string& input, const Synthesizer& synth,
     }
     return 0;
   };
-  return write_set(output, comm, header, filters, SimulationSpec{}.block_rows, progress, fill, "add-filters");
+  return write_set(output, comm, header, filters, mass_windows, SimulationSpec{}.block_rows, progress, fill,
+                   "add-filters");
 }
 
 }  // namespace irisml::sim

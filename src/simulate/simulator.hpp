@@ -45,6 +45,12 @@ SimulationReport add_filters(const std::string& input, const Synthesizer& synth,
                              MPI_Comm comm, bool progress);
 
 // Reads the header of a training set (filters, stars, seed) for validation.
+// /isochrone_mass [N, 3]: per star (iso_weight, log10 M lo, log10 M hi) of
+// Prior::isochrone_mass, float32, in sets simulated under the isochrone prior only
+// (docs/training_set_format.md). Training draws its parallax masses from it.
+inline constexpr const char* kMassWindowDataset = "/isochrone_mass";
+inline constexpr int kMassWindowWidth = 3;
+
 struct TrainingSetInfo {
   std::uint64_t stars = 0;
   std::vector<std::string> filters;

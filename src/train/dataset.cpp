@@ -18,6 +18,7 @@
 #include "distributed/collectives.hpp"
 #include "distributed/mpi_check.hpp"
 #include "io/hdf5.hpp"
+#include "simulate/simulator.hpp"
 
 namespace irisml::train {
 
@@ -136,6 +137,15 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
   t.parameters.resize(static_cast<std::size_t>(t.held) * 5);
   t.magnitudes.resize(static_cast<std::size_t>(t.held) * static_cast<std::size_t>(kept));
   f.read_rows<double>("/parameters", b, n_local, t.parameters.data() + offset * 5);
+  if (f.exists(sim::kMassWindowDataset)) {
+    const auto wdims = f.dims(sim::kMassWindowDataset);
+    if (wdims.size() != 2 || wdims[0] != pdims[0] || wdims[1] != sim::kMassWindowWidth) {
+      fail_input("{} '{}': {} has shape {}, expected [N, 3] (iso_weight, log10 M lo, log10 M hi) with N = {}", what,
+                 path, sim::kMassWindowDataset, shape_text(wdims), t.rows);
+    }
+    t.mass_windows.resize(static_cast<std::size_t>(t.held) * sim::kMassWindowWidth);
+    f.read_rows<float>(sim::kMassWindowDataset, b, n_local, t.mass_windows.data() + offset * sim::kMassWindowWidth);
+  }
   {
     constexpr std::uint64_t kChunkRows = 65536;
     const std::uint64_t largest_shard =
@@ -179,6 +189,7 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
   if (whole) {
     allgather_rows_in_place(t.parameters, t.rows, 5, MPI_DOUBLE, comm);
     allgather_rows_in_place(t.magnitudes, t.rows, kept, MPI_FLOAT, comm);
+    if (t.has_mass_windows()) allgather_rows_in_place(t.mass_windows, t.rows, sim::kMassWindowWidth, MPI_FLOAT, comm);
   }
   return t;
 }
@@ -190,6 +201,7 @@ RowBlock take_rows(const TrainingTable& table, const std::int64_t* rows, std::in
   block.index.assign(rows, rows + count);
   block.magnitudes.resize(static_cast<std::size_t>(count * F));
   block.parameters.resize(static_cast<std::size_t>(count * 5));
+  block.mass_windows.resize(table.has_mass_windows() ? static_cast<std::size_t>(count * sim::kMassWindowWidth) : 0);
   for (std::int64_t i = 0; i < count; ++i) {
     const std::int64_t row = rows[i];
     if (row < table.first || row >= table.first + table.held) {
@@ -198,6 +210,10 @@ RowBlock take_rows(const TrainingTable& table, const std::int64_t* rows, std::in
     }
     std::copy_n(table.magnitudes_of(row), F, block.magnitudes.data() + i * F);
     std::copy_n(table.parameters_of(row), 5, block.parameters.data() + i * 5);
+    if (table.has_mass_windows()) {
+      std::copy_n(table.mass_windows.data() + (row - table.first) * sim::kMassWindowWidth, sim::kMassWindowWidth,
+                  block.mass_windows.data() + i * sim::kMassWindowWidth);
+    }
   }
   return block;
 }
@@ -263,15 +279,24 @@ RowBlock gather_rows(const TrainingTable& table, const std::int64_t* rows, std::
   };
   exchange(answer.magnitudes.data(), mags.data(), F, MPI_FLOAT);
   exchange(answer.parameters.data(), params.data(), 5, MPI_DOUBLE);
+  // The same on every rank (one file): the exchange is collective.
+  const bool windows = table.has_mass_windows();
+  std::vector<float> mass(windows ? static_cast<std::size_t>(count * sim::kMassWindowWidth) : 0);
+  if (windows) exchange(answer.mass_windows.data(), mass.data(), sim::kMassWindowWidth, MPI_FLOAT);
   RowBlock block;
   block.n_filters = F;
   block.index.assign(rows, rows + count);
   block.magnitudes.resize(mags.size());
   block.parameters.resize(params.size());
+  block.mass_windows.resize(mass.size());
   for (std::int64_t k = 0; k < count; ++k) {
     const std::int64_t i = slot[static_cast<std::size_t>(k)];
     std::copy_n(mags.data() + k * F, F, block.magnitudes.data() + i * F);
     std::copy_n(params.data() + k * 5, 5, block.parameters.data() + i * 5);
+    if (windows) {
+      std::copy_n(mass.data() + k * sim::kMassWindowWidth, sim::kMassWindowWidth,
+                  block.mass_windows.data() + i * sim::kMassWindowWidth);
+    }
   }
   return block;
 }
@@ -345,8 +370,14 @@ TrainingBatch make_batch(const RowBlock& block, const sim::NoiseModel& noise, st
     if (parallaxes) {
       double plx = 0, plx_err = 0, offset = 0;
       Philox parallax_rng(parallax_seed, stream);
+      sim::Prior::IsochroneMass window;
+      if (!block.mass_windows.empty()) {
+        const float* w = block.mass_windows.data() + k * sim::kMassWindowWidth;
+        window = {w[0], w[1], w[2]};
+      }
       if (sim::observe_parallax(parallax_rng, block.magnitudes.data() + k * F, F,
-                                block.parameters[static_cast<std::size_t>(k * 5 + 1)], noise, plx, plx_err, offset)) {
+                                block.parameters[static_cast<std::size_t>(k * 5 + 1)], noise, plx, plx_err, offset,
+                                block.mass_windows.empty() ? nullptr : &window)) {
         for (int s = 0; s < n; ++s) mags[static_cast<std::size_t>(i * F + s)] += static_cast<float>(offset);
         parallax.data_ptr<float>()[i] = static_cast<float>(plx);
         parallax_err.data_ptr<float>()[i] = static_cast<float>(plx_err);

@@ -32,8 +32,12 @@ struct TrainingTable {
   int shards = 1;                  // ranks the rows are split over (rank r: shard_range(rows, r, shards)); 1: whole
   std::vector<float> magnitudes;   // held × filters.size(), row-major
   std::vector<double> parameters;  // held × 5 (Teff, log g, [M/H], A_V, R_V)
+  // held × 3 isochrone mass windows (/isochrone_mass: iso_weight, log10 M lo, log10 M hi)
+  // for a set simulated under the isochrone prior; empty for any other set.
+  std::vector<float> mass_windows;
 
   int n_filters() const { return static_cast<int>(filters.size()); }
+  bool has_mass_windows() const { return !mass_windows.empty(); }
   bool whole() const { return held == rows; }
   // By row index in the file; the row must be held here.
   const float* magnitudes_of(std::int64_t row) const { return magnitudes.data() + (row - first) * n_filters(); }
@@ -59,8 +63,9 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
 struct RowBlock {
   int n_filters = 0;
   std::vector<std::int64_t> index;
-  std::vector<float> magnitudes;   // index.size() × n_filters
-  std::vector<double> parameters;  // index.size() × 5
+  std::vector<float> magnitudes;    // index.size() × n_filters
+  std::vector<double> parameters;   // index.size() × 5
+  std::vector<float> mass_windows;  // index.size() × 3, or empty (TrainingTable::mass_windows)
   std::int64_t size() const { return static_cast<std::int64_t>(index.size()); }
 };
 
@@ -103,9 +108,10 @@ struct TrainingBatch {
 // (noise_seed, stream_base + r), so a star's noise depends only on (seed, epoch, star),
 // not on ranks, shards or batch layout. With parallaxes in the noise model
 // (noise.parallaxes()) a star's parallax comes from sim::observe_parallax with Philox
-// keyed (stream_seed(noise_seed, kParallaxStream), stream_base + r), its magnitudes are
-// made apparent, and the batch carries parallax tensors (NaN = none); without, the
-// batch is exactly what it was before parallaxes existed.
+// keyed (stream_seed(noise_seed, kParallaxStream), stream_base + r), with its mass from
+// the block's isochrone mass window where it has them, its magnitudes are made apparent,
+// and the batch carries parallax tensors (NaN = none); without, the batch is exactly what
+// it was before parallaxes existed.
 TrainingBatch make_batch(const RowBlock& block, const sim::NoiseModel& noise, std::uint64_t noise_seed,
                          std::uint64_t stream_base, std::int64_t begin = 0, std::int64_t count = -1);
 // Same for rows[0..count) of `table`, each held here.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "simulate/likelihood.hpp"
 
 namespace irisml::sim {
 namespace {
@@ -311,6 +312,47 @@ TEST(ParallaxNoiseTest, DrawsArePhysicalAndKeyedByTheStream) {
   }
   EXPECT_NEAR(static_cast<double>(with) / kStars, 0.6, 0.03);
   EXPECT_GT(high_snr, with / 4);  // the near distances give many precise parallaxes
+}
+
+// Under the isochrone prior a training star's mass comes from its mass window with the
+// window's weight, else from the log-uniform range, as the likelihood's parallax term has
+// it; without a window the draws are the log-uniform ones, unchanged.
+TEST(ParallaxNoiseTest, MassesFollowTheIsochroneWindowWithItsWeight) {
+  NoiseModel model;                                         // log-uniform on [0.3, 3] M_sun
+  const double lo = std::log10(0.1), hi = std::log10(0.2);  // a window below the log-uniform range
+  constexpr int kDraws = 20000;
+  auto fraction_in_window = [&](const Prior::IsochroneMass* window) {
+    int in = 0;
+    for (int i = 0; i < kDraws; ++i) {
+      Philox rng(4, static_cast<std::uint64_t>(i));
+      const double m = draw_parallax_mass(rng, model, window);
+      EXPECT_TRUE((m >= 0.1 && m <= 0.2) || (m >= 0.3 && m <= 3.0)) << m;
+      in += m <= 0.2;
+    }
+    return static_cast<double>(in) / kDraws;
+  };
+  EXPECT_EQ(fraction_in_window(nullptr), 0.0);
+  const Prior::IsochroneMass none{0.0, lo, hi}, all{1.0, lo, hi}, some{0.3, lo, hi};
+  EXPECT_EQ(fraction_in_window(&none), 0.0);
+  EXPECT_EQ(fraction_in_window(&all), 1.0);
+  EXPECT_NEAR(fraction_in_window(&some), 0.3, 0.015);  // 4.6 σ of a binomial fraction
+  // A point window gives that mass exactly; the flat draw without a window is one number.
+  const Prior::IsochroneMass point{1.0, std::log10(0.15), std::log10(0.15)};
+  Philox a(1, 2), b(1, 2);
+  EXPECT_NEAR(draw_parallax_mass(a, model, &point), 0.15, 1e-12);
+  const double flat = draw_parallax_mass(b, model, nullptr);
+  Philox c(1, 2);
+  EXPECT_EQ(flat, std::exp(c.uniform(std::log(0.3), std::log(3.0))));
+  // Through observe_parallax: a dwarf's offset moves by the radius term of the mass.
+  model.parallax_fraction = 1.0;
+  const auto clean = clean_mags();
+  double p1 = 0, e1 = 0, o1 = 0, p2 = 0, e2 = 0, o2 = 0;
+  const Prior::IsochroneMass sun{1.0, 0.0, 0.0};
+  Philox r1(8, 3), r2(8, 3);
+  ASSERT_TRUE(observe_parallax(r1, clean.data(), kFilters, 4.44, model, p1, e1, o1, &point));
+  ASSERT_TRUE(observe_parallax(r2, clean.data(), kFilters, 4.44, model, p2, e2, o2, &sun));
+  // The same distance (drawn after the mass): only the radius term differs.
+  EXPECT_NEAR(o1 - o2, radius_term(1.0, 4.44) - radius_term(0.15, 4.44), 1e-9);
 }
 
 }  // namespace

@@ -28,6 +28,8 @@
 #include "core/log.hpp"
 #include "core/shard.hpp"
 #include "model/normalizer.hpp"
+#include "io/hdf5.hpp"
+#include "simulate/likelihood.hpp"
 #include "simulate/noise.hpp"
 #include "train/checkpoint.hpp"
 #include "train/dataset.hpp"
@@ -244,6 +246,75 @@ TEST_F(TrainMpiTest, ShardedTableHoldsOneBlockPerRankAndGathersAnyRows) {
   // a row outside the table is refused on every rank
   std::vector<std::int64_t> bad{rank == size - 1 ? 704 : 1};
   EXPECT_THROW(gather_rows(shard, bad.data(), 1, MPI_COMM_WORLD), std::exception);
+}
+
+// An isochrone-prior set's mass windows travel with their rows (whole and sharded) and
+// set the training parallaxes' masses; the same batch however the rows were fetched.
+TEST_F(TrainMpiTest, MassWindowsTravelWithTheirRowsIntoTheParallaxes) {
+  const int rank = world_rank();
+  const std::string windowed = dir_ + "/windows.h5";
+  if (rank == 0) test_util::write_training_set(windowed, 704, 6, 7, /*mass_windows=*/true);
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto shard = load_training_table(windowed, {}, MPI_COMM_WORLD, "--data", TableLayout::shard);
+  auto whole = load_training_table(windowed, {}, MPI_COMM_WORLD, "--data");
+  auto serial = load_training_table(windowed, {}, MPI_COMM_SELF, "--data");
+  auto plain = load_training_table(data_, {}, MPI_COMM_SELF, "--data");
+  EXPECT_FALSE(plain.has_mass_windows());
+  ASSERT_EQ(serial.mass_windows.size(), 704u * 3);
+  EXPECT_EQ(whole.mass_windows, serial.mass_windows);
+  EXPECT_EQ(shard.mass_windows.size(), static_cast<std::size_t>(shard.held) * 3);
+  EXPECT_EQ(serial.mass_windows[5 * 3 + 1], -1.0f + 0.005f);
+  EXPECT_EQ(serial.magnitudes, plain.magnitudes);
+  std::vector<std::int64_t> rows;
+  for (std::int64_t i = 0; i < 50 + 20 * rank; ++i) rows.push_back((i * 37 + 11 * rank) % 704);
+  auto got = gather_rows(shard, rows.data(), static_cast<std::int64_t>(rows.size()), MPI_COMM_WORLD);
+  auto want = take_rows(serial, rows.data(), static_cast<std::int64_t>(rows.size()));
+  EXPECT_EQ(got.mass_windows, want.mass_windows);
+  sim::NoiseModel noise;
+  noise.parallax_fraction = 1.0;
+  auto a = make_batch(got, noise, 7, 100);
+  auto b = make_batch(serial, rows.data(), static_cast<std::int64_t>(rows.size()), noise, 7, 100);
+  EXPECT_TRUE(torch::equal(a.observations.magnitudes, b.observations.magnitudes));
+  EXPECT_TRUE(torch::equal(a.observations.parallax, b.observations.parallax));
+  // Rows of weight 0 draw their mass log-uniformly, but from a stream that also chose the
+  // component: the windows change the parallaxes of every star, not only of weighted ones.
+  auto c = make_batch(plain, rows.data(), static_cast<std::int64_t>(rows.size()), noise, 7, 100);
+  EXPECT_FALSE(torch::equal(a.observations.magnitudes, c.observations.magnitudes));
+  // The windows reach the mass: point windows at 0.15 and 1 M_sun move every star's
+  // apparent magnitudes by the difference of the radius terms, exactly.
+  auto light = got, heavy = got;
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    for (auto* block : {&light, &heavy}) {
+      const float log_m = block == &light ? std::log10(0.15f) : 0.0f;
+      float* w = block->mass_windows.data() + k * 3;
+      w[0] = 1.0f, w[1] = log_m, w[2] = log_m;
+    }
+  }
+  auto l = make_batch(light, noise, 7, 100), h = make_batch(heavy, noise, 7, 100);
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const auto i = static_cast<std::int64_t>(k);
+    const double logg = got.parameters[k * 5 + 1];
+    const double light_mass = std::pow(10.0, static_cast<double>(std::log10(0.15f)));
+    const double shift = sim::radius_term(1.0, logg) - sim::radius_term(light_mass, logg);
+    EXPECT_NEAR(l.observations.magnitudes[i][0].item<float>() - h.observations.magnitudes[i][0].item<float>(), shift,
+                2e-4)
+        << k;
+  }
+  // A window dataset of another shape is refused, naming it.
+  const std::string bad = dir_ + "/bad_windows.h5";
+  if (rank == 0) {
+    test_util::write_training_set(bad, 10, 6);
+    auto f = h5::File::open(bad, /*writable=*/true);
+    f.write<float>("/isochrone_mass", std::vector<float>(20), {10, 2});
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  try {
+    load_training_table(bad, {}, MPI_COMM_WORLD, "--data");
+    ADD_FAILURE() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("/isochrone_mass has shape [10, 2]"), std::string::npos) << e.what();
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
 }
 
 // The normaliser fitted over a sharded table (rows walked rank by rank) is bitwise the

@@ -27,8 +27,10 @@ inline std::vector<std::string> test_filters(int n) {
 
 // A training set in the format of docs/training_set_format.md: random parameters
 // from roughly the training prior, and magnitudes that depend smoothly on them
-// (so the loss can go down), written serially.
-inline void write_training_set(const std::string& path, std::int64_t n, int n_filters, std::uint64_t seed = 7) {
+// (so the loss can go down), written serially; with `mass_windows`, also an
+// /isochrone_mass dataset as an isochrone-prior set has (weights and windows varied).
+inline void write_training_set(const std::string& path, std::int64_t n, int n_filters, std::uint64_t seed = 7,
+                               bool mass_windows = false) {
   std::vector<double> params(static_cast<std::size_t>(n * 5));
   std::vector<float> mags(static_cast<std::size_t>(n * n_filters));
   for (std::int64_t i = 0; i < n; ++i) {
@@ -52,6 +54,16 @@ inline void write_training_set(const std::string& path, std::int64_t n, int n_fi
   f.write<double>("/parameters", params, {static_cast<std::uint64_t>(n), 5});
   f.write<float>("/magnitudes", mags, {static_cast<std::uint64_t>(n), static_cast<std::uint64_t>(n_filters)});
   f.write_strings("/filters", test_filters(n_filters));
+  if (mass_windows) {
+    std::vector<float> windows(static_cast<std::size_t>(n * 3));
+    for (std::int64_t i = 0; i < n; ++i) {
+      float* w = &windows[static_cast<std::size_t>(i * 3)];
+      w[0] = static_cast<float>(i % 4) / 3.0f;              // weights 0, 1/3, 2/3, 1
+      w[1] = -1.0f + 0.001f * static_cast<float>(i % 700);  // log10 M from 0.1 M_sun up
+      w[2] = w[1] + 0.1f;
+    }
+    f.write<float>("/isochrone_mass", windows, {static_cast<std::uint64_t>(n), 3});
+  }
   f.set_attr("/", "format", std::string("irisml-training-set"));
   f.close();
 }
