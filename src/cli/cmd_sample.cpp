@@ -107,9 +107,11 @@ void add_distance_options(Command& cmd) {
   sim::DistanceSettings d;
   // clang-format off
   cmd.options.add_options()
-      ("parallax-zero-point", po::value<double>()->default_value(d.parallax_zero_point),
-       "parallax zero point (mas), subtracted from every catalogue parallax (Gaia DR3: about -0.017 for "
-       "5-parameter solutions, Lindegren et al. 2021; docs/distance.md)")
+      ("parallax-zero-point", po::value<std::string>()->default_value("0"),
+       "parallax zero point subtracted from every catalogue parallax: a number (mas; Gaia DR3's mean is about "
+       "-0.017 for 5-parameter solutions), or lindegren2021 for Gaia EDR3/DR3's per-source zero point of "
+       "Lindegren et al. 2021 from G, nu_eff_used_in_astrometry, pseudocolour, ecl_lat and "
+       "astrometric_params_solved (docs/distance.md)")
       ("mass-min", po::value<double>()->default_value(d.mass_min),
        "lower end (M_sun) of the log-uniform mass prior that ties a parallax to the photometry")
       ("mass-max", po::value<double>()->default_value(d.mass_max), "upper end (M_sun) of that mass prior")
@@ -120,7 +122,20 @@ void add_distance_options(Command& cmd) {
 
 sim::DistanceSettings distance_settings_from(const po::variables_map& vm) {
   sim::DistanceSettings d;
-  d.parallax_zero_point = vm["parallax-zero-point"].as<double>();
+  const std::string zero_point = vm["parallax-zero-point"].as<std::string>();
+  if (zero_point == kLindegren2021) {
+    d.zero_point_model = zero_point;  // applied per row by the catalogue reader
+  } else {
+    std::size_t used = 0;
+    try {
+      d.parallax_zero_point = std::stod(zero_point, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != zero_point.size()) {
+      fail_input("--parallax-zero-point = '{}' is neither a number (mas) nor {}", zero_point, kLindegren2021);
+    }
+  }
   d.mass_min = vm["mass-min"].as<double>();
   d.mass_max = vm["mass-max"].as<double>();
   d.length_scale = vm["distance-length-scale"].as<double>();

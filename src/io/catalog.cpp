@@ -17,6 +17,7 @@
 #include "core/text.hpp"
 #include "core/log.hpp"
 #include "io/fits.hpp"
+#include "io/gaia_zero_point.hpp"
 #include "io/hdf5.hpp"
 #include "io/text_lines.hpp"
 
@@ -674,8 +675,10 @@ struct CatalogReader::Impl {
   std::vector<double> offsets;       // per filter
   std::vector<BandSource> sources;   // per filter
   std::string id_column, ra_column, dec_column;
-  std::string constraint_columns[kConstraintCount];  // file columns ("" = absent)
-  std::vector<std::string> truth_columns;            // 5 file columns (CSV/FITS), empty otherwise
+  std::string constraint_columns[kConstraintCount];      // file columns ("" = absent)
+  std::string zero_point_columns[kGaiaZeroPointInputs];  // with options.gaia_zero_point only
+  int gaia_g = -1;                                       // Gaia_G's index in filters, or −1
+  std::vector<std::string> truth_columns;                // 5 file columns (CSV/FITS), empty otherwise
   bool truth_matrix = false;
   std::vector<std::string> ignored, skipped;
 
@@ -708,8 +711,9 @@ struct ResolvedColumns {
   std::vector<double> offsets;       // per filter
   std::vector<BandSource> sources;   // per filter
   std::string id_column, ra_column, dec_column;
-  std::string constraint_columns[kConstraintCount];  // file columns ("" = absent)
-  std::vector<std::string> truth_columns;            // 5 file columns, or none
+  std::string constraint_columns[kConstraintCount];      // file columns ("" = absent)
+  std::string zero_point_columns[kGaiaZeroPointInputs];  // file columns ("" = absent)
+  std::vector<std::string> truth_columns;                // 5 file columns, or none
   std::vector<std::string> ignored, skipped;
 };
 
@@ -717,6 +721,13 @@ struct ResolvedColumns {
 int constraint_index(const std::string& lc) {
   for (int c = 0; c < kConstraintCount; ++c)
     if (lc == kConstraintNames[c]) return c;
+  return -1;
+}
+
+// The index in kGaiaZeroPointColumns of a canonical (lower-case) name, or −1.
+int zero_point_index(const std::string& lc) {
+  for (int c = 0; c < kGaiaZeroPointInputs; ++c)
+    if (lc == kGaiaZeroPointColumns[c]) return c;
   return -1;
 }
 
@@ -993,7 +1004,10 @@ ResolvedColumns ColumnResolver::classify(bool registry_order,
   for (const auto& column : names_) {
     auto mapping = canon_of_.find(column);
     const bool was_mapped = mapping != canon_of_.end();
-    if (!was_mapped && skipped_.count(column)) {
+    // The zero point's inputs are read when it is asked for, though a preset skips them.
+    const bool zero_point_input =
+        opt_.gaia_zero_point && zero_point_index(lower(was_mapped ? mapping->second : column)) >= 0;
+    if (!was_mapped && skipped_.count(column) && !zero_point_input) {
       out.skipped.push_back(column);
       continue;
     }
@@ -1011,6 +1025,9 @@ ResolvedColumns ColumnResolver::classify(bool registry_order,
     } else if (const int c = constraint_index(lc); c >= 0) {
       claim(lc, column);
       out.constraint_columns[c] = column;
+    } else if (zero_point_input) {
+      claim(lc, column);
+      out.zero_point_columns[zero_point_index(lc)] = column;
     } else if (lc.rfind("true_", 0) == 0) {
       std::string param = lc.substr(5);
       for (int p = 0; p < 5; ++p) {
@@ -1167,6 +1184,24 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
   impl->ra_column = columns.ra_column;
   impl->dec_column = columns.dec_column;
   for (int c = 0; c < kConstraintCount; ++c) impl->constraint_columns[c] = columns.constraint_columns[c];
+  if (options.gaia_zero_point) {
+    std::vector<std::string> missing;
+    if (impl->constraint_columns[kParallax].empty()) missing.push_back("parallax (with parallax_err)");
+    const auto g = std::find(impl->filters.begin(), impl->filters.end(), "Gaia_G");
+    if (g == impl->filters.end()) missing.push_back("the Gaia_G band (phot_g_mean_flux or phot_g_mean_mag)");
+    impl->gaia_g = g == impl->filters.end() ? -1 : static_cast<int>(g - impl->filters.begin());
+    for (int c = 0; c < kGaiaZeroPointInputs; ++c) {
+      impl->zero_point_columns[c] = columns.zero_point_columns[c];
+      if (columns.zero_point_columns[c].empty()) missing.push_back(kGaiaZeroPointColumns[c]);
+    }
+    if (!missing.empty()) {
+      fail_input(
+          "catalogue '{}': --parallax-zero-point lindegren2021 needs the columns {}; it lacks {} (map other names "
+          "with --columns, or give the zero point as a number in mas)",
+          path, "parallax, Gaia_G, nu_eff_used_in_astrometry, pseudocolour, ecl_lat and astrometric_params_solved",
+          fmt::join(missing, ", "));
+    }
+  }
   impl->truth_columns = std::move(columns.truth_columns);
   impl->ignored = std::move(columns.ignored);
   impl->skipped = std::move(columns.skipped);
@@ -1181,6 +1216,8 @@ CatalogReader CatalogReader::open(const std::string& path, const KnownFilters& k
     numeric.push_back(impl->dec_column);
   }
   for (const auto& c : impl->constraint_columns)
+    if (!c.empty()) numeric.push_back(c);
+  for (const auto& c : impl->zero_point_columns)
     if (!c.empty()) numeric.push_back(c);
   src.validate(numeric);
   return CatalogReader(std::move(impl));
@@ -1226,6 +1263,33 @@ void CatalogReader::read_constraints(std::uint64_t row0, std::uint64_t n, Catalo
     if (!std::isnan(row[kAvMax]) && bad_scale(row[kAvMax])) {
       ++block.constraints_dropped;
       row[kAvMax] = std::numeric_limits<double>::quiet_NaN();
+    }
+  }
+  if (m.options.gaia_zero_point) apply_gaia_zero_point(row0, n, block);
+}
+
+// Lindegren et al. (2021): the parallax minus its zero point, from the row's G (the
+// band's catalogue magnitude, before any offset) and the archive inputs; a row whose
+// zero point is NaN loses its parallax (counted).
+void CatalogReader::apply_gaia_zero_point(std::uint64_t row0, std::uint64_t n, CatalogBlock& block) const {
+  const Impl& m = *impl_;
+  constexpr auto K = static_cast<std::size_t>(kConstraintCount);
+  std::vector<double> inputs[kGaiaZeroPointInputs];
+  for (int c = 0; c < kGaiaZeroPointInputs; ++c) {
+    inputs[c].resize(n);
+    m.source->read_numeric(m.zero_point_columns[c], row0, n, inputs[c].data());
+  }
+  const std::size_t nf = m.filters.size(), g = static_cast<std::size_t>(m.gaia_g);
+  for (std::uint64_t r = 0; r < n; ++r) {
+    double* row = block.constraints.data() + r * K;
+    if (!std::isfinite(row[kParallax])) continue;
+    const double mag = static_cast<double>(block.mag[r * nf + g]) - m.offsets[g];
+    const double zp = gaia_parallax_zero_point(mag, inputs[0][r], inputs[1][r], inputs[2][r], inputs[3][r]);
+    if (std::isfinite(zp)) {
+      row[kParallax] -= zp;
+    } else {
+      ++block.constraints_dropped;
+      row[kParallax] = row[kParallaxErr] = std::numeric_limits<double>::quiet_NaN();
     }
   }
 }

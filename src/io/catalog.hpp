@@ -48,7 +48,18 @@ struct CatalogOptions {
   // column_map entry for a preset band's column (or for the band) replaces that band's
   // preset mapping; id/ra/dec come from the first preset that has them in the file.
   std::vector<ColumnPreset> presets;
+  // Subtract Gaia EDR3/DR3's parallax zero point of Lindegren et al. (2021) from every
+  // row's parallax (io/gaia_zero_point.hpp), computed from the row's Gaia_G band and the
+  // kGaiaZeroPointColumns, which the catalogue must then have (the gaia_dr3 preset's own
+  // names). A row whose zero point cannot be computed (no G, a two-parameter solution, a
+  // missing input) loses its parallax, counted with the other dropped constraints.
+  bool gaia_zero_point = false;
 };
+
+// The archive columns the Lindegren et al. (2021) zero point needs besides G.
+inline constexpr int kGaiaZeroPointInputs = 4;
+inline constexpr const char* kGaiaZeroPointColumns[kGaiaZeroPointInputs] = {"nu_eff_used_in_astrometry", "pseudocolour",
+                                                                            "ecl_lat", "astrometric_params_solved"};
 
 // Parses "--columns" text: comma-separated `file_name:canonical_name` pairs.
 // Throws InputError naming the bad item.
@@ -145,6 +156,7 @@ class CatalogReader {
 
  private:
   void read_constraints(std::uint64_t row0, std::uint64_t n, CatalogBlock& block) const;
+  void apply_gaia_zero_point(std::uint64_t row0, std::uint64_t n, CatalogBlock& block) const;
   struct Impl;
   explicit CatalogReader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

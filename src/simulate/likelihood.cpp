@@ -65,8 +65,10 @@ void DistanceSettings::validate() const {
 }
 
 std::string DistanceSettings::describe() const {
-  return fmt::format("mass_min={} mass_max={} length_scale_pc={} parallax_zero_point={}", mass_min, mass_max,
-                     length_scale, parallax_zero_point);
+  std::string text = fmt::format("mass_min={} mass_max={} length_scale_pc={} parallax_zero_point={}", mass_min,
+                                 mass_max, length_scale, parallax_zero_point);
+  if (!zero_point_model.empty()) text += " zero_point_model=" + zero_point_model;
+  return text;
 }
 
 double radius_term(double mass, double logg) { return 2.5 * std::log10(kGMSun * mass) - 2.5 * logg - kLog10RSun5; }

@@ -65,6 +65,9 @@ struct DistanceSettings {
   double mass_min = 0.3, mass_max = 3.0;  // [M_sun] log-uniform mass prior
   double length_scale = 1350.0;           // [pc] space density ∝ exp(−d/L): p(d) ∝ d² exp(−d/L)
   double parallax_zero_point = 0.0;       // [mas] subtracted from every parallax
+  // A per-source zero point applied while the catalogue is read ("lindegren2021"), or
+  // empty; recorded by describe() only when set.
+  std::string zero_point_model;
 
   // Throws InputError naming the bad setting.
   void validate() const;

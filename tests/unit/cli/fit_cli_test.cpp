@@ -42,7 +42,11 @@ TEST(FitCliTest, FitsModelStarsAndRefusesBadInput) {
            {" --coarse-sigma -1", "--coarse-sigma = -1"},
            {" --mass-min 5", "--mass-min = 5 and --mass-max = 3"},
            {" --distance-length-scale 0", "--distance-length-scale = 0"},
-           {" --parallax-zero-point nan", "--parallax-zero-point = nan"}}) {
+           {" --parallax-zero-point nan", "--parallax-zero-point = nan"},
+           {" --parallax-zero-point -0.01x",
+            "--parallax-zero-point = '-0.01x' is neither a number (mas) nor "
+            "lindegren2021"},
+           {" --parallax-zero-point lindegren2021", "lindegren2021 needs the columns"}}) {
     auto bad =
         run_irisml("fit --quiet " + data_flags() + " --catalog " + cat + " --output " + out + " --overwrite" + args);
     EXPECT_EQ(bad.code, 2) << bad.output;

@@ -161,6 +161,48 @@ TEST(CatalogTest, StarConstraintColumnsAreReadCheckedAndCounted) {
   for (const auto& p : {path, orphan, orphan_av, plain}) fs::remove(p);
 }
 
+// --parallax-zero-point lindegren2021: each row's parallax minus its Gaia zero point from
+// its G band and the archive inputs; a row without them loses its parallax (counted); a
+// catalogue without the columns is refused, naming them; without the option the inputs
+// are unknown columns as before.
+TEST(CatalogTest, GaiaZeroPointIsSubtractedPerRow) {
+  const KnownFilters known = {{"Gaia_G", 0.0}, {"2MASS_J", 0.0}};
+  std::string path = write_text("zero_point.csv",
+                                "Gaia_G,Gaia_G_err,2MASS_J,2MASS_J_err,plx,parallax_err,nu_eff_used_in_astrometry,"
+                                "pseudocolour,ecl_lat,astrometric_params_solved\n"
+                                "12.5,0.003,11,0.02,1.5,0.02,1.55,,-30,31\n"
+                                "16.0,0.003,15,0.02,0.5,0.05,,1.3,20,95\n"
+                                ",,15,0.02,0.5,0.05,1.5,,20,31\n"
+                                "16.0,0.003,15,0.02,0.5,0.05,1.5,,20,3\n"
+                                "16.0,0.003,15,0.02,,,1.5,,20,31\n");
+  CatalogOptions options;
+  options.column_map = parse_column_map("plx:parallax");
+  options.gaia_zero_point = true;
+  auto cat = CatalogReader::open(path, known, options);
+  auto b = cat.read(0, 5);
+  auto at = [&](int r, int c) { return b.constraints[static_cast<std::size_t>(r * kConstraintCount + c)]; };
+  EXPECT_NEAR(at(0, kParallax), 1.5 + 0.0243912380952, 1e-9);  // the zero points of GaiaZeroPointTest
+  EXPECT_NEAR(at(1, kParallax), 0.5 + 0.0491285461101, 1e-9);
+  EXPECT_DOUBLE_EQ(at(0, kParallaxErr), 0.02);
+  EXPECT_TRUE(std::isnan(at(2, kParallax)));  // no G
+  EXPECT_TRUE(std::isnan(at(2, kParallaxErr)));
+  EXPECT_TRUE(std::isnan(at(3, kParallax)));  // a two-parameter solution
+  EXPECT_TRUE(std::isnan(at(4, kParallax)));  // none given: nothing to drop
+  EXPECT_EQ(b.constraints_dropped, 2);
+  // Without the option the inputs are unknown columns, as they always were.
+  options.gaia_zero_point = false;
+  expect_error<InputError>([&] { CatalogReader::open(path, known, options); }, {"nu_eff_used_in_astrometry"});
+  // With it, a catalogue lacking an input (or G) is refused, naming what is missing.
+  std::string lacking = write_text("zero_point_lacking.csv",
+                                   "2MASS_J,2MASS_J_err,parallax,parallax_err,nu_eff_used_in_astrometry,ecl_lat\n"
+                                   "15,0.02,0.5,0.05,1.5,20\n");
+  options.gaia_zero_point = true;
+  options.column_map.clear();
+  expect_error<InputError>([&] { CatalogReader::open(lacking, known, options); },
+                           {"lindegren2021", "the Gaia_G band", "pseudocolour, astrometric_params_solved"});
+  for (const auto& p : {path, lacking}) fs::remove(p);
+}
+
 TEST(CatalogTest, ColumnMapAndSentinelOption) {
   std::string path = write_text("mapped.csv",
                                 "name,gmag,e_gmag,Jmag,e_Jmag\n"

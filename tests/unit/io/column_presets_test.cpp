@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "io/catalog.hpp"
+#include "io/gaia_zero_point.hpp"
 #include "io/ini.hpp"
 #include "test_support.hpp"
 
@@ -114,6 +115,28 @@ TEST(ColumnPresetsTest, ShippedPresetsLoadMapRegistryBandsAndCombine) {
 
 // Fluxes → Vega magnitudes with the zero points; error = 2.5/ln10 σF/F ⊕ σ_ZP. Null
 // fluxes are missing, F <= 0 is counted apart, a flux without an error is unusable.
+// The gaia_dr3 preset skips the astrometric columns silently, unless the Lindegren et al.
+// (2021) parallax zero point is asked for: then it reads them and applies it per row, with
+// G from phot_g_mean_flux.
+TEST(ColumnPresetsTest, GaiaDr3ReadsTheZeroPointInputsWhenAsked) {
+  const std::string path = temp_path("presets", "gaia_zero_point.csv");
+  std::ofstream(path) << "source_id,parallax,parallax_error,phot_g_mean_flux,phot_g_mean_flux_error,"
+                         "nu_eff_used_in_astrometry,pseudocolour,ecl_lat,astrometric_params_solved\n"
+                         "7,1.5,0.02,33010.4,20,1.55,,-30,31\n";
+  auto plain = CatalogReader::open(path, known(), with_presets("gaia_dr3"));
+  EXPECT_TRUE(contains(plain.skipped_columns(), "pseudocolour"));
+  EXPECT_DOUBLE_EQ(plain.read(0, 1).constraints[kParallax], 1.5);
+  auto options = with_presets("gaia_dr3");
+  options.gaia_zero_point = true;
+  auto corrected = CatalogReader::open(path, known(), options);
+  EXPECT_FALSE(contains(corrected.skipped_columns(), "pseudocolour"));
+  const auto b = corrected.read(0, 1);
+  const double g = 25.6874 - 2.5 * std::log10(33010.4);  // 14.391
+  EXPECT_NEAR(b.constraints[kParallax], 1.5 - gaia_parallax_zero_point(g, 1.55, NAN, -30, 31), 1e-6);
+  EXPECT_LT(gaia_parallax_zero_point(g, 1.55, NAN, -30, 31), -0.01);
+  std::filesystem::remove(path);
+}
+
 TEST(ColumnPresetsTest, GaiaDr3FluxesBecomeMagnitudesWithZeroPointErrors) {
   auto cat = CatalogReader::open(fixture("gaia_dr3.csv"), known(), with_presets("gaia_dr3"));
   EXPECT_EQ(cat.filters(), (std::vector<std::string>{"Gaia_G", "Gaia_BP", "Gaia_RP"}));
