@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "core/paths.hpp"
 #include "core/log.hpp"
+#include "distributed/collectives.hpp"
 #include "model/config.hpp"
 #include "model/runtime.hpp"
 #include "simulate/filters.hpp"
@@ -99,10 +100,8 @@ int bench_train_job_command(const po::variables_map& vm, const Context& ctx) {
     so.seed = t.seed;
     so.device = t.device;
     so.precision = precision;
-    MPI_Barrier(ctx.comm);
-    const double mine = train::bench_train(config, so).stars_per_second;
-    double synthetic = 0.0;
-    MPI_Allreduce(&mine, &synthetic, 1, MPI_DOUBLE, MPI_SUM, ctx.comm);
+    dist::barrier(ctx.comm);
+    const double synthetic = dist::sum_over_ranks(train::bench_train(config, so).stars_per_second, ctx.comm);
     if (first_job == 0.0) first_job = job.stars_per_second;
     if (ctx.rank == 0) {
       std::cout << fmt::format(

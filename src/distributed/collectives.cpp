@@ -4,6 +4,7 @@
 
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "distributed/mpi_check.hpp"
@@ -34,22 +35,87 @@ bool every_rank(bool here, MPI_Comm comm) {
   return out != 0;
 }
 
-std::uint64_t max_over_ranks(std::uint64_t value, MPI_Comm comm) {
-  std::uint64_t out = 0;
-  IRISML_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_UINT64_T, MPI_MAX, comm));
+namespace {
+
+template <typename T>
+MPI_Datatype datatype_of() {
+  if constexpr (std::is_same_v<T, int>) return MPI_INT;
+  if constexpr (std::is_same_v<T, unsigned>) return MPI_UNSIGNED;
+  if constexpr (std::is_same_v<T, long>) return MPI_LONG;
+  if constexpr (std::is_same_v<T, unsigned long>) return MPI_UNSIGNED_LONG;
+  if constexpr (std::is_same_v<T, long long>) return MPI_LONG_LONG;
+  if constexpr (std::is_same_v<T, unsigned long long>) return MPI_UNSIGNED_LONG_LONG;
+  if constexpr (std::is_same_v<T, float>) return MPI_FLOAT;
+  if constexpr (std::is_same_v<T, double>) return MPI_DOUBLE;
+}
+
+template <typename T>
+T reduce_one(T value, MPI_Op op, MPI_Comm comm) {
+  T out{};
+  IRISML_MPI_CHECK(MPI_Allreduce(&value, &out, 1, datatype_of<T>(), op, comm));
   return out;
 }
 
-std::int64_t min_over_ranks(std::int64_t value, MPI_Comm comm) {
-  std::int64_t out = 0;
-  IRISML_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MIN, comm));
-  return out;
+// An MPI datatype of `width` contiguous values of `element`: one table row.
+struct RowType {
+  MPI_Datatype type = MPI_DATATYPE_NULL;
+  RowType(int width, MPI_Datatype element) {
+    IRISML_MPI_CHECK(MPI_Type_contiguous(width, element, &type));
+    IRISML_MPI_CHECK(MPI_Type_commit(&type));
+  }
+  ~RowType() { MPI_Type_free(&type); }
+  RowType(const RowType&) = delete;
+  RowType& operator=(const RowType&) = delete;
+};
+
+}  // namespace
+
+template <typename T>
+T max_over_ranks(T value, MPI_Comm comm) {
+  return reduce_one(value, MPI_MAX, comm);
+}
+template <typename T>
+T min_over_ranks(T value, MPI_Comm comm) {
+  return reduce_one(value, MPI_MIN, comm);
+}
+template <typename T>
+T sum_over_ranks(T value, MPI_Comm comm) {
+  return reduce_one(value, MPI_SUM, comm);
 }
 
-std::uint64_t sum_over_ranks(std::uint64_t value, MPI_Comm comm) {
-  std::uint64_t out = 0;
-  IRISML_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_UINT64_T, MPI_SUM, comm));
-  return out;
+#define IRISML_REDUCTIONS(T)                            \
+  template T max_over_ranks<T>(T value, MPI_Comm comm); \
+  template T min_over_ranks<T>(T value, MPI_Comm comm); \
+  template T sum_over_ranks<T>(T value, MPI_Comm comm);
+IRISML_REDUCTIONS(int)
+IRISML_REDUCTIONS(unsigned)
+IRISML_REDUCTIONS(long)
+IRISML_REDUCTIONS(unsigned long)
+IRISML_REDUCTIONS(long long)
+IRISML_REDUCTIONS(unsigned long long)
+IRISML_REDUCTIONS(float)
+IRISML_REDUCTIONS(double)
+#undef IRISML_REDUCTIONS
+
+void allgather_rows_in_place(void* data, const std::vector<int>& counts, const std::vector<int>& displs, int width,
+                             MPI_Datatype element, MPI_Comm comm) {
+  const RowType row(width, element);
+  IRISML_MPI_CHECK(
+      MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(), displs.data(), row.type, comm));
+}
+
+std::vector<int> exchange_counts(const std::vector<int>& send_counts, MPI_Comm comm) {
+  std::vector<int> recv_counts(send_counts.size());
+  IRISML_MPI_CHECK(MPI_Alltoall(send_counts.data(), 1, MPI_INT, recv_counts.data(), 1, MPI_INT, comm));
+  return recv_counts;
+}
+
+void exchange_rows(const void* send, const std::vector<int>& send_counts, const std::vector<int>& send_displs,
+                   void* recv, const std::vector<int>& recv_counts, const std::vector<int>& recv_displs, int width,
+                   MPI_Datatype element, MPI_Comm comm) {
+  const RowType row(width, element);
+  IRISML_MPI_CHECK(MPI_Alltoallv(send, send_counts.data(), send_displs.data(), row.type, recv, recv_counts.data(),
+                                 recv_displs.data(), row.type, comm));
 }
 
 namespace {

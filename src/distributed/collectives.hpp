@@ -25,9 +25,15 @@ int size_of(MPI_Comm comm);
 bool any_rank(bool here, MPI_Comm comm);
 bool every_rank(bool here, MPI_Comm comm);
 
-std::uint64_t max_over_ranks(std::uint64_t value, MPI_Comm comm);
-std::int64_t min_over_ranks(std::int64_t value, MPI_Comm comm);
-std::uint64_t sum_over_ranks(std::uint64_t value, MPI_Comm comm);
+// The maximum, minimum or sum of one value over all ranks, for the arithmetic types
+// int, unsigned, long, unsigned long, long long, unsigned long long, float and double
+// (instantiated in collectives.cpp; another type is a link error).
+template <typename T>
+T max_over_ranks(T value, MPI_Comm comm);
+template <typename T>
+T min_over_ranks(T value, MPI_Comm comm);
+template <typename T>
+T sum_over_ranks(T value, MPI_Comm comm);
 // Element-wise sums, in place (every rank passes the same length).
 void sum_over_ranks(std::vector<std::uint64_t>& values, MPI_Comm comm);
 void sum_over_ranks(std::vector<double>& values, MPI_Comm comm);
@@ -42,6 +48,19 @@ std::string broadcast_from_root(const std::string& value, MPI_Comm comm);
 void broadcast_from_root(std::vector<char>& bytes, MPI_Comm comm);
 
 void barrier(MPI_Comm comm);
+
+// Exchanges of table rows: `width` contiguous values of `element` (MPI_FLOAT, ...) per
+// row; counts and displacements are in rows, one entry per rank.
+// Every rank ends with every rank's rows: rank r's are rows [displs[r], displs[r] +
+// counts[r]) of `data`, which each rank already holds for itself (MPI_Allgatherv in place).
+void allgather_rows_in_place(void* data, const std::vector<int>& counts, const std::vector<int>& displs, int width,
+                             MPI_Datatype element, MPI_Comm comm);
+// How many rows each rank will send this one, given how many this one sends each rank.
+std::vector<int> exchange_counts(const std::vector<int>& send_counts, MPI_Comm comm);
+// Rows grouped by destination rank out, rows grouped by source rank in (MPI_Alltoallv).
+void exchange_rows(const void* send, const std::vector<int>& send_counts, const std::vector<int>& send_displs,
+                   void* recv, const std::vector<int>& recv_counts, const std::vector<int>& recv_displs, int width,
+                   MPI_Datatype element, MPI_Comm comm);
 
 // A running sum (or any accumulation) over data spread across the ranks in rank order:
 // rank 0 runs `add` on `acc`, passes the result to rank 1, which continues from it, and

@@ -16,25 +16,12 @@
 #include "core/rng.hpp"
 #include "core/shard.hpp"
 #include "distributed/collectives.hpp"
-#include "distributed/mpi_check.hpp"
 #include "io/hdf5.hpp"
 #include "simulate/simulator.hpp"
 
 namespace irisml::train {
 
 namespace {
-
-// An MPI datatype of `width` contiguous values of `element`: one table row.
-struct RowType {
-  MPI_Datatype type = MPI_DATATYPE_NULL;
-  RowType(int width, MPI_Datatype element) {
-    IRISML_MPI_CHECK(MPI_Type_contiguous(width, element, &type));
-    IRISML_MPI_CHECK(MPI_Type_commit(&type));
-  }
-  ~RowType() { MPI_Type_free(&type); }
-  RowType(const RowType&) = delete;
-  RowType& operator=(const RowType&) = delete;
-};
 
 // Every rank ends with all rows: rank r contributes rows [begin_r, end_r) of
 // `width` values of `type` from `local`.
@@ -51,9 +38,7 @@ void allgather_rows_in_place(std::vector<T>& all, std::int64_t rows, int width, 
     counts[static_cast<std::size_t>(r)] = static_cast<int>(e - b);
     displs[static_cast<std::size_t>(r)] = static_cast<int>(b);
   }
-  const RowType row(width, type);
-  IRISML_MPI_CHECK(
-      MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all.data(), counts.data(), displs.data(), row.type, comm));
+  dist::allgather_rows_in_place(all.data(), counts, displs, width, type, comm);
 }
 
 std::string shape_text(const std::vector<std::uint64_t>& d) { return fmt::format("[{}]", fmt::join(d, ", ")); }
@@ -260,22 +245,19 @@ RowBlock gather_rows(const TrainingTable& table, const std::int64_t* rows, std::
       slot[static_cast<std::size_t>(k)] = i;
     }
   }
-  std::vector<int> recv_counts(static_cast<std::size_t>(size));
-  IRISML_MPI_CHECK(MPI_Alltoall(send_counts.data(), 1, MPI_INT, recv_counts.data(), 1, MPI_INT, comm));
+  const std::vector<int> recv_counts = dist::exchange_counts(send_counts, comm);
   const auto recv_displs = displacements(recv_counts);
   const std::int64_t n_asked = recv_displs.back() + recv_counts.back();
   std::vector<std::int64_t> asked(static_cast<std::size_t>(n_asked));
-  IRISML_MPI_CHECK(MPI_Alltoallv(request.data(), send_counts.data(), send_displs.data(), MPI_INT64_T, asked.data(),
-                                 recv_counts.data(), recv_displs.data(), MPI_INT64_T, comm));
+  dist::exchange_rows(request.data(), send_counts, send_displs, asked.data(), recv_counts, recv_displs, 1, MPI_INT64_T,
+                      comm);
   // Answer in the order asked; the replies come back in request order.
   const RowBlock answer = take_rows(table, asked.data(), n_asked);
   const int F = table.n_filters();
   std::vector<float> mags(static_cast<std::size_t>(count * F));
   std::vector<double> params(static_cast<std::size_t>(count * 5));
   auto exchange = [&](const void* out, void* in, int width, MPI_Datatype element) {
-    const RowType row(width, element);
-    IRISML_MPI_CHECK(MPI_Alltoallv(out, recv_counts.data(), recv_displs.data(), row.type, in, send_counts.data(),
-                                   send_displs.data(), row.type, comm));
+    dist::exchange_rows(out, recv_counts, recv_displs, in, send_counts, send_displs, width, element, comm);
   };
   exchange(answer.magnitudes.data(), mags.data(), F, MPI_FLOAT);
   exchange(answer.parameters.data(), params.data(), 5, MPI_DOUBLE);

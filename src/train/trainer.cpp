@@ -268,7 +268,7 @@ class TrainRun {
       resumed = load_checkpoint(ckpt_path);
       const std::int64_t step_here = resumed.step;
       const std::int64_t step_lo = dist::min_over_ranks(step_here, comm),
-                         step_hi = -dist::min_over_ranks(-step_here, comm);
+                         step_hi = dist::max_over_ranks(step_here, comm);
       if (step_lo != step_hi) {
         throw Error(
             fmt::format("ranks read different checkpoints from '{}' (steps {} … {}): the file changed while "

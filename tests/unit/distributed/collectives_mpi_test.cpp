@@ -29,6 +29,14 @@ TEST(CollectivesMpiTest, ReductionsAgreeOnEveryRank) {
   EXPECT_EQ(min_over_ranks(std::int64_t{rank} - 5, MPI_COMM_WORLD), -5);
   EXPECT_EQ(sum_over_ranks(static_cast<std::uint64_t>(rank) + 1, MPI_COMM_WORLD),
             static_cast<std::uint64_t>(size * (size + 1) / 2));
+  // Every arithmetic type, signed values and fractions included (no max as −min(−x)).
+  EXPECT_EQ(max_over_ranks(std::int64_t{-rank} - 7, MPI_COMM_WORLD), -7);
+  EXPECT_EQ(min_over_ranks(rank + 2, MPI_COMM_WORLD), 2);
+  EXPECT_EQ(max_over_ranks(static_cast<unsigned>(rank), MPI_COMM_WORLD), static_cast<unsigned>(size - 1));
+  EXPECT_EQ(max_over_ranks(-0.25 * rank, MPI_COMM_WORLD), 0.0);
+  EXPECT_EQ(min_over_ranks(1.5f + static_cast<float>(rank), MPI_COMM_WORLD), 1.5f);
+  EXPECT_DOUBLE_EQ(sum_over_ranks(0.5, MPI_COMM_WORLD), 0.5 * size);
+  EXPECT_EQ(sum_over_ranks(1LL << 40, MPI_COMM_WORLD), static_cast<long long>(size) << 40);
   std::vector<std::uint64_t> counts{1, static_cast<std::uint64_t>(rank)};
   sum_over_ranks(counts, MPI_COMM_WORLD);
   EXPECT_EQ(counts, (std::vector<std::uint64_t>{static_cast<std::uint64_t>(size),
