@@ -11,7 +11,7 @@
 #include "core/paths.hpp"
 #include "distributed/collectives.hpp"
 #include "distributed/environment.hpp"
-#include "infer/catalog_make.hpp"
+#include "simulate/catalog_make.hpp"
 #include "infer/evaluate.hpp"
 #include "infer/manifest.hpp"
 #include "infer/report.hpp"
@@ -70,7 +70,7 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
 
-  infer::CatalogMakeOptions options;
+  sim::CatalogMakeOptions options;
   options.from = vm["from"].as<std::string>();
   options.output = vm["output"].as<std::string>();
   options.survey = vm["survey"].as<std::string>();
@@ -106,7 +106,7 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
   if (!filters.empty()) options.filters = registry.resolve(filters);
 
   if (ctx.rank == 0) {
-    auto report = infer::make_catalog(options, known_of(registry));
+    auto report = sim::make_catalog(options, known_of(registry));
     log::info(
         "catalog make: {} stars, {} filters ({}), {:.1f} bands per star on average (min {}, max {}), seed {} -> "
         "{} in {:.2f} s",

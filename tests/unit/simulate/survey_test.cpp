@@ -1,5 +1,5 @@
 // `catalog make --survey`: survey-like observation (issue 10 §4).
-#include "infer/survey.hpp"
+#include "simulate/survey.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,10 +8,10 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
-#include "infer/catalog_make.hpp"
+#include "simulate/catalog_make.hpp"
 #include "test_support.hpp"
 
-namespace irisml::infer {
+namespace irisml::sim {
 namespace {
 
 // Bands are kept between their bright and faint limits, errors grow with magnitude as
@@ -72,4 +72,4 @@ TEST(SurveyTest, UnknownPatternsAndMissingBandsAreNamed) {
 }
 
 }  // namespace
-}  // namespace irisml::infer
+}  // namespace irisml::sim

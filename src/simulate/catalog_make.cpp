@@ -1,4 +1,4 @@
-#include "infer/catalog_make.hpp"
+#include "simulate/catalog_make.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -16,10 +16,10 @@
 #include "core/log.hpp"
 #include "core/paths.hpp"
 #include "core/rng.hpp"
-#include "infer/survey.hpp"
+#include "simulate/survey.hpp"
 #include "io/hdf5.hpp"
 
-namespace irisml::infer {
+namespace irisml::sim {
 
 std::uint64_t catalog_noise_key(std::uint64_t seed) {
   // splitmix64 finaliser of (seed ^ "catmake1"): distinct from every raw seed in practice
@@ -227,7 +227,7 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
             ++k;
           }
         } else {
-          k = sim::observe_star(rng, star_clean.data(), nf, options.noise, idx.data(), mag_out.data(), err_out.data());
+          k = observe_star(rng, star_clean.data(), nf, options.noise, idx.data(), mag_out.data(), err_out.data());
         }
         for (int i = 0; i < k; ++i) {
           auto f = static_cast<std::size_t>(idx[static_cast<std::size_t>(i)]);
@@ -265,4 +265,4 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
   return report;
 }
 
-}  // namespace irisml::infer
+}  // namespace irisml::sim

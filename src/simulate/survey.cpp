@@ -1,4 +1,4 @@
-#include "infer/survey.hpp"
+#include "simulate/survey.hpp"
 
 #include <cmath>
 
@@ -7,7 +7,7 @@
 #include "core/error.hpp"
 #include "simulate/noise.hpp"
 
-namespace irisml::infer {
+namespace irisml::sim {
 
 // Limits are approximate 5σ point-source depths of the surveys' public catalogues (Gaia:
 // its catalogue limits, with the depths that give its quoted errors), and saturation
@@ -72,11 +72,11 @@ int observe_survey_star(Philox& rng, const SurveyPattern& pattern, const float* 
     observed[i] = m >= band.bright && m <= band.limit;
     if (!observed[i]) continue;
     const double sigma = survey_error(band, m);
-    mag_out[i] = static_cast<float>(m + sim::in_quadrature(sigma, sigma_sys) * noise);
+    mag_out[i] = static_cast<float>(m + in_quadrature(sigma, sigma_sys) * noise);
     err_out[i] = static_cast<float>(sigma / error_scale);
     ++kept;
   }
   return kept;
 }
 
-}  // namespace irisml::infer
+}  // namespace irisml::sim

@@ -1,4 +1,4 @@
-#include "infer/catalog_make.hpp"
+#include "simulate/catalog_make.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -15,7 +15,7 @@
 #include "io/hdf5.hpp"
 #include "test_support.hpp"
 
-namespace irisml::infer {
+namespace irisml::sim {
 namespace {
 
 using irisml::test_support::expect_error;
@@ -213,4 +213,4 @@ TEST(CatalogMakeTest, BadInputIsRefusedAndExistingOutputIsUntouched) {
 }
 
 }  // namespace
-}  // namespace irisml::infer
+}  // namespace irisml::sim

@@ -14,18 +14,18 @@
 #include "io/catalog.hpp"
 #include "simulate/noise.hpp"
 
-namespace irisml::infer {
+namespace irisml::sim {
 
 struct CatalogMakeOptions {
   std::string from;    // training-set HDF5
   std::string output;  // catalogue HDF5
   std::uint64_t seed = 1;
-  sim::NoiseModel noise;
+  NoiseModel noise;
   std::vector<std::string> filters;  // restrict to these (must be in the set); empty = all
   std::uint64_t stars = 0;           // first N stars; 0 = all
   bool overwrite = false;
   std::uint64_t block_rows = 65536;  // stars per read/write block (bounds memory)
-  // Survey mode (infer/survey.hpp): a built-in pattern's bands, magnitude-dependent errors
+  // Survey mode (simulate/survey.hpp): a built-in pattern's bands, magnitude-dependent errors
   // and limits instead of the noise model's band subsets and errors (noise.sigma_sys
   // still applies); error_scale > 1 under-reports the quoted errors by that factor.
   std::string survey;
@@ -55,4 +55,4 @@ std::uint64_t catalog_noise_key(std::uint64_t seed);
 // removes the partial file.
 CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFilters& known_filters);
 
-}  // namespace irisml::infer
+}  // namespace irisml::sim
