@@ -33,7 +33,7 @@
 #include "infer/fit.hpp"
 #include "simulate/noise.hpp"
 #include "simulate/synthesizer.hpp"
-#include "train/checkpoint_info.hpp"
+#include "model/checkpoint_info.hpp"
 
 namespace irisml::cli {
 
@@ -203,7 +203,7 @@ void apply_calibration(const po::variables_map& vm, const sim::FilterRegistry& r
 // The prior a model was trained with: recorded in its checkpoint, or (older
 // checkpoints) read from the training set it names. The grid must be the training
 // grid, or the likelihood would not be the physics the model learned.
-sim::PriorConfig training_prior(const train::CheckpointInfo& ckpt, const std::string& model_path,
+sim::PriorConfig training_prior(const model::CheckpointInfo& ckpt, const std::string& model_path,
                                 const sim::SpectralGrid& grid) {
   auto items = ckpt.prior;
   std::string checksum = ckpt.grid_checksum;
@@ -318,7 +318,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   s.validate();
   const sim::DistanceSettings distance = distance_settings_from(vm);
 
-  const auto checkpoint = train::load_checkpoint_info(model_path);
+  const auto checkpoint = model::load_checkpoint_info(model_path);
   const auto noise = sim::NoiseModel::from_items(checkpoint.noise, fmt::format("checkpoint '{}'", model_path));
   if (checkpoint.noise.empty()) {
     log::warn("checkpoint '{}' records no noise settings; assuming the defaults (bands_min={}, sigma_max={})",
@@ -490,7 +490,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   sim::PriorConfig prior_config;
   sim::NoiseModel trained_noise;
   if (!model_path.empty()) {
-    const auto checkpoint = train::load_checkpoint_info(model_path);
+    const auto checkpoint = model::load_checkpoint_info(model_path);
     filters = checkpoint.filters;
     prior_config = training_prior(checkpoint, model_path, *grid);
     // The training observation model: its error minimum and systematic term, as the

@@ -24,7 +24,7 @@
 #include "simulate/noise.hpp"
 #include "simulate/prior.hpp"
 #include "simulate/synthesizer.hpp"
-#include "train/checkpoint.hpp"
+#include "model/checkpoint.hpp"
 
 namespace irisml::infer {
 
@@ -618,8 +618,8 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
 
 SampleReport sample_catalog(const CatalogReader& catalog, const SampleJob& job, const SamplerSettings& settings,
                             const sim::Synthesizer* ppc, MPI_Comm comm, const sim::PhotometricPosterior* target) {
-  const auto checkpoint = train::load_checkpoint(job.model_path, /*with_optimizer=*/false);
-  return sample_catalog(train::build_model(checkpoint), catalog, job, settings, ppc, comm, target);
+  const auto checkpoint = model::load_checkpoint(job.model_path, /*with_optimizer=*/false);
+  return sample_catalog(model::build_model(checkpoint), catalog, job, settings, ppc, comm, target);
 }
 
 std::unique_ptr<BlockProcessor> random_posterior_sampler(const model::ModelConfig& config, std::uint64_t weight_seed,

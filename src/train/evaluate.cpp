@@ -14,7 +14,7 @@
 #include "core/shard.hpp"
 #include "distributed/collectives.hpp"
 #include "model/normalizer.hpp"
-#include "train/checkpoint.hpp"
+#include "model/checkpoint.hpp"
 #include "train/dataset.hpp"
 
 namespace irisml::train {
@@ -143,8 +143,8 @@ QualityReport evaluate_model(model::PosteriorEstimator& model, const std::vector
 }  // namespace
 
 QualityReport evaluate_quality(const std::string& checkpoint_path, const QualityOptions& options, MPI_Comm comm) {
-  const auto checkpoint = load_checkpoint(checkpoint_path, /*with_optimizer=*/false);
-  auto model = build_model(checkpoint);
+  const auto checkpoint = model::load_checkpoint(checkpoint_path, /*with_optimizer=*/false);
+  auto model = model::build_model(checkpoint);
   auto report = evaluate_model(model, checkpoint.filters, options, comm);
   report.checkpoint_step = checkpoint.step;
   return report;

@@ -30,7 +30,7 @@ std::vector<std::string> prior_lines(const std::vector<std::pair<std::string, do
   return out;
 }
 
-const torch::Tensor& state_tensor(const Checkpoint& c, const std::string& name, const std::string& path) {
+const torch::Tensor& state_tensor(const model::Checkpoint& c, const std::string& name, const std::string& path) {
   for (const auto& [key, value] : c.model_state)
     if (key == name) return value;
   fail_input("--init-from '{}': the checkpoint has no model tensor '{}'", path, name);
@@ -48,8 +48,8 @@ FinetuneInit plan_finetune(const FinetuneOptions& o, const std::vector<std::stri
                            const std::vector<std::pair<std::string, double>>& data_prior,
                            const std::string& data_grid_checksum, const std::string& data_path) {
   FinetuneInit init;
-  init.parent = load_checkpoint(o.init_from, /*with_optimizer=*/false);
-  const Checkpoint& p = init.parent;
+  init.parent = model::load_checkpoint(o.init_from, /*with_optimizer=*/false);
+  const model::Checkpoint& p = init.parent;
   init.run_filters = run_filters;
 
   std::vector<std::string> missing;
@@ -74,7 +74,7 @@ FinetuneInit plan_finetune(const FinetuneOptions& o, const std::vector<std::stri
   model::ModelConfig parent_config = p.model_config;
   if (adds_parallax) parent_config.parallax_token = true;
   if (adds_av) parent_config.av_prior_token = true;
-  auto diffs = model_differences(parent_config, run_config, p.filters, run_filters, /*compare_filters=*/false);
+  auto diffs = model::model_differences(parent_config, run_config, p.filters, run_filters, /*compare_filters=*/false);
   if (!diffs.empty()) {
     fail_input(
         "--init-from '{}': the checkpoint's model has another shape than this run's [model] settings — {}. Use "
@@ -153,7 +153,7 @@ FinetuneInit plan_finetune(const FinetuneOptions& o, const std::vector<std::stri
             kParallaxTokenName);
   token_row(run_config.av_prior_token, p.model_config.av_prior_token, p.model_config.av_prior_row(), kAvTokenName);
   init.lineage.parent = o.init_from;
-  init.lineage.parent_checksum = model_checksum(p.model_state);
+  init.lineage.parent_checksum = model::model_checksum(p.model_state);
   init.lineage.parent_step = p.step;
   init.lineage.embedding_init = fmt::format("{}", fmt::join(init_text, ","));
   init.lineage.freeze_steps = o.freeze_steps;
@@ -264,7 +264,8 @@ std::vector<std::string> frozen_parameter_names(const model::PosteriorEstimatorI
   return out;
 }
 
-std::vector<std::int64_t> parent_rows_in_run(const Lineage& lineage, const std::vector<std::string>& run_filters) {
+std::vector<std::int64_t> parent_rows_in_run(const model::Lineage& lineage,
+                                             const std::vector<std::string>& run_filters) {
   std::vector<std::int64_t> rows;
   for (std::size_t f = 0; f < run_filters.size(); ++f) {
     if (std::find(lineage.filters_added.begin(), lineage.filters_added.end(), run_filters[f]) ==

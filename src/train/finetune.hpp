@@ -16,7 +16,7 @@
 
 #include "model/config.hpp"
 #include "model/normalizer.hpp"
-#include "train/checkpoint.hpp"
+#include "model/checkpoint.hpp"
 #include "train/dataset.hpp"
 #include "train/trainer.hpp"
 
@@ -33,12 +33,12 @@ inline constexpr const char* kAvTokenName = "av_prior";
 
 // The parent model and how it maps onto the run's filter list.
 struct FinetuneInit {
-  Checkpoint parent;                     // without optimizer state
+  model::Checkpoint parent;              // without optimizer state
   std::vector<std::string> run_filters;  // the run's filter list (model filter ids)
   std::vector<int> parent_row;           // per run filter: its embedding row in the parent, -1 = new
   // per run filter: the parent rows its embedding starts from (one row; all rows = their mean)
   std::vector<std::vector<int>> init_rows;
-  Lineage lineage;
+  model::Lineage lineage;
 };
 
 // Reads the parent checkpoint and checks it against this run; every rank may call it.
@@ -70,6 +70,7 @@ void load_finetune_state(model::PosteriorEstimatorImpl& model, const FinetuneIni
 std::vector<std::string> frozen_parameter_names(const model::PosteriorEstimatorImpl& model, bool train_norms);
 
 // Rows of the run's filter embedding that the parent trained (their filter ids).
-std::vector<std::int64_t> parent_rows_in_run(const Lineage& lineage, const std::vector<std::string>& run_filters);
+std::vector<std::int64_t> parent_rows_in_run(const model::Lineage& lineage,
+                                             const std::vector<std::string>& run_filters);
 
 }  // namespace irisml::train

@@ -28,7 +28,7 @@
 #include "distributed/collectives.hpp"
 #include "model/posterior.hpp"
 #include "io/hdf5.hpp"
-#include "train/checkpoint.hpp"
+#include "model/checkpoint.hpp"
 #include "train/dataset.hpp"
 #include "train/finetune.hpp"
 #include "train/optimizer.hpp"
@@ -263,9 +263,9 @@ class TrainRun {
     config.parallax_token = o.noise.parallaxes();
     config.av_prior_token = o.noise.av_priors();
     config.validate();
-    Checkpoint resumed;
+    model::Checkpoint resumed;
     if (resuming) {
-      resumed = load_checkpoint(ckpt_path);
+      resumed = model::load_checkpoint(ckpt_path);
       const std::int64_t step_here = resumed.step;
       const std::int64_t step_lo = dist::min_over_ranks(step_here, comm),
                          step_hi = dist::max_over_ranks(step_here, comm);
@@ -275,7 +275,7 @@ class TrainRun {
                         "loading, or the ranks do not see the same file system",
                         ckpt_path, step_lo, step_hi));
       }
-      auto diffs = model_differences(resumed.model_config, config, resumed.filters, data.filters);
+      auto diffs = model::model_differences(resumed.model_config, config, resumed.filters, data.filters);
       if (!diffs.empty()) {
         fail_input(
             "cannot --resume from '{}': it was written for a different model — {}. Use the configuration it "
@@ -552,7 +552,7 @@ class TrainRun {
   }
 
   // Step counters, best loss and warnings where the resumed run differs from this one.
-  void restore_counters(const Checkpoint& resumed) {
+  void restore_counters(const model::Checkpoint& resumed) {
     model->load_named_state(resumed.model_state);
     lineage = resumed.lineage;
     if (!o.finetune.init_from.empty() && lineage.parent != o.finetune.init_from) {
@@ -625,7 +625,7 @@ class TrainRun {
     std::string message;
     if (rank == 0) {
       try {
-        Checkpoint c;
+        model::Checkpoint c;
         c.model_config = config;
         c.filters = data.filters;
         c.model_state = model->named_state();
@@ -648,8 +648,8 @@ class TrainRun {
         c.grid_checksum = data_grid_checksum;
         c.lineage = lineage;
         c.code_version = o.code_version;
-        save_checkpoint(ckpt_path, c);
-        if (also_best) save_checkpoint(best_path, c);
+        model::save_checkpoint(ckpt_path, c);
+        if (also_best) model::save_checkpoint(best_path, c);
       } catch (const std::exception& e) {
         failed = 1;
         message = e.what();
@@ -693,7 +693,7 @@ class TrainRun {
   std::unique_ptr<dist::GradientReducer> reducer;
   std::vector<torch::Tensor> params;
   std::unique_ptr<Adam> adam;
-  Lineage lineage;  // of a fine-tune (empty parent: from scratch)
+  model::Lineage lineage;  // of a fine-tune (empty parent: from scratch)
   std::int64_t step = 0, epoch = 0, step_in_epoch = 0;
   double best_val = std::numeric_limits<double>::quiet_NaN();
   double last_val = std::numeric_limits<double>::quiet_NaN();

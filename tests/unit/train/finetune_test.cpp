@@ -10,7 +10,7 @@
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
 #include "model/posterior.hpp"
-#include "train/checkpoint.hpp"
+#include "model/checkpoint.hpp"
 #include "train/finetune.hpp"
 #include "train/optimizer.hpp"
 #include "train/trainer.hpp"
@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string> kParentFilters{"F0", "F1", "F3", "F4"};  // F2, F5 are added
 
-const torch::Tensor& tensor_of(const Checkpoint& c, const std::string& name) {
+const torch::Tensor& tensor_of(const model::Checkpoint& c, const std::string& name) {
   for (const auto& [k, v] : c.model_state)
     if (k == name) return v;
   throw std::runtime_error("no tensor " + name);
@@ -71,8 +71,8 @@ TEST_F(FinetuneTest, TheGrownModelStartsAsTheParent) {
   EXPECT_EQ(init.lineage.embedding_init, "F2<-F3,F5<-F4");
   EXPECT_EQ(init.parent_row, (std::vector<int>{0, 1, -1, 2, 3, -1}));
 
-  auto parent_ckpt = load_checkpoint(parent_, false);
-  auto parent = build_model(parent_ckpt);
+  auto parent_ckpt = model::load_checkpoint(parent_, false);
+  auto parent = model::build_model(parent_ckpt);
   auto config = o.model;
   config.n_filters = 6;
   model::PosteriorEstimator grown(config, finetune_normalizer(init, table, 600));
@@ -118,7 +118,7 @@ TEST_F(FinetuneTest, APhotometryOnlyModelGainsTheParallaxToken) {
   EXPECT_EQ(init.lineage.filters_added, (std::vector<std::string>{"parallax"}));
   EXPECT_EQ(init.lineage.embedding_init, "parallax<-mean");
   const auto result = train(o, MPI_COMM_SELF);
-  auto grown = load_checkpoint(result.checkpoint, false);
+  auto grown = model::load_checkpoint(result.checkpoint, false);
   EXPECT_TRUE(grown.model_config.parallax_token);
   EXPECT_EQ(tensor_of(grown, "encoder.filter_embedding.weight").size(0), 5);  // 4 bands + the token
   // Without parallaxes in the run, the same parent and filters have nothing to add.
@@ -138,8 +138,8 @@ TEST_F(FinetuneTest, TheFreezePhaseTrainsOnlyTheNewRows) {
   o.max_steps = 3;
   o.weight_decay = 0.01;  // must not move the frozen weights either
   train(o, MPI_COMM_SELF);
-  auto parent = load_checkpoint(parent_, false);
-  auto child = load_checkpoint(dir_ + "/frozen/checkpoint.h5");
+  auto parent = model::load_checkpoint(parent_, false);
+  auto child = model::load_checkpoint(dir_ + "/frozen/checkpoint.h5");
   const auto& emb = tensor_of(child, kFilterEmbeddingName);
   const auto& pemb = tensor_of(parent, kFilterEmbeddingName);
   EXPECT_TRUE(torch::equal(emb.index_select(0, torch::tensor({0, 1, 3, 4})), pemb));
@@ -164,7 +164,7 @@ TEST_F(FinetuneTest, TheFreezePhaseTrainsOnlyTheNewRows) {
   n.finetune.freeze_train_norms = true;
   n.max_steps = 3;
   train(n, MPI_COMM_SELF);
-  auto norms = load_checkpoint(dir_ + "/frozen_norms/checkpoint.h5", false);
+  auto norms = model::load_checkpoint(dir_ + "/frozen_norms/checkpoint.h5", false);
   EXPECT_FALSE(
       torch::equal(tensor_of(norms, "encoder.final_norm.weight"), tensor_of(parent, "encoder.final_norm.weight")));
   EXPECT_TRUE(
@@ -187,8 +187,8 @@ TEST_F(FinetuneTest, StopAndResumeAcrossTheFreezeBoundaryIsBitwiseIdentical) {
   part.finetune.init_from = "elsewhere.h5";  // ignored on resume (warned)
   EXPECT_FALSE(train(part, MPI_COMM_SELF).interrupted);
 
-  auto a = load_checkpoint(dir_ + "/straight/checkpoint.h5");
-  auto b = load_checkpoint(dir_ + "/parts/checkpoint.h5");
+  auto a = model::load_checkpoint(dir_ + "/straight/checkpoint.h5");
+  auto b = model::load_checkpoint(dir_ + "/parts/checkpoint.h5");
   EXPECT_EQ(b.step, 6);
   ASSERT_EQ(a.model_state.size(), b.model_state.size());
   for (std::size_t i = 0; i < a.model_state.size(); ++i)
@@ -200,13 +200,13 @@ TEST_F(FinetuneTest, StopAndResumeAcrossTheFreezeBoundaryIsBitwiseIdentical) {
   // The lineage survives the resumes.
   for (const auto* c : {&a, &b}) {
     EXPECT_EQ(c->lineage.parent, parent_);
-    EXPECT_EQ(c->lineage.parent_checksum, model_checksum(load_checkpoint(parent_, false).model_state));
+    EXPECT_EQ(c->lineage.parent_checksum, model::model_checksum(model::load_checkpoint(parent_, false).model_state));
     EXPECT_EQ(c->lineage.parent_step, 20);
     EXPECT_EQ(c->lineage.filters_added, (std::vector<std::string>{"F2", "F5"}));
     EXPECT_EQ(c->lineage.freeze_steps, 2);
     EXPECT_EQ(c->filters.size(), 6u);
   }
-  EXPECT_TRUE(load_checkpoint(parent_, false).lineage.parent.empty());
+  EXPECT_TRUE(model::load_checkpoint(parent_, false).lineage.parent.empty());
 }
 
 TEST_F(FinetuneTest, RefusalsNameTheCheckpointAndWhatDiffers) {
@@ -249,10 +249,10 @@ TEST_F(FinetuneTest, RefusalsNameTheCheckpointAndWhatDiffers) {
     f.set_attr("/", "grid_checksum", std::string("fnv1a64:0000000000000001"));
   }
   {  // the parent's own data had no prior: record one in a copy of the parent
-    auto c = load_checkpoint(parent_);
+    auto c = model::load_checkpoint(parent_);
     c.prior = {{"av_scale", 1.5}};
     c.grid_checksum = "fnv1a64:0000000000000002";
-    save_checkpoint(dir_ + "/parent_with_prior.h5", c);
+    model::save_checkpoint(dir_ + "/parent_with_prior.h5", c);
   }
   o = finetune_options("refused_prior");
   o.data = other;

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
-#include "train/checkpoint.hpp"
+#include "model/checkpoint.hpp"
 #include "train/dataset.hpp"
 #include "train/trainer.hpp"
 #include "train_test_util.hpp"
@@ -56,8 +56,8 @@ class ResumeTest : public ::testing::Test {
     return o;
   }
   static void expect_same_state(const std::string& run) {
-    auto a = load_checkpoint(dir_ + "/straight/checkpoint.h5");
-    auto b = load_checkpoint(dir_ + "/" + run + "/checkpoint.h5");
+    auto a = model::load_checkpoint(dir_ + "/straight/checkpoint.h5");
+    auto b = model::load_checkpoint(dir_ + "/" + run + "/checkpoint.h5");
     EXPECT_EQ(a.step, 18);
     EXPECT_EQ(b.step, 18);
     EXPECT_EQ(b.epoch, 2);
@@ -85,7 +85,7 @@ TEST_F(ResumeTest, StraightRunTrainsAndLogs) {
   EXPECT_EQ(straight_->epoch, 2);
   EXPECT_TRUE(std::isfinite(straight_->val_loss));
   EXPECT_TRUE(fs::exists(dir_ + "/straight/best.h5"));
-  auto ckpt = load_checkpoint(dir_ + "/straight/checkpoint.h5", /*with_optimizer=*/false);
+  auto ckpt = model::load_checkpoint(dir_ + "/straight/checkpoint.h5", /*with_optimizer=*/false);
   EXPECT_EQ(ckpt.noise.size(), 7u);                                                         // with noise.sigma_sys
   EXPECT_EQ(ckpt.noise[0], (std::pair<std::string, std::string>("noise.bands_max", "0")));  // sorted by name
   bool found = false;
@@ -116,7 +116,7 @@ TEST_F(ResumeTest, OneEpochStopResumeOneEpochIsBitwiseIdentical) {
   auto r1 = train(first, MPI_COMM_SELF);
   EXPECT_TRUE(r1.interrupted);
   EXPECT_EQ(r1.step, 9);
-  auto mid = load_checkpoint(dir_ + "/epochwise/checkpoint.h5");
+  auto mid = model::load_checkpoint(dir_ + "/epochwise/checkpoint.h5");
   EXPECT_EQ(mid.epoch, 1);
   EXPECT_EQ(mid.step_in_epoch, 0);
   auto second = options("epochwise");
@@ -146,7 +146,7 @@ TEST_F(ResumeTest, SignalMidEpochCheckpointsAndResumesExactly) {
     const std::int64_t stop = signal_number == SIGUSR1 ? 5 : 14;
     EXPECT_TRUE(r1.interrupted) << run;
     EXPECT_EQ(r1.step, stop) << run;
-    auto mid = load_checkpoint(dir_ + "/" + run + "/checkpoint.h5");
+    auto mid = model::load_checkpoint(dir_ + "/" + run + "/checkpoint.h5");
     EXPECT_EQ(mid.step, stop);
     EXPECT_EQ(mid.epoch, stop / 9);
     EXPECT_EQ(mid.step_in_epoch, stop % 9);

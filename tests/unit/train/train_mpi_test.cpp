@@ -31,7 +31,7 @@
 #include "io/hdf5.hpp"
 #include "simulate/likelihood.hpp"
 #include "simulate/noise.hpp"
-#include "train/checkpoint.hpp"
+#include "model/checkpoint.hpp"
 #include "train/dataset.hpp"
 #include "train/trainer.hpp"
 #include "train_test_util.hpp"
@@ -104,7 +104,7 @@ class TrainMpiTest : public ::testing::Test {
 TEST_F(TrainMpiTest, SameParametersWhateverTheRankCount) {
   for (double eps : {1e-6, 1e-8}) {
     const auto reference_dir = run_on(1, eps);
-    auto reference = load_checkpoint(reference_dir + "/checkpoint.h5");
+    auto reference = model::load_checkpoint(reference_dir + "/checkpoint.h5");
     EXPECT_EQ(reference.step, 5);
     EXPECT_EQ(reference.global_batch, 64);
     for (const auto& [name, t] : reference.optimizer_state) {
@@ -115,7 +115,7 @@ TEST_F(TrainMpiTest, SameParametersWhateverTheRankCount) {
     for (int ranks : {2, 4}) {
       if (ranks > world_size()) continue;
       const auto other_dir = run_on(ranks, eps);
-      auto other = load_checkpoint(other_dir + "/checkpoint.h5");
+      auto other = model::load_checkpoint(other_dir + "/checkpoint.h5");
       EXPECT_EQ(other.world_size, ranks);
       EXPECT_EQ(other.step, 5);
       auto a = reference.model_state, b = other.model_state;
@@ -157,10 +157,10 @@ TEST_F(TrainMpiTest, FineTuneSameParametersWhateverTheRankCount) {
     o.finetune.init_from = parent;
     o.finetune.freeze_steps = 2;
   };
-  auto reference = load_checkpoint(run_on(1, 1e-6, "ft_", finetune) + "/checkpoint.h5");
+  auto reference = model::load_checkpoint(run_on(1, 1e-6, "ft_", finetune) + "/checkpoint.h5");
   EXPECT_EQ(reference.lineage.filters_added, (std::vector<std::string>{"F2", "F5"}));
   if (world_size() < 2) return;
-  auto other = load_checkpoint(run_on(2, 1e-6, "ft_", finetune) + "/checkpoint.h5");
+  auto other = model::load_checkpoint(run_on(2, 1e-6, "ft_", finetune) + "/checkpoint.h5");
   EXPECT_EQ(other.world_size, 2);
   std::string worst;
   const double rel = test_util::max_relative_difference(reference.model_state, other.model_state, &worst);
@@ -364,7 +364,7 @@ TEST_F(TrainMpiTest, SeparateValidationFileGivesTheSameLossOnAnyRankCount) {
   };
   const auto one = run_on(1, 1e-6, "val_one_", with_val);
   const auto all = run_on(size, 1e-6, "val_all_", with_val);
-  auto a = load_checkpoint(one + "/checkpoint.h5"), b = load_checkpoint(all + "/checkpoint.h5");
+  auto a = model::load_checkpoint(one + "/checkpoint.h5"), b = model::load_checkpoint(all + "/checkpoint.h5");
   EXPECT_TRUE(std::isfinite(a.last_val_loss));
   EXPECT_NEAR(a.last_val_loss, b.last_val_loss, 1e-5 * std::abs(a.last_val_loss));
 }

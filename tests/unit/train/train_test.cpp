@@ -16,7 +16,7 @@
 #include "core/log.hpp"
 #include "io/hdf5.hpp"
 #include "model/posterior.hpp"
-#include "train/checkpoint.hpp"
+#include "model/checkpoint.hpp"
 #include "train/dataset.hpp"
 #include "train/evaluate.hpp"
 #include "train/trainer.hpp"
@@ -172,7 +172,7 @@ TEST_F(TrainFilesTest, CheckpointRoundTripKeepsEveryTensorAndRebuildsTheModel) {
   model->set_dropout_seed(1234);
   const auto pairs = model->named_parameters().pairs();
   Adam adam(NamedTensors(pairs.begin(), pairs.end()));
-  Checkpoint c;
+  model::Checkpoint c;
   c.model_config = config;
   c.filters = test_util::test_filters(6);
   c.model_state = model->named_state();
@@ -186,7 +186,7 @@ TEST_F(TrainFilesTest, CheckpointRoundTripKeepsEveryTensorAndRebuildsTheModel) {
   c.seed = 99;
   c.best_val_loss = -1.25;
   const std::string path = dir_ + "/ckpt.h5";
-  save_checkpoint(path, c);
+  model::save_checkpoint(path, c);
   EXPECT_FALSE(fs::exists(path + ".partial"));
 
   auto f = h5::File::open(path);
@@ -197,7 +197,7 @@ TEST_F(TrainFilesTest, CheckpointRoundTripKeepsEveryTensorAndRebuildsTheModel) {
   EXPECT_TRUE(f.exists("/optimizer/exp_avg/encoder.cls"));
   f.close();
 
-  auto loaded = load_checkpoint(path);
+  auto loaded = model::load_checkpoint(path);
   EXPECT_EQ(loaded.step, 17);
   EXPECT_EQ(loaded.epoch, 2);
   EXPECT_EQ(loaded.step_in_epoch, 3);
@@ -218,8 +218,8 @@ TEST_F(TrainFilesTest, CheckpointRoundTripKeepsEveryTensorAndRebuildsTheModel) {
 
   // The rebuilt model computes the same densities (and has the dropout stream).
   c.model_state.resize(c.model_state.size() - 3);
-  save_checkpoint(path, c);
-  auto rebuilt = build_model(load_checkpoint(path, /*with_optimizer=*/false));
+  model::save_checkpoint(path, c);
+  auto rebuilt = model::build_model(model::load_checkpoint(path, /*with_optimizer=*/false));
   model->eval();
   auto batch = model::ObservationBatch{torch::tensor({{0, 2, 5}}), torch::tensor({{15.0f, 14.2f, 13.9f}}),
                                        torch::tensor({{0.02f, 0.05f, 0.01f}}), torch::tensor({{true, true, true}})};
@@ -238,15 +238,15 @@ TEST_F(TrainFilesTest, CheckpointKeepsThePriorAndRefusesNonFiniteWeights) {
   auto config = test_util::tiny_model();
   config.n_filters = 4;
   model::PosteriorEstimator model(config);
-  Checkpoint c;
+  model::Checkpoint c;
   c.model_config = config;
   c.filters = test_util::test_filters(4);
   c.model_state = model->named_state();
   c.prior = {{"logg_min", 0.1}, {"av_scale", 1.5}};
   c.grid_checksum = "fnv1a64:0123456789abcdef";
   const std::string path = dir_ + "/prior.h5";
-  save_checkpoint(path, c);
-  auto loaded = load_checkpoint(path, /*with_optimizer=*/false);
+  model::save_checkpoint(path, c);
+  auto loaded = model::load_checkpoint(path, /*with_optimizer=*/false);
   EXPECT_EQ(loaded.grid_checksum, c.grid_checksum);
   ASSERT_EQ(loaded.prior.size(), 2u);
   std::map<std::string, double> prior(loaded.prior.begin(), loaded.prior.end());
@@ -256,8 +256,9 @@ TEST_F(TrainFilesTest, CheckpointKeepsThePriorAndRefusesNonFiniteWeights) {
     if (t.is_floating_point() && t.dim() == 2 && name.rfind("flow.", 0) == 0) {
       t = t.clone();
       t.view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
-      save_checkpoint(path, c);
-      irisml::test_support::expect_error<InputError>([&] { load_checkpoint(path, false); }, {name, "non-finite", path});
+      model::save_checkpoint(path, c);
+      irisml::test_support::expect_error<InputError>([&] { model::load_checkpoint(path, false); },
+                                                     {name, "non-finite", path});
       poisoned = true;
       break;
     }
@@ -266,11 +267,11 @@ TEST_F(TrainFilesTest, CheckpointKeepsThePriorAndRefusesNonFiniteWeights) {
 }
 
 TEST_F(TrainFilesTest, LoadCheckpointRefusesOtherFiles) {
-  EXPECT_THROW(load_checkpoint(dir_ + "/missing.h5"), InputError);
+  EXPECT_THROW(model::load_checkpoint(dir_ + "/missing.h5"), InputError);
   const std::string data = dir_ + "/data.h5";
   test_util::write_training_set(data, 10, 4);
   try {
-    load_checkpoint(data);
+    model::load_checkpoint(data);
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("not an IrisML checkpoint"), std::string::npos) << e.what();
@@ -283,12 +284,12 @@ TEST(ModelDifferencesTest, NamesEveryDifferingField) {
   auto b = a;
   b.width = 32;
   b.made_hidden = {32, 32};
-  auto diffs = model_differences(a, b, {"A", "B", "C", "D"}, {"A", "B", "C", "E"});
+  auto diffs = model::model_differences(a, b, {"A", "B", "C", "D"}, {"A", "B", "C", "E"});
   ASSERT_EQ(diffs.size(), 3u);
   EXPECT_EQ(diffs[0], "width: 16 (checkpoint) vs 32 (this run)");
   EXPECT_EQ(diffs[1], "made_hidden: 16,16 (checkpoint) vs 32,32 (this run)");
   EXPECT_NE(diffs[2].find("filters: A,B,C,D (checkpoint) vs A,B,C,E"), std::string::npos);
-  EXPECT_TRUE(model_differences(a, a, {"A"}, {"A"}).empty());
+  EXPECT_TRUE(model::model_differences(a, a, {"A"}, {"A"}).empty());
 }
 
 TEST_F(TrainFilesTest, TrainingTableSelectsFiltersByName) {
@@ -422,7 +423,7 @@ TEST_F(TrainFilesTest, QualityTableComparesWithTheTrainingMedianAndIgnoresBatchi
   q.batch = 7;
   auto b = evaluate_quality(checkpoint, q, MPI_COMM_SELF);
   EXPECT_EQ(a.stars, 150);
-  EXPECT_EQ(a.checkpoint_step, load_checkpoint_info(checkpoint).step);
+  EXPECT_EQ(a.checkpoint_step, model::load_checkpoint_info(checkpoint).step);
   ASSERT_EQ(a.rows.size(), 5u);
   EXPECT_EQ(a.rows[0].parameter, "teff");
   EXPECT_EQ(a.rows[3].parameter, "av");
@@ -455,7 +456,7 @@ TEST(QualityReportTest, OfAGivenCheckpoint) {
   if (!ckpt_path || !test_path) GTEST_SKIP() << "set IRISML_QUALITY_CHECKPOINT and IRISML_QUALITY_TEST";
   const char* train_path = std::getenv("IRISML_QUALITY_TRAIN");
   torch::set_num_threads(2);
-  const auto ckpt = load_checkpoint_info(ckpt_path);
+  const auto ckpt = model::load_checkpoint_info(ckpt_path);
   QualityOptions q;
   q.test_data = test_path;
   q.train_data = train_path ? train_path : "";
@@ -544,7 +545,7 @@ TEST_F(TrainFilesTest, ACalibratedRunRecordsItsPerBandTermsAndNeedsEveryBand) {
   o.filters = {"F5", "F0", "F1", "F2", "F3", "F4"};  // model order, not the file's
   o.max_steps = 2;
   const auto result = train(o, MPI_COMM_SELF);
-  const auto c = load_checkpoint(result.checkpoint, false);
+  const auto c = model::load_checkpoint(result.checkpoint, false);
   const auto noise = sim::NoiseModel::from_items(c.noise, "checkpoint");
   ASSERT_TRUE(noise.calibrated());
   EXPECT_EQ(noise.band_sigma_sys, (std::vector<double>{0.03, 0.005, 0.01, 0.015, 0.02, 0.025}));

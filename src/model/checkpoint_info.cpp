@@ -1,4 +1,4 @@
-#include "train/checkpoint_info.hpp"
+#include "model/checkpoint_info.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -8,7 +8,7 @@
 #include "core/text.hpp"
 #include "io/hdf5.hpp"
 
-namespace irisml::train {
+namespace irisml::model {
 
 h5::File open_checkpoint(const std::string& path) {
   if (!file_exists(path)) fail_input("checkpoint '{}' does not exist", path);
@@ -114,4 +114,4 @@ std::vector<std::string> model_differences(const model::ModelConfig& a, const mo
   return out;
 }
 
-}  // namespace irisml::train
+}  // namespace irisml::model

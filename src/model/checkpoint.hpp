@@ -1,7 +1,7 @@
 // Training checkpoints: one HDF5 file holding the model's named tensors, the
 // optimiser state and the training position, readable without LibTorch (h5py) and
 // portable across LibTorch versions and devices. Schema: docs/checkpoint_format.md.
-// The metadata alone, without LibTorch: train/checkpoint_info.hpp.
+// The metadata alone, without LibTorch: model/checkpoint_info.hpp.
 //
 // The sampler loads a trained model with
 //   auto ckpt = train::load_checkpoint(path, /*with_optimizer=*/false);
@@ -16,9 +16,9 @@
 #include <ATen/core/Tensor.h>
 
 #include "model/posterior.hpp"
-#include "train/checkpoint_info.hpp"
+#include "model/checkpoint_info.hpp"
 
-namespace irisml::train {
+namespace irisml::model {
 
 // A checkpoint with its tensors.
 struct Checkpoint : CheckpointInfo {
@@ -44,4 +44,4 @@ model::PosteriorEstimator build_model(const Checkpoint& checkpoint);
 // order; the same trained weights give the same checksum wherever they are stored.
 std::string model_checksum(const std::vector<std::pair<std::string, at::Tensor>>& state);
 
-}  // namespace irisml::train
+}  // namespace irisml::model

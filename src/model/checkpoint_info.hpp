@@ -1,7 +1,7 @@
 // What a training checkpoint says about its model and its training, without the
 // tensors: the configuration, the filter list, the training position, the observation
 // model and prior the model was trained with, its lineage. Torch-free, for the commands
-// and jobs that need the metadata only (the tensors: train/checkpoint.hpp).
+// and jobs that need the metadata only (the tensors: model/checkpoint.hpp).
 // Schema: docs/checkpoint_format.md.
 #pragma once
 
@@ -17,7 +17,7 @@ namespace irisml::h5 {
 class File;
 }
 
-namespace irisml::train {
+namespace irisml::model {
 
 inline constexpr const char* kCheckpointFormat = "irisml-checkpoint";
 inline constexpr std::int64_t kCheckpointVersion = 1;
@@ -83,4 +83,4 @@ std::vector<std::string> model_differences(const model::ModelConfig& checkpoint,
                                            const std::vector<std::string>& checkpoint_filters,
                                            const std::vector<std::string>& run_filters, bool compare_filters = true);
 
-}  // namespace irisml::train
+}  // namespace irisml::model

@@ -1,4 +1,4 @@
-#include "train/checkpoint.hpp"
+#include "model/checkpoint.hpp"
 
 #include <hdf5.h>
 
@@ -17,7 +17,7 @@
 #include "core/text.hpp"
 #include "io/hdf5.hpp"
 
-namespace irisml::train {
+namespace irisml::model {
 
 namespace {
 
@@ -239,4 +239,4 @@ std::string model_checksum(const std::vector<std::pair<std::string, torch::Tenso
   return h.to_hex_string();
 }
 
-}  // namespace irisml::train
+}  // namespace irisml::model
