@@ -20,6 +20,7 @@
 #include "io/fits.hpp"
 #include "infer/posterior_sampler.hpp"
 #include "io/hdf5.hpp"
+#include "model/checkpoint.hpp"
 #include "model/config.hpp"
 #include "model/normalizer.hpp"
 #include "model/posterior.hpp"
@@ -89,63 +90,19 @@ inline model::PosteriorEstimator point_model(const std::vector<double>& u_star) 
   return m;
 }
 
-// Writes `m` as a checkpoint in the documented layout (docs/checkpoint_format.md),
-// for command-line tests; the infer tests do not link the train module.
-// `noise`: the training observation model as ("noise.bands_min", "3"), ... root attributes.
+// Writes `m` as a checkpoint (model::save_checkpoint) for the sampler and command-line
+// tests. `noise`: the training observation model as ("noise.bands_min", "3"), ... root
+// attributes.
 inline void write_checkpoint(const std::string& path, model::PosteriorEstimator m, const std::string& train_config,
                              const std::vector<std::pair<std::string, std::string>>& noise = {}) {
-  auto f = h5::File::create(path);
-  const auto& c = m->config();
-  f.set_attr("/", "format", std::string("irisml-checkpoint"));
-  f.set_attr("/", "format_version", std::int64_t{1});
-  f.set_attr("/", "step", std::int64_t{0});
-  f.set_attr("/", "epoch", std::int64_t{0});
-  f.set_attr("/", "seed", std::int64_t{1});
-  f.set_attr("/", "train_config", train_config);
-  for (const auto& [key, value] : noise) f.set_attr("/", key, value);
-  f.set_attr("/", "model.n_filters", std::int64_t{c.n_filters});
-  f.set_attr("/", "model.width", std::int64_t{c.width});
-  f.set_attr("/", "model.layers", std::int64_t{c.layers});
-  f.set_attr("/", "model.ffn", std::int64_t{c.ffn});
-  f.set_attr("/", "model.heads", std::int64_t{c.heads});
-  f.set_attr("/", "model.dropout", c.dropout);
-  f.set_attr("/", "model.flow_blocks", std::int64_t{c.flow_blocks});
-  f.set_attr("/", "model.made_hidden", std::vector<double>(c.made_hidden.begin(), c.made_hidden.end()));
-  f.set_attr("/", "model.mixture_components", std::int64_t{c.mixture_components});
-  f.write_strings("/filters", model_filters());
-  f.create_group("/model");
-  for (const auto& [name, tensor] : m->named_state()) {
-    auto t = tensor.contiguous();
-    std::vector<std::uint64_t> dims;
-    for (auto d : t.sizes()) dims.push_back(static_cast<std::uint64_t>(d));
-    const bool scalar = dims.empty();
-    if (scalar) dims.push_back(1);
-    const std::string ds = "/model/" + name;
-    std::string dtype;
-    if (t.scalar_type() == torch::kFloat32) {
-      dtype = "float32";
-      f.create_dataset<float>(ds, dims);
-      if (t.numel() > 0) f.write_rows<float>(ds, 0, dims[0], t.data_ptr<float>());
-    } else if (t.scalar_type() == torch::kFloat64) {
-      dtype = "float64";
-      f.create_dataset<double>(ds, dims);
-      if (t.numel() > 0) f.write_rows<double>(ds, 0, dims[0], t.data_ptr<double>());
-    } else if (t.scalar_type() == torch::kInt64) {
-      dtype = "int64";
-      f.create_dataset<std::int64_t>(ds, dims);
-      if (t.numel() > 0) f.write_rows<std::int64_t>(ds, 0, dims[0], t.data_ptr<std::int64_t>());
-    } else if (t.scalar_type() == torch::kBool) {
-      dtype = "bool";
-      auto u = t.to(torch::kUInt8).contiguous();
-      f.create_dataset<std::uint8_t>(ds, dims);
-      if (u.numel() > 0) f.write_rows<std::uint8_t>(ds, 0, dims[0], u.data_ptr<std::uint8_t>());
-    } else {
-      throw std::runtime_error("write_checkpoint: unexpected dtype of " + name);
-    }
-    f.set_attr(ds, "dtype", dtype);
-    if (scalar) f.set_attr(ds, "scalar", std::int64_t{1});
-  }
-  f.close();
+  model::Checkpoint c;
+  c.seed = 1;
+  c.train_config = train_config;
+  c.noise = noise;
+  c.model_config = m->config();
+  c.filters = model_filters();
+  c.model_state = m->named_state();
+  model::save_checkpoint(path, c);
 }
 
 // A tiny catalogue: row-major rows × model_filters() magnitudes/errors (NaN = absent).
