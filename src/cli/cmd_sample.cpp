@@ -342,6 +342,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
 
   apply_calibration(vm, registry, checkpoint.filters, catalog, s, &noise);
   s.parallax_zero_point = distance.parallax_zero_point;
+  if (catalog.has_constraint(kParallax)) s.parallax_zero_point_text = vm["parallax-zero-point"].as<std::string>();
   // The constraints the flow itself reads (the model's star tokens) and those it does not.
   const auto& mc = checkpoint.model_config;
   const bool has_parallax = catalog.has_constraint(kParallax);
@@ -503,6 +504,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
     prior_config = prior_from(vm);
   }
   s.physical = catalog.has_constraint(kParallax);
+  if (s.physical) s.parallax_zero_point_text = vm["parallax-zero-point"].as<std::string>();
   apply_calibration(vm, registry, filters, catalog, s, model_path.empty() ? nullptr : &trained_noise);
   sim::Synthesizer synth(grid, registry, filters);
   const sim::Prior prior = make_prior(prior_config, *grid, vm);

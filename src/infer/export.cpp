@@ -253,6 +253,7 @@ std::vector<HeaderItem> provenance(const h5::File& f, const ExportOptions& optio
       {"ESSTHR", "importance_ess_threshold", "ESS/S below which flag_low_ess is set"},
       {"REFERENC", "reference", "reference fit method"},
       {"SIGSYS", "likelihood_sigma_sys", "systematic error of the likelihood [mag]"},
+      {"PLXZP", "parallax_zero_point", "parallax zero point subtracted [mas], or lindegren2021"},
       {"PPCALPHA", "ppc_alpha", "p-value below which flag_ppc is set"},
   };
   for (const auto& [key, name, comment] : attributes) {

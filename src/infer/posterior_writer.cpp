@@ -35,6 +35,7 @@ void create_output(h5::File& f, const OutputLayout& l, const SampleJob& job, con
   f.set_attr("/", "input_sigma_sys", s.input_sigma_sys);
   f.set_attr("/", "ppc_sigma_floor", with_ppc ? s.ppc_sigma_floor : std::numeric_limits<double>::quiet_NaN());
   f.set_attr("/", "flags_description", processor.flags_description());
+  if (!s.parallax_zero_point_text.empty()) f.set_attr("/", "parallax_zero_point", s.parallax_zero_point_text);
   f.write_strings("/parameter_names", model::parameter_names());
   f.write_strings("/filters", job.model_filters);
   for (const char* name : {"/median", "/mean", "/std", "/p16", "/p84"}) f.create_dataset<float>(name, {N, 5});

@@ -119,6 +119,9 @@ struct SamplerSettings {
   // [mas] subtracted from catalogue parallaxes before a model's parallax token sees them
   // (the same setting as the likelihood's, sim::DistanceSettings).
   double parallax_zero_point = 0.0;
+  // --parallax-zero-point as given (a number in mas, or lindegren2021), recorded as the
+  // output's parallax_zero_point attribute; empty (not recorded) without a parallax column.
+  std::string parallax_zero_point_text;
   // Write distance, radius and mass summaries (/physical, docs/posterior_format.md) for
   // stars with a parallax; set when the catalogue has a parallax column (fit, importance).
   bool physical = false;

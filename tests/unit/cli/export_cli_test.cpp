@@ -39,6 +39,7 @@ TEST(ExportCliTest, TablesAndReportOfAFit) {
     EXPECT_EQ(f.read_float_column("av_median")[1], median[5 + 3]);
     EXPECT_EQ(f.read_float_column("distance_median").size(), 3u);
     EXPECT_NE(f.key_string("COMMAND").find("--export"), std::string::npos);
+    EXPECT_EQ(f.key_string("PLXZP"), "0");  // the zero point the parallaxes were read with
   }
   const std::string ex = "export --quiet " + data_flags() + " --posterior " + post;
   for (const char* name : {"/t.ecsv", "/t.csv", "/t.csv.gz"}) {
