@@ -44,8 +44,6 @@ CatalogOptions catalog_options_from(const po::variables_map& vm) {
   if (!split_list(presets).empty()) {
     copt.presets = ColumnPresets::load(column_presets_config(vm)).select(presets, "--columns-preset");
   }
-  copt.gaia_zero_point =
-      vm.count("parallax-zero-point") && vm["parallax-zero-point"].as<std::string>() == kLindegren2021;
   return copt;
 }
 

@@ -15,10 +15,6 @@ namespace irisml::cli {
 
 void add_catalog_options(Command& cmd);
 // Throws InputError naming a bad option.
-// --parallax-zero-point's value that asks for the Lindegren et al. (2021) zero point,
-// applied per row while the catalogue is read (CatalogOptions::gaia_zero_point).
-inline constexpr const char* kLindegren2021 = "lindegren2021";
-
 CatalogOptions catalog_options_from(const po::variables_map& vm);
 // The column presets for the resume key: names and file (empty without presets, so that
 // the key of a run without them is what it was before presets existed).

@@ -120,6 +120,10 @@ void add_distance_options(Command& cmd) {
   // clang-format on
 }
 
+// --parallax-zero-point's value that asks for the Lindegren et al. (2021) zero point,
+// applied per row while the catalogue is read (CatalogOptions::gaia_zero_point).
+constexpr const char* kLindegren2021 = "lindegren2021";
+
 sim::DistanceSettings distance_settings_from(const po::variables_map& vm) {
   sim::DistanceSettings d;
   const std::string zero_point = vm["parallax-zero-point"].as<std::string>();
@@ -141,6 +145,14 @@ sim::DistanceSettings distance_settings_from(const po::variables_map& vm) {
   d.length_scale = vm["distance-length-scale"].as<double>();
   d.validate();
   return d;
+}
+
+// The catalogue options of a job that reads star constraints: the command's, with the
+// reader applying the per-source parallax zero point when the distance settings ask.
+CatalogOptions constraint_catalog_options(const po::variables_map& vm, const sim::DistanceSettings& d) {
+  CatalogOptions copt = catalog_options_from(vm);
+  copt.gaia_zero_point = d.zero_point_model == kLindegren2021;
+  return copt;
 }
 
 // The star-constraint columns and distance model for the resume key (empty without
@@ -334,7 +346,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
                                static_cast<double>(usable_memory_bytes()) / std::max(1, ctx.local_size));
 
   auto registry = load_registry(vm);
-  const CatalogOptions copt = catalog_options_from(vm);
+  const CatalogOptions copt = constraint_catalog_options(vm, distance);
   auto catalog = CatalogReader::open(catalog_path, known_of(registry), copt);
   if (!copt.ignore_unknown_columns) {  // fail before the (slow) grid is loaded
     infer::map_catalog_filters(catalog.filters(), checkpoint.filters, false, catalog_path);
@@ -484,7 +496,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   const sim::DistanceSettings distance = distance_settings_from(vm);
 
   auto registry = load_registry(vm);
-  const CatalogOptions copt = catalog_options_from(vm);
+  const CatalogOptions copt = constraint_catalog_options(vm, distance);
   auto catalog = CatalogReader::open(catalog_path, known_of(registry), copt);
   auto grid = load_grid(vm);
   std::vector<std::string> filters;

@@ -1004,15 +1004,14 @@ ResolvedColumns ColumnResolver::classify(bool registry_order,
   for (const auto& column : names_) {
     auto mapping = canon_of_.find(column);
     const bool was_mapped = mapping != canon_of_.end();
+    const std::string canon = was_mapped ? mapping->second : column;
+    const std::string lc = lower(canon);
     // The zero point's inputs are read when it is asked for, though a preset skips them.
-    const bool zero_point_input =
-        opt_.gaia_zero_point && zero_point_index(lower(was_mapped ? mapping->second : column)) >= 0;
-    if (!was_mapped && skipped_.count(column) && !zero_point_input) {
+    const int zero_point_input = opt_.gaia_zero_point ? zero_point_index(lc) : -1;
+    if (!was_mapped && skipped_.count(column) && zero_point_input < 0) {
       out.skipped.push_back(column);
       continue;
     }
-    const std::string canon = was_mapped ? mapping->second : column;
-    const std::string lc = lower(canon);
     if (lc == "id") {
       claim("id", column);
       out.id_column = column;
@@ -1025,9 +1024,9 @@ ResolvedColumns ColumnResolver::classify(bool registry_order,
     } else if (const int c = constraint_index(lc); c >= 0) {
       claim(lc, column);
       out.constraint_columns[c] = column;
-    } else if (zero_point_input) {
+    } else if (zero_point_input >= 0) {
       claim(lc, column);
-      out.zero_point_columns[zero_point_index(lc)] = column;
+      out.zero_point_columns[zero_point_input] = column;
     } else if (lc.rfind("true_", 0) == 0) {
       std::string param = lc.substr(5);
       for (int p = 0; p < 5; ++p) {

@@ -353,13 +353,15 @@ TrainingBatch make_batch(const RowBlock& block, const sim::NoiseModel& noise, st
       double plx = 0, plx_err = 0, offset = 0;
       Philox parallax_rng(parallax_seed, stream);
       sim::Prior::IsochroneMass window;
+      const sim::Prior::IsochroneMass* window_of_star = nullptr;
       if (!block.mass_windows.empty()) {
         const float* w = block.mass_windows.data() + k * sim::kMassWindowWidth;
         window = {w[0], w[1], w[2]};
+        window_of_star = &window;
       }
       if (sim::observe_parallax(parallax_rng, block.magnitudes.data() + k * F, F,
                                 block.parameters[static_cast<std::size_t>(k * 5 + 1)], noise, plx, plx_err, offset,
-                                block.mass_windows.empty() ? nullptr : &window)) {
+                                window_of_star)) {
         for (int s = 0; s < n; ++s) mags[static_cast<std::size_t>(i * F + s)] += static_cast<float>(offset);
         parallax.data_ptr<float>()[i] = static_cast<float>(plx);
         parallax_err.data_ptr<float>()[i] = static_cast<float>(plx_err);
