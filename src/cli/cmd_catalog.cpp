@@ -12,9 +12,9 @@
 #include "distributed/collectives.hpp"
 #include "distributed/environment.hpp"
 #include "simulate/catalog_make.hpp"
-#include "infer/evaluate.hpp"
-#include "infer/manifest.hpp"
-#include "infer/report.hpp"
+#include "validate/evaluate.hpp"
+#include "validate/manifest.hpp"
+#include "validate/report.hpp"
 #include "io/hdf5.hpp"
 #include "simulate/filters.hpp"
 
@@ -143,7 +143,7 @@ int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
   // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
-  infer::EvaluateOptions options;
+  validate::EvaluateOptions options;
   options.posterior = vm["posterior"].as<std::string>();
   options.truth = vm["truth"].as<std::string>();
   options.variant = vm["variant"].as<std::string>();
@@ -163,13 +163,13 @@ int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
                                    {"--reference", reference}}) {
     if (!path.empty() && !file_exists(path)) fail_input("{} '{}' does not exist", flag, path);
   }
-  infer::check_report_dir(report_dir, overwrite);
+  validate::check_report_dir(report_dir, overwrite);
 
   if (ctx.rank == 0) {
     KnownFilters known;
     if (!h5::is_hdf5(options.truth)) known = known_of(load_registry(vm));
-    auto result = infer::evaluate_files(options, known);
-    infer::ReportInfo info;
+    auto result = validate::evaluate_files(options, known);
+    validate::ReportInfo info;
     info.posterior = options.posterior;
     info.truth = options.truth;
     info.code_version = IRISML_VERSION;
@@ -178,26 +178,26 @@ int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
     std::vector<std::pair<std::string, std::string>> extra;
     std::vector<std::string> variants = {options.variant};
     const std::string other = options.variant == "flow" ? "importance" : "flow";
-    if (other == "flow" || infer::has_importance(options.posterior)) variants.push_back(other);
+    if (other == "flow" || validate::has_importance(options.posterior)) variants.push_back(other);
     std::string other_table;
     if (variants.size() > 1) {
-      infer::EvaluateOptions o = options;
+      validate::EvaluateOptions o = options;
       o.variant = other;
-      const auto r = infer::evaluate_files(o, known);
-      extra.emplace_back(other + "_metrics.json", infer::metrics_json(r, info));
-      other_table = fmt::format("\n-- {} posteriors --\n{}", other, infer::summary_table(r));
+      const auto r = validate::evaluate_files(o, known);
+      extra.emplace_back(other + "_metrics.json", validate::metrics_json(r, info));
+      other_table = fmt::format("\n-- {} posteriors --\n{}", other, validate::summary_table(r));
     }
     std::string reference_text;
     if (!reference.empty()) {
       for (const auto& v : variants) {
-        const auto m = infer::compare_with_reference(options.posterior, v, reference, options.block_rows);
-        extra.emplace_back(v == "flow" ? "reference.json" : "reference_" + v + ".json", infer::reference_json(m));
-        reference_text += "\n" + infer::reference_table(m, v);
+        const auto m = validate::compare_with_reference(options.posterior, v, reference, options.block_rows);
+        extra.emplace_back(v == "flow" ? "reference.json" : "reference_" + v + ".json", validate::reference_json(m));
+        reference_text += "\n" + validate::reference_table(m, v);
       }
     }
-    std::string dir = infer::write_report(result, info, report_dir, overwrite, extra);
+    std::string dir = validate::write_report(result, info, report_dir, overwrite, extra);
     std::cout << fmt::format("-- {} posteriors --\n", options.variant);
-    std::cout << infer::summary_table(result) << other_table << reference_text;
+    std::cout << validate::summary_table(result) << other_table << reference_text;
     std::cout << fmt::format("report: {}/index.html (metrics: {}/metrics.json)\n", dir, dir);
     std::cout.flush();
   }
@@ -224,9 +224,9 @@ int run_manifest(const std::vector<std::string>& args, const Context& ctx) {
   check_output_against_inputs(vm, output);
   int code = 0;
   if (ctx.rank == 0) {
-    const auto m = infer::build_manifest(plan);
-    infer::write_manifest(m, output);
-    std::cout << infer::manifest_summary(m) << fmt::format("manifest: {}\n", output);
+    const auto m = validate::build_manifest(plan);
+    validate::write_manifest(m, output);
+    std::cout << validate::manifest_summary(m) << fmt::format("manifest: {}\n", output);
     std::cout.flush();
     code = m.complete() ? 0 : 1;
   }

@@ -11,9 +11,9 @@
 #include "core/log.hpp"
 #include "core/paths.hpp"
 #include "distributed/collectives.hpp"
-#include "infer/catalog_report.hpp"
-#include "infer/export.hpp"
-#include "infer/report.hpp"
+#include "validate/catalog_report.hpp"
+#include "validate/export.hpp"
+#include "validate/report.hpp"
 #include "io/catalog.hpp"
 #include "io/hdf5.hpp"
 #include "simulate/filters.hpp"
@@ -95,7 +95,7 @@ void add_export_option(Command& cmd) {
 std::string checked_export_path(const po::variables_map& vm) {
   const std::string path = vm["export"].as<std::string>();
   if (path.empty()) return path;
-  infer::table_format_of(path);
+  validate::table_format_of(path);
   check_output_against_inputs(vm, path, "--export");
   check_outputs_not_inputs(path, "--export", {{vm["output"].as<std::string>(), "--output"}});
   check_output_path(path, vm["overwrite"].as<bool>(), "--export");
@@ -105,7 +105,7 @@ std::string checked_export_path(const po::variables_map& vm) {
 void write_export(const po::variables_map& vm, const std::string& posterior, const std::string& output,
                   const std::string& command, const Context& ctx, std::uint64_t block_rows) {
   if (ctx.rank == 0) {
-    infer::ExportOptions options;
+    validate::ExportOptions options;
     options.posterior = posterior;
     options.output = output;
     options.command = command;
@@ -114,9 +114,9 @@ void write_export(const po::variables_map& vm, const std::string& posterior, con
     auto extras = read_catalog_extras(vm, posterior, false);
     options.ra = std::move(extras.ra);
     options.dec = std::move(extras.dec);
-    const auto result = infer::export_table(options);
+    const auto result = validate::export_table(options);
     log::info("export: {} rows x {} columns -> {} ({})", result.rows, result.columns.size(), output,
-              infer::to_string(result.format.format));
+              validate::to_string(result.format.format));
   }
   dist::barrier(ctx.comm);  // the table is on disk before any rank returns
 }
@@ -142,7 +142,7 @@ int run_export(const std::vector<std::string>& args, const Context& ctx) {
       ("catalog", po::value<std::string>()->default_value(""),
        "the catalogue the posteriors came from (with the same column options): its ra/dec become columns; rows "
        "and ids must match")
-      ("block-rows", po::value<long long>()->default_value(static_cast<long long>(infer::ExportOptions{}.block_rows)), "stars read and written at a time (bounds memory)")
+      ("block-rows", po::value<long long>()->default_value(static_cast<long long>(validate::ExportOptions{}.block_rows)), "stars read and written at a time (bounds memory)")
       ("overwrite", po::bool_switch(), "replace an existing --output (only once the new table is complete)");
   // clang-format on
   po::variables_map vm;
@@ -152,7 +152,7 @@ int run_export(const std::vector<std::string>& args, const Context& ctx) {
   if (!file_exists(posterior)) fail_input("--posterior '{}' does not exist", posterior);
   if (!h5::is_hdf5(posterior))
     fail_input("--posterior '{}' is not an HDF5 file (a posterior file from sample/fit)", posterior);
-  infer::table_format_of(output);
+  validate::table_format_of(output);
   check_output_against_inputs(vm, output);
   check_output_path(output, vm["overwrite"].as<bool>(), "--output");
   write_export(vm, posterior, output, command_line("export", args), ctx, positive_count(vm, "block-rows"));
@@ -186,7 +186,7 @@ int run_report(const std::vector<std::string>& args, const Context& ctx) {
   // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
-  infer::CatalogReportOptions options;
+  validate::CatalogReportOptions options;
   options.posterior = vm["posterior"].as<std::string>();
   options.variant = vm["variant"].as<std::string>();
   options.catalog = vm["catalog"].as<std::string>();
@@ -203,15 +203,15 @@ int run_report(const std::vector<std::string>& args, const Context& ctx) {
     fail_input("--variant = '{}' is not known; allowed: flow, importance", options.variant);
   }
   check_output_against_inputs(vm, output);
-  infer::check_report_dir(output, overwrite, "--output");
+  validate::check_report_dir(output, overwrite, "--output");
   if (ctx.rank == 0) {
     auto extras = read_catalog_extras(vm, options.posterior, true);
     options.ra = std::move(extras.ra);
     options.dec = std::move(extras.dec);
     options.magnitude = std::move(extras.magnitude);
     options.magnitude_band = extras.band;
-    const auto report = infer::build_catalog_report(options);
-    const std::string dir = infer::write_report_files(
+    const auto report = validate::build_catalog_report(options);
+    const std::string dir = validate::write_report_files(
         output, overwrite, {{"index.html", report.html}, {"summary.json", report.summary_json}}, "--output");
     log::info("report: {} stars ({} with a posterior, {} summaries) -> {}/index.html", report.stars, report.summarised,
               report.variant, dir);

@@ -1,4 +1,4 @@
-// Summary tables (infer/export.hpp) and catalogue reports (infer/catalog_report.hpp) from
+// Summary tables (validate/export.hpp) and catalogue reports (validate/catalog_report.hpp) from
 // the command line: `irisml export`, the --export option of sample and fit, which writes
 // a table beside the posterior file, and `irisml report`.
 #pragma once

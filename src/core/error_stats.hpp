@@ -1,4 +1,4 @@
-// Point-estimate error statistics, defined once for `irisml evaluate` (infer/evaluate) and
+// Point-estimate error statistics, defined once for `irisml evaluate` (validate/evaluate) and
 // `irisml train evaluate` (train/evaluate): bias (mean error), RMS, mean |error| and median
 // |error|. No torch, no MPI: a distributed caller sums the fields over ranks.
 #pragma once

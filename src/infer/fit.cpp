@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "infer/physical.hpp"
-#include "infer/summary.hpp"
+#include "posterior/summary.hpp"
 
 namespace irisml::infer {
 
@@ -63,7 +63,7 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
   std::atomic<std::size_t> next{0};
   auto work = [&]() {
     sim::ObservedStar star;
-    std::vector<WeightedValue> weighted;
+    std::vector<posterior::WeightedValue> weighted;
     PhysicalScratch physical;
     for (std::size_t r = next++; r < R; r = next++) {
       star.clear();
@@ -90,7 +90,7 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
       if (res.ess <= 0.0) continue;
       const std::size_t n = res.log_w.size();
       for (int p = 0; p < D; ++p) {
-        out.set_summary(r, p, summarize_weighted(res.theta.data(), D, p, res.log_w.data(), n, weighted));
+        out.set_summary(r, p, posterior::summarize_weighted(res.theta.data(), D, p, res.log_w.data(), n, weighted));
       }
       if (settings_.keep_samples) {
         resample_draws(res.theta.data(), res.log_w.data(), n, S, settings_.seed, block.row0 + r,

@@ -1,6 +1,6 @@
 // `irisml fit`: the exact reference posterior (infer/reference.hpp) of every star of a
 // catalogue, written in the posterior file format so that `irisml evaluate` reads it
-// unchanged. Summaries are weighted (infer/summary.hpp); /samples holds S equal-weight
+// unchanged. Summaries are weighted (posterior/summary.hpp); /samples holds S equal-weight
 // draws resampled from the weighted set; /reference/ess etc. say how well each star
 // converged (docs/reference_posterior.md).
 #pragma once

@@ -40,7 +40,7 @@ void physical_summary(const sim::PhotometricPosterior& target, const sim::Observ
   if (!any) return;
   Philox rng(seed ^ 0x5048595349434Cull, row);  // "PHYSICL"
   // Points by weight (systematic resampling), then one draw of (x, u) given each.
-  const auto picks = systematic_resample(scratch.log_w.data(), n, kDraws, rng.uniform());
+  const auto picks = posterior::systematic_resample(scratch.log_w.data(), n, kDraws, rng.uniform());
   for (auto& v : scratch.columns) v.clear();
   // picks are ascending: the draws of one point come together
   for (std::size_t k = 0; k < picks.size();) {
@@ -66,9 +66,9 @@ void physical_summary(const sim::PhotometricPosterior& target, const sim::Observ
     if (v.empty()) continue;
     std::sort(v.begin(), v.end());
     float* dst = out.extra[first + static_cast<std::size_t>(q)].data() + r * Q;
-    dst[0] = static_cast<float>(quantile_sorted(v.data(), v.size(), 0.16));
-    dst[1] = static_cast<float>(quantile_sorted(v.data(), v.size(), 0.5));
-    dst[2] = static_cast<float>(quantile_sorted(v.data(), v.size(), 0.84));
+    dst[0] = static_cast<float>(posterior::quantile_sorted(v.data(), v.size(), 0.16));
+    dst[1] = static_cast<float>(posterior::quantile_sorted(v.data(), v.size(), 0.5));
+    dst[2] = static_cast<float>(posterior::quantile_sorted(v.data(), v.size(), 0.84));
   }
 }
 

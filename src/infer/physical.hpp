@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "infer/sampler.hpp"
-#include "infer/summary.hpp"
+#include "posterior/summary.hpp"
 #include "simulate/likelihood.hpp"
 
 namespace irisml::infer {

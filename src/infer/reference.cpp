@@ -8,7 +8,7 @@
 #include "core/error.hpp"
 #include "core/normal.hpp"
 #include "core/rng.hpp"
-#include "infer/summary.hpp"
+#include "posterior/summary.hpp"
 #include "simulate/grid.hpp"
 #include "simulate/synthesizer.hpp"
 
@@ -247,7 +247,7 @@ Mixture fit_mixture(const std::vector<Point>& x, const std::vector<double>& v, i
   {  // means at K points spread over the weighted distribution, the global covariance
     std::vector<double> lw(n);
     for (std::size_t j = 0; j < n; ++j) lw[j] = std::log(v[idx[j]]);
-    const auto picks = systematic_resample(lw.data(), n, Ks, u0);
+    const auto picks = posterior::systematic_resample(lw.data(), n, Ks, u0);
     for (std::size_t k = 0; k < Ks; ++k) {
       m.parts[k].mean = x[idx[picks[k]]];
       m.parts[k].log_weight = -std::log(static_cast<double>(K));
@@ -319,7 +319,7 @@ double temper(const std::vector<double>& log_w, double target) {
   std::vector<double> t(log_w.size());
   auto ess_at = [&](double beta) {
     for (std::size_t i = 0; i < t.size(); ++i) t[i] = log_w[i] == kNegInf ? kNegInf : beta * log_w[i];
-    return effective_sample_size(t.data(), t.size());
+    return posterior::effective_sample_size(t.data(), t.size());
   };
   if (ess_at(1.0) >= target) return 1.0;
   double lo = 0.0, hi = 1.0;
@@ -686,7 +686,7 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
     }
     reweigh();
     result.rounds = round;
-    result.ess = effective_sample_size(log_w.data(), log_w.size());
+    result.ess = posterior::effective_sample_size(log_w.data(), log_w.size());
     if (result.ess <= 0.0) return result;  // no mass found anywhere: nothing to adapt from
     if (result.ess >= s.target_ess) break;
   }

@@ -16,7 +16,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/rng.hpp"
-#include "infer/summary.hpp"
+#include "posterior/summary.hpp"
 #include "model/config.hpp"
 #include "model/normalizer.hpp"
 #include "model/star_tokens.hpp"
@@ -124,7 +124,7 @@ void resample_draws(const double* theta, const double* log_w, std::size_t n, int
                     std::uint64_t row, float* out) {
   constexpr std::size_t D = posterior::kParameters;
   Philox rng(sampling_stream_seed(seed ^ 0x534952ull), row);  // "SIR"
-  const auto picks = systematic_resample(log_w, n, static_cast<std::size_t>(S), rng.uniform());
+  const auto picks = posterior::systematic_resample(log_w, n, static_cast<std::size_t>(S), rng.uniform());
   for (std::size_t k = 0; k < picks.size(); ++k) {
     for (std::size_t p = 0; p < D; ++p) out[k * D + p] = static_cast<float>(theta[picks[k] * D + p]);
   }
@@ -195,7 +195,7 @@ namespace {
 struct BatchScratch {
   std::vector<double> values, model_mags, work, log_w, mu_hat;
   PhysicalScratch physical;
-  std::vector<WeightedValue> weighted;
+  std::vector<posterior::WeightedValue> weighted;
   sim::ObservedStar star;
   sim::PhotometricPosterior::Workspace ws;
 };
@@ -214,8 +214,8 @@ enum ImportanceColumn {
   kImpFixedCount
 };
 // The summary of one parameter into row-major rows × 5 arrays (HDIs rows × 5 × 2).
-void store_summary(const ParameterSummary& sm, std::size_t o, float* median, float* mean, float* std, float* p16,
-                   float* p84, float* hdi68, float* hdi95) {
+void store_summary(const posterior::ParameterSummary& sm, std::size_t o, float* median, float* mean, float* std,
+                   float* p16, float* p84, float* hdi68, float* hdi95) {
   median[o] = static_cast<float>(sm.median);
   mean[o] = static_cast<float>(sm.mean);
   std[o] = static_cast<float>(sm.std);
@@ -250,7 +250,7 @@ void BlockResult::reset(std::size_t R, int samples, bool keep_samples, const std
   for (std::size_t c = 0; c < extra_columns.size(); ++c) extra[c].assign(R * extra_columns[c].row_size(), fnan);
 }
 
-void BlockResult::set_summary(std::size_t row, int p, const ParameterSummary& s) {
+void BlockResult::set_summary(std::size_t row, int p, const posterior::ParameterSummary& s) {
   store_summary(s, row * posterior::kParameters + static_cast<std::size_t>(p), median.data(), mean.data(), std.data(),
                 p16.data(), p84.data(), hdi68.data(), hdi95.data());
 }
@@ -404,12 +404,12 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
                                                   ? -std::numeric_limits<double>::infinity()
                                                   : lw;
     }
-    return effective_sample_size(sc.log_w.data(), sc.log_w.size());
+    return posterior::effective_sample_size(sc.log_w.data(), sc.log_w.size());
   };
   auto store_importance = [&](std::size_t r, const double* ts, int n, double ess, BatchScratch& sc) {
     auto& X = out.extra;
     for (int p = 0; p < D; ++p) {
-      store_summary(summarize_weighted(ts, D, p, sc.log_w.data(), sc.log_w.size(), sc.weighted),
+      store_summary(posterior::summarize_weighted(ts, D, p, sc.log_w.data(), sc.log_w.size(), sc.weighted),
                     r * D + static_cast<std::size_t>(p), X[kImpMedian].data(), X[kImpMean].data(), X[kImpStd].data(),
                     X[kImpP16].data(), X[kImpP84].data(), X[kImpHdi68].data(), X[kImpHdi95].data());
     }
@@ -502,7 +502,7 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
       for (int p = 0; p < D; ++p) {
         scratch.resize(static_cast<std::size_t>(S));
         for (int s = 0; s < S; ++s) scratch[static_cast<std::size_t>(s)] = ts[s * D + p];
-        const ParameterSummary sm = summarize(scratch);
+        const posterior::ParameterSummary sm = posterior::summarize(scratch);
         out.set_summary(r, p, sm);
         if (!std::isfinite(sm.median) || !std::isfinite(sm.std)) out.flags[r] |= kFlagNonFinite;
       }

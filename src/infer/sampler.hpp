@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "infer/posterior_format.hpp"
+#include "posterior/format.hpp"
 #include "infer/ppc.hpp"
 #include "infer/progress.hpp"
 #include "model/config.hpp"
@@ -37,13 +37,16 @@ namespace irisml::sim {
 class Synthesizer;
 class PhotometricPosterior;
 }  // namespace irisml::sim
+namespace irisml::posterior {
+struct ParameterSummary;
+}
 
 namespace irisml::infer {
 
 inline constexpr const char* kPosteriorFormat = posterior::kFormat;
 inline constexpr std::int64_t kPosteriorFormatVersion = posterior::kFormatVersion;
 
-// Bits of /flags: the one definition is in posterior_format.hpp.
+// Bits of /flags: the one definition is in posterior/format.hpp.
 using posterior::kFlagErrorRaised;
 using posterior::kFlagLowEss;
 using posterior::kFlagNonFinite;
@@ -156,7 +159,6 @@ struct StarBlock {
 };
 
 struct ExtraColumn;
-struct ParameterSummary;
 
 // Per-star results of a block, laid out as the output datasets.
 struct BlockResult {
@@ -172,7 +174,7 @@ struct BlockResult {
   // `rows` stars, every value NaN (flags 0, n_bands 0); /samples sized when keep_samples.
   void reset(std::size_t rows, int samples, bool keep_samples, const std::vector<ExtraColumn>& extra_columns);
   // The summary of parameter p of star `row` into median … hdi95.
-  void set_summary(std::size_t row, int p, const ParameterSummary& s);
+  void set_summary(std::size_t row, int p, const posterior::ParameterSummary& s);
 };
 
 // A float32 per-star output dataset beyond the standard ones: rows × trailing dims.

@@ -1,5 +1,4 @@
-// The reference posterior (irisml fit) and the weighted summaries it shares with
-// sample --importance.
+// The reference posterior (irisml fit).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,7 +8,7 @@
 
 #include "core/rng.hpp"
 #include "infer/reference.hpp"
-#include "infer/summary.hpp"
+#include "posterior/summary.hpp"
 #include "simulate/filters.hpp"
 #include "simulate/grid.hpp"
 #include "simulate/likelihood.hpp"
@@ -18,48 +17,6 @@
 
 namespace irisml::infer {
 namespace {
-
-TEST(WeightedSummaryTest, DefinitionsOnKnownWeights) {
-  // equal weights: Hazen quantiles, the unweighted std, HDI of the shortest window
-  std::vector<WeightedValue> v;
-  for (int i = 1; i <= 10; ++i) v.push_back({static_cast<double>(i), 2.0});
-  auto s = summarize_weighted(v);
-  EXPECT_DOUBLE_EQ(s.median, 5.5);
-  EXPECT_DOUBLE_EQ(s.mean, 5.5);
-  EXPECT_NEAR(s.std, std::sqrt(55.0 / 6.0), 1e-12);  // n − 1 denominator
-  EXPECT_DOUBLE_EQ(s.p16, 2.1);                      // position 0.16·10 − 0.5 = 1.1 → 2.1
-  // one heavy point holds the median; with ESS 1.5 the HDI mass α + (1 + α)/ESS
-  // reaches 1, so the HDIs span every point
-  std::vector<WeightedValue> w = {{0.0, 1.0}, {1.0, 8.0}, {2.0, 1.0}};
-  s = summarize_weighted(w);
-  EXPECT_DOUBLE_EQ(s.median, 1.0);
-  EXPECT_DOUBLE_EQ(s.hdi68_lo, 0.0);
-  EXPECT_DOUBLE_EQ(s.hdi68_hi, 2.0);
-  // 100 points of weight 1 at 0..99 and one of weight 20 at 50.5 (ESS 28.8): the 68 %
-  // HDI needs mass 0.68 + 1.68/28.8 = 0.738, i.e. the heavy point (1/6) and 69 light
-  // ones around it
-  std::vector<WeightedValue> h;
-  for (int i = 0; i < 100; ++i) h.push_back({static_cast<double>(i), 1.0});
-  h.push_back({50.5, 20.0});
-  s = summarize_weighted(h);
-  EXPECT_LE(s.hdi68_lo, 50.5);
-  EXPECT_GE(s.hdi68_hi, 50.5);
-  EXPECT_NEAR(s.hdi68_hi - s.hdi68_lo, 68.0, 1.0);
-  // zero and non-finite weights are ignored
-  std::vector<WeightedValue> z = {{5.0, 0.0}, {1.0, 1.0}, {NAN, 1.0}, {2.0, 1.0}};
-  EXPECT_DOUBLE_EQ(summarize_weighted(z).median, 1.5);
-}
-
-TEST(WeightedSummaryTest, EssAndResampling) {
-  const double lw[4] = {0.0, 0.0, -INFINITY, std::log(2.0)};
-  EXPECT_NEAR(effective_sample_size(lw, 4), 16.0 / 6.0, 1e-12);
-  const auto picks = systematic_resample(lw, 4, 400, 0.5);
-  std::vector<int> count(4, 0);
-  for (auto i : picks) ++count[i];
-  EXPECT_EQ(count[2], 0);
-  EXPECT_EQ(count[0], 100);
-  EXPECT_EQ(count[3], 200);
-}
 
 struct Physics {
   std::shared_ptr<const sim::SpectralGrid> grid;
@@ -119,7 +76,7 @@ TEST(ReferenceFitTest, IsCalibratedOnStarsFromItsOwnModel) {
     double top = -INFINITY;
     for (double x : res.log_w) top = std::max(top, x);
     for (int p = 0; p < 5; ++p) {
-      std::vector<WeightedValue> v;
+      std::vector<posterior::WeightedValue> v;
       for (std::size_t k = 0; k < res.log_w.size(); ++k)
         v.push_back({res.theta[k * 5 + p], std::exp(res.log_w[k] - top)});
       // central 90 %: fraction of weight below the truth in [0.05, 0.95]
@@ -204,9 +161,11 @@ TEST(ReferenceFitTest, ParallaxAndAvPriorAreCalibratedAndSharpenLogg) {
       }
       covered[p] += below / total >= 0.05 && below / total <= 0.95;
     }
-    std::vector<WeightedValue> scratch;
-    width_logg += summarize_weighted(res.theta.data(), 5, 1, res.log_w.data(), res.log_w.size(), scratch).std;
-    width_logg_flat += summarize_weighted(flat.theta.data(), 5, 1, flat.log_w.data(), flat.log_w.size(), scratch).std;
+    std::vector<posterior::WeightedValue> scratch;
+    width_logg +=
+        posterior::summarize_weighted(res.theta.data(), 5, 1, res.log_w.data(), res.log_w.size(), scratch).std;
+    width_logg_flat +=
+        posterior::summarize_weighted(flat.theta.data(), 5, 1, flat.log_w.data(), flat.log_w.size(), scratch).std;
   }
   EXPECT_GE(converged, n * 3 / 4);
   for (int p = 0; p < 6; ++p) {
@@ -231,9 +190,9 @@ TEST(ReferenceFitTest, TwoSettingsAgree) {
     const auto ra = fa.fit(star, 1, i), rb = fb.fit(star, 2, i);
     if (ra.ess < 300 || rb.ess < 300) continue;
     ++checked;
-    std::vector<WeightedValue> scratch;
+    std::vector<posterior::WeightedValue> scratch;
     auto weighted = [&](const ReferenceResult& r, int p) {
-      return summarize_weighted(r.theta.data(), 5, p, r.log_w.data(), r.log_w.size(), scratch);
+      return posterior::summarize_weighted(r.theta.data(), 5, p, r.log_w.data(), r.log_w.size(), scratch);
     };
     for (int p = 0; p < 5; ++p) {
       const auto sa = weighted(ra, p), sb = weighted(rb, p);

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-namespace irisml::infer {
+namespace irisml::validate {
 
 enum class TableFormat { Fits, Ecsv, Csv };
 struct TableFormatChoice {
@@ -61,4 +61,4 @@ std::vector<ExportColumn> export_columns(const std::string& posterior, bool with
 // of the wrong length, IoError for a failed read or write (the .partial is removed).
 ExportResult export_table(const ExportOptions& options);
 
-}  // namespace irisml::infer
+}  // namespace irisml::validate

@@ -1,8 +1,8 @@
-// Summary tables (infer/export.hpp): a posterior file written as FITS, ECSV and CSV
+// Summary tables (validate/export.hpp): a posterior file written as FITS, ECSV and CSV
 // (gzip too) reads back to the same values, with units, descriptions and provenance in
 // the headers; bad names and bad files are refused. The catalogue report
-// (infer/catalog_report.hpp) of the same file.
-#include "infer/export.hpp"
+// (validate/catalog_report.hpp) of the same file.
+#include "validate/export.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,13 +13,13 @@
 #include <unistd.h>
 
 #include "core/error.hpp"
-#include "infer/catalog_report.hpp"
+#include "validate/catalog_report.hpp"
 #include "core/text.hpp"
 #include "io/fits.hpp"
 #include "io/hdf5.hpp"
 #include "io/text_lines.hpp"
 
-namespace irisml::infer {
+namespace irisml::validate {
 namespace {
 
 namespace fs = std::filesystem;
@@ -341,4 +341,4 @@ TEST(CatalogReportTest, GalacticCoordinatesOfKnownPoints) {
 }
 
 }  // namespace
-}  // namespace irisml::infer
+}  // namespace irisml::validate

@@ -1,4 +1,4 @@
-#include "infer/evaluate.hpp"
+#include "validate/evaluate.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -11,14 +11,14 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "infer/manifest.hpp"
-#include "infer/report.hpp"
+#include "validate/manifest.hpp"
+#include "validate/report.hpp"
 #include "core/rng.hpp"
-#include "infer/summary.hpp"
+#include "posterior/summary.hpp"
 #include "io/hdf5.hpp"
 #include "test_support.hpp"
 
-namespace irisml::infer {
+namespace irisml::validate {
 namespace {
 
 using irisml::test_support::temp_path;
@@ -51,11 +51,12 @@ TEST(EvaluateTest, PointMetricsOnAHandComputedExample) {
 
 TEST(EvaluateTest, HdiHoldsCeilLevelTimesSPlusOnePlusOneSamples) {
   const double s[5] = {0, 1, 2, 3, 10};
-  EXPECT_EQ(hdi_sorted(s, 5, 0.3), (std::pair<double, double>{0, 2}));   // k = ceil(1.8) + 1 = 3; first of equal widths
-  EXPECT_EQ(hdi_sorted(s, 5, 0.5), (std::pair<double, double>{0, 3}));   // k = 4
-  EXPECT_EQ(hdi_sorted(s, 5, 0.8), (std::pair<double, double>{0, 10}));  // k = 6 > 5: every sample
-  EXPECT_EQ(hdi_sorted(s, 5, 1.0), (std::pair<double, double>{0, 10}));
-  EXPECT_EQ(hdi_sorted(s, 5, 0.01), (std::pair<double, double>{0, 1}));  // k = 2: (k−1)/(S+1) ≥ 0.01
+  EXPECT_EQ(posterior::hdi_sorted(s, 5, 0.3),
+            (std::pair<double, double>{0, 2}));  // k = ceil(1.8) + 1 = 3; first of equal widths
+  EXPECT_EQ(posterior::hdi_sorted(s, 5, 0.5), (std::pair<double, double>{0, 3}));   // k = 4
+  EXPECT_EQ(posterior::hdi_sorted(s, 5, 0.8), (std::pair<double, double>{0, 10}));  // k = 6 > 5: every sample
+  EXPECT_EQ(posterior::hdi_sorted(s, 5, 1.0), (std::pair<double, double>{0, 10}));
+  EXPECT_EQ(posterior::hdi_sorted(s, 5, 0.01), (std::pair<double, double>{0, 1}));  // k = 2: (k−1)/(S+1) ≥ 0.01
   auto levels = coverage_levels(19);
   ASSERT_EQ(levels.size(), 19u);
   EXPECT_DOUBLE_EQ(levels.front(), 0.05);
@@ -269,7 +270,7 @@ void write_posterior(const std::string& path, int stars, int s, bool with_sample
       }
       std::sort(v.begin(), v.end());
       median[i * 5 + static_cast<std::size_t>(p)] = static_cast<float>(v[static_cast<std::size_t>(s / 2)]);
-      auto h68 = hdi_sorted(v.data(), v.size(), 0.68), h95 = hdi_sorted(v.data(), v.size(), 0.95);
+      auto h68 = posterior::hdi_sorted(v.data(), v.size(), 0.68), h95 = posterior::hdi_sorted(v.data(), v.size(), 0.95);
       hdi68[(i * 5 + static_cast<std::size_t>(p)) * 2] = static_cast<float>(h68.first);
       hdi68[(i * 5 + static_cast<std::size_t>(p)) * 2 + 1] = static_cast<float>(h68.second);
       hdi95[(i * 5 + static_cast<std::size_t>(p)) * 2] = static_cast<float>(h95.first);
@@ -408,9 +409,9 @@ TEST(EvaluateTest, BadPosteriorFilesAreClearErrors) {
 }
 
 }  // namespace
-}  // namespace irisml::infer
+}  // namespace irisml::validate
 
-namespace irisml::infer {
+namespace irisml::validate {
 namespace {
 
 // Minimal posterior files: every star's samples are the same S Gaussian draws around a
@@ -530,4 +531,4 @@ TEST(ManifestTest, StatusOfEveryInputFromItsOutputAndAttempts) {
 }
 
 }  // namespace
-}  // namespace irisml::infer
+}  // namespace irisml::validate

@@ -1,4 +1,4 @@
-#include "infer/summary.hpp"
+#include "posterior/summary.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <tuple>
 
-namespace irisml::infer {
+namespace irisml::posterior {
 
 double quantile_sorted(const double* sorted, std::size_t n, double q) {
   if (n == 0) return std::numeric_limits<double>::quiet_NaN();
@@ -216,4 +216,4 @@ std::vector<std::size_t> systematic_resample(const double* log_w, std::size_t n,
   return out;
 }
 
-}  // namespace irisml::infer
+}  // namespace irisml::posterior

@@ -4,9 +4,8 @@
 
 #include <cstdint>
 
-namespace irisml::infer {
+namespace irisml::posterior {
 
-namespace posterior {
 inline constexpr const char* kFormat = "irisml-posterior";
 inline constexpr std::int64_t kFormatVersion = 1;
 inline constexpr int kParameters = 5;
@@ -43,6 +42,4 @@ inline constexpr FlagBit kFlagBits[] = {
     {kFlagNonFinite, "non_finite", "non-finite", "the posterior is not finite"},
     {kFlagErrorRaised, "error_raised", "error raised", "a quoted error below the training minimum, raised to it"},
 };
-}  // namespace posterior
-
-}  // namespace irisml::infer
+}  // namespace irisml::posterior

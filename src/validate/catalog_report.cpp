@@ -1,4 +1,4 @@
-#include "infer/catalog_report.hpp"
+#include "validate/catalog_report.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,12 +11,12 @@
 #include "core/error.hpp"
 #include "core/json.hpp"
 #include "core/text.hpp"
-#include "infer/evaluate.hpp"
-#include "infer/posterior_format.hpp"
-#include "infer/svg.hpp"
+#include "validate/evaluate.hpp"
+#include "posterior/format.hpp"
+#include "validate/svg.hpp"
 #include "io/hdf5.hpp"
 
-namespace irisml::infer {
+namespace irisml::validate {
 
 namespace P = posterior;
 using svg::html_escape;
@@ -517,4 +517,4 @@ CatalogReport build_catalog_report(const CatalogReportOptions& o) {
   return r;
 }
 
-}  // namespace irisml::infer
+}  // namespace irisml::validate

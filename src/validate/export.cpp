@@ -1,4 +1,4 @@
-#include "infer/export.hpp"
+#include "validate/export.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -14,13 +14,13 @@
 #include "core/fnv1a.hpp"
 #include "core/paths.hpp"
 #include "core/text.hpp"
-#include "infer/evaluate.hpp"
-#include "infer/posterior_format.hpp"
+#include "validate/evaluate.hpp"
+#include "posterior/format.hpp"
 #include "io/fits.hpp"
 #include "io/hdf5.hpp"
 #include "io/text_writer.hpp"
 
-namespace irisml::infer {
+namespace irisml::validate {
 
 namespace P = posterior;
 using Type = ExportColumn::Type;
@@ -524,4 +524,4 @@ ExportResult export_table(const ExportOptions& options) {
   return result;
 }
 
-}  // namespace irisml::infer
+}  // namespace irisml::validate

@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-namespace irisml::infer {
+namespace irisml::posterior {
 
 struct ParameterSummary {
   double median, mean, std, p16, p84;
@@ -75,4 +75,4 @@ double effective_sample_size(const double* log_w, std::size_t n);
 // weight is positive.
 std::vector<std::size_t> systematic_resample(const double* log_w, std::size_t n, std::size_t count, double u);
 
-}  // namespace irisml::infer
+}  // namespace irisml::posterior

@@ -1,4 +1,4 @@
-#include "infer/svg.hpp"
+#include "validate/svg.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-namespace irisml::infer::svg {
+namespace irisml::validate::svg {
 
 std::string html_escape(const std::string& s) {
   std::string out;
@@ -136,4 +136,4 @@ void Figure::cell(double x0, double x1, double y0, double y1, const std::string&
                       b - a + 0.3, d - c + 0.3, color, translucent);
 }
 
-}  // namespace irisml::infer::svg
+}  // namespace irisml::validate::svg

@@ -2,7 +2,7 @@
 // no true labels (a real survey table): the Kiel diagram coloured by [M/H], the A_V
 // distribution and sky map, posterior widths against magnitude and band count, the flags,
 // the importance ESS/S, the posterior-predictive p-values and the worst-fitting stars.
-// Figures are inline SVG (infer/svg.hpp); the page works from 320 px (a phone) up.
+// Figures are inline SVG (validate/svg.hpp); the page works from 320 px (a phone) up.
 //
 // No torch here.
 #pragma once
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace irisml::infer {
+namespace irisml::validate {
 
 struct CatalogReportOptions {
   std::string posterior;
@@ -44,4 +44,4 @@ CatalogReport build_catalog_report(const CatalogReportOptions& options);
 // Galactic longitude and latitude [deg] of ICRS (ra, dec) [deg].
 void icrs_to_galactic(double ra, double dec, double& l, double& b);
 
-}  // namespace irisml::infer
+}  // namespace irisml::validate

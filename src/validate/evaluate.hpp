@@ -6,7 +6,7 @@
 // median |median − truth|; for Teff also the same in dex (log10). HDI coverage
 // at levels 5 %, 10 %, …, 95 %: the fraction of stars whose true value lies in
 // the 1-D highest-density interval of that star's posterior samples (the
-// sampler's definition, infer/summary.hpp: k = ceil(level·(S+1)) + 1 samples,
+// sampler's definition, posterior/summary.hpp: k = ceil(level·(S+1)) + 1 samples,
 // calibrated to ~0.01 at S = 64), and the largest |coverage − level|. Without
 // samples the file's 68 % and 95 % HDIs are used. The equal-tailed ("central")
 // interval coverage is also reported, from the rank of the truth among the samples
@@ -26,16 +26,16 @@
 #include <utility>
 #include <vector>
 
-#include "infer/posterior_format.hpp"
+#include "posterior/format.hpp"
 #include "io/catalog.hpp"
 
 namespace irisml::h5 {
 class File;
 }
 
-namespace irisml::infer {
+namespace irisml::validate {
 
-// The posterior file schema (format name, flag bits): infer/posterior_format.hpp.
+// The posterior file schema (format name, flag bits): posterior/format.hpp.
 
 // The per-star summaries of a posterior file (everything but /samples).
 struct PosteriorSummary {
@@ -87,7 +87,7 @@ struct PointMetrics {
 // From errors (prediction − truth); non-finite errors are not allowed (caller filters).
 PointMetrics point_metrics(const std::vector<double>& errors);
 
-// HDIs come from infer/summary.hpp's hdi_sorted (the sampler's definition).
+// HDIs come from posterior/summary.hpp's hdi_sorted (the sampler's definition).
 
 // n evenly spaced levels k/(n+1), k = 1..n: 0.05, 0.10, …, 0.95 for n = 19.
 std::vector<double> coverage_levels(int n);
@@ -228,4 +228,4 @@ ReferenceMetrics compare_with_reference(const std::string& posterior, const std:
 std::string reference_table(const ReferenceMetrics& m, const std::string& label);
 std::string reference_json(const ReferenceMetrics& m);
 
-}  // namespace irisml::infer
+}  // namespace irisml::validate

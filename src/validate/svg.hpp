@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace irisml::infer::svg {
+namespace irisml::validate::svg {
 
 // &, <, > and " as HTML entities.
 std::string html_escape(const std::string& s);
@@ -49,4 +49,4 @@ class Figure {
   bool flip_x_, flip_y_;
 };
 
-}  // namespace irisml::infer::svg
+}  // namespace irisml::validate::svg

@@ -1,4 +1,4 @@
-#include "infer/manifest.hpp"
+#include "validate/manifest.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -11,10 +11,10 @@
 #include "core/error.hpp"
 #include "core/paths.hpp"
 #include "core/text.hpp"
-#include "infer/evaluate.hpp"
-#include "infer/posterior_format.hpp"
+#include "validate/evaluate.hpp"
+#include "posterior/format.hpp"
 
-namespace irisml::infer {
+namespace irisml::validate {
 
 namespace {
 
@@ -157,4 +157,4 @@ std::string manifest_summary(const Manifest& m) {
   return s;
 }
 
-}  // namespace irisml::infer
+}  // namespace irisml::validate

@@ -1,4 +1,4 @@
-#include "infer/report.hpp"
+#include "validate/report.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -13,9 +13,9 @@
 #include "core/error.hpp"
 #include "core/text.hpp"
 #include "core/json.hpp"
-#include "infer/svg.hpp"
+#include "validate/svg.hpp"
 
-namespace irisml::infer {
+namespace irisml::validate {
 
 namespace P = posterior;
 namespace fs = std::filesystem;
@@ -523,4 +523,4 @@ std::string write_report(const EvaluationResult& result, const ReportInfo& info,
   return write_report_files(dir, overwrite, files);
 }
 
-}  // namespace irisml::infer
+}  // namespace irisml::validate

@@ -1,4 +1,4 @@
-#include "infer/evaluate.hpp"
+#include "validate/evaluate.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -13,10 +13,10 @@
 #include "core/json.hpp"
 #include "core/text.hpp"
 #include "core/log.hpp"
-#include "infer/summary.hpp"
+#include "posterior/summary.hpp"
 #include "io/hdf5.hpp"
 
-namespace irisml::infer {
+namespace irisml::validate {
 
 namespace P = posterior;
 
@@ -254,9 +254,9 @@ void Evaluator::add_star(Group& g, const float* median, const double* truth, con
       auto below = std::lower_bound(scratch.begin(), scratch.end(), truth[p]) - scratch.begin();
       auto not_above = std::upper_bound(scratch.begin(), scratch.end(), truth[p]) - scratch.begin();
       const double u = (0.5 * static_cast<double>(below + not_above) + 0.5) / static_cast<double>(scratch.size() + 1);
-      const auto smoothed = smoothed_order_statistics(scratch.data(), scratch.size());
+      const auto smoothed = posterior::smoothed_order_statistics(scratch.data(), scratch.size());
       for (std::size_t l = 0; l < levels_.size(); ++l) {
-        auto [lo, hi] = hdi_smoothed(scratch.data(), smoothed.data(), scratch.size(), levels_[l]);
+        auto [lo, hi] = posterior::hdi_smoothed(scratch.data(), smoothed.data(), scratch.size(), levels_[l]);
         if (truth[p] >= lo && truth[p] <= hi) ++g.hits[p][l];
         if (std::fabs(u - 0.5) <= 0.5 * levels_[l] + 1e-12) ++g.central_hits[p][l];
       }
@@ -469,7 +469,7 @@ double energy_distance(const float* x, int nx, const float* y, int ny, const dou
 double median_of(std::vector<double> v) {
   if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
   std::sort(v.begin(), v.end());
-  return quantile_sorted(v.data(), v.size(), 0.5);
+  return posterior::quantile_sorted(v.data(), v.size(), 0.5);
 }
 
 }  // namespace
@@ -546,8 +546,8 @@ ReferenceMetrics compare_with_reference(const std::string& posterior, const std:
   if (!energy.empty()) {
     m.has_energy = true;
     std::sort(energy.begin(), energy.end());
-    m.energy_median = quantile_sorted(energy.data(), energy.size(), 0.5);
-    m.energy_p90 = quantile_sorted(energy.data(), energy.size(), 0.9);
+    m.energy_median = posterior::quantile_sorted(energy.data(), energy.size(), 0.5);
+    m.energy_p90 = posterior::quantile_sorted(energy.data(), energy.size(), 0.9);
   }
   return m;
 }
@@ -586,4 +586,4 @@ std::string reference_json(const ReferenceMetrics& m) {
   return out + "}\n";
 }
 
-}  // namespace irisml::infer
+}  // namespace irisml::validate

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-namespace irisml::infer {
+namespace irisml::validate {
 
 struct ManifestRow {
   std::string input, output;
@@ -52,4 +52,4 @@ void write_manifest(const Manifest& manifest, const std::string& path);
 // One line per input that is not ok, and a totals line.
 std::string manifest_summary(const Manifest& manifest);
 
-}  // namespace irisml::infer
+}  // namespace irisml::validate

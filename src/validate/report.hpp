@@ -5,9 +5,9 @@
 
 #include <string>
 
-#include "infer/evaluate.hpp"
+#include "validate/evaluate.hpp"
 
-namespace irisml::infer {
+namespace irisml::validate {
 
 struct ReportInfo {
   std::string posterior;  // paths, shown in the report
@@ -45,4 +45,4 @@ std::string write_report_files(const std::string& dir, bool overwrite,
 std::string write_report(const EvaluationResult& result, const ReportInfo& info, const std::string& dir, bool overwrite,
                          const std::vector<std::pair<std::string, std::string>>& extra = {});
 
-}  // namespace irisml::infer
+}  // namespace irisml::validate
