@@ -37,6 +37,8 @@ class PosteriorSampler : public BlockProcessor {
   std::uint64_t sampled_stars() const { return sampled_; }
 
  private:
+  class BlockJob;  // one block through run() (sampler.cpp)
+
   model::PosteriorEstimator model_;
   SamplerSettings settings_;
   const sim::Synthesizer* ppc_;

@@ -317,258 +317,71 @@ std::vector<std::pair<std::string, std::string>> PosteriorSampler::attributes() 
   return a;
 }
 
-void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
-  constexpr int D = model::kNumParams;
-  const int S = settings_.samples;
-  const std::size_t R = block.rows;
-  const int C = block.n_columns;
-  if (block.column_filter.size() != static_cast<std::size_t>(C) || block.mag.size() != R * C ||
-      block.err.size() != R * C) {
+// One block through the sampler: the block's observed bands, then batches of stars
+// through the network (each batch writes disjoint rows of `out`, so workers need no
+// locking), then for each star its summaries, posterior-predictive check and importance
+// weights.
+class PosteriorSampler::BlockJob {
+ public:
+  BlockJob(PosteriorSampler& sampler, const StarBlock& block, BlockResult& out)
+      : p_(sampler), s_(sampler.settings_), block_(block), out_(out) {}
+
+  void run();
+
+ private:
+  static constexpr int D = model::kNumParams;
+
+  void collect_bands();
+  void flag_training_range();
+  void process(std::size_t c0, BatchScratch& sc);
+  model::ObservationBatch make_batch(std::size_t c0, std::size_t B, torch::Tensor& normal, torch::Tensor& uniform);
+  void add_star_tokens(std::size_t c0, std::size_t B, model::ObservationBatch& batch) const;
+  void summarise_star(std::size_t r, const double* ts, BatchScratch& sc);
+  double reweight(std::size_t r, const double* ts, const double* lq, int n, BatchScratch& sc);
+  void store_importance(std::size_t r, const double* ts, int n, double ess, BatchScratch& sc);
+  void retry(std::size_t c0, const std::vector<std::int64_t>& retry, const torch::Tensor& context, BatchScratch& sc);
+
+  PosteriorSampler& p_;
+  const SamplerSettings& s_;
+  const StarBlock& block_;
+  BlockResult& out_;
+  int S_ = 0;
+  std::size_t col_log_q_ = 0, col_sir_ = 0, col_physical_ = 0;
+  // Observed bands per star (CSR): model filter ids, magnitudes (less any calibration
+  // offset), errors as the network sees them, and with a calibration the PPC's errors
+  // (err and σ_sys,b in quadrature).
+  std::vector<std::size_t> start_;
+  std::vector<int> band_;
+  std::vector<float> mag_, err_, ppc_err_;
+  std::vector<std::size_t> todo_;  // rows to sample, grouped by band count
+};
+
+void PosteriorSampler::run(const StarBlock& block, BlockResult& out) { BlockJob(*this, block, out).run(); }
+
+void PosteriorSampler::BlockJob::run() {
+  S_ = s_.samples;
+  const std::size_t R = block_.rows;
+  const int C = block_.n_columns;
+  if (block_.column_filter.size() != static_cast<std::size_t>(C) || block_.mag.size() != R * C ||
+      block_.err.size() != R * C) {
     fail_input("sampler: block of {} rows × {} columns has inconsistent arrays", R, C);
   }
-  out.reset(R, S, settings_.keep_samples, extra_columns());
-  const std::size_t col_log_q = kImpFixedCount, col_sir = kImpFixedCount + (settings_.keep_samples ? 2 : 0);
-  const std::size_t col_physical = col_sir + (settings_.sir ? 1 : 0);
-
-  // Observed bands per star (CSR), band counts and the training-range checks.
-  std::vector<std::size_t> start(R + 1, 0);
-  std::vector<int> band;                 // model filter ids
-  std::vector<float> mag, err, ppc_err;  // ppc_err: with a calibration, err and σ_sys,b in quadrature
-  band.reserve(R * C);
-  mag.reserve(R * C);
-  err.reserve(R * C);
-  const bool calibrated = settings_.calibrated();
-  const bool parallax_token = model_->config().parallax_token;
-  const bool av_token = model_->config().av_prior_token;
-  for (std::size_t r = 0; r < R; ++r) {
-    for (int j = 0; j < C; ++j) {
-      if (!block.usable(r, j)) continue;
-      const int f = block.column_filter[static_cast<std::size_t>(j)];
-      band.push_back(f);
-      if (calibrated) {
-        mag.push_back(static_cast<float>(block.mag[r * C + j] - settings_.magnitude_offset(f)));
-      } else {
-        mag.push_back(block.mag[r * C + j]);  // as float, bitwise what it was before calibrations existed
-      }
-      err.push_back(training_error(block.err[r * C + j], settings_.input_error_min, out.flags[r]));
-      if (calibrated)
-        ppc_err.push_back(static_cast<float>(sim::in_quadrature(err.back(), settings_.likelihood_sigma_sys(f))));
-    }
-    start[r + 1] = band.size();
-  }
-  const int min_bands = std::max(settings_.bands_min, 1);
-  std::vector<std::size_t> todo;
-  for (std::size_t r = 0; r < R; ++r) {
-    const int k = static_cast<int>(start[r + 1] - start[r]);
-    out.n_bands[r] = k;
-    if (k < min_bands) {
-      out.flags[r] |= kFlagTooFewBands;
-      continue;
-    }
-    todo.push_back(r);
-    bool outside = settings_.bands_max > 0 && k > settings_.bands_max;
-    double centre = 0.0;
-    for (std::size_t i = start[r]; i < start[r + 1]; ++i) centre += mag[i];
-    centre /= k;
-    for (std::size_t i = start[r]; i < start[r + 1]; ++i) {
-      const auto f = static_cast<std::size_t>(band[i]);
-      const double feature = (mag[i] - centre - mag_mean_[f]) / mag_std_[f];
-      if (!(std::abs(feature) <= settings_.range_sigma)) outside = true;
-      if (err[i] > settings_.sigma_max * (1.0 + 1e-6)) outside = true;
-    }
-    if (outside) out.flags[r] |= kFlagOutsideTrainingRange;
-  }
+  out_.reset(R, S_, s_.keep_samples, p_.extra_columns());
+  col_log_q_ = kImpFixedCount;
+  col_sir_ = kImpFixedCount + (s_.keep_samples ? 2 : 0);
+  col_physical_ = col_sir_ + (s_.sir ? 1 : 0);
+  collect_bands();
+  flag_training_range();
   // Group by band count to limit padding; stable, so the order is a function of the block alone.
-  std::stable_sort(todo.begin(), todo.end(),
-                   [&](std::size_t a, std::size_t b) { return start[a + 1] - start[a] < start[b + 1] - start[b]; });
+  std::stable_sort(todo_.begin(), todo_.end(),
+                   [&](std::size_t a, std::size_t b) { return start_[a + 1] - start_[a] < start_[b + 1] - start_[b]; });
 
-  const auto B_max = static_cast<std::size_t>(settings_.batch);
-  // One batch: network, random numbers, summaries, posterior-predictive check.
-  // Batches write disjoint rows of `out`, so workers need no locking.
-  // Importance weights and weighted summaries of one star's n proposals (θ n×5, log q n).
-  auto reweight = [&](std::size_t r, const double* ts, const double* lq, int n, BatchScratch& sc) {
-    sc.star.clear();
-    for (std::size_t i = start[r]; i < start[r + 1]; ++i) {
-      sc.star.add(band[i], mag[i], err[i], settings_.likelihood_sigma_sys(band[i]));
-    }
-    apply_constraints(block, r, *target_, sc.star);
-    sc.log_w.resize(static_cast<std::size_t>(n));
-    sc.mu_hat.assign(static_cast<std::size_t>(n), std::numeric_limits<double>::quiet_NaN());
-    for (int k = 0; k < n; ++k) {
-      const double* t = ts + static_cast<std::size_t>(k) * D;
-      sc.ws.mu_hat = std::numeric_limits<double>::quiet_NaN();
-      const double lt = target_->log_density({t[0], t[1], t[2], t[3], t[4]}, sc.star, sc.ws);
-      sc.mu_hat[static_cast<std::size_t>(k)] = sc.ws.mu_hat;
-      const double lw = lt - lq[k];
-      sc.log_w[static_cast<std::size_t>(k)] = std::isnan(lw) || lt == -std::numeric_limits<double>::infinity()
-                                                  ? -std::numeric_limits<double>::infinity()
-                                                  : lw;
-    }
-    return posterior::effective_sample_size(sc.log_w.data(), sc.log_w.size());
-  };
-  auto store_importance = [&](std::size_t r, const double* ts, int n, double ess, BatchScratch& sc) {
-    auto& X = out.extra;
-    for (int p = 0; p < D; ++p) {
-      store_summary(posterior::summarize_weighted(ts, D, p, sc.log_w.data(), sc.log_w.size(), sc.weighted),
-                    r * D + static_cast<std::size_t>(p), X[kImpMedian].data(), X[kImpMean].data(), X[kImpStd].data(),
-                    X[kImpP16].data(), X[kImpP84].data(), X[kImpHdi68].data(), X[kImpHdi95].data());
-    }
-    X[kImpEss][r] = static_cast<float>(ess);
-    X[kImpEssFraction][r] = static_cast<float>(ess / n);
-    X[kImpProposals][r] = static_cast<float>(n);
-    if (ess / n < settings_.ess_threshold) out.flags[r] |= kFlagLowEss;
-    if (settings_.sir && ess > 0) {
-      resample_draws(ts, sc.log_w.data(), sc.log_w.size(), S, settings_.seed, block.row0 + r,
-                     X[col_sir].data() + r * S * D);
-    }
-    if (settings_.physical && ess > 0) {
-      physical_summary(*target_, sc.star, ts, sc.mu_hat.data(), sc.log_w.data(), sc.log_w.size(), settings_.seed,
-                       block.row0 + r, out, col_physical, r, sc.physical);
-    }
-  };
-  auto process = [&](std::size_t c0, BatchScratch& sc) {
-    std::vector<double>& scratch = sc.values;
-    std::vector<double>& model_mags = sc.model_mags;
-    std::vector<double>& work = sc.work;
-    torch::NoGradGuard no_grad;
-    const std::size_t B = std::min(B_max, todo.size() - c0);
-    std::int64_t width = 0;
-    for (std::size_t b = 0; b < B; ++b) {
-      const std::size_t r = todo[c0 + b];
-      width = std::max<std::int64_t>(width, static_cast<std::int64_t>(start[r + 1] - start[r]));
-    }
-    const auto Bi = static_cast<std::int64_t>(B);
-    auto ids = torch::zeros({Bi, width}, torch::kInt64);
-    auto mags = torch::zeros({Bi, width}, torch::kFloat32);
-    auto errs = torch::ones({Bi, width}, torch::kFloat32);
-    auto mask = torch::zeros({Bi, width}, torch::kBool);
-    auto normal = torch::empty({Bi, S, D}, torch::kFloat32);
-    auto uniform = torch::empty({Bi, S}, torch::kFloat32);
-    {
-      auto* pid = ids.data_ptr<std::int64_t>();
-      auto* pm = mags.data_ptr<float>();
-      auto* pe = errs.data_ptr<float>();
-      auto* pk = mask.data_ptr<bool>();
-      auto* pn = normal.data_ptr<float>();
-      auto* pu = uniform.data_ptr<float>();
-      for (std::size_t b = 0; b < B; ++b) {
-        const std::size_t r = todo[c0 + b];
-        std::size_t s = 0;
-        for (std::size_t i = start[r]; i < start[r + 1]; ++i, ++s) {
-          const std::size_t o = b * static_cast<std::size_t>(width) + s;
-          pid[o] = band[i];
-          pm[o] = mag[i];
-          pe[o] =
-              static_cast<float>(sim::in_quadrature(err[i], settings_.input_sigma_sys_of(band[i])));  // as in training
-          pk[o] = true;
-        }
-        star_random_numbers(settings_.seed, block.row0 + r, S, pn + b * S * D, pu + b * S);
-      }
-    }
-    model::ObservationBatch batch{ids, mags, errs, mask};
-    if ((parallax_token || av_token) && !block.constraints.empty()) {  // the model's star tokens
-      auto nans = [Bi] { return torch::full({Bi}, std::numeric_limits<float>::quiet_NaN(), torch::kFloat32); };
-      if (parallax_token) {
-        batch.parallax = nans();
-        batch.parallax_err = nans();
-      }
-      if (av_token) {
-        batch.av_prior = nans();
-        batch.av_prior_err = nans();
-      }
-      for (std::size_t b = 0; b < B; ++b) {
-        const double* c = block.constraints.data() + todo[c0 + b] * static_cast<std::size_t>(kConstraintCount);
-        if (parallax_token) {
-          batch.parallax.data_ptr<float>()[b] = static_cast<float>(c[kParallax] - settings_.parallax_zero_point);
-          batch.parallax_err.data_ptr<float>()[b] = static_cast<float>(c[kParallaxErr]);
-        }
-        double a = 0, w = 0;
-        if (av_token && model::av_token_from_constraints(c[kAvPrior], c[kAvPriorErr], c[kAvMax], a, w)) {
-          batch.av_prior.data_ptr<float>()[b] = static_cast<float>(a);
-          batch.av_prior_err.data_ptr<float>()[b] = static_cast<float>(w);
-        }
-      }
-    }
-    auto context = model_->context(batch);
-    auto drawn = model_->sample(context, normal, uniform);
-    auto theta = drawn.theta.contiguous();  // (B, S, D) float64
-    const double* th = theta.data_ptr<double>();
-    torch::Tensor log_q;
-    if (settings_.importance) log_q = drawn.log_prob.contiguous();  // (B, S) float64
-    std::vector<std::int64_t> retry;  // batch positions of stars to redraw with more proposals
-    for (std::size_t b = 0; b < B; ++b) {
-      const std::size_t r = todo[c0 + b];
-      const double* ts = th + b * S * D;
-      for (int p = 0; p < D; ++p) {
-        scratch.resize(static_cast<std::size_t>(S));
-        for (int s = 0; s < S; ++s) scratch[static_cast<std::size_t>(s)] = ts[s * D + p];
-        const posterior::ParameterSummary sm = posterior::summarize(scratch);
-        out.set_summary(r, p, sm);
-        if (!std::isfinite(sm.median) || !std::isfinite(sm.std)) out.flags[r] |= kFlagNonFinite;
-      }
-      if (settings_.keep_samples) {
-        float* dst = out.samples.data() + r * S * D;
-        for (int i = 0; i < S * D; ++i) dst[i] = static_cast<float>(ts[i]);
-      }
-      if (ppc_) {
-        const int k = static_cast<int>(start[r + 1] - start[r]);
-        const PpcResult check =
-            calibrated ? ppc_over_samples(*ppc_, ts, S, band.data() + start[r], mag.data() + start[r],
-                                          ppc_err.data() + start[r], k, 0.0, model_mags, work)
-                       : ppc_over_samples(*ppc_, ts, S, band.data() + start[r], mag.data() + start[r],
-                                          err.data() + start[r], k, settings_.ppc_sigma_floor, model_mags, work);
-        out.ppc_chi2[r] = static_cast<float>(check.chi2_dof);
-        out.ppc_p[r] = static_cast<float>(check.p);
-        // Flagged: a fit worse than chance allows, or most of the posterior off the grid.
-        if (check.p < settings_.ppc_alpha || 2 * check.outside_grid > S) out.flags[r] |= kFlagPpc;
-      }
-      if (settings_.importance) {
-        const double* lq = log_q.data_ptr<double>() + b * S;
-        const double ess = reweight(r, ts, lq, S, sc);
-        if (settings_.keep_samples) {
-          float* dq = out.extra[col_log_q].data() + r * S;
-          float* dw = out.extra[col_log_q + 1].data() + r * S;
-          for (int k = 0; k < S; ++k) {
-            dq[k] = static_cast<float>(lq[k]);
-            dw[k] = static_cast<float>(sc.log_w[static_cast<std::size_t>(k)]);
-          }
-        }
-        if (settings_.retry_factor > 0 && ess / S < settings_.ess_threshold) {
-          retry.push_back(static_cast<std::int64_t>(b));
-        } else {
-          store_importance(r, ts, S, ess, sc);
-        }
-      }
-    }
-    if (!retry.empty()) {
-      // A second, larger proposal set from the same context, with its own random numbers.
-      const int S2 = S * settings_.retry_factor;
-      const auto n_retry = static_cast<std::int64_t>(retry.size());
-      auto idx = torch::from_blob(retry.data(), {n_retry}, torch::kInt64).clone();
-      auto normal2 = torch::empty({n_retry, S2, D}, torch::kFloat32);
-      auto uniform2 = torch::empty({n_retry, S2}, torch::kFloat32);
-      for (std::int64_t k = 0; k < n_retry; ++k) {
-        const std::size_t r = todo[c0 + static_cast<std::size_t>(retry[static_cast<std::size_t>(k)])];
-        star_random_numbers(settings_.seed ^ 0x5245545259ull, block.row0 + r, S2,  // "RETRY"
-                            normal2.data_ptr<float>() + k * S2 * D, uniform2.data_ptr<float>() + k * S2);
-      }
-      auto drawn2 = model_->sample(context.index_select(0, idx), normal2, uniform2);
-      auto theta2 = drawn2.theta.contiguous();
-      auto log_q2 = drawn2.log_prob.contiguous();
-      for (std::int64_t k = 0; k < n_retry; ++k) {
-        const std::size_t r = todo[c0 + static_cast<std::size_t>(retry[static_cast<std::size_t>(k)])];
-        const double* ts2 = theta2.data_ptr<double>() + k * S2 * D;
-        const double ess = reweight(r, ts2, log_q2.data_ptr<double>() + k * S2, S2, sc);
-        store_importance(r, ts2, S2, ess, sc);
-      }
-    }
-    sampled_ += B;
-  };
-  const std::size_t n_batches = (todo.size() + B_max - 1) / B_max;
-  const auto workers = static_cast<std::size_t>(std::max(1, settings_.workers));
+  const auto B_max = static_cast<std::size_t>(s_.batch);
+  const std::size_t n_batches = (todo_.size() + B_max - 1) / B_max;
+  const auto workers = static_cast<std::size_t>(std::max(1, s_.workers));
   if (workers == 1) {  // the caller's thread, with its intra-op threads (--parallel intra-op, or one thread)
     BatchScratch sc;
-    for (std::size_t c0 = 0; c0 < todo.size(); c0 += B_max) process(c0, sc);
+    for (std::size_t c0 = 0; c0 < todo_.size(); c0 += B_max) process(c0, sc);
     return;
   }
   // Batch-parallel: each worker takes whole batches and runs LibTorch with one
@@ -600,6 +413,261 @@ void PosteriorSampler::run(const StarBlock& block, BlockResult& out) {
   set_blas_threads(caller_blas_threads);
   for (auto& e : errors) {
     if (e) std::rethrow_exception(e);
+  }
+}
+
+void PosteriorSampler::BlockJob::collect_bands() {
+  const std::size_t R = block_.rows;
+  const int C = block_.n_columns;
+  start_.assign(R + 1, 0);
+  band_.reserve(R * C);
+  mag_.reserve(R * C);
+  err_.reserve(R * C);
+  const bool calibrated = s_.calibrated();
+  for (std::size_t r = 0; r < R; ++r) {
+    for (int j = 0; j < C; ++j) {
+      if (!block_.usable(r, j)) continue;
+      const int f = block_.column_filter[static_cast<std::size_t>(j)];
+      band_.push_back(f);
+      if (calibrated) {
+        mag_.push_back(static_cast<float>(block_.mag[r * C + j] - s_.magnitude_offset(f)));
+      } else {
+        mag_.push_back(block_.mag[r * C + j]);  // as float, bitwise what it was before calibrations existed
+      }
+      err_.push_back(training_error(block_.err[r * C + j], s_.input_error_min, out_.flags[r]));
+      if (calibrated)
+        ppc_err_.push_back(static_cast<float>(sim::in_quadrature(err_.back(), s_.likelihood_sigma_sys(f))));
+    }
+    start_[r + 1] = band_.size();
+  }
+}
+
+// Band counts, too few bands (not sampled), and the training-range flags of the rest.
+void PosteriorSampler::BlockJob::flag_training_range() {
+  const int min_bands = std::max(s_.bands_min, 1);
+  for (std::size_t r = 0; r < block_.rows; ++r) {
+    const int k = static_cast<int>(start_[r + 1] - start_[r]);
+    out_.n_bands[r] = k;
+    if (k < min_bands) {
+      out_.flags[r] |= kFlagTooFewBands;
+      continue;
+    }
+    todo_.push_back(r);
+    bool outside = s_.bands_max > 0 && k > s_.bands_max;
+    double centre = 0.0;
+    for (std::size_t i = start_[r]; i < start_[r + 1]; ++i) centre += mag_[i];
+    centre /= k;
+    for (std::size_t i = start_[r]; i < start_[r + 1]; ++i) {
+      const auto f = static_cast<std::size_t>(band_[i]);
+      const double feature = (mag_[i] - centre - p_.mag_mean_[f]) / p_.mag_std_[f];
+      if (!(std::abs(feature) <= s_.range_sigma)) outside = true;
+      if (err_[i] > s_.sigma_max * (1.0 + 1e-6)) outside = true;
+    }
+    if (outside) out_.flags[r] |= kFlagOutsideTrainingRange;
+  }
+}
+
+// The network's input for stars todo_[c0, c0 + B), padded to the widest, and each
+// star's random numbers.
+model::ObservationBatch PosteriorSampler::BlockJob::make_batch(std::size_t c0, std::size_t B, torch::Tensor& normal,
+                                                               torch::Tensor& uniform) {
+  std::int64_t width = 0;
+  for (std::size_t b = 0; b < B; ++b) {
+    const std::size_t r = todo_[c0 + b];
+    width = std::max<std::int64_t>(width, static_cast<std::int64_t>(start_[r + 1] - start_[r]));
+  }
+  const auto Bi = static_cast<std::int64_t>(B);
+  auto ids = torch::zeros({Bi, width}, torch::kInt64);
+  auto mags = torch::zeros({Bi, width}, torch::kFloat32);
+  auto errs = torch::ones({Bi, width}, torch::kFloat32);
+  auto mask = torch::zeros({Bi, width}, torch::kBool);
+  normal = torch::empty({Bi, S_, D}, torch::kFloat32);
+  uniform = torch::empty({Bi, S_}, torch::kFloat32);
+  auto* pid = ids.data_ptr<std::int64_t>();
+  auto* pm = mags.data_ptr<float>();
+  auto* pe = errs.data_ptr<float>();
+  auto* pk = mask.data_ptr<bool>();
+  auto* pn = normal.data_ptr<float>();
+  auto* pu = uniform.data_ptr<float>();
+  for (std::size_t b = 0; b < B; ++b) {
+    const std::size_t r = todo_[c0 + b];
+    std::size_t s = 0;
+    for (std::size_t i = start_[r]; i < start_[r + 1]; ++i, ++s) {
+      const std::size_t o = b * static_cast<std::size_t>(width) + s;
+      pid[o] = band_[i];
+      pm[o] = mag_[i];
+      pe[o] = static_cast<float>(sim::in_quadrature(err_[i], s_.input_sigma_sys_of(band_[i])));  // as in training
+      pk[o] = true;
+    }
+    star_random_numbers(s_.seed, block_.row0 + r, S_, pn + b * S_ * D, pu + b * S_);
+  }
+  model::ObservationBatch batch{ids, mags, errs, mask};
+  add_star_tokens(c0, B, batch);
+  return batch;
+}
+
+// The model's star tokens (parallax, A_V prior) from the block's constraints; NaN = none.
+void PosteriorSampler::BlockJob::add_star_tokens(std::size_t c0, std::size_t B, model::ObservationBatch& batch) const {
+  const bool parallax_token = p_.model_->config().parallax_token;
+  const bool av_token = p_.model_->config().av_prior_token;
+  if (!(parallax_token || av_token) || block_.constraints.empty()) return;
+  const auto Bi = static_cast<std::int64_t>(B);
+  auto nans = [Bi] { return torch::full({Bi}, std::numeric_limits<float>::quiet_NaN(), torch::kFloat32); };
+  if (parallax_token) {
+    batch.parallax = nans();
+    batch.parallax_err = nans();
+  }
+  if (av_token) {
+    batch.av_prior = nans();
+    batch.av_prior_err = nans();
+  }
+  for (std::size_t b = 0; b < B; ++b) {
+    const double* c = block_.constraints.data() + todo_[c0 + b] * static_cast<std::size_t>(kConstraintCount);
+    if (parallax_token) {
+      batch.parallax.data_ptr<float>()[b] = static_cast<float>(c[kParallax] - s_.parallax_zero_point);
+      batch.parallax_err.data_ptr<float>()[b] = static_cast<float>(c[kParallaxErr]);
+    }
+    double a = 0, w = 0;
+    if (av_token && model::av_token_from_constraints(c[kAvPrior], c[kAvPriorErr], c[kAvMax], a, w)) {
+      batch.av_prior.data_ptr<float>()[b] = static_cast<float>(a);
+      batch.av_prior_err.data_ptr<float>()[b] = static_cast<float>(w);
+    }
+  }
+}
+
+void PosteriorSampler::BlockJob::process(std::size_t c0, BatchScratch& sc) {
+  torch::NoGradGuard no_grad;
+  const std::size_t B = std::min(static_cast<std::size_t>(s_.batch), todo_.size() - c0);
+  torch::Tensor normal, uniform;
+  auto batch = make_batch(c0, B, normal, uniform);
+  auto context = p_.model_->context(batch);
+  auto drawn = p_.model_->sample(context, normal, uniform);
+  auto theta = drawn.theta.contiguous();  // (B, S, D) float64
+  const double* th = theta.data_ptr<double>();
+  torch::Tensor log_q;
+  if (s_.importance) log_q = drawn.log_prob.contiguous();  // (B, S) float64
+  std::vector<std::int64_t> retried;                       // batch positions of stars to redraw with more proposals
+  for (std::size_t b = 0; b < B; ++b) {
+    const std::size_t r = todo_[c0 + b];
+    const double* ts = th + b * S_ * D;
+    summarise_star(r, ts, sc);
+    if (s_.importance) {
+      const double* lq = log_q.data_ptr<double>() + b * S_;
+      const double ess = reweight(r, ts, lq, S_, sc);
+      if (s_.keep_samples) {
+        float* dq = out_.extra[col_log_q_].data() + r * S_;
+        float* dw = out_.extra[col_log_q_ + 1].data() + r * S_;
+        for (int k = 0; k < S_; ++k) {
+          dq[k] = static_cast<float>(lq[k]);
+          dw[k] = static_cast<float>(sc.log_w[static_cast<std::size_t>(k)]);
+        }
+      }
+      if (s_.retry_factor > 0 && ess / S_ < s_.ess_threshold) {
+        retried.push_back(static_cast<std::int64_t>(b));
+      } else {
+        store_importance(r, ts, S_, ess, sc);
+      }
+    }
+  }
+  if (!retried.empty()) retry(c0, retried, context, sc);
+  p_.sampled_ += B;
+}
+
+// A star's flow summaries, kept samples and posterior-predictive check.
+void PosteriorSampler::BlockJob::summarise_star(std::size_t r, const double* ts, BatchScratch& sc) {
+  std::vector<double>& scratch = sc.values;
+  for (int p = 0; p < D; ++p) {
+    scratch.resize(static_cast<std::size_t>(S_));
+    for (int s = 0; s < S_; ++s) scratch[static_cast<std::size_t>(s)] = ts[s * D + p];
+    const posterior::ParameterSummary sm = posterior::summarize(scratch);
+    out_.set_summary(r, p, sm);
+    if (!std::isfinite(sm.median) || !std::isfinite(sm.std)) out_.flags[r] |= kFlagNonFinite;
+  }
+  if (s_.keep_samples) {
+    float* dst = out_.samples.data() + r * S_ * D;
+    for (int i = 0; i < S_ * D; ++i) dst[i] = static_cast<float>(ts[i]);
+  }
+  if (p_.ppc_) {
+    const int k = static_cast<int>(start_[r + 1] - start_[r]);
+    const PpcResult check =
+        s_.calibrated() ? ppc_over_samples(*p_.ppc_, ts, S_, band_.data() + start_[r], mag_.data() + start_[r],
+                                           ppc_err_.data() + start_[r], k, 0.0, sc.model_mags, sc.work)
+                        : ppc_over_samples(*p_.ppc_, ts, S_, band_.data() + start_[r], mag_.data() + start_[r],
+                                           err_.data() + start_[r], k, s_.ppc_sigma_floor, sc.model_mags, sc.work);
+    out_.ppc_chi2[r] = static_cast<float>(check.chi2_dof);
+    out_.ppc_p[r] = static_cast<float>(check.p);
+    // Flagged: a fit worse than chance allows, or most of the posterior off the grid.
+    if (check.p < s_.ppc_alpha || 2 * check.outside_grid > S_) out_.flags[r] |= kFlagPpc;
+  }
+}
+
+// Importance weights of one star's n proposals (θ n×5, log q n) into sc.log_w; its ESS.
+double PosteriorSampler::BlockJob::reweight(std::size_t r, const double* ts, const double* lq, int n,
+                                            BatchScratch& sc) {
+  sc.star.clear();
+  for (std::size_t i = start_[r]; i < start_[r + 1]; ++i) {
+    sc.star.add(band_[i], mag_[i], err_[i], s_.likelihood_sigma_sys(band_[i]));
+  }
+  apply_constraints(block_, r, *p_.target_, sc.star);
+  sc.log_w.resize(static_cast<std::size_t>(n));
+  sc.mu_hat.assign(static_cast<std::size_t>(n), std::numeric_limits<double>::quiet_NaN());
+  for (int k = 0; k < n; ++k) {
+    const double* t = ts + static_cast<std::size_t>(k) * D;
+    sc.ws.mu_hat = std::numeric_limits<double>::quiet_NaN();
+    const double lt = p_.target_->log_density({t[0], t[1], t[2], t[3], t[4]}, sc.star, sc.ws);
+    sc.mu_hat[static_cast<std::size_t>(k)] = sc.ws.mu_hat;
+    const double lw = lt - lq[k];
+    sc.log_w[static_cast<std::size_t>(k)] = std::isnan(lw) || lt == -std::numeric_limits<double>::infinity()
+                                                ? -std::numeric_limits<double>::infinity()
+                                                : lw;
+  }
+  return posterior::effective_sample_size(sc.log_w.data(), sc.log_w.size());
+}
+
+// The weighted summaries, ESS, resampled draws and /physical of one star's n proposals.
+void PosteriorSampler::BlockJob::store_importance(std::size_t r, const double* ts, int n, double ess,
+                                                  BatchScratch& sc) {
+  auto& X = out_.extra;
+  for (int p = 0; p < D; ++p) {
+    store_summary(posterior::summarize_weighted(ts, D, p, sc.log_w.data(), sc.log_w.size(), sc.weighted),
+                  r * D + static_cast<std::size_t>(p), X[kImpMedian].data(), X[kImpMean].data(), X[kImpStd].data(),
+                  X[kImpP16].data(), X[kImpP84].data(), X[kImpHdi68].data(), X[kImpHdi95].data());
+  }
+  X[kImpEss][r] = static_cast<float>(ess);
+  X[kImpEssFraction][r] = static_cast<float>(ess / n);
+  X[kImpProposals][r] = static_cast<float>(n);
+  if (ess / n < s_.ess_threshold) out_.flags[r] |= kFlagLowEss;
+  if (s_.sir && ess > 0) {
+    resample_draws(ts, sc.log_w.data(), sc.log_w.size(), S_, s_.seed, block_.row0 + r, X[col_sir_].data() + r * S_ * D);
+  }
+  if (s_.physical && ess > 0) {
+    physical_summary(*p_.target_, sc.star, ts, sc.mu_hat.data(), sc.log_w.data(), sc.log_w.size(), s_.seed,
+                     block_.row0 + r, out_, col_physical_, r, sc.physical);
+  }
+}
+
+// A second, larger proposal set from the same context for the stars at batch positions
+// `retried`, with their own random numbers.
+void PosteriorSampler::BlockJob::retry(std::size_t c0, const std::vector<std::int64_t>& retried,
+                                       const torch::Tensor& context, BatchScratch& sc) {
+  const int S2 = S_ * s_.retry_factor;
+  const auto n_retry = static_cast<std::int64_t>(retried.size());
+  auto idx = torch::from_blob(const_cast<std::int64_t*>(retried.data()), {n_retry}, torch::kInt64).clone();
+  auto normal2 = torch::empty({n_retry, S2, D}, torch::kFloat32);
+  auto uniform2 = torch::empty({n_retry, S2}, torch::kFloat32);
+  for (std::int64_t k = 0; k < n_retry; ++k) {
+    const std::size_t r = todo_[c0 + static_cast<std::size_t>(retried[static_cast<std::size_t>(k)])];
+    star_random_numbers(s_.seed ^ 0x5245545259ull, block_.row0 + r, S2,  // "RETRY"
+                        normal2.data_ptr<float>() + k * S2 * D, uniform2.data_ptr<float>() + k * S2);
+  }
+  auto drawn2 = p_.model_->sample(context.index_select(0, idx), normal2, uniform2);
+  auto theta2 = drawn2.theta.contiguous();
+  auto log_q2 = drawn2.log_prob.contiguous();
+  for (std::int64_t k = 0; k < n_retry; ++k) {
+    const std::size_t r = todo_[c0 + static_cast<std::size_t>(retried[static_cast<std::size_t>(k)])];
+    const double* ts2 = theta2.data_ptr<double>() + k * S2 * D;
+    const double ess = reweight(r, ts2, log_q2.data_ptr<double>() + k * S2, S2, sc);
+    store_importance(r, ts2, S2, ess, sc);
   }
 }
 
