@@ -63,19 +63,19 @@ int run(int argc, char** argv) {
   const std::string data_dir = resolve_data_dir(data_dir_setting);
   if (grid_path.empty()) grid_path = join_path(data_dir, "spectra/ck04models");
   const auto t0 = std::chrono::steady_clock::now();
-  const sim::SpectralGrid grid =
-      std::filesystem::is_directory(grid_path) ? sim::import_ck04(grid_path) : sim::load_grid(grid_path);
-  const auto registry = sim::FilterRegistry::load(ini, data_dir);
+  const simulate::SpectralGrid grid =
+      std::filesystem::is_directory(grid_path) ? simulate::import_ck04(grid_path) : simulate::load_grid(grid_path);
+  const auto registry = simulate::FilterRegistry::load(ini, data_dir);
   const auto bands = registry.resolve(bands_list);
-  const sim::Photometry phot(grid.wavelength, registry, bands);
+  const simulate::Photometry phot(grid.wavelength, registry, bands);
 
   std::printf("Leave-one-out interpolation check: grid %s (%zu models), %zu bands, nodes with %g <= Teff <= %g K\n",
               grid_path.c_str(), grid.n_valid(), bands.size(), teff_min, teff_max);
   std::printf("|Δmag| = |interpolated from the neighbours two nodes apart − the node's own model|, mag\n");
-  for (sim::GridAxis axis : {sim::GridAxis::Teff, sim::GridAxis::LogG, sim::GridAxis::MH}) {
-    const auto log = sim::leave_one_out(grid, phot, axis, sim::Blend::LogFlux);
-    const auto lin = sim::leave_one_out(grid, phot, axis, sim::Blend::LinearFlux);
-    std::printf("\n### Along %s (%zu nodes)\n\n", sim::axis_name(axis), log.count(0, teff_min, teff_max));
+  for (simulate::GridAxis axis : {simulate::GridAxis::Teff, simulate::GridAxis::LogG, simulate::GridAxis::MH}) {
+    const auto log = simulate::leave_one_out(grid, phot, axis, simulate::Blend::LogFlux);
+    const auto lin = simulate::leave_one_out(grid, phot, axis, simulate::Blend::LinearFlux);
+    std::printf("\n### Along %s (%zu nodes)\n\n", simulate::axis_name(axis), log.count(0, teff_min, teff_max));
     std::printf("| band | median, ln F | median, F | p95, ln F | p95, F |\n|---|---|---|---|---|\n");
     for (std::size_t b = 0; b < bands.size(); ++b) {
       std::printf("| %s | %.4f | %.4f | %.4f | %.4f |\n", bands[b].c_str(),

@@ -54,7 +54,7 @@ std::string presets_key(const po::variables_map& vm, const CatalogOptions& copt)
   return fmt::format(" column_presets={} column_presets_config={}", fmt::join(names, ","), column_presets_config(vm));
 }
 
-KnownFilters known_of(const sim::FilterRegistry& registry) {
+KnownFilters known_of(const simulate::FilterRegistry& registry) {
   KnownFilters known;
   for (const auto& name : registry.names()) known.emplace_back(name, registry.get(name).catalog_offset);
   return known;

@@ -7,7 +7,7 @@
 #include "cli/options.hpp"
 #include "io/catalog.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 class FilterRegistry;
 }
 
@@ -20,6 +20,6 @@ CatalogOptions catalog_options_from(const po::variables_map& vm);
 // the key of a run without them is what it was before presets existed).
 std::string presets_key(const po::variables_map& vm, const CatalogOptions& copt);
 // The registry's filters with their catalogue offsets, as the reader takes them.
-KnownFilters known_of(const sim::FilterRegistry& registry);
+KnownFilters known_of(const simulate::FilterRegistry& registry);
 
 }  // namespace irisml::cli

@@ -188,7 +188,7 @@ int run_calibrate(const std::vector<std::string>& args, const Context& ctx) {
   const int train_parity = holdout == "even" ? 1 : holdout == "odd" ? 0 : -1;
   const auto stars = labelled_stars(catalog, labels, rv, train_parity, bands_min);
   auto grid = load_grid(vm);
-  sim::Synthesizer synth(grid, registry, catalog.filters());
+  simulate::Synthesizer synth(grid, registry, catalog.filters());
   log::info("calibrate: {} labelled stars with >= {} bands ({} filters){}", stars.size(), bands_min,
             catalog.filters().size(), holdout == "none" ? "" : fmt::format(", held-out rows: {}", holdout));
   const auto result = infer::calibrate(synth, stars, settings);

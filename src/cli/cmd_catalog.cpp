@@ -28,7 +28,7 @@ namespace {
 
 // Waits for rank 0's serial work; the error (if any) was thrown on rank 0 and
 // main() aborts the job, so the other ranks never wait forever.
-void wait_for_rank0(const Context& ctx) { dist::barrier(ctx.comm); }
+void wait_for_rank0(const Context& ctx) { distributed::barrier(ctx.comm); }
 
 }  // namespace
 
@@ -70,7 +70,7 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
 
-  sim::CatalogMakeOptions options;
+  simulate::CatalogMakeOptions options;
   options.from = vm["from"].as<std::string>();
   options.output = vm["output"].as<std::string>();
   options.survey = vm["survey"].as<std::string>();
@@ -80,7 +80,7 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
   if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
   options.seed = static_cast<std::uint64_t>(seed);
   // The [noise] section (or noise.* options), then the short options where given.
-  sim::NoiseModel& n = options.noise;
+  simulate::NoiseModel& n = options.noise;
   n = noise_from(vm, /*validate=*/false);
   if (vm.count("bands-min")) n.bands_min = vm["bands-min"].as<int>();
   if (vm.count("bands-max")) n.bands_max = vm["bands-max"].as<int>();
@@ -100,13 +100,13 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
   options.overwrite = vm["overwrite"].as<bool>();
   check_output_against_inputs(vm, options.output);
   check_output_path(options.output, options.overwrite, "--output");
-  const auto lock = dist::lock_output(options.output, ctx.comm);  // held to the end: one run per output
+  const auto lock = distributed::lock_output(options.output, ctx.comm);  // held to the end: one run per output
   auto registry = load_registry(vm);
   const std::string filters = vm["filters"].as<std::string>();
   if (!filters.empty()) options.filters = registry.resolve(filters);
 
   if (ctx.rank == 0) {
-    auto report = sim::make_catalog(options, known_of(registry));
+    auto report = simulate::make_catalog(options, known_of(registry));
     log::info(
         "catalog make: {} stars, {} filters ({}), {:.1f} bands per star on average (min {}, max {}), seed {} -> "
         "{} in {:.2f} s",

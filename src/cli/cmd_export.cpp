@@ -118,7 +118,7 @@ void write_export(const po::variables_map& vm, const std::string& posterior, con
     log::info("export: {} rows x {} columns -> {} ({})", result.rows, result.columns.size(), output,
               validate::to_string(result.format.format));
   }
-  dist::barrier(ctx.comm);  // the table is on disk before any rank returns
+  distributed::barrier(ctx.comm);  // the table is on disk before any rank returns
 }
 
 int run_export(const std::vector<std::string>& args, const Context& ctx) {
@@ -216,7 +216,7 @@ int run_report(const std::vector<std::string>& args, const Context& ctx) {
     log::info("report: {} stars ({} with a posterior, {} summaries) -> {}/index.html", report.stars, report.summarised,
               report.variant, dir);
   }
-  dist::barrier(ctx.comm);
+  distributed::barrier(ctx.comm);
   return 0;
 }
 

@@ -97,14 +97,14 @@ void job_settings_from(const po::variables_map& vm, infer::SamplerSettings& s) {
 
 // The training observation model's input error minimum, and its systematic term as the
 // likelihood's unless --sigma-sys was given (sample --importance and fit --model).
-void use_training_noise(const sim::NoiseModel& noise, const po::variables_map& vm, infer::SamplerSettings& s) {
+void use_training_noise(const simulate::NoiseModel& noise, const po::variables_map& vm, infer::SamplerSettings& s) {
   s.input_error_min = noise.error_min();
   if (vm["sigma-sys"].defaulted()) s.sigma_sys = noise.sigma_sys;
 }
 
 // The distance model used for stars with a parallax (fit, sample --importance).
 void add_distance_options(Command& cmd) {
-  sim::DistanceSettings d;
+  simulate::DistanceSettings d;
   // clang-format off
   cmd.options.add_options()
       ("parallax-zero-point", po::value<std::string>()->default_value("0"),
@@ -124,8 +124,8 @@ void add_distance_options(Command& cmd) {
 // applied per row while the catalogue is read (CatalogOptions::gaia_zero_point).
 constexpr const char* kLindegren2021 = "lindegren2021";
 
-sim::DistanceSettings distance_settings_from(const po::variables_map& vm) {
-  sim::DistanceSettings d;
+simulate::DistanceSettings distance_settings_from(const po::variables_map& vm) {
+  simulate::DistanceSettings d;
   const std::string zero_point = vm["parallax-zero-point"].as<std::string>();
   if (zero_point == kLindegren2021) {
     d.zero_point_model = zero_point;  // applied per row by the catalogue reader
@@ -149,7 +149,7 @@ sim::DistanceSettings distance_settings_from(const po::variables_map& vm) {
 
 // The catalogue options of a job that reads star constraints: the command's, with the
 // reader applying the per-source parallax zero point when the distance settings ask.
-CatalogOptions constraint_catalog_options(const po::variables_map& vm, const sim::DistanceSettings& d) {
+CatalogOptions constraint_catalog_options(const po::variables_map& vm, const simulate::DistanceSettings& d) {
   CatalogOptions copt = catalog_options_from(vm);
   copt.gaia_zero_point = d.zero_point_model == kLindegren2021;
   return copt;
@@ -157,7 +157,7 @@ CatalogOptions constraint_catalog_options(const po::variables_map& vm, const sim
 
 // The star-constraint columns and distance model for the resume key (empty without
 // constraint columns, so that other runs keep their key).
-std::string constraints_key(const CatalogReader& catalog, const sim::DistanceSettings& d) {
+std::string constraints_key(const CatalogReader& catalog, const simulate::DistanceSettings& d) {
   if (!catalog.has_constraints()) return "";
   std::vector<std::string> present;
   for (int c = 0; c < kConstraintCount; ++c) {
@@ -177,9 +177,9 @@ void add_calibration_option(Command& cmd) {
 // the catalogue gives the model must be covered (InputError naming the missing ones).
 // Without --calibration, a model trained for a calibration (`train --calibration`) brings
 // its own: the checkpoint's per-band offsets and sigma_sys (`trained`, its noise model).
-void apply_calibration(const po::variables_map& vm, const sim::FilterRegistry& registry,
+void apply_calibration(const po::variables_map& vm, const simulate::FilterRegistry& registry,
                        const std::vector<std::string>& model_filters, const CatalogReader& catalog,
-                       infer::SamplerSettings& s, const sim::NoiseModel* trained = nullptr) {
+                       infer::SamplerSettings& s, const simulate::NoiseModel* trained = nullptr) {
   const std::string path = vm["calibration"].as<std::string>();
   if (path.empty() && trained && trained->calibrated()) {
     if (trained->band_sigma_sys.size() != model_filters.size()) {
@@ -195,7 +195,7 @@ void apply_calibration(const po::variables_map& vm, const sim::FilterRegistry& r
     return;
   }
   if (path.empty()) return;
-  const auto calibration = sim::Calibration::load(path, registry.names());
+  const auto calibration = simulate::Calibration::load(path, registry.names());
   std::vector<std::string> used;
   for (const auto& f : catalog.filters()) {
     if (std::find(model_filters.begin(), model_filters.end(), f) != model_filters.end()) used.push_back(f);
@@ -215,14 +215,14 @@ void apply_calibration(const po::variables_map& vm, const sim::FilterRegistry& r
 // The prior a model was trained with: recorded in its checkpoint, or (older
 // checkpoints) read from the training set it names. The grid must be the training
 // grid, or the likelihood would not be the physics the model learned.
-sim::PriorConfig training_prior(const model::CheckpointInfo& ckpt, const std::string& model_path,
-                                const sim::SpectralGrid& grid) {
+simulate::PriorConfig training_prior(const model::CheckpointInfo& ckpt, const std::string& model_path,
+                                     const simulate::SpectralGrid& grid) {
   auto items = ckpt.prior;
   std::string checksum = ckpt.grid_checksum;
   std::string source = fmt::format("checkpoint '{}'", model_path);
   if (items.empty()) {
     try {
-      const auto info = sim::read_training_set_info(ckpt.data_path);
+      const auto info = simulate::read_training_set_info(ckpt.data_path);
       items = info.prior;
       checksum = info.grid_checksum;
       source = fmt::format("training set '{}' (named by checkpoint '{}')", ckpt.data_path, model_path);
@@ -239,7 +239,7 @@ sim::PriorConfig training_prior(const model::CheckpointInfo& ckpt, const std::st
         "must use the training grid",
         checksum, source, grid.source, grid.checksum);
   }
-  return sim::PriorConfig::from_items(items, source);
+  return simulate::PriorConfig::from_items(items, source);
 }
 
 // --parallel → SamplerSettings::workers for `threads` threads.
@@ -305,7 +305,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   const std::string catalog_path = vm["catalog"].as<std::string>();
   const std::string output = checked_output(vm);
   const std::string export_path = checked_export_path(vm);
-  const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
+  const auto lock = distributed::lock_output(output, ctx.comm);  // held to the end: one run per output
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
   infer::SamplerSettings s;
@@ -328,10 +328,10 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
     fail_input("--sir, --retry-factor and --ess-threshold need --importance");
   }
   s.validate();
-  const sim::DistanceSettings distance = distance_settings_from(vm);
+  const simulate::DistanceSettings distance = distance_settings_from(vm);
 
   const auto checkpoint = model::load_checkpoint_info(model_path);
-  const auto noise = sim::NoiseModel::from_items(checkpoint.noise, fmt::format("checkpoint '{}'", model_path));
+  const auto noise = simulate::NoiseModel::from_items(checkpoint.noise, fmt::format("checkpoint '{}'", model_path));
   if (checkpoint.noise.empty()) {
     log::warn("checkpoint '{}' records no noise settings; assuming the defaults (bands_min={}, sigma_max={})",
               model_path, noise.bands_min, noise.sigma_max);
@@ -371,22 +371,22 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   }
   s.physical = s.importance && catalog.has_constraint(kParallax);
 
-  std::unique_ptr<sim::Synthesizer> synth;
-  std::unique_ptr<sim::Prior> prior;
-  std::unique_ptr<sim::PhotometricPosterior> target;
+  std::unique_ptr<simulate::Synthesizer> synth;
+  std::unique_ptr<simulate::Prior> prior;
+  std::unique_ptr<simulate::PhotometricPosterior> target;
   std::string grid_key = "none";
   if (!vm["no-ppc"].as<bool>() || s.importance) {
     auto grid = load_grid(vm);
     grid_key = grid->checksum;
-    synth = std::make_unique<sim::Synthesizer>(grid, registry, checkpoint.filters);
+    synth = std::make_unique<simulate::Synthesizer>(grid, registry, checkpoint.filters);
     if (s.importance) {
-      prior = std::make_unique<sim::Prior>(make_prior(training_prior(checkpoint, model_path, *grid), *grid, vm));
+      prior = std::make_unique<simulate::Prior>(make_prior(training_prior(checkpoint, model_path, *grid), *grid, vm));
       if (prior->isochrone() && !s.physical) {
         log::warn(
             "sample: the model's isochrone prior without a parallax column: its volume density favours dwarfs, "
             "so giants of a magnitude-limited catalogue get too high a log g (docs/isochrone_prior.md)");
       }
-      target = std::make_unique<sim::PhotometricPosterior>(*synth, *prior, distance);
+      target = std::make_unique<simulate::PhotometricPosterior>(*synth, *prior, distance);
     }
   }
   const bool ppc_on = !vm["no-ppc"].as<bool>();
@@ -475,7 +475,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   const std::string model_path = vm["model"].as<std::string>();
   const std::string output = checked_output(vm);
   const std::string export_path = checked_export_path(vm);
-  const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
+  const auto lock = distributed::lock_output(output, ctx.comm);  // held to the end: one run per output
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
   r.proposals = vm["proposals"].as<int>();
@@ -493,22 +493,22 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   if (s.bands_min < 2) fail_input("--bands-min = {} must be at least 2 (one band carries no colour)", s.bands_min);
   s.sigma_sys = vm["sigma-sys"].as<double>();
   s.validate();
-  const sim::DistanceSettings distance = distance_settings_from(vm);
+  const simulate::DistanceSettings distance = distance_settings_from(vm);
 
   auto registry = load_registry(vm);
   const CatalogOptions copt = constraint_catalog_options(vm, distance);
   auto catalog = CatalogReader::open(catalog_path, known_of(registry), copt);
   auto grid = load_grid(vm);
   std::vector<std::string> filters;
-  sim::PriorConfig prior_config;
-  sim::NoiseModel trained_noise;
+  simulate::PriorConfig prior_config;
+  simulate::NoiseModel trained_noise;
   if (!model_path.empty()) {
     const auto checkpoint = model::load_checkpoint_info(model_path);
     filters = checkpoint.filters;
     prior_config = training_prior(checkpoint, model_path, *grid);
     // The training observation model: its error minimum and systematic term, as the
     // network (and `sample --importance`) use them.
-    trained_noise = sim::NoiseModel::from_items(checkpoint.noise, fmt::format("checkpoint '{}'", model_path));
+    trained_noise = simulate::NoiseModel::from_items(checkpoint.noise, fmt::format("checkpoint '{}'", model_path));
     use_training_noise(trained_noise, vm, s);
     if (!vm["prior.logg_min"].defaulted()) log::warn("fit: --model given: the [prior] options are ignored");
   } else {
@@ -518,14 +518,14 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   s.physical = catalog.has_constraint(kParallax);
   if (s.physical) s.parallax_zero_point_text = vm["parallax-zero-point"].as<std::string>();
   apply_calibration(vm, registry, filters, catalog, s, model_path.empty() ? nullptr : &trained_noise);
-  sim::Synthesizer synth(grid, registry, filters);
-  const sim::Prior prior = make_prior(prior_config, *grid, vm);
+  simulate::Synthesizer synth(grid, registry, filters);
+  const simulate::Prior prior = make_prior(prior_config, *grid, vm);
   if (prior.isochrone() && !s.physical) {
     log::warn(
         "fit: the isochrone prior without a parallax column: its volume density favours dwarfs, so giants of a "
         "magnitude-limited catalogue get too high a log g (docs/isochrone_prior.md)");
   }
-  sim::PhotometricPosterior target(synth, prior, distance);
+  simulate::PhotometricPosterior target(synth, prior, distance);
   const double t0 = now_seconds();
   infer::ReferenceFitter fitter(target, r);
   log::info("fit: coarse lattice of {} boxes over the prior's support built in {:.1f} s", fitter.lattice_boxes(),

@@ -41,20 +41,21 @@ int run_grid_import(const std::vector<std::string>& args, const Context& ctx) {
   const std::string output = vm["output"].as<std::string>();
   check_output_against_inputs(vm, output);
   check_output_path(output, vm["overwrite"].as<bool>(), "--output");
-  const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
+  const auto lock = distributed::lock_output(output, ctx.comm);  // held to the end: one run per output
   std::string format = vm["format"].as<std::string>();
   std::string input = vm["input"].as<std::string>();
-  sim::SpectralGrid grid;
+  simulate::SpectralGrid grid;
   if (format == "ck04") {
     if (input.empty()) input = join_path(data_dir(vm), "spectra/ck04models");
-    grid = sim::import_ck04(input);
+    grid = simulate::import_ck04(input);
   } else if (format == "table") {
     if (input.empty()) fail_input("--format table needs --input FILE");
-    grid = sim::import_table(input);
+    grid = simulate::import_table(input);
   } else {
     fail_input("--format '{}' is not known; allowed: ck04, table", format);
   }
-  dist::on_root_agreed([&] { sim::save_grid(grid, output); }, ctx.comm, fmt::format("writing '{}'", output));
+  distributed::on_root_agreed([&] { simulate::save_grid(grid, output); }, ctx.comm,
+                              fmt::format("writing '{}'", output));
   std::size_t valid = 0;
   for (auto v : grid.valid) valid += v;
   log::info("wrote {}: {} Teff x {} log g x {} [M/H], {} wavelengths, {} valid models, checksum {}", output,
@@ -90,11 +91,11 @@ int run_photometry(const std::vector<std::string>& args, const Context& ctx) {
   if (!(distance > 0)) fail_input("--distance = {} must be > 0 (parsecs)", distance);
   auto registry = load_registry(vm);
   auto bands = registry.resolve(vm["filters"].as<std::string>());
-  sim::Synthesizer synth(load_grid(vm), registry, bands);
-  sim::StarParameters p{vm["teff"].as<double>(), vm["logg"].as<double>(), vm["mh"].as<double>(), av, rv};
+  simulate::Synthesizer synth(load_grid(vm), registry, bands);
+  simulate::StarParameters p{vm["teff"].as<double>(), vm["logg"].as<double>(), vm["mh"].as<double>(), av, rv};
   std::vector<double> mags(bands.size()), work;
   // dilution relative to the synthesizer's 1 R_sun at 10 pc
-  double extra = sim::dilution_mag(radius, distance) - sim::dilution_mag(1.0, 10.0);
+  double extra = simulate::dilution_mag(radius, distance) - simulate::dilution_mag(1.0, 10.0);
   if (!synth.magnitudes(p, mags.data(), work, extra)) {
     fail_input(
         "Teff={} logg={} [M/H]={} is outside the grid (not all 8 surrounding models exist); grid axes: Teff "
@@ -129,13 +130,13 @@ void add_simulate_options(Command& cmd) {
   // clang-format on
 }
 
-sim::Blend blend_from(const po::variables_map& vm) {
+simulate::Blend blend_from(const po::variables_map& vm) {
   const std::string blend = vm["blend"].as<std::string>();
-  for (auto b : {sim::Blend::LogFlux, sim::Blend::LinearFlux}) {
-    if (blend == sim::blend_name(b)) return b;
+  for (auto b : {simulate::Blend::LogFlux, simulate::Blend::LinearFlux}) {
+    if (blend == simulate::blend_name(b)) return b;
   }
-  fail_input("--blend '{}' is not known; allowed: {}, {}", blend, sim::blend_name(sim::Blend::LogFlux),
-             sim::blend_name(sim::Blend::LinearFlux));
+  fail_input("--blend '{}' is not known; allowed: {}, {}", blend, simulate::blend_name(simulate::Blend::LogFlux),
+             simulate::blend_name(simulate::Blend::LinearFlux));
 }
 }  // namespace
 
@@ -151,8 +152,8 @@ int run_simulate(const std::vector<std::string>& args, const Context& ctx) {
   const std::string output = vm["output"].as<std::string>();
   check_output_against_inputs(vm, output);
   check_output_path(output, vm["overwrite"].as<bool>(), "--output");
-  const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
-  sim::SimulationSpec spec;
+  const auto lock = distributed::lock_output(output, ctx.comm);  // held to the end: one run per output
+  simulate::SimulationSpec spec;
   spec.stars = positive_count(vm, "stars");
   long long seed = vm["seed"].as<long long>();
   if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
@@ -163,11 +164,11 @@ int run_simulate(const std::vector<std::string>& args, const Context& ctx) {
   auto registry = load_registry(vm);
   auto bands = registry.resolve(vm["filters"].as<std::string>());
   auto grid = load_grid(vm);
-  sim::Synthesizer synth(grid, registry, bands, blend_from(vm));
-  const sim::Prior prior = make_prior(prior_config, *grid, vm);
+  simulate::Synthesizer synth(grid, registry, bands, blend_from(vm));
+  const simulate::Prior prior = make_prior(prior_config, *grid, vm);
   log::info("simulate: {} stars, {} filters, seed {}, {} rank(s) -> {}", spec.stars, bands.size(), spec.seed, ctx.size,
             output);
-  auto report = sim::simulate(spec, prior, synth, output, ctx.comm);
+  auto report = simulate::simulate(spec, prior, synth, output, ctx.comm);
   log::info(
       "simulate: wrote {} stars in {:.2f} s ({:.0f} stars/s); {} prior proposals fell outside the grid and were "
       "redrawn",
@@ -205,11 +206,11 @@ int run_add_filters(const std::vector<std::string>& args, const Context& ctx) {
   } else {
     check_output_path(output, vm["overwrite"].as<bool>(), "--output");
   }
-  const auto lock = dist::lock_output(output, ctx.comm);  // held to the end: one run per output
+  const auto lock = distributed::lock_output(output, ctx.comm);  // held to the end: one run per output
   auto registry = load_registry(vm);
   auto bands = registry.resolve(vm["filters"].as<std::string>());
-  sim::Synthesizer synth(load_grid(vm), registry, bands);
-  auto report = sim::add_filters(input, synth, output, ctx.comm, !log::quiet());
+  simulate::Synthesizer synth(load_grid(vm), registry, bands);
+  auto report = simulate::add_filters(input, synth, output, ctx.comm, !log::quiet());
   log::info("add-filters: {} stars, added {} -> {} in {:.2f} s", report.stars, fmt::join(bands, ","), output,
             report.seconds);
   return 0;
@@ -229,7 +230,7 @@ int run_bench_simulate(const std::vector<std::string>& args, const Context& ctx)
   std::vector<std::string> full = args;
   full.insert(full.end(), {"--output", "/tmp/irisml_bench_simulate.h5"});
   if (!parse(cmd, full, vm)) return 0;
-  sim::SimulationSpec spec;
+  simulate::SimulationSpec spec;
   spec.stars = positive_count(vm, "stars");
   spec.seed = static_cast<std::uint64_t>(vm["seed"].as<long long>());
   spec.block_rows = positive_count(vm, "block-rows");
@@ -238,18 +239,18 @@ int run_bench_simulate(const std::vector<std::string>& args, const Context& ctx)
   auto registry = load_registry(vm);
   auto bands = registry.resolve(vm["filters"].defaulted() ? "paper" : vm["filters"].as<std::string>());
   auto grid = load_grid(vm);
-  sim::Synthesizer synth(grid, registry, bands, blend_from(vm));
-  const sim::Prior prior = make_prior(prior_from(vm), *grid, vm);
+  simulate::Synthesizer synth(grid, registry, bands, blend_from(vm));
+  const simulate::Prior prior = make_prior(prior_from(vm), *grid, vm);
   // Each rank writes its own scratch file for the one-rank baseline.
   const std::string all_out = fmt::format("/tmp/irisml_bench_simulate_{}.h5", ctx.size);
   const std::string one_out = fmt::format("/tmp/irisml_bench_simulate_r0_{}.h5", ctx.size);
   double best_all = 1e300, best_one = 1e300;
   for (int r = 0; r < repeat; ++r) {
-    best_all = std::min(best_all, sim::simulate(spec, prior, synth, all_out, ctx.comm).seconds);
+    best_all = std::min(best_all, simulate::simulate(spec, prior, synth, all_out, ctx.comm).seconds);
     if (ctx.size > 1) {
       if (ctx.rank == 0)
-        best_one = std::min(best_one, sim::simulate(spec, prior, synth, one_out, MPI_COMM_SELF).seconds);
-      dist::barrier(ctx.comm);  // the other ranks idle while rank 0 runs alone
+        best_one = std::min(best_one, simulate::simulate(spec, prior, synth, one_out, MPI_COMM_SELF).seconds);
+      distributed::barrier(ctx.comm);  // the other ranks idle while rank 0 runs alone
     }
   }
   if (ctx.rank == 0) {

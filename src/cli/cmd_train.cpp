@@ -100,8 +100,8 @@ int bench_train_job_command(const po::variables_map& vm, const Context& ctx) {
     so.seed = t.seed;
     so.device = t.device;
     so.precision = precision;
-    dist::barrier(ctx.comm);
-    const double synthetic = dist::sum_over_ranks(train::bench_train(config, so).stars_per_second, ctx.comm);
+    distributed::barrier(ctx.comm);
+    const double synthetic = distributed::sum_over_ranks(train::bench_train(config, so).stars_per_second, ctx.comm);
     if (first_job == 0.0) first_job = job.stars_per_second;
     if (ctx.rank == 0) {
       std::cout << fmt::format(
@@ -203,7 +203,7 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
   o.model = model_config_from(vm);
   o.noise = noise_from(vm);
   if (const std::string path = vm["calibration"].as<std::string>(); !path.empty()) {
-    o.calibration = std::make_shared<const sim::Calibration>(sim::Calibration::load(path, o.known_filters));
+    o.calibration = std::make_shared<const simulate::Calibration>(simulate::Calibration::load(path, o.known_filters));
   }
   o.epochs = vm["epochs"].as<long long>();
   o.max_steps = nonnegative(vm, "max-steps");
@@ -234,7 +234,8 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
     const auto registry = load_registry(vm);
     for (const auto& name : registry.names()) {
       try {  // a band whose curve cannot be read starts from the mean row (finetune.hpp)
-        o.finetune.pivot_wavelengths[name] = sim::pivot_wavelength(registry.curve(name), registry.get(name).detector);
+        o.finetune.pivot_wavelengths[name] =
+            simulate::pivot_wavelength(registry.curve(name), registry.get(name).detector);
       } catch (const Error& e) {
         log::warn("train --init-from: no pivot wavelength for {} ({})", name, e.what());
       }

@@ -36,8 +36,9 @@ void add_grid_option(Command& command) {
   // clang-format on
 }
 
-sim::Prior make_prior(const sim::PriorConfig& config, const sim::SpectralGrid& grid, const po::variables_map& vm) {
-  if (!config.isochrone()) return sim::Prior(config, grid);
+simulate::Prior make_prior(const simulate::PriorConfig& config, const simulate::SpectralGrid& grid,
+                           const po::variables_map& vm) {
+  if (!config.isochrone()) return simulate::Prior(config, grid);
   std::string path = vm.count("isochrones") ? vm["isochrones"].as<std::string>() : std::string();
   const bool given = !path.empty();
   if (!given) path = std::string(IRISML_SOURCE_DIR) + "/data/isochrones/mist_v1.1_tracks.csv.gz";
@@ -46,31 +47,31 @@ sim::Prior make_prior(const sim::PriorConfig& config, const sim::SpectralGrid& g
                given ? "from --isochrones" : "the default in the source tree; give --isochrones");
   }
   const double t0 = now_seconds();
-  const auto tracks = sim::StellarTracks::load(path);
-  sim::Prior prior(config, grid, &tracks);
+  const auto tracks = simulate::StellarTracks::load(path);
+  simulate::Prior prior(config, grid, &tracks);
   log::info("prior: isochrone, {} tracks ({} points) from {}, lattice built in {:.2f} s", tracks.tracks.size(),
             tracks.rows, path, now_seconds() - t0);
   return prior;
 }
 
-std::shared_ptr<const sim::SpectralGrid> load_grid(const po::variables_map& vm) {
+std::shared_ptr<const simulate::SpectralGrid> load_grid(const po::variables_map& vm) {
   std::string path = vm["grid"].as<std::string>();
   if (path.empty()) path = join_path(data_dir(vm), "spectra/ck04models");
   if (std::filesystem::is_directory(path)) {
     log::info("importing the CK04 grid from {} (use `irisml grid import` once to skip this)", path);
-    return std::make_shared<const sim::SpectralGrid>(sim::import_ck04(path));
+    return std::make_shared<const simulate::SpectralGrid>(simulate::import_ck04(path));
   }
   if (!file_exists(path)) fail_input("grid '{}' (from --grid) does not exist", path);
   if (!h5::is_hdf5(path)) fail_input("grid '{}' (from --grid) is neither an HDF5 grid nor a directory", path);
-  return std::make_shared<const sim::SpectralGrid>(sim::load_grid(path));
+  return std::make_shared<const simulate::SpectralGrid>(simulate::load_grid(path));
 }
 
-sim::FilterRegistry load_registry(const po::variables_map& vm) {
-  return sim::FilterRegistry::load(filters_config(vm), data_dir(vm));
+simulate::FilterRegistry load_registry(const po::variables_map& vm) {
+  return simulate::FilterRegistry::load(filters_config(vm), data_dir(vm));
 }
 
 void add_prior_options(Command& command) {
-  sim::PriorConfig d;
+  simulate::PriorConfig d;
   auto& o = command.options;
   // clang-format off
   o.add_options()
@@ -102,8 +103,8 @@ void add_prior_options(Command& command) {
   // clang-format on
 }
 
-sim::PriorConfig prior_from(const po::variables_map& vm) {
-  sim::PriorConfig c;
+simulate::PriorConfig prior_from(const po::variables_map& vm) {
+  simulate::PriorConfig c;
   auto get = [&](const char* key) { return vm[std::string("prior.") + key].as<double>(); };
   c.logg_min = get("logg_min");
   c.logg_max = get("logg_max");
@@ -198,7 +199,7 @@ int apply_threads(int requested, int ranks_on_node) {
 }
 
 void add_noise_options(Command& cmd) {
-  sim::NoiseModel d;
+  simulate::NoiseModel d;
   // clang-format off
   cmd.options.add_options()
       ("noise.bands_min", po::value<int>()->default_value(d.bands_min), "fewest bands a training star keeps")
@@ -212,14 +213,14 @@ void add_noise_options(Command& cmd) {
        "systematic error of every band [mag], in quadrature: in the noise drawn and in the error the network sees "
        "(quoted catalogue errors leave it out)");
   // clang-format on
-  for (const auto& t : sim::noise_token_settings()) {
+  for (const auto& t : simulate::noise_token_settings()) {
     const double value = d.*(t.member);
     cmd.options.add_options()(t.key, po::value<double>()->default_value(value, fmt::format("{}", value)), t.help);
   }
 }
 
-sim::NoiseModel noise_from(const po::variables_map& vm, bool validate) {
-  sim::NoiseModel n;
+simulate::NoiseModel noise_from(const po::variables_map& vm, bool validate) {
+  simulate::NoiseModel n;
   n.bands_min = vm["noise.bands_min"].as<int>();
   n.bands_max = vm["noise.bands_max"].as<int>();
   n.sigma_distribution = vm["noise.sigma_distribution"].as<std::string>();
@@ -227,7 +228,7 @@ sim::NoiseModel noise_from(const po::variables_map& vm, bool validate) {
   n.sigma_max = vm["noise.sigma_max"].as<double>();
   n.sigma_floor = vm["noise.sigma_floor"].as<double>();
   n.sigma_sys = vm["noise.sigma_sys"].as<double>();
-  for (const auto& t : sim::noise_token_settings()) n.*(t.member) = vm[t.key].as<double>();
+  for (const auto& t : simulate::noise_token_settings()) n.*(t.member) = vm[t.key].as<double>();
   if (validate) n.validate();
   return n;
 }

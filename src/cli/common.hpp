@@ -12,26 +12,27 @@
 #include "simulate/noise.hpp"
 #include "simulate/prior.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 struct SpectralGrid;
 class FilterRegistry;
-}  // namespace irisml::sim
+}  // namespace irisml::simulate
 
 namespace irisml::cli {
 
 // --grid: a project HDF5 grid (from `irisml grid import`) or a CK04 FITS
 // directory; empty = <data-dir>/spectra/ck04models.
 void add_grid_option(Command& command);
-std::shared_ptr<const sim::SpectralGrid> load_grid(const po::variables_map& vm);
+std::shared_ptr<const simulate::SpectralGrid> load_grid(const po::variables_map& vm);
 
-sim::FilterRegistry load_registry(const po::variables_map& vm);
+simulate::FilterRegistry load_registry(const po::variables_map& vm);
 
 // prior.* options (INI section [prior]).
 void add_prior_options(Command& command);
-sim::PriorConfig prior_from(const po::variables_map& vm);
+simulate::PriorConfig prior_from(const po::variables_map& vm);
 // The prior of `config` on `grid`; under prior.kind = isochrone it reads the stellar
 // tracks (--isochrones where the command has it, else the source tree's default).
-sim::Prior make_prior(const sim::PriorConfig& config, const sim::SpectralGrid& grid, const po::variables_map& vm);
+simulate::Prior make_prior(const simulate::PriorConfig& config, const simulate::SpectralGrid& grid,
+                           const po::variables_map& vm);
 
 // model.* options ([model] section), shared by train and the benchmarks;
 // n_filters comes from the data.
@@ -47,7 +48,7 @@ int apply_threads(int requested, int ranks_on_node);
 // `catalog make`; noise_from validates them unless told not to (for callers that
 // override some values first and validate the result).
 void add_noise_options(Command& command);
-sim::NoiseModel noise_from(const po::variables_map& vm, bool validate = true);
+simulate::NoiseModel noise_from(const po::variables_map& vm, bool validate = true);
 
 // --precision (model/precision.hpp). With `list`, a comma list (the benchmarks time
 // each in the same run). precision_from resolves the request for `device` and logs, on

@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   irisml::StopSignals::block();
   irisml::prepare_cpu_environment(argv);  // may re-execute this program: before MPI or any thread exists
   irisml::tune_allocator();
-  irisml::dist::MpiEnvironment env(&argc, &argv);  // MPI_Init_thread here, MPI_Finalize on return
+  irisml::distributed::MpiEnvironment env(&argc, &argv);  // MPI_Init_thread here, MPI_Finalize on return
   irisml::cli::Context ctx;
   ctx.comm = env.comm();
   ctx.rank = env.rank();

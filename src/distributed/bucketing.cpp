@@ -7,7 +7,7 @@
 
 #include "core/error.hpp"
 
-namespace irisml::dist::detail {
+namespace irisml::distributed::detail {
 
 const char* dtype_name(c10::ScalarType dtype) {
   switch (dtype) {
@@ -147,4 +147,4 @@ void run_buckets(std::vector<at::Tensor>& tensors, const std::vector<Bucket>& bu
   }
 }
 
-}  // namespace irisml::dist::detail
+}  // namespace irisml::distributed::detail

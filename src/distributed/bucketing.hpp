@@ -18,7 +18,7 @@
 #include <optional>
 #include <vector>
 
-namespace irisml::dist::detail {
+namespace irisml::distributed::detail {
 
 // One contiguous run of a tensor's elements inside a bucket.
 struct Segment {
@@ -76,4 +76,4 @@ void run_buckets(std::vector<at::Tensor>& tensors, const std::vector<Bucket>& bu
 // Name of a dtype as users write it ("float32", "int64", ...).
 const char* dtype_name(c10::ScalarType dtype);
 
-}  // namespace irisml::dist::detail
+}  // namespace irisml::distributed::detail

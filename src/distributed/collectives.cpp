@@ -9,7 +9,7 @@
 #include "core/error.hpp"
 #include "distributed/mpi_check.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 
 int rank_of(MPI_Comm comm) {
   int rank = 0;
@@ -198,4 +198,4 @@ void ordered_scan(std::vector<double>& acc, MPI_Comm comm, const std::function<v
   agree_on_failure(error, comm, during);
 }
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

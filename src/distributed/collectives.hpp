@@ -16,7 +16,7 @@
 
 #include "core/error.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 
 int rank_of(MPI_Comm comm);
 int size_of(MPI_Comm comm);
@@ -102,4 +102,4 @@ void on_root_agreed(Action&& action, MPI_Comm comm, const std::string& what) {
   throw Error("rank 0 failed " + what + ": " + message);
 }
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

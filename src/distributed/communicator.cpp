@@ -10,7 +10,7 @@
 #include "distributed/nccl_communicator.hpp"
 #endif
 
-namespace irisml::dist {
+namespace irisml::distributed {
 
 Communicator::Communicator(int rank, int size, std::size_t bucket_bytes)
     : rank_(rank), size_(size), bucket_bytes_(bucket_bytes) {
@@ -131,4 +131,4 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, MPI_
 #endif
 }
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

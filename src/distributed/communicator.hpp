@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-namespace irisml::dist {
+namespace irisml::distributed {
 
 // Default upper bound of one flat communication bucket: 25 MiB, as PyTorch DDP's
 // bucket_cap_mb.
@@ -125,4 +125,4 @@ bool built_with_nccl() noexcept;
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, MPI_Comm comm, c10::Device device,
                                                 std::size_t bucket_bytes = kDefaultBucketBytes);
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

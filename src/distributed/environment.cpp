@@ -9,7 +9,7 @@
 #include "distributed/collectives.hpp"
 #include "distributed/mpi_check.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 
 MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
   int finalized = 0;
@@ -101,4 +101,4 @@ OutputLock lock_output(const std::string& output, MPI_Comm comm, const std::stri
   return lock;
 }
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

@@ -10,7 +10,7 @@
 
 #include "core/output_lock.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 
 // RAII owner of MPI for one process. The CLI holds the only instance for the
 // whole run. If MPI is not yet initialised, the constructor calls
@@ -75,4 +75,4 @@ std::int64_t exclusive_scan(std::int64_t local, MPI_Comm comm);
 // holds it), so the job stops before it writes anything.
 OutputLock lock_output(const std::string& output, MPI_Comm comm, const std::string& lock_file = "");
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

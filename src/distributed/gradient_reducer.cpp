@@ -8,7 +8,7 @@
 
 #include "core/error.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 namespace {
 
 constexpr std::size_t kNoBucket = std::numeric_limits<std::size_t>::max();
@@ -282,4 +282,4 @@ std::int64_t GradientReducer::trainable_numel() const noexcept {
   return numel;
 }
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

@@ -49,7 +49,7 @@ namespace torch::nn {
 class Module;
 }
 
-namespace irisml::dist {
+namespace irisml::distributed {
 
 class GradientReducer {
  public:
@@ -159,4 +159,4 @@ class GradientReducer {
   std::atomic<bool> skip_sync_{false};
 };
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

@@ -6,7 +6,7 @@
 
 #include "core/log.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 
 std::string mpi_error_string(int code) {
   char buffer[MPI_MAX_ERROR_STRING] = {};
@@ -34,4 +34,4 @@ void print_mpi_error(int code, const char* expression, const char* file, int lin
   }
 }
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

@@ -12,7 +12,7 @@
 
 #include "core/error.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 
 // A failed MPI call; code() is the MPI error code it returned.
 class MpiError : public Error {
@@ -36,20 +36,20 @@ std::string mpi_failure_message(int code, const char* expression, const char* fi
 // Writes mpi_failure_message(...) to stderr as a warning; never throws.
 void print_mpi_error(int code, const char* expression, const char* file, int line) noexcept;
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed
 
-#define IRISML_MPI_CHECK(expr)                                                    \
-  do {                                                                            \
-    const int irisml_mpi_rc_ = (expr);                                            \
-    if (irisml_mpi_rc_ != MPI_SUCCESS) {                                          \
-      ::irisml::dist::throw_mpi_error(irisml_mpi_rc_, #expr, __FILE__, __LINE__); \
-    }                                                                             \
+#define IRISML_MPI_CHECK(expr)                                                           \
+  do {                                                                                   \
+    const int irisml_mpi_rc_ = (expr);                                                   \
+    if (irisml_mpi_rc_ != MPI_SUCCESS) {                                                 \
+      ::irisml::distributed::throw_mpi_error(irisml_mpi_rc_, #expr, __FILE__, __LINE__); \
+    }                                                                                    \
   } while (false)
 
-#define IRISML_MPI_CHECK_PRINT(expr)                                              \
-  do {                                                                            \
-    const int irisml_mpi_rc_ = (expr);                                            \
-    if (irisml_mpi_rc_ != MPI_SUCCESS) {                                          \
-      ::irisml::dist::print_mpi_error(irisml_mpi_rc_, #expr, __FILE__, __LINE__); \
-    }                                                                             \
+#define IRISML_MPI_CHECK_PRINT(expr)                                                     \
+  do {                                                                                   \
+    const int irisml_mpi_rc_ = (expr);                                                   \
+    if (irisml_mpi_rc_ != MPI_SUCCESS) {                                                 \
+      ::irisml::distributed::print_mpi_error(irisml_mpi_rc_, #expr, __FILE__, __LINE__); \
+    }                                                                                    \
   } while (false)

@@ -9,7 +9,7 @@
 #include "distributed/collectives.hpp"
 #include "distributed/mpi_check.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 namespace {
 
 MPI_Datatype mpi_sum_type(c10::ScalarType dtype) {
@@ -77,7 +77,7 @@ class MpiPendingReduction final : public PendingReduction {
 }  // namespace
 
 MpiCommunicator::MpiCommunicator(MPI_Comm comm, std::size_t bucket_bytes)
-    : Communicator(dist::rank_of(comm), dist::size_of(comm), bucket_bytes) {
+    : Communicator(distributed::rank_of(comm), distributed::size_of(comm), bucket_bytes) {
   IRISML_MPI_CHECK(MPI_Comm_dup(comm, &comm_));
   const int rc = MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
   if (rc != MPI_SUCCESS) {
@@ -161,4 +161,4 @@ void MpiCommunicator::barrier() {
   IRISML_MPI_CHECK(MPI_Barrier(comm_));
 }
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

@@ -9,7 +9,7 @@
 #include "distributed/bucketing.hpp"
 #include "distributed/communicator.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 
 class MpiCommunicator final : public Communicator {
  public:
@@ -35,4 +35,4 @@ class MpiCommunicator final : public Communicator {
   detail::ScratchBuffers scratch_;
 };
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

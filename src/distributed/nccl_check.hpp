@@ -13,7 +13,7 @@
 
 #include "core/error.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 
 class NcclError : public Error {
  public:
@@ -31,30 +31,30 @@ void print_nccl_error(ncclResult_t result, const char* expression, const char* f
 std::string cuda_failure_message(cudaError_t error, const char* expression, const char* file, int line);
 [[noreturn]] void throw_cuda_error(cudaError_t error, const char* expression, const char* file, int line);
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed
 
-#define IRISML_NCCL_CHECK(expr)                                                     \
-  do {                                                                              \
-    const ncclResult_t irisml_nccl_rc_ = (expr);                                    \
-    if (irisml_nccl_rc_ != ncclSuccess) {                                           \
-      ::irisml::dist::throw_nccl_error(irisml_nccl_rc_, #expr, __FILE__, __LINE__); \
-    }                                                                               \
+#define IRISML_NCCL_CHECK(expr)                                                            \
+  do {                                                                                     \
+    const ncclResult_t irisml_nccl_rc_ = (expr);                                           \
+    if (irisml_nccl_rc_ != ncclSuccess) {                                                  \
+      ::irisml::distributed::throw_nccl_error(irisml_nccl_rc_, #expr, __FILE__, __LINE__); \
+    }                                                                                      \
   } while (false)
 
-#define IRISML_NCCL_CHECK_PRINT(expr)                                               \
-  do {                                                                              \
-    const ncclResult_t irisml_nccl_rc_ = (expr);                                    \
-    if (irisml_nccl_rc_ != ncclSuccess) {                                           \
-      ::irisml::dist::print_nccl_error(irisml_nccl_rc_, #expr, __FILE__, __LINE__); \
-    }                                                                               \
+#define IRISML_NCCL_CHECK_PRINT(expr)                                                      \
+  do {                                                                                     \
+    const ncclResult_t irisml_nccl_rc_ = (expr);                                           \
+    if (irisml_nccl_rc_ != ncclSuccess) {                                                  \
+      ::irisml::distributed::print_nccl_error(irisml_nccl_rc_, #expr, __FILE__, __LINE__); \
+    }                                                                                      \
   } while (false)
 
-#define IRISML_CUDA_CHECK(expr)                                                     \
-  do {                                                                              \
-    const cudaError_t irisml_cuda_rc_ = (expr);                                     \
-    if (irisml_cuda_rc_ != cudaSuccess) {                                           \
-      ::irisml::dist::throw_cuda_error(irisml_cuda_rc_, #expr, __FILE__, __LINE__); \
-    }                                                                               \
+#define IRISML_CUDA_CHECK(expr)                                                            \
+  do {                                                                                     \
+    const cudaError_t irisml_cuda_rc_ = (expr);                                            \
+    if (irisml_cuda_rc_ != cudaSuccess) {                                                  \
+      ::irisml::distributed::throw_cuda_error(irisml_cuda_rc_, #expr, __FILE__, __LINE__); \
+    }                                                                                      \
   } while (false)
 
 #endif  // IRISML_WITH_NCCL

@@ -18,7 +18,7 @@
 #include "distributed/mpi_check.hpp"
 #include "distributed/nccl_check.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 
 // --- check helpers -------------------------------------------------------------
 
@@ -117,7 +117,7 @@ std::vector<at::Tensor> pick(const std::vector<at::Tensor>& tensors, const std::
 }  // namespace
 
 NcclCommunicator::NcclCommunicator(MPI_Comm comm, c10::Device device, std::size_t bucket_bytes)
-    : Communicator(dist::rank_of(comm), dist::size_of(comm), bucket_bytes),
+    : Communicator(distributed::rank_of(comm), distributed::size_of(comm), bucket_bytes),
       device_(resolve_device(device)),
       host_(std::make_unique<MpiCommunicator>(comm, bucket_bytes)) {
   // Rank 0 makes the unique id and sends it, with a success flag so that the
@@ -240,6 +240,6 @@ void NcclCommunicator::barrier() {
   host_->barrier();
 }
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed
 
 #endif  // IRISML_WITH_NCCL

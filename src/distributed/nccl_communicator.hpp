@@ -18,7 +18,7 @@
 #include "distributed/communicator.hpp"
 #include "distributed/mpi_communicator.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 
 class NcclCommunicator final : public Communicator {
  public:
@@ -54,6 +54,6 @@ class NcclCommunicator final : public Communicator {
   cudaStream_t last_stream_ = nullptr;
 };
 
-}  // namespace irisml::dist
+}  // namespace irisml::distributed
 
 #endif  // IRISML_WITH_NCCL

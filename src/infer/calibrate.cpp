@@ -50,7 +50,7 @@ struct StarModel {
   bool inside = true;
 };
 
-StarModel model_of(const sim::Synthesizer& synth, const CalibrationStar& s) {
+StarModel model_of(const simulate::Synthesizer& synth, const CalibrationStar& s) {
   StarModel m;
   m.av_hi = std::min(s.av_max, kAvCeiling);
   m.n_av = static_cast<int>(std::ceil(m.av_hi / kAvStep)) + 1;
@@ -249,7 +249,7 @@ void CalibrateSettings::validate() const {
   if (!(sigma_max > 0 && sigma_max < 1)) fail_input("sigma_max = {} must be in (0, 1) mag", sigma_max);
 }
 
-std::vector<CalibrationStarFit> fit_stars(const sim::Synthesizer& synth, const std::vector<CalibrationStar>& stars,
+std::vector<CalibrationStarFit> fit_stars(const simulate::Synthesizer& synth, const std::vector<CalibrationStar>& stars,
                                           const std::vector<double>& offset, const std::vector<double>& sigma_sys) {
   std::vector<CalibrationStarFit> out(stars.size());
   for (std::size_t i = 0; i < stars.size(); ++i) {
@@ -268,7 +268,7 @@ std::vector<CalibrationStarFit> fit_stars(const sim::Synthesizer& synth, const s
   return out;
 }
 
-CalibrateResult calibrate(const sim::Synthesizer& synth, const std::vector<CalibrationStar>& stars,
+CalibrateResult calibrate(const simulate::Synthesizer& synth, const std::vector<CalibrationStar>& stars,
                           const CalibrateSettings& settings) {
   settings.validate();
   const std::size_t F = synth.bands().size();
@@ -316,7 +316,7 @@ CalibrateResult calibrate(const sim::Synthesizer& synth, const std::vector<Calib
   result.converged = sol.converged;
   for (std::size_t f = 0; f < F; ++f) {
     if (!band_used[f]) continue;
-    sim::BandCalibration c;
+    simulate::BandCalibration c;
     c.offset = sol.offset[f];
     c.sigma_sys = sol.sigma[f];
     c.offset_err = sd(boot_offset[f]);

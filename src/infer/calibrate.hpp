@@ -20,7 +20,7 @@
 
 #include "simulate/calibration.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 class Synthesizer;
 }
 
@@ -56,7 +56,7 @@ struct CalibrationStarFit {
 
 struct CalibrateResult {
   std::vector<std::string> band_names;  // synthesizer bands with at least 2 stars
-  sim::Calibration calibration;
+  simulate::Calibration calibration;
   std::vector<CalibrationStarFit> stars;  // per input star
   int iterations = 0;
   bool converged = false;
@@ -64,12 +64,12 @@ struct CalibrateResult {
 
 // Estimates the calibration of `synth`'s bands from `stars` (stars outside the grid at
 // their labels are skipped, reported in `stars[i].inside_grid`).
-CalibrateResult calibrate(const sim::Synthesizer& synth, const std::vector<CalibrationStar>& stars,
+CalibrateResult calibrate(const simulate::Synthesizer& synth, const std::vector<CalibrationStar>& stars,
                           const CalibrateSettings& settings);
 
 // The fits of `stars` at a given calibration (per synthesizer band; a band without an
 // entry is an InputError): for held-out stars.
-std::vector<CalibrationStarFit> fit_stars(const sim::Synthesizer& synth, const std::vector<CalibrationStar>& stars,
+std::vector<CalibrationStarFit> fit_stars(const simulate::Synthesizer& synth, const std::vector<CalibrationStar>& stars,
                                           const std::vector<double>& offset, const std::vector<double>& sigma_sys);
 
 }  // namespace irisml::infer

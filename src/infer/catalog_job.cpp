@@ -94,8 +94,8 @@ std::size_t id_width_over_ranks(const Job& j) {
   } catch (...) {
     read_error = std::current_exception();
   }
-  dist::agree_on_failure(read_error, j.comm, "while reading the catalogue");
-  return std::max<std::size_t>(1, static_cast<std::size_t>(dist::max_over_ranks(local, j.comm)));
+  distributed::agree_on_failure(read_error, j.comm, "while reading the catalogue");
+  return std::max<std::size_t>(1, static_cast<std::size_t>(distributed::max_over_ranks(local, j.comm)));
 }
 
 // The resume key of a job: every input (by content) and setting that changes the output.
@@ -167,9 +167,9 @@ void decide_resume(Job& j) {
       }
     }
   }
-  resume = dist::broadcast_from_root(resume, j.comm);
+  resume = distributed::broadcast_from_root(resume, j.comm);
   if (resume < 0) {
-    difference = dist::broadcast_from_root(difference, j.comm);
+    difference = distributed::broadcast_from_root(difference, j.comm);
     fail_input(
         "'{}' records an unfinished run of '{}' with other inputs or settings ({}); rerun that command to "
         "finish it, or pass --overwrite to discard the blocks it finished in '{}'",
@@ -177,13 +177,13 @@ void decide_resume(Job& j) {
   }
   // Every rank must see the partial file before the collective open (a node-local
   // directory would otherwise leave the others waiting inside it).
-  if (resume && !dist::every_rank(file_exists(j.partial) && h5::is_hdf5(j.partial), j.comm)) {
+  if (resume && !distributed::every_rank(file_exists(j.partial) && h5::is_hdf5(j.partial), j.comm)) {
     fail_io(
         "partial output '{}' is not visible (or not HDF5) on every rank; the output directory must be on a "
         "file system all ranks share",
         j.partial);
   }
-  if (j.n_blocks > 0) dist::broadcast_from_root(j.progress.done, j.comm);
+  if (j.n_blocks > 0) distributed::broadcast_from_root(j.progress.done, j.comm);
   j.resume = resume == 1;
 }
 
@@ -196,7 +196,7 @@ void open_output(Job& j) {
     } catch (const Error&) {
       ok = false;
     }
-    if (!dist::every_rank(ok, j.comm)) {
+    if (!distributed::every_rank(ok, j.comm)) {
       if (j.file) j.file->close();
       j.file.reset();
       j.resume = false;
@@ -220,7 +220,7 @@ void open_output(Job& j) {
         if (message.empty()) message = "unknown error";
       }
     }
-    message = dist::broadcast_from_root(message, j.comm);
+    message = distributed::broadcast_from_root(message, j.comm);
     if (!message.empty()) {
       if (j.rank == 0) fail_io("{}", message);
       fail_io("rank 0 could not create '{}': {}", j.partial, message);
@@ -238,7 +238,7 @@ std::uint64_t blocks_done(const Job& j) {
 // (so the collective file close still matches up). The partial output is kept when it
 // holds finished blocks worth resuming, removed otherwise.
 void agree_or_throw(Job& j, const std::exception_ptr& local_error, const char* during) {
-  if (!dist::any_rank_failed(local_error, j.comm)) return;
+  if (!distributed::any_rank_failed(local_error, j.comm)) return;
   auto n_done = blocks_done(j);
   bool closed = true;
   try {
@@ -284,7 +284,7 @@ void run_blocks(Job& j, SampleReport& report, Counts& counts) {
   }
   std::uint64_t local_iters = todo.size();
   if (j.settings.max_blocks > 0) local_iters = std::min<std::uint64_t>(local_iters, j.settings.max_blocks);
-  const std::uint64_t iters = dist::max_over_ranks(local_iters, j.comm);
+  const std::uint64_t iters = distributed::max_over_ranks(local_iters, j.comm);
 
   BlockResult res;
   StarBlock stars;
@@ -335,7 +335,7 @@ void run_blocks(Job& j, SampleReport& report, Counts& counts) {
       local_error = std::current_exception();
     }
     agree_or_throw(j, local_error, "while writing a block");
-    for (std::int64_t b : dist::gather_from_all(block, j.comm)) {
+    for (std::int64_t b : distributed::gather_from_all(block, j.comm)) {
       if (b < 0) continue;
       j.progress.done[static_cast<std::size_t>(b)] = 1;
       ++report.blocks_run;
@@ -348,7 +348,7 @@ void run_blocks(Job& j, SampleReport& report, Counts& counts) {
       }
     }
     agree_or_throw(j, local_error, "while recording progress");
-    const bool any_stop = dist::any_rank(StopSignals::received() != 0, j.comm);
+    const bool any_stop = distributed::any_rank(StopSignals::received() != 0, j.comm);
     if (j.settings.progress && j.rank == 0 && (now_seconds() - last_log > 10.0 || it + 1 == iters)) {
       last_log = now_seconds();
       const double elapsed = last_log - j.t_start;
@@ -371,8 +371,8 @@ void run_blocks(Job& j, SampleReport& report, Counts& counts) {
 }
 
 void finish(Job& j, SampleReport& report, Counts& counts) {
-  report.all_transfers_collective = dist::every_rank(j.file->all_transfers_collective(), j.comm);
-  dist::sum_over_ranks(counts, j.comm);
+  report.all_transfers_collective = distributed::every_rank(j.file->all_transfers_collective(), j.comm);
+  distributed::sum_over_ranks(counts, j.comm);
   report.sampled = counts[0];
   report.too_few_bands = counts[1];
   report.outside_training = counts[2];
@@ -388,8 +388,8 @@ void finish(Job& j, SampleReport& report, Counts& counts) {
   j.file->close();
   j.file.reset();
   if (all_done) {
-    dist::barrier(j.comm);  // every rank's data is on disk before the rename
-    dist::on_root_agreed(
+    distributed::barrier(j.comm);  // every rank's data is on disk before the rename
+    distributed::on_root_agreed(
         [&] {
           commit_partial(j.spec.output);
           std::remove(j.sidecar.c_str());
@@ -411,8 +411,8 @@ SampleReport process_catalog(BlockProcessor& processor, const CatalogReader& cat
   // From here on SIGTERM/SIGUSR1 only set a flag, read after each block.
   StopSignals signals(settings.handle_signals);
   h5::silence_errors();
-  j.rank = dist::rank_of(comm);
-  j.size = dist::size_of(comm);
+  j.rank = distributed::rank_of(comm);
+  j.size = distributed::size_of(comm);
 
   SampleReport report;
   plan(j, report);

@@ -62,7 +62,7 @@ void FitProcessor::run(const StarBlock& block, BlockResult& out) {
 
   std::atomic<std::size_t> next{0};
   auto work = [&]() {
-    sim::ObservedStar star;
+    simulate::ObservedStar star;
     std::vector<posterior::WeightedValue> weighted;
     PhysicalScratch physical;
     for (std::size_t r = next++; r < R; r = next++) {

@@ -13,8 +13,8 @@ std::vector<ExtraColumn> physical_columns() {
   return {{"/physical/distance", {3}}, {"/physical/radius", {3}}, {"/physical/mass", {3}}};
 }
 
-void apply_constraints(const StarBlock& block, std::size_t r, const sim::PhotometricPosterior& target,
-                       sim::ObservedStar& star) {
+void apply_constraints(const StarBlock& block, std::size_t r, const simulate::PhotometricPosterior& target,
+                       simulate::ObservedStar& star) {
   if (block.constraints.empty()) return;
   const double* c = block.constraints.data() + r * static_cast<std::size_t>(kConstraintCount);
   star.constraints.parallax = c[kParallax];
@@ -25,9 +25,9 @@ void apply_constraints(const StarBlock& block, std::size_t r, const sim::Photome
   target.prepare(star);
 }
 
-void physical_summary(const sim::PhotometricPosterior& target, const sim::ObservedStar& star, const double* theta,
-                      const double* mu_hat, const double* log_w, std::size_t n, std::uint64_t seed, std::uint64_t row,
-                      BlockResult& out, std::size_t first, std::size_t r, PhysicalScratch& scratch) {
+void physical_summary(const simulate::PhotometricPosterior& target, const simulate::ObservedStar& star,
+                      const double* theta, const double* mu_hat, const double* log_w, std::size_t n, std::uint64_t seed,
+                      std::uint64_t row, BlockResult& out, std::size_t first, std::size_t r, PhysicalScratch& scratch) {
   if (star.parallax.empty() || n == 0) return;
   constexpr int D = 5, Q = 3;
   constexpr std::size_t kDraws = 512;
@@ -54,8 +54,8 @@ void physical_summary(const sim::PhotometricPosterior& target, const sim::Observ
     const int got = target.draw_distance({t[0], t[1], t[2], t[3], t[4]}, mu_hat[i], star, rng, count, scratch.x.data(),
                                          scratch.u.data());
     for (int j = 0; j < got; ++j) {
-      const sim::PhysicalDraw d =
-          sim::physical_draw(scratch.x[static_cast<std::size_t>(j)], scratch.u[static_cast<std::size_t>(j)], logg);
+      const simulate::PhysicalDraw d =
+          simulate::physical_draw(scratch.x[static_cast<std::size_t>(j)], scratch.u[static_cast<std::size_t>(j)], logg);
       scratch.columns[0].push_back(d.distance);
       scratch.columns[1].push_back(d.radius);
       scratch.columns[2].push_back(d.mass);

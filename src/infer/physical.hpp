@@ -18,8 +18,8 @@ std::vector<ExtraColumn> physical_columns();
 
 // Copies row r's star constraints (if the block has any) into star.constraints and
 // prepares the star for the likelihood (after its bands are added).
-void apply_constraints(const StarBlock& block, std::size_t r, const sim::PhotometricPosterior& target,
-                       sim::ObservedStar& star);
+void apply_constraints(const StarBlock& block, std::size_t r, const simulate::PhotometricPosterior& target,
+                       simulate::ObservedStar& star);
 
 // Per-thread scratch space of physical_summary.
 struct PhysicalScratch {
@@ -32,8 +32,8 @@ struct PhysicalScratch {
 // log-weight per point), one (distance, radius, mass) draw from each one's distribution
 // given θ (PhotometricPosterior::draw_distance), random numbers keyed by (seed, row); 16th, 50th and
 // 84th percentiles. Nothing without a parallax.
-void physical_summary(const sim::PhotometricPosterior& target, const sim::ObservedStar& star, const double* theta,
-                      const double* mu_hat, const double* log_w, std::size_t n, std::uint64_t seed, std::uint64_t row,
-                      BlockResult& out, std::size_t first, std::size_t r, PhysicalScratch& scratch);
+void physical_summary(const simulate::PhotometricPosterior& target, const simulate::ObservedStar& star,
+                      const double* theta, const double* mu_hat, const double* log_w, std::size_t n, std::uint64_t seed,
+                      std::uint64_t row, BlockResult& out, std::size_t first, std::size_t r, PhysicalScratch& scratch);
 
 }  // namespace irisml::infer

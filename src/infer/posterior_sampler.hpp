@@ -23,7 +23,7 @@ class PosteriorSampler : public BlockProcessor {
   // `target` (needed for settings.importance) must predict the model's filters in
   // filter-id order, as `ppc` must.
   PosteriorSampler(model::PosteriorEstimator model, const SamplerSettings& settings,
-                   const sim::Synthesizer* ppc = nullptr, const sim::PhotometricPosterior* target = nullptr);
+                   const simulate::Synthesizer* ppc = nullptr, const simulate::PhotometricPosterior* target = nullptr);
 
   const SamplerSettings& settings() const { return settings_; }
 
@@ -41,8 +41,8 @@ class PosteriorSampler : public BlockProcessor {
 
   model::PosteriorEstimator model_;
   SamplerSettings settings_;
-  const sim::Synthesizer* ppc_;
-  const sim::PhotometricPosterior* target_;
+  const simulate::Synthesizer* ppc_;
+  const simulate::PhotometricPosterior* target_;
   int n_filters_;
   std::vector<double> mag_mean_, mag_std_;
   std::atomic<std::uint64_t> sampled_{0};
@@ -51,7 +51,7 @@ class PosteriorSampler : public BlockProcessor {
 // Samples a whole catalogue collectively over `comm` (MPI_COMM_SELF for one process).
 // Every rank must call it with the same arguments; each rank opens its own reader.
 SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader& catalog, const SampleJob& job,
-                            const SamplerSettings& settings, const sim::Synthesizer* ppc, MPI_Comm comm,
-                            const sim::PhotometricPosterior* target = nullptr);
+                            const SamplerSettings& settings, const simulate::Synthesizer* ppc, MPI_Comm comm,
+                            const simulate::PhotometricPosterior* target = nullptr);
 
 }  // namespace irisml::infer

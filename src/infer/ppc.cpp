@@ -15,7 +15,7 @@ namespace irisml::infer {
 
 // ------------------------------------------------------------------------ PPC -----
 
-double ppc_chi2(const sim::Synthesizer& synth, const double theta[5], const int* bands, const float* mag,
+double ppc_chi2(const simulate::Synthesizer& synth, const double theta[5], const int* bands, const float* mag,
                 const float* err, int n, std::vector<double>& model_mags, std::vector<double>& work, bool* inside_grid,
                 double* offset, double sigma_floor) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -25,7 +25,7 @@ double ppc_chi2(const sim::Synthesizer& synth, const double theta[5], const int*
     if (!std::isfinite(theta[p])) return nan;
   }
   model_mags.resize(synth.bands().size());
-  sim::StarParameters params{theta[0], theta[1], theta[2], theta[3], theta[4]};
+  simulate::StarParameters params{theta[0], theta[1], theta[2], theta[3], theta[4]};
   if (!synth.magnitudes(params, model_mags.data(), work)) return nan;
   if (inside_grid) *inside_grid = true;
   if (n < 2) return nan;
@@ -49,7 +49,7 @@ double ppc_chi2(const sim::Synthesizer& synth, const double theta[5], const int*
 namespace {
 
 // χ² (offset profiled) at θ, +inf off the grid.
-double chi2_at(const sim::Synthesizer& synth, const double theta[5], const int* bands, const float* mag,
+double chi2_at(const simulate::Synthesizer& synth, const double theta[5], const int* bands, const float* mag,
                const float* err, int n, double sigma_floor, std::vector<double>& model_mags,
                std::vector<double>& work) {
   bool inside = false;
@@ -98,7 +98,7 @@ struct LocalFit {
   double chi2 = std::numeric_limits<double>::infinity();
   double p_eff = 0;
 };
-LocalFit local_chi2_min(const sim::Synthesizer& synth, const double* start, const int* bands, const float* mag,
+LocalFit local_chi2_min(const simulate::Synthesizer& synth, const double* start, const int* bands, const float* mag,
                         const float* err, int n, double sigma_floor, std::vector<double>& model_mags,
                         std::vector<double>& work) {
   // Levenberg–Marquardt on the whitened, offset-profiled residuals; the Jacobian by
@@ -120,7 +120,7 @@ LocalFit local_chi2_min(const sim::Synthesizer& synth, const double* start, cons
     if (!inside || !std::isfinite(off)) return std::numeric_limits<double>::infinity();
     double chi2 = 0;
     for (int i = 0; i < n; ++i) {
-      const double sigma = sim::in_quadrature(err[i], sigma_floor);
+      const double sigma = simulate::in_quadrature(err[i], sigma_floor);
       out[static_cast<std::size_t>(i)] = (mag[i] - model_mags[static_cast<std::size_t>(bands[i])] - off) / sigma;
       chi2 += out[static_cast<std::size_t>(i)] * out[static_cast<std::size_t>(i)];
     }
@@ -207,7 +207,7 @@ LocalFit local_chi2_min(const sim::Synthesizer& synth, const double* start, cons
 
 }  // namespace
 
-PpcResult ppc_over_samples(const sim::Synthesizer& synth, const double* theta, int samples, const int* bands,
+PpcResult ppc_over_samples(const simulate::Synthesizer& synth, const double* theta, int samples, const int* bands,
                            const float* mag, const float* err, int n, double sigma_floor,
                            std::vector<double>& model_mags, std::vector<double>& work) {
   PpcResult r;

@@ -6,9 +6,9 @@
 #include <limits>
 #include <vector>
 
-namespace irisml::sim {
+namespace irisml::simulate {
 class Synthesizer;
-}  // namespace irisml::sim
+}  // namespace irisml::simulate
 
 namespace irisml::infer {
 
@@ -17,7 +17,7 @@ namespace irisml::infer {
 // √(err² + sigma_floor²). Returns NaN if θ is outside the grid (`*inside_grid` false)
 // or fewer than two bands are given. `bands` index the synthesizer's band list;
 // `model_mags`/`work` are scratch.
-double ppc_chi2(const sim::Synthesizer& synth, const double theta[5], const int* bands, const float* mag,
+double ppc_chi2(const simulate::Synthesizer& synth, const double theta[5], const int* bands, const float* mag,
                 const float* err, int n, std::vector<double>& model_mags, std::vector<double>& work,
                 bool* inside_grid = nullptr, double* offset = nullptr, double sigma_floor = 0.0);
 
@@ -35,7 +35,7 @@ struct PpcResult {
   double p_eff = std::numeric_limits<double>::quiet_NaN();
   int outside_grid = 0;  // posterior samples outside the spectral grid
 };
-PpcResult ppc_over_samples(const sim::Synthesizer& synth, const double* theta, int samples, const int* bands,
+PpcResult ppc_over_samples(const simulate::Synthesizer& synth, const double* theta, int samples, const int* bands,
                            const float* mag, const float* err, int n, double sigma_floor,
                            std::vector<double>& model_mags, std::vector<double>& work);
 

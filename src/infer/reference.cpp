@@ -28,7 +28,7 @@ constexpr double kLn10 = 2.30258509299404568402;
 using Point = std::array<double, D>;
 using Matrix = std::array<double, D * D>;
 
-sim::StarParameters physical(const Point& u) { return {std::pow(10.0, u[0]), u[1], u[2], u[kAv], u[kRv]}; }
+simulate::StarParameters physical(const Point& u) { return {std::pow(10.0, u[0]), u[1], u[2], u[kAv], u[kRv]}; }
 
 double log_sum_exp(double a, double b) {
   if (a == kNegInf) return b;
@@ -90,7 +90,8 @@ struct CentredSums {
   double srr, srk, skk;
 };
 template <class Mag>
-CentredSums centred_sums(const Mag* m0, const Mag* slope, const sim::ObservedStar& star, const double* w, double W) {
+CentredSums centred_sums(const Mag* m0, const Mag* slope, const simulate::ObservedStar& star, const double* w,
+                         double W) {
   const int nb = star.size();
   double rbar = 0.0, kbar = 0.0;
   for (int b = 0; b < nb; ++b) {
@@ -113,8 +114,8 @@ CentredSums centred_sums(const Mag* m0, const Mag* slope, const sim::ObservedSta
   return {srr, srk, skk};
 }
 template <class Mag>
-LinearAv linear_av(const Mag* m0, const Mag* slope, const sim::ObservedStar& star, const double* w, double W, double a0,
-                   double cap, double scale) {
+LinearAv linear_av(const Mag* m0, const Mag* slope, const simulate::ObservedStar& star, const double* w, double W,
+                   double a0, double cap, double scale) {
   const auto [srr, srk, skk] = centred_sums(m0, slope, star, w, W);
   LinearAv out;
   out.skk = skk;
@@ -145,8 +146,8 @@ normal::Truncated av_proposal(const LinearAv& f, double a0, double cap, double s
 // linear_av with a star's own Gaussian A_V prior N(mean, sd²) on [lo, hi] (normalised):
 // the product with the likelihood is a Gaussian of precision P = skk + 1/sd² (in `skk`).
 template <class Mag>
-LinearAv linear_av_gaussian(const Mag* m0, const Mag* slope, const sim::ObservedStar& star, const double* w, double W,
-                            const sim::AvPrior& prior) {
+LinearAv linear_av_gaussian(const Mag* m0, const Mag* slope, const simulate::ObservedStar& star, const double* w,
+                            double W, const simulate::AvPrior& prior) {
   const auto [srr, srk, skk] = centred_sums(m0, slope, star, w, W);
   const double t = 1.0 / (prior.sd * prior.sd);
   LinearAv out;
@@ -391,7 +392,7 @@ struct ReferenceFitter::Lattice {
   }
 };
 
-ReferenceFitter::ReferenceFitter(const sim::PhotometricPosterior& posterior, const ReferenceSettings& settings)
+ReferenceFitter::ReferenceFitter(const simulate::PhotometricPosterior& posterior, const ReferenceSettings& settings)
     : posterior_(&posterior), settings_(settings), lattice_(std::make_unique<Lattice>()) {
   settings_.validate();
   const auto& synth = posterior.synthesizer();
@@ -440,7 +441,7 @@ ReferenceFitter::ReferenceFitter(const sim::PhotometricPosterior& posterior, con
           const double rv_c = pc.rv_mean + pc.rv_sigma * normal::quantile(la + (lb - la) * (i3 + 0.5) / L.n[3]);
           Point c{L.lo[0] + (i0 + 0.5) * L.step[0], L.lo[1] + (i1 + 0.5) * L.step[1], L.lo[2] + (i2 + 0.5) * L.step[2],
                   rv_c, pc.av_offset};
-          const sim::StarParameters p = physical(c);
+          const simulate::StarParameters p = physical(c);
           const double lp = prior.log_density(p);
           if (lp == kNegInf || !synth.magnitudes_at_extinctions(p, av01, 2, m.data(), work)) continue;
           L.box_of[flat] = static_cast<int>(L.centre.size());
@@ -465,7 +466,7 @@ ReferenceFitter::ReferenceFitter(ReferenceFitter&&) noexcept = default;
 
 std::size_t ReferenceFitter::lattice_boxes() const { return lattice_->centre.size(); }
 
-ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_t seed, std::uint64_t row) const {
+ReferenceResult ReferenceFitter::fit(const simulate::ObservedStar& star, std::uint64_t seed, std::uint64_t row) const {
   const auto& L = *lattice_;
   const auto& prior = posterior_->prior();
   const auto& synth = posterior_->synthesizer();
@@ -475,12 +476,12 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
   ReferenceResult result;
   if (nb < 1) return result;
   // The A_V prior: the training prior's exponential, or the star's own (docs/distance.md).
-  const sim::AvPrior& star_av = star.av_prior;
+  const simulate::AvPrior& star_av = star.av_prior;
   // Its support [a0, cap], and the exponential's scale (the training one for a Gaussian).
-  const bool gaussian_av = star_av.kind == sim::AvPrior::Kind::kGaussian;
+  const bool gaussian_av = star_av.kind == simulate::AvPrior::Kind::kGaussian;
   const double a0 = star_av.custom() ? star_av.lo : pc.av_offset;
   const double cap = star_av.custom() ? star_av.hi : pc.av_max > 0 ? pc.av_max : kInf;
-  const double scale = star_av.kind == sim::AvPrior::Kind::kExponential ? star_av.scale : pc.av_scale;
+  const double scale = star_av.kind == simulate::AvPrior::Kind::kExponential ? star_av.scale : pc.av_scale;
   auto av_integral = [&](const auto* m0, const auto* slope, const double* w, double W) {
     return gaussian_av ? linear_av_gaussian(m0, slope, star, w, W, star_av)
                        : linear_av(m0, slope, star, w, W, a0, cap, scale);
@@ -602,7 +603,7 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
   std::vector<double> lt_all, lpu_all, lbox_all, lqav_all, mu_all;
   std::vector<std::vector<double>> lmix_all;
   std::vector<double> log_w;
-  sim::PhotometricPosterior::Workspace ws;
+  simulate::PhotometricPosterior::Workspace ws;
   auto reweigh = [&]() {
     const double log_rounds = std::log(static_cast<double>(fractions.size()));
     log_w.resize(pts.size());
@@ -653,7 +654,7 @@ ReferenceResult ReferenceFitter::fit(const sim::ObservedStar& star, std::uint64_
       Point u{};
       double log_q_av;
       if (i < n_prior) {
-        sim::StarParameters p;
+        simulate::StarParameters p;
         prior.draw(prior_seed, prior_draws++, p);
         u = {std::log10(p.teff), p.logg, p.mh, p.rv, p.av};
         log_q_av = conditional_av(u, /*draw=*/false);

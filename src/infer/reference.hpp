@@ -69,21 +69,21 @@ struct ReferenceResult {
 class ReferenceFitter {
  public:
   // Builds the coarse lattice (a few seconds for ~20 bands). `posterior` must outlive this.
-  ReferenceFitter(const sim::PhotometricPosterior& posterior, const ReferenceSettings& settings);
+  ReferenceFitter(const simulate::PhotometricPosterior& posterior, const ReferenceSettings& settings);
   ~ReferenceFitter();
   ReferenceFitter(ReferenceFitter&&) noexcept;
 
   const ReferenceSettings& settings() const { return settings_; }
-  const sim::PhotometricPosterior& posterior() const { return *posterior_; }
+  const simulate::PhotometricPosterior& posterior() const { return *posterior_; }
   std::size_t lattice_boxes() const;  // boxes with a valid centre
 
   // Thread-safe. `star` in the synthesizer's band order; `seed` and `row` key the
   // random numbers. ess = 0 and no samples if the star has no posterior mass anywhere.
-  ReferenceResult fit(const sim::ObservedStar& star, std::uint64_t seed, std::uint64_t row) const;
+  ReferenceResult fit(const simulate::ObservedStar& star, std::uint64_t seed, std::uint64_t row) const;
 
  private:
   struct Lattice;
-  const sim::PhotometricPosterior* posterior_;
+  const simulate::PhotometricPosterior* posterior_;
   ReferenceSettings settings_;
   std::unique_ptr<Lattice> lattice_;
 };

@@ -168,7 +168,7 @@ std::vector<int> map_catalog_filters(const std::vector<std::string>& catalog_fil
 // -------------------------------------------------------------------- sampler -----
 
 PosteriorSampler::PosteriorSampler(model::PosteriorEstimator model, const SamplerSettings& settings,
-                                   const sim::Synthesizer* ppc, const sim::PhotometricPosterior* target)
+                                   const simulate::Synthesizer* ppc, const simulate::PhotometricPosterior* target)
     : model_(std::move(model)), settings_(settings), ppc_(ppc), target_(target) {
   settings_.validate();
   if (settings_.importance && !target_) {
@@ -196,8 +196,8 @@ struct BatchScratch {
   std::vector<double> values, model_mags, work, log_w, mu_hat;
   PhysicalScratch physical;
   std::vector<posterior::WeightedValue> weighted;
-  sim::ObservedStar star;
-  sim::PhotometricPosterior::Workspace ws;
+  simulate::ObservedStar star;
+  simulate::PhotometricPosterior::Workspace ws;
 };
 // Extra columns of the importance output, in this order (docs/posterior_format.md).
 enum ImportanceColumn {
@@ -436,7 +436,7 @@ void PosteriorSampler::BlockJob::collect_bands() {
       }
       err_.push_back(training_error(block_.err[r * C + j], s_.input_error_min, out_.flags[r]));
       if (calibrated)
-        ppc_err_.push_back(static_cast<float>(sim::in_quadrature(err_.back(), s_.likelihood_sigma_sys(f))));
+        ppc_err_.push_back(static_cast<float>(simulate::in_quadrature(err_.back(), s_.likelihood_sigma_sys(f))));
     }
     start_[r + 1] = band_.size();
   }
@@ -496,7 +496,7 @@ model::ObservationBatch PosteriorSampler::BlockJob::make_batch(std::size_t c0, s
       const std::size_t o = b * static_cast<std::size_t>(width) + s;
       pid[o] = band_[i];
       pm[o] = mag_[i];
-      pe[o] = static_cast<float>(sim::in_quadrature(err_[i], s_.input_sigma_sys_of(band_[i])));  // as in training
+      pe[o] = static_cast<float>(simulate::in_quadrature(err_[i], s_.input_sigma_sys_of(band_[i])));  // as in training
       pk[o] = true;
     }
     star_random_numbers(s_.seed, block_.row0 + r, S_, pn + b * S_ * D, pu + b * S_);
@@ -674,8 +674,8 @@ void PosteriorSampler::BlockJob::retry(std::size_t c0, const std::vector<std::in
 // ------------------------------------------------------------- catalogue jobs -----
 
 SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader& catalog, const SampleJob& job,
-                            const SamplerSettings& settings, const sim::Synthesizer* ppc, MPI_Comm comm,
-                            const sim::PhotometricPosterior* target) {
+                            const SamplerSettings& settings, const simulate::Synthesizer* ppc, MPI_Comm comm,
+                            const simulate::PhotometricPosterior* target) {
   const int n_filters = model->config().n_filters;
   if (job.model_filters.size() != static_cast<std::size_t>(n_filters)) {
     fail_input("the model has {} filters but {} filter names were given", n_filters, job.model_filters.size());
@@ -685,7 +685,8 @@ SampleReport sample_catalog(model::PosteriorEstimator model, const CatalogReader
 }
 
 SampleReport sample_catalog(const CatalogReader& catalog, const SampleJob& job, const SamplerSettings& settings,
-                            const sim::Synthesizer* ppc, MPI_Comm comm, const sim::PhotometricPosterior* target) {
+                            const simulate::Synthesizer* ppc, MPI_Comm comm,
+                            const simulate::PhotometricPosterior* target) {
   const auto checkpoint = model::load_checkpoint(job.model_path, /*with_optimizer=*/false);
   return sample_catalog(model::build_model(checkpoint), catalog, job, settings, ppc, comm, target);
 }

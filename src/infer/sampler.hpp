@@ -33,10 +33,10 @@
 namespace irisml {
 class CatalogReader;
 }
-namespace irisml::sim {
+namespace irisml::simulate {
 class Synthesizer;
 class PhotometricPosterior;
-}  // namespace irisml::sim
+}  // namespace irisml::simulate
 namespace irisml::posterior {
 struct ParameterSummary;
 }
@@ -120,7 +120,7 @@ struct SamplerSettings {
     return calibrated() ? band_sigma_sys[static_cast<std::size_t>(f)] : sigma_sys;
   }
   // [mas] subtracted from catalogue parallaxes before a model's parallax token sees them
-  // (the same setting as the likelihood's, sim::DistanceSettings).
+  // (the same setting as the likelihood's, simulate::DistanceSettings).
   double parallax_zero_point = 0.0;
   // --parallax-zero-point as given (a number in mas, or lindegren2021), recorded as the
   // output's parallax_zero_point attribute; empty (not recorded) without a parallax column.
@@ -269,8 +269,8 @@ struct SampleReport {
 // call it with the same arguments; each rank opens its own reader. The same with a model
 // in memory: infer/posterior_sampler.hpp.
 SampleReport sample_catalog(const CatalogReader& catalog, const SampleJob& job, const SamplerSettings& settings,
-                            const sim::Synthesizer* ppc, MPI_Comm comm,
-                            const sim::PhotometricPosterior* target = nullptr);
+                            const simulate::Synthesizer* ppc, MPI_Comm comm,
+                            const simulate::PhotometricPosterior* target = nullptr);
 // The flow sampler (PosteriorSampler) of a model of `config` with random weights (LibTorch
 // seeded with `weight_seed`; the same seed gives the same weights): `irisml bench sample`.
 std::unique_ptr<BlockProcessor> random_posterior_sampler(const model::ModelConfig& config, std::uint64_t weight_seed,

@@ -54,7 +54,7 @@ struct CheckpointInfo {
   double best_val_loss = std::numeric_limits<double>::quiet_NaN();  // NaN = none yet
   double last_val_loss = std::numeric_limits<double>::quiet_NaN();
   std::string train_config;  // one line "key=value ..." of the training settings
-  // The training-time observation model, as sim::NoiseModel::items():
+  // The training-time observation model, as simulate::NoiseModel::items():
   // ("noise.bands_min", "6"), ... — stored as string root attributes of those names.
   std::vector<std::pair<std::string, std::string>> noise;
   std::string data_path;

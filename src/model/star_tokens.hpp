@@ -47,7 +47,7 @@ inline constexpr double kAvFeatureScale = 1.5;    // [mag], the training prior's
 inline constexpr double kAvTokenMinWidth = 0.02;  // [mag]
 
 // The token's (a, s) for a catalogue row's A_V prior ± err and/or bound (NaN = not given;
-// sim::StarConstraints' rules for what is usable). Returns false when the row has none.
+// simulate::StarConstraints' rules for what is usable). Returns false when the row has none.
 bool av_token_from_constraints(double av_prior, double av_prior_err, double av_max, double& a, double& s);
 
 struct AvTokenFeatures {

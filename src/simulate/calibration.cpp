@@ -13,7 +13,7 @@
 #include "core/text.hpp"
 #include "io/ini.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 namespace {
 double parse_value(const std::string& path, const IniEntry& e, const std::string& band) {
@@ -139,4 +139,4 @@ std::string Calibration::describe() const {
   return s;
 }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 struct BandCalibration {
   double offset = 0.0, sigma_sys = 0.0;  // [mag]
@@ -55,4 +55,4 @@ class Calibration {
   std::vector<std::pair<std::string, BandCalibration>> bands_;
 };
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -19,7 +19,7 @@
 #include "simulate/survey.hpp"
 #include "io/hdf5.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 std::uint64_t catalog_noise_key(std::uint64_t seed) {
   // splitmix64 finaliser of (seed ^ "catmake1"): distinct from every raw seed in practice
@@ -265,4 +265,4 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
   return report;
 }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -14,7 +14,7 @@
 #include "io/catalog.hpp"
 #include "simulate/noise.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 struct CatalogMakeOptions {
   std::string from;    // training-set HDF5
@@ -55,4 +55,4 @@ std::uint64_t catalog_noise_key(std::uint64_t seed);
 // removes the partial file.
 CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFilters& known_filters);
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -5,7 +5,7 @@
 
 #include "core/error.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 // FM_UNRED's fixed UV parameters.
@@ -198,4 +198,4 @@ void F99Curve::ratios(double rv, double* out) const {
   }
 }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <vector>
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 // A_λ/A_V at one wavelength [Å] for this R_V: the scalar reference. Throws
 // InputError for R_V ≤ 0 or not finite, and for a wavelength ≤ 0 or not finite.
@@ -47,4 +47,4 @@ class F99Curve {
 // Throws InputError unless 0 < rv < ∞; `what` names the setting in the message.
 void check_rv(double rv, const char* what = "R_V");
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -17,7 +17,7 @@
 #include "core/paths.hpp"
 #include "io/ini.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 constexpr const char* kAllSet = "all";
@@ -314,4 +314,4 @@ FilterCurve FilterRegistry::curve(const std::string& name) const {
   return c;
 }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 struct FilterSpec {
   enum class System { AB, Vega };
@@ -117,4 +117,4 @@ class FilterRegistry {
   std::vector<std::pair<std::string, std::vector<std::string>>> sets_;  // INI order, without "all"
 };
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

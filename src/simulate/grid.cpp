@@ -19,7 +19,7 @@
 #include "io/hdf5.hpp"
 #include "simulate/photometry.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace fs = std::filesystem;
 
 namespace {
@@ -840,4 +840,4 @@ bool GridInterpolator::spectrum(double teff, double logg, double mh, double* out
   return true;
 }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 inline constexpr const char* kGridFormatName = "irisml-spectral-grid";
 inline constexpr std::int64_t kGridFormatVersion = 1;
@@ -154,4 +154,4 @@ class GridInterpolator {
   std::vector<std::uint32_t> log_row_;
 };
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

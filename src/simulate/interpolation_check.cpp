@@ -7,7 +7,7 @@
 #include "core/error.hpp"
 #include "simulate/photometry.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 const std::vector<double>& axis_values(const SpectralGrid& g, GridAxis axis) {
@@ -129,4 +129,4 @@ LeaveOneOut leave_one_out(const SpectralGrid& grid, const Photometry& photometry
   return out;
 }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -13,7 +13,7 @@
 
 #include "simulate/grid.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 class Photometry;
 
@@ -43,4 +43,4 @@ struct LeaveOneOut {
 // InputError if it is not, or if the axis has fewer than 3 nodes.
 LeaveOneOut leave_one_out(const SpectralGrid& grid, const Photometry& photometry, GridAxis axis, Blend blend);
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -9,7 +9,7 @@
 #include "io/text_lines.hpp"
 #include "simulate/photometry.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 namespace {
 
@@ -208,4 +208,4 @@ long IsochroneTable::cell(double log_teff, double logg) const {
   return static_cast<long>(fg) * nt_ + static_cast<long>(ft);
 }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

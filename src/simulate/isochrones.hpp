@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 // Tracks as read from a text file (plain or gzip): '#' comment lines, a header
 // `feh,mass_init,log_age,log_teff,log_g,log_r`, then one row per point; a track is a run
@@ -87,4 +87,4 @@ double kroupa_number(double m1, double m2);
 // log10 of the current mass [M_sun] of a star of log g [cgs] and log10 R [R_sun].
 double log_mass_of(double logg, double log_r);
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

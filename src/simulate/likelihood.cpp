@@ -11,7 +11,7 @@
 #include "simulate/photometry.hpp"
 #include "simulate/synthesizer.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 namespace {
 constexpr double kLog2Pi = 1.8378770664093454836;
@@ -405,4 +405,4 @@ double PhotometricPosterior::log_density(const StarParameters& p, const Observed
   return lp + ll;
 }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

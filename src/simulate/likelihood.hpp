@@ -42,7 +42,7 @@ namespace irisml {
 class Philox;
 }
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 class Synthesizer;
 
@@ -217,4 +217,4 @@ class PhotometricPosterior {
   DistanceSettings distance_;
 };
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -8,7 +8,7 @@
 #include "core/error.hpp"
 #include "simulate/likelihood.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 namespace {
 // "0.01,0.02": round-trip exact (shortest representation).
@@ -284,4 +284,4 @@ bool observe_av_prior(Philox& rng, double av, const NoiseModel& model, double& m
   return true;
 }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

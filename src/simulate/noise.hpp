@@ -38,7 +38,7 @@
 #include "core/rng.hpp"
 #include "simulate/prior.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 // √(a² + b²): an error with another term added in quadrature (the systematic term in the
 // noise drawn and in the error the network sees; the posterior-predictive floor). One
@@ -155,4 +155,4 @@ bool observe_parallax(Philox& rng, const float* clean_mags, int n_filters, doubl
 // one; else its mean and width [mag]. Its own stream, as observe_parallax.
 bool observe_av_prior(Philox& rng, double av, const NoiseModel& model, double& mean, double& width);
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

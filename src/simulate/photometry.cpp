@@ -6,7 +6,7 @@
 #include "core/error.hpp"
 #include "core/paths.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 constexpr double kLn10 = 2.302585092994045684;
@@ -300,4 +300,4 @@ void Photometry::band_magnitudes(const double* reddened, double log_scale_mag, d
   }
 }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -19,7 +19,7 @@
 #include "simulate/extinction.hpp"
 #include "simulate/filters.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 inline constexpr double kSpeedOfLightAngstrom = 2.99792458e18;  // Å/s
 inline constexpr double kSolarRadiusCm = 6.957e10;              // IAU nominal R_sun
@@ -177,4 +177,4 @@ class Photometry {
   std::vector<double> pivot_, zero_point_, ab_zero_point_, vega_flux_;
 };
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

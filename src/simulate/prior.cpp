@@ -10,7 +10,7 @@
 #include "simulate/grid.hpp"
 #include "simulate/isochrones.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 void PriorConfig::validate() const {
   auto finite = [](const char* name, double v) {
@@ -464,4 +464,4 @@ std::uint32_t Prior::draw(std::uint64_t seed, std::uint64_t index, StarParameter
   }
 }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

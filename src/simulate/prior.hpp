@@ -12,7 +12,7 @@ namespace irisml {
 class Philox;
 }
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 struct SpectralGrid;
 struct StellarTracks;
@@ -138,4 +138,4 @@ class Prior {
   double log_av_norm_ = 0;  // log of the A_V exponential's mass below av_max (0 without a cap)
 };
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -22,7 +22,7 @@
 #define IRISML_VERSION "0.1.0"
 #endif
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 constexpr const char* kFormat = "irisml-training-set";
@@ -122,13 +122,13 @@ class Progress {
 SimulationReport write_set(const std::string& output, MPI_Comm comm, Header header,
                            const std::vector<std::string>& filters, bool mass_windows, std::uint64_t block_rows,
                            bool progress, const BlockFiller& fill, const char* what) {
-  const int rank = dist::rank_of(comm), size = dist::size_of(comm);
+  const int rank = distributed::rank_of(comm), size = distributed::size_of(comm);
   auto t0 = std::chrono::steady_clock::now();
   const std::uint64_t n = header.stars, nf = filters.size();
   auto [begin, end] = shard_range(n, rank, size);
   const std::uint64_t local = end - begin;
   // Every rank takes part in the same number of collective writes.
-  const std::uint64_t rounds = dist::max_over_ranks((local + block_rows - 1) / block_rows, comm);
+  const std::uint64_t rounds = distributed::max_over_ranks((local + block_rows - 1) / block_rows, comm);
 
   const std::string partial = partial_path(output);
   std::uint64_t rejected_local = 0;
@@ -159,7 +159,7 @@ SimulationReport write_set(const std::string& output, MPI_Comm comm, Header head
       if (mass_windows) f.write_rows<float>(kMassWindowDataset, row0, rows, windows.data());
       bar.update(row0 + rows - begin);
     }
-    header.rejected += dist::sum_over_ranks(rejected_local, comm);  // add-filters keeps the original count
+    header.rejected += distributed::sum_over_ranks(rejected_local, comm);  // add-filters keeps the original count
     write_header(f, header);
     f.close();
   } catch (const std::exception& e) {
@@ -174,8 +174,9 @@ SimulationReport write_set(const std::string& output, MPI_Comm comm, Header head
     if (dynamic_cast<const InputError*>(&e)) throw;
     throw IoError(fmt::format("{} (the unfinished '{}' was removed; free space and rerun)", e.what(), partial));
   }
-  dist::barrier(comm);  // every rank's data is on disk before the rename
-  dist::on_root_agreed([&] { commit_partial(output); }, comm, fmt::format("renaming the finished '{}'", partial));
+  distributed::barrier(comm);  // every rank's data is on disk before the rename
+  distributed::on_root_agreed([&] { commit_partial(output); }, comm,
+                              fmt::format("renaming the finished '{}'", partial));
   SimulationReport report;
   report.stars = n;
   report.rejected = header.rejected;
@@ -307,4 +308,4 @@ SimulationReport add_filters(const std::string& input, const Synthesizer& synth,
                    "add-filters");
 }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -16,7 +16,7 @@
 
 #include "simulate/prior.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 class Synthesizer;
 
@@ -60,4 +60,4 @@ struct TrainingSetInfo {
 };
 TrainingSetInfo read_training_set_info(const std::string& path);
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -7,7 +7,7 @@
 #include "core/error.hpp"
 #include "simulate/noise.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 // Limits are approximate 5σ point-source depths of the surveys' public catalogues (Gaia:
 // its catalogue limits, with the depths that give its quoted errors), and saturation
@@ -79,4 +79,4 @@ int observe_survey_star(Philox& rng, const SurveyPattern& pattern, const float* 
   return kept;
 }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

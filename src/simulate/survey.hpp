@@ -9,7 +9,7 @@
 
 #include "core/rng.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 struct SurveyBand {
   std::string filter;  // registry name
@@ -46,4 +46,4 @@ double survey_error(const SurveyBand& band, double magnitude);
 int observe_survey_star(Philox& rng, const SurveyPattern& pattern, const float* clean, double sigma_sys,
                         double error_scale, float* mag_out, float* err_out, bool* observed);
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

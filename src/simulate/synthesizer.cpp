@@ -7,7 +7,7 @@
 #include "simulate/grid.hpp"
 #include "simulate/photometry.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 Synthesizer::Synthesizer(std::shared_ptr<const SpectralGrid> grid, const FilterRegistry& registry,
                          const std::vector<std::string>& bands)
@@ -69,4 +69,4 @@ bool Synthesizer::magnitudes_at_extinctions(const StarParameters& p, const doubl
 
 double Synthesizer::ab_minus_vega(std::size_t band) const { return photometry_->ab_minus_vega(band); }
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

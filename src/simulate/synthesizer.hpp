@@ -9,7 +9,7 @@
 
 #include "simulate/prior.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 
 struct SpectralGrid;
 class FilterRegistry;
@@ -54,4 +54,4 @@ class Synthesizer {
   double base_dilution_ = 0;
 };
 
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

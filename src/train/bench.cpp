@@ -35,8 +35,8 @@ BenchTrainResult bench_train(const model::ModelConfig& config, const BenchTrainO
   model->to(device);
   model->train();
   model->set_precision(o.precision);
-  dist::LocalCommunicator comm;
-  dist::GradientReducer reducer(*model, comm);
+  distributed::LocalCommunicator comm;
+  distributed::GradientReducer reducer(*model, comm);
   NamedTensors named;
   std::vector<torch::Tensor> params;
   for (const auto& item : model->named_parameters(/*recurse=*/true)) {
@@ -72,7 +72,7 @@ BenchTrainResult bench_train(const model::ModelConfig& config, const BenchTrainO
 
 BenchTrainJobResult bench_train_job(TrainOptions o, int warmup, int steps, MPI_Comm comm) {
   if (warmup < 1 || steps < 1) fail_input("bench train --data: warmup={} and steps={} must be >= 1", warmup, steps);
-  const int rank = dist::rank_of(comm);
+  const int rank = distributed::rank_of(comm);
   std::string dir;
   if (rank == 0) {
     const char* base = std::getenv("TMPDIR");
@@ -80,7 +80,7 @@ BenchTrainJobResult bench_train_job(TrainOptions o, int warmup, int steps, MPI_C
     if (!mkdtemp(pattern.data())) fail_io("bench train: cannot create a temporary directory from '{}'", pattern);
     dir = pattern;
   }
-  dir = dist::broadcast_from_root(dir, comm);
+  dir = distributed::broadcast_from_root(dir, comm);
   o.output_dir = dir;
   o.max_steps = warmup + steps;
   o.validation.clear();

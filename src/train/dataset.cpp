@@ -29,7 +29,7 @@ namespace {
 // in place (no second copy of the table).
 template <typename T>
 void allgather_rows_in_place(std::vector<T>& all, std::int64_t rows, int width, MPI_Datatype type, MPI_Comm comm) {
-  const int size = dist::size_of(comm);
+  const int size = distributed::size_of(comm);
   if (size == 1) return;
   if (rows > std::numeric_limits<int>::max()) fail_input("{} rows exceed what one MPI_Allgatherv moves", rows);
   std::vector<int> counts(static_cast<std::size_t>(size)), displs(static_cast<std::size_t>(size));
@@ -38,7 +38,7 @@ void allgather_rows_in_place(std::vector<T>& all, std::int64_t rows, int width, 
     counts[static_cast<std::size_t>(r)] = static_cast<int>(e - b);
     displs[static_cast<std::size_t>(r)] = static_cast<int>(b);
   }
-  dist::allgather_rows_in_place(all.data(), counts, displs, width, type, comm);
+  distributed::allgather_rows_in_place(all.data(), counts, displs, width, type, comm);
 }
 
 std::string shape_text(const std::vector<std::uint64_t>& d) { return fmt::format("[{}]", fmt::join(d, ", ")); }
@@ -61,7 +61,7 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
   if (!h5::is_hdf5(path))
     fail_input("{} '{}' is not an HDF5 file (expected a training set from `irisml simulate`)", what, path);
   h5::silence_errors();
-  auto f = h5::File::open(path, /*writable=*/false, dist::size_of(comm) > 1 ? comm : MPI_COMM_NULL);
+  auto f = h5::File::open(path, /*writable=*/false, distributed::size_of(comm) > 1 ? comm : MPI_COMM_NULL);
   for (const char* name : {"/parameters", "/magnitudes", "/filters"}) {
     if (!f.exists(name)) {
       fail_input(
@@ -107,7 +107,7 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
     fail_input("filter(s) {} are not in {} '{}'; its filters are: {}", fmt::join(unknown, ", "), what, path,
                fmt::join(t.file_filters, ", "));
   }
-  const int size = dist::size_of(comm), rank = dist::rank_of(comm);
+  const int size = distributed::size_of(comm), rank = distributed::rank_of(comm);
   const int width = static_cast<int>(mdims[1]);
   const int kept = t.n_filters();
   auto [b, e] = shard_range(static_cast<std::uint64_t>(t.rows), rank, size);
@@ -122,14 +122,15 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
   t.parameters.resize(static_cast<std::size_t>(t.held) * 5);
   t.magnitudes.resize(static_cast<std::size_t>(t.held) * static_cast<std::size_t>(kept));
   f.read_rows<double>("/parameters", b, n_local, t.parameters.data() + offset * 5);
-  if (f.exists(sim::kMassWindowDataset)) {
-    const auto wdims = f.dims(sim::kMassWindowDataset);
-    if (wdims.size() != 2 || wdims[0] != pdims[0] || wdims[1] != sim::kMassWindowWidth) {
+  if (f.exists(simulate::kMassWindowDataset)) {
+    const auto wdims = f.dims(simulate::kMassWindowDataset);
+    if (wdims.size() != 2 || wdims[0] != pdims[0] || wdims[1] != simulate::kMassWindowWidth) {
       fail_input("{} '{}': {} has shape {}, expected [N, 3] (iso_weight, log10 M lo, log10 M hi) with N = {}", what,
-                 path, sim::kMassWindowDataset, shape_text(wdims), t.rows);
+                 path, simulate::kMassWindowDataset, shape_text(wdims), t.rows);
     }
-    t.mass_windows.resize(static_cast<std::size_t>(t.held) * sim::kMassWindowWidth);
-    f.read_rows<float>(sim::kMassWindowDataset, b, n_local, t.mass_windows.data() + offset * sim::kMassWindowWidth);
+    t.mass_windows.resize(static_cast<std::size_t>(t.held) * simulate::kMassWindowWidth);
+    f.read_rows<float>(simulate::kMassWindowDataset, b, n_local,
+                       t.mass_windows.data() + offset * simulate::kMassWindowWidth);
   }
   {
     constexpr std::uint64_t kChunkRows = 65536;
@@ -164,7 +165,7 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
     }
   }
   std::int64_t first_bad = bad_row < 0 ? std::numeric_limits<std::int64_t>::max() : bad_row;
-  const std::int64_t global_bad = size > 1 ? dist::min_over_ranks(first_bad, comm) : first_bad;
+  const std::int64_t global_bad = size > 1 ? distributed::min_over_ranks(first_bad, comm) : first_bad;
   if (global_bad != std::numeric_limits<std::int64_t>::max()) {
     fail_input(
         "{} '{}': row {} holds a non-finite magnitude or parameter; training needs finite noise-free "
@@ -174,7 +175,8 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
   if (whole) {
     allgather_rows_in_place(t.parameters, t.rows, 5, MPI_DOUBLE, comm);
     allgather_rows_in_place(t.magnitudes, t.rows, kept, MPI_FLOAT, comm);
-    if (t.has_mass_windows()) allgather_rows_in_place(t.mass_windows, t.rows, sim::kMassWindowWidth, MPI_FLOAT, comm);
+    if (t.has_mass_windows())
+      allgather_rows_in_place(t.mass_windows, t.rows, simulate::kMassWindowWidth, MPI_FLOAT, comm);
   }
   return t;
 }
@@ -186,7 +188,8 @@ RowBlock take_rows(const TrainingTable& table, const std::int64_t* rows, std::in
   block.index.assign(rows, rows + count);
   block.magnitudes.resize(static_cast<std::size_t>(count * F));
   block.parameters.resize(static_cast<std::size_t>(count * 5));
-  block.mass_windows.resize(table.has_mass_windows() ? static_cast<std::size_t>(count * sim::kMassWindowWidth) : 0);
+  block.mass_windows.resize(table.has_mass_windows() ? static_cast<std::size_t>(count * simulate::kMassWindowWidth)
+                                                     : 0);
   for (std::int64_t i = 0; i < count; ++i) {
     const std::int64_t row = rows[i];
     if (row < table.first || row >= table.first + table.held) {
@@ -196,8 +199,8 @@ RowBlock take_rows(const TrainingTable& table, const std::int64_t* rows, std::in
     std::copy_n(table.magnitudes_of(row), F, block.magnitudes.data() + i * F);
     std::copy_n(table.parameters_of(row), 5, block.parameters.data() + i * 5);
     if (table.has_mass_windows()) {
-      std::copy_n(table.mass_windows.data() + (row - table.first) * sim::kMassWindowWidth, sim::kMassWindowWidth,
-                  block.mass_windows.data() + i * sim::kMassWindowWidth);
+      std::copy_n(table.mass_windows.data() + (row - table.first) * simulate::kMassWindowWidth,
+                  simulate::kMassWindowWidth, block.mass_windows.data() + i * simulate::kMassWindowWidth);
     }
   }
   return block;
@@ -205,7 +208,7 @@ RowBlock take_rows(const TrainingTable& table, const std::int64_t* rows, std::in
 
 RowBlock gather_rows(const TrainingTable& table, const std::int64_t* rows, std::int64_t count, MPI_Comm comm) {
   if (table.whole()) return take_rows(table, rows, count);
-  const int size = dist::size_of(comm);
+  const int size = distributed::size_of(comm);
   if (table.shards != size) {
     throw std::logic_error(fmt::format("gather_rows: '{}' is sharded over {} ranks, not this communicator's {}",
                                        table.path, table.shards, size));
@@ -226,7 +229,7 @@ RowBlock gather_rows(const TrainingTable& table, const std::int64_t* rows, std::
     owner[static_cast<std::size_t>(i)] = r;
     ++send_counts[static_cast<std::size_t>(r)];
   }
-  dist::agree_on_failure(error, comm, "gathering training rows");
+  distributed::agree_on_failure(error, comm, "gathering training rows");
   auto displacements = [size](const std::vector<int>& counts) {
     std::vector<int> displs(static_cast<std::size_t>(size), 0);
     for (int r = 1; r < size; ++r)
@@ -245,26 +248,26 @@ RowBlock gather_rows(const TrainingTable& table, const std::int64_t* rows, std::
       slot[static_cast<std::size_t>(k)] = i;
     }
   }
-  const std::vector<int> recv_counts = dist::exchange_counts(send_counts, comm);
+  const std::vector<int> recv_counts = distributed::exchange_counts(send_counts, comm);
   const auto recv_displs = displacements(recv_counts);
   const std::int64_t n_asked = recv_displs.back() + recv_counts.back();
   std::vector<std::int64_t> asked(static_cast<std::size_t>(n_asked));
-  dist::exchange_rows(request.data(), send_counts, send_displs, asked.data(), recv_counts, recv_displs, 1, MPI_INT64_T,
-                      comm);
+  distributed::exchange_rows(request.data(), send_counts, send_displs, asked.data(), recv_counts, recv_displs, 1,
+                             MPI_INT64_T, comm);
   // Answer in the order asked; the replies come back in request order.
   const RowBlock answer = take_rows(table, asked.data(), n_asked);
   const int F = table.n_filters();
   std::vector<float> mags(static_cast<std::size_t>(count * F));
   std::vector<double> params(static_cast<std::size_t>(count * 5));
   auto exchange = [&](const void* out, void* in, int width, MPI_Datatype element) {
-    dist::exchange_rows(out, recv_counts, recv_displs, in, send_counts, send_displs, width, element, comm);
+    distributed::exchange_rows(out, recv_counts, recv_displs, in, send_counts, send_displs, width, element, comm);
   };
   exchange(answer.magnitudes.data(), mags.data(), F, MPI_FLOAT);
   exchange(answer.parameters.data(), params.data(), 5, MPI_DOUBLE);
   // The same on every rank (one file): the exchange is collective.
   const bool windows = table.has_mass_windows();
-  std::vector<float> mass(windows ? static_cast<std::size_t>(count * sim::kMassWindowWidth) : 0);
-  if (windows) exchange(answer.mass_windows.data(), mass.data(), sim::kMassWindowWidth, MPI_FLOAT);
+  std::vector<float> mass(windows ? static_cast<std::size_t>(count * simulate::kMassWindowWidth) : 0);
+  if (windows) exchange(answer.mass_windows.data(), mass.data(), simulate::kMassWindowWidth, MPI_FLOAT);
   RowBlock block;
   block.n_filters = F;
   block.index.assign(rows, rows + count);
@@ -276,8 +279,8 @@ RowBlock gather_rows(const TrainingTable& table, const std::int64_t* rows, std::
     std::copy_n(mags.data() + k * F, F, block.magnitudes.data() + i * F);
     std::copy_n(params.data() + k * 5, 5, block.parameters.data() + i * 5);
     if (windows) {
-      std::copy_n(mass.data() + k * sim::kMassWindowWidth, sim::kMassWindowWidth,
-                  block.mass_windows.data() + i * sim::kMassWindowWidth);
+      std::copy_n(mass.data() + k * simulate::kMassWindowWidth, simulate::kMassWindowWidth,
+                  block.mass_windows.data() + i * simulate::kMassWindowWidth);
     }
   }
   return block;
@@ -293,7 +296,7 @@ model::Normalizer::RowScan ordered_rows(const TrainingTable& table, std::int64_t
     if (table.whole()) {
       walk(acc);
     } else {
-      dist::ordered_scan(acc, comm, walk, "computing statistics over the training rows");
+      distributed::ordered_scan(acc, comm, walk, "computing statistics over the training rows");
     }
   };
 }
@@ -315,11 +318,11 @@ std::vector<std::uint32_t> epoch_permutation(std::uint64_t seed, std::int64_t ep
 }
 
 TrainingBatch make_batch(const TrainingTable& table, const std::int64_t* rows, std::int64_t count,
-                         const sim::NoiseModel& noise, std::uint64_t noise_seed, std::uint64_t stream_base) {
+                         const simulate::NoiseModel& noise, std::uint64_t noise_seed, std::uint64_t stream_base) {
   return make_batch(take_rows(table, rows, count), noise, noise_seed, stream_base);
 }
 
-TrainingBatch make_batch(const RowBlock& block, const sim::NoiseModel& noise, std::uint64_t noise_seed,
+TrainingBatch make_batch(const RowBlock& block, const simulate::NoiseModel& noise, std::uint64_t noise_seed,
                          std::uint64_t stream_base, std::int64_t begin, std::int64_t count) {
   if (count < 0) count = block.size() - begin;
   const int F = block.n_filters;
@@ -345,23 +348,23 @@ TrainingBatch make_batch(const RowBlock& block, const sim::NoiseModel& noise, st
     const std::int64_t k = begin + i;
     const auto stream = stream_base + static_cast<std::uint64_t>(block.index[static_cast<std::size_t>(k)]);
     Philox rng(noise_seed, stream);
-    const int n = sim::observe_star(rng, block.magnitudes.data() + k * F, F, noise, ids.data() + i * F,
-                                    mags.data() + i * F, errs.data() + i * F);
+    const int n = simulate::observe_star(rng, block.magnitudes.data() + k * F, F, noise, ids.data() + i * F,
+                                         mags.data() + i * F, errs.data() + i * F);
     n_obs[static_cast<std::size_t>(i)] = n;
     s_max = std::max(s_max, n);
     if (parallaxes) {
       double plx = 0, plx_err = 0, offset = 0;
       Philox parallax_rng(parallax_seed, stream);
-      sim::Prior::IsochroneMass window;
-      const sim::Prior::IsochroneMass* window_of_star = nullptr;
+      simulate::Prior::IsochroneMass window;
+      const simulate::Prior::IsochroneMass* window_of_star = nullptr;
       if (!block.mass_windows.empty()) {
-        const float* w = block.mass_windows.data() + k * sim::kMassWindowWidth;
+        const float* w = block.mass_windows.data() + k * simulate::kMassWindowWidth;
         window = {w[0], w[1], w[2]};
         window_of_star = &window;
       }
-      if (sim::observe_parallax(parallax_rng, block.magnitudes.data() + k * F, F,
-                                block.parameters[static_cast<std::size_t>(k * 5 + 1)], noise, plx, plx_err, offset,
-                                window_of_star)) {
+      if (simulate::observe_parallax(parallax_rng, block.magnitudes.data() + k * F, F,
+                                     block.parameters[static_cast<std::size_t>(k * 5 + 1)], noise, plx, plx_err, offset,
+                                     window_of_star)) {
         for (int s = 0; s < n; ++s) mags[static_cast<std::size_t>(i * F + s)] += static_cast<float>(offset);
         parallax.data_ptr<float>()[i] = static_cast<float>(plx);
         parallax_err.data_ptr<float>()[i] = static_cast<float>(plx_err);
@@ -370,8 +373,8 @@ TrainingBatch make_batch(const RowBlock& block, const sim::NoiseModel& noise, st
     if (av_priors) {
       double av_mean = 0, av_width = 0;
       Philox av_rng(av_seed, stream);
-      if (sim::observe_av_prior(av_rng, block.parameters[static_cast<std::size_t>(k * 5 + 3)], noise, av_mean,
-                                av_width)) {
+      if (simulate::observe_av_prior(av_rng, block.parameters[static_cast<std::size_t>(k * 5 + 3)], noise, av_mean,
+                                     av_width)) {
         av_prior.data_ptr<float>()[i] = static_cast<float>(av_mean);
         av_prior_err.data_ptr<float>()[i] = static_cast<float>(av_width);
       }

@@ -78,7 +78,7 @@ RowBlock take_rows(const TrainingTable& table, const std::int64_t* rows, std::in
 RowBlock gather_rows(const TrainingTable& table, const std::int64_t* rows, std::int64_t count, MPI_Comm comm);
 
 // A pass over rows [0, n) of a table, as model::Normalizer::fit takes it: a sharded
-// table is walked rank by rank (dist::ordered_scan), so the statistics are bitwise those
+// table is walked rank by rank (distributed::ordered_scan), so the statistics are bitwise those
 // of one process walking the whole table (collective when sharded).
 model::Normalizer::RowScan ordered_rows(const TrainingTable& table, std::int64_t n, MPI_Comm comm);
 
@@ -104,18 +104,18 @@ struct TrainingBatch {
 };
 
 // Observations of rows [begin, begin + count) of `block` (count < 0: to its end): the
-// star with file row index r is observed by sim::observe_star with Philox keyed
+// star with file row index r is observed by simulate::observe_star with Philox keyed
 // (noise_seed, stream_base + r), so a star's noise depends only on (seed, epoch, star),
 // not on ranks, shards or batch layout. With parallaxes in the noise model
-// (noise.parallaxes()) a star's parallax comes from sim::observe_parallax with Philox
+// (noise.parallaxes()) a star's parallax comes from simulate::observe_parallax with Philox
 // keyed (stream_seed(noise_seed, kParallaxStream), stream_base + r), with its mass from
 // the block's isochrone mass window where it has them, its magnitudes are made apparent,
 // and the batch carries parallax tensors (NaN = none); without, the batch is exactly what
 // it was before parallaxes existed.
-TrainingBatch make_batch(const RowBlock& block, const sim::NoiseModel& noise, std::uint64_t noise_seed,
+TrainingBatch make_batch(const RowBlock& block, const simulate::NoiseModel& noise, std::uint64_t noise_seed,
                          std::uint64_t stream_base, std::int64_t begin = 0, std::int64_t count = -1);
 // Same for rows[0..count) of `table`, each held here.
 TrainingBatch make_batch(const TrainingTable& table, const std::int64_t* rows, std::int64_t count,
-                         const sim::NoiseModel& noise, std::uint64_t noise_seed, std::uint64_t stream_base);
+                         const simulate::NoiseModel& noise, std::uint64_t noise_seed, std::uint64_t stream_base);
 
 }  // namespace irisml::train

@@ -52,7 +52,7 @@ QualityReport evaluate_model(model::PosteriorEstimator& model, const std::vector
                              const QualityOptions& o, MPI_Comm comm) {
   const auto t0 = std::chrono::steady_clock::now();
   if (o.samples < 1 || o.batch < 1) fail_input("evaluate: samples={} and batch={} must be >= 1", o.samples, o.batch);
-  const int rank = dist::rank_of(comm), size = dist::size_of(comm);
+  const int rank = distributed::rank_of(comm), size = distributed::size_of(comm);
   o.noise.validate(static_cast<int>(filters.size()));
   auto test = load_training_table(o.test_data, filters, comm, "--data");
   // Baseline: the median of each parameter over the training set.
@@ -118,7 +118,7 @@ QualityReport evaluate_model(model::PosteriorEstimator& model, const std::vector
   }
   total[10 * ErrorSums::kFields] = stars;
   total[10 * ErrorSums::kFields + 1] = bands;
-  dist::sum_over_ranks(total, comm);
+  distributed::sum_over_ranks(total, comm);
   QualityReport report;
   report.stars = static_cast<std::int64_t>(total[10 * ErrorSums::kFields]);
   report.mean_bands = total[10 * ErrorSums::kFields + 1] / std::max(total[10 * ErrorSums::kFields], 1.0);

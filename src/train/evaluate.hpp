@@ -16,7 +16,7 @@ namespace irisml::train {
 struct QualityOptions {
   std::string test_data;       // noise-free test set (training-set format)
   std::string train_data;      // for the baseline (training-set median); "" = baseline from the test set itself
-  sim::NoiseModel noise;       // how test stars are observed (as in training)
+  simulate::NoiseModel noise;  // how test stars are observed (as in training)
   std::uint64_t seed = 2;      // keys each test star's observation and posterior draws
   int samples = 64;            // posterior samples per star; the point estimate is their median
   std::int64_t max_stars = 0;  // 0 = all test stars

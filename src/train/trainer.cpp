@@ -93,8 +93,8 @@ void check_options(const TrainOptions& o, int size) {
 // Error scaling of the normaliser: mean and spread of ln σ over a sample of
 // augmented observations of the first rows (so it follows whatever σ distribution is
 // configured). Collective when `table` is sharded: every rank fetches the same rows.
-std::pair<double, double> error_log_stats(const TrainingTable& table, std::int64_t n_rows, const sim::NoiseModel& noise,
-                                          std::uint64_t seed, MPI_Comm comm) {
+std::pair<double, double> error_log_stats(const TrainingTable& table, std::int64_t n_rows,
+                                          const simulate::NoiseModel& noise, std::uint64_t seed, MPI_Comm comm) {
   const std::int64_t n = std::min<std::int64_t>(n_rows, 4096);
   std::vector<std::int64_t> rows(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) rows[static_cast<std::size_t>(i)] = i;
@@ -106,7 +106,7 @@ std::pair<double, double> error_log_stats(const TrainingTable& table, std::int64
   return {mean, sd > 1e-6 ? sd : 1.0};
 }
 
-std::string noise_text(const sim::NoiseModel& noise) {
+std::string noise_text(const simulate::NoiseModel& noise) {
   std::vector<std::string> parts;
   for (const auto& [key, value] : noise.items()) parts.push_back(key + "=" + value);
   return fmt::format("{}", fmt::join(parts, " "));
@@ -134,7 +134,7 @@ namespace {
 class TrainRun {
  public:
   TrainRun(const TrainOptions& options, MPI_Comm comm)
-      : o(options), comm(comm), rank(dist::rank_of(comm)), size(dist::size_of(comm)) {}
+      : o(options), comm(comm), rank(distributed::rank_of(comm)), size(distributed::size_of(comm)) {}
 
   // The output directory (rank 0 creates it), the run's lock, and whether to resume:
   // rank 0 decides (a node with a stale view of a shared file system must not start
@@ -151,14 +151,14 @@ class TrainRun {
         dir_message = "is not writable";  // bad input (exit 2), as for every other command's output
       }
     }
-    dir_message = dist::broadcast_from_root(dir_message, comm);
+    dir_message = distributed::broadcast_from_root(dir_message, comm);
     if (!dir_message.empty()) fail_input("--output-dir '{}' {}", o.output_dir, dir_message);
     // One run per directory, held to the end (a second run would race this one's checkpoints).
-    lock = dist::lock_output(o.output_dir, comm, join_path(o.output_dir, "train.lock"));
+    lock = distributed::lock_output(o.output_dir, comm, join_path(o.output_dir, "train.lock"));
     ckpt_path = join_path(o.output_dir, "checkpoint.h5");
     best_path = join_path(o.output_dir, "best.h5");
     log_path = join_path(o.output_dir, "train_log.jsonl");
-    const bool have_ckpt = dist::broadcast_from_root(rank == 0 && file_exists(ckpt_path), comm);
+    const bool have_ckpt = distributed::broadcast_from_root(rank == 0 && file_exists(ckpt_path), comm);
     if (have_ckpt) {
       if (o.resume || o.resume_if_present) {
         resuming = true;
@@ -267,8 +267,8 @@ class TrainRun {
     if (resuming) {
       resumed = model::load_checkpoint(ckpt_path);
       const std::int64_t step_here = resumed.step;
-      const std::int64_t step_lo = dist::min_over_ranks(step_here, comm),
-                         step_hi = dist::max_over_ranks(step_here, comm);
+      const std::int64_t step_lo = distributed::min_over_ranks(step_here, comm),
+                         step_hi = distributed::max_over_ranks(step_here, comm);
       if (step_lo != step_hi) {
         throw Error(
             fmt::format("ranks read different checkpoints from '{}' (steps {} … {}): the file changed while "
@@ -312,8 +312,8 @@ class TrainRun {
     model->to(device);
     model->train();
     model->set_precision(o.precision);
-    communicator = dist::make_communicator(o.backend, comm, device, o.bucket_bytes);
-    reducer = std::make_unique<dist::GradientReducer>(*model, *communicator, o.bucket_bytes, o.overlap);
+    communicator = distributed::make_communicator(o.backend, comm, device, o.bucket_bytes);
+    reducer = std::make_unique<distributed::GradientReducer>(*model, *communicator, o.bucket_bytes, o.overlap);
     reducer->broadcast_parameters();
     NamedTensors named_params;
     for (const auto& item : model->named_parameters(/*recurse=*/true)) {
@@ -655,8 +655,8 @@ class TrainRun {
         message = e.what();
       }
     }
-    message = dist::broadcast_from_root(message, comm);
-    if (dist::broadcast_from_root(failed != 0, comm)) {
+    message = distributed::broadcast_from_root(message, comm);
+    if (distributed::broadcast_from_root(failed != 0, comm)) {
       std::error_code ec;
       const std::string hint =
           std::filesystem::exists(ckpt_path, ec)
@@ -689,8 +689,8 @@ class TrainRun {
   model::ModelConfig config;
   model::PosteriorEstimator model{nullptr};
   torch::Device device{torch::kCPU};
-  std::unique_ptr<dist::Communicator> communicator;
-  std::unique_ptr<dist::GradientReducer> reducer;
+  std::unique_ptr<distributed::Communicator> communicator;
+  std::unique_ptr<distributed::GradientReducer> reducer;
   std::vector<torch::Tensor> params;
   std::unique_ptr<Adam> adam;
   model::Lineage lineage;  // of a fine-tune (empty parent: from scratch)
@@ -715,7 +715,7 @@ class TrainRun {
 }  // namespace
 
 TrainResult train(const TrainOptions& o, MPI_Comm comm) {
-  check_options(o, dist::size_of(comm));
+  check_options(o, distributed::size_of(comm));
   std::error_code ec;
   const bool dir_existed = std::filesystem::exists(o.output_dir, ec);  // before this run
   TrainRun run(o, comm);
@@ -731,7 +731,7 @@ TrainResult train(const TrainOptions& o, MPI_Comm comm) {
     // A run refused before it wrote anything leaves no trace: its lock goes, and so does
     // the output directory it created if nothing else is in it.
     run.release_lock();
-    if (!dir_existed && dist::rank_of(comm) == 0 && std::filesystem::is_empty(o.output_dir, ec)) {
+    if (!dir_existed && distributed::rank_of(comm) == 0 && std::filesystem::is_empty(o.output_dir, ec)) {
       std::filesystem::remove(o.output_dir, ec);
     }
     throw;

@@ -55,11 +55,11 @@ struct TrainOptions {
   // in it is bad input. Empty = no check.
   std::vector<std::string> known_filters;
   model::ModelConfig model;  // n_filters is set from the filter list
-  sim::NoiseModel noise;
+  simulate::NoiseModel noise;
   // A per-band calibration (`--calibration`): its sigma_sys replace noise.sigma_sys band by
   // band in training's noise, and the checkpoint records it (noise.band_sigma_sys,
   // noise.band_offset) for sample and fit. Every model filter must be in it. Null = none.
-  std::shared_ptr<const sim::Calibration> calibration;
+  std::shared_ptr<const simulate::Calibration> calibration;
 
   std::int64_t epochs = 1000;
   std::int64_t max_steps = 0;     // > 0: train this many updates in all (sets the schedule length)

@@ -11,14 +11,14 @@
 
 namespace irisml::test_support {
 
-inline std::shared_ptr<const sim::SpectralGrid> ck04_grid() {
-  static const auto grid = std::make_shared<const sim::SpectralGrid>(
-      sim::import_ck04(join_path(IRISML_TEST_DATA_DIR, "spectra/ck04models")));
+inline std::shared_ptr<const simulate::SpectralGrid> ck04_grid() {
+  static const auto grid = std::make_shared<const simulate::SpectralGrid>(
+      simulate::import_ck04(join_path(IRISML_TEST_DATA_DIR, "spectra/ck04models")));
   return grid;
 }
 
-inline sim::FilterRegistry project_registry() {
-  return sim::FilterRegistry::load(join_path(IRISML_SOURCE_DIR, "configs/filters.ini"), IRISML_TEST_DATA_DIR);
+inline simulate::FilterRegistry project_registry() {
+  return simulate::FilterRegistry::load(join_path(IRISML_SOURCE_DIR, "configs/filters.ini"), IRISML_TEST_DATA_DIR);
 }
 
 }  // namespace irisml::test_support

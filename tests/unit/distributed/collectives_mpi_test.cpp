@@ -11,7 +11,7 @@
 #include "distributed/collectives.hpp"
 #include "mpi_test_support.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 namespace {
 
 using irisml::test_support::world_rank;
@@ -148,4 +148,4 @@ TEST(CollectivesMpiTest, RootActionsRunOnceAndTheirFailureIsShared) {
 }
 
 }  // namespace
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

@@ -14,10 +14,10 @@
 #include "distributed/mpi_communicator.hpp"
 #include "test_tensors.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 namespace {
 
-using namespace irisml::dist::test_support;
+using namespace irisml::distributed::test_support;
 
 const c10::Device kCpu(c10::DeviceType::CPU);
 
@@ -417,4 +417,4 @@ TEST(GradientReducerMpiTest, DifferentModelsOnRanksAreAnInputErrorEverywhere) {
 }
 
 }  // namespace
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

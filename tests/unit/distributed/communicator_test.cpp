@@ -13,7 +13,7 @@
 #include "distributed/environment.hpp"
 #include "distributed/gradient_reducer.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 namespace {
 
 const c10::Device kCpu(c10::DeviceType::CPU);
@@ -204,4 +204,4 @@ TEST(MpiEnvironmentTest, InitialisesAndFinalisesWhenOwner) {
 }
 
 }  // namespace
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

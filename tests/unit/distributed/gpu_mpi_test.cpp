@@ -12,10 +12,10 @@
 #include "distributed/gradient_reducer.hpp"
 #include "test_tensors.hpp"
 
-namespace irisml::dist {
+namespace irisml::distributed {
 namespace {
 
-using namespace irisml::dist::test_support;
+using namespace irisml::distributed::test_support;
 
 // This rank's GPU: cuda:(local rank % GPU count).
 torch::Device my_gpu() {
@@ -129,4 +129,4 @@ TEST(MpiCudaGpuMpiTest, GradientReducerAveragesCudaGradients) {
 }
 
 }  // namespace
-}  // namespace irisml::dist
+}  // namespace irisml::distributed

@@ -12,7 +12,7 @@
 #include "core/error.hpp"
 #include "mpi_test_support.hpp"
 
-namespace irisml::dist::test_support {
+namespace irisml::distributed::test_support {
 
 using irisml::test_support::world_rank;
 using irisml::test_support::world_size;
@@ -62,4 +62,4 @@ inline const std::vector<TensorCase>& tensor_cases() {
   return cases;
 }
 
-}  // namespace irisml::dist::test_support
+}  // namespace irisml::distributed::test_support

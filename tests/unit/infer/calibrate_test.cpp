@@ -17,15 +17,15 @@ namespace {
 
 TEST(CalibrateTest, RecoversInjectedOffsetsAndSystematics) {
   const std::vector<std::string> bands = {"Gaia_G", "Gaia_BP", "Gaia_RP", "PS1_g", "PS1_r", "2MASS_J", "2MASS_Ks"};
-  sim::Synthesizer synth(test_support::ck04_grid(), test_support::project_registry(), bands);
-  sim::Prior prior(sim::PriorConfig{}, *test_support::ck04_grid());
+  simulate::Synthesizer synth(test_support::ck04_grid(), test_support::project_registry(), bands);
+  simulate::Prior prior(simulate::PriorConfig{}, *test_support::ck04_grid());
   // offsets with mean 0 (the estimator's gauge) and systematic errors per band
   const std::vector<double> offset = {0.02, -0.03, 0.01, 0.04, -0.02, 0.0, -0.02};
   const std::vector<double> sys = {0.005, 0.02, 0.01, 0.03, 0.0, 0.015, 0.01};
   std::vector<CalibrationStar> stars;
   std::vector<double> mags(bands.size()), work;
   for (std::uint64_t i = 0; stars.size() < 300; ++i) {
-    sim::StarParameters p;
+    simulate::StarParameters p;
     prior.draw(51, i, p);
     if (p.teff > 8000 || p.teff < 4000) continue;  // labelled samples are FGK-like
     p.av = 0.5 * p.av;

@@ -26,9 +26,9 @@ using irisml::test_support::world_rank;
 std::string fit_scratch(const std::string& name) { return test_support::mpi_scratch_dir("fit_mpi", name); }
 
 struct Fitter {
-  sim::Synthesizer synth{test_support::ck04_grid(), test_support::project_registry(), testing::model_filters()};
-  sim::Prior prior{sim::PriorConfig{}, *test_support::ck04_grid()};
-  sim::PhotometricPosterior post{synth, prior};
+  simulate::Synthesizer synth{test_support::ck04_grid(), test_support::project_registry(), testing::model_filters()};
+  simulate::Prior prior{simulate::PriorConfig{}, *test_support::ck04_grid()};
+  simulate::PhotometricPosterior post{synth, prior};
   ReferenceFitter fitter{post, [] {
                            ReferenceSettings r;
                            r.proposals = 256;
@@ -116,10 +116,10 @@ TEST(FitMpiTest, StarConstraintsGiveDistancesAndTheSameBytesForAnyRankCount) {
     out.precision(9);
     std::vector<double> mags(filters.size()), work;
     for (std::size_t r = 0; r < rows; ++r) {
-      sim::StarParameters truth;
+      simulate::StarParameters truth;
       f.prior.draw(41, r, truth);
       const double plx = 0.5 + 0.1 * static_cast<double>(r);
-      const double x = 5.0 * std::log10(100.0 / plx), u = sim::radius_term(1.0, truth.logg);
+      const double x = 5.0 * std::log10(100.0 / plx), u = simulate::radius_term(1.0, truth.logg);
       ASSERT_TRUE(f.synth.magnitudes(truth, mags.data(), work, x - u));
       Philox rng(42, r);
       out << "star-" << r << ",";

@@ -19,10 +19,10 @@ namespace irisml::infer {
 namespace {
 
 struct Physics {
-  std::shared_ptr<const sim::SpectralGrid> grid;
-  std::unique_ptr<sim::Synthesizer> synth;
-  std::unique_ptr<sim::Prior> prior;
-  std::unique_ptr<sim::PhotometricPosterior> post;
+  std::shared_ptr<const simulate::SpectralGrid> grid;
+  std::unique_ptr<simulate::Synthesizer> synth;
+  std::unique_ptr<simulate::Prior> prior;
+  std::unique_ptr<simulate::PhotometricPosterior> post;
 };
 
 const Physics& physics() {
@@ -30,12 +30,12 @@ const Physics& physics() {
     Physics x;
     x.grid = test_support::ck04_grid();
     auto registry = test_support::project_registry();
-    x.synth = std::make_unique<sim::Synthesizer>(
+    x.synth = std::make_unique<simulate::Synthesizer>(
         x.grid, registry,
         std::vector<std::string>{"Gaia_G", "Gaia_BP", "Gaia_RP", "PS1_g", "PS1_r", "PS1_i", "PS1_z", "PS1_y", "2MASS_J",
                                  "2MASS_H", "2MASS_Ks", "WISE_W1", "WISE_W2"});
-    x.prior = std::make_unique<sim::Prior>(sim::PriorConfig{}, *x.grid);
-    x.post = std::make_unique<sim::PhotometricPosterior>(*x.synth, *x.prior);
+    x.prior = std::make_unique<simulate::Prior>(simulate::PriorConfig{}, *x.grid);
+    x.post = std::make_unique<simulate::PhotometricPosterior>(*x.synth, *x.prior);
     return x;
   }();
   return p;
@@ -43,13 +43,13 @@ const Physics& physics() {
 
 // A star drawn from the prior and observed with Gaussian noise of σ in every band:
 // exactly the generative model the reference posterior inverts.
-sim::ObservedStar simulated_star(std::uint64_t index, double sigma, sim::StarParameters& truth) {
+simulate::ObservedStar simulated_star(std::uint64_t index, double sigma, simulate::StarParameters& truth) {
   const auto& ph = physics();
   ph.prior->draw(21, index, truth);
   std::vector<double> mags(ph.synth->bands().size()), work;
   EXPECT_TRUE(ph.synth->magnitudes(truth, mags.data(), work, 10.0));
   Philox rng(22, index);
-  sim::ObservedStar star;
+  simulate::ObservedStar star;
   for (std::size_t b = 0; b < mags.size(); ++b)
     star.add(static_cast<int>(b), mags[b] + sigma * rng.normal(), sigma, 0.0);
   return star;
@@ -66,7 +66,7 @@ TEST(ReferenceFitTest, IsCalibratedOnStarsFromItsOwnModel) {
   const int n = 40;
   int covered[5] = {0, 0, 0, 0, 0}, converged = 0;
   for (int i = 0; i < n; ++i) {
-    sim::StarParameters truth;
+    simulate::StarParameters truth;
     const auto star = simulated_star(static_cast<std::uint64_t>(i), 0.03, truth);
     const auto res = fitter.fit(star, 5, static_cast<std::uint64_t>(i));
     ASSERT_GT(res.ess, 0.0);
@@ -102,8 +102,8 @@ TEST(ReferenceFitTest, IsCalibratedOnStarsFromItsOwnModel) {
 // in every parameter and in distance, and log g is far sharper than without the parallax.
 TEST(ReferenceFitTest, ParallaxAndAvPriorAreCalibratedAndSharpenLogg) {
   const auto& ph = physics();
-  const sim::DistanceSettings ds;
-  const sim::PhotometricPosterior post(*ph.synth, *ph.prior, ds);
+  const simulate::DistanceSettings ds;
+  const simulate::PhotometricPosterior post(*ph.synth, *ph.prior, ds);
   ReferenceSettings rs;
   rs.proposals = 2048;
   rs.target_ess = 400;
@@ -114,7 +114,7 @@ TEST(ReferenceFitTest, ParallaxAndAvPriorAreCalibratedAndSharpenLogg) {
   double width_logg = 0.0, width_logg_flat = 0.0;
   for (int i = 0; i < n; ++i) {
     const auto index = static_cast<std::uint64_t>(1000 + i);
-    sim::StarParameters truth;
+    simulate::StarParameters truth;
     ph.prior->draw(31, index, truth);
     Philox rng(32, index);
     const double mass = ds.mass_min * std::pow(ds.mass_max / ds.mass_min, rng.uniform());
@@ -123,10 +123,10 @@ TEST(ReferenceFitTest, ParallaxAndAvPriorAreCalibratedAndSharpenLogg) {
     for (int k = 0; k < 3; ++k) distance += rng.exponential(ds.length_scale);
     distance = std::min(distance, 2000.0);  // keep the parallaxes informative (S/N ≥ 5 at σ = 0.1 mas)
     const double plx_err = 0.1, plx = 1000.0 / distance + plx_err * rng.normal();
-    const double x = 5.0 * std::log10(distance / 10.0), u = sim::radius_term(mass, truth.logg);
+    const double x = 5.0 * std::log10(distance / 10.0), u = simulate::radius_term(mass, truth.logg);
     std::vector<double> mags(ph.synth->bands().size()), work;
     ASSERT_TRUE(ph.synth->magnitudes(truth, mags.data(), work, x - u));
-    sim::ObservedStar star;
+    simulate::ObservedStar star;
     for (std::size_t b = 0; b < mags.size(); ++b)
       star.add(static_cast<int>(b), mags[b] + 0.02 * rng.normal(), 0.02, 0.0);
     const auto flat = flat_fitter.fit(star, 5, index);
@@ -146,7 +146,7 @@ TEST(ReferenceFitTest, ParallaxAndAvPriorAreCalibratedAndSharpenLogg) {
     for (std::size_t k = 0; k < res.log_w.size(); ++k) {
       double xd = 0, ud = 0;
       if (res.log_w[k] > -INFINITY && star.parallax.draw(res.mu_hat[k], res.theta[k * 5 + 1], drng, xd, ud)) {
-        dist[k] = sim::physical_draw(xd, ud, res.theta[k * 5 + 1]).distance;
+        dist[k] = simulate::physical_draw(xd, ud, res.theta[k * 5 + 1]).distance;
       }
     }
     const double t[6] = {truth.teff, truth.logg, truth.mh, truth.av, truth.rv, distance};
@@ -185,7 +185,7 @@ TEST(ReferenceFitTest, TwoSettingsAgree) {
   ReferenceFitter fa(*physics().post, a), fb(*physics().post, b);
   int checked = 0;
   for (std::uint64_t i = 100; i < 110; ++i) {
-    sim::StarParameters truth;
+    simulate::StarParameters truth;
     const auto star = simulated_star(i, 0.02, truth);
     const auto ra = fa.fit(star, 1, i), rb = fb.fit(star, 2, i);
     if (ra.ess < 300 || rb.ess < 300) continue;

@@ -359,19 +359,19 @@ TEST(PosteriorSamplerTest, WorkersGiveIdenticalBits) {
 class PpcTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    registry_ = std::make_unique<sim::FilterRegistry>(
-        sim::FilterRegistry::load(std::string(IRISML_SOURCE_DIR) + "/configs/filters.ini", IRISML_TEST_DATA_DIR));
-    synth_ = std::make_unique<sim::Synthesizer>(testing::synthetic_grid(), *registry_, model_filters());
+    registry_ = std::make_unique<simulate::FilterRegistry>(
+        simulate::FilterRegistry::load(std::string(IRISML_SOURCE_DIR) + "/configs/filters.ini", IRISML_TEST_DATA_DIR));
+    synth_ = std::make_unique<simulate::Synthesizer>(testing::synthetic_grid(), *registry_, model_filters());
   }
   static void TearDownTestSuite() {
     synth_.reset();
     registry_.reset();
   }
-  static std::unique_ptr<sim::FilterRegistry> registry_;
-  static std::unique_ptr<sim::Synthesizer> synth_;
+  static std::unique_ptr<simulate::FilterRegistry> registry_;
+  static std::unique_ptr<simulate::Synthesizer> synth_;
 };
-std::unique_ptr<sim::FilterRegistry> PpcTest::registry_;
-std::unique_ptr<sim::Synthesizer> PpcTest::synth_;
+std::unique_ptr<simulate::FilterRegistry> PpcTest::registry_;
+std::unique_ptr<simulate::Synthesizer> PpcTest::synth_;
 
 TEST_F(PpcTest, ChiSquareOfOwnMagnitudesAndOffset) {
   const double theta[5] = {5600.0, 4.3, -0.4, 0.7, 3.2};

@@ -211,8 +211,8 @@ using irisml::test_support::read_bytes;
 // A small synthetic grid: Planck spectra (with a gentle log g / [M/H] tilt) on a
 // Teff 4000…7000 K × log g 3…5 × [M/H] −1…0 lattice; the node (7000 K, log g 3)
 // is missing at every [M/H] (a ragged corner, like the hot low-gravity corner of CK04).
-inline std::shared_ptr<const sim::SpectralGrid> synthetic_grid() {
-  auto g = std::make_shared<sim::SpectralGrid>();
+inline std::shared_ptr<const simulate::SpectralGrid> synthetic_grid() {
+  auto g = std::make_shared<simulate::SpectralGrid>();
   g->teff = {4000, 5000, 6000, 7000};
   g->logg = {3.0, 4.0, 5.0};
   g->mh = {-1.0, 0.0};

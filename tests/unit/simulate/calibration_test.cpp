@@ -10,7 +10,7 @@
 #include "simulate/calibration.hpp"
 #include "test_support.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 namespace fs = std::filesystem;
@@ -83,4 +83,4 @@ TEST(CalibrationFileTest, BadFilesNameFileLineAndValue) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

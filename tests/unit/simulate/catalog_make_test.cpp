@@ -15,7 +15,7 @@
 #include "io/hdf5.hpp"
 #include "test_support.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 using irisml::test_support::expect_error;
@@ -213,4 +213,4 @@ TEST(CatalogMakeTest, BadInputIsRefusedAndExistingOutputIsUntouched) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -10,7 +10,7 @@
 
 #include "core/error.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 struct Reference {
@@ -108,4 +108,4 @@ TEST(F99Test, PrecomputedCurveEqualsScalarReference) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

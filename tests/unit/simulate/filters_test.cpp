@@ -12,7 +12,7 @@
 
 #include "core/error.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 const std::string kDataDir = IRISML_TEST_DATA_DIR;
@@ -190,4 +190,4 @@ TEST(FilterCurveTest, RejectsMalformedCurves) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

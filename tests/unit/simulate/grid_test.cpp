@@ -19,7 +19,7 @@
 #include "io/hdf5.hpp"
 #include "test_support.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 using irisml::test_support::expect_error;
@@ -645,4 +645,4 @@ TEST(Ck04ImportTest, InconsistentFilesAreRefused) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -18,7 +18,7 @@
 #include "simulate/synthesizer.hpp"
 #include "test_support.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 using irisml::test_support::expect_error;
@@ -299,4 +299,4 @@ TEST(InterpolationTest, NodesAreExactAndNearbyPointsContinuous) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

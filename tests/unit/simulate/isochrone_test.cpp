@@ -15,7 +15,7 @@
 #include "reference_data.hpp"
 #include "test_support.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 const std::string kTracks = std::string(IRISML_SOURCE_DIR) + "/data/isochrones/mist_v1.1_tracks.csv.gz";
@@ -207,4 +207,4 @@ TEST(IsochronePriorTest, TheParallaxWindowOfTheSettingsMassesIsTheSettingsFactor
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -13,7 +13,7 @@
 #include "simulate/synthesizer.hpp"
 #include "reference_data.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 const SpectralGrid& ck04() { return *test_support::ck04_grid(); }
@@ -364,4 +364,4 @@ TEST(StarConstraintsTest, DistanceSettingsAreValidated) {
   EXPECT_THROW(d.validate(), InputError);
 }
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

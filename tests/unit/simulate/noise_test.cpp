@@ -10,7 +10,7 @@
 #include "core/error.hpp"
 #include "simulate/likelihood.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 constexpr int kFilters = 25;
@@ -221,9 +221,9 @@ TEST(NoiseTest, ItemsRoundTripAndBadItemsNameTheSource) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 // Issue 10 §2: the systematic term: recorded with the other settings, read back, 0 for
@@ -250,9 +250,9 @@ TEST(NoiseTest, SystematicTermIsRecordedFlooredAndAddedInQuadrature) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 TEST(ParallaxNoiseTest, GaiaErrorFollowsTheDr3Medians) {
@@ -356,9 +356,9 @@ TEST(ParallaxNoiseTest, MassesFollowTheIsochroneWindowWithItsWeight) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 TEST(CalibratedNoiseTest, EachBandDrawsAndReportsItsOwnSystematicTerm) {
@@ -398,9 +398,9 @@ TEST(CalibratedNoiseTest, EachBandDrawsAndReportsItsOwnSystematicTerm) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 TEST(AvPriorNoiseTest, PriorsScatterAroundTheTruthByTheirWidth) {
@@ -427,4 +427,4 @@ TEST(AvPriorNoiseTest, PriorsScatterAroundTheTruthByTheirWidth) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -14,7 +14,7 @@
 #include "simulate/extinction.hpp"
 #include "simulate/filters.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 const std::string kDataDir = IRISML_TEST_DATA_DIR;
@@ -309,4 +309,4 @@ TEST(PhotometryTest, MissingVegaFileIsAnIoError) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -9,7 +9,7 @@
 #include "simulate/prior.hpp"
 #include "reference_data.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 const SpectralGrid& ck04() { return *test_support::ck04_grid(); }
@@ -72,4 +72,4 @@ TEST(PriorTest, RejectsInconsistentSettings) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

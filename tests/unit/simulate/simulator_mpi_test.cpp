@@ -19,7 +19,7 @@
 #include "test_support.hpp"
 #include "mpi_test_support.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 using irisml::test_support::world_rank;
@@ -151,4 +151,4 @@ TEST(SimulatorMpiTest, IsochroneSetsCarryEachStarsMassWindow) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

@@ -11,7 +11,7 @@
 #include "simulate/catalog_make.hpp"
 #include "test_support.hpp"
 
-namespace irisml::sim {
+namespace irisml::simulate {
 namespace {
 
 // Bands are kept between their bright and faint limits, errors grow with magnitude as
@@ -72,4 +72,4 @@ TEST(SurveyTest, UnknownPatternsAndMissingBandsAreNamed) {
 }
 
 }  // namespace
-}  // namespace irisml::sim
+}  // namespace irisml::simulate

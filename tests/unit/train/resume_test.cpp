@@ -22,7 +22,7 @@ using irisml::Error;
 using irisml::InputError;
 namespace h5 = irisml::h5;
 namespace model = irisml::model;
-namespace sim = irisml::sim;
+namespace simulate = irisml::simulate;
 using namespace irisml::train;
 namespace fs = std::filesystem;
 

@@ -46,7 +46,7 @@ using irisml::Error;
 using irisml::InputError;
 namespace h5 = irisml::h5;
 namespace model = irisml::model;
-namespace sim = irisml::sim;
+namespace simulate = irisml::simulate;
 using namespace irisml::train;
 namespace fs = std::filesystem;
 
@@ -237,7 +237,7 @@ TEST_F(TrainMpiTest, ShardedTableHoldsOneBlockPerRankAndGathersAnyRows) {
   auto none = gather_rows(shard, rows.data(), rank == 0 ? 5 : 0, MPI_COMM_WORLD);
   EXPECT_EQ(none.size(), rank == 0 ? 5 : 0);
   // the same noise for a star however it was fetched
-  sim::NoiseModel noise;
+  simulate::NoiseModel noise;
   auto a = make_batch(got, noise, 7, 100);
   auto c = make_batch(whole, rows.data(), static_cast<std::int64_t>(rows.size()), noise, 7, 100);
   EXPECT_TRUE(torch::equal(a.observations.magnitudes, c.observations.magnitudes));
@@ -270,7 +270,7 @@ TEST_F(TrainMpiTest, MassWindowsTravelWithTheirRowsIntoTheParallaxes) {
   auto got = gather_rows(shard, rows.data(), static_cast<std::int64_t>(rows.size()), MPI_COMM_WORLD);
   auto want = take_rows(serial, rows.data(), static_cast<std::int64_t>(rows.size()));
   EXPECT_EQ(got.mass_windows, want.mass_windows);
-  sim::NoiseModel noise;
+  simulate::NoiseModel noise;
   noise.parallax_fraction = 1.0;
   auto a = make_batch(got, noise, 7, 100);
   auto b = make_batch(serial, rows.data(), static_cast<std::int64_t>(rows.size()), noise, 7, 100);
@@ -295,7 +295,7 @@ TEST_F(TrainMpiTest, MassWindowsTravelWithTheirRowsIntoTheParallaxes) {
     const auto i = static_cast<std::int64_t>(k);
     const double logg = got.parameters[k * 5 + 1];
     const double light_mass = std::pow(10.0, static_cast<double>(std::log10(0.15f)));
-    const double shift = sim::radius_term(1.0, logg) - sim::radius_term(light_mass, logg);
+    const double shift = simulate::radius_term(1.0, logg) - simulate::radius_term(light_mass, logg);
     EXPECT_NEAR(l.observations.magnitudes[i][0].item<float>() - h.observations.magnitudes[i][0].item<float>(), shift,
                 2e-4)
         << k;

@@ -30,7 +30,7 @@ using irisml::Error;
 using irisml::InputError;
 namespace h5 = irisml::h5;
 namespace model = irisml::model;
-namespace sim = irisml::sim;
+namespace simulate = irisml::simulate;
 using namespace irisml::train;
 namespace fs = std::filesystem;
 
@@ -379,7 +379,7 @@ TEST_F(TrainFilesTest, BatchObservationsDependOnlyOnTheStar) {
   const std::string path = dir_ + "/data.h5";
   test_util::write_training_set(path, 40, 8);
   auto table = load_training_table(path, {}, MPI_COMM_SELF, "--data");
-  sim::NoiseModel noise;
+  simulate::NoiseModel noise;
   noise.bands_min = 2;
   std::vector<std::int64_t> rows_a{5, 17, 3}, rows_b{17, 30, 9, 11};
   auto a = make_batch(table, rows_a.data(), 3, noise, 42, 1000);
@@ -476,7 +476,7 @@ TEST_F(TrainFilesTest, ParallaxesShiftTheMagnitudesAndLeaveTheBandDrawsAlone) {
   const std::string path = dir_ + "/data.h5";
   test_util::write_training_set(path, 40, 8);
   auto table = load_training_table(path, {}, MPI_COMM_SELF, "--data");
-  sim::NoiseModel noise;
+  simulate::NoiseModel noise;
   noise.bands_min = 2;
   std::vector<std::int64_t> rows{5, 17, 3, 30, 9, 11, 0, 1, 2, 4};
   const auto n = static_cast<std::int64_t>(rows.size());
@@ -533,9 +533,9 @@ namespace {
 TEST_F(TrainFilesTest, ACalibratedRunRecordsItsPerBandTermsAndNeedsEveryBand) {
   const std::string path = dir_ + "/data.h5";
   test_util::write_training_set(path, 300, 6);
-  auto calibration = std::make_shared<sim::Calibration>();
+  auto calibration = std::make_shared<simulate::Calibration>();
   for (int j = 0; j < 6; ++j) {
-    sim::BandCalibration b;
+    simulate::BandCalibration b;
     b.offset = 0.01 * j - 0.025;
     b.sigma_sys = 0.005 * (j + 1);
     calibration->set("F" + std::to_string(j), b);
@@ -546,13 +546,13 @@ TEST_F(TrainFilesTest, ACalibratedRunRecordsItsPerBandTermsAndNeedsEveryBand) {
   o.max_steps = 2;
   const auto result = train(o, MPI_COMM_SELF);
   const auto c = model::load_checkpoint(result.checkpoint, false);
-  const auto noise = sim::NoiseModel::from_items(c.noise, "checkpoint");
+  const auto noise = simulate::NoiseModel::from_items(c.noise, "checkpoint");
   ASSERT_TRUE(noise.calibrated());
   EXPECT_EQ(noise.band_sigma_sys, (std::vector<double>{0.03, 0.005, 0.01, 0.015, 0.02, 0.025}));
   EXPECT_DOUBLE_EQ(noise.band_offset[0], 0.025);
   // A model band the calibration does not cover: refused, naming it.
-  auto partial = std::make_shared<sim::Calibration>();
-  partial->set("F0", sim::BandCalibration{});
+  auto partial = std::make_shared<simulate::Calibration>();
+  partial->set("F0", simulate::BandCalibration{});
   o = test_util::tiny_options(path, dir_ + "/partial");
   o.calibration = partial;
   o.max_steps = 1;
