@@ -466,240 +466,318 @@ ReferenceFitter::ReferenceFitter(ReferenceFitter&&) noexcept = default;
 
 std::size_t ReferenceFitter::lattice_boxes() const { return lattice_->centre.size(); }
 
-ReferenceResult ReferenceFitter::fit(const simulate::ObservedStar& star, std::uint64_t seed, std::uint64_t row) const {
-  const auto& L = *lattice_;
-  const auto& prior = posterior_->prior();
-  const auto& synth = posterior_->synthesizer();
-  const auto& pc = prior.config();
-  const ReferenceSettings& s = settings_;
-  const int nb = star.size();
-  ReferenceResult result;
-  if (nb < 1) return result;
-  // The A_V prior: the training prior's exponential, or the star's own (docs/distance.md).
-  const simulate::AvPrior& star_av = star.av_prior;
-  // Its support [a0, cap], and the exponential's scale (the training one for a Gaussian).
-  const bool gaussian_av = star_av.kind == simulate::AvPrior::Kind::kGaussian;
-  const double a0 = star_av.custom() ? star_av.lo : pc.av_offset;
-  const double cap = star_av.custom() ? star_av.hi : pc.av_max > 0 ? pc.av_max : kInf;
-  const double scale = star_av.kind == simulate::AvPrior::Kind::kExponential ? star_av.scale : pc.av_scale;
-  auto av_integral = [&](const auto* m0, const auto* slope, const double* w, double W) {
-    return gaussian_av ? linear_av_gaussian(m0, slope, star, w, W, star_av)
-                       : linear_av(m0, slope, star, w, W, a0, cap, scale);
-  };
+// One star's fit: the coarse stage, the proposal's pieces and the adaptive rounds.
+class ReferenceFitter::StarFit {
+ public:
+  StarFit(const ReferenceFitter& fitter, const simulate::ObservedStar& star, std::uint64_t seed, std::uint64_t row);
 
-  // ---- coarse stage: each box's posterior mass, A_V integrated out (tempered errors) ----
-  const auto nbs = static_cast<std::size_t>(nb);
-  std::vector<double> w_coarse(nbs), w_exact(nbs);
-  double W_coarse = 0.0, W_exact = 0.0;
-  for (std::size_t b = 0; b < nbs; ++b) {
-    W_coarse += (w_coarse[b] = 1.0 / (star.sigma2[b] + s.coarse_sigma * s.coarse_sigma));
-    W_exact += (w_exact[b] = 1.0 / star.sigma2[b]);
-  }
-  const std::size_t nbox = L.centre.size();
-  std::vector<double> log_mass(nbox), cum(nbox);
-  double top = kNegInf;
-  for (std::size_t k = 0; k < nbox; ++k) {
-    const LinearAv f =
-        av_integral(L.mag0.data() + k * L.bands, L.slope.data() + k * L.bands, w_coarse.data(), W_coarse);
-    log_mass[k] = L.log_prior[k] + f.log_integral + L.log_volume[k];
-    top = std::max(top, log_mass[k]);
-  }
-  if (!std::isfinite(top)) return result;
-  double c = 0.0;
-  for (std::size_t k = 0; k < nbox; ++k) cum[k] = (c += std::exp(log_mass[k] - top));
-  const double log_total = top + std::log(c);
+  ReferenceResult run();
 
-  // ---- proposal pieces ----
-  // q(u) = f_prior p_u(u) + [f_box q_box(x) + f_mix q_mix(x)] · q(A_V | x), where
-  // q(A_V | x) is the (widened) truncated Gaussian of the likelihood linearised in A_V
-  // at x itself: the A_V–Teff ridge is followed exactly, point by point.
-  auto log_prior_u = [&](const Point& u) {
-    const auto p = physical(u);
-    const double lp = prior.log_density(p);
-    return lp == kNegInf ? kNegInf : lp + std::log(p.teff * kLn10);
+ private:
+  // The likelihood with A_V integrated out, linearised in A_V (magnitudes m0 + A_V·slope).
+  template <class Mag>
+  LinearAv av_integral(const Mag* m0, const Mag* slope, const double* w, double W) const {
+    return gaussian_av_ ? linear_av_gaussian(m0, slope, star_, w, W, star_av_)
+                        : linear_av(m0, slope, star_, w, W, a0_, cap_, scale_);
+  }
+  bool coarse_stage();
+  double log_prior_u(const Point& u) const;
+  double log_target_prior_u(const Point& u, double training) const;
+  double log_q_box(const Point& u) const;
+  void draw_box(Point& u);
+  double conditional_av(Point& u, bool draw);
+  void reweigh();
+  void add_round_mixture(bool first);
+  void draw_round(bool first, ReferenceResult& result);
+  void add_point(const Point& u, double log_q_av, ReferenceResult& result);
+
+  const Lattice& L_;
+  const simulate::PhotometricPosterior& posterior_;
+  const simulate::Prior& prior_;
+  const simulate::Synthesizer& synth_;
+  const ReferenceSettings& s_;
+  const simulate::ObservedStar& star_;
+  // The A_V prior: the training prior's exponential, or the star's own (docs/distance.md):
+  // its support [a0, cap], and the exponential's scale (the training one for a Gaussian).
+  const simulate::AvPrior& star_av_;
+  bool gaussian_av_;
+  double a0_, cap_, scale_;
+  // Coarse stage: per-band weights (tempered and exact), each box's log posterior mass
+  // and their cumulative sum (relative to the top), the total.
+  std::vector<double> w_coarse_, w_exact_, log_mass_, cum_;
+  double W_coarse_ = 0.0, W_exact_ = 0.0, c_ = 0.0, log_total_ = 0.0;
+  Philox rng_;
+  std::uint64_t prior_seed_, prior_draws_ = 0;
+  // The A_V conditional's magnitudes at the linearisation nodes, and the linear model.
+  std::vector<double> mags_, m0_, slope_, work_;
+  const double* av_nodes_;
+  int n_nodes_;
+  // Rounds. Every round's points are kept. A point's weight is p(u) / q̄(u), q̄ being the
+  // average of all rounds' proposal densities (the balance heuristic of multiple
+  // importance sampling): a point from a poor early proposal is not over-weighted where a
+  // later one covers it, and the effective sample sizes of the rounds add up.
+  struct Fractions {
+    double prior, box, mix;  // log of each part's share of the round's draws
   };
-  // The target's prior in u: the training prior's (the same as the proposal's prior
-  // component) unless the star has its own A_V prior.
-  auto log_target_prior_u = [&](const Point& u, double training) {
-    if (!star_av.custom()) return training;
-    const auto p = physical(u);
-    const double lp = posterior_->log_prior(p, star);
-    return lp == kNegInf ? kNegInf : lp + std::log(p.teff * kLn10);
-  };
-  auto log_q_box = [&](const Point& u) {
-    const long k = L.find(u);
-    if (k < 0) return kNegInf;
-    const auto kk = static_cast<std::size_t>(k);
-    const auto& rv_q = L.rv_prior[static_cast<std::size_t>(L.rv_box(u[kRv]))];
-    return log_mass[kk] - log_total - L.log_volume[kk] + rv_q.log_pdf(u[kRv]);
-  };
-  Philox rng(mix(seed, 0x5245464954ull), row);  // "REFIT"
-  const std::uint64_t prior_seed = mix(seed, 0x5052494F52ull + row);
-  std::uint64_t prior_draws = 0;
-  auto draw_box = [&](Point& u) {
-    const double t = rng.uniform() * c;
-    const std::size_t k =
-        std::min(static_cast<std::size_t>(std::upper_bound(cum.begin(), cum.end(), t) - cum.begin()), nbox - 1);
-    const Point& centre = L.centre[k];
-    for (int a = 0; a < 3; ++a) u[a] = centre[a] + (rng.uniform() - 0.5) * L.step[a];
-    // R_V from the prior restricted to the box
-    u[kRv] = L.rv_prior[static_cast<std::size_t>(L.rv_box(centre[kRv]))].draw(rng.uniform());
-  };
-  std::vector<double> mags(2 * synth.bands().size()), m0(synth.bands().size()), slope(synth.bands().size()), work;
-  const double av01[2] = {0.0, 1.0};
-  // Completes u (draws A_V unless given) and returns log q(A_V | x); −inf (and u[kAv]
-  // from the prior) where x is outside the grid — such points get weight 0 anyway.
+  std::vector<Fractions> fractions_;
+  std::vector<Mixture> mixtures_;  // per round (no parts in round 1)
+  std::vector<Point> pts_;
+  // per point: log target, log p_u, log q_box + log q(A_V | x), log q(A_V | x), μ̂, and per
+  // round log q_mix + log q(A_V | x)
+  std::vector<double> lt_all_, lpu_all_, lbox_all_, lqav_all_, mu_all_;
+  std::vector<std::vector<double>> lmix_all_;
+  std::vector<double> log_w_;
+  simulate::PhotometricPosterior::Workspace ws_;
+};
+
+namespace {
+constexpr double kAvNodes[5] = {0.0, 1.0, 2.5, 5.0, 8.0};
+constexpr double kAv01[2] = {0.0, 1.0};
+}  // namespace
+
+ReferenceFitter::StarFit::StarFit(const ReferenceFitter& fitter, const simulate::ObservedStar& star, std::uint64_t seed,
+                                  std::uint64_t row)
+    : L_(*fitter.lattice_),
+      posterior_(*fitter.posterior_),
+      prior_(posterior_.prior()),
+      synth_(posterior_.synthesizer()),
+      s_(fitter.settings_),
+      star_(star),
+      star_av_(star.av_prior),
+      gaussian_av_(star_av_.kind == simulate::AvPrior::Kind::kGaussian),
+      rng_(mix(seed, 0x5245464954ull), row),  // "REFIT"
+      prior_seed_(mix(seed, 0x5052494F52ull + row)) {
+  const auto& pc = prior_.config();
+  a0_ = star_av_.custom() ? star_av_.lo : pc.av_offset;
+  cap_ = star_av_.custom() ? star_av_.hi : pc.av_max > 0 ? pc.av_max : kInf;
+  scale_ = star_av_.kind == simulate::AvPrior::Kind::kExponential ? star_av_.scale : pc.av_scale;
   // With a star's own (Gaussian) A_V prior the proposal must be as narrow as that prior, so
   // the magnitudes are linearised on the segment of {0, 1, 2.5, 5, 8} mag of A_V where the
   // conditional lies (extinction is not linear over several magnitudes); otherwise on
   // [0, 1], as always (outputs of stars without constraints unchanged).
-  static const double kAvNodes[5] = {0.0, 1.0, 2.5, 5.0, 8.0};
-  const double* av_nodes = gaussian_av ? kAvNodes : av01;
-  const int n_nodes = gaussian_av ? 5 : 2;
-  if (gaussian_av) mags.resize(5 * synth.bands().size());
-  auto conditional_av = [&](Point& u, bool draw) {
-    if (!synth.magnitudes_at_extinctions(physical(u), av_nodes, n_nodes, mags.data(), work)) {
-      if (draw) {
-        u[kAv] = gaussian_av ? normal::Truncated{star_av.mean, star_av.sd, a0, cap}.draw(rng.uniform())
-                             : a0 + rng.exponential(scale);
-      }
-      return kNegInf;
-    }
-    const std::size_t F = synth.bands().size();
-    auto linearise = [&](int k) {  // on the segment [node k, node k + 1]
-      const double a = av_nodes[k], b = av_nodes[k + 1];
-      for (std::size_t i = 0; i < F; ++i) {
-        slope[i] =
-            (mags[static_cast<std::size_t>(k + 1) * F + i] - mags[static_cast<std::size_t>(k) * F + i]) / (b - a);
-        m0[i] = mags[static_cast<std::size_t>(k) * F + i] - a * slope[i];
-      }
-      return av_integral(m0.data(), slope.data(), w_exact.data(), W_exact);
-    };
-    LinearAv f = linearise(0);
-    for (int pass = 0, segment = 0; gaussian_av && pass < 2; ++pass) {  // to the segment of the conditional's centre
-      int k = 0;
-      while (k < n_nodes - 2 && f.shift > av_nodes[k + 1]) ++k;
-      if (k == segment) break;
-      f = linearise(segment = k);
-    }
-    const auto q = av_proposal(f, a0, cap, scale, 1.5, 0.01);
-    if (draw) u[kAv] = q.draw(rng.uniform());
-    return q.log_pdf(u[kAv]);
-  };
+  av_nodes_ = gaussian_av_ ? kAvNodes : kAv01;
+  n_nodes_ = gaussian_av_ ? 5 : 2;
+  const std::size_t F = synth_.bands().size();
+  mags_.resize((gaussian_av_ ? 5 : 2) * F);
+  m0_.resize(F);
+  slope_.resize(F);
+}
 
-  // ---- rounds ----
-  // Every round's points are kept. A point's weight is p(u) / q̄(u), q̄ being the average of
-  // all rounds' proposal densities (the balance heuristic of multiple importance sampling):
-  // a point from a poor early proposal is not over-weighted where a later one covers it,
-  // and the effective sample sizes of the rounds add up.
-  const int N = s.proposals;
-  struct Fractions {
-    double prior, box, mix;  // log of each part's share of the round's draws
+// Each box's posterior mass, A_V integrated out (tempered errors); false if no box has any.
+bool ReferenceFitter::StarFit::coarse_stage() {
+  const auto nbs = static_cast<std::size_t>(star_.size());
+  w_coarse_.resize(nbs);
+  w_exact_.resize(nbs);
+  for (std::size_t b = 0; b < nbs; ++b) {
+    W_coarse_ += (w_coarse_[b] = 1.0 / (star_.sigma2[b] + s_.coarse_sigma * s_.coarse_sigma));
+    W_exact_ += (w_exact_[b] = 1.0 / star_.sigma2[b]);
+  }
+  const std::size_t nbox = L_.centre.size();
+  log_mass_.resize(nbox);
+  cum_.resize(nbox);
+  double top = kNegInf;
+  for (std::size_t k = 0; k < nbox; ++k) {
+    const LinearAv f =
+        av_integral(L_.mag0.data() + k * L_.bands, L_.slope.data() + k * L_.bands, w_coarse_.data(), W_coarse_);
+    log_mass_[k] = L_.log_prior[k] + f.log_integral + L_.log_volume[k];
+    top = std::max(top, log_mass_[k]);
+  }
+  if (!std::isfinite(top)) return false;
+  double c = 0.0;
+  for (std::size_t k = 0; k < nbox; ++k) cum_[k] = (c += std::exp(log_mass_[k] - top));
+  c_ = c;
+  log_total_ = top + std::log(c);
+  return true;
+}
+
+// The proposal: q(u) = f_prior p_u(u) + [f_box q_box(x) + f_mix q_mix(x)] · q(A_V | x),
+// where q(A_V | x) is the (widened) truncated Gaussian of the likelihood linearised in A_V
+// at x itself: the A_V–Teff ridge is followed exactly, point by point.
+double ReferenceFitter::StarFit::log_prior_u(const Point& u) const {
+  const auto p = physical(u);
+  const double lp = prior_.log_density(p);
+  return lp == kNegInf ? kNegInf : lp + std::log(p.teff * kLn10);
+}
+
+// The target's prior in u: the training prior's (the same as the proposal's prior
+// component) unless the star has its own A_V prior.
+double ReferenceFitter::StarFit::log_target_prior_u(const Point& u, double training) const {
+  if (!star_av_.custom()) return training;
+  const auto p = physical(u);
+  const double lp = posterior_.log_prior(p, star_);
+  return lp == kNegInf ? kNegInf : lp + std::log(p.teff * kLn10);
+}
+
+double ReferenceFitter::StarFit::log_q_box(const Point& u) const {
+  const long k = L_.find(u);
+  if (k < 0) return kNegInf;
+  const auto kk = static_cast<std::size_t>(k);
+  const auto& rv_q = L_.rv_prior[static_cast<std::size_t>(L_.rv_box(u[kRv]))];
+  return log_mass_[kk] - log_total_ - L_.log_volume[kk] + rv_q.log_pdf(u[kRv]);
+}
+
+void ReferenceFitter::StarFit::draw_box(Point& u) {
+  const std::size_t nbox = L_.centre.size();
+  const double t = rng_.uniform() * c_;
+  const std::size_t k =
+      std::min(static_cast<std::size_t>(std::upper_bound(cum_.begin(), cum_.end(), t) - cum_.begin()), nbox - 1);
+  const Point& centre = L_.centre[k];
+  for (int a = 0; a < 3; ++a) u[a] = centre[a] + (rng_.uniform() - 0.5) * L_.step[a];
+  // R_V from the prior restricted to the box
+  u[kRv] = L_.rv_prior[static_cast<std::size_t>(L_.rv_box(centre[kRv]))].draw(rng_.uniform());
+}
+
+// Completes u (draws A_V unless given) and returns log q(A_V | x); −inf (and u[kAv]
+// from the prior) where x is outside the grid — such points get weight 0 anyway.
+double ReferenceFitter::StarFit::conditional_av(Point& u, bool draw) {
+  if (!synth_.magnitudes_at_extinctions(physical(u), av_nodes_, n_nodes_, mags_.data(), work_)) {
+    if (draw) {
+      u[kAv] = gaussian_av_ ? normal::Truncated{star_av_.mean, star_av_.sd, a0_, cap_}.draw(rng_.uniform())
+                            : a0_ + rng_.exponential(scale_);
+    }
+    return kNegInf;
+  }
+  const std::size_t F = synth_.bands().size();
+  auto linearise = [&](int k) {  // on the segment [node k, node k + 1]
+    const double a = av_nodes_[k], b = av_nodes_[k + 1];
+    for (std::size_t i = 0; i < F; ++i) {
+      slope_[i] =
+          (mags_[static_cast<std::size_t>(k + 1) * F + i] - mags_[static_cast<std::size_t>(k) * F + i]) / (b - a);
+      m0_[i] = mags_[static_cast<std::size_t>(k) * F + i] - a * slope_[i];
+    }
+    return av_integral(m0_.data(), slope_.data(), w_exact_.data(), W_exact_);
   };
-  std::vector<Fractions> fractions;
-  std::vector<Mixture> mixtures;  // per round (no parts in round 1)
-  std::vector<Point> pts;
-  // per point: log target, log p_u, log q_box + log q(A_V | x), and per round log q_mix + log q(A_V | x)
-  std::vector<double> lt_all, lpu_all, lbox_all, lqav_all, mu_all;
-  std::vector<std::vector<double>> lmix_all;
-  std::vector<double> log_w;
-  simulate::PhotometricPosterior::Workspace ws;
-  auto reweigh = [&]() {
-    const double log_rounds = std::log(static_cast<double>(fractions.size()));
-    log_w.resize(pts.size());
-    for (std::size_t i = 0; i < pts.size(); ++i) {
-      if (lt_all[i] == kNegInf) {
-        log_w[i] = kNegInf;
-        continue;
-      }
-      double q = kNegInf;
-      for (std::size_t r = 0; r < fractions.size(); ++r) {
-        const auto& f = fractions[r];
-        q = log_sum_exp(q, log_sum_exp(f.prior + lpu_all[i], f.box + lbox_all[i]));
-        if (!mixtures[r].parts.empty()) q = log_sum_exp(q, f.mix + lmix_all[r][i]);
-      }
-      log_w[i] = lt_all[i] - (q - log_rounds);
+  LinearAv f = linearise(0);
+  for (int pass = 0, segment = 0; gaussian_av_ && pass < 2; ++pass) {  // to the segment of the conditional's centre
+    int k = 0;
+    while (k < n_nodes_ - 2 && f.shift > av_nodes_[k + 1]) ++k;
+    if (k == segment) break;
+    f = linearise(segment = k);
+  }
+  const auto q = av_proposal(f, a0_, cap_, scale_, 1.5, 0.01);
+  if (draw) u[kAv] = q.draw(rng_.uniform());
+  return q.log_pdf(u[kAv]);
+}
+
+void ReferenceFitter::StarFit::reweigh() {
+  const double log_rounds = std::log(static_cast<double>(fractions_.size()));
+  log_w_.resize(pts_.size());
+  for (std::size_t i = 0; i < pts_.size(); ++i) {
+    if (lt_all_[i] == kNegInf) {
+      log_w_[i] = kNegInf;
+      continue;
     }
-  };
-  for (int round = 1; round <= s.max_rounds; ++round) {
-    const bool first = round == 1;
-    Mixture mixture;
-    if (!first) {  // a Gaussian mixture fitted (weighted EM) to all points so far, weights tempered
-      const double beta = temper(log_w, std::min(0.1 * N, 200.0));
-      double wtop = kNegInf;
-      for (double x : log_w) wtop = std::max(wtop, x);
-      std::vector<double> v(log_w.size());
-      for (std::size_t i = 0; i < v.size(); ++i) v[i] = log_w[i] == kNegInf ? 0.0 : std::exp(beta * (log_w[i] - wtop));
-      mixture = fit_mixture(pts, v, s.components, rng.uniform(), 1.2);
+    double q = kNegInf;
+    for (std::size_t r = 0; r < fractions_.size(); ++r) {
+      const auto& f = fractions_[r];
+      q = log_sum_exp(q, log_sum_exp(f.prior + lpu_all_[i], f.box + lbox_all_[i]));
+      if (!mixtures_[r].parts.empty()) q = log_sum_exp(q, f.mix + lmix_all_[r][i]);
     }
-    // the new mixture's density at the points drawn so far
-    std::vector<double> lmix(pts.size(), kNegInf);
-    if (!first) {
-      for (std::size_t i = 0; i < pts.size(); ++i) {
-        if (lt_all[i] != kNegInf) lmix[i] = mixture.log_pdf(pts[i]) + lqav_all[i];
-      }
+    log_w_[i] = lt_all_[i] - (q - log_rounds);
+  }
+}
+
+// The round's mixture (none in round 1): a Gaussian mixture fitted (weighted EM) to all
+// points so far, weights tempered; and its density at those points.
+void ReferenceFitter::StarFit::add_round_mixture(bool first) {
+  const int N = s_.proposals;
+  Mixture mixture;
+  if (!first) {
+    const double beta = temper(log_w_, std::min(0.1 * N, 200.0));
+    double wtop = kNegInf;
+    for (double x : log_w_) wtop = std::max(wtop, x);
+    std::vector<double> v(log_w_.size());
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = log_w_[i] == kNegInf ? 0.0 : std::exp(beta * (log_w_[i] - wtop));
+    mixture = fit_mixture(pts_, v, s_.components, rng_.uniform(), 1.2);
+  }
+  std::vector<double> lmix(pts_.size(), kNegInf);
+  if (!first) {
+    for (std::size_t i = 0; i < pts_.size(); ++i) {
+      if (lt_all_[i] != kNegInf) lmix[i] = mixture.log_pdf(pts_[i]) + lqav_all_[i];
     }
-    mixtures.push_back(std::move(mixture));
-    lmix_all.push_back(std::move(lmix));
-    const Mixture& current = mixtures.back();
-    // This round's draws: n_prior from the prior, n_box from the boxes, the rest from the
-    // mixture; its density is the mixture of the three with exactly those fractions.
-    const int n_coarse = first ? N : static_cast<int>(std::lround(s.defensive * N));
-    const int n_prior = std::max(1, static_cast<int>(std::lround(s.defensive_prior * n_coarse)));
-    const int n_box = n_coarse - n_prior;
-    const int n_mix = N - n_coarse;
-    auto log_share = [&](int n) { return n > 0 ? std::log(static_cast<double>(n) / N) : kNegInf; };
-    fractions.push_back({log_share(n_prior), log_share(n_box), log_share(n_mix)});
-    for (int i = 0; i < N; ++i) {
-      Point u{};
-      double log_q_av;
-      if (i < n_prior) {
-        simulate::StarParameters p;
-        prior.draw(prior_seed, prior_draws++, p);
-        u = {std::log10(p.teff), p.logg, p.mh, p.rv, p.av};
-        log_q_av = conditional_av(u, /*draw=*/false);
+  }
+  mixtures_.push_back(std::move(mixture));
+  lmix_all_.push_back(std::move(lmix));
+}
+
+// This round's draws: n_prior from the prior, n_box from the boxes, the rest from the
+// mixture; its density is the mixture of the three with exactly those fractions.
+void ReferenceFitter::StarFit::draw_round(bool first, ReferenceResult& result) {
+  const int N = s_.proposals;
+  const int n_coarse = first ? N : static_cast<int>(std::lround(s_.defensive * N));
+  const int n_prior = std::max(1, static_cast<int>(std::lround(s_.defensive_prior * n_coarse)));
+  const int n_box = n_coarse - n_prior;
+  const int n_mix = N - n_coarse;
+  auto log_share = [&](int n) { return n > 0 ? std::log(static_cast<double>(n) / N) : kNegInf; };
+  fractions_.push_back({log_share(n_prior), log_share(n_box), log_share(n_mix)});
+  const Mixture& current = mixtures_.back();
+  for (int i = 0; i < N; ++i) {
+    Point u{};
+    double log_q_av;
+    if (i < n_prior) {
+      simulate::StarParameters p;
+      prior_.draw(prior_seed_, prior_draws_++, p);
+      u = {std::log10(p.teff), p.logg, p.mh, p.rv, p.av};
+      log_q_av = conditional_av(u, /*draw=*/false);
+    } else {
+      if (i < n_coarse) {
+        draw_box(u);
       } else {
-        if (i < n_coarse) {
-          draw_box(u);
-        } else {
-          current.draw(rng, u);
-        }
-        log_q_av = conditional_av(u, /*draw=*/true);
+        current.draw(rng_, u);
       }
-      const double lpu = log_prior_u(u);
-      const double lpt = log_target_prior_u(u, lpu);
-      double lt = kNegInf;
-      ws.mu_hat = std::numeric_limits<double>::quiet_NaN();
-      if (lpt != kNegInf && log_q_av != kNegInf) {
-        lt = lpt + posterior_->log_likelihood(physical(u), star, ws);
-        ++result.evaluations;
-      }
-      if (!(lt > kNegInf)) lt = kNegInf;  // outside the support or the grid (or NaN): weight 0
-      pts.push_back(u);
-      lt_all.push_back(lt);
-      mu_all.push_back(ws.mu_hat);
-      lpu_all.push_back(lpu);
-      lqav_all.push_back(log_q_av);
-      lbox_all.push_back(lt == kNegInf ? kNegInf : log_q_box(u) + log_q_av);
-      for (std::size_t r = 0; r < mixtures.size(); ++r) {
-        lmix_all[r].push_back(lt == kNegInf || mixtures[r].parts.empty() ? kNegInf : mixtures[r].log_pdf(u) + log_q_av);
-      }
+      log_q_av = conditional_av(u, /*draw=*/true);
     }
+    add_point(u, log_q_av, result);
+  }
+}
+
+// A point's target density and every proposal piece's density at it.
+void ReferenceFitter::StarFit::add_point(const Point& u, double log_q_av, ReferenceResult& result) {
+  const double lpu = log_prior_u(u);
+  const double lpt = log_target_prior_u(u, lpu);
+  double lt = kNegInf;
+  ws_.mu_hat = std::numeric_limits<double>::quiet_NaN();
+  if (lpt != kNegInf && log_q_av != kNegInf) {
+    lt = lpt + posterior_.log_likelihood(physical(u), star_, ws_);
+    ++result.evaluations;
+  }
+  if (!(lt > kNegInf)) lt = kNegInf;  // outside the support or the grid (or NaN): weight 0
+  pts_.push_back(u);
+  lt_all_.push_back(lt);
+  mu_all_.push_back(ws_.mu_hat);
+  lpu_all_.push_back(lpu);
+  lqav_all_.push_back(log_q_av);
+  lbox_all_.push_back(lt == kNegInf ? kNegInf : log_q_box(u) + log_q_av);
+  for (std::size_t r = 0; r < mixtures_.size(); ++r) {
+    lmix_all_[r].push_back(lt == kNegInf || mixtures_[r].parts.empty() ? kNegInf : mixtures_[r].log_pdf(u) + log_q_av);
+  }
+}
+
+ReferenceResult ReferenceFitter::StarFit::run() {
+  ReferenceResult result;
+  if (star_.size() < 1 || !coarse_stage()) return result;
+  for (int round = 1; round <= s_.max_rounds; ++round) {
+    add_round_mixture(round == 1);
+    draw_round(round == 1, result);
     reweigh();
     result.rounds = round;
-    result.ess = posterior::effective_sample_size(log_w.data(), log_w.size());
+    result.ess = posterior::effective_sample_size(log_w_.data(), log_w_.size());
     if (result.ess <= 0.0) return result;  // no mass found anywhere: nothing to adapt from
-    if (result.ess >= s.target_ess) break;
+    if (result.ess >= s_.target_ess) break;
   }
-  result.theta.resize(pts.size() * D);
-  result.log_w = log_w;
-  result.mu_hat = std::move(mu_all);
-  for (std::size_t i = 0; i < pts.size(); ++i) {
-    const auto p = physical(pts[i]);
+  result.theta.resize(pts_.size() * D);
+  result.log_w = log_w_;
+  result.mu_hat = std::move(mu_all_);
+  for (std::size_t i = 0; i < pts_.size(); ++i) {
+    const auto p = physical(pts_[i]);
     const double values[D] = {p.teff, p.logg, p.mh, p.av, p.rv};  // the posterior file's order
     std::copy(values, values + D, result.theta.begin() + static_cast<std::ptrdiff_t>(i * D));
   }
   return result;
+}
+
+ReferenceResult ReferenceFitter::fit(const simulate::ObservedStar& star, std::uint64_t seed, std::uint64_t row) const {
+  return StarFit(*this, star, seed, row).run();
 }
 
 }  // namespace irisml::infer

@@ -83,6 +83,7 @@ class ReferenceFitter {
 
  private:
   struct Lattice;
+  class StarFit;  // one star through fit() (reference.cpp)
   const simulate::PhotometricPosterior* posterior_;
   ReferenceSettings settings_;
   std::unique_ptr<Lattice> lattice_;
