@@ -250,6 +250,94 @@ int workers_for(const po::variables_map& vm, int threads) {
   fail_input("--parallel = '{}' is not known; allowed: batches, intra-op", mode);
 }
 
+// `sample`'s settings from its options (the checkpoint's training range comes later).
+infer::SamplerSettings sample_settings_from(const po::variables_map& vm, int threads, model::Precision precision) {
+  infer::SamplerSettings s;
+  s.samples = vm["samples"].as<int>();
+  s.keep_samples = vm["keep-samples"].as<bool>();
+  s.batch = vm["batch"].as<long long>();
+  s.workers = workers_for(vm, threads);
+  s.intra_op_threads = s.workers == 1 ? threads : 1;
+  s.precision = precision;
+  job_settings_from(vm, s);
+  s.range_sigma = vm["range-sigma"].as<double>();
+  s.ppc_alpha = vm["ppc-alpha"].as<double>();
+  s.ppc_sigma_floor = vm["ppc-sigma-floor"].as<double>();
+  s.importance = vm["importance"].as<bool>();
+  s.ess_threshold = vm["ess-threshold"].as<double>();
+  s.retry_factor = vm["retry-factor"].as<int>();
+  s.sir = vm["sir"].as<bool>();
+  s.sigma_sys = vm["sigma-sys"].as<double>();
+  if (!s.importance && (s.sir || s.retry_factor > 0 || vm["ess-threshold"].defaulted() == false)) {
+    fail_input("--sir, --retry-factor and --ess-threshold need --importance");
+  }
+  s.validate();
+  return s;
+}
+
+// Whether the model's flow reads the catalogue's star constraints (its star tokens); warns
+// (rank 0, once per job) about constraints it does not read when only the flow is used.
+bool flow_reads_constraints(const CatalogReader& catalog, const model::ModelConfig& mc, bool importance, int rank) {
+  const bool has_parallax = catalog.has_constraint(kParallax);
+  const bool has_av = catalog.has_constraint(kAvPrior) || catalog.has_constraint(kAvMax);
+  const bool unread = (has_parallax && !mc.parallax_token) || (has_av && !mc.av_prior_token);
+  if (unread && !importance && rank == 0) {
+    log::warn(
+        "sample: catalogue '{}' has star constraints (parallax / A_V prior) that this model's flow does not read "
+        "(it has {}); only --importance (and `irisml fit`) use them",
+        catalog.path(),
+        mc.parallax_token ? "a parallax token only"
+                          : (mc.av_prior_token ? "an A_V-prior token only" : "no star tokens"));
+  }
+  return (has_parallax && mc.parallax_token) || (has_av && mc.av_prior_token);
+}
+
+// The physics `sample` needs: the synthesizer (for the PPC or the weights), and with
+// --importance the training prior and the likelihood; grid_key "none" without a grid.
+struct SamplePhysics {
+  std::unique_ptr<simulate::Synthesizer> synth;
+  std::unique_ptr<simulate::Prior> prior;
+  std::unique_ptr<simulate::PhotometricPosterior> target;
+  std::string grid_key = "none";
+};
+
+SamplePhysics sample_physics(const po::variables_map& vm, const simulate::FilterRegistry& registry,
+                             const model::CheckpointInfo& checkpoint, const std::string& model_path,
+                             const infer::SamplerSettings& s, const simulate::DistanceSettings& distance) {
+  SamplePhysics x;
+  if (vm["no-ppc"].as<bool>() && !s.importance) return x;
+  auto grid = load_grid(vm);
+  x.grid_key = grid->checksum;
+  x.synth = std::make_unique<simulate::Synthesizer>(grid, registry, checkpoint.filters);
+  if (s.importance) {
+    x.prior = std::make_unique<simulate::Prior>(make_prior(training_prior(checkpoint, model_path, *grid), *grid, vm));
+    if (x.prior->isochrone() && !s.physical) {
+      log::warn(
+          "sample: the model's isochrone prior without a parallax column: its volume density favours dwarfs, "
+          "so giants of a magnitude-limited catalogue get too high a log g (docs/isochrone_prior.md)");
+    }
+    x.target = std::make_unique<simulate::PhotometricPosterior>(*x.synth, *x.prior, distance);
+  }
+  return x;
+}
+
+void log_sample_report(const infer::SampleReport& report, const infer::SamplerSettings& s) {
+  const double rate = static_cast<double>(report.sampled) / std::max(report.seconds, 1e-9);
+  log::info(
+      "sample: {} rows; this run: {} blocks ({} skipped as done), {} stars sampled in {:.1f} s ({:.1f} stars/s); "
+      "flags: {} too few bands, {} outside the training range, {} posterior-predictive; {} bands dropped as "
+      "unusable (an error <= 0 or not finite, or a magnitude outside [-30, 60]), {} missing (empty, null, NaN or a "
+      "missing value), {} upper limits (a magnitude without an error), {} non-positive fluxes",
+      report.rows, report.blocks_run, report.blocks_skipped, report.sampled, report.seconds, rate, report.too_few_bands,
+      report.outside_training, report.ppc_high, report.dropped_unusable, report.missing, report.upper_limits,
+      report.nonpositive_flux);
+  if (s.importance) log::info("sample: {} stars with importance ESS/S below {}", report.low_ess, s.ess_threshold);
+  if (report.constraints_dropped > 0) {
+    log::info("sample: {} star constraints dropped as unusable (an error or width not finite and > 0)",
+              report.constraints_dropped);
+  }
+}
+
 }  // namespace
 
 int run_sample(const std::vector<std::string>& args, const Context& ctx) {
@@ -308,26 +396,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   const auto lock = distributed::lock_output(output, ctx.comm);  // held to the end: one run per output
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
-  infer::SamplerSettings s;
-  s.samples = vm["samples"].as<int>();
-  s.keep_samples = vm["keep-samples"].as<bool>();
-  s.batch = vm["batch"].as<long long>();
-  s.workers = workers_for(vm, threads);
-  s.intra_op_threads = s.workers == 1 ? threads : 1;
-  s.precision = precision;
-  job_settings_from(vm, s);
-  s.range_sigma = vm["range-sigma"].as<double>();
-  s.ppc_alpha = vm["ppc-alpha"].as<double>();
-  s.ppc_sigma_floor = vm["ppc-sigma-floor"].as<double>();
-  s.importance = vm["importance"].as<bool>();
-  s.ess_threshold = vm["ess-threshold"].as<double>();
-  s.retry_factor = vm["retry-factor"].as<int>();
-  s.sir = vm["sir"].as<bool>();
-  s.sigma_sys = vm["sigma-sys"].as<double>();
-  if (!s.importance && (s.sir || s.retry_factor > 0 || vm["ess-threshold"].defaulted() == false)) {
-    fail_input("--sir, --retry-factor and --ess-threshold need --importance");
-  }
-  s.validate();
+  infer::SamplerSettings s = sample_settings_from(vm, threads, precision);
   const simulate::DistanceSettings distance = distance_settings_from(vm);
 
   const auto checkpoint = model::load_checkpoint_info(model_path);
@@ -355,40 +424,9 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   apply_calibration(vm, registry, checkpoint.filters, catalog, s, &noise);
   s.parallax_zero_point = distance.parallax_zero_point;
   if (catalog.has_constraint(kParallax)) s.parallax_zero_point_text = vm["parallax-zero-point"].as<std::string>();
-  // The constraints the flow itself reads (the model's star tokens) and those it does not.
-  const auto& mc = checkpoint.model_config;
-  const bool has_parallax = catalog.has_constraint(kParallax);
-  const bool has_av = catalog.has_constraint(kAvPrior) || catalog.has_constraint(kAvMax);
-  const bool flow_uses = (has_parallax && mc.parallax_token) || (has_av && mc.av_prior_token);
-  const bool unread = (has_parallax && !mc.parallax_token) || (has_av && !mc.av_prior_token);
-  if (unread && !s.importance && ctx.rank == 0) {  // rank 0: one warning per job
-    log::warn(
-        "sample: catalogue '{}' has star constraints (parallax / A_V prior) that this model's flow does not read "
-        "(it has {}); only --importance (and `irisml fit`) use them",
-        catalog_path,
-        mc.parallax_token ? "a parallax token only"
-                          : (mc.av_prior_token ? "an A_V-prior token only" : "no star tokens"));
-  }
+  const bool flow_uses = flow_reads_constraints(catalog, checkpoint.model_config, s.importance, ctx.rank);
   s.physical = s.importance && catalog.has_constraint(kParallax);
-
-  std::unique_ptr<simulate::Synthesizer> synth;
-  std::unique_ptr<simulate::Prior> prior;
-  std::unique_ptr<simulate::PhotometricPosterior> target;
-  std::string grid_key = "none";
-  if (!vm["no-ppc"].as<bool>() || s.importance) {
-    auto grid = load_grid(vm);
-    grid_key = grid->checksum;
-    synth = std::make_unique<simulate::Synthesizer>(grid, registry, checkpoint.filters);
-    if (s.importance) {
-      prior = std::make_unique<simulate::Prior>(make_prior(training_prior(checkpoint, model_path, *grid), *grid, vm));
-      if (prior->isochrone() && !s.physical) {
-        log::warn(
-            "sample: the model's isochrone prior without a parallax column: its volume density favours dwarfs, "
-            "so giants of a magnitude-limited catalogue get too high a log g (docs/isochrone_prior.md)");
-      }
-      target = std::make_unique<simulate::PhotometricPosterior>(*synth, *prior, distance);
-    }
-  }
+  const SamplePhysics physics = sample_physics(vm, registry, checkpoint, model_path, s, distance);
   const bool ppc_on = !vm["no-ppc"].as<bool>();
 
   infer::SampleJob job;
@@ -399,28 +437,16 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   job.discard_unfinished = vm["overwrite"].as<bool>();
   job.inputs_key = fmt::format("columns={} missing={} error_floor={} ignore_unknown={} grid={} filters_config={}{}{}",
                                vm["columns"].as<std::string>(), copt.missing_sentinel, copt.error_floor,
-                               copt.ignore_unknown_columns, grid_key, registry.source(), presets_key(vm, copt),
+                               copt.ignore_unknown_columns, physics.grid_key, registry.source(), presets_key(vm, copt),
                                s.importance || flow_uses ? constraints_key(catalog, distance) : std::string());
   log::info(
       "sample: {} stars x {} samples, {} rank(s) x {} thread(s) ({}), batch {}, model {} ({} filters), "
       "bands_min {}, ppc {} -> {}",
       catalog.rows(), s.samples, ctx.size, threads, s.workers > 1 ? "batch-parallel" : "intra-op", s.batch, model_path,
       checkpoint.filters.size(), s.bands_min, ppc_on ? "on" : "off", output);
-  auto report = infer::sample_catalog(catalog, job, s, ppc_on ? synth.get() : nullptr, ctx.comm, target.get());
-  const double rate = static_cast<double>(report.sampled) / std::max(report.seconds, 1e-9);
-  log::info(
-      "sample: {} rows; this run: {} blocks ({} skipped as done), {} stars sampled in {:.1f} s ({:.1f} stars/s); "
-      "flags: {} too few bands, {} outside the training range, {} posterior-predictive; {} bands dropped as "
-      "unusable (an error <= 0 or not finite, or a magnitude outside [-30, 60]), {} missing (empty, null, NaN or a "
-      "missing value), {} upper limits (a magnitude without an error), {} non-positive fluxes",
-      report.rows, report.blocks_run, report.blocks_skipped, report.sampled, report.seconds, rate, report.too_few_bands,
-      report.outside_training, report.ppc_high, report.dropped_unusable, report.missing, report.upper_limits,
-      report.nonpositive_flux);
-  if (s.importance) log::info("sample: {} stars with importance ESS/S below {}", report.low_ess, s.ess_threshold);
-  if (report.constraints_dropped > 0) {
-    log::info("sample: {} star constraints dropped as unusable (an error or width not finite and > 0)",
-              report.constraints_dropped);
-  }
+  auto report =
+      infer::sample_catalog(catalog, job, s, ppc_on ? physics.synth.get() : nullptr, ctx.comm, physics.target.get());
+  log_sample_report(report, s);
   if (report.interrupted) {
     log::info("sample: stopped before the end; rerun the same command to resume ({} keeps the finished blocks)",
               infer::progress_path(output));
