@@ -457,6 +457,42 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   return 0;
 }
 
+namespace {
+// `fit`'s reference settings (into r) and job settings from its options.
+infer::SamplerSettings fit_settings_from(const po::variables_map& vm, int threads, infer::ReferenceSettings& r) {
+  r.proposals = vm["proposals"].as<int>();
+  r.max_rounds = vm["max-rounds"].as<int>();
+  r.target_ess = vm["target-ess"].as<double>();
+  r.min_ess = vm["min-ess"].as<double>();
+  r.coarse_sigma = vm["coarse-sigma"].as<double>();
+  r.validate();
+  infer::SamplerSettings s;
+  s.samples = vm["samples"].as<int>();
+  s.keep_samples = !vm["no-samples"].as<bool>();
+  s.workers = threads;
+  job_settings_from(vm, s);
+  s.bands_min = vm["bands-min"].as<int>();
+  if (s.bands_min < 2) fail_input("--bands-min = {} must be at least 2 (one band carries no colour)", s.bands_min);
+  s.sigma_sys = vm["sigma-sys"].as<double>();
+  s.validate();
+  return s;
+}
+
+void log_fit_report(const infer::SampleReport& report, std::uint64_t evaluations, double min_ess, int ranks) {
+  log::info(
+      "fit: {} rows; this run: {} blocks ({} skipped as done), {} stars fitted in {:.1f} s ({:.3f} s per star "
+      "and rank, {:.0f} likelihood evaluations per star); {} too few bands, {} with ESS below {}",
+      report.rows, report.blocks_run, report.blocks_skipped, report.sampled, report.seconds,
+      report.seconds * ranks / std::max<double>(1.0, static_cast<double>(report.sampled)),
+      static_cast<double>(evaluations) * ranks / std::max<double>(1.0, static_cast<double>(report.sampled)),
+      report.too_few_bands, report.low_ess, min_ess);
+  if (report.constraints_dropped > 0) {
+    log::info("fit: {} star constraints dropped as unusable (an error or width not finite and > 0)",
+              report.constraints_dropped);
+  }
+}
+}  // namespace
+
 int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   Command cmd("fit",
               "The exact reference posterior of every star of a catalogue under the simulator's physics and the "
@@ -504,21 +540,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   const auto lock = distributed::lock_output(output, ctx.comm);  // held to the end: one run per output
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
-  r.proposals = vm["proposals"].as<int>();
-  r.max_rounds = vm["max-rounds"].as<int>();
-  r.target_ess = vm["target-ess"].as<double>();
-  r.min_ess = vm["min-ess"].as<double>();
-  r.coarse_sigma = vm["coarse-sigma"].as<double>();
-  r.validate();
-  infer::SamplerSettings s;
-  s.samples = vm["samples"].as<int>();
-  s.keep_samples = !vm["no-samples"].as<bool>();
-  s.workers = threads;
-  job_settings_from(vm, s);
-  s.bands_min = vm["bands-min"].as<int>();
-  if (s.bands_min < 2) fail_input("--bands-min = {} must be at least 2 (one band carries no colour)", s.bands_min);
-  s.sigma_sys = vm["sigma-sys"].as<double>();
-  s.validate();
+  infer::SamplerSettings s = fit_settings_from(vm, threads, r);
   const simulate::DistanceSettings distance = distance_settings_from(vm);
 
   auto registry = load_registry(vm);
@@ -573,18 +595,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   log::info("fit: {} stars, {} filters, {} rank(s) x {} thread(s), {} proposals x <= {} rounds -> {}", catalog.rows(),
             filters.size(), ctx.size, threads, r.proposals, r.max_rounds, output);
   auto report = infer::process_catalog(processor, catalog, job, s, /*with_ppc=*/false, ctx.comm, "fit");
-  log::info(
-      "fit: {} rows; this run: {} blocks ({} skipped as done), {} stars fitted in {:.1f} s ({:.3f} s per star "
-      "and rank, {:.0f} likelihood evaluations per star); {} too few bands, {} with ESS below {}",
-      report.rows, report.blocks_run, report.blocks_skipped, report.sampled, report.seconds,
-      report.seconds * ctx.size / std::max<double>(1.0, static_cast<double>(report.sampled)),
-      static_cast<double>(processor.evaluations()) * ctx.size /
-          std::max<double>(1.0, static_cast<double>(report.sampled)),
-      report.too_few_bands, report.low_ess, r.min_ess);
-  if (report.constraints_dropped > 0) {
-    log::info("fit: {} star constraints dropped as unusable (an error or width not finite and > 0)",
-              report.constraints_dropped);
-  }
+  log_fit_report(report, processor.evaluations(), r.min_ess, ctx.size);
   if (report.interrupted) {
     log::info("fit: stopped before the end; rerun the same command to resume");
     return kExitInterrupted;
