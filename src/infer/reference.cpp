@@ -502,10 +502,10 @@ class ReferenceFitter::StarFit {
   const simulate::AvPrior& star_av_;
   bool gaussian_av_;
   double a0_, cap_, scale_;
-  // Coarse stage: per-band weights (tempered and exact), each box's log posterior mass
+  // Coarse stage: the exact per-band weights and their sum, each box's log posterior mass
   // and their cumulative sum (relative to the top), the total.
-  std::vector<double> w_coarse_, w_exact_, log_mass_, cum_;
-  double W_coarse_ = 0.0, W_exact_ = 0.0, c_ = 0.0, log_total_ = 0.0;
+  std::vector<double> w_exact_, log_mass_, cum_;
+  double W_exact_ = 0.0, log_total_ = 0.0;
   Philox rng_;
   std::uint64_t prior_seed_, prior_draws_ = 0;
   // The A_V conditional's magnitudes at the linearisation nodes, and the linear model.
@@ -558,7 +558,7 @@ ReferenceFitter::StarFit::StarFit(const ReferenceFitter& fitter, const simulate:
   av_nodes_ = gaussian_av_ ? kAvNodes : kAv01;
   n_nodes_ = gaussian_av_ ? 5 : 2;
   const std::size_t F = synth_.bands().size();
-  mags_.resize((gaussian_av_ ? 5 : 2) * F);
+  mags_.resize(static_cast<std::size_t>(n_nodes_) * F);
   m0_.resize(F);
   slope_.resize(F);
 }
@@ -566,10 +566,11 @@ ReferenceFitter::StarFit::StarFit(const ReferenceFitter& fitter, const simulate:
 // Each box's posterior mass, A_V integrated out (tempered errors); false if no box has any.
 bool ReferenceFitter::StarFit::coarse_stage() {
   const auto nbs = static_cast<std::size_t>(star_.size());
-  w_coarse_.resize(nbs);
+  std::vector<double> w_coarse(nbs);
+  double W_coarse = 0.0;
   w_exact_.resize(nbs);
   for (std::size_t b = 0; b < nbs; ++b) {
-    W_coarse_ += (w_coarse_[b] = 1.0 / (star_.sigma2[b] + s_.coarse_sigma * s_.coarse_sigma));
+    W_coarse += (w_coarse[b] = 1.0 / (star_.sigma2[b] + s_.coarse_sigma * s_.coarse_sigma));
     W_exact_ += (w_exact_[b] = 1.0 / star_.sigma2[b]);
   }
   const std::size_t nbox = L_.centre.size();
@@ -578,14 +579,13 @@ bool ReferenceFitter::StarFit::coarse_stage() {
   double top = kNegInf;
   for (std::size_t k = 0; k < nbox; ++k) {
     const LinearAv f =
-        av_integral(L_.mag0.data() + k * L_.bands, L_.slope.data() + k * L_.bands, w_coarse_.data(), W_coarse_);
+        av_integral(L_.mag0.data() + k * L_.bands, L_.slope.data() + k * L_.bands, w_coarse.data(), W_coarse);
     log_mass_[k] = L_.log_prior[k] + f.log_integral + L_.log_volume[k];
     top = std::max(top, log_mass_[k]);
   }
   if (!std::isfinite(top)) return false;
   double c = 0.0;
   for (std::size_t k = 0; k < nbox; ++k) cum_[k] = (c += std::exp(log_mass_[k] - top));
-  c_ = c;
   log_total_ = top + std::log(c);
   return true;
 }
@@ -618,7 +618,7 @@ double ReferenceFitter::StarFit::log_q_box(const Point& u) const {
 
 void ReferenceFitter::StarFit::draw_box(Point& u) {
   const std::size_t nbox = L_.centre.size();
-  const double t = rng_.uniform() * c_;
+  const double t = rng_.uniform() * cum_.back();
   const std::size_t k =
       std::min(static_cast<std::size_t>(std::upper_bound(cum_.begin(), cum_.end(), t) - cum_.begin()), nbox - 1);
   const Point& centre = L_.centre[k];

@@ -324,7 +324,13 @@ std::vector<std::pair<std::string, std::string>> PosteriorSampler::attributes() 
 class PosteriorSampler::BlockJob {
  public:
   BlockJob(PosteriorSampler& sampler, const StarBlock& block, BlockResult& out)
-      : p_(sampler), s_(sampler.settings_), block_(block), out_(out) {}
+      : p_(sampler),
+        s_(sampler.settings_),
+        block_(block),
+        out_(out),
+        S_(s_.samples),
+        col_sir_(kImpFixedCount + (s_.keep_samples ? 2 : 0)),
+        col_physical_(col_sir_ + (s_.sir ? 1 : 0)) {}
 
   void run();
 
@@ -345,8 +351,10 @@ class PosteriorSampler::BlockJob {
   const SamplerSettings& s_;
   const StarBlock& block_;
   BlockResult& out_;
-  int S_ = 0;
-  std::size_t col_log_q_ = 0, col_sir_ = 0, col_physical_ = 0;
+  const int S_;
+  // The extra columns' positions (extra_columns()): log q and log w (kept samples) first.
+  static constexpr std::size_t col_log_q_ = kImpFixedCount;
+  const std::size_t col_sir_, col_physical_;
   // Observed bands per star (CSR): model filter ids, magnitudes (less any calibration
   // offset), errors as the network sees them, and with a calibration the PPC's errors
   // (err and σ_sys,b in quadrature).
@@ -359,7 +367,6 @@ class PosteriorSampler::BlockJob {
 void PosteriorSampler::run(const StarBlock& block, BlockResult& out) { BlockJob(*this, block, out).run(); }
 
 void PosteriorSampler::BlockJob::run() {
-  S_ = s_.samples;
   const std::size_t R = block_.rows;
   const int C = block_.n_columns;
   if (block_.column_filter.size() != static_cast<std::size_t>(C) || block_.mag.size() != R * C ||
@@ -367,9 +374,6 @@ void PosteriorSampler::BlockJob::run() {
     fail_input("sampler: block of {} rows × {} columns has inconsistent arrays", R, C);
   }
   out_.reset(R, S_, s_.keep_samples, p_.extra_columns());
-  col_log_q_ = kImpFixedCount;
-  col_sir_ = kImpFixedCount + (s_.keep_samples ? 2 : 0);
-  col_physical_ = col_sir_ + (s_.sir ? 1 : 0);
   collect_bands();
   flag_training_range();
   // Group by band count to limit padding; stable, so the order is a function of the block alone.
@@ -652,7 +656,7 @@ void PosteriorSampler::BlockJob::retry(std::size_t c0, const std::vector<std::in
                                        const torch::Tensor& context, BatchScratch& sc) {
   const int S2 = S_ * s_.retry_factor;
   const auto n_retry = static_cast<std::int64_t>(retried.size());
-  auto idx = torch::from_blob(const_cast<std::int64_t*>(retried.data()), {n_retry}, torch::kInt64).clone();
+  auto idx = torch::tensor(retried, torch::kInt64);
   auto normal2 = torch::empty({n_retry, S2, D}, torch::kFloat32);
   auto uniform2 = torch::empty({n_retry, S2}, torch::kFloat32);
   for (std::int64_t k = 0; k < n_retry; ++k) {
