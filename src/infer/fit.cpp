@@ -26,7 +26,7 @@ FitProcessor::FitProcessor(const ReferenceFitter& fitter, const SamplerSettings&
 std::vector<ExtraColumn> FitProcessor::extra_columns() const {
   std::vector<ExtraColumn> c = {{"/reference/ess", {}}, {"/reference/rounds", {}}, {"/reference/evaluations", {}}};
   if (settings_.physical) {
-    for (auto& p : physical_columns()) c.push_back(std::move(p));
+    for (auto& p : physical_columns(fitter_->posterior().prior().isochrone())) c.push_back(std::move(p));
   }
   return c;
 }

@@ -9,8 +9,10 @@
 
 namespace irisml::infer {
 
-std::vector<ExtraColumn> physical_columns() {
-  return {{"/physical/distance", {3}}, {"/physical/radius", {3}}, {"/physical/mass", {3}}};
+std::vector<ExtraColumn> physical_columns(bool age) {
+  std::vector<ExtraColumn> c{{"/physical/distance", {3}}, {"/physical/radius", {3}}, {"/physical/mass", {3}}};
+  if (age) c.push_back({"/physical/age", {3}});
+  return c;
 }
 
 void apply_constraints(const StarBlock& block, std::size_t r, const simulate::PhotometricPosterior& target,
@@ -29,7 +31,7 @@ void physical_summary(const simulate::PhotometricPosterior& target, const simula
                       const double* theta, const double* mu_hat, const double* log_w, std::size_t n, std::uint64_t seed,
                       std::uint64_t row, BlockResult& out, std::size_t first, std::size_t r, PhysicalScratch& scratch) {
   if (star.parallax.empty() || n == 0) return;
-  constexpr int D = 5, Q = 3;
+  constexpr int D = 5, Q = 3;  // parameters; quantiles per column
   constexpr std::size_t kDraws = 512;
   scratch.log_w.assign(log_w, log_w + n);
   bool any = false;
@@ -38,7 +40,9 @@ void physical_summary(const simulate::PhotometricPosterior& target, const simula
     any = any || scratch.log_w[i] > -std::numeric_limits<double>::infinity();
   }
   if (!any) return;
-  Philox rng(seed ^ 0x5048595349434Cull, row);  // "PHYSICL"
+  Philox rng(seed ^ 0x5048595349434Cull, row);      // "PHYSICL"
+  Philox age_rng(seed ^ 0x5048595341474Cull, row);  // "PHYSAGL"
+  const bool age = target.prior().isochrone();
   // Points by weight (systematic resampling), then one draw of (x, u) given each.
   const auto picks = posterior::systematic_resample(scratch.log_w.data(), n, kDraws, rng.uniform());
   for (auto& v : scratch.columns) v.clear();
@@ -51,17 +55,21 @@ void physical_summary(const simulate::PhotometricPosterior& target, const simula
     const double logg = t[1];
     scratch.x.resize(static_cast<std::size_t>(count));
     scratch.u.resize(static_cast<std::size_t>(count));
-    const int got = target.draw_distance({t[0], t[1], t[2], t[3], t[4]}, mu_hat[i], star, rng, count, scratch.x.data(),
-                                         scratch.u.data());
+    const simulate::StarParameters p{t[0], t[1], t[2], t[3], t[4]};
+    const int got = target.draw_distance(p, mu_hat[i], star, rng, count, scratch.x.data(), scratch.u.data());
+    const simulate::Prior::IsochroneAge ages = age ? target.prior().isochrone_age(p) : simulate::Prior::IsochroneAge{};
     for (int j = 0; j < got; ++j) {
       const simulate::PhysicalDraw d =
           simulate::physical_draw(scratch.x[static_cast<std::size_t>(j)], scratch.u[static_cast<std::size_t>(j)], logg);
       scratch.columns[0].push_back(d.distance);
       scratch.columns[1].push_back(d.radius);
       scratch.columns[2].push_back(d.mass);
+      // θ off the tracks (the prior's flat part) has no age: that draw counts in none.
+      if (ages.valid)
+        scratch.columns[3].push_back(std::pow(10.0, ages.log_age(std::log10(d.mass), age_rng.uniform()) - 9.0));
     }
   }
-  for (int q = 0; q < Q; ++q) {
+  for (int q = 0; q < (age ? 4 : 3); ++q) {
     auto& v = scratch.columns[static_cast<std::size_t>(q)];
     if (v.empty()) continue;
     std::sort(v.begin(), v.end());

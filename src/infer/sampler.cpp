@@ -269,7 +269,7 @@ std::vector<ExtraColumn> PosteriorSampler::extra_columns() const {
   }
   if (settings_.sir) c.push_back({"/importance/samples", {S, 5}});
   if (settings_.physical) {
-    for (auto& p : physical_columns()) c.push_back(std::move(p));
+    for (auto& p : physical_columns(target_ && target_->prior().isochrone())) c.push_back(std::move(p));
   }
   return c;
 }

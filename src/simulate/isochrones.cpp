@@ -147,7 +147,9 @@ IsochroneTable::IsochroneTable(const StellarTracks& tracks, const IsochroneSetti
   ng_ = std::max(ng_, 1);
   const double age_lo = settings.age_min * 1e9, age_hi = settings.age_max * 1e9;
   for (std::size_t k = 0; k < feh_.size(); ++k) {
-    std::vector<double> w(cells(), 0.0), s1(cells(), 0.0), s2(cells(), 0.0);
+    // The weight and Σ w·(log M, log M², log age, log age², log M log age) per cell.
+    std::vector<double> w(cells(), 0.0);
+    std::vector<std::vector<double>> sums(5, std::vector<double>(cells(), 0.0));
     std::vector<const StellarTracks::Track*> layer;
     for (const auto& t : tracks.tracks) {
       if (t.feh == feh_[k]) layer.push_back(&t);
@@ -180,25 +182,32 @@ IsochroneTable::IsochroneTable(const StellarTracks& tracks, const IsochroneSetti
           const long c = cell(lt, lg);
           if (c < 0) continue;
           const double lm = log_mass_of(lg, a.log_r + f * (b.log_r - a.log_r));
-          w[static_cast<std::size_t>(c)] += piece;
-          s1[static_cast<std::size_t>(c)] += piece * lm;
-          s2[static_cast<std::size_t>(c)] += piece * lm * lm;
+          const double la = std::log10(t1 + (t2 - t1) * (s + 0.5) / steps);
+          const auto cu = static_cast<std::size_t>(c);
+          w[cu] += piece;
+          sums[0][cu] += piece * lm;
+          sums[1][cu] += piece * lm * lm;
+          sums[2][cu] += piece * la;
+          sums[3][cu] += piece * la * la;
+          sums[4][cu] += piece * lm * la;
         }
       }
     }
     const auto kt = kernel(settings.smooth_log_teff / kCellLogTeff), kg = kernel(settings.smooth_logg / kCellLogg);
     smooth(w, nt_, ng_, kt, kg);
-    smooth(s1, nt_, ng_, kt, kg);
-    smooth(s2, nt_, ng_, kt, kg);
-    std::vector<double> mean(cells(), 0.0), var(cells(), 0.0);
+    for (auto& sum : sums) smooth(sum, nt_, ng_, kt, kg);
+    std::vector<Moments> moments(cells());
     for (std::size_t c = 0; c < cells(); ++c) {
       if (!(w[c] > 0)) continue;
-      mean[c] = s1[c] / w[c];
-      var[c] = std::max(0.0, s2[c] / w[c] - mean[c] * mean[c]);
+      Moments& m = moments[c];
+      m.mean_log_mass = sums[0][c] / w[c];
+      m.var_log_mass = std::max(0.0, sums[1][c] / w[c] - m.mean_log_mass * m.mean_log_mass);
+      m.mean_log_age = sums[2][c] / w[c];
+      m.var_log_age = std::max(0.0, sums[3][c] / w[c] - m.mean_log_age * m.mean_log_age);
+      m.cov = sums[4][c] / w[c] - m.mean_log_mass * m.mean_log_age;
     }
     weight_.push_back(std::move(w));
-    mean_.push_back(std::move(mean));
-    var_.push_back(std::move(var));
+    moments_.push_back(std::move(moments));
   }
 }
 

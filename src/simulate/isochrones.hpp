@@ -8,8 +8,9 @@
 // the stars whose age falls in that piece, ∝ its overlap with [age_min, age_max]. The
 // pieces are cut into steps shorter than a quarter cell and dropped into the lattice
 // cell of their midpoint; the lattice is then smoothed by a Gaussian (in cells) in each
-// axis. Each cell also accumulates Σ w log10 M and Σ w (log10 M)² (M the current mass,
-// g R² / G), so that a cell gives the mean and spread of log mass of its stars.
+// axis. Each cell also accumulates the first and second moments of log10 M (M the current
+// mass, g R² / G) and log10 age [yr], cross term included, so that a cell gives the mean
+// and spread of its stars' log mass and log age and how the two go together.
 #pragma once
 
 #include <cstdint>
@@ -68,16 +69,21 @@ class IsochroneTable {
   // Cell index of a point, −1 outside the lattice.
   long cell(double log_teff, double logg) const;
   std::size_t cells() const { return static_cast<std::size_t>(nt_) * static_cast<std::size_t>(ng_); }
-  // Layer k: weight, mean log10 mass and its variance per cell (row-major in log g).
+  // The moments of a cell's stars: means, variances and the covariance of log10 M [M_sun]
+  // and log10 age [yr].
+  struct Moments {
+    double mean_log_mass = 0, var_log_mass = 0, mean_log_age = 0, var_log_age = 0, cov = 0;
+  };
+  // Layer k: weight and moments per cell (row-major in log g; zero where the weight is).
   const std::vector<double>& weight(int k) const { return weight_[static_cast<std::size_t>(k)]; }
-  const std::vector<double>& mean_log_mass(int k) const { return mean_[static_cast<std::size_t>(k)]; }
-  const std::vector<double>& var_log_mass(int k) const { return var_[static_cast<std::size_t>(k)]; }
+  const std::vector<Moments>& moments(int k) const { return moments_[static_cast<std::size_t>(k)]; }
 
  private:
   int nt_ = 0, ng_ = 0;
   double t0_ = 0, g0_ = 0;
   std::vector<double> feh_;
-  std::vector<std::vector<double>> weight_, mean_, var_;
+  std::vector<std::vector<double>> weight_;
+  std::vector<std::vector<Moments>> moments_;
 };
 
 // Kroupa (2001) IMF, ξ(M) ∝ M^−1.3 below 0.5 M_sun and M^−2.3 above (continuous):

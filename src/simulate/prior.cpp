@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/normal.hpp"
 #include "core/rng.hpp"
 #include "simulate/grid.hpp"
 #include "simulate/isochrones.hpp"
@@ -288,7 +289,7 @@ void bracket(const std::vector<double>& nodes, double mh, std::size_t& k, double
 }
 }  // namespace
 
-double Prior::isochrone_density(double log_teff, double logg, double mh, IsochroneMass* mass) const {
+double Prior::isochrone_density(double log_teff, double logg, double mh, IsochroneTable::Moments* moments) const {
   const IsochroneTable& table = *iso_->table;
   const long c = table.cell(log_teff, logg);
   if (c < 0) return 0.0;
@@ -298,32 +299,78 @@ double Prior::isochrone_density(double log_teff, double logg, double mh, Isochro
   bracket(table.feh(), mh, k, t);
   const std::size_t k2 = std::min(k + 1, table.feh().size() - 1);
   const double a = (1.0 - t) * iso_->density[k][cu], b = t * iso_->density[k2][cu];
-  if (mass && a + b > 0) {
-    const double ma = table.mean_log_mass(static_cast<int>(k))[cu], mb = table.mean_log_mass(static_cast<int>(k2))[cu];
-    const double mean = (a * ma + b * mb) / (a + b);
-    const double var = (a * (table.var_log_mass(static_cast<int>(k))[cu] + (ma - mean) * (ma - mean)) +
-                        b * (table.var_log_mass(static_cast<int>(k2))[cu] + (mb - mean) * (mb - mean))) /
-                       (a + b);
-    const double half = std::sqrt(3.0) * std::max(std::sqrt(var), kMinLogMassSd);
-    mass->log_lo = mean - half;
-    mass->log_hi = mean + half;
+  if (moments && a + b > 0) {
+    // The mixture of the two layers' cells: means weighted by density, (co)variances
+    // with the spread of the means added.
+    const IsochroneTable::Moments& ma = table.moments(static_cast<int>(k))[cu];
+    const IsochroneTable::Moments& mb = table.moments(static_cast<int>(k2))[cu];
+    IsochroneTable::Moments& m = *moments;
+    m.mean_log_mass = (a * ma.mean_log_mass + b * mb.mean_log_mass) / (a + b);
+    m.mean_log_age = (a * ma.mean_log_age + b * mb.mean_log_age) / (a + b);
+    auto mixed = [&](double va, double vb, double da_x, double da_y, double db_x, double db_y) {
+      return (a * (va + da_x * da_y) + b * (vb + db_x * db_y)) / (a + b);
+    };
+    const double dma = ma.mean_log_mass - m.mean_log_mass, dmb = mb.mean_log_mass - m.mean_log_mass;
+    const double daa = ma.mean_log_age - m.mean_log_age, dab = mb.mean_log_age - m.mean_log_age;
+    m.var_log_mass = mixed(ma.var_log_mass, mb.var_log_mass, dma, dma, dmb, dmb);
+    m.var_log_age = mixed(ma.var_log_age, mb.var_log_age, daa, daa, dab, dab);
+    m.cov = mixed(ma.cov, mb.cov, dma, daa, dmb, dab);
   }
   return a + b;
 }
 
-Prior::Mixture Prior::mixture(double log_teff, double logg, double mh, const Cell& cell, IsochroneMass* mass) const {
+Prior::Mixture Prior::mixture(double log_teff, double logg, double mh, const Cell& cell,
+                              IsochroneTable::Moments* moments) const {
   const double eps = config_.isochrone_flat_fraction;
-  return {(1.0 - eps) * isochrone_density(log_teff, logg, mh, mass), eps * std::exp(log_flat_density(cell))};
+  return {(1.0 - eps) * isochrone_density(log_teff, logg, mh, moments), eps * std::exp(log_flat_density(cell))};
 }
+
+namespace {
+// The tracks' mass window of a cell: mean ± √3 sd (the uniform of that mean and spread).
+void mass_window(const IsochroneTable::Moments& m, double& lo, double& hi) {
+  const double half = std::sqrt(3.0) * std::max(std::sqrt(m.var_log_mass), Prior::kMinLogMassSd);
+  lo = m.mean_log_mass - half;
+  hi = m.mean_log_mass + half;
+}
+}  // namespace
 
 Prior::IsochroneMass Prior::isochrone_mass(const StarParameters& p) const {
   IsochroneMass out;
   if (!iso_ || !(p.teff > 0)) return out;
   const double log_teff = std::log10(p.teff);
   if (!in_support(log_teff, p.logg)) return out;
-  const Mixture m = mixture(log_teff, p.logg, p.mh, *cell_for(p.logg), &out);
+  IsochroneTable::Moments moments;
+  const Mixture m = mixture(log_teff, p.logg, p.mh, *cell_for(p.logg), &moments);
   out.iso_weight = m.iso > 0 ? m.iso / (m.iso + m.flat) : 0.0;
+  if (m.iso > 0) mass_window(moments, out.log_lo, out.log_hi);
   return out;
+}
+
+Prior::IsochroneAge Prior::isochrone_age(const StarParameters& p) const {
+  IsochroneAge out;
+  if (!iso_ || !(p.teff > 0)) return out;
+  const double log_teff = std::log10(p.teff);
+  if (!in_support(log_teff, p.logg)) return out;
+  IsochroneTable::Moments m;
+  if (!(isochrone_density(log_teff, p.logg, p.mh, &m) > 0)) return out;
+  out.valid = true;
+  out.mean_log_mass = m.mean_log_mass;
+  mass_window(m, out.log_mass_lo, out.log_mass_hi);
+  // The regression of log age on log mass, from the cell's (co)variances.
+  const double var_mass = m.var_log_mass;
+  out.slope = var_mass > 1e-12 ? m.cov / var_mass : 0.0;
+  out.mean_log_age = m.mean_log_age;
+  out.sd = std::max(std::sqrt(std::max(0.0, m.var_log_age - out.slope * m.cov)), kMinLogAgeSd);
+  out.log_age_lo = config_.isochrone_age_min > 0 ? std::log10(config_.isochrone_age_min * 1e9)
+                                                 : -std::numeric_limits<double>::infinity();
+  out.log_age_hi = std::log10(config_.isochrone_age_max * 1e9);
+  return out;
+}
+
+double Prior::IsochroneAge::log_age(double log_mass, double u) const {
+  const double lm = std::clamp(log_mass, log_mass_lo, log_mass_hi);
+  const normal::Truncated age{mean_log_age + slope * (lm - mean_log_mass), sd, log_age_lo, log_age_hi};
+  return age.draw(u);
 }
 
 const Prior::Cell* Prior::cell_for(double logg) const {

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "simulate/isochrones.hpp"
+
 namespace irisml {
 class Philox;
 }
@@ -15,8 +17,6 @@ class Philox;
 namespace irisml::simulate {
 
 struct SpectralGrid;
-struct StellarTracks;
-struct IsochroneSettings;
 
 // Physical stellar parameters, in the order stored everywhere:
 // Teff [K], log g [cgs dex], [M/H] [dex], A_V [mag], R_V.
@@ -95,6 +95,21 @@ class Prior {
   bool isochrone() const { return iso_ != nullptr; }
   IsochroneMass isochrone_mass(const StarParameters& p) const;
 
+  // Under the isochrone kind, the age of the tracks' stars at θ (docs/isochrone_prior.md):
+  // log10 age [yr] normal given log10 mass, by the linear regression of the cell's moments
+  // (the two [M/H] layers around θ mixed by their density), truncated to the prior's ages.
+  struct IsochroneAge {
+    bool valid = false;                                          // false outside the tracks (no age)
+    double mean_log_mass = 0, log_mass_lo = 0, log_mass_hi = 0;  // the mass window of isochrone_mass()
+    double mean_log_age = 0, slope = 0, sd = 0;  // log age | log mass: mean + slope (log mass − mean_log_mass), sd
+    double log_age_lo = 0, log_age_hi = 0;       // log10 of [age_min, age_max] [yr] (lo −inf at age 0)
+    // log10 age [yr] at quantile u ∈ (0, 1) for a star of log10 mass `log_mass` (clamped
+    // to the window).
+    double log_age(double log_mass, double u) const;
+  };
+  static constexpr double kMinLogAgeSd = 0.01;
+  IsochroneAge isochrone_age(const StarParameters& p) const;
+
   // The support, for samplers that must stay inside it.
   double mh_min() const { return mh_lo_; }
   double mh_max() const { return mh_hi_; }
@@ -117,14 +132,15 @@ class Prior {
   double log_flat_density(const Cell& cell) const { return -log_logg_measure_ - std::log(cell.total); }
   double draw_mh(Philox& rng) const;
   double log_mh_density(double mh) const;  // −inf outside the support
-  // The isochrone density of (log10 Teff, log g) at [M/H], per unit of both, in the support.
-  double isochrone_density(double log_teff, double logg, double mh, IsochroneMass* mass) const;
+  // The isochrone density of (log10 Teff, log g) at [M/H], per unit of both, in the support;
+  // the mixed moments of its cell's stars into *moments when given and the density is > 0.
+  double isochrone_density(double log_teff, double logg, double mh, IsochroneTable::Moments* moments) const;
   // The two weighted parts of the (log10 Teff, log g) density at a point of the support
   // (in `cell`): (1 − ε) × the tracks' and ε × the flat one.
   struct Mixture {
     double iso = 0, flat = 0;
   };
-  Mixture mixture(double log_teff, double logg, double mh, const Cell& cell, IsochroneMass* mass) const;
+  Mixture mixture(double log_teff, double logg, double mh, const Cell& cell, IsochroneTable::Moments* moments) const;
 
   struct Isochrone;  // the tracks' lattice, normalised over the support (prior.cpp)
   std::shared_ptr<const Isochrone> iso_;

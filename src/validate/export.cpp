@@ -87,8 +87,10 @@ struct Physical {
   const char* unit;
   const char* label;
 };
-constexpr Physical kPhysical[] = {
-    {"distance", "pc", "distance"}, {"radius", "solRad", "radius"}, {"mass", "solMass", "current mass"}};
+constexpr Physical kPhysical[] = {{"distance", "pc", "distance"},
+                                  {"radius", "solRad", "radius"},
+                                  {"mass", "solMass", "current mass"},
+                                  {"age", "Gyr", "age (isochrone prior)"}};
 constexpr const char* kPhysicalStats[3][2] = {
     {"p16", "16th percentile"}, {"median", "median"}, {"p84", "84th percentile"}};
 

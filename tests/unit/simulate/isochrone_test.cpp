@@ -190,6 +190,55 @@ TEST(IsochronePriorTest, TheSunIsOnTheTracksAndHasASolarMass) {
   EXPECT_LT(0.5 * (g.log_lo + g.log_hi), std::log10(2.5));
 }
 
+// Ages on the red-giant branch follow mass: at log g 3.0, solar [Fe/H], the tracks of
+// 1.2 and 1.4 M_sun pass 4748 K at 5.78 Gyr and 4795 K at 3.37 Gyr (read off the shipped
+// file by linear interpolation in log g). The cell's regression must give each mass its
+// track's age, and the bounds of the prior's ages must hold.
+TEST(IsochronePriorTest, AgesOnTheGiantBranchFollowTheTracksMasses) {
+  const Prior& prior = isochrone_prior();
+  const auto age = prior.isochrone_age({4770.0, 3.0, 0.0, 0.1, 3.1});
+  ASSERT_TRUE(age.valid);
+  EXPECT_LT(age.slope, -1.0);  // heavier giants are younger
+  EXPECT_NEAR(age.log_age(std::log10(1.2), 0.5), std::log10(5.78e9), 0.1);
+  EXPECT_NEAR(age.log_age(std::log10(1.4), 0.5), std::log10(3.37e9), 0.1);
+  EXPECT_LT(age.sd, 0.15);  // mass fixes a giant's age
+  EXPECT_EQ(age.log_age_hi, std::log10(13.5e9));
+  for (double u : {1e-9, 0.5, 1.0 - 1e-9}) {
+    EXPECT_LE(age.log_age(-0.3, u), age.log_age_hi);  // 0.5 M_sun giants: clamped to the window, within 13.5 Gyr
+  }
+  // A main-sequence Sun: young and old stars share the cell; the spread is wide.
+  const auto sun = prior.isochrone_age({5772.0, 4.44, 0.0, 0.1, 3.1});
+  ASSERT_TRUE(sun.valid);
+  EXPECT_GT(sun.sd, 0.2);
+  const double median = std::pow(10.0, sun.log_age(0.0, 0.5) - 9.0);
+  EXPECT_GT(median, 1.0);
+  EXPECT_LT(median, 10.0);
+  // Ages exactly where the tracks put stars: off them (the prior's flat part) none is made up.
+  int on = 0, off = 0;
+  for (double teff = 3600; teff <= 12000; teff *= 1.07) {
+    for (double logg = 0.5; logg <= 5.0; logg += 0.25) {
+      const StarParameters p{teff, logg, 0.0, 0.1, 3.1};
+      const bool tracks_there = prior.isochrone_mass(p).iso_weight > 0;
+      EXPECT_EQ(prior.isochrone_age(p).valid, tracks_there) << teff << " " << logg;
+      (tracks_there ? on : off) += 1;
+    }
+  }
+  EXPECT_GT(on, 20);
+  EXPECT_GT(off, 20);
+  // A narrower star-formation history bounds every age.
+  PriorConfig young = isochrone_config();
+  young.isochrone_age_min = 1.0;
+  young.isochrone_age_max = 2.0;
+  const Prior narrow(young, *test_support::ck04_grid(), &tracks());
+  const auto a = narrow.isochrone_age({5772.0, 4.44, 0.0, 0.1, 3.1});
+  ASSERT_TRUE(a.valid);
+  for (double u : {1e-12, 0.3, 0.7, 1.0 - 1e-12}) {
+    const double la = a.log_age(0.0, u);
+    EXPECT_GE(la, 9.0);
+    EXPECT_LE(la, std::log10(2e9));
+  }
+}
+
 TEST(IsochronePriorTest, TheParallaxWindowOfTheSettingsMassesIsTheSettingsFactor) {
   DistanceSettings s;
   const ParallaxTerm term(5.0, 0.1, 400.0, s);
