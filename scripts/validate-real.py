@@ -3,7 +3,9 @@
 their labels: RMS, mean |error| and median |error| of Teff (4000-7000 K stars only),
 log g and [M/H] ([Fe/H] labels), the fraction of labels inside the 68 % HDI, the median
 importance ESS/S (reweighted posteriors) and, where the file has /physical, the median
-|distance - d_BJ| / d_BJ against the labels' Bailer-Jones distances.
+|distance - d_BJ| / d_BJ against the labels' Bailer-Jones distances, the radius against
+the interferometric one (limb-darkened angular diameter theta_LD x d_BJ: R = theta/2 d)
+and the mass against the labels' (M = g R^2 / G from the label log g and that radius).
 
 usage: validate-real.py [--rows even|odd] LABELS.csv NAME=POSTERIOR.h5[:variant] ...
        validate-real.py configs CATALOG.csv OUT_DIR
@@ -37,7 +39,63 @@ def labels(path):
     return ids, lab, err
 
 
-def score(name, path, variant, ids, lab, lab_err, dist=None, rows=None):
+# R [R_sun] of an angular diameter theta [mas] at d [pc]: (theta/2) [rad] x d [AU] / (AU / R_sun).
+MAS_PC_TO_RSUN = 0.5e-3 * 215.032
+LOGG_SUN = 4.438  # log10(G M_sun / R_sun^2) [cgs]
+
+
+def physical_labels(path):
+    """Interferometric radius [R_sun] and its relative error (theta_LD x d_BJ; the error of
+    theta_LD only), and log10 mass [M_sun] = log g + 2 log R - log g_sun with its error,
+    per row (NaN where the labels lack them); None without the columns."""
+    with open(path) as f:
+        rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    if not rows or "theta_ld_mas" not in rows[0] or "dist_bj_pc" not in rows[0]:
+        return None
+
+    def num(r, k):
+        return float(r[k]) if r.get(k) else np.nan
+
+    theta = np.array([num(r, "theta_ld_mas") for r in rows])
+    e_theta = np.array([num(r, "e_theta_ld_mas") for r in rows])
+    d = np.array([num(r, "dist_bj_pc") for r in rows])
+    logg = np.array([num(r, "logg") for r in rows])
+    e_logg = np.array([num(r, "logg_err") for r in rows])
+    radius = MAS_PC_TO_RSUN * theta * d
+    e_rel = e_theta / theta
+    log_mass = logg + 2 * np.log10(radius) - LOGG_SUN
+    e_log_mass = np.hypot(np.nan_to_num(e_logg), 2 * e_rel / np.log(10))
+    return radius, e_rel, log_mass, e_log_mass
+
+
+def score_physical(f, used, phys):
+    """Median |R/R_lab - 1| and |log10 M - log10 M_lab|, and the share of labels inside
+    the (p16, p84) interval widened by the label's error in quadrature."""
+    radius, e_rel, log_mass, e_log_mass = phys
+    out = ""
+    for key, lab, lab_e, log in (("radius", np.log10(radius), e_rel / np.log(10), True),
+                                 ("mass", log_mass, e_log_mass, True)):
+        if "physical/" + key not in f:
+            continue
+        q = np.log10(f["physical/" + key][:].astype(float))
+        ok = used & np.all(np.isfinite(q), axis=1) & np.isfinite(lab) & np.isfinite(lab_e)
+        if not ok.any():
+            continue
+        e = np.nan_to_num(lab_e[ok])
+        lo = q[ok, 1] - np.hypot(q[ok, 1] - q[ok, 0], e)
+        hi = q[ok, 1] + np.hypot(q[ok, 2] - q[ok, 1], e)
+        cover = np.mean((lab[ok] >= lo) & (lab[ok] <= hi))
+        dlog = q[ok, 1] - lab[ok]
+        if key == "radius":
+            out += (f" radius: {ok.sum()} stars, median |R/R_int - 1| {np.median(np.abs(10 ** dlog - 1)):.3f}, "
+                    f"bias {np.median(dlog):+.3f} dex, p16-p84 cover {cover:.2f};")
+        else:
+            out += (f" mass: median |dlog M| {np.median(np.abs(dlog)):.3f} dex, bias {np.median(dlog):+.3f} dex, "
+                    f"p16-p84 cover {cover:.2f};")
+    return out
+
+
+def score(name, path, variant, ids, lab, lab_err, dist=None, rows=None, phys=None):
     f = h5py.File(path, "r")
     g = "importance/" if variant == "importance" else ""
     med, hdi = f[g + "median"][:], f[g + "hdi68"][:]
@@ -58,6 +116,8 @@ def score(name, path, variant, ids, lab, lab_err, dist=None, rows=None):
         ok = used & np.isfinite(d) & np.isfinite(dist)
         if ok.any():
             extra += f" distance: {ok.sum()} stars, median |d - d_BJ|/d_BJ {np.median(np.abs(d[ok] / dist[ok] - 1)):.4f}"
+        if phys is not None:
+            extra += score_physical(f, used, phys)
     out = []
     for p, (pname, sel) in enumerate([("teff", (lab[:, 0] >= 4000) & (lab[:, 0] <= 7000)),
                                       ("logg", np.ones(len(ids), bool)), ("mh", np.ones(len(ids), bool))]):
@@ -130,12 +190,13 @@ def main():
         args = args[2:]
     ids, lab, lab_err = labels(args[0])
     dist = distances(args[0])
+    phys = physical_labels(args[0])
     print(f"{'posterior':<14} {'param':<5} {'N':>4} {'bias':>9} {'RMS':>9} {'mean|e|':>9} {'med|e|':>9} {'HDI68':>8} "
           f"{'+lab.err':>8}")
     for arg in args[1:]:
         name, spec = arg.split("=", 1)
         path, _, variant = spec.partition(":")
-        print("\n".join(score(name, path, variant or "flow", ids, lab, lab_err, dist, rows)))
+        print("\n".join(score(name, path, variant or "flow", ids, lab, lab_err, dist, rows, phys)))
 
 
 if __name__ == "__main__":
