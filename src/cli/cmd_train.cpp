@@ -119,24 +119,15 @@ int bench_train_job_command(const po::variables_map& vm, const Context& ctx) {
 
 }  // namespace
 
-int run_train(const std::vector<std::string>& args, const Context& ctx) {
-  Command cmd("train",
-              "Train the posterior estimator (set transformer + conditional MAF) on a simulated training set, data-"
-              "parallel over MPI ranks (CPU) or one rank per GPU (NCCL). Writes <output-dir>/checkpoint.h5 (latest), "
-              "best.h5 (lowest validation loss) and train_log.jsonl. SIGTERM or SIGUSR1: the current step finishes, "
-              "a checkpoint is written and the exit code is 3 (rerun with --resume; jobs/train.sbatch does this).",
-              "mpirun -np N irisml train --config configs/paper.ini --data train.h5 [--validation val.h5] --output-dir "
-              "run/ [--epochs E] [--max-steps K] [--batch-size B] [--resume | --overwrite] [--device cpu|cuda]\n"
-              "fine-tune: irisml train --init-from old/checkpoint.h5 --data with_new_bands.h5 --output-dir ft/ "
-              "--max-steps K [--freeze-steps N]\n"
-              "exit codes: 0 done, 1 runtime error (non-finite loss, I/O), 2 bad input, 3 interrupted after a "
-              "checkpoint",
-              {"train", "model", "noise"});
+namespace {
+
+// train's options (defaults from TrainOptions).
+void add_train_options(Command& cmd) {
+  const train::TrainOptions d;
   add_common_options(cmd);
   add_model_options(cmd);
   add_noise_options(cmd);
   add_precision_option(cmd);
-  train::TrainOptions d;
   // clang-format off
   cmd.options.add_options()
       ("data", po::value<std::string>()->required(), "training set (HDF5 from `irisml simulate`)")
@@ -188,9 +179,10 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
       ("bucket-mb", po::value<double>()->default_value(25.0, fmt::format("{}", 25.0)), "all-reduce bucket size [MiB]")
       ("overlap", po::value<bool>()->default_value(true), "start bucket all-reduces during backward");
   // clang-format on
-  po::variables_map vm;
-  if (!parse(cmd, args, vm)) return 0;
+}
 
+// The training job's options from the parsed command line.
+train::TrainOptions train_options_from(const po::variables_map& vm, const Context& ctx) {
   train::TrainOptions o;
   o.data = vm["data"].as<std::string>();
   o.validation = vm["validation"].as<std::string>();
@@ -249,6 +241,28 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
   o.code_version = IRISML_VERSION;
   o.device = resolve_device(vm["device"].as<std::string>(), ctx.local_rank);
   o.precision = precision_from(vm, o.device, ctx.rank);
+  return o;
+}
+
+}  // namespace
+
+int run_train(const std::vector<std::string>& args, const Context& ctx) {
+  Command cmd("train",
+              "Train the posterior estimator (set transformer + conditional MAF) on a simulated training set, data-"
+              "parallel over MPI ranks (CPU) or one rank per GPU (NCCL). Writes <output-dir>/checkpoint.h5 (latest), "
+              "best.h5 (lowest validation loss) and train_log.jsonl. SIGTERM or SIGUSR1: the current step finishes, "
+              "a checkpoint is written and the exit code is 3 (rerun with --resume; jobs/train.sbatch does this).",
+              "mpirun -np N irisml train --config configs/paper.ini --data train.h5 [--validation val.h5] --output-dir "
+              "run/ [--epochs E] [--max-steps K] [--batch-size B] [--resume | --overwrite] [--device cpu|cuda]\n"
+              "fine-tune: irisml train --init-from old/checkpoint.h5 --data with_new_bands.h5 --output-dir ft/ "
+              "--max-steps K [--freeze-steps N]\n"
+              "exit codes: 0 done, 1 runtime error (non-finite loss, I/O), 2 bad input, 3 interrupted after a "
+              "checkpoint",
+              {"train", "model", "noise"});
+  add_train_options(cmd);
+  po::variables_map vm;
+  if (!parse(cmd, args, vm)) return 0;
+  const train::TrainOptions o = train_options_from(vm, ctx);
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
   log::info("train: {} CPU thread(s) per rank ({}), {} rank(s) on this node", threads, blas_description(),
             ctx.local_size);

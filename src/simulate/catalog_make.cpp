@@ -72,23 +72,17 @@ Source inspect_training_set(const h5::File& in) {
   return s;
 }
 
-}  // namespace
-
-CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFilters& known_filters) {
-  auto t0 = std::chrono::steady_clock::now();
-  if (options.from.empty()) fail_input("--from is empty; give the simulated set (training-set HDF5)");
-  if (!file_exists(options.from)) fail_input("--from '{}' does not exist", options.from);
-  if (options.block_rows == 0) fail_input("block rows must be > 0");
-  check_output_path(options.output, options.overwrite, "--output");
-  check_outputs_not_inputs(options.output, "--output", {{options.from, "--from"}});
-
-  h5::File in = h5::File::open(options.from);
-  Source src = inspect_training_set(in);
-
-  // Columns of /magnitudes to use, in the set's order unless --filters orders them.
+// The simulated set's columns the catalogue keeps, their filter names and catalogue
+// offsets: the survey's bands, --filters in its order, or every filter of the set.
+struct BandSelection {
   std::vector<std::size_t> columns;
   std::vector<std::string> names;
-  const SurveyPattern* survey = options.survey.empty() ? nullptr : &survey_pattern(options.survey);
+  std::vector<double> offsets;
+};
+
+BandSelection select_bands(const CatalogMakeOptions& options, const Source& src, const SurveyPattern* survey,
+                           const KnownFilters& known_filters) {
+  BandSelection b;
   if (survey) {
     if (!options.filters.empty()) fail_input("--survey and --filters exclude each other: the survey names its bands");
     if (!(options.error_scale >= 1.0) || !std::isfinite(options.error_scale)) {
@@ -103,12 +97,12 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
             "simulate add-filters`)",
             survey->name, band.filter, options.from, fmt::join(src.filters, ", "));
       }
-      columns.push_back(static_cast<std::size_t>(it - src.filters.begin()));
-      names.push_back(band.filter);
+      b.columns.push_back(static_cast<std::size_t>(it - src.filters.begin()));
+      b.names.push_back(band.filter);
     }
   } else if (options.filters.empty()) {
-    for (std::size_t j = 0; j < src.filters.size(); ++j) columns.push_back(j);
-    names = src.filters;
+    for (std::size_t j = 0; j < src.filters.size(); ++j) b.columns.push_back(j);
+    b.names = src.filters;
   } else {
     for (const auto& f : options.filters) {
       auto it = std::find(src.filters.begin(), src.filters.end(), f);
@@ -116,13 +110,12 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
         fail_input("--filters: '{}' is not in the simulated set '{}'; its filters: {}", f, options.from,
                    fmt::join(src.filters, ", "));
       }
-      if (std::find(names.begin(), names.end(), f) != names.end()) fail_input("--filters names '{}' twice", f);
-      columns.push_back(static_cast<std::size_t>(it - src.filters.begin()));
-      names.push_back(f);
+      if (std::find(b.names.begin(), b.names.end(), f) != b.names.end()) fail_input("--filters names '{}' twice", f);
+      b.columns.push_back(static_cast<std::size_t>(it - src.filters.begin()));
+      b.names.push_back(f);
     }
   }
-  std::vector<double> offsets;
-  for (const auto& n : names) {
+  for (const auto& n : b.names) {
     auto it = std::find_if(known_filters.begin(), known_filters.end(), [&](const auto& k) { return k.first == n; });
     if (it == known_filters.end()) {
       std::vector<std::string> known;
@@ -130,13 +123,158 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
       fail_input("filter '{}' of '{}' is not in the filter registry; known filters: {}", n, options.from,
                  fmt::join(known, ", "));
     }
-    offsets.push_back(it->second);
+    b.offsets.push_back(it->second);
   }
-  const int nf = static_cast<int>(names.size());
+  return b;
+}
+
+// The catalogue's attributes and (empty) datasets.
+void create_catalog(h5::File& out, const CatalogMakeOptions& options, const Source& src, const SurveyPattern* survey,
+                    const std::vector<std::string>& names, std::uint64_t n_stars) {
+  out.set_attr("/", "format", std::string("irisml-catalog"));
+  out.set_attr("/", "format_version", std::int64_t{1});
+  out.set_attr("/", "stars", static_cast<std::int64_t>(n_stars));
+  out.set_attr("/", "seed", static_cast<std::int64_t>(options.seed));
+  out.set_attr("/", "source", options.from);
+  out.set_attr("/", "source_seed", src.seed);
+  out.set_attr("/", "magnitude_convention",
+               std::string("simulated magnitude minus the filter's catalog_offset (a reader adds it back); NaN = "
+                           "band not observed"));
+  if (survey) {
+    out.set_attr("/", "survey", survey->name + ": " + survey->description);
+    out.set_attr("/", "error_scale", options.error_scale);
+    out.set_attr("/", "noise.sigma_sys", fmt::format("{}", options.noise.sigma_sys));
+  } else {
+    for (const auto& [key, value] : options.noise.items()) out.set_attr("/", key, value);
+  }
+  for (const auto& n : names) {
+    out.create_dataset<float>(n, {n_stars});
+    out.create_dataset<float>(n + "_err", {n_stars});
+  }
+  out.create_dataset<double>("true_parameters", {n_stars, 5});
+  out.set_attr("true_parameters", "parameter_names", std::string("teff,logg,mh,av,rv"));
+  out.set_attr("true_parameters", "units", std::string("K,dex,dex,mag,1"));
+}
+
+// Observes the set's stars block by block (noise keyed by (seed, star)) into the
+// catalogue's columns; counts bands into the report.
+class CatalogObserver {
+ public:
+  CatalogObserver(const CatalogMakeOptions& options, const Source& src, const SurveyPattern* survey,
+                  const BandSelection& bands)
+      : o_(options),
+        survey_(survey),
+        bands_(bands),
+        all_f_(src.filters.size()),
+        nf_(static_cast<int>(bands.names.size())),
+        seed_key_(catalog_noise_key(options.seed)),
+        star_clean_(nf_u()),
+        mag_out_(nf_u()),
+        err_out_(nf_u()),
+        idx_(nf_u()),
+        band_mag_(nf_u()),
+        band_err_(nf_u()),
+        kept_(std::make_unique<bool[]>(nf_u())),
+        mag_cols_(nf_u()),
+        err_cols_(nf_u()) {}
+
+  void block(h5::File& in, h5::File& out, std::uint64_t r0, std::uint64_t n, CatalogMakeReport& report) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    clean_.resize(n * all_f_);
+    params_.resize(n * 5);
+    in.read_rows<float>("magnitudes", r0, n, clean_.data());
+    in.read_rows<double>("parameters", r0, n, params_.data());
+    for (int f = 0; f < nf_; ++f) {
+      mag_cols_[static_cast<std::size_t>(f)].assign(n, nan);
+      err_cols_[static_cast<std::size_t>(f)].assign(n, nan);
+    }
+    for (std::uint64_t r = 0; r < n; ++r) {
+      const int k = star(r0, r);
+      band_sum_ += k;
+      report.min_bands = std::min(report.min_bands, k);
+      report.max_bands = std::max(report.max_bands, k);
+    }
+    for (int f = 0; f < nf_; ++f) {
+      const std::string& name = bands_.names[static_cast<std::size_t>(f)];
+      out.write_rows<float>(name, r0, n, mag_cols_[static_cast<std::size_t>(f)].data());
+      out.write_rows<float>(name + "_err", r0, n, err_cols_[static_cast<std::size_t>(f)].data());
+    }
+    out.write_rows<double>("true_parameters", r0, n, params_.data());
+  }
+
+  double band_sum() const { return band_sum_; }
+
+ private:
+  std::size_t nf_u() const { return static_cast<std::size_t>(nf_); }
+
+  // Row r of the block at r0 into the columns; returns its number of bands.
+  int star(std::uint64_t r0, std::uint64_t r) {
+    for (int f = 0; f < nf_; ++f) {
+      float v = clean_[r * all_f_ + bands_.columns[static_cast<std::size_t>(f)]];
+      if (!std::isfinite(v)) {
+        fail_input("--from '{}': star {} has a non-finite magnitude in filter {}", o_.from, r0 + r,
+                   bands_.names[static_cast<std::size_t>(f)]);
+      }
+      star_clean_[static_cast<std::size_t>(f)] = v;
+    }
+    Philox rng(seed_key_, r0 + r);
+    int k = 0;
+    if (survey_) {
+      // Band i of the pattern in place i; idx lists the kept ones.
+      observe_survey_star(rng, *survey_, star_clean_.data(), o_.noise.sigma_sys, o_.error_scale, band_mag_.data(),
+                          band_err_.data(), kept_.get());
+      for (int f = 0; f < nf_; ++f) {
+        if (!kept_[static_cast<std::size_t>(f)]) continue;
+        idx_[static_cast<std::size_t>(k)] = f;
+        mag_out_[static_cast<std::size_t>(k)] = band_mag_[static_cast<std::size_t>(f)];
+        err_out_[static_cast<std::size_t>(k)] = band_err_[static_cast<std::size_t>(f)];
+        ++k;
+      }
+    } else {
+      k = observe_star(rng, star_clean_.data(), nf_, o_.noise, idx_.data(), mag_out_.data(), err_out_.data());
+    }
+    for (int i = 0; i < k; ++i) {
+      auto f = static_cast<std::size_t>(idx_[static_cast<std::size_t>(i)]);
+      mag_cols_[f][r] = static_cast<float>(mag_out_[static_cast<std::size_t>(i)] - bands_.offsets[f]);
+      err_cols_[f][r] = err_out_[static_cast<std::size_t>(i)];
+    }
+    return k;
+  }
+
+  const CatalogMakeOptions& o_;
+  const SurveyPattern* survey_;
+  const BandSelection& bands_;
+  const std::size_t all_f_;
+  const int nf_;
+  const std::uint64_t seed_key_;
+  std::vector<float> clean_, star_clean_, mag_out_, err_out_;
+  std::vector<int> idx_;
+  // survey mode: each band's draw in pattern order, and which bands are kept
+  std::vector<float> band_mag_, band_err_;
+  std::unique_ptr<bool[]> kept_;
+  std::vector<double> params_;
+  std::vector<std::vector<float>> mag_cols_, err_cols_;
+  double band_sum_ = 0;
+};
+
+}  // namespace
+
+CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFilters& known_filters) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (options.from.empty()) fail_input("--from is empty; give the simulated set (training-set HDF5)");
+  if (!file_exists(options.from)) fail_input("--from '{}' does not exist", options.from);
+  if (options.block_rows == 0) fail_input("block rows must be > 0");
+  check_output_path(options.output, options.overwrite, "--output");
+  check_outputs_not_inputs(options.output, "--output", {{options.from, "--from"}});
+
+  h5::File in = h5::File::open(options.from);
+  Source src = inspect_training_set(in);
+  const SurveyPattern* survey = options.survey.empty() ? nullptr : &survey_pattern(options.survey);
+  const BandSelection bands = select_bands(options, src, survey, known_filters);
   if (survey) {
     options.noise.validate();  // only sigma_sys is used
   } else {
-    options.noise.validate(nf);
+    options.noise.validate(static_cast<int>(bands.names.size()));
   }
 
   std::uint64_t n_stars = src.stars;
@@ -150,100 +288,17 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
 
   const std::string partial = partial_path(options.output);
   CatalogMakeReport report;
-  report.filters = names;
+  report.filters = bands.names;
   report.stars = n_stars;
   report.min_bands = std::numeric_limits<int>::max();
   std::optional<h5::File> file;
   try {
     file.emplace(h5::File::create(partial));
     h5::File& out = *file;
-    out.set_attr("/", "format", std::string("irisml-catalog"));
-    out.set_attr("/", "format_version", std::int64_t{1});
-    out.set_attr("/", "stars", static_cast<std::int64_t>(n_stars));
-    out.set_attr("/", "seed", static_cast<std::int64_t>(options.seed));
-    out.set_attr("/", "source", options.from);
-    out.set_attr("/", "source_seed", src.seed);
-    out.set_attr("/", "magnitude_convention",
-                 std::string("simulated magnitude minus the filter's catalog_offset (a reader adds it back); NaN = "
-                             "band not observed"));
-    if (survey) {
-      out.set_attr("/", "survey", survey->name + ": " + survey->description);
-      out.set_attr("/", "error_scale", options.error_scale);
-      out.set_attr("/", "noise.sigma_sys", fmt::format("{}", options.noise.sigma_sys));
-    } else {
-      for (const auto& [key, value] : options.noise.items()) out.set_attr("/", key, value);
-    }
-
-    for (const auto& n : names) {
-      out.create_dataset<float>(n, {n_stars});
-      out.create_dataset<float>(n + "_err", {n_stars});
-    }
-    out.create_dataset<double>("true_parameters", {n_stars, 5});
-    out.set_attr("true_parameters", "parameter_names", std::string("teff,logg,mh,av,rv"));
-    out.set_attr("true_parameters", "units", std::string("K,dex,dex,mag,1"));
-
-    const std::size_t all_f = src.filters.size();
-    const std::uint64_t seed_key = catalog_noise_key(options.seed);
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    std::vector<float> clean, star_clean(static_cast<std::size_t>(nf)), mag_out(static_cast<std::size_t>(nf)),
-        err_out(static_cast<std::size_t>(nf));
-    std::vector<int> idx(static_cast<std::size_t>(nf));
-    // survey mode: each band's draw in pattern order, and which bands are kept
-    std::vector<float> band_mag(static_cast<std::size_t>(nf)), band_err(static_cast<std::size_t>(nf));
-    auto kept = std::make_unique<bool[]>(static_cast<std::size_t>(nf));
-    std::vector<double> params;
-    std::vector<std::vector<float>> mag_cols(static_cast<std::size_t>(nf)), err_cols(static_cast<std::size_t>(nf));
-    double band_sum = 0;
+    create_catalog(out, options, src, survey, bands.names, n_stars);
+    CatalogObserver observer(options, src, survey, bands);
     for (std::uint64_t r0 = 0; r0 < n_stars; r0 += options.block_rows) {
-      const std::uint64_t n = std::min(options.block_rows, n_stars - r0);
-      clean.resize(n * all_f);
-      params.resize(n * 5);
-      in.read_rows<float>("magnitudes", r0, n, clean.data());
-      in.read_rows<double>("parameters", r0, n, params.data());
-      for (int f = 0; f < nf; ++f) {
-        mag_cols[static_cast<std::size_t>(f)].assign(n, nan);
-        err_cols[static_cast<std::size_t>(f)].assign(n, nan);
-      }
-      for (std::uint64_t r = 0; r < n; ++r) {
-        for (int f = 0; f < nf; ++f) {
-          float v = clean[r * all_f + columns[static_cast<std::size_t>(f)]];
-          if (!std::isfinite(v)) {
-            fail_input("--from '{}': star {} has a non-finite magnitude in filter {}", options.from, r0 + r,
-                       names[static_cast<std::size_t>(f)]);
-          }
-          star_clean[static_cast<std::size_t>(f)] = v;
-        }
-        Philox rng(seed_key, r0 + r);
-        int k = 0;
-        if (survey) {
-          // Band i of the pattern in place i; idx lists the kept ones.
-          observe_survey_star(rng, *survey, star_clean.data(), options.noise.sigma_sys, options.error_scale,
-                              band_mag.data(), band_err.data(), kept.get());
-          for (int f = 0; f < nf; ++f) {
-            if (!kept[static_cast<std::size_t>(f)]) continue;
-            idx[static_cast<std::size_t>(k)] = f;
-            mag_out[static_cast<std::size_t>(k)] = band_mag[static_cast<std::size_t>(f)];
-            err_out[static_cast<std::size_t>(k)] = band_err[static_cast<std::size_t>(f)];
-            ++k;
-          }
-        } else {
-          k = observe_star(rng, star_clean.data(), nf, options.noise, idx.data(), mag_out.data(), err_out.data());
-        }
-        for (int i = 0; i < k; ++i) {
-          auto f = static_cast<std::size_t>(idx[static_cast<std::size_t>(i)]);
-          mag_cols[f][r] = static_cast<float>(mag_out[static_cast<std::size_t>(i)] - offsets[f]);
-          err_cols[f][r] = err_out[static_cast<std::size_t>(i)];
-        }
-        band_sum += k;
-        report.min_bands = std::min(report.min_bands, k);
-        report.max_bands = std::max(report.max_bands, k);
-      }
-      for (int f = 0; f < nf; ++f) {
-        out.write_rows<float>(names[static_cast<std::size_t>(f)], r0, n, mag_cols[static_cast<std::size_t>(f)].data());
-        out.write_rows<float>(names[static_cast<std::size_t>(f)] + "_err", r0, n,
-                              err_cols[static_cast<std::size_t>(f)].data());
-      }
-      out.write_rows<double>("true_parameters", r0, n, params.data());
+      observer.block(in, out, r0, std::min(options.block_rows, n_stars - r0), report);
     }
     std::vector<std::string> ids;
     ids.reserve(n_stars);
@@ -251,7 +306,7 @@ CatalogMakeReport make_catalog(const CatalogMakeOptions& options, const KnownFil
     out.write_strings("id", ids);
     out.close();
     commit_partial(options.output);
-    report.mean_bands = band_sum / static_cast<double>(n_stars);
+    report.mean_bands = observer.band_sum() / static_cast<double>(n_stars);
   } catch (...) {
     if (file) {
       file->discard();  // frees a full disk so the close succeeds, then removes it

@@ -395,7 +395,17 @@ std::vector<std::pair<double, double>> SpectralGrid::log_teff_intervals(double g
 // ---------------------------------------------------------------------------
 // CK04 import
 
-SpectralGrid import_ck04(const std::string& dir) {
+namespace {
+
+// One model file of the CK04 tree: ck<m|p>NN/ck<m|p>NN_<Teff>.fits.
+struct Ck04Entry {
+  std::string path;
+  double mh_dir = 0;
+  double teff_name = 0;
+};
+
+// The model files under `dir`, sorted by path.
+std::vector<Ck04Entry> list_ck04_files(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     fail_input(
@@ -403,12 +413,7 @@ SpectralGrid import_ck04(const std::string& dir) {
         "ckm25/ … ckp05/",
         dir);
   }
-  struct Entry {
-    std::string path;
-    double mh_dir = 0;
-    double teff_name = 0;
-  };
-  std::vector<Entry> entries;
+  std::vector<Ck04Entry> entries;
   try {
     for (const auto& sub : fs::directory_iterator(dir)) {
       double mh_dir = 0;
@@ -432,127 +437,152 @@ SpectralGrid import_ck04(const std::string& dir) {
   if (entries.empty()) {
     fail_input("no CK04 model files (ck<m|p>NN/ck<m|p>NN_<Teff>.fits) were found under '{}'", dir);
   }
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.path < b.path; });
+  std::sort(entries.begin(), entries.end(), [](const Ck04Entry& a, const Ck04Entry& b) { return a.path < b.path; });
+  return entries;
+}
 
-  struct Loaded {
-    double teff = 0, mh = 0;
-    std::vector<float> flux;  // [logg column][wavelength]
-    std::vector<bool> present;
-  };
-  std::vector<Loaded> loaded;
-  loaded.reserve(entries.size());
-  std::vector<std::string> flux_columns;  // gNN names, from the first file
+// One model file's spectra: a flux column per log g, and which of them hold a model.
+struct Ck04Model {
+  double teff = 0, mh = 0;
+  std::vector<float> flux;  // [logg column][wavelength]
+  std::vector<bool> present;
+};
+
+// What the first file fixes and every later one must repeat: the flux columns (their
+// log g) and the wavelength grid.
+struct Ck04Layout {
+  std::vector<std::string> flux_columns;  // gNN names
   std::vector<double> column_logg;
   std::vector<float> wave;
-  std::string first;
+  std::string first;  // the file that set them (empty before the first)
+};
 
-  for (const Entry& e : entries) {
-    auto f = fits::File::open(e.path);
-    for (const char* key : {"TEFF", "LOG_Z"}) {
-      if (!f.has_key(key)) {
-        fail_input("CK04 file '{}': the primary header has no {} key (a ck04 model file records TEFF and LOG_Z)",
-                   e.path, key);
-      }
-    }
-    Loaded model;
-    model.teff = f.key_double("TEFF");
-    model.mh = f.key_double("LOG_Z");
-    if (!std::isfinite(model.teff) || model.teff <= 0 || model.teff != e.teff_name) {
-      fail_input("CK04 file '{}': header TEFF = {} K disagrees with the {} K in its name", e.path, model.teff,
-                 e.teff_name);
-    }
-    if (!std::isfinite(model.mh) || std::abs(model.mh - e.mh_dir) > 1e-6) {
-      fail_input("CK04 file '{}': header LOG_Z = {} disagrees with [M/H] = {} of its directory", e.path, model.mh,
-                 e.mh_dir);
-    }
-    if (f.hdu_count() < 2) fail_input("CK04 file '{}' has no table extension (HDU 1)", e.path);
-    f.move_to_hdu(1);
-    if (!f.is_table()) fail_input("CK04 file '{}': HDU 1 is not a table", e.path);
-    const auto names = f.column_names();
-    bool has_wave = false;
-    std::vector<std::string> gcols;
-    for (const auto& name : names) {
-      double g = 0;
-      if (iequals(name, "WAVELENGTH")) {
-        has_wave = true;
-      } else if (parse_logg_column(name, g)) {
-        gcols.push_back(name);
-      } else {
-        fail_input(
-            "CK04 file '{}': unexpected column '{}' in HDU 1; a ck04 table has WAVELENGTH and flux columns "
-            "g00 … g50 (log g × 10); columns present: {}",
-            e.path, name, fits_list(names));
-      }
-    }
-    if (!has_wave) {
-      fail_input("CK04 file '{}': column 'WAVELENGTH' is missing from HDU 1; columns present: {}", e.path,
-                 fits_list(names));
-    }
-    if (first.empty()) {
-      if (gcols.empty()) fail_input("CK04 file '{}' has no flux columns gNN in HDU 1", e.path);
-      flux_columns = gcols;
-      for (const auto& c : gcols) {
-        double g = 0;
-        parse_logg_column(c, g);
-        column_logg.push_back(g);
-      }
-      auto w = f.read_float_column("WAVELENGTH");
-      if (w.size() < 2) fail_input("CK04 file '{}' has {} wavelength row(s)", e.path, w.size());
-      for (std::size_t i = 0; i < w.size(); ++i) {
-        if (!std::isfinite(w[i]) || w[i] <= 0 || (i > 0 && !(w[i] > w[i - 1]))) {
-          fail_input("CK04 file '{}': WAVELENGTH row {} = {} Å; wavelengths must be positive and strictly ascending",
-                     e.path, i, w[i]);
-        }
-      }
-      wave = std::move(w);
-      first = e.path;
+// The table's flux column names (gNN), after checking that it holds WAVELENGTH and
+// nothing else.
+std::vector<std::string> ck04_flux_columns(const fits::File& f, const std::string& path) {
+  const auto names = f.column_names();
+  bool has_wave = false;
+  std::vector<std::string> gcols;
+  for (const auto& name : names) {
+    double g = 0;
+    if (iequals(name, "WAVELENGTH")) {
+      has_wave = true;
+    } else if (parse_logg_column(name, g)) {
+      gcols.push_back(name);
     } else {
-      for (const auto& c : flux_columns) {
-        if (std::none_of(gcols.begin(), gcols.end(), [&](const std::string& x) { return iequals(x, c); })) {
-          fail_input("CK04 file '{}': column '{}' (present in '{}') is missing from HDU 1; columns present: {}", e.path,
-                     c, first, fits_list(names));
-        }
-      }
-      for (const auto& c : gcols) {
-        if (std::none_of(flux_columns.begin(), flux_columns.end(),
-                         [&](const std::string& x) { return iequals(x, c); })) {
-          fail_input("CK04 file '{}': unexpected column '{}' in HDU 1 (not in '{}', whose flux columns are {})", e.path,
-                     c, first, fits_list(flux_columns));
-        }
-      }
-      auto w = f.read_float_column("WAVELENGTH");
-      if (w.size() != wave.size()) {
-        fail_input("CK04 file '{}' has {} wavelength rows but '{}' has {}; every model must share one wavelength grid",
-                   e.path, w.size(), first, wave.size());
-      }
-      for (std::size_t i = 0; i < w.size(); ++i) {
-        if (w[i] != wave[i]) {
-          fail_input(
-              "CK04 file '{}': WAVELENGTH row {} is {} Å but {} Å in '{}'; every model must share one "
-              "wavelength grid",
-              e.path, i, w[i], wave[i], first);
-        }
-      }
+      fail_input(
+          "CK04 file '{}': unexpected column '{}' in HDU 1; a ck04 table has WAVELENGTH and flux columns "
+          "g00 … g50 (log g × 10); columns present: {}",
+          path, name, fits_list(names));
     }
-    const std::size_t nw = wave.size();
-    model.flux.resize(flux_columns.size() * nw);
-    model.present.resize(flux_columns.size());
-    for (std::size_t c = 0; c < flux_columns.size(); ++c) {
-      auto col = f.read_float_column(flux_columns[c]);
-      bool any = false;
-      for (std::size_t i = 0; i < nw; ++i) {
-        if (!std::isfinite(col[i]) || col[i] < 0) {
-          fail_input("CK04 file '{}': column {} row {} ({} Å) holds flux {}; fluxes must be finite and non-negative",
-                     e.path, flux_columns[c], i, wave[i], col[i]);
-        }
-        any = any || col[i] != 0.0f;
-      }
-      model.present[c] = any;
-      std::copy(col.begin(), col.end(), model.flux.begin() + static_cast<std::ptrdiff_t>(c * nw));
-    }
-    loaded.push_back(std::move(model));
   }
+  if (!has_wave) {
+    fail_input("CK04 file '{}': column 'WAVELENGTH' is missing from HDU 1; columns present: {}", path,
+               fits_list(names));
+  }
+  return gcols;
+}
 
+// Sets the layout from the first file (its flux columns and wavelengths), or checks a
+// later file's against it.
+void match_ck04_layout(fits::File& f, const std::string& path, const std::vector<std::string>& gcols,
+                       Ck04Layout& layout) {
+  if (layout.first.empty()) {
+    if (gcols.empty()) fail_input("CK04 file '{}' has no flux columns gNN in HDU 1", path);
+    layout.flux_columns = gcols;
+    for (const auto& c : gcols) {
+      double g = 0;
+      parse_logg_column(c, g);
+      layout.column_logg.push_back(g);
+    }
+    auto w = f.read_float_column("WAVELENGTH");
+    if (w.size() < 2) fail_input("CK04 file '{}' has {} wavelength row(s)", path, w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      if (!std::isfinite(w[i]) || w[i] <= 0 || (i > 0 && !(w[i] > w[i - 1]))) {
+        fail_input("CK04 file '{}': WAVELENGTH row {} = {} Å; wavelengths must be positive and strictly ascending",
+                   path, i, w[i]);
+      }
+    }
+    layout.wave = std::move(w);
+    layout.first = path;
+    return;
+  }
+  const auto names = f.column_names();
+  for (const auto& c : layout.flux_columns) {
+    if (std::none_of(gcols.begin(), gcols.end(), [&](const std::string& x) { return iequals(x, c); })) {
+      fail_input("CK04 file '{}': column '{}' (present in '{}') is missing from HDU 1; columns present: {}", path, c,
+                 layout.first, fits_list(names));
+    }
+  }
+  for (const auto& c : gcols) {
+    if (std::none_of(layout.flux_columns.begin(), layout.flux_columns.end(),
+                     [&](const std::string& x) { return iequals(x, c); })) {
+      fail_input("CK04 file '{}': unexpected column '{}' in HDU 1 (not in '{}', whose flux columns are {})", path, c,
+                 layout.first, fits_list(layout.flux_columns));
+    }
+  }
+  auto w = f.read_float_column("WAVELENGTH");
+  if (w.size() != layout.wave.size()) {
+    fail_input("CK04 file '{}' has {} wavelength rows but '{}' has {}; every model must share one wavelength grid",
+               path, w.size(), layout.first, layout.wave.size());
+  }
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    if (w[i] != layout.wave[i]) {
+      fail_input(
+          "CK04 file '{}': WAVELENGTH row {} is {} Å but {} Å in '{}'; every model must share one "
+          "wavelength grid",
+          path, i, w[i], layout.wave[i], layout.first);
+    }
+  }
+}
+
+// Reads one model file, checking its header against its name and its table against the layout.
+Ck04Model read_ck04_model(const Ck04Entry& e, Ck04Layout& layout) {
+  auto f = fits::File::open(e.path);
+  for (const char* key : {"TEFF", "LOG_Z"}) {
+    if (!f.has_key(key)) {
+      fail_input("CK04 file '{}': the primary header has no {} key (a ck04 model file records TEFF and LOG_Z)", e.path,
+                 key);
+    }
+  }
+  Ck04Model model;
+  model.teff = f.key_double("TEFF");
+  model.mh = f.key_double("LOG_Z");
+  if (!std::isfinite(model.teff) || model.teff <= 0 || model.teff != e.teff_name) {
+    fail_input("CK04 file '{}': header TEFF = {} K disagrees with the {} K in its name", e.path, model.teff,
+               e.teff_name);
+  }
+  if (!std::isfinite(model.mh) || std::abs(model.mh - e.mh_dir) > 1e-6) {
+    fail_input("CK04 file '{}': header LOG_Z = {} disagrees with [M/H] = {} of its directory", e.path, model.mh,
+               e.mh_dir);
+  }
+  if (f.hdu_count() < 2) fail_input("CK04 file '{}' has no table extension (HDU 1)", e.path);
+  f.move_to_hdu(1);
+  if (!f.is_table()) fail_input("CK04 file '{}': HDU 1 is not a table", e.path);
+  match_ck04_layout(f, e.path, ck04_flux_columns(f, e.path), layout);
+  const std::size_t nw = layout.wave.size();
+  model.flux.resize(layout.flux_columns.size() * nw);
+  model.present.resize(layout.flux_columns.size());
+  for (std::size_t c = 0; c < layout.flux_columns.size(); ++c) {
+    auto col = f.read_float_column(layout.flux_columns[c]);
+    bool any = false;
+    for (std::size_t i = 0; i < nw; ++i) {
+      if (!std::isfinite(col[i]) || col[i] < 0) {
+        fail_input("CK04 file '{}': column {} row {} ({} Å) holds flux {}; fluxes must be finite and non-negative",
+                   e.path, layout.flux_columns[c], i, layout.wave[i], col[i]);
+      }
+      any = any || col[i] != 0.0f;
+    }
+    model.present[c] = any;
+    std::copy(col.begin(), col.end(), model.flux.begin() + static_cast<std::ptrdiff_t>(c * nw));
+  }
+  return model;
+}
+
+// The grid of the loaded models: axes from their Teff, [M/H] and the layout's log g; a
+// node valid where its model's column holds a spectrum.
+SpectralGrid assemble_ck04(const std::vector<Ck04Entry>& entries, const std::vector<Ck04Model>& loaded,
+                           const Ck04Layout& layout) {
   SpectralGrid grid;
   std::vector<double> teffs, mhs;
   for (const auto& m : loaded) {
@@ -561,32 +591,45 @@ SpectralGrid import_ck04(const std::string& dir) {
   }
   grid.teff = sorted_unique(teffs);
   grid.mh = sorted_unique(mhs);
-  grid.logg = sorted_unique(column_logg);
-  if (grid.logg.size() != column_logg.size()) {
-    fail_input("CK04 file '{}': two flux columns name the same log g ({})", first, fits_list(flux_columns));
+  grid.logg = sorted_unique(layout.column_logg);
+  if (grid.logg.size() != layout.column_logg.size()) {
+    fail_input("CK04 file '{}': two flux columns name the same log g ({})", layout.first,
+               fits_list(layout.flux_columns));
   }
-  grid.wavelength.assign(wave.begin(), wave.end());
+  grid.wavelength.assign(layout.wave.begin(), layout.wave.end());
   const std::size_t nw = grid.n_wave();
   grid.flux.assign(grid.n_nodes() * nw, 0.0f);
   grid.valid.assign(grid.n_nodes(), 0);
   std::map<std::pair<std::size_t, std::size_t>, std::size_t> seen;
   for (std::size_t k = 0; k < loaded.size(); ++k) {
-    const Loaded& m = loaded[k];
+    const Ck04Model& m = loaded[k];
     std::size_t mi = index_of(grid.mh, m.mh), ti = index_of(grid.teff, m.teff);
     auto [it, fresh] = seen.emplace(std::make_pair(mi, ti), k);
     if (!fresh) {
       fail_input("CK04 files '{}' and '{}' both hold Teff = {} K, [M/H] = {}", entries[it->second].path,
                  entries[k].path, m.teff, m.mh);
     }
-    for (std::size_t c = 0; c < column_logg.size(); ++c) {
+    for (std::size_t c = 0; c < layout.column_logg.size(); ++c) {
       if (!m.present[c]) continue;
-      std::size_t node = grid.node_index(mi, ti, index_of(grid.logg, column_logg[c]));
+      std::size_t node = grid.node_index(mi, ti, index_of(grid.logg, layout.column_logg[c]));
       grid.valid[node] = 1;
       std::copy(m.flux.begin() + static_cast<std::ptrdiff_t>(c * nw),
                 m.flux.begin() + static_cast<std::ptrdiff_t>((c + 1) * nw),
                 grid.flux.begin() + static_cast<std::ptrdiff_t>(node * nw));
     }
   }
+  return grid;
+}
+
+}  // namespace
+
+SpectralGrid import_ck04(const std::string& dir) {
+  const std::vector<Ck04Entry> entries = list_ck04_files(dir);
+  Ck04Layout layout;
+  std::vector<Ck04Model> loaded;
+  loaded.reserve(entries.size());
+  for (const Ck04Entry& e : entries) loaded.push_back(read_ck04_model(e, layout));
+  SpectralGrid grid = assemble_ck04(entries, loaded, layout);
   grid.source = dir;
   grid.provenance =
       "Castelli & Kurucz (2004) ATLAS9 model atmospheres, STScI CDBS grid/ck04models (Castelli & Kurucz 2003, "

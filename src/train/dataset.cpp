@@ -54,6 +54,86 @@ std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t purpose) {
   return z ^ (z >> 31);
 }
 
+namespace {
+
+// The file's column of each of the table's filters, in the table's order.
+std::vector<int> filter_columns(const TrainingTable& t, const std::string& what) {
+  std::unordered_map<std::string, int> column;
+  for (std::size_t j = 0; j < t.file_filters.size(); ++j) column.emplace(t.file_filters[j], static_cast<int>(j));
+  std::vector<int> cols;
+  std::vector<std::string> unknown, seen;
+  for (const auto& name : t.filters) {
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      fail_input("filter '{}' is listed twice in the model's filter list", name);
+    }
+    seen.push_back(name);
+    auto it = column.find(name);
+    if (it == column.end()) {
+      unknown.push_back(name);
+    } else {
+      cols.push_back(it->second);
+    }
+  }
+  if (!unknown.empty()) {
+    fail_input("filter(s) {} are not in {} '{}'; its filters are: {}", fmt::join(unknown, ", "), what, t.path,
+               fmt::join(t.file_filters, ", "));
+  }
+  return cols;
+}
+
+// Rows [b, b + n_local) of /magnitudes (width columns) into the table's rows from
+// `offset`, keeping the used columns, through a bounded buffer: the same number of
+// (collective) reads on every rank.
+void read_magnitudes(h5::File& f, TrainingTable& t, const std::vector<int>& cols, int width, std::uint64_t b,
+                     std::uint64_t n_local, std::uint64_t offset, int size) {
+  constexpr std::uint64_t kChunkRows = 65536;
+  const int kept = t.n_filters();
+  const std::uint64_t largest_shard =
+      (static_cast<std::uint64_t>(t.rows) + size - 1) / static_cast<std::uint64_t>(size);
+  const std::uint64_t chunks = (largest_shard + kChunkRows - 1) / kChunkRows;  // the same on every rank (collective)
+  std::vector<float> buffer(std::min(n_local, kChunkRows) * static_cast<std::uint64_t>(width));
+  for (std::uint64_t c = 0; c < chunks; ++c) {
+    const std::uint64_t i0 = std::min(c * kChunkRows, n_local), n = std::min(kChunkRows, n_local - i0);
+    f.read_rows<float>("/magnitudes", b + i0, n, buffer.data());
+    for (std::uint64_t i = 0; i < n; ++i) {
+      float* row = t.magnitudes.data() + (offset + i0 + i) * static_cast<std::uint64_t>(kept);
+      for (int j = 0; j < kept; ++j) {
+        row[j] = buffer[i * static_cast<std::uint64_t>(width) +
+                        static_cast<std::uint64_t>(cols[static_cast<std::size_t>(j)])];
+      }
+    }
+  }
+}
+
+// Non-finite values would poison the loss: refuses them, naming the first row over all
+// ranks (rows [b, e) of the file held here from `offset`; collective when size > 1).
+void check_finite(const TrainingTable& t, std::uint64_t b, std::uint64_t e, std::uint64_t offset, int size,
+                  MPI_Comm comm, const std::string& what) {
+  const int kept = t.n_filters();
+  std::int64_t bad_row = -1;
+  for (std::uint64_t i = b; i < e && bad_row < 0; ++i) {
+    const std::uint64_t k = i - b + offset;
+    for (int j = 0; j < kept; ++j) {
+      if (!std::isfinite(t.magnitudes[k * static_cast<std::uint64_t>(kept) + static_cast<std::uint64_t>(j)])) {
+        bad_row = static_cast<std::int64_t>(i);
+      }
+    }
+    for (int j = 0; j < 5; ++j) {
+      if (!std::isfinite(t.parameters[k * 5 + static_cast<std::uint64_t>(j)])) bad_row = static_cast<std::int64_t>(i);
+    }
+  }
+  std::int64_t first_bad = bad_row < 0 ? std::numeric_limits<std::int64_t>::max() : bad_row;
+  const std::int64_t global_bad = size > 1 ? distributed::min_over_ranks(first_bad, comm) : first_bad;
+  if (global_bad != std::numeric_limits<std::int64_t>::max()) {
+    fail_input(
+        "{} '{}': row {} holds a non-finite magnitude or parameter; training needs finite noise-free "
+        "magnitudes in every used filter",
+        what, t.path, global_bad);
+  }
+}
+
+}  // namespace
+
 TrainingTable load_training_table(const std::string& path, const std::vector<std::string>& filters, MPI_Comm comm,
                                   const std::string& what, TableLayout layout) {
   if (path.empty()) fail_input("{} is empty; give a training-set file from `irisml simulate`", what);
@@ -87,28 +167,8 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
   t.file_filters = f.read_strings("/filters");
   if (t.rows == 0) fail_input("{} '{}' holds no stars", what, path);
   t.filters = filters.empty() ? t.file_filters : filters;
-  std::unordered_map<std::string, int> column;
-  for (std::size_t j = 0; j < t.file_filters.size(); ++j) column.emplace(t.file_filters[j], static_cast<int>(j));
-  std::vector<int> cols;
-  std::vector<std::string> unknown, seen;
-  for (const auto& name : t.filters) {
-    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
-      fail_input("filter '{}' is listed twice in the model's filter list", name);
-    }
-    seen.push_back(name);
-    auto it = column.find(name);
-    if (it == column.end()) {
-      unknown.push_back(name);
-    } else {
-      cols.push_back(it->second);
-    }
-  }
-  if (!unknown.empty()) {
-    fail_input("filter(s) {} are not in {} '{}'; its filters are: {}", fmt::join(unknown, ", "), what, path,
-               fmt::join(t.file_filters, ", "));
-  }
+  const std::vector<int> cols = filter_columns(t, what);
   const int size = distributed::size_of(comm), rank = distributed::rank_of(comm);
-  const int width = static_cast<int>(mdims[1]);
   const int kept = t.n_filters();
   auto [b, e] = shard_range(static_cast<std::uint64_t>(t.rows), rank, size);
   const std::uint64_t n_local = e - b;
@@ -132,46 +192,9 @@ TrainingTable load_training_table(const std::string& path, const std::vector<std
     f.read_rows<float>(simulate::kMassWindowDataset, b, n_local,
                        t.mass_windows.data() + offset * simulate::kMassWindowWidth);
   }
-  {
-    constexpr std::uint64_t kChunkRows = 65536;
-    const std::uint64_t largest_shard =
-        (static_cast<std::uint64_t>(t.rows) + size - 1) / static_cast<std::uint64_t>(size);
-    const std::uint64_t chunks = (largest_shard + kChunkRows - 1) / kChunkRows;  // the same on every rank (collective)
-    std::vector<float> buffer(std::min(n_local, kChunkRows) * static_cast<std::uint64_t>(width));
-    for (std::uint64_t c = 0; c < chunks; ++c) {
-      const std::uint64_t i0 = std::min(c * kChunkRows, n_local), n = std::min(kChunkRows, n_local - i0);
-      f.read_rows<float>("/magnitudes", b + i0, n, buffer.data());
-      for (std::uint64_t i = 0; i < n; ++i) {
-        float* row = t.magnitudes.data() + (offset + i0 + i) * static_cast<std::uint64_t>(kept);
-        for (int j = 0; j < kept; ++j) {
-          row[j] = buffer[i * static_cast<std::uint64_t>(width) +
-                          static_cast<std::uint64_t>(cols[static_cast<std::size_t>(j)])];
-        }
-      }
-    }
-  }
+  read_magnitudes(f, t, cols, static_cast<int>(mdims[1]), b, n_local, offset, size);
   f.close();
-  // Non-finite values would poison the loss: refuse them here, naming the first one.
-  std::int64_t bad_row = -1;
-  for (std::uint64_t i = b; i < e && bad_row < 0; ++i) {
-    const std::uint64_t k = i - b + offset;
-    for (int j = 0; j < kept; ++j) {
-      if (!std::isfinite(t.magnitudes[k * static_cast<std::uint64_t>(kept) + static_cast<std::uint64_t>(j)])) {
-        bad_row = static_cast<std::int64_t>(i);
-      }
-    }
-    for (int j = 0; j < 5; ++j) {
-      if (!std::isfinite(t.parameters[k * 5 + static_cast<std::uint64_t>(j)])) bad_row = static_cast<std::int64_t>(i);
-    }
-  }
-  std::int64_t first_bad = bad_row < 0 ? std::numeric_limits<std::int64_t>::max() : bad_row;
-  const std::int64_t global_bad = size > 1 ? distributed::min_over_ranks(first_bad, comm) : first_bad;
-  if (global_bad != std::numeric_limits<std::int64_t>::max()) {
-    fail_input(
-        "{} '{}': row {} holds a non-finite magnitude or parameter; training needs finite noise-free "
-        "magnitudes in every used filter",
-        what, path, global_bad);
-  }
+  check_finite(t, b, e, offset, size, comm, what);
   if (whole) {
     allgather_rows_in_place(t.parameters, t.rows, 5, MPI_DOUBLE, comm);
     allgather_rows_in_place(t.magnitudes, t.rows, kept, MPI_FLOAT, comm);

@@ -339,6 +339,160 @@ const char* kStyle =
     ".scroll{overflow-x:auto;max-width:100%}code{background:#f5f5f5;padding:1px 4px;word-break:break-all}"
     ".note{color:#555;font-size:90%}.flags li{margin:4px 0}</style>\n";
 
+// The page's head and the lines that say what was summarised.
+std::string report_head(const h5::File& f, const CatalogReportOptions& o, const CatalogReport& r) {
+  std::string h = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>IrisML catalogue "
+       "report</title>\n";
+  h += kStyle;
+  h += "</head>\n<body>\n<h1>IrisML catalogue report</h1>\n<p>";
+  h += fmt::format("posterior <code>{}</code>", html_escape(o.posterior));
+  if (f.has_attr("/", "model")) h += fmt::format("<br>model <code>{}</code>", html_escape(f.attr_string("/", "model")));
+  if (!o.catalog.empty()) h += fmt::format("<br>catalogue <code>{}</code>", html_escape(o.catalog));
+  h += fmt::format("<br>summaries: <b>{}</b>{}<br>irisml {}</p>\n", r.variant,
+                   r.variant == "importance"   ? " (flow samples reweighted by the exact prior × likelihood)"
+                   : f.exists("reference/ess") ? " (the exact reference posterior of `irisml fit`)"
+                                               : " (the flow's samples)",
+                   html_escape(o.code_version));
+  h += fmt::format("<p>{} stars; <b>{}</b> with a posterior (finite Teff, log g, [M/H], A_V medians).</p>\n", r.stars,
+                   r.summarised);
+  return h;
+}
+
+std::string flags_section(const CatalogReport& r) {
+  std::string h = "<h2>Flags</h2>\n<ul class=\"flags\">\n";
+  for (std::size_t k = 0; k < std::size(kFlags); ++k) {
+    h += fmt::format("<li><b>{}</b> (bit value {}): <b>{}</b> stars ({:.2f} %) — {}</li>\n", kFlags[k].label,
+                     kFlags[k].bit, r.flag_counts[k],
+                     r.stars ? 100.0 * static_cast<double>(r.flag_counts[k]) / static_cast<double>(r.stars) : 0.0,
+                     kFlags[k].meaning);
+  }
+  return h + "</ul>\n";
+}
+
+// The Kiel diagram, the A_V distribution and the sky map.
+std::string parameters_section(const Stars& s, const std::vector<std::size_t>& ok, const CatalogReportOptions& o) {
+  std::vector<double> av;
+  for (std::size_t i : ok) av.push_back(s.median[i * 5 + 3]);
+  const double av_hi = std::max(0.1, quantile(av, 0.95));
+  std::string h = "<h2>Parameters</h2>\n<div class=\"figs\">\n";
+  if (!ok.empty()) {
+    h += kiel_svg(s, ok);
+    h += histogram_svg(av, 0, std::max(0.2, quantile(av, 0.995) * 1.05), 40, "A_V [mag] (posterior median)",
+                       fmt::format("A_V distribution (median {:.2f} mag)", quantile(av, 0.5)));
+    if (!o.ra.empty()) h += sky_svg(s, ok, o, av_hi);
+  }
+  h += "</div>\n";
+  if (o.ra.empty())
+    h += "<p class=\"note\">No positions: give <code>--catalog</code> with ra/dec for the sky map.</p>\n";
+  return h;
+}
+
+// Posterior widths against magnitude, and their medians per band count.
+std::string widths_section(const Stars& s, const std::vector<std::size_t>& ok, const CatalogReportOptions& o) {
+  std::string h = "<h2>Posterior widths</h2>\n<p class=\"note\">σ = (p84 − p16)/2 of each star's posterior.</p>\n";
+  if (!o.magnitude.empty() && !ok.empty()) {
+    std::vector<double> mag(o.magnitude.begin(), o.magnitude.end());
+    h += "<div class=\"figs\">\n";
+    for (int p = 0; p < 4; ++p) h += width_vs_svg(s, ok, mag, o.magnitude_band + " [mag]", p);
+    h += "</div>\n";
+  } else {
+    h += "<p class=\"note\">No magnitudes: give <code>--catalog</code> for widths against magnitude.</p>\n";
+  }
+  std::map<int, std::vector<std::size_t>> by_bands;
+  for (std::size_t i : ok) by_bands[s.n_bands[i]].push_back(i);
+  h += "<div class=\"scroll\"><table>\n<tr><th>bands</th><th>stars</th>";
+  for (int p = 0; p < 4; ++p) {
+    h += fmt::format("<th>median σ({}){}</th>", kLabel[p],
+                     std::string(kUnit[p]).empty() ? "" : fmt::format(" [{}]", kUnit[p]));
+  }
+  h += "</tr>\n";
+  for (const auto& [bands, rows] : by_bands) {
+    h += fmt::format("<tr><td>{}</td><td>{}</td>", bands, rows.size());
+    for (int p = 0; p < 4; ++p) {
+      std::vector<double> w;
+      for (std::size_t i : rows) w.push_back(s.width[i * 5 + static_cast<std::size_t>(p)]);
+      h += fmt::format("<td>{}</td>", num(quantile(w, 0.5), p == 0 ? "{:.0f}" : "{:.3f}"));
+    }
+    h += "</tr>\n";
+  }
+  return h + "</table></div>\n";
+}
+
+// The importance ESS section (empty without /importance); its median and the count below
+// the threshold into *median and *low.
+std::string ess_section(const h5::File& f, const Stars& s, const CatalogReportOptions& o, double* median,
+                        std::size_t* low) {
+  *median = kNaN;
+  *low = 0;
+  if (s.ess_fraction.empty()) return {};
+  const double threshold = attr_number(f, "importance_ess_threshold");
+  std::vector<double> ess;
+  std::vector<std::size_t> rows;
+  finite_values(s.ess_fraction, ess, rows);
+  for (double e : ess) *low += std::isfinite(threshold) && e < threshold;
+  *median = quantile(ess, 0.5);
+  std::string h = fmt::format(
+      "<h2>Importance reweighting: can the flow be trusted?</h2>\n<p>ESS/S per star: median {}; {} stars below "
+      "the threshold {} (flag “low ESS”): for them the flow's samples are not trustworthy and the reweighted "
+      "summaries rest on few samples.</p>\n<div class=\"figs\">\n",
+      num(*median), *low, num(threshold));
+  h += histogram_svg(ess, 0, 1, 25, "ESS / S", "effective sample fraction", threshold);
+  h += "</div>\n";
+  const auto order = first_rows(rows, o.worst_rows,
+                                [&](std::size_t a, std::size_t b) { return s.ess_fraction[a] < s.ess_fraction[b]; });
+  return h + fmt::format("<p>The {} stars with the lowest ESS/S:</p>\n", order.size()) + star_table(f, s, order, o);
+}
+
+// The posterior-predictive section; the number of stars checked into *checked_n.
+std::string ppc_section(const h5::File& f, const Stars& s, const CatalogReportOptions& o, std::size_t* checked_n) {
+  std::vector<double> p;
+  std::vector<std::size_t> checked;
+  finite_values(s.ppc_p, p, checked);
+  *checked_n = p.size();
+  if (p.empty()) {
+    return "<p class=\"note\">No posterior-predictive check in this file (<code>--no-ppc</code>, or "
+           "<code>irisml fit</code>).</p>\n";
+  }
+  const double alpha = attr_number(f, "ppc_alpha");
+  std::string h = fmt::format(
+      "<h2>Posterior-predictive check</h2>\n<p>{} stars checked. For stars the model describes the p-value is "
+      "uniform (dotted line); a pile-up near 0 means photometry the model cannot reproduce.</p>\n"
+      "<div class=\"figs\">\n",
+      p.size());
+  h += histogram_svg(p, 0, 1, 20, "PPC p-value", "posterior-predictive p-values", alpha,
+                     static_cast<double>(p.size()) / 20.0);
+  h += "</div>\n";
+  const auto order = first_rows(checked, o.worst_rows, [&](std::size_t a, std::size_t b) {
+    if (s.ppc_p[a] != s.ppc_p[b]) return s.ppc_p[a] < s.ppc_p[b];
+    return !s.ppc_chi2.empty() && s.ppc_chi2[a] > s.ppc_chi2[b];
+  });
+  return h +
+         fmt::format("<h2>Worst-fitting stars</h2>\n<p>The {} stars with the smallest p-value:</p>\n", order.size()) +
+         star_table(f, s, order, o);
+}
+
+// summary.json: the report's numbers.
+std::string summary_json(const CatalogReportOptions& o, const CatalogReport& r, const Stars& s,
+                         const std::vector<std::size_t>& ok, double ess_median, std::size_t ess_low,
+                         std::size_t ppc_n) {
+  std::string flags_json;
+  for (std::size_t k = 0; k < std::size(kFlags); ++k) {
+    flags_json += fmt::format("{}\"{}\": {}", k ? ", " : "", kFlags[k].key, r.flag_counts[k]);
+  }
+  std::vector<double> teff_w, logg_w;
+  for (std::size_t i : ok) {
+    teff_w.push_back(s.width[i * 5]);
+    logg_w.push_back(s.width[i * 5 + 1]);
+  }
+  return fmt::format(
+      "{{\n  \"format\": \"irisml-catalog-report\", \"format_version\": 1,\n  \"posterior\": {},\n  \"variant\": "
+      "\"{}\",\n  \"stars\": {}, \"summarised\": {},\n  \"flags\": {{{}}},\n  \"median_width\": {{\"teff\": {}, "
+      "\"logg\": {}}},\n  \"ess_fraction_median\": {}, \"ess_below_threshold\": {},\n  \"ppc_checked\": {}\n}}\n",
+      json_string(o.posterior), r.variant, r.stars, r.summarised, flags_json, json_number(quantile(teff_w, 0.5)),
+      json_number(quantile(logg_w, 0.5)), json_number(ess_median), ess_low, ppc_n);
+}
+
 }  // namespace
 
 CatalogReport build_catalog_report(const CatalogReportOptions& o) {
@@ -376,144 +530,15 @@ CatalogReport build_catalog_report(const CatalogReportOptions& o) {
   }
   r.summarised = ok.size();
 
-  std::string h = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
-  h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>IrisML catalogue "
-       "report</title>\n";
-  h += kStyle;
-  h += "</head>\n<body>\n<h1>IrisML catalogue report</h1>\n<p>";
-  h += fmt::format("posterior <code>{}</code>", html_escape(o.posterior));
-  if (f.has_attr("/", "model")) h += fmt::format("<br>model <code>{}</code>", html_escape(f.attr_string("/", "model")));
-  if (!o.catalog.empty()) h += fmt::format("<br>catalogue <code>{}</code>", html_escape(o.catalog));
-  h += fmt::format("<br>summaries: <b>{}</b>{}<br>irisml {}</p>\n", r.variant,
-                   r.variant == "importance"   ? " (flow samples reweighted by the exact prior × likelihood)"
-                   : f.exists("reference/ess") ? " (the exact reference posterior of `irisml fit`)"
-                                               : " (the flow's samples)",
-                   html_escape(o.code_version));
-  h += fmt::format("<p>{} stars; <b>{}</b> with a posterior (finite Teff, log g, [M/H], A_V medians).</p>\n", r.stars,
-                   r.summarised);
-
-  // flags
-  h += "<h2>Flags</h2>\n<ul class=\"flags\">\n";
-  for (std::size_t k = 0; k < std::size(kFlags); ++k) {
-    h += fmt::format("<li><b>{}</b> (bit value {}): <b>{}</b> stars ({:.2f} %) — {}</li>\n", kFlags[k].label,
-                     kFlags[k].bit, r.flag_counts[k],
-                     r.stars ? 100.0 * static_cast<double>(r.flag_counts[k]) / static_cast<double>(r.stars) : 0.0,
-                     kFlags[k].meaning);
-  }
-  h += "</ul>\n";
-
-  // the parameters
-  std::vector<double> av;
-  for (std::size_t i : ok) av.push_back(s.median[i * 5 + 3]);
-  const double av_hi = std::max(0.1, quantile(av, 0.95));
-  h += "<h2>Parameters</h2>\n<div class=\"figs\">\n";
-  if (!ok.empty()) {
-    h += kiel_svg(s, ok);
-    h += histogram_svg(av, 0, std::max(0.2, quantile(av, 0.995) * 1.05), 40, "A_V [mag] (posterior median)",
-                       fmt::format("A_V distribution (median {:.2f} mag)", quantile(av, 0.5)));
-    if (!o.ra.empty()) h += sky_svg(s, ok, o, av_hi);
-  }
-  h += "</div>\n";
-  if (o.ra.empty())
-    h += "<p class=\"note\">No positions: give <code>--catalog</code> with ra/dec for the sky map.</p>\n";
-
-  // widths
-  h += "<h2>Posterior widths</h2>\n<p class=\"note\">σ = (p84 − p16)/2 of each star's posterior.</p>\n";
-  if (!o.magnitude.empty() && !ok.empty()) {
-    std::vector<double> mag(o.magnitude.begin(), o.magnitude.end());
-    h += "<div class=\"figs\">\n";
-    for (int p = 0; p < 4; ++p) h += width_vs_svg(s, ok, mag, o.magnitude_band + " [mag]", p);
-    h += "</div>\n";
-  } else {
-    h += "<p class=\"note\">No magnitudes: give <code>--catalog</code> for widths against magnitude.</p>\n";
-  }
-  {
-    std::map<int, std::vector<std::size_t>> by_bands;
-    for (std::size_t i : ok) by_bands[s.n_bands[i]].push_back(i);
-    h += "<div class=\"scroll\"><table>\n<tr><th>bands</th><th>stars</th>";
-    for (int p = 0; p < 4; ++p) {
-      h += fmt::format("<th>median σ({}){}</th>", kLabel[p],
-                       std::string(kUnit[p]).empty() ? "" : fmt::format(" [{}]", kUnit[p]));
-    }
-    h += "</tr>\n";
-    for (const auto& [bands, rows] : by_bands) {
-      h += fmt::format("<tr><td>{}</td><td>{}</td>", bands, rows.size());
-      for (int p = 0; p < 4; ++p) {
-        std::vector<double> w;
-        for (std::size_t i : rows) w.push_back(s.width[i * 5 + static_cast<std::size_t>(p)]);
-        h += fmt::format("<td>{}</td>", num(quantile(w, 0.5), p == 0 ? "{:.0f}" : "{:.3f}"));
-      }
-      h += "</tr>\n";
-    }
-    h += "</table></div>\n";
-  }
-
-  // importance ESS
   double ess_median = kNaN;
-  std::size_t ess_low = 0;
-  if (!s.ess_fraction.empty()) {
-    const double threshold = attr_number(f, "importance_ess_threshold");
-    std::vector<double> ess;
-    std::vector<std::size_t> rows;
-    finite_values(s.ess_fraction, ess, rows);
-    for (double e : ess) ess_low += std::isfinite(threshold) && e < threshold;
-    ess_median = quantile(ess, 0.5);
-    h += fmt::format(
-        "<h2>Importance reweighting: can the flow be trusted?</h2>\n<p>ESS/S per star: median {}; {} stars below "
-        "the threshold {} (flag “low ESS”): for them the flow's samples are not trustworthy and the reweighted "
-        "summaries rest on few samples.</p>\n<div class=\"figs\">\n",
-        num(ess_median), ess_low, num(threshold));
-    h += histogram_svg(ess, 0, 1, 25, "ESS / S", "effective sample fraction", threshold);
-    h += "</div>\n";
-    const auto order = first_rows(rows, o.worst_rows,
-                                  [&](std::size_t a, std::size_t b) { return s.ess_fraction[a] < s.ess_fraction[b]; });
-    h += fmt::format("<p>The {} stars with the lowest ESS/S:</p>\n", order.size()) + star_table(f, s, order, o);
-  }
-
-  // posterior-predictive check
-  std::vector<double> p;
-  std::vector<std::size_t> checked;
-  finite_values(s.ppc_p, p, checked);
-  const std::size_t ppc_n = p.size();
-  if (ppc_n > 0) {
-    const double alpha = attr_number(f, "ppc_alpha");
-    h += fmt::format(
-        "<h2>Posterior-predictive check</h2>\n<p>{} stars checked. For stars the model describes the p-value is "
-        "uniform (dotted line); a pile-up near 0 means photometry the model cannot reproduce.</p>\n"
-        "<div class=\"figs\">\n",
-        ppc_n);
-    h += histogram_svg(p, 0, 1, 20, "PPC p-value", "posterior-predictive p-values", alpha,
-                       static_cast<double>(ppc_n) / 20.0);
-    h += "</div>\n";
-    const auto order = first_rows(checked, o.worst_rows, [&](std::size_t a, std::size_t b) {
-      if (s.ppc_p[a] != s.ppc_p[b]) return s.ppc_p[a] < s.ppc_p[b];
-      return !s.ppc_chi2.empty() && s.ppc_chi2[a] > s.ppc_chi2[b];
-    });
-    h += fmt::format("<h2>Worst-fitting stars</h2>\n<p>The {} stars with the smallest p-value:</p>\n", order.size()) +
-         star_table(f, s, order, o);
-  } else {
-    h += "<p class=\"note\">No posterior-predictive check in this file (<code>--no-ppc</code>, or "
-         "<code>irisml fit</code>).</p>\n";
-  }
+  std::size_t ess_low = 0, ppc_n = 0;
+  std::string h = report_head(f, o, r) + flags_section(r) + parameters_section(s, ok, o) + widths_section(s, ok, o);
+  h += ess_section(f, s, o, &ess_median, &ess_low);
+  h += ppc_section(f, s, o, &ppc_n);
   h += "<p class=\"note\">Numbers: summary.json in this directory. Per-star values: <code>irisml export</code>.</p>\n";
   h += "</body>\n</html>\n";
   r.html = std::move(h);
-
-  std::string flags_json;
-  for (std::size_t k = 0; k < std::size(kFlags); ++k) {
-    flags_json += fmt::format("{}\"{}\": {}", k ? ", " : "", kFlags[k].key, r.flag_counts[k]);
-  }
-  std::vector<double> teff_w, logg_w;
-  for (std::size_t i : ok) {
-    teff_w.push_back(s.width[i * 5]);
-    logg_w.push_back(s.width[i * 5 + 1]);
-  }
-  r.summary_json = fmt::format(
-      "{{\n  \"format\": \"irisml-catalog-report\", \"format_version\": 1,\n  \"posterior\": {},\n  \"variant\": "
-      "\"{}\",\n  \"stars\": {}, \"summarised\": {},\n  \"flags\": {{{}}},\n  \"median_width\": {{\"teff\": {}, "
-      "\"logg\": {}}},\n  \"ess_fraction_median\": {}, \"ess_below_threshold\": {},\n  \"ppc_checked\": {}\n}}\n",
-      json_string(o.posterior), r.variant, r.stars, r.summarised, flags_json, json_number(quantile(teff_w, 0.5)),
-      json_number(quantile(logg_w, 0.5)), json_number(ess_median), ess_low, ppc_n);
+  r.summary_json = summary_json(o, r, s, ok, ess_median, ess_low, ppc_n);
   return r;
 }
 

@@ -305,7 +305,9 @@ std::string metrics_json(const EvaluationResult& r, const ReportInfo& info) {
 
 // ------------------------------------------------------------------- HTML --
 
-std::string report_html(const EvaluationResult& r, const ReportInfo& info) {
+namespace {
+
+std::string html_head(const EvaluationResult& r, const ReportInfo& info) {
   std::string h;
   h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>IrisML evaluation</title>\n";
   h += "<style>body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}"
@@ -324,71 +326,59 @@ std::string report_html(const EvaluationResult& r, const ReportInfo& info) {
       "(these are included).</p>\n",
       c.total, c.evaluated, c.excluded_too_few_bands, c.excluded_non_finite, c.flagged_outside_training_range,
       c.flagged_ppc_chi2);
+  return h;
+}
 
+// The point-estimate table of one group, without its closing tag.
+std::string point_table(const GroupMetrics& g) {
   auto cov = [](double v) { return v < 0 ? std::string("-") : fmt::format("{:.3f}", v); };
-  auto point_table = [&](const GroupMetrics& g) {
-    std::string t =
-        "<table>\n<tr><th>parameter</th><th>unit</th><th>N</th>"
-        "<th>bias</th><th>RMS</th><th>MAD (mean |err|)</th><th>median |err|</th><th>HDI 68 % cov.</th>"
-        "<th>HDI 95 % cov.</th><th>max |coverage − level| (HDI)</th><th>max |coverage − level| (central)</th></tr>\n";
+  std::string t =
+      "<table>\n<tr><th>parameter</th><th>unit</th><th>N</th>"
+      "<th>bias</th><th>RMS</th><th>MAD (mean |err|)</th><th>median |err|</th><th>HDI 68 % cov.</th>"
+      "<th>HDI 95 % cov.</th><th>max |coverage − level| (HDI)</th><th>max |coverage − level| (central)</th></tr>\n";
+  for (int p = 0; p < P::kParameters; ++p) {
+    const auto& pm = g.parameters[p];
+    bool k = p == 0;
+    t += fmt::format(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+        "<td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        kParamLabel[p], P::kParameterUnits[p], pm.point.n, num(pm.point.bias, k), num(pm.point.rms, k),
+        num(pm.point.mad, k), num(pm.point.median_abs, k), cov(pm.hdi68_coverage), cov(pm.hdi95_coverage),
+        coverage_cell(pm.coverage), coverage_cell(pm.central));
+    if (p == 0) {
+      const auto& d = g.teff_dex;
+      t += fmt::format(
+          "<tr><td>log10 Teff</td><td>dex</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+          "<td></td><td></td><td></td><td></td></tr>\n",
+          d.n, num(d.bias, false), num(d.rms, false), num(d.mad, false), num(d.median_abs, false));
+    }
+  }
+  return t;
+}
+
+std::string by_bands_table(const EvaluationResult& r) {
+  if (r.by_bands.empty()) return {};
+  std::string h = "<h2>By number of bands</h2>\n<table>\n<tr><th>bands</th><th>N</th>";
+  for (int p = 0; p < P::kParameters; ++p) {
+    h += fmt::format("<th>{} RMS</th><th>{} MAD</th><th>{} bias</th><th>{} max|cov−lvl|</th>", kParamLabel[p],
+                     kParamLabel[p], kParamLabel[p], kParamLabel[p]);
+  }
+  h += "</tr>\n";
+  for (const auto& g : r.by_bands) {
+    h += fmt::format("<tr><td>{}</td><td>{}</td>", g.label, g.stars);
     for (int p = 0; p < P::kParameters; ++p) {
       const auto& pm = g.parameters[p];
-      bool k = p == 0;
-      t += fmt::format(
-          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-          "<td>{}</td><td>{}</td><td>{}</td></tr>\n",
-          kParamLabel[p], P::kParameterUnits[p], pm.point.n, num(pm.point.bias, k), num(pm.point.rms, k),
-          num(pm.point.mad, k), num(pm.point.median_abs, k), cov(pm.hdi68_coverage), cov(pm.hdi95_coverage),
-          coverage_cell(pm.coverage), coverage_cell(pm.central));
-      if (p == 0) {
-        const auto& d = g.teff_dex;
-        t += fmt::format(
-            "<tr><td>log10 Teff</td><td>dex</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-            "<td></td><td></td><td></td><td></td></tr>\n",
-            d.n, num(d.bias, false), num(d.rms, false), num(d.mad, false), num(d.median_abs, false));
-      }
-    }
-    return t;
-  };
-  h += "<h2>Point estimates (posterior median)</h2>\n" + point_table(r.overall);
-  h += "</table>\n<p class=\"note\">bias = mean(median − truth); RMS = sqrt(mean (median − truth)²); MAD = "
-       "mean |median − truth| (the paper's definition); coverage = fraction of true values inside the highest-density "
-       "interval.</p>\n";
-  if (r.cool.stars > 0) {
-    h += fmt::format("<h2>Stars with true Teff {:.0f}–{:.0f} K ({} of {})</h2>\n", kCoolTeffMin, kCoolTeffMax,
-                     r.cool.stars, r.overall.stars) +
-         point_table(r.cool) + "</table>\n";
-  }
-
-  if (!r.by_bands.empty()) {
-    h += "<h2>By number of bands</h2>\n<table>\n<tr><th>bands</th><th>N</th>";
-    for (int p = 0; p < P::kParameters; ++p) {
-      h += fmt::format("<th>{} RMS</th><th>{} MAD</th><th>{} bias</th><th>{} max|cov−lvl|</th>", kParamLabel[p],
-                       kParamLabel[p], kParamLabel[p], kParamLabel[p]);
+      h += fmt::format("<td>{}</td><td>{}</td><td>{}</td><td>{}</td>", num(pm.point.rms, p == 0),
+                       num(pm.point.mad, p == 0), num(pm.point.bias, p == 0), coverage_cell(pm.coverage));
     }
     h += "</tr>\n";
-    for (const auto& g : r.by_bands) {
-      h += fmt::format("<tr><td>{}</td><td>{}</td>", g.label, g.stars);
-      for (int p = 0; p < P::kParameters; ++p) {
-        const auto& pm = g.parameters[p];
-        h += fmt::format("<td>{}</td><td>{}</td><td>{}</td><td>{}</td>", num(pm.point.rms, p == 0),
-                         num(pm.point.mad, p == 0), num(pm.point.bias, p == 0), coverage_cell(pm.coverage));
-      }
-      h += "</tr>\n";
-    }
-    h += "</table>\n";
   }
+  return h + "</table>\n";
+}
 
-  // A section of one figure per parameter (none without per-star results).
-  auto per_parameter = [&](const char* title, std::string (*figure)(const EvaluationResult&, int)) {
-    if (r.n_bands.empty()) return;
-    h += fmt::format("<h2>{}</h2>\n<div class=\"figs\">\n", title);
-    for (int p = 0; p < P::kParameters; ++p) h += figure(r, p);
-    h += "</div>\n";
-  };
-  per_parameter("Posterior median vs truth", density_svg);
-
-  h += "<h2>Coverage (calibration)</h2>\n";
+// The coverage curves: all stars (HDI and, with samples, central) and per band count.
+std::string coverage_section(const EvaluationResult& r) {
+  std::string h = "<h2>Coverage (calibration)</h2>\n";
   if (r.coverage_source == "samples") {
     h += fmt::format(
         "<p class=\"note\">HDI: the shortest interval holding ceil(level·S) of the S = {} samples of a "
@@ -403,36 +393,60 @@ std::string report_html(const EvaluationResult& r, const ReportInfo& info) {
          "checked.</p>\n";
   }
   h += "<div class=\"figs\">\n";
-  {
-    std::vector<const CoverageCurve*> curves;
-    std::vector<std::string> names, colors;
-    for (int p = 0; p < P::kParameters; ++p) {
-      curves.push_back(&r.overall.parameters[p].coverage);
-      names.push_back(kParamLabel[p]);
-      colors.push_back(kParamColor[p]);
-    }
-    h += coverage_svg(curves, names, colors, r.coverage_source == "samples" ? "HDI, all stars" : "all stars");
-    if (r.coverage_source == "samples") {
-      curves.clear();
-      for (int p = 0; p < P::kParameters; ++p) curves.push_back(&r.overall.parameters[p].central);
-      h += coverage_svg(curves, names, colors, "central (rank), all stars");
-    }
+  std::vector<const CoverageCurve*> curves;
+  std::vector<std::string> names, colors;
+  for (int p = 0; p < P::kParameters; ++p) {
+    curves.push_back(&r.overall.parameters[p].coverage);
+    names.push_back(kParamLabel[p]);
+    colors.push_back(kParamColor[p]);
+  }
+  h += coverage_svg(curves, names, colors, r.coverage_source == "samples" ? "HDI, all stars" : "all stars");
+  if (r.coverage_source == "samples") {
+    curves.clear();
+    for (int p = 0; p < P::kParameters; ++p) curves.push_back(&r.overall.parameters[p].central);
+    h += coverage_svg(curves, names, colors, "central (rank), all stars");
   }
   if (r.by_bands.size() > 1) {
     for (int p = 0; p < P::kParameters; ++p) {
-      std::vector<const CoverageCurve*> curves;
-      std::vector<std::string> names, colors;
+      std::vector<const CoverageCurve*> band_curves;
+      std::vector<std::string> band_names, band_colors;
       for (const auto& g : r.by_bands) {
-        curves.push_back(&g.parameters[p].coverage);
-        names.push_back(g.label + " bands");
-        colors.push_back(kBinColor[band_bin(g.bands_lo)]);
+        band_curves.push_back(&g.parameters[p].coverage);
+        band_names.push_back(g.label + " bands");
+        band_colors.push_back(kBinColor[band_bin(g.bands_lo)]);
       }
-      h += coverage_svg(curves, names, colors, fmt::format("{} HDI by number of bands", kParamLabel[p]));
+      h += coverage_svg(band_curves, band_names, band_colors, fmt::format("{} HDI by number of bands", kParamLabel[p]));
     }
   }
-  h += "</div>\n";
+  return h + "</div>\n";
+}
 
-  per_parameter("Residuals vs number of bands", residual_svg);
+// A section of one figure per parameter (none without per-star results).
+std::string per_parameter(const EvaluationResult& r, const char* title,
+                          std::string (*figure)(const EvaluationResult&, int)) {
+  if (r.n_bands.empty()) return {};
+  std::string h = fmt::format("<h2>{}</h2>\n<div class=\"figs\">\n", title);
+  for (int p = 0; p < P::kParameters; ++p) h += figure(r, p);
+  return h + "</div>\n";
+}
+
+}  // namespace
+
+std::string report_html(const EvaluationResult& r, const ReportInfo& info) {
+  std::string h = html_head(r, info);
+  h += "<h2>Point estimates (posterior median)</h2>\n" + point_table(r.overall);
+  h += "</table>\n<p class=\"note\">bias = mean(median − truth); RMS = sqrt(mean (median − truth)²); MAD = "
+       "mean |median − truth| (the paper's definition); coverage = fraction of true values inside the highest-density "
+       "interval.</p>\n";
+  if (r.cool.stars > 0) {
+    h += fmt::format("<h2>Stars with true Teff {:.0f}–{:.0f} K ({} of {})</h2>\n", kCoolTeffMin, kCoolTeffMax,
+                     r.cool.stars, r.overall.stars) +
+         point_table(r.cool) + "</table>\n";
+  }
+  h += by_bands_table(r);
+  h += per_parameter(r, "Posterior median vs truth", density_svg);
+  h += coverage_section(r);
+  h += per_parameter(r, "Residuals vs number of bands", residual_svg);
   h += "<p class=\"note\">Numbers: metrics.json in this directory.</p>\n</body>\n</html>\n";
   return h;
 }
