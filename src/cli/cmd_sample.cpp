@@ -22,7 +22,7 @@
 #include "core/paths.hpp"
 #include "core/rng.hpp"
 #include "distributed/environment.hpp"
-#include "infer/sampler.hpp"
+#include "infer/catalog_job.hpp"
 #include "io/catalog.hpp"
 #include "model/config.hpp"
 #include "simulate/calibration.hpp"
@@ -618,6 +618,58 @@ double cpu_seconds_now() {
 
 }  // namespace
 
+namespace {
+
+// A block of `rows` stars, each observing `bands` distinct random filters of n_filters.
+infer::StarBlock bench_star_block(std::uint64_t rows, int n_filters, int bands, std::uint64_t seed) {
+  infer::StarBlock block;
+  block.rows = rows;
+  block.n_columns = n_filters;
+  for (int f = 0; f < n_filters; ++f) block.column_filter.push_back(f);
+  block.mag.assign(rows * n_filters, std::numeric_limits<float>::quiet_NaN());
+  block.err = block.mag;
+  std::vector<int> order(static_cast<std::size_t>(n_filters));
+  for (std::uint64_t r = 0; r < rows; ++r) {
+    Philox rng(seed, r);
+    for (int f = 0; f < n_filters; ++f) order[static_cast<std::size_t>(f)] = f;
+    for (int i = n_filters - 1; i > 0; --i) {
+      std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(rng.uniform() * (i + 1))]);
+    }
+    for (int i = 0; i < bands; ++i) {
+      const std::size_t o = r * n_filters + static_cast<std::size_t>(order[static_cast<std::size_t>(i)]);
+      block.mag[o] = static_cast<float>(15.0 + rng.normal(0.0, 1.0));
+      block.err[o] = static_cast<float>(0.005 + 0.1 * rng.uniform());
+    }
+  }
+  return block;
+}
+
+// The best wall time of `repeat` runs over the block (after one warm-up batch) and its CPU time.
+void time_sampler(infer::BlockProcessor& sampler, const infer::StarBlock& block, long long batch, int repeat,
+                  double& best, double& best_cpu) {
+  infer::BlockResult out;
+  {  // warm-up: one batch
+    infer::StarBlock warm = block;
+    warm.rows = static_cast<std::uint64_t>(batch);
+    warm.mag.resize(warm.rows * block.n_columns);
+    warm.err.resize(warm.rows * block.n_columns);
+    sampler.run(warm, out);
+  }
+  best = 1e300;
+  best_cpu = 0.0;
+  for (int r = 0; r < repeat; ++r) {
+    const double t0 = now_seconds(), c0 = cpu_seconds_now();
+    sampler.run(block, out);
+    const double t = now_seconds() - t0;
+    if (t < best) {
+      best = t;
+      best_cpu = cpu_seconds_now() - c0;
+    }
+  }
+}
+
+}  // namespace
+
 int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
   Command cmd("bench sample",
               "Posterior-sampling throughput of the model in --config's [model] section (default: the paper sizes; "
@@ -690,47 +742,12 @@ int run_bench_sample(const std::vector<std::string>& args, const Context& ctx) {
     s.bands_min = 1;
     s.seed = seed;
     const auto sampler = infer::random_posterior_sampler(config, seed, s);
-    // A block of stars, each observing `bands` distinct random filters.
     // Whole batches, at least one per worker thread.
     const std::uint64_t rows =
         static_cast<std::uint64_t>(std::max<long long>((stars + batch - 1) / batch, s.workers) * batch);
-    infer::StarBlock block;
-    block.rows = rows;
-    block.n_columns = config.n_filters;
-    for (int f = 0; f < config.n_filters; ++f) block.column_filter.push_back(f);
-    block.mag.assign(rows * config.n_filters, std::numeric_limits<float>::quiet_NaN());
-    block.err = block.mag;
-    std::vector<int> order(static_cast<std::size_t>(config.n_filters));
-    for (std::uint64_t r = 0; r < rows; ++r) {
-      Philox rng(seed, r);
-      for (int f = 0; f < config.n_filters; ++f) order[static_cast<std::size_t>(f)] = f;
-      for (int i = config.n_filters - 1; i > 0; --i) {
-        std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(rng.uniform() * (i + 1))]);
-      }
-      for (int i = 0; i < bands; ++i) {
-        const std::size_t o = r * config.n_filters + static_cast<std::size_t>(order[static_cast<std::size_t>(i)]);
-        block.mag[o] = static_cast<float>(15.0 + rng.normal(0.0, 1.0));
-        block.err[o] = static_cast<float>(0.005 + 0.1 * rng.uniform());
-      }
-    }
-    infer::BlockResult out;
-    {  // warm-up: one batch
-      infer::StarBlock warm = block;
-      warm.rows = static_cast<std::uint64_t>(batch);
-      warm.mag.resize(warm.rows * config.n_filters);
-      warm.err.resize(warm.rows * config.n_filters);
-      sampler->run(warm, out);
-    }
-    double best = 1e300, best_cpu = 0.0;
-    for (int r = 0; r < repeat; ++r) {
-      const double t0 = now_seconds(), c0 = cpu_seconds_now();
-      sampler->run(block, out);
-      const double t = now_seconds() - t0;
-      if (t < best) {
-        best = t;
-        best_cpu = cpu_seconds_now() - c0;
-      }
-    }
+    const infer::StarBlock block = bench_star_block(rows, config.n_filters, bands, seed);
+    double best = 0.0, best_cpu = 0.0;
+    time_sampler(*sampler, block, batch, repeat, best, best_cpu);
     if (first_rate[cell] == 0.0) first_rate[cell] = rows / best;
     if (ctx.rank == 0) {
       std::cout << fmt::format(

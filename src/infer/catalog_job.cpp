@@ -31,7 +31,7 @@
 #include "distributed/collectives.hpp"
 #include "infer/posterior_writer.hpp"
 #include "infer/progress.hpp"
-#include "infer/sampler.hpp"
+#include "infer/catalog_job.hpp"
 #include "io/catalog.hpp"
 #include "io/hdf5.hpp"
 

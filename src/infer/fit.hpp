@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "infer/reference.hpp"
-#include "infer/sampler.hpp"
+#include "infer/catalog_job.hpp"
 
 namespace irisml::infer {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "infer/sampler.hpp"
+#include "infer/star_block.hpp"
 #include "posterior/summary.hpp"
 #include "simulate/likelihood.hpp"
 

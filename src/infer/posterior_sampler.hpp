@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "infer/sampler.hpp"
+#include "infer/catalog_job.hpp"
 #include "model/posterior.hpp"
 
 namespace irisml::infer {

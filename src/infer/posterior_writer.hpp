@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "infer/sampler.hpp"
+#include "infer/catalog_job.hpp"
 #include "io/hdf5.hpp"
 
 namespace irisml::infer {

@@ -152,7 +152,7 @@ class CatalogReader {
   // Not safe to call from several threads at once on one reader.
   CatalogBlock read(std::uint64_t row0, std::uint64_t n) const;
 
-  class Source;  // format back-end (catalog.cpp)
+  class Source;  // format back-end (catalog_source.hpp)
 
  private:
   void read_constraints(std::uint64_t row0, std::uint64_t n, CatalogBlock& block) const;
