@@ -121,72 +121,86 @@ int bench_train_job_command(const po::variables_map& vm, const Context& ctx) {
 
 namespace {
 
-// train's options (defaults from TrainOptions).
-void add_train_options(Command& cmd) {
-  const train::TrainOptions d;
+// train's options, bound to the fields of `o` (their defaults are its values). Options
+// that need converting (filters, seed, calibration, device, bucket size, …) are read by
+// finish_train_options.
+void add_train_options(Command& cmd, train::TrainOptions& o) {
   add_common_options(cmd);
   add_model_options(cmd);
   add_noise_options(cmd);
   add_precision_option(cmd);
+  auto real = [](double& field) { return po::value<double>(&field)->default_value(field, fmt::format("{}", field)); };
+  auto steps = [](std::int64_t& field, const char* name) {
+    return po::value<std::int64_t>(&field)->default_value(field)->notifier([name](std::int64_t v) {
+      if (v < 0) fail_input("--{} = {} must be >= 0", name, v);
+    });
+  };
   // clang-format off
   cmd.options.add_options()
-      ("data", po::value<std::string>()->required(), "training set (HDF5 from `irisml simulate`)")
-      ("validation", po::value<std::string>()->default_value(""),
+      ("data", po::value<std::string>(&o.data)->required(), "training set (HDF5 from `irisml simulate`)")
+      ("validation", po::value<std::string>(&o.validation)->default_value(o.validation),
        "separate validation set (default: hold out the last validation-fraction of --data)")
-      ("output-dir", po::value<std::string>()->required(), "run directory: checkpoint.h5, best.h5, train_log.jsonl")
+      ("output-dir", po::value<std::string>(&o.output_dir)->required(),
+       "run directory: checkpoint.h5, best.h5, train_log.jsonl")
       ("filters", po::value<std::string>()->default_value(""),
        "the model's filters: bands or registry set names, a comma list (subset of the data's, in this order; default: "
        "all of the data's)")
-      ("epochs", po::value<long long>()->default_value(d.epochs), "epochs (passes over the training rows)")
-      ("max-steps", po::value<long long>()->default_value(0),
+      ("epochs", po::value<std::int64_t>(&o.epochs)->default_value(o.epochs), "epochs (passes over the training rows)")
+      ("max-steps", steps(o.max_steps, "max-steps"),
        "train this many updates in all instead (also the schedule's length); 0 = epochs decide")
-      ("batch-size", po::value<long long>()->default_value(d.batch_size),
+      ("batch-size", po::value<std::int64_t>(&o.batch_size)->default_value(o.batch_size),
        "GLOBAL batch (stars per update over all ranks; must be divisible by the rank count)")
-      ("lr", po::value<double>()->default_value(d.lr, fmt::format("{}", d.lr)), "peak learning rate (Adam)")
-      ("min-lr", po::value<double>()->default_value(d.min_lr, fmt::format("{}", d.min_lr)), "learning rate at the end of the cosine")
-      ("warmup-steps", po::value<long long>()->default_value(-1), "linear warm-up steps (>= 0 overrides warmup-epochs)")
-      ("warmup-epochs", po::value<double>()->default_value(d.warmup_epochs, fmt::format("{}", d.warmup_epochs)), "linear warm-up length in epochs")
-      ("weight-decay", po::value<double>()->default_value(d.weight_decay, fmt::format("{}", d.weight_decay)), "decoupled weight decay (AdamW); 0 = off")
-      ("adam-eps", po::value<double>()->default_value(d.adam_eps, fmt::format("{}", d.adam_eps)), "Adam epsilon")
-      ("clip", po::value<double>()->default_value(d.clip, fmt::format("{}", d.clip)), "clip the global gradient norm to this; <= 0 = off")
-      ("validation-fraction", po::value<double>()->default_value(d.validation_fraction, fmt::format("{}", d.validation_fraction)),
+      ("lr", real(o.lr), "peak learning rate (Adam)")
+      ("min-lr", real(o.min_lr), "learning rate at the end of the cosine")
+      ("warmup-steps", po::value<std::int64_t>(&o.warmup_steps)->default_value(o.warmup_steps),
+       "linear warm-up steps (>= 0 overrides warmup-epochs)")
+      ("warmup-epochs", real(o.warmup_epochs), "linear warm-up length in epochs")
+      ("weight-decay", real(o.weight_decay), "decoupled weight decay (AdamW); 0 = off")
+      ("adam-eps", real(o.adam_eps), "Adam epsilon")
+      ("clip", real(o.clip), "clip the global gradient norm to this; <= 0 = off")
+      ("validation-fraction", real(o.validation_fraction),
        "fraction of --data rows (the last ones) held out for validation when there is no --validation")
-      ("validation-batch", po::value<long long>()->default_value(d.validation_batch), "stars per validation batch")
-      ("checkpoint-every", po::value<long long>()->default_value(d.checkpoint_every),
+      ("validation-batch", po::value<std::int64_t>(&o.validation_batch)->default_value(o.validation_batch),
+       "stars per validation batch")
+      ("checkpoint-every", steps(o.checkpoint_every, "checkpoint-every"),
        "write checkpoint.h5 every this many steps (also at each epoch end); 0 = epoch ends only")
-      ("log-every", po::value<long long>()->default_value(d.log_every), "steps between log lines")
-      ("keep-best", po::value<bool>()->default_value(true), "also keep best.h5 (lowest validation loss)")
-      ("seed", po::value<long long>()->default_value(1), "seed of the shuffle, noise, dropout and initialisation")
-      ("resume", po::bool_switch(), "continue from <output-dir>/checkpoint.h5 (must exist)")
-      ("resume-if-present", po::bool_switch(), "continue if <output-dir>/checkpoint.h5 exists, else start fresh")
-      ("overwrite", po::bool_switch(), "start fresh in an output dir that holds a checkpoint (replaced at the first save)")
+      ("log-every", po::value<std::int64_t>(&o.log_every)->default_value(o.log_every), "steps between log lines")
+      ("keep-best", po::value<bool>(&o.keep_best)->default_value(o.keep_best),
+       "also keep best.h5 (lowest validation loss)")
+      ("seed", po::value<long long>()->default_value(static_cast<long long>(o.seed)),
+       "seed of the shuffle, noise, dropout and initialisation")
+      ("resume", po::bool_switch(&o.resume), "continue from <output-dir>/checkpoint.h5 (must exist)")
+      ("resume-if-present", po::bool_switch(&o.resume_if_present),
+       "continue if <output-dir>/checkpoint.h5 exists, else start fresh")
+      ("overwrite", po::bool_switch(&o.overwrite),
+       "start fresh in an output dir that holds a checkpoint (replaced at the first save)")
       ("calibration", po::value<std::string>()->default_value(""),
        "per-band calibration file of `irisml calibrate`: its sigma_sys replace noise.sigma_sys band by band in the "
        "training noise; the checkpoint records it and sample/fit use it by default (docs/observation_model.md)")
-      ("init-from", po::value<std::string>()->default_value(""),
+      ("init-from", po::value<std::string>(&o.finetune.init_from)->default_value(o.finetune.init_from),
        "fine-tune: start from this trained checkpoint, whose filters must be a subset of this run's; new bands get "
        "embedding rows (from the nearest band by pivot wavelength) and magnitude statistics; its own schedule "
        "(docs/fine_tuning.md)")
-      ("freeze-steps", po::value<long long>()->default_value(0),
+      ("freeze-steps", steps(o.finetune.freeze_steps, "freeze-steps"),
        "with --init-from: the first N updates train only the new bands' embedding rows, then everything")
-      ("freeze-train-norms", po::bool_switch(), "with --freeze-steps: the layer norms train in the freeze phase too")
-      ("allow-prior-change", po::bool_switch(),
+      ("freeze-train-norms", po::bool_switch(&o.finetune.freeze_train_norms),
+       "with --freeze-steps: the layer norms train in the freeze phase too")
+      ("allow-prior-change", po::bool_switch(&o.finetune.allow_prior_change),
        "with --init-from: accept training data simulated from another prior or grid than the checkpoint's")
       ("threads", po::value<int>()->default_value(0), "torch CPU threads per rank (0 = cores / ranks on the node)")
-      ("device", po::value<std::string>()->default_value("cpu"), "cpu, or cuda (one GPU per rank, by local rank)")
-      ("backend", po::value<std::string>()->default_value("auto"),
+      ("device", po::value<std::string>()->default_value(o.device), "cpu, or cuda (one GPU per rank, by local rank)")
+      ("backend", po::value<std::string>(&o.backend)->default_value(o.backend),
        "gradient all-reduce: auto (nccl on GPUs when built with it, else mpi, local for one rank) | local | mpi | nccl")
-      ("bucket-mb", po::value<double>()->default_value(25.0, fmt::format("{}", 25.0)), "all-reduce bucket size [MiB]")
-      ("overlap", po::value<bool>()->default_value(true), "start bucket all-reduces during backward");
+      ("bucket-mb", po::value<double>()->default_value(static_cast<double>(o.bucket_bytes) / (1 << 20),
+                                                       fmt::format("{}", static_cast<double>(o.bucket_bytes) / (1 << 20))),
+       "all-reduce bucket size [MiB]")
+      ("overlap", po::value<bool>(&o.overlap)->default_value(o.overlap), "start bucket all-reduces during backward");
   // clang-format on
 }
 
-// The training job's options from the parsed command line.
-train::TrainOptions train_options_from(const po::variables_map& vm, const Context& ctx) {
-  train::TrainOptions o;
-  o.data = vm["data"].as<std::string>();
-  o.validation = vm["validation"].as<std::string>();
-  o.output_dir = vm["output-dir"].as<std::string>();
+// The rest of the training job's options, from the parsed command line: those that are
+// converted or loaded, and the checks that span several.
+void finish_train_options(const po::variables_map& vm, const Context& ctx, train::TrainOptions& o) {
   for (const char* file : {"checkpoint.h5", "best.h5", "train_log.jsonl"}) {
     check_output_against_inputs(vm, join_path(o.output_dir, file), "--output-dir");
   }
@@ -197,31 +211,9 @@ train::TrainOptions train_options_from(const po::variables_map& vm, const Contex
   if (const std::string path = vm["calibration"].as<std::string>(); !path.empty()) {
     o.calibration = std::make_shared<const simulate::Calibration>(simulate::Calibration::load(path, o.known_filters));
   }
-  o.epochs = vm["epochs"].as<long long>();
-  o.max_steps = nonnegative(vm, "max-steps");
-  o.batch_size = vm["batch-size"].as<long long>();
-  o.lr = vm["lr"].as<double>();
-  o.min_lr = vm["min-lr"].as<double>();
-  o.warmup_steps = vm["warmup-steps"].as<long long>();
-  o.warmup_epochs = vm["warmup-epochs"].as<double>();
-  o.weight_decay = vm["weight-decay"].as<double>();
-  o.adam_eps = vm["adam-eps"].as<double>();
-  o.clip = vm["clip"].as<double>();
-  o.validation_fraction = vm["validation-fraction"].as<double>();
-  o.validation_batch = vm["validation-batch"].as<long long>();
-  o.checkpoint_every = nonnegative(vm, "checkpoint-every");
-  o.log_every = vm["log-every"].as<long long>();
-  o.keep_best = vm["keep-best"].as<bool>();
   const long long seed = vm["seed"].as<long long>();
   if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
   o.seed = static_cast<std::uint64_t>(seed);
-  o.resume = vm["resume"].as<bool>();
-  o.resume_if_present = vm["resume-if-present"].as<bool>();
-  o.overwrite = vm["overwrite"].as<bool>();
-  o.finetune.init_from = vm["init-from"].as<std::string>();
-  o.finetune.freeze_steps = nonnegative(vm, "freeze-steps");
-  o.finetune.freeze_train_norms = vm["freeze-train-norms"].as<bool>();
-  o.finetune.allow_prior_change = vm["allow-prior-change"].as<bool>();
   if (!o.finetune.init_from.empty()) {
     const auto registry = load_registry(vm);
     for (const auto& name : registry.names()) {
@@ -233,15 +225,12 @@ train::TrainOptions train_options_from(const po::variables_map& vm, const Contex
       }
     }
   }
-  o.backend = vm["backend"].as<std::string>();
   const double bucket_mb = vm["bucket-mb"].as<double>();
   if (!(bucket_mb > 0)) fail_input("--bucket-mb = {} must be > 0", bucket_mb);
   o.bucket_bytes = static_cast<std::size_t>(bucket_mb * 1024.0 * 1024.0);
-  o.overlap = vm["overlap"].as<bool>();
   o.code_version = IRISML_VERSION;
   o.device = resolve_device(vm["device"].as<std::string>(), ctx.local_rank);
   o.precision = precision_from(vm, o.device, ctx.rank);
-  return o;
 }
 
 }  // namespace
@@ -259,10 +248,11 @@ int run_train(const std::vector<std::string>& args, const Context& ctx) {
               "exit codes: 0 done, 1 runtime error (non-finite loss, I/O), 2 bad input, 3 interrupted after a "
               "checkpoint",
               {"train", "model", "noise"});
-  add_train_options(cmd);
+  train::TrainOptions o;
+  add_train_options(cmd, o);
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
-  const train::TrainOptions o = train_options_from(vm, ctx);
+  finish_train_options(vm, ctx, o);
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
   log::info("train: {} CPU thread(s) per rank ({}), {} rank(s) on this node", threads, blas_description(),
             ctx.local_size);
