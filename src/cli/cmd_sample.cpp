@@ -42,12 +42,12 @@ namespace {
 // Exit code of a run stopped by SIGTERM/SIGUSR1 (or --max-blocks) before the end.
 constexpr int kExitInterrupted = 3;
 
-void add_sampler_options(Command& cmd) {
-  infer::SamplerSettings d;
+// The flow sampler's options, bound to `s` (its values are the defaults).
+void add_sampler_options(Command& cmd, infer::SamplerSettings& s) {
   // clang-format off
   cmd.options.add_options()
-      ("samples", po::value<int>()->default_value(d.samples), "posterior samples per star")
-      ("batch", po::value<long long>()->default_value(d.batch), "stars per network call")
+      ("samples", po::value<int>(&s.samples)->default_value(s.samples), "posterior samples per star")
+      ("batch", po::value<std::int64_t>(&s.batch)->default_value(s.batch), "stars per network call")
       ("parallel", po::value<std::string>()->default_value("batches"),
        "how a rank uses its threads: batches (each thread samples whole batches with single-threaded LibTorch; "
        "fastest on CPUs; the same bytes for any --threads and rank count) | intra-op (one batch at a time, "
@@ -57,8 +57,9 @@ void add_sampler_options(Command& cmd) {
 }
 
 // The catalogue-job options shared by sample and fit: inputs, output, seed, threads and
-// the block structure (the unit of work, of collective writes and of resume).
-void add_job_options(Command& cmd, long long block_rows) {
+// the block structure (the unit of work, of collective writes and of resume); the block
+// rows' default is s.block_rows, --max-blocks is bound to s.max_blocks.
+void add_job_options(Command& cmd, infer::SamplerSettings& s) {
   // clang-format off
   cmd.options.add_options()
       ("catalog", po::value<std::string>()->required(), "catalogue: HDF5, CSV or FITS (docs/catalog_format.md)")
@@ -66,9 +67,9 @@ void add_job_options(Command& cmd, long long block_rows) {
       ("seed", po::value<long long>()->default_value(1),
        "seed (with the catalogue row, keys each star's random numbers)")
       ("threads", po::value<int>()->default_value(0), "CPU threads per rank (0 = cores / ranks on the node)")
-      ("block-rows", po::value<long long>()->default_value(block_rows),
+      ("block-rows", po::value<long long>()->default_value(static_cast<long long>(s.block_rows)),
        "catalogue rows per block: the unit of work, of collective writes and of resume")
-      ("max-blocks", po::value<int>()->default_value(0),
+      ("max-blocks", po::value<int>(&s.max_blocks)->default_value(s.max_blocks),
        "stop after this many blocks per rank, as if interrupted (testing; 0 = no limit)")
       ("overwrite", po::bool_switch(), "replace an existing --output (it is replaced only when the new one is complete)");
   // clang-format on
@@ -83,7 +84,7 @@ std::string checked_output(const po::variables_map& vm) {
   return output;
 }
 
-// Seed, block rows, max blocks and progress of the job options into `s`.
+// Seed, block rows and progress of the job options into `s`.
 void job_settings_from(const po::variables_map& vm, infer::SamplerSettings& s) {
   const long long seed = vm["seed"].as<long long>();
   if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
@@ -91,7 +92,6 @@ void job_settings_from(const po::variables_map& vm, infer::SamplerSettings& s) {
   const long long block_rows = vm["block-rows"].as<long long>();
   if (block_rows <= 0) fail_input("--block-rows = {} must be positive", block_rows);
   s.block_rows = static_cast<std::uint64_t>(block_rows);
-  s.max_blocks = vm["max-blocks"].as<int>();
   s.progress = !log::quiet();
 }
 
@@ -250,29 +250,18 @@ int workers_for(const po::variables_map& vm, int threads) {
   fail_input("--parallel = '{}' is not known; allowed: batches, intra-op", mode);
 }
 
-// `sample`'s settings from its options (the checkpoint's training range comes later).
-infer::SamplerSettings sample_settings_from(const po::variables_map& vm, int threads, model::Precision precision) {
-  infer::SamplerSettings s;
-  s.samples = vm["samples"].as<int>();
-  s.keep_samples = vm["keep-samples"].as<bool>();
-  s.batch = vm["batch"].as<long long>();
+// The rest of `sample`'s settings (beyond the bound options) and their checks; the
+// checkpoint's training range comes later.
+void finish_sample_settings(const po::variables_map& vm, int threads, model::Precision precision,
+                            infer::SamplerSettings& s) {
   s.workers = workers_for(vm, threads);
   s.intra_op_threads = s.workers == 1 ? threads : 1;
   s.precision = precision;
   job_settings_from(vm, s);
-  s.range_sigma = vm["range-sigma"].as<double>();
-  s.ppc_alpha = vm["ppc-alpha"].as<double>();
-  s.ppc_sigma_floor = vm["ppc-sigma-floor"].as<double>();
-  s.importance = vm["importance"].as<bool>();
-  s.ess_threshold = vm["ess-threshold"].as<double>();
-  s.retry_factor = vm["retry-factor"].as<int>();
-  s.sir = vm["sir"].as<bool>();
-  s.sigma_sys = vm["sigma-sys"].as<double>();
   if (!s.importance && (s.sir || s.retry_factor > 0 || vm["ess-threshold"].defaulted() == false)) {
     fail_input("--sir, --retry-factor and --ess-threshold need --importance");
   }
   s.validate();
-  return s;
 }
 
 // Whether the model's flow reads the catalogue's star constraints (its star tokens); warns
@@ -353,9 +342,9 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
               {"sample"});
   add_common_options(cmd);
   add_grid_option(cmd);
-  infer::SamplerSettings d;
-  add_job_options(cmd, static_cast<long long>(d.block_rows));
-  add_sampler_options(cmd);
+  infer::SamplerSettings s;
+  add_job_options(cmd, s);
+  add_sampler_options(cmd, s);
   add_precision_option(cmd);
   add_catalog_options(cmd);
   add_distance_options(cmd);
@@ -363,26 +352,26 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   // clang-format off
   cmd.options.add_options()
       ("model", po::value<std::string>()->required(), "checkpoint of `irisml train` (checkpoint.h5 or best.h5)")
-      ("keep-samples", po::bool_switch(), "also store every sample (/samples, N x S x 5 float32)")
-      ("importance", po::bool_switch(),
+      ("keep-samples", po::bool_switch(&s.keep_samples), "also store every sample (/samples, N x S x 5 float32)")
+      ("importance", po::bool_switch(&s.importance),
        "importance-reweight each star's samples with the exact prior x likelihood of the training physics "
        "(log w = log prior + log L - log q): ESS and weighted summaries under /importance")
-      ("ess-threshold", po::value<double>()->default_value(d.ess_threshold),
+      ("ess-threshold", po::value<double>(&s.ess_threshold)->default_value(s.ess_threshold),
        "with --importance: flag (bit 3) stars whose ESS/S is below this")
-      ("retry-factor", po::value<int>()->default_value(d.retry_factor),
+      ("retry-factor", po::value<int>(&s.retry_factor)->default_value(s.retry_factor),
        "with --importance: redraw stars below --ess-threshold with this many times S proposals (0 = off)")
-      ("sir", po::bool_switch(), "with --importance: store S equal-weight resampled draws (/importance/samples)")
-      ("sigma-sys", po::value<double>()->default_value(d.sigma_sys, "the checkpoint's noise.sigma_sys"),
+      ("sir", po::bool_switch(&s.sir), "with --importance: store S equal-weight resampled draws (/importance/samples)")
+      ("sigma-sys", po::value<double>(&s.sigma_sys)->default_value(s.sigma_sys, "the checkpoint's noise.sigma_sys"),
        "with --importance: systematic error (mag) added in quadrature to every band's error in the likelihood "
        "(default: the training observation model's)")
       ("bands-min", po::value<int>()->default_value(-1),
        "fewest usable bands for a star to be sampled (-1 = the training bands_min from the checkpoint)")
-      ("range-sigma", po::value<double>()->default_value(d.range_sigma),
+      ("range-sigma", po::value<double>(&s.range_sigma)->default_value(s.range_sigma),
        "flag stars with a standardised centred magnitude beyond this many training standard deviations")
-      ("ppc-alpha", po::value<double>()->default_value(d.ppc_alpha),
+      ("ppc-alpha", po::value<double>(&s.ppc_alpha)->default_value(s.ppc_alpha),
        "flag stars whose posterior-predictive p-value (over the samples) is below this: the fraction of stars "
        "that follow the model flagged by chance")
-      ("ppc-sigma-floor", po::value<double>()->default_value(d.ppc_sigma_floor),
+      ("ppc-sigma-floor", po::value<double>(&s.ppc_sigma_floor)->default_value(s.ppc_sigma_floor),
        "model systematics (mag) added in quadrature to each band's error in the posterior-predictive chi2")
       ("no-ppc", po::bool_switch(), "skip the posterior-predictive check (no spectral grid needed)");
   // clang-format on
@@ -396,7 +385,7 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
   const auto lock = distributed::lock_output(output, ctx.comm);  // held to the end: one run per output
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
-  infer::SamplerSettings s = sample_settings_from(vm, threads, precision);
+  finish_sample_settings(vm, threads, precision, s);
   const simulate::DistanceSettings distance = distance_settings_from(vm);
 
   const auto checkpoint = model::load_checkpoint_info(model_path);
@@ -458,24 +447,15 @@ int run_sample(const std::vector<std::string>& args, const Context& ctx) {
 }
 
 namespace {
-// `fit`'s reference settings (into r) and job settings from its options.
-infer::SamplerSettings fit_settings_from(const po::variables_map& vm, int threads, infer::ReferenceSettings& r) {
-  r.proposals = vm["proposals"].as<int>();
-  r.max_rounds = vm["max-rounds"].as<int>();
-  r.target_ess = vm["target-ess"].as<double>();
-  r.min_ess = vm["min-ess"].as<double>();
-  r.coarse_sigma = vm["coarse-sigma"].as<double>();
+// The rest of `fit`'s settings (beyond the bound options) and their checks.
+void finish_fit_settings(const po::variables_map& vm, int threads, const infer::ReferenceSettings& r,
+                         infer::SamplerSettings& s) {
   r.validate();
-  infer::SamplerSettings s;
-  s.samples = vm["samples"].as<int>();
   s.keep_samples = !vm["no-samples"].as<bool>();
   s.workers = threads;
   job_settings_from(vm, s);
-  s.bands_min = vm["bands-min"].as<int>();
   if (s.bands_min < 2) fail_input("--bands-min = {} must be at least 2 (one band carries no colour)", s.bands_min);
-  s.sigma_sys = vm["sigma-sys"].as<double>();
   s.validate();
-  return s;
 }
 
 void log_fit_report(const infer::SampleReport& report, std::uint64_t evaluations, double min_ess, int ranks) {
@@ -509,7 +489,11 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   add_common_options(cmd);
   add_grid_option(cmd);
   add_prior_options(cmd);
-  add_job_options(cmd, 256);
+  infer::SamplerSettings s;  // fit's defaults where they differ from sample's
+  s.block_rows = 256;
+  s.bands_min = 2;
+  s.sigma_sys = 0.0;
+  add_job_options(cmd, s);
   add_catalog_options(cmd);
   add_distance_options(cmd);
   add_calibration_option(cmd);
@@ -519,17 +503,20 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
       ("model", po::value<std::string>()->default_value(""),
        "a checkpoint whose filters and training prior to use (the posterior the model approximates); without it "
        "the catalogue's filters and the [prior] options")
-      ("samples", po::value<int>()->default_value(64), "equal-weight draws stored per star (/samples)")
+      ("samples", po::value<int>(&s.samples)->default_value(s.samples), "equal-weight draws stored per star (/samples)")
       ("no-samples", po::bool_switch(), "store summaries only")
-      ("proposals", po::value<int>()->default_value(r.proposals), "importance samples per adaptation round")
-      ("max-rounds", po::value<int>()->default_value(r.max_rounds), "adaptation rounds at most")
-      ("target-ess", po::value<double>()->default_value(r.target_ess), "stop adapting once the ESS reaches this")
-      ("min-ess", po::value<double>()->default_value(r.min_ess), "flag (bit 3) stars whose final ESS is below this")
-      ("coarse-sigma", po::value<double>()->default_value(r.coarse_sigma),
+      ("proposals", po::value<int>(&r.proposals)->default_value(r.proposals), "importance samples per adaptation round")
+      ("max-rounds", po::value<int>(&r.max_rounds)->default_value(r.max_rounds), "adaptation rounds at most")
+      ("target-ess", po::value<double>(&r.target_ess)->default_value(r.target_ess),
+       "stop adapting once the ESS reaches this")
+      ("min-ess", po::value<double>(&r.min_ess)->default_value(r.min_ess),
+       "flag (bit 3) stars whose final ESS is below this")
+      ("coarse-sigma", po::value<double>(&r.coarse_sigma)->default_value(r.coarse_sigma),
        "lattice-resolution term (mag) of the coarse stage (the proposal only; the weights are exact)")
-      ("sigma-sys", po::value<double>()->default_value(0.0, "0, or with --model its noise.sigma_sys"),
+      ("sigma-sys", po::value<double>(&s.sigma_sys)->default_value(s.sigma_sys, "0, or with --model its noise.sigma_sys"),
        "systematic error (mag) added in quadrature to every band's error in the likelihood")
-      ("bands-min", po::value<int>()->default_value(2), "fewest usable bands for a star to be fitted (>= 2)");
+      ("bands-min", po::value<int>(&s.bands_min)->default_value(s.bands_min),
+       "fewest usable bands for a star to be fitted (>= 2)");
   // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
@@ -540,7 +527,7 @@ int run_fit(const std::vector<std::string>& args, const Context& ctx) {
   const auto lock = distributed::lock_output(output, ctx.comm);  // held to the end: one run per output
   const int threads = apply_threads(vm["threads"].as<int>(), ctx.local_size);
 
-  infer::SamplerSettings s = fit_settings_from(vm, threads, r);
+  finish_fit_settings(vm, threads, r, s);
   const simulate::DistanceSettings distance = distance_settings_from(vm);
 
   auto registry = load_registry(vm);
