@@ -345,6 +345,26 @@ class TrainRun {
               total_steps, resuming ? fmt::format(", resuming at step {} (epoch {})", step, epoch) : "");
   }
 
+  // What one update reports: its loss summed over the global batch and the stars in it,
+  // whether a stop was requested on any rank, the gradient norm (before clipping) and the
+  // learning rate used.
+  struct StepStats {
+    double loss_sum = 0, stars = 0;
+    bool stop_requested = false;
+    double grad_norm = 0, lr = 0;
+  };
+
+  // The console/JSON progress of the run: the current log interval's sums and the run's
+  // pace (validation passes and checkpoints included) for the ETA.
+  struct Progress {
+    double interval_loss = 0.0, interval_count = 0.0, interval_start = now_seconds();
+    std::int64_t interval_stars = 0;
+    double loop_start = now_seconds();
+    std::int64_t loop_first_step = 0;
+    bool stderr_is_terminal = ::isatty(2) != 0;
+    double last_console = -1e300;
+  };
+
   // Steps until total_steps or a stop (signal, stop_after_steps).
   void run_steps() {
     result.steps_per_epoch = steps_per_epoch;
@@ -352,14 +372,8 @@ class TrainRun {
     std::vector<std::uint32_t> permutation;
     std::vector<std::int64_t> batch_rows;  // this rank's share of the step's global batch
     std::int64_t permutation_epoch = -1;
-    double interval_loss = 0.0, interval_count = 0.0, interval_start = now_seconds();
-    std::int64_t interval_stars = 0;
-    bool ended_on_epoch = false;
-    // The run's wall-clock pace, validation passes and checkpoints included, for the ETA.
-    const double loop_start = now_seconds();
-    const std::int64_t loop_first_step = step;
-    const bool stderr_is_terminal = ::isatty(2) != 0;
-    double last_console = -1e300;
+    Progress progress;
+    progress.loop_first_step = step;
     if (step >= total_steps)
       log::info("train: the checkpoint is already at step {} of {}; nothing to do", step, total_steps);
 
@@ -370,122 +384,146 @@ class TrainRun {
       }
       const std::uint32_t* share = permutation.data() + step_in_epoch * B + rank * B_local;
       batch_rows.assign(share, share + B_local);
-      auto tb = make_batch(gather_rows(data, batch_rows.data(), B_local, comm), o.noise, noise_seed,
-                           static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(data.rows));
-      auto observations = tb.observations.to(device);
-      auto theta = tb.theta.to(device);
-
-      const bool freezing = step < lineage.freeze_steps;
-      if (lineage.freeze_steps > 0) update_freeze(freezing);
-      model->set_dropout_seed(
-          stream_seed(dropout_seed + static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(rank)));
-      adam->zero_grad();
-      auto loss = model->loss(observations, theta);
-      loss.backward();
-      reducer->average_gradients();
-      if (freezing) drop_frozen_gradients();
-      const double local_loss = loss.item<double>();
-      std::vector<double> metrics{local_loss * static_cast<double>(B_local), static_cast<double>(B_local),
-                                  StopSignals::received() != 0 ? 1.0 : 0.0, std::isfinite(local_loss) ? 0.0 : 1.0};
-      communicator->allreduce_sum(metrics);
-      if (metrics[3] > 0 || !std::isfinite(metrics[0])) {
-        throw Error(fmt::format(
-            "the training loss is not finite at step {} (epoch {}, update {} of {} in the epoch; {} rank(s) saw "
-            "it); stopping without writing a checkpoint — {} is left as it was. Try a lower lr, a stronger clip, "
-            "or check the data for non-finite values",
-            step + 1, epoch, step_in_epoch + 1, steps_per_epoch, static_cast<int>(metrics[3]),
-            file_exists(ckpt_path) ? "the last checkpoint " + ckpt_path : "no checkpoint exists yet, and nothing"));
-      }
-      const double grad_norm = clip_grad_norm(params, o.clip);
-      if (!std::isfinite(grad_norm)) {
-        throw Error(
-            fmt::format("the gradient norm is not finite at step {} (epoch {}); stopping without writing a "
-                        "checkpoint (the last one is left as it was). Try a lower lr",
-                        step + 1, epoch));
-      }
-      const double lr_now = schedule.at(step);
-      adam->step(lr_now);
-      if (freezing) keep_parent_rows();
+      const StepStats stats = train_step(batch_rows);
       ++step;
       ++step_in_epoch;
-      const double step_loss = metrics[0] / metrics[1];
-      interval_loss += metrics[0];
-      interval_count += metrics[1];
-      interval_stars += B;
-      ended_on_epoch = false;
+      bool ended_on_epoch = false;
       if (step_in_epoch >= steps_per_epoch) {
         ++epoch;
         step_in_epoch = 0;
         ended_on_epoch = true;
       }
-      if (o.on_step) o.on_step(step, step_loss);
-
-      if (step % o.log_every == 0 || ended_on_epoch || step == total_steps) {
-        const double t = now_seconds();
-        const double rate = static_cast<double>(interval_stars) / std::max(t - interval_start, 1e-9);
-        result.train_loss = interval_loss / interval_count;
-        // ETA from this run's wall-clock pace (validation and checkpoints included), or from
-        // this interval's when that is slower (the first interval pays the warm-up).
-        const double wall_per_step =
-            (t - loop_start) / static_cast<double>(std::max<std::int64_t>(1, step - loop_first_step));
-        const double per_step = std::max(wall_per_step, static_cast<double>(B) / std::max(rate, 1e-9));
-        const double eta = static_cast<double>(total_steps - step) * per_step;
-        // On a terminal at most a line per 10 s (and at epoch ends); in a log file every
-        // --log-every steps. The JSON log gets every one.
-        if (!stderr_is_terminal || t - last_console >= 10.0 || ended_on_epoch || step == total_steps) {
-          last_console = t;
-          log::info(
-              "epoch {} step {}/{} train_loss {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} stars/s, elapsed {}, ETA {}",
-              epoch, step, total_steps, result.train_loss, lr_now, grad_norm, rate, format_duration(t - loop_start),
-              format_duration(eta));
-        }
-        if (rank == 0) {
-          json->write(fmt::format(
-              R"({{"event":"step","epoch":{},"step":{},"train_loss":{},"lr":{},"grad_norm":{},"stars_per_s":{},"elapsed_s":{}}})",
-              epoch, step, json_number(result.train_loss, 8), json_number(lr_now, 8), json_number(grad_norm, 8),
-              json_number(rate, 8), json_number(t - t_start, 8)));
-        }
-        interval_loss = interval_count = 0.0;
-        interval_stars = 0;
-        interval_start = now_seconds();
-      }
-
-      const bool stop = metrics[2] > 0 || (o.stop_after_steps > 0 && step >= o.stop_after_steps);
-      bool wrote = false;
-      if (ended_on_epoch || step == total_steps) {
-        last_val = validate();
-        const bool improved = std::isfinite(last_val) && !(last_val >= best_val);
-        if (improved) best_val = last_val;
-        write_checkpoints(improved && o.keep_best);
-        wrote = true;
-        log::info(
-            "{} at step {}: train_loss {:.4f} val_loss {:.4f}{} lr {:.3e} elapsed {:.1f} s",
-            ended_on_epoch ? fmt::format("epoch {} done", epoch) : fmt::format("end of training in epoch {}", epoch),
-            step, result.train_loss, last_val, improved ? " (best)" : "", lr_now, now_seconds() - t_start);
-        if (rank == 0) {
-          json->write(fmt::format(
-              R"({{"event":"epoch","epoch":{},"step":{},"train_loss":{},"val_loss":{},"best_val_loss":{},"lr":{},"elapsed_s":{}}})",
-              epoch, step, json_number(result.train_loss, 8), json_number(last_val, 8), json_number(best_val, 8),
-              json_number(lr_now, 8), json_number(now_seconds() - t_start, 8)));
-        }
-      } else if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) {
-        write_checkpoints(false);
-        wrote = true;
-      }
+      if (o.on_step) o.on_step(step, stats.loss_sum / stats.stars);
+      report_progress(stats, ended_on_epoch, progress);
+      const bool stop = stats.stop_requested || (o.stop_after_steps > 0 && step >= o.stop_after_steps);
+      const bool wrote = save_outputs(ended_on_epoch, stats.lr);
       if (stop) {
-        if (!wrote) write_checkpoints(false);
-        result.interrupted = true;
-        const int sig = StopSignals::received();
-        log::info(
-            "train: stopped after step {} ({}); checkpoint {} written; rerun with --resume to continue (exit "
-            "code {})",
-            step, sig ? fmt::format("signal {}", sig) : std::string("stop requested"), ckpt_path, kExitInterrupted);
-        if (rank == 0) {
-          json->write(fmt::format(R"({{"event":"interrupted","step":{},"epoch":{},"signal":{},"elapsed_s":{}}})", step,
-                                  epoch, sig, json_number(now_seconds() - t_start, 8)));
-        }
+        stop_run(wrote);
         break;
       }
+    }
+  }
+
+  // One update on this rank's share of the global batch: forward, backward, gradient
+  // average, the loss and stop flags summed over the ranks (collective), the non-finite
+  // checks, clipping and Adam. Throws Error on a non-finite loss or gradient norm.
+  StepStats train_step(const std::vector<std::int64_t>& batch_rows) {
+    auto tb = make_batch(gather_rows(data, batch_rows.data(), B_local, comm), o.noise, noise_seed,
+                         static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(data.rows));
+    auto observations = tb.observations.to(device);
+    auto theta = tb.theta.to(device);
+
+    const bool freezing = step < lineage.freeze_steps;
+    if (lineage.freeze_steps > 0) update_freeze(freezing);
+    model->set_dropout_seed(
+        stream_seed(dropout_seed + static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(rank)));
+    adam->zero_grad();
+    auto loss = model->loss(observations, theta);
+    loss.backward();
+    reducer->average_gradients();
+    if (freezing) drop_frozen_gradients();
+    const double local_loss = loss.item<double>();
+    std::vector<double> metrics{local_loss * static_cast<double>(B_local), static_cast<double>(B_local),
+                                StopSignals::received() != 0 ? 1.0 : 0.0, std::isfinite(local_loss) ? 0.0 : 1.0};
+    communicator->allreduce_sum(metrics);
+    if (metrics[3] > 0 || !std::isfinite(metrics[0])) {
+      throw Error(fmt::format(
+          "the training loss is not finite at step {} (epoch {}, update {} of {} in the epoch; {} rank(s) saw "
+          "it); stopping without writing a checkpoint — {} is left as it was. Try a lower lr, a stronger clip, "
+          "or check the data for non-finite values",
+          step + 1, epoch, step_in_epoch + 1, steps_per_epoch, static_cast<int>(metrics[3]),
+          file_exists(ckpt_path) ? "the last checkpoint " + ckpt_path : "no checkpoint exists yet, and nothing"));
+    }
+    const double grad_norm = clip_grad_norm(params, o.clip);
+    if (!std::isfinite(grad_norm)) {
+      throw Error(
+          fmt::format("the gradient norm is not finite at step {} (epoch {}); stopping without writing a "
+                      "checkpoint (the last one is left as it was). Try a lower lr",
+                      step + 1, epoch));
+    }
+    const double lr_now = schedule.at(step);
+    adam->step(lr_now);
+    if (freezing) keep_parent_rows();
+    return {metrics[0], metrics[1], metrics[2] > 0, grad_norm, lr_now};
+  }
+
+  // Adds the update to the log interval; at its end (every log_every updates, an epoch's
+  // end, the last update) the console line (on a terminal at most one per 10 s) and the
+  // JSON log's step event.
+  void report_progress(const StepStats& stats, bool ended_on_epoch, Progress& p) {
+    p.interval_loss += stats.loss_sum;
+    p.interval_count += stats.stars;
+    p.interval_stars += B;
+    if (step % o.log_every == 0 || ended_on_epoch || step == total_steps) {
+      const double t = now_seconds();
+      const double rate = static_cast<double>(p.interval_stars) / std::max(t - p.interval_start, 1e-9);
+      result.train_loss = p.interval_loss / p.interval_count;
+      // ETA from this run's wall-clock pace (validation and checkpoints included), or from
+      // this interval's when that is slower (the first interval pays the warm-up).
+      const double wall_per_step =
+          (t - p.loop_start) / static_cast<double>(std::max<std::int64_t>(1, step - p.loop_first_step));
+      const double per_step = std::max(wall_per_step, static_cast<double>(B) / std::max(rate, 1e-9));
+      const double eta = static_cast<double>(total_steps - step) * per_step;
+      // On a terminal at most a line per 10 s (and at epoch ends); in a log file every
+      // --log-every steps. The JSON log gets every one.
+      if (!p.stderr_is_terminal || t - p.last_console >= 10.0 || ended_on_epoch || step == total_steps) {
+        p.last_console = t;
+        log::info("epoch {} step {}/{} train_loss {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} stars/s, elapsed {}, ETA {}",
+                  epoch, step, total_steps, result.train_loss, stats.lr, stats.grad_norm, rate,
+                  format_duration(t - p.loop_start), format_duration(eta));
+      }
+      if (rank == 0) {
+        json->write(fmt::format(
+            R"({{"event":"step","epoch":{},"step":{},"train_loss":{},"lr":{},"grad_norm":{},"stars_per_s":{},"elapsed_s":{}}})",
+            epoch, step, json_number(result.train_loss, 8), json_number(stats.lr, 8), json_number(stats.grad_norm, 8),
+            json_number(rate, 8), json_number(t - t_start, 8)));
+      }
+      p.interval_loss = p.interval_count = 0.0;
+      p.interval_stars = 0;
+      p.interval_start = now_seconds();
+    }
+  }
+
+  // After an update: validation and checkpoints at an epoch's end or the last update,
+  // else a checkpoint every checkpoint_every updates. Returns whether one was written.
+  bool save_outputs(bool ended_on_epoch, double lr) {
+    bool wrote = false;
+    if (ended_on_epoch || step == total_steps) {
+      last_val = validate();
+      const bool improved = std::isfinite(last_val) && !(last_val >= best_val);
+      if (improved) best_val = last_val;
+      write_checkpoints(improved && o.keep_best);
+      wrote = true;
+      log::info(
+          "{} at step {}: train_loss {:.4f} val_loss {:.4f}{} lr {:.3e} elapsed {:.1f} s",
+          ended_on_epoch ? fmt::format("epoch {} done", epoch) : fmt::format("end of training in epoch {}", epoch),
+          step, result.train_loss, last_val, improved ? " (best)" : "", lr, now_seconds() - t_start);
+      if (rank == 0) {
+        json->write(fmt::format(
+            R"({{"event":"epoch","epoch":{},"step":{},"train_loss":{},"val_loss":{},"best_val_loss":{},"lr":{},"elapsed_s":{}}})",
+            epoch, step, json_number(result.train_loss, 8), json_number(last_val, 8), json_number(best_val, 8),
+            json_number(lr, 8), json_number(now_seconds() - t_start, 8)));
+      }
+    } else if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) {
+      write_checkpoints(false);
+      wrote = true;
+    }
+    return wrote;
+  }
+
+  // A requested stop after the update: a checkpoint if none was just written, the console
+  // line and the JSON log's interrupted event.
+  void stop_run(bool wrote) {
+    if (!wrote) write_checkpoints(false);
+    result.interrupted = true;
+    const int sig = StopSignals::received();
+    log::info(
+        "train: stopped after step {} ({}); checkpoint {} written; rerun with --resume to continue (exit "
+        "code {})",
+        step, sig ? fmt::format("signal {}", sig) : std::string("stop requested"), ckpt_path, kExitInterrupted);
+    if (rank == 0) {
+      json->write(fmt::format(R"({{"event":"interrupted","step":{},"epoch":{},"signal":{},"elapsed_s":{}}})", step,
+                              epoch, sig, json_number(now_seconds() - t_start, 8)));
     }
   }
 
