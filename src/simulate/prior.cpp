@@ -334,11 +334,16 @@ void mass_window(const IsochroneTable::Moments& m, double& lo, double& hi) {
 }
 }  // namespace
 
+double Prior::isochrone_log_teff(const StarParameters& p) const {
+  if (!iso_ || !(p.teff > 0)) return std::numeric_limits<double>::quiet_NaN();
+  const double log_teff = std::log10(p.teff);
+  return in_support(log_teff, p.logg) ? log_teff : std::numeric_limits<double>::quiet_NaN();
+}
+
 Prior::IsochroneMass Prior::isochrone_mass(const StarParameters& p) const {
   IsochroneMass out;
-  if (!iso_ || !(p.teff > 0)) return out;
-  const double log_teff = std::log10(p.teff);
-  if (!in_support(log_teff, p.logg)) return out;
+  const double log_teff = isochrone_log_teff(p);
+  if (std::isnan(log_teff)) return out;
   IsochroneTable::Moments moments;
   const Mixture m = mixture(log_teff, p.logg, p.mh, *cell_for(p.logg), &moments);
   out.iso_weight = m.iso > 0 ? m.iso / (m.iso + m.flat) : 0.0;
@@ -348,9 +353,8 @@ Prior::IsochroneMass Prior::isochrone_mass(const StarParameters& p) const {
 
 Prior::IsochroneAge Prior::isochrone_age(const StarParameters& p) const {
   IsochroneAge out;
-  if (!iso_ || !(p.teff > 0)) return out;
-  const double log_teff = std::log10(p.teff);
-  if (!in_support(log_teff, p.logg)) return out;
+  const double log_teff = isochrone_log_teff(p);
+  if (std::isnan(log_teff)) return out;
   IsochroneTable::Moments m;
   if (!(isochrone_density(log_teff, p.logg, p.mh, &m) > 0)) return out;
   out.valid = true;

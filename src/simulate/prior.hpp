@@ -127,6 +127,8 @@ class Prior {
   };
   const Cell* cell_for(double logg) const;
   bool in_support(double log_teff, double logg) const;
+  // log10 Teff of θ under the isochrone kind when θ is in the support, NaN otherwise.
+  double isochrone_log_teff(const StarParameters& p) const;
   void build_isochrone(const StellarTracks* tracks);
   // log of the flat (log10 Teff, log g) density at a point in the support.
   double log_flat_density(const Cell& cell) const { return -log_logg_measure_ - std::log(cell.total); }
