@@ -1,5 +1,5 @@
 // Sizes of the posterior estimator (set encoder + conditional MAF). Every field is a
-// config key; the defaults are the published configuration (science.md §3) except
+// config key; the defaults are the published configuration (docs/model.md §4) except
 // n_filters, which comes from the filter list of the training set.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Normalisation of the estimator's inputs and parameters (science.md §3).
+// Normalisation of the estimator's inputs and parameters (docs/model.md §4).
 //
 // Magnitudes: each star's observed magnitudes are centred by their mean (this removes
 // distance and radius), then standardised per filter with training-set statistics of

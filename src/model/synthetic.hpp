@@ -1,5 +1,5 @@
 // Synthetic inputs for benchmarks and tests: random observation batches and
-// parameters spread like the training prior (science.md §2).
+// parameters spread like the training prior (docs/model.md §2).
 #pragma once
 
 #include <cstdint>

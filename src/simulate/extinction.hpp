@@ -1,5 +1,5 @@
 // Fitzpatrick (1999) extinction curve with variable R_V, computed exactly as the
-// IDL Astronomy Library's FM_UNRED does (science.md §4):
+// IDL Astronomy Library's FM_UNRED does (docs/model.md §3):
 //   x = 1/λ [µm⁻¹]; k(x) = E(λ−V)/E(B−V); A_λ/A_V = (k + R_V)/R_V.
 //   UV (λ ≤ 2700 Å): the FM fitting function with C2 = −0.824 + 4.717/R_V,
 //   C1 = 2.030 − 3.007 C2, C3 = 3.23, C4 = 0.41, x0 = 4.596, γ = 0.99.

@@ -1,4 +1,4 @@
-// The exact posterior that the flow approximates (science.md §5b), in one place:
+// The exact posterior that the flow approximates (docs/model.md §6), in one place:
 // the training prior's density and the photometric likelihood with the unknown
 // distance/radius offset marginalised analytically. Used by `irisml fit` (the
 // reference posterior) and by `irisml sample --importance` (importance weights).

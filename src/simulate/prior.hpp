@@ -1,4 +1,4 @@
-// The training-set prior (science.md §2), every constant a setting.
+// The training-set prior (docs/model.md §2), every constant a setting.
 #pragma once
 
 #include <cmath>

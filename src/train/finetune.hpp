@@ -55,7 +55,7 @@ FinetuneInit plan_finetune(const FinetuneOptions& options, const std::vector<std
 // The parent's normaliser over the run's filters: the parent's statistics for its
 // bands (and its error and parameter scaling, which its flow was trained in); a new
 // band's from training rows [0, n_train), centred on each star's mean over the
-// parent's bands, as the parent's own were (science.md §3). Collective over `comm` when
+// parent's bands, as the parent's own were (docs/model.md §4). Collective over `comm` when
 // `data` is sharded (the table's communicator); bitwise the same for any rank count.
 model::Normalizer finetune_normalizer(const FinetuneInit& init, const TrainingTable& data, std::int64_t n_train,
                                       MPI_Comm comm = MPI_COMM_SELF);

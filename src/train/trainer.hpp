@@ -2,7 +2,7 @@
 // of the training set, takes its share of each globally shuffled batch (the rows fetched
 // from their owners each step), averages gradients over the communicator, and rank 0
 // checkpoints and logs. The normaliser's statistics are summed rank by rank in row
-// order, so they are bitwise those of one process. Science: science.md §3; data:
+// order, so they are bitwise those of one process. Model: docs/model.md §4; data:
 // docs/training_set_format.md; checkpoints: docs/checkpoint_format.md.
 //
 // Reproducibility: the shuffle is keyed (seed, epoch), a star's augmentation

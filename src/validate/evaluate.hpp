@@ -1,7 +1,7 @@
 // `irisml evaluate`: compare a posterior file (docs/posterior_format.md) with
 // the true parameters of the catalogue it came from.
 //
-// Per parameter (science.md §5): bias = mean(median − truth), RMS =
+// Per parameter (docs/model.md §5): bias = mean(median − truth), RMS =
 // sqrt(mean (median − truth)²), MAD = mean |median − truth| (the paper's "MAD"),
 // median |median − truth|; for Teff also the same in dex (log10). HDI coverage
 // at levels 5 %, 10 %, …, 95 %: the fraction of stars whose true value lies in
