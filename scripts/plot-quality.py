@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Draws docs/img/quality_per_compute.svg from docs/quality_per_compute.csv.
+"""Draws docs/img/quality_per_compute.svg from docs/results/quality_per_compute.csv.
 
 Two panels against training CPU-hours (log scale): the median |Teff error| of the flow and
 of the importance-reweighted posteriors relative to the exact reference posterior's on the
@@ -77,7 +77,7 @@ def series(points, to_px, colour, dash, square, label):
 
 
 def main():
-    src = sys.argv[1] if len(sys.argv) > 1 else "docs/quality_per_compute.csv"
+    src = sys.argv[1] if len(sys.argv) > 1 else "docs/results/quality_per_compute.csv"
     out = sys.argv[2] if len(sys.argv) > 2 else "docs/img/quality_per_compute.svg"
     rows = read(src)
     trained = [r for r in rows if r["cpu_h"]]
