@@ -43,11 +43,15 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
               {"catalog", "noise"});
   add_common_options(cmd);
   add_noise_options(cmd);  // [noise]: the training observation model, by default
+  // Bound to the options' fields where they need no conversion; their defaults are the struct's.
+  simulate::CatalogMakeOptions options;
   // clang-format off
   cmd.options.add_options()
-      ("from", po::value<std::string>()->required(), "simulated set (training-set HDF5 from `irisml simulate`)")
-      ("output", po::value<std::string>()->required(), "catalogue HDF5 to write (docs/catalog_format.md)")
-      ("seed", po::value<long long>()->default_value(1), "random seed; star i draws from Philox keyed (mix(seed), i)")
+      ("from", po::value<std::string>(&options.from)->required(),
+       "simulated set (training-set HDF5 from `irisml simulate`)")
+      ("output", po::value<std::string>(&options.output)->required(), "catalogue HDF5 to write (docs/catalog_format.md)")
+      ("seed", po::value<long long>()->default_value(static_cast<long long>(options.seed)),
+       "random seed; star i draws from Philox keyed (mix(seed), i)")
       ("bands-min", po::value<int>(), "fewest observed bands per star (default: noise.bands_min)")
       ("bands-max", po::value<int>(), "most observed bands per star, 0 = all filters (default: noise.bands_max)")
       ("sigma-distribution", po::value<std::string>(),
@@ -57,24 +61,21 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
       ("sigma-floor", po::value<double>(), "lower bound on each drawn error [mag] (default: noise.sigma_floor)")
       ("filters", po::value<std::string>()->default_value(""),
        "keep only these filters (comma list or registry set name; default: all filters of the set)")
-      ("survey", po::value<std::string>()->default_value(""),
+      ("survey", po::value<std::string>(&options.survey)->default_value(options.survey),
        "observe as a real survey combination instead of the noise model: gaia | gaia-2mass-wise | ps1-gaia-2mass | "
        "sdss-galex (its bands, errors growing with magnitude, bright and faint limits; noise.sigma_sys still "
        "applies; docs/catalog_format.md)")
-      ("error-scale", po::value<double>()->default_value(1.0),
+      ("error-scale", po::value<double>(&options.error_scale)->default_value(options.error_scale),
        "with --survey: quoted errors are the true ones divided by this (> 1 under-reports them)")
-      ("stars", po::value<long long>()->default_value(0), "use the first N stars (0 = all)")
-      ("block-rows", po::value<long long>()->default_value(65536), "stars per read/write block (bounds memory)")
-      ("overwrite", po::bool_switch(), "replace an existing output");
+      ("stars", po::value<long long>()->default_value(static_cast<long long>(options.stars)),
+       "use the first N stars (0 = all)")
+      ("block-rows", po::value<long long>()->default_value(static_cast<long long>(options.block_rows)),
+       "stars per read/write block (bounds memory)")
+      ("overwrite", po::bool_switch(&options.overwrite), "replace an existing output");
   // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
 
-  simulate::CatalogMakeOptions options;
-  options.from = vm["from"].as<std::string>();
-  options.output = vm["output"].as<std::string>();
-  options.survey = vm["survey"].as<std::string>();
-  options.error_scale = vm["error-scale"].as<double>();
   if (options.survey.empty() && !vm["error-scale"].defaulted()) fail_input("--error-scale needs --survey");
   long long seed = vm["seed"].as<long long>();
   if (seed < 0) fail_input("--seed = {} must be >= 0", seed);
@@ -97,7 +98,6 @@ int run_catalog_make(const std::vector<std::string>& args, const Context& ctx) {
   if (stars < 0) fail_input("--stars = {} must be >= 0 (0 = all)", stars);
   options.stars = static_cast<std::uint64_t>(stars);
   options.block_rows = positive_count(vm, "block-rows");
-  options.overwrite = vm["overwrite"].as<bool>();
   check_output_against_inputs(vm, options.output);
   check_output_path(options.output, options.overwrite, "--output");
   const auto lock = distributed::lock_output(options.output, ctx.comm);  // held to the end: one run per output
@@ -124,34 +124,31 @@ int run_evaluate(const std::vector<std::string>& args, const Context& ctx) {
               "figures, prints a summary table. Runs on rank 0 alone (serial); other ranks wait.",
               "irisml evaluate --posterior post.h5 --truth cat.h5 --report report/ [--overwrite]", {"evaluate"});
   add_common_options(cmd);
+  validate::EvaluateOptions options;  // bound where no conversion is needed; defaults are its values
   // clang-format off
   cmd.options.add_options()
-      ("posterior", po::value<std::string>()->required(), "posterior file from `irisml sample` (docs/posterior_format.md)")
-      ("truth", po::value<std::string>()->required(),
+      ("posterior", po::value<std::string>(&options.posterior)->required(), "posterior file from `irisml sample` (docs/posterior_format.md)")
+      ("truth", po::value<std::string>(&options.truth)->required(),
        "file with the true parameters, rows in the same order: a catalogue from `catalog make` (/true_parameters), a "
        "simulated set (/parameters), or a CSV/FITS catalogue with true_teff..true_rv columns")
       ("report", po::value<std::string>()->required(), "output directory (metrics.json, index.html)")
-      ("variant", po::value<std::string>()->default_value("flow"),
+      ("variant", po::value<std::string>(&options.variant)->default_value(options.variant),
        "which summaries the report is for: flow (the sampler's) | importance (`sample --importance`); when the file "
        "holds both, the other's table is printed too and its metrics written as <variant>_metrics.json")
       ("reference", po::value<std::string>()->default_value(""),
        "an `irisml fit` file of the same catalogue: print and write (reference.json) the distance of the posteriors "
        "from the exact reference posterior")
-      ("coverage-levels", po::value<int>()->default_value(19), "number of HDI levels k/(n+1); 19 gives 5 %, 10 %, ..., 95 %")
-      ("block-rows", po::value<long long>()->default_value(4096), "stars per /samples read (bounds memory)")
+      ("coverage-levels", po::value<int>(&options.coverage_levels)->default_value(options.coverage_levels), "number of HDI levels k/(n+1); 19 gives 5 %, 10 %, ..., 95 %")
+      ("block-rows", po::value<long long>()->default_value(static_cast<long long>(options.block_rows)),
+       "stars per /samples read (bounds memory)")
       ("overwrite", po::bool_switch(), "replace an existing report directory (only one holding metrics.json)");
   // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
-  validate::EvaluateOptions options;
-  options.posterior = vm["posterior"].as<std::string>();
-  options.truth = vm["truth"].as<std::string>();
-  options.variant = vm["variant"].as<std::string>();
   if (options.variant != "flow" && options.variant != "importance") {
     fail_input("--variant = '{}' is not known; allowed: flow, importance", options.variant);
   }
   const std::string reference = vm["reference"].as<std::string>();
-  options.coverage_levels = vm["coverage-levels"].as<int>();
   if (options.coverage_levels < 1 || options.coverage_levels > 999) {
     fail_input("--coverage-levels = {} must be between 1 and 999", options.coverage_levels);
   }

@@ -114,6 +114,7 @@ void add_simulate_options(Command& cmd) {
   add_common_options(cmd);
   add_grid_option(cmd);
   add_prior_options(cmd);
+  const simulate::SimulationSpec d;
   // clang-format off
   cmd.options.add_options()
       ("output", po::value<std::string>()->required(), "output HDF5 training set")
@@ -122,7 +123,8 @@ void add_simulate_options(Command& cmd) {
       ("filters", po::value<std::string>()->default_value("standard"),
        "comma list of filters, or a set name: standard (the paper bands and Gaia DR2; no GALEX FUV, WISE W3/W4), "
        "paper (the published 25 bands), all")
-      ("block-rows", po::value<long long>()->default_value(32768), "rows per collective write (bounds memory)")
+      ("block-rows", po::value<long long>()->default_value(static_cast<long long>(d.block_rows)),
+       "rows per collective write (bounds memory)")
       ("blend", po::value<std::string>()->default_value("log-flux"),
        "how the 8 surrounding grid spectra are combined: log-flux (ln F_lambda, the physics) or linear-flux (F_lambda, "
        "the blend before 2026-11-30, kept for comparisons: docs/interpolation.md)")
