@@ -145,7 +145,7 @@ int run_calibrate(const std::vector<std::string>& args, const Context& ctx) {
   add_common_options(cmd);
   add_grid_option(cmd);
   add_catalog_options(cmd);
-  infer::CalibrateSettings d;
+  infer::CalibrateSettings settings;  // bound where no conversion is needed; defaults are its values
   // clang-format off
   cmd.options.add_options()
       ("catalog", po::value<std::string>()->required(), "catalogue of the stars (docs/catalog_format.md); its av_max "
@@ -157,8 +157,10 @@ int run_calibrate(const std::vector<std::string>& args, const Context& ctx) {
        "none | even | odd: calibrate on the other rows and report the held-out stars' fit")
       ("rv", po::value<double>()->default_value(3.1), "R_V of every star (unless the labels give one)")
       ("bands-min", po::value<int>()->default_value(3), "fewest usable bands for a star to be used (>= 2)")
-      ("bootstrap", po::value<int>()->default_value(d.bootstrap), "bootstrap resamples of the stars for the errors")
-      ("max-iterations", po::value<int>()->default_value(d.max_iterations), "alternations at most")
+      ("bootstrap", po::value<int>(&settings.bootstrap)->default_value(settings.bootstrap),
+       "bootstrap resamples of the stars for the errors")
+      ("max-iterations", po::value<int>(&settings.max_iterations)->default_value(settings.max_iterations),
+       "alternations at most")
       ("seed", po::value<long long>()->default_value(1), "seed of the bootstrap")
       ("overwrite", po::bool_switch(), "replace an existing --output");
   // clang-format on
@@ -175,9 +177,6 @@ int run_calibrate(const std::vector<std::string>& args, const Context& ctx) {
   if (bands_min < 2) fail_input("--bands-min = {} must be at least 2", bands_min);
   const double rv = vm["rv"].as<double>();
   if (!(rv >= 2.0 && rv <= 6.0)) fail_input("--rv = {} must be in [2, 6]", rv);
-  infer::CalibrateSettings settings;
-  settings.bootstrap = vm["bootstrap"].as<int>();
-  settings.max_iterations = vm["max-iterations"].as<int>();
   settings.seed = static_cast<std::uint64_t>(std::max(0LL, vm["seed"].as<long long>()));
   settings.validate();
 
