@@ -118,6 +118,27 @@ TEST(ExportTest, ColumnsFollowTheDatasetsOfTheFile) {
   EXPECT_EQ(summaries, 2u * 5u * 5u);
 }
 
+// Under the isochrone prior /physical also holds age: three columns in Gyr, in the file's
+// (p16, median, p84) order.
+TEST(ExportTest, AnAgeDatasetGivesAgeColumnsInGyr) {
+  const std::string dir = scratch("age");
+  const std::string path = make_posterior(dir);
+  {
+    auto f = h5::File::open(path, /*writable=*/true);
+    f.write("physical/age", std::vector<float>(kStars * 3, 4.5f), {kStars, 3});
+    f.close();
+  }
+  const auto columns = export_columns(path, false);
+  const char* stats[3] = {"age_p16", "age_median", "age_p84"};
+  for (std::uint64_t k = 0; k < 3; ++k) {
+    const auto& c = find(columns, stats[k]);
+    EXPECT_EQ(c.unit, "Gyr");
+    EXPECT_EQ(c.dataset, "physical/age");
+    EXPECT_EQ(c.offset, k);
+    EXPECT_EQ(c.stride, 3u);
+  }
+}
+
 TEST(ExportTest, FitsReadsBackWithUnitsDescriptionsAndProvenance) {
   const std::string dir = scratch("fits");
   ExportOptions o;
