@@ -55,6 +55,74 @@ class JsonLog {
   std::ofstream out_;
 };
 
+// The events of a run after its start, each one struct that feeds both its console line
+// (log::info: rank 0 prints) and its line of train_log.jsonl (rank 0's JsonLog).
+struct StepEvent {  // the end of a log interval
+  std::int64_t epoch = 0, step = 0, total_steps = 0;
+  double train_loss = 0, lr = 0, grad_norm = 0, stars_per_s = 0;
+  double elapsed_s = 0;      // since the job started
+  double run_elapsed_s = 0;  // since this run's first step (the console's pace)
+  double eta_s = 0;
+  bool console = true;  // on a terminal the console gets at most a line per 10 s
+};
+struct EpochEvent {  // validation at an epoch's end or at the last update
+  bool epoch_end = true;
+  std::int64_t epoch = 0, step = 0;
+  double train_loss = 0, val_loss = 0, best_val_loss = 0, lr = 0, elapsed_s = 0;
+  bool improved = false;
+};
+struct StopEvent {  // a requested stop, after its checkpoint
+  std::int64_t step = 0, epoch = 0;
+  int signal = 0;  // 0: stop_after_steps
+  double elapsed_s = 0;
+  std::string checkpoint;
+};
+struct DoneEvent {
+  std::int64_t step = 0, epoch = 0;
+  double val_loss = 0, best_val_loss = 0, elapsed_s = 0;
+  std::string checkpoint;
+};
+
+void report(const StepEvent& e, JsonLog& json) {
+  if (e.console) {
+    log::info("epoch {} step {}/{} train_loss {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} stars/s, elapsed {}, ETA {}",
+              e.epoch, e.step, e.total_steps, e.train_loss, e.lr, e.grad_norm, e.stars_per_s,
+              format_duration(e.run_elapsed_s), format_duration(e.eta_s));
+  }
+  json.write(fmt::format(
+      R"({{"event":"step","epoch":{},"step":{},"train_loss":{},"lr":{},"grad_norm":{},"stars_per_s":{},"elapsed_s":{}}})",
+      e.epoch, e.step, json_number(e.train_loss, 8), json_number(e.lr, 8), json_number(e.grad_norm, 8),
+      json_number(e.stars_per_s, 8), json_number(e.elapsed_s, 8)));
+}
+
+void report(const EpochEvent& e, JsonLog& json) {
+  log::info("{} at step {}: train_loss {:.4f} val_loss {:.4f}{} lr {:.3e} elapsed {:.1f} s",
+            e.epoch_end ? fmt::format("epoch {} done", e.epoch) : fmt::format("end of training in epoch {}", e.epoch),
+            e.step, e.train_loss, e.val_loss, e.improved ? " (best)" : "", e.lr, e.elapsed_s);
+  json.write(fmt::format(
+      R"({{"event":"epoch","epoch":{},"step":{},"train_loss":{},"val_loss":{},"best_val_loss":{},"lr":{},"elapsed_s":{}}})",
+      e.epoch, e.step, json_number(e.train_loss, 8), json_number(e.val_loss, 8), json_number(e.best_val_loss, 8),
+      json_number(e.lr, 8), json_number(e.elapsed_s, 8)));
+}
+
+void report(const StopEvent& e, JsonLog& json) {
+  log::info(
+      "train: stopped after step {} ({}); checkpoint {} written; rerun with --resume to continue (exit "
+      "code {})",
+      e.step, e.signal ? fmt::format("signal {}", e.signal) : std::string("stop requested"), e.checkpoint,
+      kExitInterrupted);
+  json.write(fmt::format(R"({{"event":"interrupted","step":{},"epoch":{},"signal":{},"elapsed_s":{}}})", e.step,
+                         e.epoch, e.signal, json_number(e.elapsed_s, 8)));
+}
+
+void report(const DoneEvent& e, JsonLog& json) {
+  json.write(fmt::format(R"({{"event":"done","step":{},"epoch":{},"val_loss":{},"best_val_loss":{},"elapsed_s":{}}})",
+                         e.step, e.epoch, json_number(e.val_loss, 8), json_number(e.best_val_loss, 8),
+                         json_number(e.elapsed_s, 8)));
+  log::info("train: done, {} steps in {:.1f} s; val_loss {:.4f} (best {:.4f}); checkpoint {}", e.step, e.elapsed_s,
+            e.val_loss, e.best_val_loss, e.checkpoint);
+}
+
 void check_options(const TrainOptions& o, int size) {
   std::vector<std::string> bad;
   if (o.batch_size < 1) bad.push_back(fmt::format("batch-size={} (must be >= 1)", o.batch_size));
@@ -466,18 +534,20 @@ class TrainRun {
       const double eta = static_cast<double>(total_steps - step) * per_step;
       // On a terminal at most a line per 10 s (and at epoch ends); in a log file every
       // --log-every steps. The JSON log gets every one.
-      if (!p.stderr_is_terminal || t - p.last_console >= 10.0 || ended_on_epoch || step == total_steps) {
-        p.last_console = t;
-        log::info("epoch {} step {}/{} train_loss {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} stars/s, elapsed {}, ETA {}",
-                  epoch, step, total_steps, result.train_loss, stats.lr, stats.grad_norm, rate,
-                  format_duration(t - p.loop_start), format_duration(eta));
-      }
-      if (rank == 0) {
-        json->write(fmt::format(
-            R"({{"event":"step","epoch":{},"step":{},"train_loss":{},"lr":{},"grad_norm":{},"stars_per_s":{},"elapsed_s":{}}})",
-            epoch, step, json_number(result.train_loss, 8), json_number(stats.lr, 8), json_number(stats.grad_norm, 8),
-            json_number(rate, 8), json_number(t - t_start, 8)));
-      }
+      StepEvent e;
+      e.console = !p.stderr_is_terminal || t - p.last_console >= 10.0 || ended_on_epoch || step == total_steps;
+      if (e.console) p.last_console = t;
+      e.epoch = epoch;
+      e.step = step;
+      e.total_steps = total_steps;
+      e.train_loss = result.train_loss;
+      e.lr = stats.lr;
+      e.grad_norm = stats.grad_norm;
+      e.stars_per_s = rate;
+      e.elapsed_s = t - t_start;
+      e.run_elapsed_s = t - p.loop_start;
+      e.eta_s = eta;
+      report(e, *json);
       p.interval_loss = p.interval_count = 0.0;
       p.interval_stars = 0;
       p.interval_start = now_seconds();
@@ -494,16 +564,17 @@ class TrainRun {
       if (improved) best_val = last_val;
       write_checkpoints(improved && o.keep_best);
       wrote = true;
-      log::info(
-          "{} at step {}: train_loss {:.4f} val_loss {:.4f}{} lr {:.3e} elapsed {:.1f} s",
-          ended_on_epoch ? fmt::format("epoch {} done", epoch) : fmt::format("end of training in epoch {}", epoch),
-          step, result.train_loss, last_val, improved ? " (best)" : "", lr, now_seconds() - t_start);
-      if (rank == 0) {
-        json->write(fmt::format(
-            R"({{"event":"epoch","epoch":{},"step":{},"train_loss":{},"val_loss":{},"best_val_loss":{},"lr":{},"elapsed_s":{}}})",
-            epoch, step, json_number(result.train_loss, 8), json_number(last_val, 8), json_number(best_val, 8),
-            json_number(lr, 8), json_number(now_seconds() - t_start, 8)));
-      }
+      EpochEvent e;
+      e.epoch_end = ended_on_epoch;
+      e.epoch = epoch;
+      e.step = step;
+      e.train_loss = result.train_loss;
+      e.val_loss = last_val;
+      e.best_val_loss = best_val;
+      e.lr = lr;
+      e.elapsed_s = now_seconds() - t_start;
+      e.improved = improved;
+      report(e, *json);
     } else if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) {
       write_checkpoints(false);
       wrote = true;
@@ -516,15 +587,13 @@ class TrainRun {
   void stop_run(bool wrote) {
     if (!wrote) write_checkpoints(false);
     result.interrupted = true;
-    const int sig = StopSignals::received();
-    log::info(
-        "train: stopped after step {} ({}); checkpoint {} written; rerun with --resume to continue (exit "
-        "code {})",
-        step, sig ? fmt::format("signal {}", sig) : std::string("stop requested"), ckpt_path, kExitInterrupted);
-    if (rank == 0) {
-      json->write(fmt::format(R"({{"event":"interrupted","step":{},"epoch":{},"signal":{},"elapsed_s":{}}})", step,
-                              epoch, sig, json_number(now_seconds() - t_start, 8)));
-    }
+    StopEvent e;
+    e.step = step;
+    e.epoch = epoch;
+    e.signal = StopSignals::received();
+    e.elapsed_s = now_seconds() - t_start;
+    e.checkpoint = ckpt_path;
+    report(e, *json);
   }
 
   // Gives the run directory's lock up now (a refused run: see train()).
@@ -537,15 +606,7 @@ class TrainRun {
     result.val_loss = last_val;
     result.best_val_loss = best_val;
     result.seconds = now_seconds() - t_start;
-    if (!result.interrupted && rank == 0) {
-      json->write(
-          fmt::format(R"({{"event":"done","step":{},"epoch":{},"val_loss":{},"best_val_loss":{},"elapsed_s":{}}})",
-                      step, epoch, json_number(last_val, 8), json_number(best_val, 8), json_number(result.seconds, 8)));
-    }
-    if (!result.interrupted) {
-      log::info("train: done, {} steps in {:.1f} s; val_loss {:.4f} (best {:.4f}); checkpoint {}", step, result.seconds,
-                last_val, best_val, ckpt_path);
-    }
+    if (!result.interrupted) report(DoneEvent{step, epoch, last_val, best_val, result.seconds, ckpt_path}, *json);
     return result;
   }
 
