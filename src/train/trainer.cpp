@@ -564,17 +564,9 @@ class TrainRun {
       if (improved) best_val = last_val;
       write_checkpoints(improved && o.keep_best);
       wrote = true;
-      EpochEvent e;
-      e.epoch_end = ended_on_epoch;
-      e.epoch = epoch;
-      e.step = step;
-      e.train_loss = result.train_loss;
-      e.val_loss = last_val;
-      e.best_val_loss = best_val;
-      e.lr = lr;
-      e.elapsed_s = now_seconds() - t_start;
-      e.improved = improved;
-      report(e, *json);
+      report(EpochEvent{ended_on_epoch, epoch, step, result.train_loss, last_val, best_val, lr, now_seconds() - t_start,
+                        improved},
+             *json);
     } else if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) {
       write_checkpoints(false);
       wrote = true;
@@ -587,13 +579,7 @@ class TrainRun {
   void stop_run(bool wrote) {
     if (!wrote) write_checkpoints(false);
     result.interrupted = true;
-    StopEvent e;
-    e.step = step;
-    e.epoch = epoch;
-    e.signal = StopSignals::received();
-    e.elapsed_s = now_seconds() - t_start;
-    e.checkpoint = ckpt_path;
-    report(e, *json);
+    report(StopEvent{step, epoch, StopSignals::received(), now_seconds() - t_start, ckpt_path}, *json);
   }
 
   // Gives the run directory's lock up now (a refused run: see train()).
