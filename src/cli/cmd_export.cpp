@@ -171,25 +171,23 @@ int run_report(const std::vector<std::string>& args, const Context& ctx) {
               {"report"});
   add_common_options(cmd);
   add_catalog_options(cmd);
+  validate::CatalogReportOptions options;  // bound where no conversion is needed; defaults are its values
   // clang-format off
   cmd.options.add_options()
-      ("posterior", po::value<std::string>()->required(), "posterior file from `irisml sample` or `irisml fit`")
+      ("posterior", po::value<std::string>(&options.posterior)->required(),
+       "posterior file from `irisml sample` or `irisml fit`")
       ("output", po::value<std::string>()->required(), "directory to write (index.html, summary.json)")
-      ("catalog", po::value<std::string>()->default_value(""),
+      ("catalog", po::value<std::string>(&options.catalog)->default_value(options.catalog),
        "the catalogue the posteriors came from (with the same column options): ra/dec for the sky map, a magnitude "
        "(Gaia G, else its first band) for the widths; rows and ids must match")
-      ("variant", po::value<std::string>()->default_value(""),
+      ("variant", po::value<std::string>(&options.variant)->default_value(options.variant),
        "summaries shown: flow (the sampler's, or the reference fit's) | importance; default importance when the "
        "file has it")
-      ("worst", po::value<long long>()->default_value(20), "rows of the worst-fitting and lowest-ESS tables")
+      ("worst", po::value<long long>()->default_value(static_cast<long long>(options.worst_rows)), "rows of the worst-fitting and lowest-ESS tables")
       ("overwrite", po::bool_switch(), "replace an existing report directory (only one holding a previous report)");
   // clang-format on
   po::variables_map vm;
   if (!parse(cmd, args, vm)) return 0;
-  validate::CatalogReportOptions options;
-  options.posterior = vm["posterior"].as<std::string>();
-  options.variant = vm["variant"].as<std::string>();
-  options.catalog = vm["catalog"].as<std::string>();
   options.worst_rows = positive_count(vm, "worst");
   options.command = command_line("report", args);
   options.code_version = IRISML_VERSION;
