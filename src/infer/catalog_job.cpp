@@ -102,13 +102,18 @@ std::size_t id_width_over_ranks(const Job& j) {
 std::string resume_key(const Job& j, std::size_t id_width) {
   std::error_code ec;  // the output however it is named (relative, absolute, ./..)
   const std::string canonical_output = std::filesystem::weakly_canonical(j.spec.output, ec).string();
+  // The processor's extra datasets too, when there are any: a partial file of another
+  // layout (an older version, say, before /physical/age) is refused rather than written
+  // into. (A job without extra datasets keeps the key it always had.)
+  std::vector<std::string> extra;
+  for (const auto& c : j.layout.extra) extra.push_back(c.name);
   std::string key = fmt::format(
       "{} rows={} blocks={} catalog=[{}] catalog_filters={} model=[{}] model_filters={} samples={} keep_samples={} "
-      "seed={} block_rows={} id_width={} output={} processor=[{}] inputs=[{}]",
+      "seed={} block_rows={} id_width={} output={} processor=[{}] inputs=[{}]{}",
       j.verb, j.rows, j.n_blocks, file_identity(j.catalog.path()), fmt::join(j.catalog.filters(), ","),
       file_identity(j.spec.model_path), fmt::join(j.spec.model_filters, ","), j.settings.samples,
       j.settings.keep_samples, j.settings.seed, j.block_rows, id_width, canonical_output, j.processor.describe(),
-      j.spec.inputs_key);
+      j.spec.inputs_key, extra.empty() ? std::string() : fmt::format(" extra_datasets=[{}]", fmt::join(extra, ",")));
   // One line in the sidecar whatever the paths hold.
   for (std::size_t at = 0; (at = key.find_first_of("\n\r", at)) != std::string::npos; at += 2) {
     key.replace(at, 1, key[at] == '\n' ? "\\n" : "\\r");
