@@ -73,8 +73,7 @@ def score_physical(f, used, phys):
     the (p16, p84) interval widened by the label's error in quadrature."""
     radius, e_rel, log_mass, e_log_mass = phys
     out = ""
-    for key, lab, lab_e, log in (("radius", np.log10(radius), e_rel / np.log(10), True),
-                                 ("mass", log_mass, e_log_mass, True)):
+    for key, lab, lab_e in (("radius", np.log10(radius), e_rel / np.log(10)), ("mass", log_mass, e_log_mass)):
         if "physical/" + key not in f:
             continue
         q = np.log10(f["physical/" + key][:].astype(float))

@@ -289,7 +289,8 @@ void bracket(const std::vector<double>& nodes, double mh, std::size_t& k, double
 }
 }  // namespace
 
-double Prior::isochrone_density(double log_teff, double logg, double mh, IsochroneTable::Moments* moments) const {
+double Prior::isochrone_density(double log_teff, double logg, double mh, IsochroneTable::Moments* moments,
+                                bool with_age) const {
   const IsochroneTable& table = *iso_->table;
   const long c = table.cell(log_teff, logg);
   if (c < 0) return 0.0;
@@ -301,20 +302,23 @@ double Prior::isochrone_density(double log_teff, double logg, double mh, Isochro
   const double a = (1.0 - t) * iso_->density[k][cu], b = t * iso_->density[k2][cu];
   if (moments && a + b > 0) {
     // The mixture of the two layers' cells: means weighted by density, (co)variances
-    // with the spread of the means added.
+    // with the spread of the means added (the age's only when asked: the mass's are on
+    // the likelihood's path).
     const IsochroneTable::Moments& ma = table.moments(static_cast<int>(k))[cu];
     const IsochroneTable::Moments& mb = table.moments(static_cast<int>(k2))[cu];
     IsochroneTable::Moments& m = *moments;
-    m.mean_log_mass = (a * ma.mean_log_mass + b * mb.mean_log_mass) / (a + b);
-    m.mean_log_age = (a * ma.mean_log_age + b * mb.mean_log_age) / (a + b);
     auto mixed = [&](double va, double vb, double da_x, double da_y, double db_x, double db_y) {
       return (a * (va + da_x * da_y) + b * (vb + db_x * db_y)) / (a + b);
     };
+    m.mean_log_mass = (a * ma.mean_log_mass + b * mb.mean_log_mass) / (a + b);
     const double dma = ma.mean_log_mass - m.mean_log_mass, dmb = mb.mean_log_mass - m.mean_log_mass;
-    const double daa = ma.mean_log_age - m.mean_log_age, dab = mb.mean_log_age - m.mean_log_age;
     m.var_log_mass = mixed(ma.var_log_mass, mb.var_log_mass, dma, dma, dmb, dmb);
-    m.var_log_age = mixed(ma.var_log_age, mb.var_log_age, daa, daa, dab, dab);
-    m.cov = mixed(ma.cov, mb.cov, dma, daa, dmb, dab);
+    if (with_age) {
+      m.mean_log_age = (a * ma.mean_log_age + b * mb.mean_log_age) / (a + b);
+      const double daa = ma.mean_log_age - m.mean_log_age, dab = mb.mean_log_age - m.mean_log_age;
+      m.var_log_age = mixed(ma.var_log_age, mb.var_log_age, daa, daa, dab, dab);
+      m.cov = mixed(ma.cov, mb.cov, dma, daa, dmb, dab);
+    }
   }
   return a + b;
 }
@@ -322,7 +326,8 @@ double Prior::isochrone_density(double log_teff, double logg, double mh, Isochro
 Prior::Mixture Prior::mixture(double log_teff, double logg, double mh, const Cell& cell,
                               IsochroneTable::Moments* moments) const {
   const double eps = config_.isochrone_flat_fraction;
-  return {(1.0 - eps) * isochrone_density(log_teff, logg, mh, moments), eps * std::exp(log_flat_density(cell))};
+  return {(1.0 - eps) * isochrone_density(log_teff, logg, mh, moments, /*with_age=*/false),
+          eps * std::exp(log_flat_density(cell))};
 }
 
 namespace {
@@ -356,7 +361,7 @@ Prior::IsochroneAge Prior::isochrone_age(const StarParameters& p) const {
   const double log_teff = isochrone_log_teff(p);
   if (std::isnan(log_teff)) return out;
   IsochroneTable::Moments m;
-  if (!(isochrone_density(log_teff, p.logg, p.mh, &m) > 0)) return out;
+  if (!(isochrone_density(log_teff, p.logg, p.mh, &m, /*with_age=*/true) > 0)) return out;
   out.valid = true;
   out.mean_log_mass = m.mean_log_mass;
   mass_window(m, out.log_mass_lo, out.log_mass_hi);

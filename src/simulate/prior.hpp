@@ -135,8 +135,10 @@ class Prior {
   double draw_mh(Philox& rng) const;
   double log_mh_density(double mh) const;  // −inf outside the support
   // The isochrone density of (log10 Teff, log g) at [M/H], per unit of both, in the support;
-  // the mixed moments of its cell's stars into *moments when given and the density is > 0.
-  double isochrone_density(double log_teff, double logg, double mh, IsochroneTable::Moments* moments) const;
+  // the mixed moments of its cell's stars into *moments when given and the density is > 0
+  // (the log-mass ones always, the log-age ones and their covariance `with_age`).
+  double isochrone_density(double log_teff, double logg, double mh, IsochroneTable::Moments* moments,
+                           bool with_age) const;
   // The two weighted parts of the (log10 Teff, log g) density at a point of the support
   // (in `cell`): (1 − ε) × the tracks' and ε × the flat one.
   struct Mixture {
