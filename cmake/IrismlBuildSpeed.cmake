@@ -1,10 +1,10 @@
-# Build-time settings (docs/results/benchmarks.md, "Build times"): none changes what the code computes.
+# Build-time settings (docs/benchmarks.md, "Build times"): none changes what the code computes.
 option(IRISML_FAST_LINKER "Link with mold or lld when one is installed" ON)
 option(IRISML_CCACHE "Compile through ccache when it is installed" ON)
 
 # Release at -O2, not CMake's -O3, except where -O3 was measured to pay (irisml_hot_code):
 # the network's arithmetic is LibTorch's (built separately) and ran the same at -O2, while
-# the simulator's spectral loops ran 1.6x slower (docs/results/benchmarks.md, "Build times").
+# the simulator's spectral loops ran 1.6x slower (docs/benchmarks.md, "Build times").
 foreach(_lang C CXX)
   string(REPLACE "-O3" "-O2" CMAKE_${_lang}_FLAGS_RELEASE "${CMAKE_${_lang}_FLAGS_RELEASE}")
 endforeach()

@@ -80,7 +80,7 @@ add_library(irisml::torch ALIAS irisml_torch)
 # system's: code must then use fmt header-only, or it would call the system's compiled fmt
 # through the bundled fmt's declarations. Debian's LibTorch 1.13 has none, and there the
 # compiled fmt is used: header-only fmt compiles its formatting core into every translation
-# unit, ~4 s each on the dev VM (docs/results/benchmarks.md, "Build times").
+# unit, ~4 s each on the dev VM (docs/benchmarks.md, "Build times").
 # (Debian's LibTorch lists /usr/include, where the system fmt lives: not a bundled one.)
 get_target_property(_dirs fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
 set(_system_fmt_dirs "")

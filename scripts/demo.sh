@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on the small configuration (configs/small.ini):
 # grid import → simulate training and test sets → train → catalogue → sample → evaluate.
-# Runs on 2 cores in about 8 minutes (measured, docs/results/benchmarks.md); everything lands in out/ (override with OUT=...).
+# Runs on 2 cores in about 8 minutes (measured, docs/benchmarks.md); everything lands in out/ (override with OUT=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1

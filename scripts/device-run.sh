@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check as one script, for one call on the accelerator machine (docs/results/quality.md,
-# docs/results/benchmarks.md, 2026-11-30): CUDA build of irisml, `bench train` on the GPU, the paper-size
+# docs/benchmarks.md, 2026-11-30): CUDA build of irisml, `bench train` on the GPU, the paper-size
 # model trained on one GPU for whatever is left of a fixed wall-clock budget, then the trained
 # model sampled (flow + --importance) on the quality catalogues, and `bench train` on the CPUs.
 # Inputs, staged beside the build dependencies by ../shared/device/prepare.sh in .device/:

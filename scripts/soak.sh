@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak test (not in CI; result in docs/results/benchmarks.md): sample, fit and train are interrupted
+# Soak test (not in CI; result in docs/benchmarks.md): sample, fit and train are interrupted
 # at random — kill -9 of one rank, or SIGUSR1 to mpirun (a SLURM preemption) — and rerun
 # with the same command each time until they finish. The final outputs must equal those of
 # an uninterrupted run (sample and fit: the same bytes; train: every parameter and optimiser

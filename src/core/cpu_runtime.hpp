@@ -3,7 +3,7 @@
 // LibTorch's matrix products go to the system BLAS (OpenBLAS on Debian), which runs
 // them on its own thread pool next to LibTorch's OpenMP team. Four defaults of that
 // stack cost a CPU training step dearly, and are fixed here (figures in
-// docs/results/benchmarks.md):
+// docs/benchmarks.md):
 //  - OpenMP threads busy-wait after each parallel region and starve OpenBLAS's
 //    threads on the same cores: a paper-size step runs ~2.4× slower than with
 //    OMP_WAIT_POLICY=PASSIVE (prepare_cpu_environment);

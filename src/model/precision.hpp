@@ -11,7 +11,7 @@
 //
 // bf16 is worth it only where the hardware multiplies bf16 natively: on CPUs with
 // AVX512_BF16 or AMX-BF16 (oneDNN kernels, 3–4× the fp32 matmul rate on this
-// project's dev machine; docs/results/benchmarks.md) and on CUDA GPUs of compute capability
+// project's dev machine; docs/benchmarks.md) and on CUDA GPUs of compute capability
 // 8.0 or later. Elsewhere resolve_precision() falls back to fp32 and says why.
 #pragma once
 
